@@ -1,0 +1,122 @@
+"""Typed settings from the environment (one place, parsed once at startup).
+
+No environment at all gives the embedded demo profile. ``DATABASE_URL`` (plus
+``REDIS_URL``) selects the server profile used by tests and production; ``KBTC_ENV=production``
+adds the production safety checks. A bad value stops startup with the variable's name and
+what it expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from django.core.exceptions import ImproperlyConfigured
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+class Env(BaseSettings):
+    """Every setting KBTC reads; the field name upper-cased is the variable's name."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    kbtc_env: Literal["development", "production"] = "development"
+    kbtc_secret_key: str = ""
+    kbtc_debug: bool = False
+    kbtc_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1", "localhost"])
+    kbtc_csrf_trusted_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    kbtc_api_auth: bool = True
+    kbtc_anonymous_reads: bool | None = None
+    kbtc_log_format: Literal["console", "json"] | None = None
+    kbtc_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    kbtc_data_dir: Path = BASE_DIR / "var"
+    kbtc_db_conn_max_age: int = Field(default=0, ge=0)
+    kbtc_heartbeat_stale_s: int = Field(default=15, ge=1)
+    kbtc_series_ticker: str = "KXBTC15M"
+    kbtc_history: Path | None = None
+    kbtc_sim_seed: int = 7
+    kbtc_sim_speed: float = Field(default=60.0, gt=0)
+    kbtc_discord_webhook_url: str = ""
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    kalshi_api_url: str = "https://external-api.kalshi.com/trade-api/v2"
+    kalshi_ws_url: str = "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
+    coinbase_ws_url: str = "wss://advanced-trade-ws.coinbase.com"
+    binance_api_url: str = "https://api.binance.us"
+    kalshi_api_key_id: str = ""
+    kalshi_private_key_path: Path | None = None
+
+    @field_validator("kbtc_allowed_hosts", "kbtc_csrf_trusted_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("database_url", "redis_url", "kbtc_history", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("a postgres:// or postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("a redis:// or rediss:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Env:
+        if self.kbtc_env != "production":
+            return self
+        if len(self.kbtc_secret_key) < 50:
+            raise ValueError("KBTC_SECRET_KEY: production needs a secret key of 50+ characters")
+        if not self.kbtc_api_auth:
+            raise ValueError("KBTC_API_AUTH: production refuses to run with API auth off")
+        if self.kbtc_debug:
+            raise ValueError("KBTC_DEBUG: production refuses to run with debug on")
+        if self.database_url is None or self.redis_url is None:
+            raise ValueError("DATABASE_URL, REDIS_URL: production needs PostgreSQL and Redis")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """No database URL: the one-process demo on SQLite and in-memory layers."""
+        return self.database_url is None
+
+    @property
+    def production(self) -> bool:
+        return self.kbtc_env == "production"
+
+
+def describe_error(error: ValidationError) -> str:
+    """One line per bad variable: its name and what it expected."""
+    lines = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]).upper()
+        message = item["msg"].removeprefix("Value error, ")
+        given = item.get("input")
+        shown = "" if name == "" or isinstance(given, dict) else f" (got {given!r})"
+        lines.append(f"{name or 'settings'}: {message}{shown}")
+    return "; ".join(lines)
+
+
+def load_env() -> Env:
+    """Parse the environment or stop startup naming the variable that is wrong."""
+    try:
+        return Env()
+    except ValidationError as error:
+        raise ImproperlyConfigured(f"bad environment: {describe_error(error)}") from None

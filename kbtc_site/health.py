@@ -1,0 +1,56 @@
+"""``/healthz``: each configured dependency, plus the trader's heartbeat.
+
+Non-200 only when a configured dependency (database; Redis where configured) is down.
+The trader heartbeat is reported ("running", "stale", "not running") but never fails the
+check: the web tier is healthy whether or not the daemon is up.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+
+from trading.selectors import trader_heartbeat
+
+
+def check_database() -> dict[str, Any]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any driver error means "down"; the message says why
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    return {"ok": True, "vendor": connection.vendor}
+
+
+def check_redis() -> dict[str, Any]:
+    import redis
+
+    client = redis.Redis.from_url(str(settings.ENV.redis_url), socket_timeout=2)
+    try:
+        client.ping()
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        client.close()
+    return {"ok": True}
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    started = time.monotonic()
+    checks: dict[str, dict[str, Any]] = {"database": check_database()}
+    if settings.ENV.redis_url:
+        checks["redis"] = check_redis()
+    healthy = all(check["ok"] for check in checks.values())
+    trader = trader_heartbeat() if checks["database"]["ok"] else {"state": "unknown"}
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "checks": checks,
+        "trader": trader,
+        "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
+    }
+    return JsonResponse(body, status=200 if healthy else 503)

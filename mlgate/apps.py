@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MlgateConfig(AppConfig):
+    name = "mlgate"
+    verbose_name = "ML gate"
