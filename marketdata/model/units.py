@@ -4,7 +4,7 @@ Parsed once at the wire boundary, never defaulted:
 
 - contract price: ``int`` in units of $0.0001 (``"0.4200"`` → 4200; 0..10000), always YES space;
 - contract count: ``int`` in hundredths of a contract (``"13.00"`` → 1300);
-- money: ``int`` micro-dollars; price × count lands here exactly (1e-4 $ × 1e-2 = 1e-6 $).
+- money: ``int`` micro-dollars; price x count lands here exactly (1e-4 $ x 1e-2 = 1e-6 $).
 """
 
 from __future__ import annotations

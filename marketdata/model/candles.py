@@ -1,0 +1,124 @@
+"""OHLCV candles closed on event time (domain.md §2.6, §13 point 8).
+
+A bar covers ``[start, start + interval)`` in UTC-aligned milliseconds. It closes when the
+first update **or clock tick** at or after its end arrives, so live trading and a replay of
+the same events close the same bars at the same moment: the original only closed a bar on
+the next price tick, which let a quiet spell hold a finished bar open.
+
+Bars without any update are not invented: a gap in the feed is a gap in the candles.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    start_ts: int  # ms, bar open time
+    interval_s: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    tick_count: int
+
+    @property
+    def end_ts(self) -> int:
+        """Exclusive end of the bar in ms."""
+        return self.start_ts + self.interval_s * 1000
+
+
+class CandleAggregator:
+    """Builds bars of ``interval_s`` seconds from ``(ts_ms, price[, volume])`` updates."""
+
+    __slots__ = (
+        "_close",
+        "_closed_end",
+        "_high",
+        "_low",
+        "_open",
+        "_start",
+        "_ticks",
+        "_volume",
+        "closed",
+        "interval_ms",
+        "interval_s",
+        "late_updates",
+    )
+
+    def __init__(self, interval_s: int, keep: int = 500) -> None:
+        if interval_s <= 0:
+            raise ValueError("interval_s must be positive")
+        self.interval_s = interval_s
+        self.interval_ms = interval_s * 1000
+        self.closed: deque[Candle] = deque(maxlen=keep)  # ring buffer of completed bars
+        self.late_updates = 0  # updates older than the open bar (already-closed time): dropped
+        self._start: int | None = None
+        self._closed_end: int | None = None
+        self._open = self._high = self._low = self._close = 0.0
+        self._volume = 0.0
+        self._ticks = 0
+
+    def bar_start(self, ts: int) -> int:
+        return ts - ts % self.interval_ms
+
+    def update(self, ts: int, price: float, volume: float = 0.0) -> list[Candle]:
+        """Fold one price update in; returns the bar it closed, if any (0 or 1 candles)."""
+        done = self.advance(ts)
+        start = self.bar_start(ts)
+        if self._start is None:
+            if self._closed_end is not None and start < self._closed_end:
+                self.late_updates += 1
+                return done
+            self._start = start
+            self._open = self._high = self._low = self._close = price
+            self._volume = volume
+            self._ticks = 1
+            return done
+        if start < self._start:
+            self.late_updates += 1
+            return done
+        self._high = max(self._high, price)
+        self._low = min(self._low, price)
+        self._close = price
+        self._volume += volume
+        self._ticks += 1
+        return done
+
+    def advance(self, ts: int) -> list[Candle]:
+        """Close the open bar if ``ts`` is at or past its end (call on every clock tick)."""
+        if self._start is None or ts < self._start + self.interval_ms:
+            return []
+        candle = Candle(
+            start_ts=self._start,
+            interval_s=self.interval_s,
+            open=self._open,
+            high=self._high,
+            low=self._low,
+            close=self._close,
+            volume=self._volume,
+            tick_count=self._ticks,
+        )
+        self.closed.append(candle)
+        self._closed_end = candle.end_ts
+        self._start = None
+        return [candle]
+
+    @property
+    def current(self) -> Candle | None:
+        """The bar being built (not yet closed), or None."""
+        if self._start is None:
+            return None
+        return Candle(
+            self._start,
+            self.interval_s,
+            self._open,
+            self._high,
+            self._low,
+            self._close,
+            self._volume,
+            self._ticks,
+        )
