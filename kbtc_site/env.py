@@ -21,7 +21,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 class Env(BaseSettings):
     """Every setting KBTC reads; the field name upper-cased is the variable's name."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+    # An empty variable counts as unset (as docker-compose env files write them).
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", env_ignore_empty=True)
 
     kbtc_env: Literal["development", "production"] = "development"
     kbtc_secret_key: str = ""
@@ -58,11 +59,6 @@ class Env(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
-
-    @field_validator("database_url", "redis_url", "kbtc_history", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
 
     @field_validator("database_url")
     @classmethod

@@ -147,6 +147,8 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = ENV.kbtc_data_dir / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+if not ENV.production:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
