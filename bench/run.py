@@ -20,7 +20,9 @@ REQUIRED = ("events", "seconds", "stream_sha256")
 
 
 def available() -> list[str]:
-    return sorted(p.stem for p in Path(__file__).parent.glob("*.py") if p.stem not in ("run", "__init__"))
+    return sorted(
+        p.stem for p in Path(__file__).parent.glob("*.py") if p.stem not in ("run", "__init__")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ The exchange simulator and the paper trader register here when they exist.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-BACKGROUND_JOBS: list[Callable[[], Awaitable[None]]] = []
+BACKGROUND_JOBS: list[Callable[[], Coroutine[Any, Any, None]]] = []

@@ -27,7 +27,9 @@ class Env(BaseSettings):
     kbtc_env: Literal["development", "production"] = "development"
     kbtc_secret_key: str = ""
     kbtc_debug: bool = False
-    kbtc_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1", "localhost"])
+    kbtc_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost"]
+    )
     kbtc_csrf_trusted_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     kbtc_api_auth: bool = True
     kbtc_anonymous_reads: bool | None = None

@@ -20,9 +20,7 @@ class Job:
     every_s: int
 
 
-JOBS: tuple[Job, ...] = (
-    Job("trader heartbeat watch", "trading.check_trader_heartbeat", 60),
-)
+JOBS: tuple[Job, ...] = (Job("trader heartbeat watch", "trading.check_trader_heartbeat", 60),)
 
 
 @transaction.atomic

@@ -101,7 +101,7 @@ if EMBEDDED:
         }
     }
 else:
-    DATABASES = {"default": dj_database_url.parse(str(ENV.database_url))}
+    DATABASES = {"default": dict(dj_database_url.parse(str(ENV.database_url)))}
     DATABASES["default"]["CONN_MAX_AGE"] = ENV.kbtc_db_conn_max_age
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = ENV.kbtc_db_conn_max_age > 0
     DATABASES["default"]["OPTIONS"] = {"connect_timeout": 5}
@@ -231,7 +231,7 @@ LOGGING = build_logging(
     level=ENV.kbtc_log_level,
 )
 
-KBTC = {
+KBTC: dict[str, Any] = {
     "SERIES_TICKER": ENV.kbtc_series_ticker,
     "HEARTBEAT_STALE_S": ENV.kbtc_heartbeat_stale_s,
     "HISTORY": ENV.kbtc_history,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.test import Client
 from django.utils import timezone
 
@@ -43,9 +44,9 @@ def test_a_cleanly_stopped_trader_reads_not_running(client: Client) -> None:
 
 @pytest.mark.redis
 def test_it_fails_when_configured_redis_is_down(
-    client: Client, settings: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(settings.ENV, "redis_url", "redis://127.0.0.1:1/0")
+    monkeypatch.setattr(django_settings.ENV, "redis_url", "redis://127.0.0.1:1/0")
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["redis"]["ok"] is False

@@ -16,7 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("KBTC_", "DATABASE_URL", "REDIS_URL"))}
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KBTC_", "DATABASE_URL", "REDIS_URL"))
+    }
     keep.pop("PORT", None)
     keep.update(extra)
     return keep
