@@ -1,13 +1,103 @@
-"""Writes of trading state. Keyword-only; called by the daemon, tasks, admin and views."""
+"""Writes of trading state. Keyword-only; called by the daemon, tasks, admin and views.
+
+Engine units in, database units out (interfaces.md §1): prices are ``int`` $0.0001 units
+(YES space), counts ``int`` hundredths of a contract, money ``int`` micro-dollars and times
+``int`` milliseconds since the epoch (UTC). Operator controls each run in one durable
+transaction that also writes a ``ControlAudit`` row, and are announced on the channel layer
+only after commit; a refused control writes its audit row (``applied=False``) and raises
+``ControlRefused`` with the reason.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
+from django.db import models, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from trading.models import TraderHeartbeat
+from marketdata.model.units import count_to_decimal, micros_to_decimal, price_to_decimal
+from trading.engine.params import DEFAULT_PARAMS, PARAMS_SCHEMA, ParamError, Params
+from trading.live import announce_control
+from trading.models import (
+    BankrollSnapshot,
+    BotState,
+    BreakerState,
+    ControlAudit,
+    Decision,
+    DecisionKind,
+    Direction,
+    Lane,
+    OpenPosition,
+    ParamOverride,
+    Trade,
+    TraderHeartbeat,
+    TradingControls,
+    TradingMode,
+)
+
+LIVE_LANE_MISSING = "the live lane does not exist yet: only paper trading is available"
+
+
+class ControlRefused(Exception):
+    """An operator control that its rules refuse; the message says why."""
+
+
+class OverrideInvalid(ControlRefused):
+    """A parameter override outside the parameter's type or bounds."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted: a user (API, admin, dashboard) or a named process (daemon, tuner task)."""
+
+    label: str
+    source: str
+    user_id: int | None = None
+
+    @classmethod
+    def from_user(cls, user: Any, *, source: str) -> Actor:
+        return cls(label=user.get_username(), source=source, user_id=user.pk)
+
+    @classmethod
+    def process(cls, name: str) -> Actor:
+        return cls(label=name, source="daemon" if name == "run_trader" else "task")
+
+
+def ms_to_datetime(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+
+
+_CHOICES: dict[str, type[models.TextChoices]] = {
+    "lane": Lane,
+    "direction": Direction,
+    "kind": DecisionKind,
+    "breaker_state": BreakerState,
+}
+
+
+def _check_choices(**values: str) -> None:
+    """Refuse an unknown lane, direction, kind or breaker state before it reaches a row."""
+    for name, value in values.items():
+        choices = _CHOICES[name]
+        if value not in choices.values:
+            raise ValueError(f"{name}: {value!r} is not one of {', '.join(choices.values)}")
+
+
+def _optional_dt(ms: int | None) -> dt.datetime | None:
+    return None if ms is None else ms_to_datetime(ms)
+
+
+def _optional_price(price: int | None) -> Any:
+    return None if price is None else price_to_decimal(price)
+
+
+# --- heartbeat ---------------------------------------------------------------------------
 
 
 def heartbeat_touch(*, process: str = "run_trader") -> None:
@@ -32,3 +122,598 @@ def heartbeat_stop(*, process: str = "run_trader") -> None:
     TraderHeartbeat.objects.filter(process=process, pid=os.getpid()).update(
         stopped_at=timezone.now()
     )
+
+
+# --- positions and trades ----------------------------------------------------------------
+
+
+def position_open(
+    *,
+    lane: str,
+    position_uid: str,
+    ticker: str,
+    direction: str,
+    contracts: int,
+    entry_price: int,
+    opened_at_ms: int,
+    cost: int,
+    fees: int = 0,
+    stop_price: int | None = None,
+    target_price: int | None = None,
+    conviction: str = "",
+    driver: str = "",
+    regime: str = "",
+    entry_obi: float | None = None,
+    entry_roc: float | None = None,
+    reasons: dict[str, Any] | None = None,
+    params_hash: str = "",
+    entry_client_order_id: str = "",
+) -> OpenPosition:
+    _check_choices(lane=lane, direction=direction)
+    return OpenPosition.objects.create(
+        lane=lane,
+        position_uid=position_uid,
+        ticker=ticker,
+        direction=direction,
+        contracts=count_to_decimal(contracts),
+        entry_price=price_to_decimal(entry_price),
+        opened_at=ms_to_datetime(opened_at_ms),
+        cost=micros_to_decimal(cost),
+        fees=micros_to_decimal(fees),
+        stop_price=_optional_price(stop_price),
+        target_price=_optional_price(target_price),
+        conviction=conviction,
+        driver=driver,
+        regime=regime,
+        entry_obi=entry_obi,
+        entry_roc=entry_roc,
+        reasons=reasons or {},
+        params_hash=params_hash,
+        entry_client_order_id=entry_client_order_id,
+    )
+
+
+def position_update(
+    *,
+    position_uid: str,
+    contracts: int | None = None,
+    cost: int | None = None,
+    fees: int | None = None,
+    stop_price: int | None = None,
+    target_price: int | None = None,
+) -> bool:
+    """Change what moved (partial fills, fees, a moved stop). False when no such position."""
+    changes: dict[str, Any] = {}
+    if contracts is not None:
+        changes["contracts"] = count_to_decimal(contracts)
+    if cost is not None:
+        changes["cost"] = micros_to_decimal(cost)
+    if fees is not None:
+        changes["fees"] = micros_to_decimal(fees)
+    if stop_price is not None:
+        changes["stop_price"] = price_to_decimal(stop_price)
+    if target_price is not None:
+        changes["target_price"] = price_to_decimal(target_price)
+    changes["updated_at"] = timezone.now()
+    return OpenPosition.objects.filter(position_uid=position_uid).update(**changes) == 1
+
+
+def position_close(
+    *,
+    position_uid: str,
+    exit_price: int,
+    closed_at_ms: int,
+    exit_proceeds: int,
+    fees: int,
+    pnl: int,
+    exit_reason: str,
+    exit_client_order_id: str = "",
+    fill_source: str = "",
+    quarantined: bool = False,
+    error_reason: str = "",
+    data_quality_flag: str = "",
+) -> Trade:
+    """Delete the open position and write its trade row, in one transaction.
+
+    ``fees`` is the round trip's total, ``pnl`` is net of it (micro-dollars).
+    """
+    with transaction.atomic():
+        position = OpenPosition.objects.select_for_update().get(position_uid=position_uid)
+        trade = _trade_create(
+            lane=position.lane,
+            ticker=position.ticker,
+            direction=position.direction,
+            conviction=position.conviction,
+            driver=position.driver,
+            regime=position.regime,
+            entry_price=position.entry_price,
+            exit_price=price_to_decimal(exit_price),
+            opened_at=position.opened_at,
+            closed_at=ms_to_datetime(closed_at_ms),
+            contracts=position.contracts,
+            entry_cost=position.cost,
+            exit_proceeds=micros_to_decimal(exit_proceeds),
+            fees=micros_to_decimal(fees),
+            pnl=micros_to_decimal(pnl),
+            exit_reason=exit_reason,
+            entry_obi=position.entry_obi,
+            entry_roc=position.entry_roc,
+            reasons=position.reasons,
+            params_hash=position.params_hash,
+            position_uid=position.position_uid,
+            entry_client_order_id=position.entry_client_order_id,
+            exit_client_order_id=exit_client_order_id,
+            fill_source=fill_source,
+            quarantined=quarantined,
+            error_reason=error_reason,
+            data_quality_flag=data_quality_flag,
+        )
+        position.delete()
+    return trade
+
+
+def trade_record(
+    *,
+    lane: str,
+    ticker: str,
+    direction: str,
+    entry_price: int,
+    exit_price: int,
+    opened_at_ms: int,
+    closed_at_ms: int,
+    contracts: int,
+    entry_cost: int,
+    exit_proceeds: int,
+    fees: int,
+    pnl: int,
+    exit_reason: str,
+    position_uid: str,
+    conviction: str = "",
+    driver: str = "",
+    regime: str = "",
+    entry_obi: float | None = None,
+    entry_roc: float | None = None,
+    reasons: dict[str, Any] | None = None,
+    params_hash: str = "",
+    entry_client_order_id: str = "",
+    exit_client_order_id: str = "",
+    fill_source: str = "",
+    quarantined: bool = False,
+    error_reason: str = "",
+    data_quality_flag: str = "",
+) -> Trade:
+    """A closed trade without a stored open position (orphans, backfills, tests)."""
+    _check_choices(lane=lane, direction=direction)
+    return _trade_create(
+        lane=lane,
+        ticker=ticker,
+        direction=direction,
+        conviction=conviction,
+        driver=driver,
+        regime=regime,
+        entry_price=price_to_decimal(entry_price),
+        exit_price=price_to_decimal(exit_price),
+        opened_at=ms_to_datetime(opened_at_ms),
+        closed_at=ms_to_datetime(closed_at_ms),
+        contracts=count_to_decimal(contracts),
+        entry_cost=micros_to_decimal(entry_cost),
+        exit_proceeds=micros_to_decimal(exit_proceeds),
+        fees=micros_to_decimal(fees),
+        pnl=micros_to_decimal(pnl),
+        exit_reason=exit_reason,
+        entry_obi=entry_obi,
+        entry_roc=entry_roc,
+        reasons=reasons or {},
+        params_hash=params_hash,
+        position_uid=position_uid,
+        entry_client_order_id=entry_client_order_id,
+        exit_client_order_id=exit_client_order_id,
+        fill_source=fill_source,
+        quarantined=quarantined,
+        error_reason=error_reason,
+        data_quality_flag=data_quality_flag,
+    )
+
+
+def _trade_create(**fields: Any) -> Trade:
+    entry_cost = fields["entry_cost"]
+    fields["pnl_pct"] = float(fields["pnl"] / entry_cost) if entry_cost else 0.0
+    fields["held_s"] = int((fields["closed_at"] - fields["opened_at"]).total_seconds())
+    if fields["quarantined"] or fields["data_quality_flag"]:
+        fields["flagged_at"] = timezone.now()
+    return Trade.objects.create(**fields)
+
+
+def trade_quarantine(*, trade_id: int, error_reason: str) -> bool:
+    """Move a recorded trade out of the aggregates, keeping it visible with its reason."""
+    updated = Trade.objects.filter(pk=trade_id, quarantined=False).update(
+        quarantined=True, error_reason=error_reason[:200], flagged_at=timezone.now()
+    )
+    return updated == 1
+
+
+# --- bankroll, decisions, lane state -----------------------------------------------------
+
+
+def bankroll_record(
+    *,
+    lane: str,
+    ts_ms: int,
+    bankroll: int,
+    peak: int,
+    daily_pnl: int,
+    trade_count: int,
+) -> BankrollSnapshot:
+    _check_choices(lane=lane)
+    drawdown = (peak - bankroll) / peak if peak > 0 else 0.0
+    return BankrollSnapshot.objects.create(
+        lane=lane,
+        ts=ms_to_datetime(ts_ms),
+        bankroll=micros_to_decimal(bankroll),
+        peak=micros_to_decimal(peak),
+        drawdown=max(drawdown, 0.0),
+        daily_pnl=micros_to_decimal(daily_pnl),
+        trade_count=trade_count,
+    )
+
+
+def decision_record(
+    *,
+    lane: str,
+    ts_ms: int,
+    kind: str,
+    ticker: str = "",
+    direction: str = "",
+    conviction: str = "",
+    driver: str = "",
+    obi: float | None = None,
+    roc: float | None = None,
+    regime: str = "",
+    spread_state: str = "",
+    skip_reason: str = "",
+    reasons: dict[str, Any] | None = None,
+    params_hash: str = "",
+) -> Decision:
+    """One signal-log row. Use ``DecisionLogGate`` to decide which evaluations to keep."""
+    _check_choices(lane=lane, kind=kind)
+    return Decision.objects.create(
+        lane=lane,
+        ts=ms_to_datetime(ts_ms),
+        kind=kind,
+        ticker=ticker,
+        direction=direction,
+        conviction=conviction,
+        driver=driver,
+        obi=obi,
+        roc=roc,
+        regime=regime,
+        spread_state=spread_state,
+        skip_reason=skip_reason[:64],
+        reasons=reasons or {},
+        params_hash=params_hash,
+    )
+
+
+class DecisionLogGate:
+    """Which evaluations reach the signal log: entries and exits always, a changed decision
+    always, otherwise at most one row per second per lane (the engine evaluates on every
+    book update, and logging each would be ~100 rows a second)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[int, tuple[str, str, str]]] = {}
+
+    def kind_for(
+        self,
+        *,
+        lane: str,
+        ts_ms: int,
+        direction: str,
+        skip_reason: str,
+        conviction: str = "",
+        entered: bool = False,
+        exited: bool = False,
+    ) -> str | None:
+        """The row kind to record for this evaluation, or None to skip it."""
+        key = (direction, skip_reason, conviction)
+        previous = self._last.get(lane)
+        if entered:
+            kind: str | None = DecisionKind.ENTRY
+        elif exited:
+            kind = DecisionKind.EXIT
+        elif previous is None or previous[1] != key:
+            kind = DecisionKind.CHANGE
+        elif ts_ms - previous[0] >= 1000:
+            kind = DecisionKind.SAMPLE
+        else:
+            kind = None
+        if kind is not None:
+            self._last[lane] = (ts_ms, key)
+        return kind
+
+
+def bot_state_save(
+    *,
+    lane: str,
+    bankroll: int,
+    peak: int,
+    daily_baseline: int,
+    weekly_baseline: int,
+    daily_baseline_at_ms: int | None = None,
+    weekly_baseline_at_ms: int | None = None,
+    breaker_state: str = BreakerState.OK,
+    breaker_tripped_at_ms: int | None = None,
+    cooldown_until_ms: int | None = None,
+    cooldowns: dict[str, Any] | None = None,
+    trades_today: int = 0,
+    engine_snapshot: dict[str, Any] | None = None,
+    snapshot_at_ms: int | None = None,
+) -> BotState:
+    """Upsert a lane's restorable state. Never touches the operator's reset request fields."""
+    _check_choices(lane=lane, breaker_state=breaker_state)
+    state, _ = BotState.objects.update_or_create(
+        lane=lane,
+        defaults={
+            "bankroll": micros_to_decimal(bankroll),
+            "peak": micros_to_decimal(peak),
+            "daily_baseline": micros_to_decimal(daily_baseline),
+            "weekly_baseline": micros_to_decimal(weekly_baseline),
+            "daily_baseline_at": _optional_dt(daily_baseline_at_ms),
+            "weekly_baseline_at": _optional_dt(weekly_baseline_at_ms),
+            "breaker_state": breaker_state,
+            "breaker_tripped_at": _optional_dt(breaker_tripped_at_ms),
+            "cooldown_until": _optional_dt(cooldown_until_ms),
+            "cooldowns": cooldowns or {},
+            "trades_today": trades_today,
+            "engine_snapshot": engine_snapshot or {},
+            "snapshot_at": _optional_dt(snapshot_at_ms),
+        },
+    )
+    return state
+
+
+# --- operator controls -------------------------------------------------------------------
+
+
+def _controls_for_update() -> TradingControls:
+    TradingControls.objects.get_or_create(pk=1)
+    return TradingControls.objects.select_for_update().get(pk=1)
+
+
+def _controls_dict(controls: TradingControls) -> dict[str, Any]:
+    return {
+        "trading_mode": controls.trading_mode,
+        "paused": controls.paused,
+        "emergency_stop_seq": controls.emergency_stop_seq,
+        "emergency_stop_handled_seq": controls.emergency_stop_handled_seq,
+        "live_trade_limit": controls.live_trade_limit,
+        "live_trade_count_since": (
+            controls.live_trade_count_since.isoformat() if controls.live_trade_count_since else None
+        ),
+        "version": controls.version,
+    }
+
+
+def _audit(
+    *,
+    actor: Actor,
+    action: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    applied: bool = True,
+    message: str = "",
+) -> ControlAudit:
+    return ControlAudit.objects.create(
+        at=timezone.now(),
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        source=actor.source,
+        action=action,
+        applied=applied,
+        message=message[:300],
+        before=before,
+        after=after,
+    )
+
+
+def _announce(action: str, **details: Any) -> None:
+    transaction.on_commit(lambda: announce_control(action=action, **details))
+
+
+def _refuse(*, actor: Actor, action: str, request: dict[str, Any], reason: str) -> None:
+    with transaction.atomic(durable=True):
+        _audit(actor=actor, action=action, before=request, after={}, applied=False, message=reason)
+    raise ControlRefused(reason)
+
+
+def _change_controls(
+    *,
+    actor: Actor,
+    action: str,
+    apply: Callable[[TradingControls], None] | None = None,
+    **changes: Any,
+) -> TradingControls:
+    with transaction.atomic(durable=True):
+        controls = _controls_for_update()
+        before = _controls_dict(controls)
+        for name, value in changes.items():
+            setattr(controls, name, value)
+        if apply is not None:
+            apply(controls)
+        controls.version += 1
+        controls.save()
+        _audit(actor=actor, action=action, before=before, after=_controls_dict(controls))
+        _announce(action, version=controls.version)
+    return controls
+
+
+def trading_mode_set(*, mode: str, actor: Actor) -> TradingControls:
+    if mode == TradingMode.LIVE:
+        _refuse(
+            actor=actor, action="trading_mode_set", request={"mode": mode}, reason=LIVE_LANE_MISSING
+        )
+    if mode != TradingMode.PAPER:
+        raise ControlRefused(f"unknown trading mode {mode!r}: expected paper or live")
+    return _change_controls(actor=actor, action="trading_mode_set", trading_mode=mode)
+
+
+def trading_pause_set(*, paused: bool, actor: Actor) -> TradingControls:
+    """Pause stops new entries on every lane; exits continue (interfaces.md §8)."""
+    return _change_controls(actor=actor, action="trading_pause_set", paused=paused)
+
+
+def emergency_stop(*, actor: Actor) -> TradingControls:
+    """Pause, and ask the daemon to flatten every lane (paper closes at its entry price)."""
+
+    def request_stop(controls: TradingControls) -> None:
+        controls.emergency_stop_seq += 1
+
+    return _change_controls(
+        actor=actor,
+        action="emergency_stop",
+        apply=request_stop,
+        paused=True,
+        emergency_stop_at=timezone.now(),
+    )
+
+
+def emergency_stop_acknowledge(*, seq: int) -> bool:
+    """The daemon has flattened for request ``seq``; later requests stay pending."""
+    updated = TradingControls.objects.filter(
+        pk=1, emergency_stop_handled_seq__lt=seq, emergency_stop_seq__gte=seq
+    ).update(emergency_stop_handled_seq=seq)
+    return updated == 1
+
+
+def close_all_exchange_positions(*, actor: Actor) -> None:
+    _refuse(
+        actor=actor,
+        action="close_all_exchange_positions",
+        request={},
+        reason=f"close-all needs an exchange account: {LIVE_LANE_MISSING}",
+    )
+
+
+def trade_limit_set(*, limit: int | None, reset: bool = False, actor: Actor) -> TradingControls:
+    """The live lane's round-trip limit (None: unlimited); ``reset`` restarts the count."""
+    if limit is not None and limit < 0:
+        raise ControlRefused("the trade limit must be zero or more (or empty for no limit)")
+    changes: dict[str, Any] = {"live_trade_limit": limit}
+    if reset:
+        changes["live_trade_count_since"] = timezone.now()
+    return _change_controls(actor=actor, action="trade_limit_set", **changes)
+
+
+def reset_drawdown(*, lane: str, actor: Actor) -> BotState:
+    """Peak = daily = weekly baseline = bankroll, breaker cleared; the daemon applies it to
+    its engine when it sees ``drawdown_reset_seq`` move."""
+    _check_choices(lane=lane)
+    if lane == Lane.LIVE:
+        _refuse(
+            actor=actor, action="reset_drawdown", request={"lane": lane}, reason=LIVE_LANE_MISSING
+        )
+    with transaction.atomic(durable=True):
+        state = BotState.objects.select_for_update().filter(lane=lane).first()
+        if state is None:
+            raise ControlRefused(f"no saved state for the {lane} lane yet: nothing to reset")
+        before = _lane_dict(state)
+        now = timezone.now()
+        state.peak = state.daily_baseline = state.weekly_baseline = state.bankroll
+        state.daily_baseline_at = state.weekly_baseline_at = now
+        state.breaker_state = BreakerState.OK
+        state.breaker_tripped_at = None
+        state.drawdown_reset_seq += 1
+        state.drawdown_reset_at = now
+        state.save()
+        _audit(actor=actor, action="reset_drawdown", before=before, after=_lane_dict(state))
+        _announce("reset_drawdown", lane=lane, seq=state.drawdown_reset_seq)
+    return state
+
+
+def _lane_dict(state: BotState) -> dict[str, Any]:
+    return {
+        "lane": state.lane,
+        "bankroll": str(state.bankroll),
+        "peak": str(state.peak),
+        "daily_baseline": str(state.daily_baseline),
+        "weekly_baseline": str(state.weekly_baseline),
+        "breaker_state": state.breaker_state,
+        "drawdown_reset_seq": state.drawdown_reset_seq,
+    }
+
+
+# --- parameter overrides -----------------------------------------------------------------
+
+
+def _param_bounds(name: str) -> str:
+    for spec in PARAMS_SCHEMA:
+        if spec["name"] == name:
+            if spec["min"] is None:
+                return f"{spec['type']}"
+            return f"{spec['type']} between {spec['min']} and {spec['max']}"
+    return "a known parameter name"
+
+
+def override_validate(*, name: str, value: Any) -> Params:
+    """The parameter set with every stored override plus this one, or ``OverrideInvalid``
+    naming the parameter and its bounds."""
+    current = dict(ParamOverride.objects.values_list("name", "value"))
+    current[name] = value
+    try:
+        return DEFAULT_PARAMS.with_overrides(current)
+    except ParamError as error:
+        raise OverrideInvalid(f"{error} (expected {_param_bounds(name)})") from error
+    except (TypeError, ValueError) as error:
+        raise OverrideInvalid(f"{name}: {error} (expected {_param_bounds(name)})") from error
+
+
+def override_set(*, name: str, value: Any, actor: Actor, note: str = "") -> ParamOverride:
+    with transaction.atomic(durable=True):
+        override_validate(name=name, value=value)
+        existing = ParamOverride.objects.select_for_update().filter(name=name).first()
+        before = {"name": name, "value": existing.value if existing else None}
+        override, _ = ParamOverride.objects.update_or_create(
+            name=name,
+            defaults={
+                "value": value,
+                "set_by_id": actor.user_id,
+                "set_by_label": actor.label,
+                "set_at": timezone.now(),
+                "note": note[:200],
+            },
+        )
+        _bump_version()
+        _audit(
+            actor=actor,
+            action="override_set",
+            before=before,
+            after={"name": name, "value": value},
+            message=note,
+        )
+        _announce("override_set", name=name)
+    return override
+
+
+def override_clear(*, name: str | None, actor: Actor) -> int:
+    """Remove one override (or all of them when ``name`` is None); returns how many."""
+    with transaction.atomic(durable=True):
+        rows = ParamOverride.objects.select_for_update()
+        if name is not None:
+            rows = rows.filter(name=name)
+        before = dict(rows.values_list("name", "value"))
+        count = len(before)
+        ParamOverride.objects.filter(name__in=list(before)).delete()
+        _bump_version()
+        _audit(
+            actor=actor,
+            action="override_clear",
+            before=before,
+            after={},
+            message=f"cleared {count}",
+        )
+        _announce("override_clear", name=name)
+    return count
+
+
+def _bump_version() -> None:
+    TradingControls.objects.get_or_create(pk=1)
+    TradingControls.objects.filter(pk=1).update(version=F("version") + 1)

@@ -1,0 +1,192 @@
+"""Channel-layer publishing: the daemon's dashboard topics and the control announcements.
+
+The daemon calls ``await publish(topic, payload)``; at most 5 messages per second per topic
+leave the process (latest payload wins, a trailing send flushes the last one), and the
+latest payload of each topic is kept in the cache so a dashboard that (re)connects renders
+the current state at once. The web side (``trading.consumers``) renders the HTML partials;
+the daemon renders no templates. Payloads are plain JSON (str, int, float, bool, None, list,
+dict with str keys): no ``Decimal``, no ``datetime`` — the Redis layer packs with msgpack,
+and ``publish`` asserts it.
+
+Units on the wire are the engine's (interfaces.md §1): prices ``int`` $0.0001 units in YES
+space, counts ``int`` hundredths of a contract, money ``int`` micro-dollars, times ``int``
+milliseconds since the epoch (UTC), BTC prices and ratios ``float``. ``lane`` is ``"paper"``
+or ``"live"``. Keys marked ``?`` may be ``null``.
+
+Topic payloads
+--------------
+
+``market`` (the active contract and spot; ≤5/s)::
+
+    {"ts": int, "ticker": str?, "spot": float?, "price_to_beat": float?,
+     "close_ts": int?, "seconds_to_close": int?,
+     "yes_bid": int?, "yes_ask": int?, "spread": int?,          # price units
+     "bid_volume": int, "ask_volume": int,                      # hundredths, top-N levels
+     "obi": float?, "regime": str, "atr_pct": float?,
+     "candle": {"time": int, "open": float, "high": float, "low": float, "close": float}?}
+                                                                 # the forming 1-min bar, time in s
+
+``signal`` (a lane's latest evaluation)::
+
+    {"ts": int, "lane": str, "ticker": str?, "direction": "long"|"short"|null,
+     "conviction": str, "driver": str, "obi": float?, "roc": float?, "regime": str,
+     "spread_state": str, "skip_reason": str, "reasons": dict}
+
+``position`` (every open position of one lane; ``positions`` empty when flat)::
+
+    {"ts": int, "lane": str, "positions": [
+        {"position_uid": str, "ticker": str, "direction": "long"|"short", "contracts": int,
+         "entry_price": int, "opened_ts": int, "cost": int, "fees": int,
+         "stop_price": int?, "target_price": int?, "mark_price": int?, "unrealized_pnl": int?}]}
+
+``trade`` (published after the trade row is committed)::
+
+    {"ts": int, "lane": str, "trade": {"position_uid": str, "ticker": str,
+     "direction": str, "contracts": int, "entry_price": int, "exit_price": int,
+     "fees": int, "pnl": int, "exit_reason": str, "quarantined": bool}}
+
+``equity`` (a lane's bankroll and breaker)::
+
+    {"ts": int, "lane": str, "bankroll": int, "peak": int, "drawdown": float,
+     "daily_pnl": int, "weekly_pnl": int, "daily_loss": float, "weekly_loss": float,
+     "trade_count": int, "breaker_state": str}
+                       # daily_loss / weekly_loss: fraction of the baseline lost (≥ 0)
+
+``health`` (feeds and stores; ≤1/s is plenty)::
+
+    {"ts": int, "feeds": [{"name": str, "state": str, "last_message_age_ms": int?,
+                           "messages": int, "reconnects": int, "resnapshots": int}],
+     "db": "ok"|str, "redis": "ok"|str, "lanes": [str], "events_per_s": float?}
+
+Control announcements (from ``trading.services``, on commit) go to the group
+``kbtc.controls`` as ``{"type": "controls.changed", "action": str, ...details}``; the daemon
+then re-reads ``trading.selectors.controls_current()`` (it also polls it every second, so a
+lost announcement delays a control by a second, never loses it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.cache import cache
+
+TOPICS = ("market", "signal", "position", "trade", "equity", "health")
+CONTROLS_GROUP = "kbtc.controls"
+MIN_INTERVAL_S = 0.2  # 5 messages per second per topic
+LATEST_KEY = "kbtc:live:latest:{topic}"
+LATEST_TTL_S = 3600
+
+
+def topic_group(topic: str) -> str:
+    return f"kbtc.{topic}"
+
+
+def assert_plain_json(value: Any, path: str = "payload") -> None:
+    """Raise ``TypeError`` unless ``value`` is made of JSON's own types only."""
+    if value is None or isinstance(value, bool | int | str):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TypeError(f"{path}: {value!r} is not finite (JSON has no NaN/Infinity)")
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            assert_plain_json(item, f"{path}[{index}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{path}: key {key!r} is not a str")
+            assert_plain_json(item, f"{path}.{key}")
+        return
+    raise TypeError(f"{path}: {type(value).__name__} is not plain JSON")
+
+
+class Publisher:
+    """Per-topic coalescing: the latest payload wins; sends are ≥ ``min_interval_s`` apart."""
+
+    def __init__(self, min_interval_s: float = MIN_INTERVAL_S) -> None:
+        self.min_interval_s = min_interval_s
+        self._last_sent: dict[str, float] = {}
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._flushers: dict[str, asyncio.Task[None]] = {}
+        self.sent = 0
+        self.coalesced = 0
+
+    async def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        if topic not in TOPICS:
+            raise ValueError(f"unknown topic {topic!r}: expected one of {', '.join(TOPICS)}")
+        assert_plain_json(payload)
+        wait = self._last_sent.get(topic, -math.inf) + self.min_interval_s - time.monotonic()
+        if wait <= 0 and topic not in self._flushers:
+            await self._send(topic, payload)
+            return
+        if topic in self._pending:
+            self.coalesced += 1
+        self._pending[topic] = payload
+        if topic not in self._flushers:
+            self._flushers[topic] = asyncio.create_task(self._flush_later(topic, wait))
+
+    async def _flush_later(self, topic: str, wait: float) -> None:
+        try:
+            await asyncio.sleep(max(wait, 0.0))
+            payload = self._pending.pop(topic, None)
+            if payload is not None:
+                await self._send(topic, payload)
+        finally:
+            self._flushers.pop(topic, None)
+
+    async def _send(self, topic: str, payload: dict[str, Any]) -> None:
+        self._last_sent[topic] = time.monotonic()
+        self.sent += 1
+        await cache.aset(LATEST_KEY.format(topic=topic), json.dumps(payload), LATEST_TTL_S)
+        layer = get_channel_layer()
+        if layer is not None:
+            await layer.group_send(
+                topic_group(topic), {"type": "live.message", "topic": topic, "payload": payload}
+            )
+
+    async def drain(self) -> None:
+        """Wait for every trailing send (tests, shutdown)."""
+        while self._flushers:
+            await asyncio.gather(*list(self._flushers.values()), return_exceptions=True)
+
+
+_publisher: Publisher | None = None
+
+
+def default_publisher() -> Publisher:
+    global _publisher
+    if _publisher is None:
+        _publisher = Publisher()
+    return _publisher
+
+
+async def publish(topic: str, payload: dict[str, Any]) -> None:
+    """Publish one topic payload from the daemon (see the module docstring for schemas)."""
+    await default_publisher().publish(topic, payload)
+
+
+def latest_payloads() -> dict[str, dict[str, Any]]:
+    """The last published payload of each topic (for a dashboard's first render)."""
+    found = cache.get_many([LATEST_KEY.format(topic=topic) for topic in TOPICS])
+    return {
+        topic: json.loads(found[LATEST_KEY.format(topic=topic)])
+        for topic in TOPICS
+        if LATEST_KEY.format(topic=topic) in found
+    }
+
+
+def announce_control(*, action: str, **details: Any) -> None:
+    """Tell the daemon and the dashboards a control changed (called on commit, sync)."""
+    message = {"type": "controls.changed", "action": action, **details}
+    assert_plain_json(message)
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(CONTROLS_GROUP, message)

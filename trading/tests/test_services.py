@@ -1,0 +1,215 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from trading import selectors, services
+from trading.models import ControlAudit, OpenPosition, ParamOverride, Trade
+from trading.tests import factories
+from trading.tests.factories import T0_MS
+
+pytestmark = pytest.mark.django_db
+
+ROBOT = services.Actor(label="tester", source="test")
+
+
+def test_position_close_moves_the_position_into_a_trade_with_exact_units():
+    services.position_open(
+        lane="paper",
+        position_uid="paper-1",
+        ticker="T",
+        direction="short",
+        contracts=500,
+        entry_price=2500,
+        opened_at_ms=T0_MS,
+        cost=3_750_000,
+        fees=90_000,
+        stop_price=2650,
+        target_price=2275,
+        conviction="HIGH",
+        driver="OBI+ROC",
+        regime="LOW",
+        reasons={"why": ["obi"]},
+        params_hash="h1",
+    )
+    assert services.position_update(position_uid="paper-1", fees=100_000)
+    trade = services.position_close(
+        position_uid="paper-1",
+        exit_price=2300,
+        closed_at_ms=T0_MS + 125_000,
+        exit_proceeds=3_850_000,
+        fees=180_000,
+        pnl=-80_000,
+        exit_reason="TAKE_PROFIT",
+    )
+    assert not OpenPosition.objects.exists()
+    trade.refresh_from_db()
+    assert trade.entry_price == Decimal("0.2500")
+    assert trade.contracts == Decimal("5.00")
+    assert trade.pnl == Decimal("-0.080000")
+    assert trade.held_s == 125
+    assert trade.reasons == {"why": ["obi"]}
+    assert trade.params_hash == "h1"
+    assert trade.regime == "LOW"
+
+
+def test_quarantined_trades_are_listed_but_not_counted():
+    factories.trade(pnl=1_000_000)
+    factories.trade(pnl=-9_000_000, quarantined=True, error_reason="INSTANT_STOP_LOSS")
+    factories.trade(pnl=-2_000_000, data_quality_flag="CORRUPTED_PNL")
+    factories.trade(pnl=-3_000_000, exit_reason="ORPHAN_SETTLED")
+    stats = selectors.trade_stats(lane="paper")
+    assert stats["count"] == 1
+    assert stats["total_pnl"] == Decimal("1.000000")
+    assert stats["flagged"] == 2
+    assert selectors.trades_list(lane="paper").count() == 4
+
+
+def test_stats_report_best_worst_average_and_win_rate_by_regime():
+    factories.trade(pnl=3_000_000, regime="LOW")
+    factories.trade(pnl=-1_000_000, regime="LOW")
+    factories.trade(pnl=1_000_000, regime="HIGH")
+    stats = selectors.trade_stats(lane="paper")
+    assert stats["best"] == Decimal("3.000000")
+    assert stats["worst"] == Decimal("-1.000000")
+    assert stats["avg"] == Decimal("1.000000")
+    by_regime = {row["regime"]: row for row in selectors.win_rate_by_regime(lane="paper")}
+    assert by_regime["LOW"]["win_rate"] == 0.5
+    assert by_regime["HIGH"]["win_rate"] == 1.0
+
+
+def test_bankroll_record_computes_drawdown():
+    row = services.bankroll_record(
+        lane="paper",
+        ts_ms=T0_MS,
+        bankroll=900_000_000,
+        peak=1_000_000_000,
+        daily_pnl=-5_000_000,
+        trade_count=4,
+    )
+    assert row.drawdown == pytest.approx(0.1)
+    assert row.bankroll == Decimal("900.000000")
+
+
+def test_decision_gate_keeps_changes_entries_and_one_sample_a_second():
+    gate = services.DecisionLogGate()
+    kinds = [
+        gate.kind_for(lane="paper", ts_ms=T0_MS, direction="", skip_reason="NO_SIGNAL"),
+        gate.kind_for(lane="paper", ts_ms=T0_MS + 100, direction="", skip_reason="NO_SIGNAL"),
+        gate.kind_for(lane="paper", ts_ms=T0_MS + 200, direction="long", skip_reason=""),
+        gate.kind_for(
+            lane="paper", ts_ms=T0_MS + 300, direction="long", skip_reason="", entered=True
+        ),
+        gate.kind_for(lane="paper", ts_ms=T0_MS + 900, direction="long", skip_reason=""),
+        gate.kind_for(lane="paper", ts_ms=T0_MS + 1300, direction="long", skip_reason=""),
+        gate.kind_for(lane="live", ts_ms=T0_MS + 1300, direction="long", skip_reason=""),
+    ]
+    assert kinds == ["change", None, "change", "entry", None, "sample", "change"]
+
+
+def test_pause_is_audited_with_before_and_after_and_bumps_the_version():
+    services.trading_pause_set(paused=True, actor=ROBOT)
+    audit = ControlAudit.objects.get()
+    assert audit.action == "trading_pause_set"
+    assert audit.before["paused"] is False
+    assert audit.after["paused"] is True
+    assert audit.actor_label == "tester"
+    current = selectors.controls_current()
+    assert current.paused is True
+    assert current.version == 1
+
+
+def test_switching_to_live_is_refused_and_the_refusal_is_audited():
+    with pytest.raises(services.ControlRefused, match="live lane does not exist"):
+        services.trading_mode_set(mode="live", actor=ROBOT)
+    audit = ControlAudit.objects.get()
+    assert audit.applied is False
+    assert selectors.controls_current().trading_mode == "paper"
+
+
+def test_close_all_exchange_positions_is_refused_until_the_live_lane_exists():
+    with pytest.raises(services.ControlRefused, match="live lane"):
+        services.close_all_exchange_positions(actor=ROBOT)
+    assert ControlAudit.objects.get().applied is False
+
+
+def test_emergency_stop_pauses_and_stays_pending_until_the_daemon_acknowledges():
+    services.emergency_stop(actor=ROBOT)
+    current = selectors.controls_current()
+    assert current.paused
+    assert current.emergency_stop_pending
+    assert current.emergency_stop_seq == 1
+    assert services.emergency_stop_acknowledge(seq=1)
+    assert not services.emergency_stop_acknowledge(seq=1)
+    assert not selectors.controls_current().emergency_stop_pending
+
+
+def test_reset_drawdown_sets_every_baseline_to_the_bankroll_and_asks_the_daemon():
+    factories.lane_state(bankroll=900_000_000)
+    state = services.reset_drawdown(lane="paper", actor=ROBOT)
+    assert state.peak == state.daily_baseline == state.weekly_baseline == Decimal("900")
+    assert selectors.controls_current().drawdown_reset_seq == {"paper": 1}
+    audit = ControlAudit.objects.get(action="reset_drawdown")
+    assert audit.before["peak"] == "1000.000000"
+    assert audit.after["peak"] == "900.000000"
+
+
+def test_bot_state_save_keeps_the_operators_reset_request():
+    factories.lane_state()
+    services.reset_drawdown(lane="paper", actor=ROBOT)
+    factories.lane_state(bankroll=800_000_000)
+    assert selectors.bot_state_get(lane="paper").drawdown_reset_seq == 1
+
+
+def test_trade_limit_can_be_set_and_reset_though_nothing_counts_yet():
+    services.trade_limit_set(limit=5, reset=True, actor=ROBOT)
+    current = selectors.controls_current()
+    assert current.live_trade_limit == 5
+    assert current.live_trade_count_since_ms is not None
+    with pytest.raises(services.ControlRefused):
+        services.trade_limit_set(limit=-1, actor=ROBOT)
+
+
+def test_override_set_validates_against_the_parameter_bounds():
+    services.override_set(name="min_hold_s", value=90, actor=ROBOT)
+    assert selectors.controls_current().params().min_hold_s == 90
+    with pytest.raises(services.OverrideInvalid, match=r"obi_long_threshold.*0\.5 and 1\.0"):
+        services.override_set(name="obi_long_threshold", value=1.7, actor=ROBOT)
+    with pytest.raises(services.OverrideInvalid, match="unknown parameter"):
+        services.override_set(name="no_such_thing", value=1, actor=ROBOT)
+    with pytest.raises(services.OverrideInvalid, match="must be int"):
+        services.override_set(name="min_hold_s", value="soon", actor=ROBOT)
+    assert list(ParamOverride.objects.values_list("name", flat=True)) == ["min_hold_s"]
+    assert ControlAudit.objects.filter(action="override_set").count() == 1
+
+
+def test_override_clear_removes_one_or_all_and_is_audited():
+    services.override_set(name="min_hold_s", value=90, actor=ROBOT)
+    services.override_set(name="reentry_cooldown_s", value=60, actor=ROBOT)
+    assert services.override_clear(name="min_hold_s", actor=ROBOT) == 1
+    assert services.override_clear(name=None, actor=ROBOT) == 1
+    assert not ParamOverride.objects.exists()
+    audits = ControlAudit.objects.filter(action="override_clear").order_by("id")
+    assert audits[0].before == {"min_hold_s": 90}
+
+
+def test_controls_are_announced_only_after_commit(django_capture_on_commit_callbacks, monkeypatch):
+    sent = []
+    monkeypatch.setattr("trading.services.announce_control", lambda **kw: sent.append(kw))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.trading_pause_set(paused=True, actor=ROBOT)
+    assert sent == []
+    for callback in callbacks:
+        callback()
+    assert sent == [{"action": "trading_pause_set", "version": 1}]
+
+
+def test_trades_filter_by_lane_direction_reason_and_date():
+    factories.trade(direction="short", exit_reason="STOP_LOSS")
+    factories.trade()
+    factories.trade(lane="live")
+    assert selectors.trades_list(lane="paper", direction="short").count() == 1
+    assert selectors.trades_list(exit_reason="TAKE_PROFIT").count() == 2
+    day = Trade.objects.first().closed_at.date()
+    assert selectors.trades_list(date_from=day, date_to=day).count() == 3
