@@ -1,0 +1,1 @@
+"""The KBTC decision engine (placeholder docstring, replaced with the checklist)."""
