@@ -1,0 +1,179 @@
+"""What the recorder derives from the event stream besides the journal itself.
+
+Typed tables for people and SQL: live 1-minute and 15-minute spot candles (closed on event
+time, like the engine's), a top-of-book snapshot every 30 s of event time per ticker,
+public trades and market metadata/settlements. Derivation runs once per batch, off the
+event loop, and keeps its own books and aggregators: it never reads the engine's state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+import structlog
+
+from marketdata.model.book import DEPTH_LEVELS, OrderBook
+from marketdata.model.candles import Candle as Bar
+from marketdata.model.candles import CandleAggregator
+from marketdata.model.events import (
+    BookDelta,
+    BookSnapshot,
+    Event,
+    MarketStatus,
+    PublicTrade,
+    SpotTicker,
+    SpotTrade,
+    event_to_dict,
+)
+from marketdata.model.units import count_to_decimal, price_to_decimal
+from marketdata.models import Candle, Market, OrderBookSnapshot, PublicTradeRecord
+from marketdata.recorder.rows import btc_to_decimal, ms_to_utc
+
+log = structlog.get_logger(__name__)
+
+CANDLE_INTERVALS_S = (60, 900)
+SNAPSHOT_INTERVAL_MS = 30_000
+_ENDED_PHASES = frozenset({"closed", "determined", "finalized"})
+
+# (seq, ts datetime, kind, ticker, fields as JSON text): one journal row before its session id
+EventRow = tuple[int, datetime, str, str, str]
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """Rows for one batch, built once so a retried flush writes exactly the same rows."""
+
+    first_seq: int
+    last_seq: int
+    event_rows: list[EventRow] = field(default_factory=list)
+    candles: list[Candle] = field(default_factory=list)
+    snapshots: list[OrderBookSnapshot] = field(default_factory=list)
+    trades: list[PublicTradeRecord] = field(default_factory=list)
+    markets: dict[str, Market] = field(default_factory=dict)
+
+
+class StreamDeriver:
+    """Turns ``(seq, event)`` batches into journal rows and derived rows, keeping state."""
+
+    def __init__(self, *, snapshot_interval_ms: int = SNAPSHOT_INTERVAL_MS) -> None:
+        self.snapshot_interval_ms = snapshot_interval_ms
+        self.books: dict[str, OrderBook] = {}
+        self.aggregators = [CandleAggregator(interval_s) for interval_s in CANDLE_INTERVALS_S]
+        self.book_errors = 0
+        self.derive_errors = 0
+        self._window: int | None = None  # index of the current snapshot window
+
+    def prepare(self, batch: Sequence[tuple[int, Event]]) -> PreparedBatch:
+        prepared = PreparedBatch(first_seq=batch[0][0], last_seq=batch[-1][0])
+        dumps = json.dumps
+        rows = prepared.event_rows
+        for seq, event in batch:
+            ticker = getattr(event, "ticker", "")
+            rows.append((seq, ms_to_utc(event.ts), event.kind, ticker, dumps(event_to_dict(event))))
+            try:
+                self._derive(event, prepared)
+            except Exception:
+                # The journal row above is what replay needs; a derived row is a convenience
+                # and must never cost the journal an event.
+                self.derive_errors += 1
+                log.exception("recorder_derive_failed", seq=seq, kind=event.kind)
+        return prepared
+
+    def _derive(self, event: Event, out: PreparedBatch) -> None:
+        window = event.ts // self.snapshot_interval_ms
+        if self._window is None:
+            self._window = window
+        elif window > self._window:
+            self._window = window
+            self._snapshot_books(window * self.snapshot_interval_ms, out)
+        for aggregator in self.aggregators:
+            for bar in aggregator.advance(event.ts):
+                out.candles.append(_candle_row(bar))
+        if isinstance(event, SpotTrade | SpotTicker):
+            volume = event.size if isinstance(event, SpotTrade) else 0.0
+            for aggregator in self.aggregators:
+                for bar in aggregator.update(event.ts, event.price, volume):
+                    out.candles.append(_candle_row(bar))
+        elif isinstance(event, BookSnapshot):
+            self.books.setdefault(event.ticker, OrderBook(event.ticker)).apply(event)
+        elif isinstance(event, BookDelta):
+            known = self.books.get(event.ticker)
+            if known is not None:  # deltas before the first snapshot describe no known book
+                try:
+                    known.apply(event)
+                except ValueError:
+                    self.book_errors += 1
+                    log.warning("recorder_bad_book_delta", ticker=event.ticker, price=event.price)
+        elif isinstance(event, PublicTrade):
+            out.trades.append(_trade_row(event))
+        elif isinstance(event, MarketStatus):
+            out.markets[event.ticker] = _market_row(event)
+            if event.status in _ENDED_PHASES:
+                self.books.pop(event.ticker, None)
+
+    def _snapshot_books(self, ts: int, out: PreparedBatch) -> None:
+        """The state of every live book as of the boundary (all events before it applied)."""
+        when = ms_to_utc(ts)
+        for ticker, book in self.books.items():
+            yes_bids = book.yes_bids(DEPTH_LEVELS)
+            no_bids = book.no_bids(DEPTH_LEVELS)
+            yes_depth = sum(count for _, count in yes_bids)
+            no_depth = sum(count for _, count in no_bids)
+            bid, ask = book.best_yes_bid, book.best_yes_ask
+            total = yes_depth + no_depth
+            out.snapshots.append(
+                OrderBookSnapshot(
+                    ticker=ticker,
+                    ts=when,
+                    yes_bids=[list(level) for level in yes_bids],
+                    no_bids=[list(level) for level in no_bids],
+                    best_yes_bid=None if bid is None else price_to_decimal(bid),
+                    best_yes_ask=None if ask is None else price_to_decimal(ask),
+                    yes_depth=count_to_decimal(yes_depth),
+                    no_depth=count_to_decimal(no_depth),
+                    obi=yes_depth / total if total else None,
+                )
+            )
+
+
+def _candle_row(bar: Bar) -> Candle:
+    return Candle(
+        source=Candle.SOURCE_LIVE,
+        interval_s=bar.interval_s,
+        open_time=ms_to_utc(bar.start_ts),
+        open=btc_to_decimal(bar.open),
+        high=btc_to_decimal(bar.high),
+        low=btc_to_decimal(bar.low),
+        close=btc_to_decimal(bar.close),
+        volume=Decimal(repr(round(bar.volume, 8))),
+        tick_count=bar.tick_count,
+    )
+
+
+def _trade_row(trade: PublicTrade) -> PublicTradeRecord:
+    return PublicTradeRecord(
+        ticker=trade.ticker,
+        ts=ms_to_utc(trade.ts),
+        trade_id=trade.trade_id,
+        yes_price=price_to_decimal(trade.yes_price),
+        count=count_to_decimal(trade.count),
+        taker_side=trade.taker_side,
+    )
+
+
+def _market_row(status: MarketStatus) -> Market:
+    return Market(
+        ticker=status.ticker,
+        status=status.status,
+        strike=None if status.strike is None else btc_to_decimal(status.strike),
+        open_time=ms_to_utc(status.open_ts),
+        close_time=None if status.close_ts is None else ms_to_utc(status.close_ts),
+        result=status.result or "",
+        fee_type=status.fee_type,
+        fee_multiplier=str(status.fee_multiplier),
+        status_time=ms_to_utc(status.ts),
+    )
