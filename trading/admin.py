@@ -1,11 +1,261 @@
+"""The operator's control room. Every control goes through ``trading.services`` (audited)."""
+
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from trading.models import TraderHeartbeat
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from trading import services
+from trading.models import (
+    BankrollSnapshot,
+    BotState,
+    ControlAudit,
+    Decision,
+    OpenPosition,
+    ParamOverride,
+    Trade,
+    TraderHeartbeat,
+    TradingControls,
+)
+
+
+def _actor(request: HttpRequest) -> services.Actor:
+    return services.Actor.from_user(request.user, source="admin")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History is written by the trader; the admin shows it and never edits it."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(TraderHeartbeat)
-class TraderHeartbeatAdmin(admin.ModelAdmin[TraderHeartbeat]):
+class TraderHeartbeatAdmin(ReadOnlyAdmin):
     list_display = ("process", "pid", "hostname", "started_at", "beat_at", "stopped_at")
-    readonly_fields = ("process", "pid", "hostname", "started_at", "beat_at", "stopped_at")
+
+
+@admin.register(Trade)
+class TradeAdmin(ReadOnlyAdmin):
+    list_display = (
+        "closed_at", "lane", "ticker", "direction", "contracts", "entry_price", "exit_price",
+        "pnl", "fees", "exit_reason", "conviction", "driver", "regime", "quarantined",
+        "data_quality_flag",
+    )  # fmt: skip
+    list_filter = ("lane", "direction", "exit_reason", "quarantined", "regime", "conviction")
+    search_fields = ("ticker", "position_uid", "entry_client_order_id", "exit_client_order_id")
+    date_hierarchy = "closed_at"
+
+
+@admin.register(OpenPosition)
+class OpenPositionAdmin(ReadOnlyAdmin):
+    list_display = (
+        "lane", "ticker", "direction", "contracts", "entry_price", "opened_at", "cost",
+        "fees", "stop_price", "target_price", "position_uid",
+    )  # fmt: skip
+    list_filter = ("lane", "direction")
+
+
+@admin.register(BankrollSnapshot)
+class BankrollSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ("ts", "lane", "bankroll", "peak", "drawdown", "daily_pnl", "trade_count")
+    list_filter = ("lane",)
+    date_hierarchy = "ts"
+
+
+@admin.register(Decision)
+class DecisionAdmin(ReadOnlyAdmin):
+    list_display = (
+        "ts", "lane", "kind", "ticker", "direction", "conviction", "driver", "obi", "roc",
+        "regime", "spread_state", "skip_reason",
+    )  # fmt: skip
+    list_filter = ("lane", "kind", "direction", "regime", "skip_reason")
+    date_hierarchy = "ts"
+
+
+@admin.register(ControlAudit)
+class ControlAuditAdmin(ReadOnlyAdmin):
+    list_display = ("at", "actor_label", "source", "action", "applied", "message")
+    list_filter = ("action", "applied", "source")
+    readonly_fields = (
+        "at", "actor", "actor_label", "source", "action", "applied", "message", "before",
+        "after",
+    )  # fmt: skip
+
+
+@admin.register(BotState)
+class BotStateAdmin(ReadOnlyAdmin):
+    list_display = (
+        "lane", "bankroll", "peak", "daily_baseline", "weekly_baseline", "breaker_state",
+        "trades_today", "drawdown_reset_seq", "updated_at",
+    )  # fmt: skip
+    actions = ("reset_drawdown",)
+
+    @admin.action(description="Reset drawdown (peak and baselines = bankroll)")
+    def reset_drawdown(self, request: HttpRequest, queryset: QuerySet[BotState]) -> None:
+        for state in queryset:
+            try:
+                services.reset_drawdown(lane=state.lane, actor=_actor(request))
+                self.message_user(request, f"{state.lane}: drawdown reset")
+            except services.ControlRefused as refusal:
+                self.message_user(request, f"{state.lane}: {refusal}", messages.ERROR)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ParamOverrideForm(forms.ModelForm):
+    class Meta:
+        model = ParamOverride
+        fields = ("name", "value", "note")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if "name" in cleaned and "value" in cleaned:
+            try:
+                services.override_validate(name=cleaned["name"], value=cleaned["value"])
+            except services.OverrideInvalid as invalid:
+                raise forms.ValidationError(str(invalid)) from invalid
+        return cleaned
+
+
+@admin.register(ParamOverride)
+class ParamOverrideAdmin(admin.ModelAdmin):
+    form = ParamOverrideForm
+    list_display = ("name", "value", "set_by_label", "set_at", "note")
+    readonly_fields = ("set_by_label", "set_at")
+    actions = ("clear_selected",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (*self.readonly_fields, "name") if obj else self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: ParamOverride, form: Any, change: bool) -> None:
+        saved = services.override_set(
+            name=obj.name, value=obj.value, note=obj.note, actor=_actor(request)
+        )
+        obj.pk = saved.pk
+
+    def delete_model(self, request: HttpRequest, obj: ParamOverride) -> None:
+        services.override_clear(name=obj.name, actor=_actor(request))
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # bulk delete would bypass the audit
+        return actions
+
+    @admin.action(description="Clear the selected overrides (audited)")
+    def clear_selected(self, request: HttpRequest, queryset: QuerySet[ParamOverride]) -> None:
+        for override in queryset:
+            services.override_clear(name=override.name, actor=_actor(request))
+        self.message_user(request, "Overrides cleared; the trader applies it within a second.")
+
+
+class TradingControlsForm(forms.ModelForm):
+    reset_trade_count = forms.BooleanField(required=False, help_text="restart the live count")
+
+    class Meta:
+        model = TradingControls
+        fields = ("trading_mode", "paused", "live_trade_limit")
+
+
+@admin.register(TradingControls)
+class TradingControlsAdmin(admin.ModelAdmin):
+    """Edits become service calls: one audited control per changed field."""
+
+    form = TradingControlsForm
+    list_display = (
+        "__str__", "trading_mode", "paused", "emergency_stop_seq", "emergency_stop_handled_seq",
+        "live_trade_limit", "version", "updated_at",
+    )  # fmt: skip
+    readonly_fields = (
+        "emergency_stop_seq", "emergency_stop_handled_seq", "emergency_stop_at",
+        "live_trade_count_since", "version", "updated_at",
+    )  # fmt: skip
+    actions = (
+        "pause", "resume", "emergency_stop", "switch_to_paper", "switch_to_live",
+        "close_all_exchange_positions",
+    )  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TradingControls]:
+        TradingControls.objects.get_or_create(pk=1)
+        return super().get_queryset(request)
+
+    def save_model(
+        self, request: HttpRequest, obj: TradingControls, form: Any, change: bool
+    ) -> None:
+        actor = _actor(request)
+        data = form.cleaned_data
+        try:
+            if "trading_mode" in form.changed_data:
+                services.trading_mode_set(mode=data["trading_mode"], actor=actor)
+            if "paused" in form.changed_data:
+                services.trading_pause_set(paused=data["paused"], actor=actor)
+            if "live_trade_limit" in form.changed_data or data.get("reset_trade_count"):
+                services.trade_limit_set(
+                    limit=data["live_trade_limit"],
+                    reset=bool(data.get("reset_trade_count")),
+                    actor=actor,
+                )
+        except services.ControlRefused as refusal:
+            self.message_user(request, f"Refused: {refusal}", messages.ERROR)
+
+    def _run(self, request: HttpRequest, label: str, call: Any) -> None:
+        try:
+            call(actor=_actor(request))
+            self.message_user(request, f"{label}: done (audited).")
+        except services.ControlRefused as refusal:
+            self.message_user(request, f"{label} refused: {refusal}", messages.ERROR)
+
+    @admin.action(description="Pause new entries (every lane)")
+    def pause(self, request: HttpRequest, queryset: QuerySet[TradingControls]) -> None:
+        self._run(
+            request, "Pause", lambda actor: services.trading_pause_set(paused=True, actor=actor)
+        )
+
+    @admin.action(description="Resume entries")
+    def resume(self, request: HttpRequest, queryset: QuerySet[TradingControls]) -> None:
+        self._run(
+            request, "Resume", lambda actor: services.trading_pause_set(paused=False, actor=actor)
+        )
+
+    @admin.action(description="EMERGENCY STOP: pause and flatten every lane")
+    def emergency_stop(self, request: HttpRequest, queryset: QuerySet[TradingControls]) -> None:
+        self._run(request, "Emergency stop", services.emergency_stop)
+
+    @admin.action(description="Switch to paper")
+    def switch_to_paper(self, request: HttpRequest, queryset: QuerySet[TradingControls]) -> None:
+        self._run(
+            request,
+            "Switch to paper",
+            lambda actor: services.trading_mode_set(mode="paper", actor=actor),
+        )
+
+    @admin.action(description="Switch to live")
+    def switch_to_live(self, request: HttpRequest, queryset: QuerySet[TradingControls]) -> None:
+        self._run(
+            request,
+            "Switch to live",
+            lambda actor: services.trading_mode_set(mode="live", actor=actor),
+        )
+
+    @admin.action(description="Close all exchange positions")
+    def close_all_exchange_positions(
+        self, request: HttpRequest, queryset: QuerySet[TradingControls]
+    ) -> None:
+        self._run(request, "Close all", services.close_all_exchange_positions)
