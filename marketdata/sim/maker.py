@@ -1,0 +1,273 @@
+"""The simulator's market maker: each open contract's YES and NO ladders from the past path.
+
+Fair value is the probability that the closing 60-second average ends at or above the
+strike, under a driftless random walk whose volatility is estimated from prints already
+seen (``VolatilityEstimate``). It never reads a future price: every backtest run against the
+simulator would be flattered by a maker that knew where BTC was going (interfaces.md §9).
+
+The ladder imitates the real Kalshi depth captures (../shared/data, file 4): a large order at
+the touch, a few mid-sized ones within a handful of ticks, then a sparse tail of small and
+occasional large resting orders down to the edge, on the tapered deci-cent grid. Which deep
+prices hold an order and how much is drawn once per contract from the seed, so deep levels
+sit still while the touch moves (as real books do) and a requote only touches the region
+between the old and new touch: a handful of deltas per second, not a full rewrite.
+
+Spread widens and the touch thins in volatile spells and in the last two minutes; top sizes
+lean toward recent momentum (book imbalance reacting to what the price *has* done).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+
+from marketdata.model.book import OrderBook
+from marketdata.model.events import BookDelta, Side
+from marketdata.model.ticks import COARSE_TICK, FINE_ABOVE, FINE_BELOW, FINE_TICK, round_to_grid
+from marketdata.model.units import PRICE_MAX
+
+# Every order price on the tapered deci-cent grid, ascending (0.001 .. 0.999).
+GRID: tuple[int, ...] = tuple(
+    [p for p in range(FINE_TICK, FINE_BELOW, FINE_TICK)]
+    + [p for p in range(FINE_BELOW, FINE_ABOVE, COARSE_TICK)]
+    + [p for p in range(FINE_ABOVE, PRICE_MAX, FINE_TICK)]
+)
+SIDES: tuple[Side, Side] = ("yes", "no")
+NEAR_TICKS = 4  # levels behind the touch that get "near" sizes
+BASE_SPREAD = 260  # price units at calm volatility, mid-window (≈ 2-3 cents, like real books)
+
+
+def _phi(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def fair_yes(
+    spot: float,
+    strike: float,
+    seconds_left: float,
+    sigma: float,
+    *,
+    window_sum: float = 0.0,
+    window_count: int = 0,
+) -> float:
+    """P(closing 60 s average >= strike) for a driftless walk with ``sigma`` $/sqrt(s).
+
+    Before the final minute the average is the price at ``close - 60 s`` plus the mean of a
+    60 s walk (variance T/3); inside it, the prints already in the window are known.
+    """
+    if seconds_left <= 0:
+        average = window_sum / window_count if window_count else spot
+        return 1.0 if average >= strike else 0.0
+    if seconds_left > 60:
+        mean = spot
+        variance = sigma * sigma * (seconds_left - 60 + 20)
+    else:
+        remaining = 60 - window_count
+        mean = (window_sum + spot * remaining) / 60
+        variance = sigma * sigma * remaining**3 / 3 / 3600
+    if variance <= 0:
+        return 1.0 if mean >= strike else 0.0
+    return _phi((mean - strike) / math.sqrt(variance))
+
+
+class VolatilityEstimate:
+    """EWMA of squared one-second log returns, fast and slow (past prints only)."""
+
+    __slots__ = ("fast", "last", "slow")
+
+    FAST = 1 / 300
+    SLOW = 1 / 3600
+
+    def __init__(self, first_price: float, per_second: float = 0.00008) -> None:
+        self.last = first_price
+        self.fast = self.slow = per_second * per_second
+
+    def update(self, price: float) -> None:
+        r = math.log(price / self.last) if self.last > 0 else 0.0
+        self.last = price
+        self.fast += (r * r - self.fast) * self.FAST
+        self.slow += (r * r - self.slow) * self.SLOW
+
+    @property
+    def sigma_dollars(self) -> float:
+        """Fast volatility in dollars per sqrt(second) at the last price."""
+        return math.sqrt(self.fast) * self.last
+
+    @property
+    def ratio(self) -> float:
+        """Fast over slow volatility: >1 in a volatile spell."""
+        return math.sqrt(self.fast / self.slow) if self.slow > 0 else 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """What the maker wants to show: the touch on each side and the size multipliers."""
+
+    yes_bid: int  # YES space
+    no_bid: int  # NO space (= 10000 - YES ask)
+    depth_mult: float
+    yes_lean: float
+    no_lean: float
+
+
+def _quantize(value: float, step: float) -> float:
+    return round(value / step) * step
+
+
+def make_quote(fair: float, vol_ratio: float, seconds_left: float, momentum: float) -> Quote:
+    """The touch and size multipliers for a fair YES probability (pure; no randomness)."""
+    vol_mult = min(3.0, max(0.7, vol_ratio))
+    closeness = max(0.0, (120.0 - seconds_left) / 120.0)
+    spread = BASE_SPREAD * vol_mult * (1.0 + 1.5 * closeness)
+    center = fair * PRICE_MAX
+    yes_bid = round_to_grid(int(center - spread / 2), "down")
+    yes_ask = round_to_grid(math.ceil(center + spread / 2), "up")
+    yes_bid = min(max(yes_bid, FINE_TICK), PRICE_MAX - 2 * FINE_TICK)
+    yes_ask = max(min(yes_ask, PRICE_MAX - FINE_TICK), yes_bid + FINE_TICK)
+    # Quantized so sizes change in steps, not on every wiggle (each change is a delta).
+    depth = _quantize(min(1.5, max(0.25, (1.0 / vol_mult) * (1.0 - 0.6 * closeness))), 0.25)
+    lean = _quantize(max(-2.0, min(2.0, momentum)), 0.5) * 0.15
+    return Quote(yes_bid, PRICE_MAX - yes_ask, max(depth, 0.25), 1.0 + lean, 1.0 - lean)
+
+
+class _SideLadder:
+    """Per-price resting sizes of one side, drawn once; ``near``/``top`` sizes scale."""
+
+    __slots__ = ("deep", "near", "top")
+
+    def __init__(self, rng: random.Random) -> None:
+        self.deep: dict[int, int] = {}
+        self.near: dict[int, int] = {}
+        self.top: dict[int, int] = {}
+        for price in GRID:
+            fine = price < FINE_BELOW or price >= FINE_ABOVE
+            if rng.random() < (0.06 if fine else 0.35):
+                self.deep[price] = _deep_size(rng)
+            self.near[price] = _hundredths(rng.lognormvariate(math.log(40), 0.8), rng)
+            self.top[price] = _hundredths(rng.uniform(250, 900), rng)
+
+    def target(self, price: int, touch: int, distance: int, depth: float, lean: float) -> int:
+        if price > touch:
+            return 0
+        if distance == 0:
+            return max(100, int(self.top[price] * depth * lean))
+        if distance <= NEAR_TICKS:
+            return max(1, int(self.near[price] * depth * lean))
+        return self.deep.get(price, 0)
+
+
+def _hundredths(contracts: float, rng: random.Random) -> int:
+    # Most participants size in whole contracts; fractional trading exists (0.01 granularity).
+    whole = max(1, int(contracts))
+    return whole * 100 if rng.random() < 0.85 else whole * 100 + rng.randrange(1, 100)
+
+
+def _deep_size(rng: random.Random) -> int:
+    if rng.random() < 0.08:
+        return _hundredths(rng.uniform(100, 1000), rng)
+    return _hundredths(rng.lognormvariate(math.log(5), 1.1), rng)
+
+
+class MarketMaker:
+    """Quotes one contract; ``requote`` returns the deltas that move the book to the target."""
+
+    def __init__(self, seed: int, ticker: str) -> None:
+        self.ticker = ticker
+        self.rng = random.Random(f"kbtc-maker:{seed}:{ticker}")
+        self.sides: dict[Side, _SideLadder] = {
+            "yes": _SideLadder(self.rng),
+            "no": _SideLadder(self.rng),
+        }
+        self.quote: Quote | None = None
+        # The maker's own resting size per level, apart from the book's total, so orders of
+        # other participants (part 2: the user's) resting at the same price are never
+        # "requoted away" by the maker's diff.
+        self.shown: dict[Side, dict[int, int]] = {"yes": {}, "no": {}}
+
+    def consume(self, side: Side, price: int, count: int) -> None:
+        """A taker traded ``count`` against the maker's level (own side's space)."""
+        left = self.shown[side].get(price, 0) - count
+        if left > 0:
+            self.shown[side][price] = left
+        else:
+            self.shown[side].pop(price, None)
+
+    def withdraw(self, ts: int) -> list[BookDelta]:
+        """Pull every resting order (at close): the deltas that empty the maker's levels."""
+        deltas = [
+            BookDelta(ts=ts, ticker=self.ticker, side=side, price=price, delta=-size)
+            for side in SIDES
+            for price, size in sorted(self.shown[side].items())
+        ]
+        self.shown = {"yes": {}, "no": {}}
+        self.quote = None
+        return deltas
+
+    def initial_levels(self, quote: Quote) -> dict[Side, dict[int, int]]:
+        """The full ladder for a fresh book (used for the opening snapshot)."""
+        self.quote = quote
+        levels: dict[Side, dict[int, int]] = {}
+        sides: tuple[tuple[Side, int], ...] = (("yes", quote.yes_bid), ("no", quote.no_bid))
+        for side, touch in sides:
+            ladder, lean = self.sides[side], quote.yes_lean if side == "yes" else quote.no_lean
+            top = bisect_right(GRID, touch)
+            levels[side] = {}
+            for index in range(top):
+                size = ladder.target(GRID[index], touch, top - 1 - index, quote.depth_mult, lean)
+                if size > 0:
+                    levels[side][GRID[index]] = size
+            self.shown[side] = dict(levels[side])
+        return levels
+
+    def churn(self) -> None:
+        """Someone near the touch re-sizes: keeps imbalance alive between price moves."""
+        if self.quote is None or self.rng.random() >= 0.3:
+            return
+        side: Side = "yes" if self.rng.random() < 0.5 else "no"
+        touch = self.quote.yes_bid if side == "yes" else self.quote.no_bid
+        index = bisect_right(GRID, touch) - 1 - self.rng.randint(1, NEAR_TICKS)
+        if index >= 0:
+            self.sides[side].near[GRID[index]] = _hundredths(
+                self.rng.lognormvariate(math.log(40), 0.8), self.rng
+            )
+
+    def requote(self, book: OrderBook, quote: Quote, ts: int) -> list[BookDelta]:
+        """Move the maker's levels to ``quote``; applies the deltas to ``book`` and returns them.
+
+        Cancels go out before new orders so the book never shows a crossed touch in between
+        (a client reading delta by delta would otherwise see bid >= ask for a moment).
+        """
+        previous = self.quote or quote
+        self.quote = quote
+        cancels: list[BookDelta] = []
+        adds: list[BookDelta] = []
+        moves: tuple[tuple[Side, int, int], ...] = (
+            ("yes", previous.yes_bid, quote.yes_bid),
+            ("no", previous.no_bid, quote.no_bid),
+        )
+        for side, old, new in moves:
+            lean = quote.yes_lean if side == "yes" else quote.no_lean
+            ladder, mine = self.sides[side], self.shown[side]
+            hi = bisect_right(GRID, max(old, new))
+            lo = max(0, bisect_left(GRID, min(old, new)) - NEAR_TICKS - 1)
+            touch_index = bisect_right(GRID, new) - 1
+            for index in range(lo, hi):
+                price = GRID[index]
+                want = ladder.target(price, new, touch_index - index, quote.depth_mult, lean)
+                have = mine.get(price, 0)
+                if want == have:
+                    continue
+                if want:
+                    mine[price] = want
+                else:
+                    del mine[price]
+                delta = BookDelta(
+                    ts=ts, ticker=self.ticker, side=side, price=price, delta=want - have
+                )
+                (cancels if want < have else adds).append(delta)
+        deltas = cancels + adds
+        for delta in deltas:
+            book.apply_delta(delta.side, delta.price, delta.delta, ts)
+        return deltas

@@ -1,0 +1,169 @@
+"""KXBTC15M markets: one per 15-minute window, real tickers, times, strike and settlement.
+
+exchange-protocols.md §3. The ticker names the window's close in US Eastern local time
+(``KXBTC15M-26JUL232045-45`` closes 20:45 EDT = 00:45Z); EST in winter is inferred there,
+and ``zoneinfo`` gives it to us for free.
+
+Lifecycle, a pure function of simulated time so REST and WS can never disagree:
+
+- ``initialized`` from ``created`` (``listing_lead_s`` before open; real ≈ 24 h, shorter
+  here so listings stay small) - lifecycle ``created``;
+- ``active`` at open - ``activated``; the strike (60-second average before open) is set then;
+- ``closed`` at close - ``close_date_updated`` with the actual close time. Kalshi documents
+  that event for close-time changes; we emit it at every close so each REST status change has
+  its WS event (the most recent source, the asyncapi digest, lists no other close event);
+- ``determined`` ``determine_delay_s`` after close - ``determined`` with result and value;
+- ``finalized`` ``settle_delay_s`` after close (real sample: settlement_ts ≈ close + 6 s) -
+  ``settled``.
+
+Settlement (interfaces.md §6): both 60-second averages rounded to cents half up, YES when
+the closing average is at least the strike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from marketdata.model.events import MarketPhase, Side
+from marketdata.sim.prices import PricePath
+
+SERIES = "KXBTC15M"
+WINDOW_S = 900
+EASTERN = ZoneInfo("America/New_York")
+MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+# REST status per phase; the event vocabulary (MarketPhase) is the engine's own.
+REST_STATUS: dict[MarketPhase, str] = {
+    "listed": "initialized",
+    "open": "active",
+    "closed": "closed",
+    "determined": "determined",
+    "finalized": "finalized",
+}
+
+
+def average_cents(path: PricePath, end_second: int, window: int = 60) -> int:
+    """Average of the ``window`` prints before ``end_second``, rounded half up to cents.
+
+    Exact: the prints are whole cents, so sum them as integers (a float average can land a
+    hair below an exact .5 cent and round the wrong way).
+    """
+    total = sum(
+        round(path.price_at_second(s) * 100) for s in range(end_second - window, end_second)
+    )
+    return (2 * total + window) // (2 * window)
+
+
+def event_ticker_for(close_ts: int) -> str:
+    local = datetime.fromtimestamp(close_ts / 1000, tz=UTC).astimezone(EASTERN)
+    return f"{SERIES}-{local:%y}{MONTHS[local.month - 1]}{local:%d%H%M}"
+
+
+def ticker_for(close_ts: int) -> str:
+    local = datetime.fromtimestamp(close_ts / 1000, tz=UTC).astimezone(EASTERN)
+    return f"{event_ticker_for(close_ts)}-{local:%M}"
+
+
+@dataclass(frozen=True, slots=True)
+class SimMarket:
+    """One window's contract. Strike and result are filled from the path when known."""
+
+    ticker: str
+    event_ticker: str
+    created_ts: int
+    open_ts: int
+    close_ts: int
+    determine_ts: int
+    settle_ts: int
+    strike_cents: int  # price to beat, cents (known to the core; hidden before open)
+    close_cents: int  # closing 60 s average, cents (hidden before determination)
+
+    @property
+    def result(self) -> Side:
+        return "yes" if self.close_cents >= self.strike_cents else "no"
+
+    @property
+    def strike(self) -> float:
+        return self.strike_cents / 100
+
+    def phase(self, now: int) -> MarketPhase | None:
+        """Lifecycle phase at ``now`` (ms); None before the market is created."""
+        if now < self.created_ts:
+            return None
+        if now < self.open_ts:
+            return "listed"
+        if now < self.close_ts:
+            return "open"
+        if now < self.determine_ts:
+            return "closed"
+        if now < self.settle_ts:
+            return "determined"
+        return "finalized"
+
+
+class MarketSchedule:
+    """All KXBTC15M windows whose lifetime overlaps the replay, created on demand."""
+
+    def __init__(
+        self,
+        path: PricePath,
+        *,
+        listing_lead_s: int = 3600,
+        determine_delay_s: int = 2,
+        settle_delay_s: int = 6,
+    ) -> None:
+        self.path = path
+        self.listing_lead_ms = listing_lead_s * 1000
+        self.determine_delay_ms = determine_delay_s * 1000
+        self.settle_delay_ms = settle_delay_s * 1000
+        self._markets: dict[int, SimMarket] = {}
+
+    def window_open(self, ts: int) -> int:
+        return ts - ts % (WINDOW_S * 1000)
+
+    def market(self, open_ts: int) -> SimMarket:
+        market = self._markets.get(open_ts)
+        if market is None:
+            close_ts = open_ts + WINDOW_S * 1000
+            market = SimMarket(
+                ticker=ticker_for(close_ts),
+                event_ticker=event_ticker_for(close_ts),
+                created_ts=open_ts - self.listing_lead_ms,
+                open_ts=open_ts,
+                close_ts=close_ts,
+                determine_ts=close_ts + self.determine_delay_ms,
+                settle_ts=close_ts + self.settle_delay_ms,
+                strike_cents=average_cents(self.path, open_ts // 1000),
+                close_cents=average_cents(self.path, close_ts // 1000),
+            )
+            self._markets[open_ts] = market
+        return market
+
+    def visible(self, now: int, *, history_s: int = 7200) -> list[SimMarket]:
+        """Markets that exist at ``now``: listed, open, or closed within ``history_s``.
+
+        Only windows whose prices the path covers are materialised (the closing average of a
+        future window is computed lazily, but it is never shown before determination).
+        """
+        first = self.window_open(now - history_s * 1000 - WINDOW_S * 1000)
+        last = self.window_open(now + self.listing_lead_ms)
+        markets = []
+        for open_ts in range(first, last + 1, WINDOW_S * 1000):
+            if not self._covered(open_ts):
+                continue
+            market = self.market(open_ts)
+            if market.phase(now) is not None:
+                markets.append(market)
+        return markets
+
+    def by_ticker(self, ticker: str, now: int) -> SimMarket | None:
+        for market in self.visible(now):
+            if market.ticker == ticker:
+                return market
+        return None
+
+    def _covered(self, open_ts: int) -> bool:
+        close_ts = open_ts + WINDOW_S * 1000
+        return self.path.history.covers(open_ts - 60_000, close_ts)
