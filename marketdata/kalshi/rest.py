@@ -1,0 +1,534 @@
+"""Async Kalshi REST client (exchange-protocols.md §1).
+
+- Every request that has a signer is signed (§1.2); public reads verify either way.
+- Two token buckets pace reads and writes within the account's tier (§1.6).
+- Reads retry with jittered backoff on 429, 5xx, timeouts and connection failures.
+- Creating an order is never retried blindly: when the answer is lost (timeout, 5xx, reset
+  after sending) the order is looked up by ``client_order_id`` first, and only resent when it
+  is not there; the resend reuses the same ``client_order_id``, which Kalshi rejects with 409
+  if the first one did land (§1.4), so exactly one order exists afterwards. A 429 on create is
+  definitely not placed and is retried within the write bucket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import httpx
+import structlog
+
+from marketdata.kalshi.errors import (
+    KalshiConflict,
+    KalshiError,
+    KalshiNotFound,
+    KalshiRateLimited,
+    KalshiServerError,
+    KalshiTransportError,
+    OrderOutcomeUnknown,
+    ResponseFormatError,
+    error_for_status,
+)
+from marketdata.kalshi.signing import KalshiSigner, strip_query, wall_ms
+from marketdata.kalshi.wire import (
+    Balance,
+    BookSide,
+    CreatedOrder,
+    MarketInfo,
+    OrderInfo,
+    Position,
+    SeriesInfo,
+    Settlement,
+    created_from_order,
+    field,
+    mapping,
+    parse_balance,
+    parse_created_order,
+    parse_fill,
+    parse_market,
+    parse_order,
+    parse_orderbook,
+    parse_position,
+    parse_public_trade,
+    parse_series,
+    parse_settlement,
+)
+from marketdata.model.events import BookSnapshot, OwnFill, PublicTrade
+from marketdata.model.units import WireFormatError, format_dollars, format_fp, parse_fp
+from marketdata.ratelimit import BASIC, DEFAULT_COST, Backoff, RateTier, TokenBucket
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+TimeInForce = Literal["fill_or_kill", "good_till_canceled", "immediate_or_cancel"]
+SelfTradePrevention = Literal["taker_at_cross", "maker"]
+
+V2_ORDERS = "/portfolio/events/orders"
+CANCEL_V2_COST = 2  # tokens (protocols §1.4, cancel-order-v2)
+MAX_PAGES = 50
+
+
+@dataclass(slots=True)
+class RestStats:
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    errors: int = 0
+    malformed: int = 0
+    ambiguous_creates: int = 0
+    recovered_creates: int = 0
+    last_error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class _Ambiguous(Exception):
+    """Internal: a create whose outcome is unknown."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class KalshiRestClient:
+    """One persistent HTTP client for Kalshi's REST API.
+
+    ``base_url`` includes the ``/trade-api/v2`` prefix. ``transport`` exists for tests
+    (``httpx.MockTransport``); production leaves it None.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        signer: KalshiSigner | None = None,
+        *,
+        tier: RateTier = BASIC,
+        timeout_s: float = 10.0,
+        order_timeout_s: float = 15.0,
+        max_read_attempts: int = 5,
+        max_write_attempts: int = 4,
+        backoff_base_s: float = 0.25,
+        backoff_cap_s: float = 8.0,
+        lookup_attempts: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock_ms: Callable[[], int] = wall_ms,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        read_bucket: TokenBucket | None = None,
+        write_bucket: TokenBucket | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport
+        )
+        self._signer = signer
+        self.order_timeout_s = order_timeout_s
+        self.max_read_attempts = max_read_attempts
+        self.max_write_attempts = max_write_attempts
+        self.lookup_attempts = lookup_attempts
+        self._backoff_args = (backoff_base_s, backoff_cap_s)
+        self._clock_ms = clock_ms
+        self._sleep = sleep
+        self.read_bucket = read_bucket or TokenBucket(tier.read_per_s, tier.read_capacity)
+        self.write_bucket = write_bucket or TokenBucket(tier.write_per_s, tier.write_capacity)
+        self.stats = RestStats()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> KalshiRestClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _backoff(self) -> Backoff:
+        return Backoff(*self._backoff_args)
+
+    # --- transport -----------------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        timeout_s: float | None = None,
+    ) -> httpx.Response:
+        clean = {k: v for k, v in (params or {}).items() if v is not None and v != ""}
+        request = self._http.build_request(
+            method,
+            path,
+            params=clean or None,
+            json=json,
+            timeout=timeout_s if timeout_s is not None else httpx.USE_CLIENT_DEFAULT,
+        )
+        if self._signer is not None:
+            # Sign exactly the path the server will see, prefix included, query dropped.
+            signed_path = strip_query(request.url.raw_path.decode("ascii"))
+            request.headers.update(self._signer.headers(method, signed_path))
+        self.stats.requests += 1
+        return await self._http.send(request)
+
+    def _fail(self, error: KalshiError) -> KalshiError:
+        self.stats.errors += 1
+        self.stats.last_error = str(error)
+        return error
+
+    async def _read(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        method: str = "GET",
+        cost: int = DEFAULT_COST,
+        bucket: TokenBucket | None = None,
+    ) -> Any:
+        """A retried request: 429, 5xx and transport failures back off and try again."""
+        backoff = self._backoff()
+        bucket = bucket or self.read_bucket
+        for attempt in range(1, self.max_read_attempts + 1):
+            await bucket.acquire(cost)
+            try:
+                response = await self._send(method, path, params=params)
+            except httpx.TransportError as exc:  # timeouts included
+                error: KalshiError = KalshiTransportError(None, type(exc).__name__, str(exc))
+            else:
+                if response.is_success:
+                    try:
+                        return response.json()
+                    except ValueError:
+                        raise self._fail(
+                            ResponseFormatError(response.status_code, "bad_json", path)
+                        ) from None
+                error = error_for_status(response.status_code, response.text)
+                if isinstance(error, KalshiRateLimited):
+                    self.stats.rate_limited += 1
+                if not isinstance(error, KalshiRateLimited | KalshiServerError):
+                    raise self._fail(error)
+            if attempt == self.max_read_attempts:
+                raise self._fail(error)
+            self.stats.retries += 1
+            delay = backoff.next_delay()
+            log.info(
+                "kalshi_rest_retry",
+                path=path,
+                attempt=attempt,
+                error=str(error),
+                delay_s=round(delay, 3),
+            )
+            await self._sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _parse(self, parser: Callable[[Any], T], value: Any, what: str) -> T:
+        try:
+            return parser(value)
+        except WireFormatError as exc:
+            self.stats.malformed += 1
+            raise self._fail(ResponseFormatError(200, "malformed", f"{what}: {exc}")) from None
+
+    def _parse_rows(self, parser: Callable[[Any], T], rows: Iterable[Any], what: str) -> list[T]:
+        """Parse a list; a malformed row is counted, logged and skipped, never guessed."""
+        parsed: list[T] = []
+        for row in rows:
+            try:
+                parsed.append(parser(row))
+            except WireFormatError as exc:
+                self.stats.malformed += 1
+                log.warning("kalshi_rest_malformed_row", what=what, reason=str(exc))
+        return parsed
+
+    async def _paginate(
+        self, path: str, key: str, params: dict[str, Any], max_pages: int = MAX_PAGES
+    ) -> list[Any]:
+        """Follow ``cursor`` until it comes back empty or absent (protocols §1.7)."""
+        rows: list[Any] = []
+        cursor: str | None = None
+        for _ in range(max_pages):
+            body = mapping(await self._read(path, {**params, "cursor": cursor}), path)
+            page = body.get(key) or []
+            if not isinstance(page, list):
+                raise self._fail(ResponseFormatError(200, "malformed", f"{path}: {key}"))
+            rows.extend(page)
+            cursor = body.get("cursor") or None
+            if cursor is None:
+                return rows
+        log.warning("kalshi_rest_page_limit", path=path, pages=max_pages)
+        return rows
+
+    # --- public market data --------------------------------------------------------------
+
+    async def list_markets(
+        self,
+        *,
+        series_ticker: str | None = None,
+        status: str | None = None,
+        event_ticker: str | None = None,
+        tickers: Iterable[str] | None = None,
+        limit: int = 1000,
+    ) -> list[MarketInfo]:
+        """Markets by series and status filter (``unopened|open|closed|settled``: the filter's
+        own words, not the status field's, protocols §1.4)."""
+        params = {
+            "series_ticker": series_ticker,
+            "status": status,
+            "event_ticker": event_ticker,
+            "tickers": ",".join(tickers) if tickers else None,
+            "limit": limit,
+        }
+        rows = await self._paginate("/markets", "markets", params)
+        return self._parse_rows(parse_market, rows, "market")
+
+    async def get_market(self, ticker: str) -> MarketInfo:
+        body = await self._read(f"/markets/{ticker}")
+        return self._parse(
+            lambda b: parse_market(field(mapping(b, "body"), "market")), body, "market"
+        )
+
+    async def get_orderbook(self, ticker: str, depth: int = 0) -> BookSnapshot:
+        body = await self._read(f"/markets/{ticker}/orderbook", {"depth": depth or None})
+        ts = self._clock_ms()  # the REST book has no exchange time; stamp when it arrived
+        return self._parse(lambda b: parse_orderbook(b, ticker, ts), body, "orderbook")
+
+    async def list_trades(
+        self,
+        *,
+        ticker: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        limit: int = 1000,
+        max_pages: int = MAX_PAGES,
+    ) -> list[PublicTrade]:
+        """Public trades; ``min_ts``/``max_ts`` are Unix seconds as the API takes them."""
+        params = {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts, "limit": limit}
+        rows = await self._paginate("/markets/trades", "trades", params, max_pages)
+        return self._parse_rows(parse_public_trade, rows, "trade")
+
+    async def get_series(self, series_ticker: str) -> SeriesInfo:
+        body = await self._read(f"/series/{series_ticker}")
+        return self._parse(
+            lambda b: parse_series(field(mapping(b, "body"), "series")), body, "series"
+        )
+
+    # --- portfolio reads -----------------------------------------------------------------
+
+    async def get_balance(self) -> Balance:
+        return self._parse(parse_balance, await self._read("/portfolio/balance"), "balance")
+
+    async def list_positions(
+        self,
+        *,
+        ticker: str | None = None,
+        count_filter: str | None = "position",
+        settlement_status: str | None = None,
+    ) -> list[Position]:
+        params = {
+            "ticker": ticker,
+            "count_filter": count_filter,
+            "settlement_status": settlement_status,
+            "limit": 1000,
+        }
+        rows = await self._paginate("/portfolio/positions", "market_positions", params)
+        return self._parse_rows(parse_position, rows, "position")
+
+    async def get_order(self, order_id: str) -> OrderInfo:
+        body = await self._read(f"/portfolio/orders/{order_id}", cost=DEFAULT_COST)
+        return self._parse(lambda b: parse_order(field(mapping(b, "body"), "order")), body, "order")
+
+    async def list_orders(
+        self,
+        *,
+        ticker: str | None = None,
+        status: str | None = None,
+        min_ts: int | None = None,
+        limit: int = 1000,
+        max_pages: int = MAX_PAGES,
+    ) -> list[OrderInfo]:
+        params = {"ticker": ticker, "status": status, "min_ts": min_ts, "limit": limit}
+        rows = await self._paginate("/portfolio/orders", "orders", params, max_pages)
+        return self._parse_rows(parse_order, rows, "order")
+
+    async def list_fills(
+        self,
+        *,
+        ticker: str | None = None,
+        order_id: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        limit: int = 1000,
+    ) -> list[OwnFill]:
+        params = {
+            "ticker": ticker,
+            "order_id": order_id,
+            "min_ts": min_ts,
+            "max_ts": max_ts,
+            "limit": limit,
+        }
+        rows = await self._paginate("/portfolio/fills", "fills", params)
+        return self._parse_rows(parse_fill, rows, "fill")
+
+    async def list_settlements(
+        self, *, ticker: str | None = None, min_ts: int | None = None, limit: int = 1000
+    ) -> list[Settlement]:
+        params = {"ticker": ticker, "min_ts": min_ts, "limit": limit}
+        rows = await self._paginate("/portfolio/settlements", "settlements", params)
+        return self._parse_rows(parse_settlement, rows, "settlement")
+
+    # --- orders --------------------------------------------------------------------------
+
+    async def find_order_by_client_id(
+        self, client_order_id: str, *, ticker: str | None = None
+    ) -> OrderInfo | None:
+        """The order carrying ``client_order_id``, or None. The list endpoint has no documented
+        ``client_order_id`` filter, so this lists (by ticker when known) and matches."""
+        for order in await self.list_orders(ticker=ticker):
+            if order.client_order_id == client_order_id:
+                return order
+        return None
+
+    async def create_order(
+        self,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        yes_price: int,
+        count: int,
+        time_in_force: TimeInForce,
+        client_order_id: str,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        self_trade_prevention_type: SelfTradePrevention = "taker_at_cross",
+        expiration_ts: int | None = None,
+    ) -> CreatedOrder:
+        """Place a limit order on the V2 endpoint (``bid`` buys YES, ``ask`` sells YES; buying
+        NO at q is an ``ask`` at YES price 1 - q; use ``wire.book_side_for``).
+
+        ``yes_price`` is price units ($0.0001), ``count`` hundredths of a contract. Returns the
+        created order, or the same order found again by ``client_order_id`` after a lost
+        answer (``recovered=True``). Raises ``OrderOutcomeUnknown`` only when every attempt's
+        outcome stayed unknown.
+        """
+        if not client_order_id:
+            raise ValueError("client_order_id is required: it is how a lost answer is settled")
+        if not 0 < yes_price < 10_000 or count <= 0:
+            raise ValueError(f"bad order: yes_price={yes_price} count={count}")
+        body: dict[str, Any] = {
+            "ticker": ticker,
+            "client_order_id": client_order_id,
+            "side": book_side,
+            "count": format_fp(count),
+            "price": format_dollars(yes_price),
+            "time_in_force": time_in_force,
+            "self_trade_prevention_type": self_trade_prevention_type,
+        }
+        if post_only:
+            body["post_only"] = True
+        if reduce_only:
+            body["reduce_only"] = True
+        if expiration_ts is not None:
+            body["expiration_time"] = expiration_ts
+
+        backoff = self._backoff()
+        maybe_placed = False  # an earlier attempt may have created the order
+        last: KalshiError | None = None
+        for attempt in range(1, self.max_write_attempts + 1):
+            await self.write_bucket.acquire(DEFAULT_COST)
+            try:
+                return await self._create_once(body)
+            except KalshiRateLimited as exc:
+                self.stats.rate_limited += 1
+                last = exc  # not placed: Kalshi refused before looking at it
+            except KalshiConflict as exc:
+                if not maybe_placed:
+                    raise self._fail(exc) from None
+                # A 409 after a lost answer is (usually) our own first order: find it.
+                found = await self._recover(ticker, client_order_id)
+                if found is not None:
+                    return found
+                raise self._fail(exc) from None
+            except _Ambiguous as exc:
+                maybe_placed = True
+                self.stats.ambiguous_creates += 1
+                log.warning(
+                    "kalshi_create_ambiguous",
+                    ticker=ticker,
+                    client_order_id=client_order_id,
+                    reason=exc.reason,
+                )
+                found = await self._recover(ticker, client_order_id)
+                if found is not None:
+                    return found
+                last = OrderOutcomeUnknown(None, "ambiguous", exc.reason)
+            if attempt < self.max_write_attempts:
+                self.stats.retries += 1
+                await self._sleep(backoff.next_delay())
+        assert last is not None
+        if maybe_placed:
+            raise self._fail(OrderOutcomeUnknown(last.status, "ambiguous", last.message))
+        raise self._fail(last)
+
+    async def _create_once(self, body: dict[str, Any]) -> CreatedOrder:
+        try:
+            response = await self._send(
+                "POST", V2_ORDERS, json=body, timeout_s=self.order_timeout_s
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            # Never reached the server: definitely not placed, same as a 429.
+            raise KalshiRateLimited(None, "connect_failed", str(exc)) from None
+        except httpx.TransportError as exc:
+            raise _Ambiguous(f"{type(exc).__name__}: {exc}") from None
+        if response.is_success:
+            try:
+                return parse_created_order(response.json())
+            except (ValueError, WireFormatError) as exc:
+                # Accepted, but the answer is unreadable: find the order instead of guessing.
+                self.stats.malformed += 1
+                raise _Ambiguous(f"unreadable create answer: {exc}") from None
+        error = error_for_status(response.status_code, response.text)
+        if isinstance(error, KalshiServerError):
+            raise _Ambiguous(str(error))
+        raise error
+
+    async def _recover(self, ticker: str, client_order_id: str) -> CreatedOrder | None:
+        """Look for the order a lost answer may have created; a short wait between looks
+        covers the exchange's lag in listing a fresh order."""
+        for look in range(self.lookup_attempts):
+            try:
+                order = await self.find_order_by_client_id(client_order_id, ticker=ticker)
+            except KalshiError as exc:
+                log.warning(
+                    "kalshi_create_lookup_failed", client_order_id=client_order_id, error=str(exc)
+                )
+                order = None
+            if order is not None:
+                self.stats.recovered_creates += 1
+                log.info(
+                    "kalshi_create_recovered",
+                    client_order_id=client_order_id,
+                    order_id=order.order_id,
+                )
+                return created_from_order(order)
+            if look + 1 < self.lookup_attempts:
+                await self._sleep(0.05 * (look + 1))
+        return None
+
+    async def cancel_order(self, order_id: str, *, ticker: str) -> int | None:
+        """Cancel on the V2 endpoint; returns the count (hundredths) the order was reduced by,
+        or None when the order was already terminal or unknown (404)."""
+        try:
+            body = await self._read(
+                f"{V2_ORDERS}/{order_id}",
+                {"market_ticker": ticker},
+                method="DELETE",
+                cost=CANCEL_V2_COST,
+                bucket=self.write_bucket,
+            )
+        except KalshiNotFound:
+            return None
+        reduced = mapping(body, "cancel response").get("reduced_by")
+        if reduced is None:
+            reduced = mapping(body, "cancel response").get("reduced_by_fp")
+        return self._parse(lambda r: parse_fp(r, "reduced_by"), reduced, "cancel")
