@@ -1,0 +1,149 @@
+"""PostgreSQL goes away in the middle of a recorded stream.
+
+The database is made unreachable the way an outage looks to the recorder: new connections
+are refused (``ALLOW_CONNECTIONS false``; revoking CONNECT does not stop a superuser) and its
+open connections are killed (``pg_terminate_backend``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connection, connections
+from psycopg import sql
+
+from marketdata.models import RecordingSession
+from marketdata.recorder import Recorder, iter_events, session_gaps
+from marketdata.recorder.synthetic import synthetic_stream
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+RATE_PER_S = 1_000
+
+
+class Outage:
+    def __init__(self, dbname: str) -> None:
+        params = connection.settings_dict
+        self.dbname = dbname
+        self.admin = psycopg.connect(
+            host=params["HOST"] or "127.0.0.1",
+            port=params["PORT"] or 5432,
+            user=params["USER"],
+            password=params["PASSWORD"] or None,
+            dbname="postgres",
+            autocommit=True,
+        )
+
+    def begin(self) -> None:
+        name = sql.Identifier(self.dbname)
+        self.admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(name))
+        self.admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            [self.dbname],
+        )
+
+    def end(self) -> None:
+        name = sql.Identifier(self.dbname)
+        self.admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(name))
+
+
+@pytest.fixture
+def outage(transactional_db) -> Iterator[Outage]:
+    control = Outage(connection.settings_dict["NAME"])
+    try:
+        yield control
+    finally:
+        control.end()
+        control.admin.close()
+        connections.close_all()  # the test thread's connection was killed too
+
+
+async def _emit_with_outage(recorder, events, outage, *, outage_at_s, outage_s):
+    """Emit at a steady rate; the database is down from ``outage_at_s`` for ``outage_s``.
+    Returns the longest time one ``record`` call took."""
+    stop = asyncio.Event()
+    writer = asyncio.create_task(recorder.run(stop))
+    started = time.monotonic()
+    slowest = 0.0
+    down = up = False
+    per_step = RATE_PER_S // 100
+    for index in range(0, len(events), per_step):
+        elapsed = time.monotonic() - started
+        if not down and elapsed >= outage_at_s:
+            await asyncio.to_thread(outage.begin)
+            down = True
+        if down and not up and elapsed >= outage_at_s + outage_s:
+            await asyncio.to_thread(outage.end)
+            up = True
+        for event in events[index : index + per_step]:
+            before = time.perf_counter()
+            recorder.record(event)
+            slowest = max(slowest, time.perf_counter() - before)
+        await asyncio.sleep(0.01)
+    assert up, "the stream ended before the outage did"
+    stop.set()
+    await writer
+    return slowest
+
+
+def _drop_counts_logged(caplog) -> int:
+    counted = 0
+    for record in caplog.records:
+        message = record.msg
+        if isinstance(message, dict) and message.get("event") == "recorder_dropped_events":
+            counted += message["count"]
+        if isinstance(message, dict) and message.get("event") == "recorder_lost_on_close":
+            counted += message["lost"]
+    return counted
+
+
+async def _stored(session_id):
+    def read():
+        try:
+            events = list(iter_events(session_id=session_id))
+            session = RecordingSession.objects.get(pk=session_id)
+            return events, session, session_gaps(session_id)
+        finally:
+            connections.close_all()
+
+    return await sync_to_async(read)()
+
+
+async def test_a_ten_second_outage_the_buffer_holds_loses_nothing(outage):
+    events = list(synthetic_stream(15 * RATE_PER_S, seed=21))
+    recorder = Recorder(buffer_bound=50_000, batch_size=500, flush_interval_s=0.2)
+
+    slowest = await _emit_with_outage(recorder, events, outage, outage_at_s=2, outage_s=10)
+
+    assert recorder.flush_errors > 0, "the outage never reached the recorder"
+    assert (recorder.emitted, recorder.recorded, recorder.dropped) == (len(events), len(events), 0)
+    stored, session, gaps = await _stored(recorder.session_id)
+    assert stored == events  # every event, in order
+    assert (session.recorded, session.dropped, gaps) == (len(events), 0, [])
+    assert slowest < 0.01  # record() never waited on the database
+
+
+async def test_with_a_tiny_buffer_the_loss_is_exactly_the_counted_and_logged_drops(outage, caplog):
+    caplog.set_level(logging.INFO, logger="marketdata.recorder")
+    events = list(synthetic_stream(7 * RATE_PER_S, seed=22))
+    recorder = Recorder(buffer_bound=300, batch_size=100, flush_interval_s=0.1)
+
+    await _emit_with_outage(recorder, events, outage, outage_at_s=1.5, outage_s=3)
+
+    assert recorder.dropped > 1_000  # ~3 s at 1000/s, minus what the buffer held
+    assert recorder.recorded + recorder.dropped == recorder.emitted == len(events)
+    assert _drop_counts_logged(caplog) == recorder.dropped
+    stored, session, gaps = await _stored(recorder.session_id)
+    assert len(stored) == recorder.recorded
+    assert (session.recorded, session.dropped) == (recorder.recorded, recorder.dropped)
+    missing = {seq for first, last in gaps for seq in range(first, last + 1)}
+    assert len(missing) == recorder.dropped
+    survivors = [event for seq, event in enumerate(events, start=1) if seq not in missing]
+    assert stored == survivors  # what was kept is intact and in order
