@@ -1,0 +1,451 @@
+"""The engine: events in, intents and records out (architecture.md, interfaces.md §3, §4).
+
+"Now" is the latest event time. Whenever an event crosses a whole second, the engine first
+does its per-second work with the state as it stood at that second (close candles, pick
+the active contract, take OBI/spread readings, roll breakers, run every lane's exits and
+entry evaluation), then applies the event. Book changes on a held contract re-run that
+lane's exits at once. Lanes share the market state; each has its own bankroll, breaker,
+position, orders and cooldowns.
+
+Orders are immediate-or-cancel and confirmed later: the driver reports fills with
+``on_fill`` and the end of an order with ``on_order_done`` (an exchange account's
+``OwnFill`` / ``OrderUpdate`` events do the same through ``on_event``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from marketdata.model.candles import Candle
+from marketdata.model.events import (
+    BookDelta,
+    BookSnapshot,
+    ClockTick,
+    Event,
+    MarketStatus,
+    OrderUpdate,
+    OwnFill,
+    PublicTrade,
+    Side,
+    SpotTicker,
+    SpotTrade,
+)
+from marketdata.model.units import PRICE_MAX
+from trading.engine.entry import evaluate_entry, exit_limit, market_signals
+from trading.engine.exits import ExitThresholds
+from trading.engine.intents import CancelOrder, ClosePosition, Intent, PlaceOrder
+from trading.engine.lane import Lane, PendingOrder, Position
+from trading.engine.market import MarketState
+from trading.engine.params import ParamError, Params
+from trading.engine.position_watch import watch_position
+from trading.engine.records import (
+    BreakerChanged,
+    CandleClosed,
+    FeaturesCaptured,
+    OrderDone,
+    PositionUpdated,
+    Record,
+    RegimeChanged,
+)
+
+Output = Intent | Record
+Fill = tuple[int, int, int]  # (YES price units, count hundredths, fee micro-dollars)
+SNAPSHOT_VERSION = 1
+DEFAULT_BANKROLL = 1_000_000_000  # $1000, the original's INITIAL_BANKROLL
+
+
+class Engine:
+    def __init__(
+        self,
+        params: Params,
+        lanes: Sequence[str] = ("paper", "live"),
+        initial_bankroll_micros: int | Mapping[str, int] = DEFAULT_BANKROLL,
+    ) -> None:
+        self.params = params
+        self.params_hash = params.params_hash()
+        self.thresholds = ExitThresholds.of(params)
+        self.market = MarketState(params)
+        if isinstance(initial_bankroll_micros, int):
+            bankrolls = {name: initial_bankroll_micros for name in lanes}
+        else:
+            bankrolls = dict(initial_bankroll_micros)
+        self.lanes: dict[str, Lane] = {name: Lane(name, bankrolls[name]) for name in lanes}
+        self.now = 0
+        self.paused = False
+        self._second: int | None = None
+        self._dispatch = {
+            BookDelta: self._on_book,
+            BookSnapshot: self._on_book,
+            SpotTrade: self._on_spot,
+            SpotTicker: self._on_spot,
+            PublicTrade: self._on_public_trade,
+            MarketStatus: self._on_status,
+            OwnFill: self._on_own_fill,
+            OrderUpdate: self._on_order_update,
+            ClockTick: _ignore,
+        }
+
+    # --- input ---------------------------------------------------------------------------
+
+    def on_event(self, event: Event) -> list[Output]:
+        out: list[Output] = []
+        if event.ts > self.now:
+            self.now = event.ts
+        second = self.now // 1000
+        if second != self._second:
+            self._second = second
+            self._on_second(out)
+        self._dispatch[type(event)](event, out)  # type: ignore[operator]
+        return out
+
+    def on_fill(
+        self, lane: str, client_order_id: str, fills: Iterable[Fill], ts: int | None = None
+    ) -> list[Output]:
+        """The venue filled (part of) an order: open, grow, shrink or close the position."""
+        out: list[Output] = []
+        the_lane = self.lanes[lane]
+        order = the_lane.orders.get(client_order_id)
+        if order is None:
+            return out  # not ours, or already settled: the live position manager reconciles
+        now = self.now if ts is None else ts
+        for yes_price, count, fee in fills:
+            order.filled += count
+            if order.purpose == "entry":
+                self._entry_fill(the_lane, order, yes_price, count, fee, now, out)
+            else:
+                self._exit_fill(the_lane, yes_price, count, fee, now, out)
+        if order.purpose == "entry":
+            self._settle_if_determined(the_lane, order.ticker, out)
+        return out
+
+    def on_order_done(self, lane: str, client_order_id: str, ts: int | None = None) -> list[Output]:
+        """The order is over (filled, or its remainder cancelled); nothing more will fill."""
+        order = self.lanes[lane].orders.pop(client_order_id, None)
+        if order is None:
+            return []
+        now = self.now if ts is None else ts
+        return [OrderDone(now, lane, client_order_id, order.purpose, order.count, order.filled)]
+
+    # --- controls ------------------------------------------------------------------------
+
+    def set_controls(self, *, paused: bool | None = None) -> None:
+        """Pause stops new entries on every lane; exits continue (interfaces.md §8)."""
+        if paused is not None:
+            self.paused = paused
+
+    def close_all(self, reason: str = "EMERGENCY_STOP", lane: str | None = None) -> list[Output]:
+        """Operator kill switch: close open positions now (exits keep this reason)."""
+        out: list[Output] = []
+        for the_lane in self.lanes.values():
+            if (lane is None or the_lane.name == lane) and the_lane.position is not None:
+                the_lane.position.exit_reason = reason
+                self._send_exit(the_lane, the_lane.position, out)
+        return out
+
+    def reset_drawdown(self, lane: str) -> list[Output]:
+        """Operator action (audited by the caller): clears a drawdown halt."""
+        the_lane = self.lanes[lane]
+        the_lane.breaker.reset_drawdown()
+        out: list[Output] = []
+        self._evaluate_breaker(the_lane, out)
+        return out
+
+    def apply_params(self, params: Params) -> None:
+        """Swap the parameter set between events (overrides applied by the daemon)."""
+        if params.candle_interval_s != self.params.candle_interval_s:
+            raise ParamError("candle_interval_s: cannot change while the engine runs")
+        self.params = params
+        self.params_hash = params.params_hash()
+        self.thresholds = ExitThresholds.of(params)
+        self.market.apply_params(params)
+
+    def warm_up(self, candles: Iterable[Candle]) -> None:
+        """Feed completed candles older than "now" (ATR regime and ROC) before starting."""
+        for candle in candles:
+            self.market.candles.closed.append(candle)
+            self.market.regime.on_candle(candle)
+            self.market.on_candle_closed()
+
+    # --- persistence ---------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Plain-JSON state the daemon persists: bankrolls, breakers, positions, cooldowns.
+
+        Orders in flight are not kept (immediate-or-cancel: after a restart the venue's own
+        record is the truth); market state is rebuilt from events and ``warm_up``.
+        """
+        return {
+            "version": SNAPSHOT_VERSION,
+            "now": self.now,
+            "paused": self.paused,
+            "params_hash": self.params_hash,
+            "lanes": {name: lane.to_dict() for name, lane in self.lanes.items()},
+        }
+
+    @classmethod
+    def restore(cls, params: Params, snapshot: Mapping[str, Any]) -> Engine:
+        if snapshot.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"unknown engine snapshot version {snapshot.get('version')!r}")
+        engine = cls(params, lanes=tuple(snapshot["lanes"]))
+        engine.now = snapshot["now"]
+        engine.paused = snapshot["paused"]
+        engine.lanes = {
+            name: Lane.from_dict(name, data) for name, data in snapshot["lanes"].items()
+        }
+        return engine
+
+    # --- per second ----------------------------------------------------------------------
+
+    def _on_second(self, out: list[Output]) -> None:
+        market, now = self.market, self.now
+        self._on_candles(market.candles.advance(now), out)
+        market.select_active(now)
+        market.sample_second(now)
+        signals = None
+        for lane in self.lanes.values():
+            lane.breaker.roll(now)
+            self._evaluate_breaker(lane, out)
+            self._expire_orders(lane, out)
+            if lane.position is not None:
+                self._watch(lane, out, per_second=True)
+            elif not lane.orders:
+                if signals is None:
+                    signals = market_signals(market, now, self.params)
+                decision, order = evaluate_entry(
+                    lane,
+                    signals,
+                    market,
+                    now=now,
+                    paused=self.paused,
+                    params=self.params,
+                    params_hash=self.params_hash,
+                )
+                out.append(decision)
+                if order is not None:
+                    self._send_entry(lane, order, decision.driver, out)
+
+    def _on_candles(self, candles: list[Candle], out: list[Output]) -> None:
+        regime = self.market.regime
+        for c in candles:
+            out.append(
+                CandleClosed(
+                    self.now, c.start_ts, c.interval_s, c.open, c.high, c.low, c.close, c.tick_count
+                )
+            )
+            old = regime.regime
+            new = regime.on_candle(c)
+            self.market.on_candle_closed()
+            if new is not None:
+                out.append(
+                    RegimeChanged(self.now, old, new, regime.atr_pct, regime.smoothed_atr_pct)
+                )
+
+    def _evaluate_breaker(self, lane: Lane, out: list[Output]) -> None:
+        before = lane.breaker.reason
+        after = lane.breaker.evaluate(self.params)
+        if after != before:
+            halts = lane.breaker.halts(live=lane.live, params=self.params)
+            out.append(BreakerChanged(self.now, lane.name, after, halts, lane.breaker.bankroll))
+
+    def _expire_orders(self, lane: Lane, out: list[Output]) -> None:
+        timeout = self.params.order_timeout_s * 1000
+        for order in list(lane.orders.values()):
+            age = self.now - order.ts
+            if age >= 3 * timeout:
+                # The venue never answered: forget the order so the lane is not stuck.
+                out.extend(self.on_order_done(lane.name, order.client_order_id))
+            elif age >= timeout and not order.cancel_sent:
+                order.cancel_sent = True
+                out.append(CancelOrder(self.now, lane.name, order.client_order_id, "TIMEOUT"))
+
+    # --- events --------------------------------------------------------------------------
+
+    def _on_book(self, event: BookDelta | BookSnapshot, out: list[Output]) -> None:
+        self.market.book(event.ticker).apply(event)
+        self.market.last_kalshi_ts = event.ts
+        for lane in self.lanes.values():
+            position = lane.position
+            if position is not None and position.ticker == event.ticker:
+                self._watch(lane, out, per_second=False)
+
+    def _on_spot(self, event: SpotTrade | SpotTicker, out: list[Output]) -> None:
+        self._on_candles(self.market.on_spot(event.ts, event.price), out)
+
+    def _on_public_trade(self, event: PublicTrade, out: list[Output]) -> None:
+        self.market.on_public_trade(event)
+
+    def _on_status(self, event: MarketStatus, out: list[Output]) -> None:
+        contract = self.market.on_status(event, self.now)
+        self.market.select_active(self.now)
+        if contract.result is not None:
+            for lane in self.lanes.values():
+                self._settle_if_determined(lane, contract.ticker, out)
+
+    def _on_own_fill(self, event: OwnFill, out: list[Output]) -> None:
+        for lane in self.lanes.values():
+            if event.client_order_id in lane.orders:
+                fill = (event.yes_price, event.count, event.fee)
+                out.extend(self.on_fill(lane.name, event.client_order_id, [fill], event.ts))
+
+    def _on_order_update(self, event: OrderUpdate, out: list[Output]) -> None:
+        if event.status == "resting" or event.remaining_count > 0:
+            return
+        for lane in self.lanes.values():
+            if event.client_order_id in lane.orders:
+                out.extend(self.on_order_done(lane.name, event.client_order_id, event.ts))
+
+    # --- positions -----------------------------------------------------------------------
+
+    def _watch(self, lane: Lane, out: list[Output], *, per_second: bool) -> None:
+        assert lane.position is not None
+        reason = watch_position(self, lane, lane.position, out, per_second=per_second)
+        if reason and not lane.orders:
+            lane.position.exit_reason = lane.position.exit_reason or reason
+            self._send_exit(lane, lane.position, out)
+
+    def _send_entry(self, lane: Lane, order: PendingOrder, driver: str, out: list[Output]) -> None:
+        lane.orders[order.client_order_id] = order
+        side: Side = "yes" if order.direction == "LONG" else "no"
+        reason = f"{driver} {order.conviction}"
+        out.append(
+            PlaceOrder(
+                self.now,
+                lane.name,
+                order.client_order_id,
+                order.ticker,
+                side,
+                order.yes_price,
+                order.count,
+                reason,
+            )
+        )
+
+    def _send_exit(self, lane: Lane, position: Position, out: list[Output]) -> None:
+        if lane.order_in_flight("exit") is not None:
+            return
+        limit = exit_limit(position.direction)
+        order = PendingOrder(
+            client_order_id=lane.next_id("kbtc", self.now),
+            purpose="exit",
+            ticker=position.ticker,
+            direction=position.direction,
+            count=position.count,
+            yes_price=limit,
+            ts=self.now,
+        )
+        lane.orders[order.client_order_id] = order
+        side: Side = "yes" if position.long else "no"
+        out.append(
+            ClosePosition(
+                self.now,
+                lane.name,
+                order.client_order_id,
+                position.uid,
+                position.ticker,
+                side,
+                limit,
+                position.count,
+                position.exit_reason,
+            )
+        )
+
+    def _entry_fill(
+        self,
+        lane: Lane,
+        order: PendingOrder,
+        yes_price: int,
+        count: int,
+        fee: int,
+        now: int,
+        out: list[Output],
+    ) -> None:
+        position = lane.position
+        opening = position is None
+        if position is None:
+            position = Position(
+                uid=lane.next_id("pos", now),
+                ticker=order.ticker,
+                direction=order.direction,
+                opened_ts=now,
+                driver=order.driver,
+                conviction=order.conviction,
+                entry_obi=order.entry_obi,
+                entry_roc=order.entry_roc,
+                regime=order.regime,
+                last_telemetry_ts=now,
+            )
+            lane.position = position
+        position.add_entry_fill(yes_price, count, fee)
+        if opening:
+            out.append(position.opened_record(now, lane.name, self.params_hash))
+            out.append(FeaturesCaptured(now, lane.name, position.uid, order.features))
+        else:
+            out.append(self._update_record(lane, position, "entry_fill", now))
+
+    def _exit_fill(
+        self, lane: Lane, yes_price: int, count: int, fee: int, now: int, out: list[Output]
+    ) -> None:
+        position = lane.position
+        if position is None:
+            return
+        lane.breaker.apply_pnl(position.add_exit_fill(yes_price, count, fee))
+        if position.count > 0:
+            out.append(self._update_record(lane, position, "exit_fill", now))
+        else:
+            self._close(lane, position, "venue_ioc", now, out)
+
+    def _settle_if_determined(self, lane: Lane, ticker: str, out: list[Output]) -> None:
+        """Settle this lane's position if *its own* contract has a result (never another's)."""
+        position = lane.position
+        contract = self.market.contracts.get(ticker)
+        if position is None or position.ticker != ticker or contract is None:
+            return
+        if contract.result is None:
+            return  # an empty result waits; it is never read as "no" (BUG-022)
+        won = (contract.result == "yes") == position.long
+        price = PRICE_MAX if contract.result == "yes" else 0
+        position.exit_reason = "CONTRACT_SETTLED"
+        lane.breaker.apply_pnl(position.add_exit_fill(price, position.count, 0))
+        for coid in [c for c, o in lane.orders.items() if o.ticker == ticker]:
+            del lane.orders[coid]  # late fills for a settled contract are ignored
+        self._close(lane, position, "settlement_won" if won else "settlement_lost", self.now, out)
+
+    def _close(
+        self, lane: Lane, position: Position, fill_source: str, now: int, out: list[Output]
+    ) -> None:
+        quarantine = lane.quarantine(position, now, self.params)
+        if quarantine:
+            lane.breaker.apply_pnl(-position.realized)  # quarantined trades leave no trace
+        out.append(
+            position.closed_record(
+                now,
+                lane.name,
+                fill_source=fill_source,
+                quarantine=quarantine,
+                params_hash=self.params_hash,
+            )
+        )
+        lane.position = None
+        lane.last_exit_ts = now
+        self._evaluate_breaker(lane, out)
+
+    def _update_record(
+        self, lane: Lane, position: Position, reason: str, now: int
+    ) -> PositionUpdated:
+        return PositionUpdated(
+            now,
+            lane.name,
+            position.uid,
+            reason,
+            position.count,
+            None,
+            None,
+            position.mfe,
+            position.mae,
+            position.last_health,
+        )
+
+
+def _ignore(event: object, out: list[Output]) -> None:
+    return None

@@ -1,0 +1,236 @@
+"""Per-lane state: bankroll and breaker, the open position, orders in flight, cooldowns.
+
+A position exists only once an entry order has filled (fills arrive later, from the
+venue). Accounting is exact in micro-dollars: ``cost`` is the premium paid for the open
+count (long: YES price, short: NO price), fees are the venue's per-fill fees. Each exit
+fill realises its share of cost and entry fees into the bankroll.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from marketdata.model.units import PRICE_MAX
+from trading.engine.breaker import Breaker
+from trading.engine.intents import Purpose
+from trading.engine.params import Params
+from trading.engine.records import PositionClosed, PositionOpened
+from trading.engine.signals import Direction
+
+
+def round_half_up(value: Fraction) -> int:
+    return int((value + Fraction(1, 2)).__floor__())
+
+
+@dataclass(slots=True)
+class PendingOrder:
+    client_order_id: str
+    purpose: Purpose
+    ticker: str
+    direction: Direction
+    count: int
+    yes_price: int
+    ts: int
+    filled: int = 0
+    cancel_sent: bool = False
+    # entry context, copied onto the position when it fills
+    driver: str = ""
+    conviction: str = ""
+    entry_obi: float | None = None
+    entry_roc: float | None = None
+    regime: str = ""
+    features: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Position:
+    uid: str
+    ticker: str
+    direction: Direction
+    opened_ts: int
+    driver: str
+    conviction: str
+    entry_obi: float | None
+    entry_roc: float | None
+    regime: str
+    count: int = 0  # open, hundredths
+    filled_count: int = 0  # total bought
+    cost: int = 0  # premium basis of the open count, micro-dollars
+    entry_fees: int = 0  # entry fees of the open count not yet realised
+    total_cost: int = 0
+    fees: int = 0  # all fees paid, entry and exit
+    proceeds: int = 0
+    realized: int = 0  # net PnL realised so far (already in the bankroll)
+    exit_notional: int = 0  # Σ YES price × count over exit fills (for the exit VWAP)
+    exit_count: int = 0
+    mfe: float | None = None
+    mae: float | None = None
+    min_health: float | None = None
+    last_health: float | None = None
+    breaches: int = 0
+    exit_reason: str = ""  # latched once an exit rule fired: retries keep it
+    last_telemetry_ts: int = 0
+
+    @property
+    def long(self) -> bool:
+        return self.direction == "LONG"
+
+    def entry_yes_price(self) -> Fraction:
+        """Volume-weighted YES-space entry price (exact)."""
+        paid = Fraction(self.total_cost, self.filled_count)
+        return paid if self.long else PRICE_MAX - paid
+
+    def premium(self, yes_price: int) -> int:
+        return yes_price if self.long else PRICE_MAX - yes_price
+
+    def add_entry_fill(self, yes_price: int, count: int, fee: int) -> None:
+        paid = self.premium(yes_price) * count
+        self.count += count
+        self.filled_count += count
+        self.cost += paid
+        self.total_cost += paid
+        self.entry_fees += fee
+        self.fees += fee
+
+    def add_exit_fill(self, yes_price: int, count: int, fee: int) -> int:
+        """Realise ``count`` of the open size at ``yes_price``; returns the net PnL."""
+        count = min(count, self.count)
+        share_cost = self.cost if count == self.count else self.cost * count // self.count
+        share_fees = (
+            self.entry_fees if count == self.count else self.entry_fees * count // self.count
+        )
+        proceeds = self.premium(yes_price) * count
+        pnl = proceeds - share_cost - share_fees - fee
+        self.count -= count
+        self.cost -= share_cost
+        self.entry_fees -= share_fees
+        self.proceeds += proceeds
+        self.fees += fee
+        self.realized += pnl
+        self.exit_notional += yes_price * count
+        self.exit_count += count
+        return pnl
+
+    def gain_at(self, yes_price: int) -> int:
+        """Micro-dollars gained (gross of fees) by selling the open count at ``yes_price``."""
+        return self.premium(yes_price) * self.count - self.cost
+
+    def track(self, pnl_frac: float) -> None:
+        self.mfe = pnl_frac if self.mfe is None else max(self.mfe, pnl_frac)
+        self.mae = pnl_frac if self.mae is None else min(self.mae, pnl_frac)
+
+    def opened_record(self, ts: int, lane: str, params_hash: str) -> PositionOpened:
+        return PositionOpened(
+            ts=ts,
+            lane=lane,
+            position_uid=self.uid,
+            ticker=self.ticker,
+            direction=self.direction,
+            count=self.count,
+            entry_yes_price=round_half_up(self.entry_yes_price()),
+            cost=self.total_cost,
+            fees=self.fees,
+            driver=self.driver,
+            conviction=self.conviction,
+            entry_obi=self.entry_obi,
+            entry_roc=self.entry_roc,
+            regime=self.regime,
+            params_hash=params_hash,
+        )
+
+    def closed_record(
+        self, ts: int, lane: str, *, fill_source: str, quarantine: str, params_hash: str
+    ) -> PositionClosed:
+        exit_vwap = Fraction(self.exit_notional, self.exit_count) if self.exit_count else 0
+        return PositionClosed(
+            ts=ts,
+            lane=lane,
+            position_uid=self.uid,
+            ticker=self.ticker,
+            direction=self.direction,
+            opened_ts=self.opened_ts,
+            count=self.filled_count,
+            entry_yes_price=round_half_up(self.entry_yes_price()),
+            exit_yes_price=round_half_up(Fraction(exit_vwap)),
+            cost=self.total_cost,
+            proceeds=self.proceeds,
+            fees=self.fees,
+            pnl=self.realized,
+            pnl_frac=self.realized / self.total_cost if self.total_cost else 0.0,
+            reason=self.exit_reason,
+            fill_source=fill_source,
+            mfe=self.mfe,
+            mae=self.mae,
+            min_health_score=self.min_health,
+            driver=self.driver,
+            conviction=self.conviction,
+            entry_obi=self.entry_obi,
+            entry_roc=self.entry_roc,
+            regime=self.regime,
+            quarantine=quarantine,
+            params_hash=params_hash,
+        )
+
+
+class Lane:
+    """One trader: paper or live. ``live`` decides the contract cap, the breaker's power
+    to halt (paper halts only with ``paper_breaker_halts``) and rapid-fire quarantine."""
+
+    def __init__(self, name: str, bankroll: int) -> None:
+        self.name = name
+        self.live = name == "live"
+        self.breaker = Breaker.fresh(bankroll)
+        self.position: Position | None = None
+        self.orders: dict[str, PendingOrder] = {}
+        self.last_exit_ts: int | None = None
+        self.recent_exits: deque[int] = deque()
+        self.seq = 0
+
+    def next_id(self, prefix: str, ts: int) -> str:
+        self.seq += 1
+        return f"{prefix}-{self.name}-{ts}-{self.seq}"
+
+    def order_in_flight(self, purpose: Purpose) -> PendingOrder | None:
+        for order in self.orders.values():
+            if order.purpose == purpose:
+                return order
+        return None
+
+    def quarantine(self, position: Position, now: int, params: Params) -> str:
+        """Live only (domain.md §3.18): a rapid-fire loop or an instant stop."""
+        window = params.rapid_fire_window_s * 1000
+        self.recent_exits.append(now)
+        while self.recent_exits and self.recent_exits[0] <= now - window:
+            self.recent_exits.popleft()
+        if not self.live:
+            return ""
+        if len(self.recent_exits) >= params.rapid_fire_exits:
+            return "RAPID_FIRE_LOOP"
+        held = now - position.opened_ts
+        if position.exit_reason == "STOP_LOSS" and held < params.min_hold_s * 1000:
+            return "INSTANT_STOP_LOSS"
+        return ""
+
+    # --- persistence ---------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "breaker": self.breaker.to_dict(),
+            "position": asdict(self.position) if self.position else None,
+            "last_exit_ts": self.last_exit_ts,
+            "recent_exits": list(self.recent_exits),
+            "seq": self.seq,
+        }
+
+    @classmethod
+    def from_dict(cls, name: str, data: dict[str, Any]) -> Lane:
+        lane = cls(name, 0)
+        lane.breaker = Breaker.from_dict(data["breaker"])
+        lane.position = Position(**data["position"]) if data["position"] else None
+        lane.last_exit_ts = data["last_exit_ts"]
+        lane.recent_exits = deque(data["recent_exits"])
+        lane.seq = data["seq"]
+        return lane

@@ -1,0 +1,236 @@
+"""Market state shared by every lane: books per ticker, contracts, spot, candles, signals.
+
+One order book per ticker, so a position is marked, guarded and settled against its own
+contract (the original marked against the active ticker's book after a rotation, §11.1).
+Results are stored per ticker and never carried to another contract. The active contract
+is chosen by the ``soonest_window`` policy of domain.md §13 point 1: the open contract of
+the series whose window contains "now" and closes first.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from fractions import Fraction
+
+from marketdata.model.book import OrderBook
+from marketdata.model.candles import Candle, CandleAggregator
+from marketdata.model.events import MarketPhase, MarketStatus, PublicTrade, Side
+from trading.engine.params import Params
+from trading.engine.regime import RegimeTracker
+from trading.engine.signals.obi import ObiTracker, raw_obi
+from trading.engine.signals.roc import roc
+from trading.engine.signals.spread import SpreadTracker
+
+SPOT_SAMPLES = 181  # one per second: enough for the 180 s spot micro-momentum window
+FORGET_AFTER_MS = 6 * 3600 * 1000  # finalized contracts are forgotten this long after close
+
+
+@dataclass(slots=True)
+class Contract:
+    ticker: str
+    status: MarketPhase
+    strike: float | None
+    open_ts: int
+    close_ts: int | None
+    result: Side | None
+    fee_type: str
+    fee_multiplier: Fraction
+
+
+class TradeFlow:
+    """Public-trade imbalance of one ticker over a trailing window (domain.md §2.8, §3.8)."""
+
+    __slots__ = ("buy", "sell", "trades", "window_ms")
+
+    def __init__(self, window_ms: int) -> None:
+        self.window_ms = window_ms
+        self.trades: deque[tuple[int, Side, int]] = deque()
+        self.buy = 0
+        self.sell = 0
+
+    def add(self, ts: int, taker_side: Side, count: int) -> None:
+        self.trades.append((ts, taker_side, count))
+        if taker_side == "yes":
+            self.buy += count
+        else:
+            self.sell += count
+
+    def tfi(self, now: int) -> float | None:
+        """buy / (buy + sell) over the window; None without trades."""
+        while self.trades and self.trades[0][0] < now - self.window_ms:
+            _, side, count = self.trades.popleft()
+            if side == "yes":
+                self.buy -= count
+            else:
+                self.sell -= count
+        total = self.buy + self.sell
+        return None if total <= 0 else self.buy / total
+
+
+class MarketState:
+    def __init__(self, params: Params) -> None:
+        self.params = params
+        self.books: dict[str, OrderBook] = {}
+        self.contracts: dict[str, Contract] = {}
+        self.flows: dict[str, TradeFlow] = {}
+        self.active: str | None = None
+        self.spot: float | None = None
+        self.last_spot_ts: int | None = None
+        self.last_kalshi_ts: int | None = None
+        self.spot_samples: deque[tuple[int, float]] = deque(maxlen=SPOT_SAMPLES)
+        self.candles = CandleAggregator(params.candle_interval_s)
+        self.regime = RegimeTracker(params)
+        self.obi = ObiTracker(params)
+        self.spread = SpreadTracker(params)
+        self.current_roc: float | None = None  # ROC(roc_lookback) of the completed candles
+
+    def apply_params(self, params: Params) -> None:
+        """New parameters; windows keep their readings (trimmed to the new lengths)."""
+        self.params = params
+        self.regime = _carry_regime(self.regime, params)
+        obi, spread = self.obi, self.spread
+        self.obi = ObiTracker(params)
+        self.obi.ticker, self.obi.last_raw = obi.ticker, obi.last_raw
+        self.obi._raw.extend(obi._raw)
+        self.obi.history.extend(obi.history)
+        self.spread = SpreadTracker(params)
+        self.spread.history.extend(spread.history)
+        self.spread.last_ts = spread.last_ts
+        for flow in self.flows.values():
+            flow.window_ms = params.tfi_window_s * 1000
+        self.on_candle_closed()
+
+    def on_candle_closed(self) -> None:
+        lookback = self.params.roc_lookback
+        self.current_roc = roc([c.close for c in self.last_candles(lookback + 1)], lookback)
+
+    # --- events --------------------------------------------------------------------------
+
+    def book(self, ticker: str) -> OrderBook:
+        book = self.books.get(ticker)
+        if book is None:
+            book = self.books[ticker] = OrderBook(ticker)
+        return book
+
+    def on_spot(self, ts: int, price: float) -> list[Candle]:
+        self.spot = price
+        self.last_spot_ts = ts
+        return self.candles.update(ts, price)
+
+    def on_public_trade(self, event: PublicTrade) -> None:
+        flow = self.flows.get(event.ticker)
+        if flow is None:
+            flow = self.flows[event.ticker] = TradeFlow(self.params.tfi_window_s * 1000)
+        flow.add(event.ts, event.taker_side, event.count)
+        self.last_kalshi_ts = event.ts
+
+    def on_status(self, event: MarketStatus, now: int) -> Contract:
+        contract = Contract(
+            event.ticker,
+            event.status,
+            event.strike,
+            event.open_ts,
+            event.close_ts,
+            event.result,
+            event.fee_type,
+            event.fee_multiplier,
+        )
+        old = self.contracts.get(event.ticker)
+        if old is not None and contract.result is None and old.result is not None:
+            contract.result = old.result  # a later status without a result never erases one
+        self.contracts[event.ticker] = contract
+        self.last_kalshi_ts = event.ts
+        self._forget_finalized(now)
+        return contract
+
+    def _forget_finalized(self, now: int) -> None:
+        stale = [
+            t
+            for t, c in self.contracts.items()
+            if c.status == "finalized"
+            and c.close_ts is not None
+            and c.close_ts < now - FORGET_AFTER_MS
+        ]
+        for ticker in stale:
+            del self.contracts[ticker]
+            self.books.pop(ticker, None)
+            self.flows.pop(ticker, None)
+
+    # --- derived -------------------------------------------------------------------------
+
+    def remaining_ms(self, ticker: str | None, now: int) -> int | None:
+        """Milliseconds to the contract's close; None when unknown (treated as too close)."""
+        contract = self.contracts.get(ticker) if ticker else None
+        if contract is None or contract.close_ts is None:
+            return None
+        return max(0, contract.close_ts - now)
+
+    def select_active(self, now: int) -> bool:
+        """Re-resolve the active contract; True when it changed (the OBI window restarts)."""
+        best: Contract | None = None
+        for contract in self.contracts.values():
+            if (
+                contract.status == "open"
+                and contract.close_ts is not None
+                and contract.open_ts <= now < contract.close_ts
+                and contract.ticker.startswith(self.params.series_ticker)
+                and (
+                    best is None
+                    or (contract.close_ts, contract.ticker) < (best.close_ts or 0, best.ticker)
+                )
+            ):
+                best = contract
+        ticker = best.ticker if best else None
+        if ticker == self.active:
+            return False
+        self.active = ticker
+        self.obi.reset(ticker)
+        return True
+
+    def sample_second(self, now: int) -> None:
+        """Once per second of event time: OBI and spread readings, a spot sample."""
+        if self.spot is not None:
+            self.spot_samples.append((now, self.spot))
+        book = self.books.get(self.active) if self.active else None
+        if book is None:
+            return
+        levels = self.params.obi_depth_levels
+        raw = raw_obi(book.bid_volume(levels), book.ask_volume(levels))
+        if raw is not None:
+            self.obi.add_reading(now, raw)
+        self.spread.add_reading(now, book.spread)
+
+    def closes(self) -> list[float]:
+        return [candle.close for candle in self.candles.closed]
+
+    def last_candles(self, n: int) -> list[Candle]:
+        closed = self.candles.closed
+        return list(closed)[-n:] if n < len(closed) else list(closed)
+
+    def spot_roc(self, now: int, seconds: int) -> float | None:
+        """(spot − spot N s ago) / spot N s ago × 100 from the per-second samples."""
+        if self.spot is None or not self.spot_samples:
+            return None
+        target = now - seconds * 1000
+        past = self.spot_samples[0][1]
+        for ts, price in reversed(self.spot_samples):
+            if ts <= target:
+                past = price
+                break
+        return None if past == 0 else (self.spot - past) / past * 100
+
+    def tfi(self, ticker: str | None, now: int) -> float | None:
+        flow = self.flows.get(ticker) if ticker else None
+        return flow.tfi(now) if flow else None
+
+
+def _carry_regime(old: RegimeTracker, params: Params) -> RegimeTracker:
+    """A tracker for ``params`` that keeps the current regime and recent history."""
+    new = RegimeTracker(params)
+    new._prev_close = old._prev_close
+    new._trs.extend(old._trs)
+    new._atr_pcts.extend(old._atr_pcts)
+    new._classes.extend(old._classes)
+    new.regime, new.atr_pct, new.smoothed_atr_pct = old.regime, old.atr_pct, old.smoothed_atr_pct
+    return new

@@ -1,0 +1,120 @@
+"""One look at an open position: mark it, score its health, and pick an exit reason.
+
+Marks use the position's own contract (its book, its close time, its result); a rotation
+of the active contract changes nothing here (BUG-012, §11.1). The executable exit price is
+the best YES bid for a long and the best YES ask for a short, in YES space for both (the
+original compared a NO price with a YES entry for shorts, §11.1). With that side of the
+book empty nothing can be sold, so no exit is chosen (BUG-034).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from trading.engine.exits import ExitInputs, settlement_window_exit, strategy_exit
+from trading.engine.health import HealthInputs, health_score
+from trading.engine.lane import Lane, Position
+from trading.engine.records import PositionUpdated
+
+if TYPE_CHECKING:
+    from trading.engine.engine import Engine, Output
+
+
+def exit_price(engine: Engine, position: Position) -> int | None:
+    book = engine.market.books.get(position.ticker)
+    if book is None:
+        return None
+    return book.best_yes_bid if position.long else book.best_yes_ask
+
+
+def watch_position(
+    engine: Engine, lane: Lane, position: Position, out: list[Output], *, per_second: bool
+) -> str:
+    market, params, now = engine.market, engine.params, engine.now
+    price = exit_price(engine, position)
+    gain = None if price is None or position.count <= 0 else position.gain_at(price)
+    pnl = None if gain is None or position.cost <= 0 else gain / position.cost
+    if pnl is not None:
+        position.track(pnl)
+    own_obi = market.obi.smoothed if market.obi.ticker == position.ticker else None
+    if per_second and params.exit_intelligence_enabled:
+        _score(engine, position, own_obi, pnl)
+    if (
+        per_second
+        and now - position.last_telemetry_ts >= params.position_telemetry_interval_s * 1000
+    ):
+        position.last_telemetry_ts = now
+        out.append(
+            PositionUpdated(
+                now,
+                lane.name,
+                position.uid,
+                "telemetry",
+                position.count,
+                price,
+                pnl,
+                position.mfe,
+                position.mae,
+                position.last_health,
+            )
+        )
+    if price is None:
+        return ""
+    if position.exit_reason:
+        return position.exit_reason  # a retry keeps the original reason (lesson 6)
+    reason = settlement_window_exit(
+        direction=position.direction,
+        remaining_ms=market.remaining_ms(position.ticker, now),
+        exit_yes_price=price,
+        entry_yes_price=position.entry_yes_price(),
+        params=params,
+    )
+    if reason:
+        return reason
+    inputs = ExitInputs(
+        direction=position.direction,
+        held_ms=now - position.opened_ts,
+        regime=market.regime.regime,
+        gain=gain,
+        cost=position.cost,
+        obi=own_obi,
+        last_candle=market.candles.closed[-1] if market.candles.closed else None,
+        current_roc=market.current_roc,
+        entry_roc=position.entry_roc,
+    )
+    reason = strategy_exit(inputs, engine.thresholds, params)
+    if reason:
+        return reason
+    if (
+        params.exit_intelligence_enabled
+        and not params.exit_intelligence_shadow_only
+        and position.breaches >= params.health_score_breach_readings
+    ):
+        return "HEALTH_SCORE_DECAY"
+    return ""
+
+
+def _score(engine: Engine, position: Position, obi: float | None, pnl: float | None) -> None:
+    market, now = engine.market, engine.now
+    entry_regime = position.regime if position.regime in ("LOW", "MEDIUM", "HIGH") else None
+    score = health_score(
+        HealthInputs(
+            direction=position.direction,
+            obi=obi,
+            entry_roc=position.entry_roc,
+            current_roc=market.current_roc,
+            regime=market.regime.regime,
+            entry_regime=entry_regime,  # type: ignore[arg-type]
+            mfe=position.mfe,
+            pnl=pnl,
+            spot_roc_30s=market.spot_roc(now, 30),
+            spot_roc_60s=market.spot_roc(now, 60),
+        ),
+        engine.params,
+    )
+    position.last_health = score
+    position.min_health = score if position.min_health is None else min(position.min_health, score)
+    if score < engine.params.health_score_threshold:
+        position.breaches += 1
+    else:
+        position.breaches = 0

@@ -1,0 +1,211 @@
+"""What the engine reports: plain frozen data that ``to_dict`` turns into plain JSON.
+
+Money is micro-dollars, prices YES-space price units, counts hundredths, times ms.
+Ratios (OBI, ROC, ATR %, pnl fractions, the health score) are floats.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+class _Record:
+    __slots__ = ()
+    kind: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **dataclasses.asdict(self)}  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision(_Record):
+    """One entry evaluation of a lane, with every rule's outcome in evaluation order."""
+
+    kind: ClassVar[str] = "decision"
+    ts: int
+    lane: str
+    ticker: str | None
+    direction: str | None  # set only when the entry was sent
+    conviction: str
+    driver: str
+    reason: str  # "ENTRY", or the first rule that blocked
+    rules: tuple[tuple[str, str], ...]
+    obi: float | None
+    roc: float | None
+    atr_pct: float | None
+    regime: str
+    yes_price: int | None
+    count: int
+    params_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class CandleClosed(_Record):
+    kind: ClassVar[str] = "candle_closed"
+    ts: int
+    start_ts: int
+    interval_s: int
+    open: float
+    high: float
+    low: float
+    close: float
+    tick_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RegimeChanged(_Record):
+    kind: ClassVar[str] = "regime_changed"
+    ts: int
+    old: str
+    new: str
+    atr_pct: float | None
+    smoothed_atr_pct: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerChanged(_Record):
+    kind: ClassVar[str] = "breaker_changed"
+    ts: int
+    lane: str
+    reason: str  # "" = cleared
+    halts: bool
+    bankroll: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDone(_Record):
+    kind: ClassVar[str] = "order_done"
+    ts: int
+    lane: str
+    client_order_id: str
+    purpose: str
+    requested: int
+    filled: int
+
+
+@dataclass(frozen=True, slots=True)
+class PositionOpened(_Record):
+    kind: ClassVar[str] = "position_opened"
+    ts: int
+    lane: str
+    position_uid: str
+    ticker: str
+    direction: str
+    count: int
+    entry_yes_price: int  # volume-weighted, rounded to a price unit
+    cost: int
+    fees: int
+    driver: str
+    conviction: str
+    entry_obi: float | None
+    entry_roc: float | None
+    regime: str
+    params_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class PositionUpdated(_Record):
+    kind: ClassVar[str] = "position_updated"
+    ts: int
+    lane: str
+    position_uid: str
+    reason: str  # "entry_fill", "exit_fill" or "telemetry"
+    count: int
+    exit_yes_price: int | None  # executable exit price now
+    pnl_frac: float | None
+    mfe: float | None
+    mae: float | None
+    health_score: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PositionClosed(_Record):
+    """A round trip: the trade row."""
+
+    kind: ClassVar[str] = "position_closed"
+    ts: int
+    lane: str
+    position_uid: str
+    ticker: str
+    direction: str
+    opened_ts: int
+    count: int
+    entry_yes_price: int
+    exit_yes_price: int
+    cost: int
+    proceeds: int
+    fees: int
+    pnl: int
+    pnl_frac: float
+    reason: str
+    fill_source: str
+    mfe: float | None
+    mae: float | None
+    min_health_score: float | None
+    driver: str
+    conviction: str
+    entry_obi: float | None
+    entry_roc: float | None
+    regime: str
+    quarantine: str  # "" or RAPID_FIRE_LOOP / INSTANT_STOP_LOSS (bankroll effect reversed)
+    params_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeaturesCaptured(_Record):
+    """Entry features (domain.md §7.1), keyed by position, emitted when the entry fills."""
+
+    kind: ClassVar[str] = "features_captured"
+    ts: int
+    lane: str
+    position_uid: str
+    features: dict[str, float | int | None]
+
+
+Record = (
+    Decision
+    | CandleClosed
+    | RegimeChanged
+    | BreakerChanged
+    | OrderDone
+    | PositionOpened
+    | PositionUpdated
+    | PositionClosed
+    | FeaturesCaptured
+)
+
+# Fields of a trade that define it; volatile diagnostics stay out so the hash compares
+# decisions and money, not telemetry.
+TRADE_HASH_FIELDS = (
+    "lane",
+    "position_uid",
+    "ticker",
+    "direction",
+    "opened_ts",
+    "ts",
+    "count",
+    "entry_yes_price",
+    "exit_yes_price",
+    "cost",
+    "proceeds",
+    "fees",
+    "pnl",
+    "reason",
+    "quarantine",
+)
+
+
+def trade_list_hash(records: Iterable[object]) -> str:
+    """sha256 of the closed trades among ``records`` (in order): equal for equal trading."""
+    digest = hashlib.sha256()
+    for record in records:
+        if isinstance(record, PositionClosed):
+            row = {name: getattr(record, name) for name in TRADE_HASH_FIELDS}
+            digest.update(json.dumps(row, sort_keys=True, separators=(",", ":")).encode())
+            digest.update(b"\n")
+    return digest.hexdigest()
