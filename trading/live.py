@@ -39,7 +39,7 @@ Topic payloads
          "entry_price": int, "opened_ts": int, "cost": int, "fees": int,
          "stop_price": int?, "target_price": int?, "mark_price": int?, "unrealized_pnl": int?}]}
 
-``trade`` (published after the trade row is committed)::
+``trade`` (published after the trade row is committed; the dashboard re-reads the tables)::
 
     {"ts": int, "lane": str, "trade": {"position_uid": str, "ticker": str,
      "direction": str, "contracts": int, "entry_price": int, "exit_price": int,
@@ -57,6 +57,10 @@ Topic payloads
     {"ts": int, "feeds": [{"name": str, "state": str, "last_message_age_ms": int?,
                            "messages": int, "reconnects": int, "resnapshots": int}],
      "db": "ok"|str, "redis": "ok"|str, "lanes": [str], "events_per_s": float?}
+
+On the channel layer each topic group ``kbtc.<topic>`` receives
+``{"type": "live.message", "topic": str, "payloads": [payload, ...]}`` (one payload per lane
+that changed since the last message of that topic).
 
 Control announcements (from ``trading.services``, on commit) go to the group
 ``kbtc.controls`` as ``{"type": "controls.changed", "action": str, ...details}``; the daemon
@@ -79,7 +83,8 @@ from django.core.cache import cache
 TOPICS = ("market", "signal", "position", "trade", "equity", "health")
 CONTROLS_GROUP = "kbtc.controls"
 MIN_INTERVAL_S = 0.2  # 5 messages per second per topic
-LATEST_KEY = "kbtc:live:latest:{topic}"
+LATEST_KEY = "kbtc:live:latest:{topic}:{slot}"
+SLOTS = ("", "paper", "live")
 LATEST_TTL_S = 3600
 
 
@@ -109,12 +114,17 @@ def assert_plain_json(value: Any, path: str = "payload") -> None:
 
 
 class Publisher:
-    """Per-topic coalescing: the latest payload wins; sends are ≥ ``min_interval_s`` apart."""
+    """Per-topic coalescing: at most one group message per topic every ``min_interval_s``.
+
+    Within a topic the latest payload per lane wins (payloads without a ``lane`` share one
+    slot), so one lane's burst never hides the other lane's update; a message carries the
+    pending payload of each lane.
+    """
 
     def __init__(self, min_interval_s: float = MIN_INTERVAL_S) -> None:
         self.min_interval_s = min_interval_s
         self._last_sent: dict[str, float] = {}
-        self._pending: dict[str, dict[str, Any]] = {}
+        self._pending: dict[str, dict[str, dict[str, Any]]] = {}
         self._flushers: dict[str, asyncio.Task[None]] = {}
         self.sent = 0
         self.coalesced = 0
@@ -123,39 +133,47 @@ class Publisher:
         if topic not in TOPICS:
             raise ValueError(f"unknown topic {topic!r}: expected one of {', '.join(TOPICS)}")
         assert_plain_json(payload)
+        slot = str(payload.get("lane", ""))
         wait = self._last_sent.get(topic, -math.inf) + self.min_interval_s - time.monotonic()
         if wait <= 0 and topic not in self._flushers:
-            await self._send(topic, payload)
+            await self._send(topic, [payload])
             return
-        if topic in self._pending:
+        pending = self._pending.setdefault(topic, {})
+        if slot in pending:
             self.coalesced += 1
-        self._pending[topic] = payload
+        pending[slot] = payload
         if topic not in self._flushers:
             self._flushers[topic] = asyncio.create_task(self._flush_later(topic, wait))
 
     async def _flush_later(self, topic: str, wait: float) -> None:
         try:
             await asyncio.sleep(max(wait, 0.0))
-            payload = self._pending.pop(topic, None)
-            if payload is not None:
-                await self._send(topic, payload)
+            pending = self._pending.pop(topic, None)
+            if pending:
+                await self._send(topic, list(pending.values()))
         finally:
             self._flushers.pop(topic, None)
 
-    async def _send(self, topic: str, payload: dict[str, Any]) -> None:
+    async def _send(self, topic: str, payloads: list[dict[str, Any]]) -> None:
         self._last_sent[topic] = time.monotonic()
         self.sent += 1
-        await cache.aset(LATEST_KEY.format(topic=topic), json.dumps(payload), LATEST_TTL_S)
+        await cache.aset_many(
+            {_latest_key(topic, p): json.dumps(p) for p in payloads}, LATEST_TTL_S
+        )
         layer = get_channel_layer()
         if layer is not None:
             await layer.group_send(
-                topic_group(topic), {"type": "live.message", "topic": topic, "payload": payload}
+                topic_group(topic), {"type": "live.message", "topic": topic, "payloads": payloads}
             )
 
     async def drain(self) -> None:
         """Wait for every trailing send (tests, shutdown)."""
         while self._flushers:
             await asyncio.gather(*list(self._flushers.values()), return_exceptions=True)
+
+
+def _latest_key(topic: str, payload: dict[str, Any]) -> str:
+    return LATEST_KEY.format(topic=topic, slot=payload.get("lane", ""))
 
 
 _publisher: Publisher | None = None
@@ -173,14 +191,12 @@ async def publish(topic: str, payload: dict[str, Any]) -> None:
     await default_publisher().publish(topic, payload)
 
 
-def latest_payloads() -> dict[str, dict[str, Any]]:
-    """The last published payload of each topic (for a dashboard's first render)."""
-    found = cache.get_many([LATEST_KEY.format(topic=topic) for topic in TOPICS])
-    return {
-        topic: json.loads(found[LATEST_KEY.format(topic=topic)])
-        for topic in TOPICS
-        if LATEST_KEY.format(topic=topic) in found
-    }
+def latest_payloads() -> dict[tuple[str, str], dict[str, Any]]:
+    """The last published payload per (topic, lane) — lane ``""`` for lane-less topics —
+    for a dashboard's first render."""
+    keys = {LATEST_KEY.format(topic=t, slot=slot): (t, slot) for t in TOPICS for slot in SLOTS}
+    found = cache.get_many(list(keys))
+    return {keys[key]: json.loads(text) for key, text in found.items()}
 
 
 def announce_control(*, action: str, **details: Any) -> None:

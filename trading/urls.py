@@ -5,5 +5,9 @@ from django.urls import path
 from trading import views
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
+    path("", views.dashboard_page, name="dashboard"),
+    path("partials/trades/", views.partial_trades, name="partial-trades"),
+    path("controls/pause/", views.control_pause, name="control-pause"),
+    path("controls/trading-mode/", views.control_mode, name="control-mode"),
+    path("controls/emergency-stop/", views.control_emergency_stop, name="control-emergency-stop"),
 ]

@@ -1,10 +1,131 @@
+"""The dashboard page, its HTTP partials and its control buttons (thin: selectors and
+services do the work; ``trading.dashboard`` renders the widgets)."""
+
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+import datetime as dt
+import json
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
 
-from trading.selectors import trader_heartbeat
+from kbtc_site.permissions import is_operator
+from trading import dashboard, selectors, services
+from trading.models import Direction, Lane
+
+RANGE_LABELS = (("24h", "24H"), ("1w", "1W"), ("1m", "1M"), ("all", "All"))
+TRADES_PER_PAGE = 25
 
 
-def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "trading/dashboard.html", {"trader": trader_heartbeat()})
+def _may_read(request: HttpRequest) -> bool:
+    return bool(settings.ANONYMOUS_READS or request.user.is_authenticated)
+
+
+@require_GET
+def dashboard_page(request: HttpRequest) -> HttpResponse:
+    if not _may_read(request):
+        return redirect_to_login(request.get_full_path())
+    chart_range = request.GET.get("range", "24h")
+    since = selectors.range_start(chart_range)
+    context: dict[str, Any] = {
+        "snapshot": dashboard.snapshot_context(can_control=is_operator(request.user)),
+        "ranges": RANGE_LABELS,
+        "range": chart_range,
+        "equity_json": _script_json(selectors.equity_points(lane=Lane.PAPER, since=since)),
+        "candles_json": _script_json(selectors.candles_with_ema(since=since)),
+        **_trades_context(request),
+    }
+    return render(request, "trading/dashboard.html", context)
+
+
+def _script_json(value: Any) -> str:
+    # Inside <script type="application/json">, "</" must not appear literally.
+    return json.dumps(value).replace("</", "<\\/")
+
+
+def _trades_context(request: HttpRequest) -> dict[str, Any]:
+    filters: dict[str, Any] = {
+        "lane": request.GET.get("lane") if request.GET.get("lane") in Lane.values else None,
+        "direction": request.GET.get("direction")
+        if request.GET.get("direction") in Direction.values
+        else None,
+        "exit_reason": request.GET.get("exit_reason", "").strip().upper() or None,
+        "date_from": _date(request.GET.get("date_from")),
+        "date_to": _date(request.GET.get("date_to")),
+    }
+    trades = selectors.trades_list(
+        lane=filters["lane"],
+        direction=filters["direction"],
+        exit_reason=filters["exit_reason"],
+        date_from=filters["date_from"],
+        date_to=filters["date_to"],
+    )
+    page = Paginator(trades, TRADES_PER_PAGE).get_page(request.GET.get("page"))
+    return {
+        "page": page,
+        "filters": {key: value for key, value in filters.items() if value},
+        "lanes": Lane.values,
+        "directions": Direction.values,
+    }
+
+
+def _date(text: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+@require_GET
+def partial_trades(request: HttpRequest) -> HttpResponse:
+    if not _may_read(request):
+        return HttpResponseForbidden("Log in to read the trades.")
+    return render(request, "trading/partials/trades.html", _trades_context(request))
+
+
+def _control(request: HttpRequest, call: Any) -> HttpResponse:
+    """Run one control as the logged-in operator and answer with the re-rendered sidebar."""
+    if not is_operator(request.user):
+        return HttpResponseForbidden("An authenticated operator is required.")
+    actor = services.Actor.from_user(request.user, source="dashboard")
+    try:
+        message = call(actor)
+    except services.ControlRefused as refusal:
+        message = f"Refused: {refusal}"
+    return HttpResponse(dashboard.render_sidebar(can_control=True, message=message))
+
+
+@require_POST
+def control_pause(request: HttpRequest) -> HttpResponse:
+    paused = request.POST.get("paused", "true").lower() in ("1", "true", "on", "yes")
+
+    def pause(actor: services.Actor) -> str:
+        services.trading_pause_set(paused=paused, actor=actor)
+        return "Paused: no new entries on any lane." if paused else "Resumed."
+
+    return _control(request, pause)
+
+
+@require_POST
+def control_mode(request: HttpRequest) -> HttpResponse:
+    mode = request.POST.get("mode", "")
+
+    def switch(actor: services.Actor) -> str:
+        services.trading_mode_set(mode=mode, actor=actor)
+        return f"Trading mode: {mode}."
+
+    return _control(request, switch)
+
+
+@require_POST
+def control_emergency_stop(request: HttpRequest) -> HttpResponse:
+    def stop(actor: services.Actor) -> str:
+        services.emergency_stop(actor=actor)
+        return "Emergency stop requested: paused; the trader flattens every lane."
+
+    return _control(request, stop)

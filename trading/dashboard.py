@@ -1,0 +1,302 @@
+"""The dashboard's live widgets: one template per widget with a stable root ``id``, rendered
+from the database on a page load and from the daemon's topic payloads on a push, so a push
+can never drift from a page load (django-notes.md §2.4).
+
+Sync functions: the consumer calls them through ``database_sync_to_async``.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.template.loader import render_to_string
+
+from trading import selectors
+from trading.live import latest_payloads
+from trading.models import Lane
+
+LANES = tuple(Lane.values)
+
+# widget templates, by the ids they render
+SIDEBAR = "trading/partials/sidebar.html"
+MARKET = "trading/partials/market.html"
+SIGNAL = "trading/partials/signal.html"
+HEALTH = "trading/partials/health.html"
+POSITIONS = "trading/partials/positions.html"
+STATS = "trading/partials/stats.html"
+FLAGGED = "trading/partials/flagged.html"
+TRADES_REFRESH = "trading/partials/trades_refresh.html"
+
+
+# --- formatting (engine units → display) -------------------------------------------------
+
+
+def cents(price: int | None) -> str:
+    """Price units ($0.0001) → cents, e.g. 4250 → ``42.5¢``."""
+    return "—" if price is None else f"{price / 100:g}¢"
+
+
+def dollars(micros: int | Decimal | float | None) -> str:
+    if micros is None:
+        return "—"
+    value = float(micros) / 1_000_000 if isinstance(micros, int) else float(micros)
+    return f"-${abs(value):,.2f}" if value < 0 else f"${value:,.2f}"
+
+
+def contracts(hundredths: int | None) -> str:
+    return "—" if hundredths is None else f"{hundredths / 100:g}"
+
+
+def percent(fraction: float | None, digits: int = 1) -> str:
+    return "—" if fraction is None else f"{fraction * 100:.{digits}f}%"
+
+
+# --- contexts -----------------------------------------------------------------------------
+
+
+def sidebar_context(*, can_control: bool, message: str = "") -> dict[str, Any]:
+    status = selectors.status()
+    lanes = []
+    for risk in status["lanes"]:
+        if risk.get("available"):
+            risk = {
+                **risk,
+                "bankroll_text": dollars(risk["bankroll"]),
+                "peak_text": dollars(risk["peak"]),
+                "drawdown_text": percent(risk["drawdown"]),
+                "max_drawdown_text": percent(risk["max_drawdown"], 0),
+                "daily_loss_text": percent(risk["daily_loss"]),
+                "daily_limit_text": percent(risk["daily_loss_limit"], 0),
+                "weekly_loss_text": percent(risk["weekly_loss"]),
+                "weekly_limit_text": percent(risk["weekly_loss_limit"], 0),
+            }
+        lanes.append(risk)
+    return {
+        "controls": status["controls"],
+        "lanes": lanes,
+        "trader": status["trader"],
+        "overrides_active": status["overrides_active"],
+        "params_error": status["params_error"],
+        "can_control": can_control,
+        "message": message,
+    }
+
+
+def market_context(payload: dict[str, Any] | None) -> dict[str, Any]:
+    if not payload:
+        return {"market": None}
+    bid, ask = payload.get("bid_volume") or 0, payload.get("ask_volume") or 0
+    obi = payload.get("obi")
+    return {
+        "market": {
+            "ticker": payload.get("ticker") or "—",
+            "spot": _btc(payload.get("spot")),
+            "price_to_beat": _btc(payload.get("price_to_beat")),
+            "seconds_to_close": payload.get("seconds_to_close"),
+            "yes_bid": cents(payload.get("yes_bid")),
+            "yes_ask": cents(payload.get("yes_ask")),
+            "spread": cents(payload.get("spread")),
+            "bid_volume": contracts(bid),
+            "ask_volume": contracts(ask),
+            "obi_pct": percent(obi),
+            "obi_width": round(obi * 100) if obi is not None else 50,
+            "regime": payload.get("regime") or "—",
+            "atr_pct": "—" if payload.get("atr_pct") is None else f"{payload['atr_pct']:.2f}%",
+        }
+    }
+
+
+def _btc(value: float | None) -> str:
+    return "—" if value is None else f"${value:,.2f}"
+
+
+def signal_context(lane: str, payload: dict[str, Any] | None) -> dict[str, Any]:
+    if payload is None:
+        decision = selectors.last_decision(lane=lane)
+        if decision is not None:
+            payload = {
+                "ts": int(decision.ts.timestamp() * 1000),
+                "direction": decision.direction or None,
+                "conviction": decision.conviction,
+                "driver": decision.driver,
+                "obi": decision.obi,
+                "roc": decision.roc,
+                "regime": decision.regime,
+                "spread_state": decision.spread_state,
+                "skip_reason": decision.skip_reason,
+                "reasons": decision.reasons,
+                "ticker": decision.ticker,
+            }
+    if not payload:
+        return {"lane": lane, "signal": None}
+    return {
+        "lane": lane,
+        "signal": {
+            **payload,
+            "direction": payload.get("direction") or "flat",
+            "obi_text": percent(payload.get("obi")),
+            "roc_text": "—" if payload.get("roc") is None else f"{payload['roc']:.3f}%",
+            "reasons_json": json.dumps(payload.get("reasons") or {}, sort_keys=True),
+        },
+    }
+
+
+def health_context(payload: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "health": payload,
+        "trader": selectors.trader_heartbeat(),
+        "web_db": _db_state(),
+    }
+
+
+def _db_state() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return "ok"
+    except Exception as error:  # the panel reports it; nothing to recover here
+        return f"error: {type(error).__name__}"
+
+
+def positions_context(lane: str, payload: dict[str, Any] | None) -> dict[str, Any]:
+    if payload is not None:
+        rows = [
+            {
+                "ticker": p["ticker"],
+                "direction": p["direction"],
+                "contracts": contracts(p["contracts"]),
+                "entry_price": cents(p["entry_price"]),
+                "mark_price": cents(p.get("mark_price")),
+                "unrealized_pnl": dollars(p.get("unrealized_pnl")),
+                "unrealized_negative": (p.get("unrealized_pnl") or 0) < 0,
+                "stop_price": cents(p.get("stop_price")),
+                "target_price": cents(p.get("target_price")),
+                "cost": dollars(p["cost"]),
+            }
+            for p in payload.get("positions", [])
+        ]
+    else:
+        rows = [
+            {
+                "ticker": p.ticker,
+                "direction": p.direction,
+                "contracts": f"{p.contracts:g}",
+                "entry_price": cents(int(p.entry_price * 10_000)),
+                "mark_price": "—",
+                "unrealized_pnl": "—",
+                "unrealized_negative": False,
+                "stop_price": cents(None if p.stop_price is None else int(p.stop_price * 10_000)),
+                "target_price": cents(
+                    None if p.target_price is None else int(p.target_price * 10_000)
+                ),
+                "cost": dollars(p.cost),
+            }
+            for p in selectors.positions_list(lane=lane)
+        ]
+    return {"lane": lane, "positions": rows}
+
+
+def stats_context() -> dict[str, Any]:
+    totals = selectors.trade_stats(lane=Lane.PAPER)
+    daily = selectors.daily_pnl(lane=Lane.PAPER, days=14)
+    biggest = max((abs(float(row["pnl"] or 0)) for row in daily), default=0.0) or 1.0
+    return {
+        "totals": {
+            **totals,
+            "win_rate_text": percent(totals["win_rate"]),
+            "best_text": dollars(totals["best"]),
+            "worst_text": dollars(totals["worst"]),
+            "avg_text": dollars(totals["avg"]),
+            "total_text": dollars(totals["total_pnl"]),
+        },
+        "daily": [
+            {
+                **row,
+                "pnl_text": dollars(row["pnl"]),
+                "bar_pct": round(abs(float(row["pnl"] or 0)) / biggest * 100),
+                "negative": (row["pnl"] or 0) < 0,
+            }
+            for row in daily
+        ],
+        "by_regime": [
+            {**row, "win_rate_text": percent(row["win_rate"]), "pnl_text": dollars(row["pnl"])}
+            for row in selectors.win_rate_by_regime(lane=Lane.PAPER)
+        ],
+    }
+
+
+def flagged_context() -> dict[str, Any]:
+    return {"flagged": list(selectors.flagged_trades()[:20])}
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+def render_sidebar(*, can_control: bool, message: str = "") -> str:
+    return render_to_string(SIDEBAR, sidebar_context(can_control=can_control, message=message))
+
+
+def render_topic(topic: str, payload: dict[str, Any], *, can_control: bool) -> list[str]:
+    """The text frames a topic payload turns into: HTML partials (swapped out-of-band by id)
+    and JSON chart ticks (handled by the page's ``htmx:wsBeforeMessage`` listener)."""
+    lane = payload.get("lane", Lane.PAPER)
+    if topic == "market":
+        frames: list[str] = [render_to_string(MARKET, market_context(payload))]
+        if payload.get("candle"):
+            frames.append(json.dumps({"chart": "btc", "candle": payload["candle"]}))
+        return frames
+    if topic == "signal":
+        return [render_to_string(SIGNAL, signal_context(lane, payload))]
+    if topic == "position":
+        return [render_to_string(POSITIONS, positions_context(lane, payload))]
+    if topic == "trade":
+        html = "".join(
+            [
+                render_to_string(STATS, stats_context()),
+                render_to_string(FLAGGED, flagged_context()),
+                render_to_string(TRADES_REFRESH, {}),
+            ]
+        )
+        return [html]
+    if topic == "equity":
+        point = {"time": payload["ts"] // 1000, "value": payload["bankroll"] / 1_000_000}
+        return [
+            render_sidebar(can_control=can_control),
+            json.dumps({"chart": "equity", "lane": lane, "point": point}),
+        ]
+    if topic == "health":
+        return [render_to_string(HEALTH, health_context(payload))]
+    return []
+
+
+def snapshot_context(*, can_control: bool) -> dict[str, Any]:
+    """Every widget's context, from the database and the latest published payloads."""
+    latest = latest_payloads()
+    return {
+        "sidebar": sidebar_context(can_control=can_control),
+        "market": market_context(latest.get(("market", ""))),
+        "signals": [signal_context(lane, latest.get(("signal", lane))) for lane in LANES],
+        "health": health_context(latest.get(("health", ""))),
+        "positions": [positions_context(lane, latest.get(("position", lane))) for lane in LANES],
+        "stats": stats_context(),
+        "flagged": flagged_context(),
+    }
+
+
+def render_snapshot(*, can_control: bool) -> str:
+    """All live widgets in one frame: what a (re)connecting page swaps in to catch up."""
+    context = snapshot_context(can_control=can_control)
+    parts = [
+        render_to_string(SIDEBAR, context["sidebar"]),
+        render_to_string(MARKET, context["market"]),
+        *(render_to_string(SIGNAL, signal) for signal in context["signals"]),
+        render_to_string(HEALTH, context["health"]),
+        *(render_to_string(POSITIONS, positions) for positions in context["positions"]),
+        render_to_string(STATS, context["stats"]),
+        render_to_string(FLAGGED, context["flagged"]),
+        render_to_string(TRADES_REFRESH, {}),
+    ]
+    return "".join(parts)

@@ -1,0 +1,243 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client, override_settings
+
+from trading import dashboard
+from trading.models import ControlAudit
+from trading.tests import factories
+
+pytestmark = pytest.mark.django_db
+
+MARKET = {
+    "ts": factories.T0_MS,
+    "ticker": "KXBTC15M-26SEP211415-15",
+    "spot": 64123.5,
+    "price_to_beat": 64000.0,
+    "close_ts": factories.T0_MS + 300_000,
+    "seconds_to_close": 300,
+    "yes_bid": 4200,
+    "yes_ask": 4300,
+    "spread": 100,
+    "bid_volume": 120000,
+    "ask_volume": 80000,
+    "obi": 0.6,
+    "regime": "MEDIUM",
+    "atr_pct": 0.31,
+    "candle": {"time": 1_790_000_000, "open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5},
+}
+SIGNAL = {
+    "ts": factories.T0_MS,
+    "lane": "paper",
+    "ticker": "T",
+    "direction": "long",
+    "conviction": "HIGH",
+    "driver": "OBI",
+    "obi": 0.7,
+    "roc": 0.12,
+    "regime": "LOW",
+    "spread_state": "NORMAL",
+    "skip_reason": "",
+    "reasons": {"obi": "above 0.65"},
+}
+POSITION = {
+    "ts": factories.T0_MS,
+    "lane": "paper",
+    "positions": [
+        {
+            "position_uid": "paper-1",
+            "ticker": "T",
+            "direction": "long",
+            "contracts": 1000,
+            "entry_price": 4200,
+            "opened_ts": factories.T0_MS,
+            "cost": 4_200_000,
+            "fees": 170_000,
+            "stop_price": 4116,
+            "target_price": 4326,
+            "mark_price": 4400,
+            "unrealized_pnl": 200_000,
+        }
+    ],
+}
+EQUITY = {
+    "ts": factories.T0_MS,
+    "lane": "paper",
+    "bankroll": 1_010_000_000,
+    "peak": 1_010_000_000,
+    "drawdown": 0.0,
+    "daily_pnl": 10_000_000,
+    "weekly_pnl": 10_000_000,
+    "daily_loss": 0.0,
+    "weekly_loss": 0.0,
+    "trade_count": 4,
+    "breaker_state": "ok",
+}
+HEALTH = {
+    "ts": factories.T0_MS,
+    "feeds": [
+        {
+            "name": "kalshi",
+            "state": "connected",
+            "last_message_age_ms": 120,
+            "messages": 1000,
+            "reconnects": 1,
+            "resnapshots": 2,
+        }
+    ],
+    "db": "ok",
+    "redis": "ok",
+    "lanes": ["paper"],
+    "events_per_s": 50.0,
+}
+TRADE = {
+    "ts": factories.T0_MS,
+    "lane": "paper",
+    "trade": {
+        "position_uid": "paper-1",
+        "ticker": "T",
+        "direction": "long",
+        "contracts": 1000,
+        "entry_price": 4200,
+        "exit_price": 4400,
+        "fees": 340_000,
+        "pnl": 1_660_000,
+        "exit_reason": "TAKE_PROFIT",
+        "quarantined": False,
+    },
+}
+PAYLOADS = {
+    "market": MARKET,
+    "signal": SIGNAL,
+    "position": POSITION,
+    "equity": EQUITY,
+    "health": HEALTH,
+    "trade": TRADE,
+}
+
+
+def _ids(html: str) -> set[str]:
+    return set(re.findall(r'\sid="([^"]+)"', html))
+
+
+def _top_level_ids(html: str) -> list[str]:
+    return re.findall(r'^<div id="([^"]+)"', html, flags=re.MULTILINE)
+
+
+@override_settings(ANONYMOUS_READS=True)
+def test_the_page_renders_every_live_widget_that_pushes_can_replace():
+    factories.lane_state()
+    factories.trade()
+    page = Client().get("/").content.decode()
+    on_page = _ids(page)
+    pushed = dashboard.render_snapshot(can_control=False)
+    for topic, payload in PAYLOADS.items():
+        pushed += "".join(
+            f
+            for f in dashboard.render_topic(topic, payload, can_control=False)
+            if not f.startswith("{")
+        )
+    assert set(_top_level_ids(pushed)) <= on_page
+    for widget in (
+        "sidebar",
+        "market-panel",
+        "signal-paper",
+        "signal-live",
+        "health-panel",
+        "positions-paper",
+        "positions-live",
+        "trades-panel",
+        "stats-panel",
+        "flagged-panel",
+        "equity-chart",
+        "btc-chart",
+        "attribution-panel",
+        "backtest-panel",
+    ):
+        assert widget in on_page
+    assert "tradingview.com" in page
+    assert "lightweight-charts.standalone.production.js" in page
+    assert "hx-ws-2" in page
+    assert "cdn" not in page.lower()
+
+
+@override_settings(ANONYMOUS_READS=False)
+def test_the_page_asks_for_a_login_when_anonymous_reads_are_off():
+    response = Client().get("/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_topic_payloads_render_their_partials():
+    market = dashboard.render_topic("market", MARKET, can_control=False)
+    assert 'id="market-panel"' in market[0]
+    assert "$64,123.50" in market[0]
+    assert "42¢" in market[0]
+    assert "60.0%" in market[0]
+    assert market[1].startswith('{"chart": "btc"')
+    signal = dashboard.render_topic("signal", SIGNAL, can_control=False)[0]
+    assert 'id="signal-paper"' in signal
+    assert "above 0.65" in signal
+    position = dashboard.render_topic("position", POSITION, can_control=False)[0]
+    assert "$0.20" in position
+    assert "44¢" in position
+    health = dashboard.render_topic("health", HEALTH, can_control=False)[0]
+    assert "kalshi" in health
+    equity = dashboard.render_topic("equity", EQUITY, can_control=False)
+    assert 'id="sidebar"' in equity[0]
+    assert '"value": 1010.0' in equity[1]
+    trade = dashboard.render_topic("trade", TRADE, can_control=False)[0]
+    assert 'id="stats-panel"' in trade
+    assert 'id="trades-refresh"' in trade
+
+
+def test_trades_partial_filters_and_pages():
+    for _ in range(30):
+        factories.trade()
+    factories.trade(direction="short", exit_reason="STOP_LOSS")
+    client = Client()
+    client.force_login(factories.operator())
+    body = client.get("/partials/trades/?direction=short").content.decode()
+    assert "STOP_LOSS" in body
+    assert "1 trades" in body
+    body = client.get("/partials/trades/?page=2").content.decode()
+    assert "page 2 of 2" in body
+
+
+def test_pause_button_posts_with_csrf_and_rerenders_the_sidebar():
+    factories.lane_state()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(factories.operator())
+    assert client.post("/controls/pause/", {"paused": "true"}).status_code == 403  # no token
+    page = client.get("/").content.decode()
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+    response = client.post("/controls/pause/", {"paused": "true"}, HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 200
+    assert "Resume" in response.content.decode()
+    assert ControlAudit.objects.get().source == "dashboard"
+
+
+def test_the_live_switch_refuses_with_the_reason():
+    client = Client()
+    client.force_login(factories.operator())
+    body = client.post("/controls/trading-mode/", {"mode": "live"}).content.decode()
+    assert "live lane does not exist" in body
+    assert ControlAudit.objects.get().applied is False
+
+
+def test_controls_from_non_operators_are_forbidden():
+    client = Client()
+    client.force_login(factories.operator("visitor", staff=False))
+    for url in ("/controls/pause/", "/controls/trading-mode/", "/controls/emergency-stop/"):
+        assert client.post(url, {"paused": "true", "mode": "paper"}).status_code == 403
+    assert Client().post("/controls/emergency-stop/").status_code == 403
+    assert not ControlAudit.objects.exists()
+
+
+def test_emergency_stop_button_requests_the_stop():
+    client = Client()
+    client.force_login(factories.operator())
+    body = client.post("/controls/emergency-stop/").content.decode()
+    assert "emergency stop pending" in body
