@@ -179,7 +179,9 @@ def strike_value(value: object, name: str = "floor_strike") -> float | None:
 
 def result_value(value: object) -> Side | None:
     # "" (live), "scalar" or absent: no yes/no result yet; never default one (domain §11.8).
-    return value if value in ("yes", "no") else None  # type: ignore[return-value]
+    if value == "yes" or value == "no":
+        return value
+    return None
 
 
 def parse_market(obj: object) -> MarketInfo:

@@ -1,0 +1,1 @@
+"""Coinbase Advanced Trade market-data WebSocket adapter (BTC-USD spot)."""
