@@ -1,0 +1,1 @@
+"""The trading daemon (``manage.py run_trader``): feeds → session → venues, persistence."""

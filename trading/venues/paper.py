@@ -1,0 +1,188 @@
+"""The paper venue: immediate-or-cancel fills against the displayed book, in event time.
+
+An order is due ``latency_ms`` after the decision (event time, so a replay reproduces it).
+At its due time it walks the contract's current book level by level up to its limit and
+never beyond the displayed size; what the book cannot fill is cancelled (interfaces.md
+§8, domain.md §13 point 7). Buying YES or selling NO takes the YES asks; buying NO or
+selling YES hits the YES bids. Every fill is a taker fill charged with the shared fee
+function, rounded per order (§6). Settlement is the engine's: it closes a position at
+its contract's result; the venue only refuses to fill on a contract that is no longer
+open.
+
+The venue keeps its own books (fed the same events as the engine), so it reads the book as
+it stood at the due time: the driver calls ``execute_due(t)`` before it applies an event of
+time ``t``. Paper fills do not consume the displayed book: the simulator never sees them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Literal
+
+from marketdata.model.book import LevelFill, OrderBook
+from marketdata.model.events import (
+    BookDelta,
+    BookSnapshot,
+    Event,
+    MarketPhase,
+    MarketStatus,
+)
+from marketdata.model.fees import OrderFeeAccumulator
+from trading.engine.intents import CancelOrder, ClosePosition, Intent, PlaceOrder
+
+Fill = tuple[int, int, int]  # (YES price units, count hundredths, fee micro-dollars)
+Walk = Literal["asks", "bids"]
+
+
+@dataclass(slots=True)
+class PaperOrder:
+    lane: str
+    client_order_id: str
+    ticker: str
+    walk: Walk  # "asks": buy YES / sell NO; "bids": buy NO / sell YES
+    limit: int  # YES-space: the highest ask taken, or the lowest bid hit
+    count: int
+    ts: int  # decision time
+    due_ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """What the venue did with one order: its fills (maybe none), and that it is over."""
+
+    lane: str
+    client_order_id: str
+    ts: int
+    fills: tuple[Fill, ...]
+    requested: int
+    # "filled", "partial" (rest cancelled), "no_liquidity", "market_closed" or "cancelled"
+    reason: str
+
+    @property
+    def filled(self) -> int:
+        return sum(count for _, count, _ in self.fills)
+
+
+@dataclass(slots=True)
+class _Market:
+    status: MarketPhase = "open"
+    fee_type: str = "quadratic"
+    fee_multiplier: Fraction = field(default_factory=lambda: Fraction(1))
+
+
+def walk_for(intent: PlaceOrder | ClosePosition) -> Walk:
+    """Which side of the YES book an order takes."""
+    buying_yes = intent.side == "yes" if isinstance(intent, PlaceOrder) else intent.side == "no"
+    return "asks" if buying_yes else "bids"
+
+
+class PaperVenue:
+    def __init__(self, latency_ms: int = 0) -> None:
+        if latency_ms < 0:
+            raise ValueError("latency_ms must be >= 0")
+        self.latency_ms = latency_ms
+        self.books: dict[str, OrderBook] = {}
+        self.markets: dict[str, _Market] = {}
+        self.queue: list[PaperOrder] = []  # in submission order; due times never decrease
+
+    # --- market data ---------------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, BookDelta | BookSnapshot):
+            book = self.books.get(event.ticker)
+            if book is None:
+                book = self.books[event.ticker] = OrderBook(event.ticker)
+            book.apply(event)
+        elif isinstance(event, MarketStatus):
+            self.markets[event.ticker] = _Market(event.status, event.fee_type, event.fee_multiplier)
+            if event.status == "finalized":
+                self.books.pop(event.ticker, None)
+
+    # --- orders --------------------------------------------------------------------------
+
+    def submit(self, intent: Intent) -> list[Execution]:
+        """Queue a place/close; a cancel of a queued order ends it at once (no fill)."""
+        if isinstance(intent, CancelOrder):
+            for index, order in enumerate(self.queue):
+                if order.lane == intent.lane and order.client_order_id == intent.client_order_id:
+                    del self.queue[index]
+                    return [
+                        Execution(
+                            order.lane,
+                            order.client_order_id,
+                            intent.ts,
+                            (),
+                            order.count,
+                            "cancelled",
+                        )
+                    ]
+            return []
+        self.queue.append(
+            PaperOrder(
+                lane=intent.lane,
+                client_order_id=intent.client_order_id,
+                ticker=intent.ticker,
+                walk=walk_for(intent),
+                limit=intent.yes_price,
+                count=intent.count,
+                ts=intent.ts,
+                due_ts=intent.ts + self.latency_ms,
+            )
+        )
+        return []
+
+    def next_due_ts(self) -> int | None:
+        return self.queue[0].due_ts if self.queue else None
+
+    def execute_due(self, now: int) -> list[Execution]:
+        """Fill every order due at or before ``now`` against the books as they stand."""
+        done: list[Execution] = []
+        while self.queue and self.queue[0].due_ts <= now:
+            done.append(self._execute(self.queue.pop(0)))
+        return done
+
+    def _execute(self, order: PaperOrder) -> Execution:
+        market = self.markets.get(order.ticker)
+        book = self.books.get(order.ticker)
+        if market is None or market.status != "open" or book is None:
+            return Execution(
+                order.lane, order.client_order_id, order.due_ts, (), order.count, "market_closed"
+            )
+        levels: list[LevelFill] = (
+            book.walk_asks(order.limit, order.count)
+            if order.walk == "asks"
+            else book.walk_bids(order.limit, order.count)
+        )
+        fees = OrderFeeAccumulator(market.fee_type, market.fee_multiplier)
+        fills = tuple(
+            (level.yes_price, level.size, fees.charge(level.yes_price, level.size, is_taker=True))
+            for level in levels
+        )
+        filled = sum(level.size for level in levels)
+        reason = "filled" if filled >= order.count else "partial" if filled else "no_liquidity"
+        return Execution(
+            order.lane, order.client_order_id, order.due_ts, fills, order.count, reason
+        )
+
+    # --- restart -------------------------------------------------------------------------
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Orders still queued (plain JSON); books and markets come back from events."""
+        return [
+            {
+                "lane": o.lane,
+                "client_order_id": o.client_order_id,
+                "ticker": o.ticker,
+                "walk": o.walk,
+                "limit": o.limit,
+                "count": o.count,
+                "ts": o.ts,
+                "due_ts": o.due_ts,
+            }
+            for o in self.queue
+        ]
+
+    def restore_orders(self, orders: Iterable[dict[str, Any]]) -> None:
+        self.queue = [PaperOrder(**order) for order in orders]
