@@ -67,13 +67,13 @@ class Breaker:
 
     def evaluate(self, params: Params) -> str:
         """Recompute the trip reason ("" when clear) and store it."""
-        if _loss(self.peak, self.bankroll) >= exact(params.max_drawdown):
+        if _lost_at_least(self.peak, self.bankroll, exact(params.max_drawdown)):
             self.drawdown_latched = True
         if self.drawdown_latched:
             self.reason = "MAX_DRAWDOWN_HALT"
-        elif _loss(self.daily_start, self.bankroll) >= exact(params.daily_loss_limit):
+        elif _lost_at_least(self.daily_start, self.bankroll, exact(params.daily_loss_limit)):
             self.reason = "DAILY_LOSS_LIMIT"
-        elif _loss(self.weekly_start, self.bankroll) >= exact(params.weekly_loss_limit):
+        elif _lost_at_least(self.weekly_start, self.bankroll, exact(params.weekly_loss_limit)):
             self.reason = "WEEKLY_LOSS_LIMIT"
         else:
             self.reason = ""
@@ -90,7 +90,8 @@ class Breaker:
         return cls(**data)
 
 
-def _loss(baseline: int, bankroll: int) -> Fraction:
+def _lost_at_least(baseline: int, bankroll: int, limit: Fraction) -> bool:
+    """(baseline − bankroll) / baseline ≥ limit, exactly; never with no baseline."""
     if baseline <= 0:
-        return Fraction(0)
-    return Fraction(baseline - bankroll, baseline)
+        return False
+    return (baseline - bankroll) * limit.denominator >= limit.numerator * baseline

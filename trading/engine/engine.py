@@ -32,13 +32,13 @@ from marketdata.model.events import (
     SpotTrade,
 )
 from marketdata.model.units import PRICE_MAX
-from trading.engine.entry import evaluate_entry, exit_limit, market_signals
+from trading.engine.entry import evaluate_entry, exit_limit, market_signals, shared_verdict
 from trading.engine.exits import ExitThresholds
 from trading.engine.intents import CancelOrder, ClosePosition, Intent, PlaceOrder
 from trading.engine.lane import Lane, PendingOrder, Position
 from trading.engine.market import MarketState
 from trading.engine.params import ParamError, Params
-from trading.engine.position_watch import watch_position
+from trading.engine.position_watch import exit_price, watch_position
 from trading.engine.records import (
     BreakerChanged,
     CandleClosed,
@@ -74,6 +74,7 @@ class Engine:
         self.now = 0
         self.paused = False
         self._second: int | None = None
+        self._marks: dict[str, int | None] = {}  # last exit price each lane's position saw
         self._dispatch = {
             BookDelta: self._on_book,
             BookSnapshot: self._on_book,
@@ -200,9 +201,9 @@ class Engine:
     def _on_second(self, out: list[Output]) -> None:
         market, now = self.market, self.now
         self._on_candles(market.candles.advance(now), out)
-        market.select_active(now)
+        market.select_active(now, force=False)
         market.sample_second(now)
-        signals = None
+        shared = None
         for lane in self.lanes.values():
             lane.breaker.roll(now)
             self._evaluate_breaker(lane, out)
@@ -210,10 +211,12 @@ class Engine:
             if lane.position is not None:
                 self._watch(lane, out, per_second=True)
             elif not lane.orders:
-                if signals is None:
+                if shared is None:
                     signals = market_signals(market, now, self.params)
+                    shared = shared_verdict(signals, market, now=now, params=self.params)
                 decision, order = evaluate_entry(
                     lane,
+                    shared,
                     signals,
                     market,
                     now=now,
@@ -267,7 +270,11 @@ class Engine:
         for lane in self.lanes.values():
             position = lane.position
             if position is not None and position.ticker == event.ticker:
-                self._watch(lane, out, per_second=False)
+                # Within a second only the executable price can change an exit's verdict.
+                price = exit_price(self, position)
+                if price != self._marks.get(lane.name):
+                    self._marks[lane.name] = price
+                    self._watch(lane, out, per_second=False)
 
     def _on_spot(self, event: SpotTrade | SpotTicker, out: list[Output]) -> None:
         self._on_candles(self.market.on_spot(event.ts, event.price), out)

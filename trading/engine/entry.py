@@ -18,7 +18,7 @@ from trading.engine.lane import Lane, PendingOrder
 from trading.engine.market import MarketState
 from trading.engine.params import Params
 from trading.engine.records import Decision
-from trading.engine.resolver import apply_tfi, resolve
+from trading.engine.resolver import Resolution, apply_tfi, resolve
 from trading.engine.signals import Direction
 from trading.engine.signals.obi import obi_direction
 from trading.engine.signals.roc import roc, roc_direction
@@ -41,10 +41,9 @@ def market_signals(market: MarketState, now: int, params: Params) -> MarketSigna
     ticker = market.active
     book = market.books.get(ticker) if ticker else None
     regime = market.regime.regime
-    volume = 0
-    if book is not None:
-        volume = book.bid_volume(params.obi_depth_levels) + book.ask_volume(params.obi_depth_levels)
-    obi = obi_direction(market.obi.history, volume, holding=False, regime=regime, params=params)
+    obi = obi_direction(
+        market.obi.history, market.book_volume, holding=False, regime=regime, params=params
+    )
     candles = market.last_candles(max(params.roc_lookback + 1, 3))
     roc_dir = roc_direction(
         candles,
@@ -59,36 +58,43 @@ def market_signals(market: MarketState, now: int, params: Params) -> MarketSigna
     return MarketSignals(ticker, book, obi, roc_dir, spread, market.tfi(ticker, now), roc_value)
 
 
-@dataclass(slots=True)
-class _Rules:
-    rules: list[tuple[str, str]]
-    reason: str = ""
+@dataclass(frozen=True, slots=True)
+class SharedVerdict:
+    """The lane-independent part of the entry pipeline, computed once per second."""
 
-    def check(self, name: str, blocked: str, passed: str = "ok") -> None:
-        self.rules.append((name, blocked or passed))
-        if blocked and not self.reason:
-            self.reason = blocked
+    ticker: str | None
+    book: OrderBook | None
+    remaining_ms: int | None
+    gate_rules: tuple[tuple[str, str], ...]  # contract, near expiry, book health
+    gate_reason: str
+    signal_rules: tuple[tuple[str, str], ...]  # obi, roc, spread
+    resolution: Resolution  # after resolver, TFI and the short trend guard
+    resolve_rules: tuple[tuple[str, str], ...]  # resolver, tfi
+    trend_rule: tuple[str, str]
+    price: int | None
+    price_rule: tuple[str, str] | None
+    halted_rules: tuple[tuple[str, str], ...]  # what a halted breaker leaves
+    signal_reason: str  # resolver or TFI reason that leaves no direction
 
 
-def evaluate_entry(
-    lane: Lane,
-    sig: MarketSignals,
-    market: MarketState,
-    *,
-    now: int,
-    paused: bool,
-    params: Params,
-    params_hash: str,
-) -> tuple[Decision, PendingOrder | None]:
+def _first(rules: tuple[tuple[str, str], ...], passed: frozenset[str]) -> str:
+    for _, outcome in rules:
+        if outcome not in passed:
+            return outcome
+    return ""
+
+
+_OK = frozenset({"ok"})
+
+
+def shared_verdict(
+    sig: MarketSignals, market: MarketState, *, now: int, params: Params
+) -> SharedVerdict:
     regime = market.regime.regime
     remaining = market.remaining_ms(sig.ticker, now)
     book = sig.book
     bid = book.best_yes_bid if book else None
     ask = book.best_yes_ask if book else None
-    r = _Rules([])
-    r.check("contract", "" if sig.ticker else "NO_ACTIVE_CONTRACT", sig.ticker or "")
-    r.check("near_expiry", "NEAR_EXPIRY" if guards.near_expiry(remaining, params) else "")
-    r.check("reentry_cooldown", guards.reentry_cooldown(now, lane.last_exit_ts, params))
     health = guards.book_health(
         now=now,
         best_bid=bid,
@@ -97,103 +103,171 @@ def evaluate_entry(
         last_spot_ts=market.last_spot_ts,
         params=params,
     )
-    r.check("book_health", health)
-    halted = lane.breaker.halts(live=lane.live, params=params)
-    r.rules.append(("breaker", lane.breaker.reason or "ok"))
-    r.rules.append(("obi", sig.obi or "NEUTRAL"))
-    r.rules.append(("roc", sig.roc or "NEUTRAL"))
-    r.rules.append(("spread", sig.spread))
+    gate_rules = (
+        ("contract", "ok" if sig.ticker else "NO_ACTIVE_CONTRACT"),
+        ("near_expiry", "NEAR_EXPIRY" if guards.near_expiry(remaining, params) else "ok"),
+        ("book_health", health or "ok"),
+    )
+    signal_rules = (
+        ("obi", sig.obi or "NEUTRAL"),
+        ("roc", sig.roc or "NEUTRAL"),
+        ("spread", sig.spread),
+    )
     res = resolve(
-        sig.obi, sig.roc, spread=sig.spread, regime=regime, breaker_halted=halted, params=params
+        sig.obi, sig.roc, spread=sig.spread, regime=regime, breaker_halted=False, params=params
     )
-    r.check("resolver", res.reason, f"{res.direction} {res.conviction}")
+    resolver_rule = ("resolver", res.reason or f"{res.direction} {res.conviction}")
+    signal_reason = res.reason
     res = apply_tfi(res, sig.obi, sig.tfi, params)
-    r.check("tfi", res.reason if res.reason == "TFI_DISAGREE" else "", f"{sig.tfi}")
-    low_ok = (
-        params.roc_low_conviction_live_enabled
-        if lane.live
-        else params.roc_low_conviction_paper_enabled
-    )
-    r.check(
-        "low_conviction",
-        "LOW_CONVICTION_DISABLED" if res.conviction == "LOW" and not low_ok else "",
-    )
-    res = guards.short_trend_guard(
-        res, market.closes()[-params.short_trend_lookback_candles :], params
-    )
-    r.check("short_trend", res.reason if res.reason.startswith("SHORT_BLOCKED") else "")
+    tfi_rule = ("tfi", "TFI_DISAGREE" if res.reason == "TFI_DISAGREE" else "ok")
+    signal_reason = signal_reason or res.reason
+    trend_rule = ("short_trend", "ok")
+    if res.direction == "SHORT":
+        recent = market.last_candles(params.short_trend_lookback_candles)
+        res = guards.short_trend_guard(res, [c.close for c in recent], params)
+        if res.reason.startswith("SHORT_BLOCKED"):
+            trend_rule = ("short_trend", res.reason)
     price: int | None = None
-    count = 0
+    price_rule: tuple[str, str] | None = None
     if res.direction is not None:
         price = ask if res.direction == "LONG" else bid
         if price is None:
-            r.check("price_guard", "BOOK_ONE_SIDED")
+            price_rule = ("price_guard", "BOOK_ONE_SIDED")
         else:
-            r.check(
-                "price_guard",
-                guards.price_guard(
-                    res.direction, price, regime=regime, remaining_ms=remaining, params=params
-                ),
+            blocked = guards.price_guard(
+                res.direction, price, regime=regime, remaining_ms=remaining, params=params
             )
+            price_rule = ("price_guard", blocked or "ok")
+    return SharedVerdict(
+        ticker=sig.ticker,
+        book=book,
+        remaining_ms=remaining,
+        gate_rules=gate_rules,
+        gate_reason=_first(gate_rules, _OK),
+        signal_rules=signal_rules,
+        resolution=res,
+        resolve_rules=(resolver_rule, tfi_rule),
+        trend_rule=trend_rule,
+        price=price,
+        price_rule=price_rule,
+        halted_rules=(("resolver", "CIRCUIT_BREAKER_ACTIVE"),),
+        signal_reason=signal_reason,
+    )
+
+
+def evaluate_entry(
+    lane: Lane,
+    shared: SharedVerdict,
+    sig: MarketSignals,
+    market: MarketState,
+    *,
+    now: int,
+    paused: bool,
+    params: Params,
+    params_hash: str,
+) -> tuple[Decision, PendingOrder | None]:
+    """The lane's own rules around the shared verdict; reason = first rule that blocked."""
+    cooldown = guards.reentry_cooldown(now, lane.last_exit_ts, params)
+    halted = lane.breaker.halts(live=lane.live, params=params)
+    rules = [*shared.gate_rules, ("reentry_cooldown", cooldown or "ok")]
+    rules.append(("breaker", (lane.breaker.reason or "ok") if halted else "ok"))
+    rules.extend(shared.signal_rules)
+    reason = shared.gate_reason or cooldown
+    res = shared.resolution
+    count = 0
+    if halted:
+        rules.extend(shared.halted_rules)
+        reason = reason or "CIRCUIT_BREAKER_ACTIVE"
+        res = Resolution(None, "NONE", "CIRCUIT_BREAKER_ACTIVE", res.driver)
+    else:
+        rules.extend(shared.resolve_rules)
+        low_ok = (
+            params.roc_low_conviction_live_enabled
+            if lane.live
+            else params.roc_low_conviction_paper_enabled
+        )
+        low = "LOW_CONVICTION_DISABLED" if res.conviction == "LOW" and not low_ok else ""
+        rules.append(("low_conviction", low or "ok"))
+        rules.append(shared.trend_rule)
+        trend = shared.trend_rule[1] if shared.trend_rule[1] != "ok" else ""
+        reason = reason or shared.signal_reason or low or trend
+        if shared.price_rule is not None:
+            rules.append(shared.price_rule)
+            reason = reason or _first((shared.price_rule,), _OK)
+        if not reason and res.direction is not None and shared.price is not None:
             count = entry_count(
                 bankroll=lane.breaker.bankroll,
                 peak=lane.breaker.peak,
                 direction=res.direction,
                 conviction=res.conviction,
-                yes_price=price,
+                yes_price=shared.price,
                 live=lane.live,
                 params=params,
             )
-            r.check("sizing", "" if count > 0 else "SIZING_FAILED", str(count))
-    r.check("paused", "PAUSED" if paused else "")
-    entering = not r.reason and res.direction is not None and price is not None and count > 0
+            rules.append(("sizing", str(count) if count > 0 else "SIZING_FAILED"))
+            reason = "" if count > 0 else "SIZING_FAILED"
+    rules.append(("paused", "PAUSED" if paused else "ok"))
+    reason = reason or ("PAUSED" if paused else "")
+    entering = not reason and count > 0
     decision = Decision(
         ts=now,
         lane=lane.name,
-        ticker=sig.ticker,
+        ticker=shared.ticker,
         direction=res.direction if entering else None,
         conviction=res.conviction,
         driver=res.driver,
-        reason="ENTRY" if entering else (r.reason or res.reason or "NO_SIGNAL"),
-        rules=tuple(r.rules),
+        reason="ENTRY" if entering else (reason or "NO_SIGNAL"),
+        rules=tuple(rules),
         obi=market.obi.smoothed,
         roc=sig.roc_value,
         atr_pct=market.regime.atr_pct,
-        regime=regime,
-        yes_price=price,
+        regime=market.regime.regime,
+        yes_price=shared.price,
         count=count if entering else 0,
         params_hash=params_hash,
     )
     if not entering:
         return decision, None
-    assert sig.ticker is not None
-    assert book is not None
-    assert price is not None
+    return decision, _entry_order(lane, shared, sig, market, res, count, now, params)
+
+
+def _entry_order(
+    lane: Lane,
+    shared: SharedVerdict,
+    sig: MarketSignals,
+    market: MarketState,
+    res: Resolution,
+    count: int,
+    now: int,
+    params: Params,
+) -> PendingOrder:
+    assert shared.ticker is not None
+    assert shared.book is not None
+    assert shared.price is not None
     assert res.direction is not None
-    order = PendingOrder(
+    return PendingOrder(
         client_order_id=lane.next_id("kbtc", now),
         purpose="entry",
-        ticker=sig.ticker,
+        ticker=shared.ticker,
         direction=res.direction,
         count=count,
-        yes_price=price,
+        yes_price=shared.price,
         ts=now,
         driver=res.driver,
         conviction=res.conviction,
         entry_obi=market.obi.smoothed,
         entry_roc=sig.roc_value,
-        regime=regime,
+        regime=market.regime.regime,
         features=entry_features(
             now=now,
-            book=book,
+            book=shared.book,
             candles=market.last_candles(11),
             obi_raw=market.obi.last_raw,
             atr_pct=market.regime.atr_pct,
-            remaining_ms=remaining,
+            remaining_ms=shared.remaining_ms,
             depth_levels=params.obi_depth_levels,
         ),
     )
-    return decision, order
 
 
 def exit_limit(direction: Direction) -> int:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from marketdata.model.candles import Candle
-
 from trading.engine.params import Params
 from trading.engine.regime import Regime
 from trading.engine.signals import Direction
@@ -67,21 +66,22 @@ def settlement_window_exit(
     *,
     direction: Direction,
     remaining_ms: int | None,
-    exit_yes_price: int | None,
-    entry_yes_price: Fraction,
+    underwater: bool,
     params: Params,
 ) -> str:
-    """Guards run first in every pass; skipped while the exit side of the book is empty
-    (BUG-034: never invent a fill)."""
-    if exit_yes_price is None:
-        return ""
+    """Guards run first in every pass (the caller skips them while the exit side of the
+    book is empty, BUG-034: never invent a fill).
+
+    ``underwater`` for a short means the executable YES price (best ask) is above the YES
+    entry price: both in YES space (the original compared a NO price, §11.1).
+    """
     if (
         direction == "SHORT"
         and remaining_ms is not None
         and params.short_settlement_guard_min_s * 1000
         <= remaining_ms
         < params.short_settlement_guard_s * 1000
-        and exit_yes_price > entry_yes_price  # YES space on both sides (§11.1 unit fix)
+        and underwater
     ):
         return "SHORT_SETTLEMENT_GUARD"
     if remaining_ms is None or remaining_ms < params.expiry_guard_trigger_s * 1000:

@@ -84,6 +84,7 @@ class MarketState:
         self.obi = ObiTracker(params)
         self.spread = SpreadTracker(params)
         self.current_roc: float | None = None  # ROC(roc_lookback) of the completed candles
+        self.book_volume = 0  # top-N volume of both sides of the active book, last second
 
     def apply_params(self, params: Params) -> None:
         """New parameters; windows keep their readings (trimmed to the new lengths)."""
@@ -166,8 +167,21 @@ class MarketState:
             return None
         return max(0, contract.close_ts - now)
 
-    def select_active(self, now: int) -> bool:
-        """Re-resolve the active contract; True when it changed (the OBI window restarts)."""
+    def select_active(self, now: int, *, force: bool = True) -> bool:
+        """Re-resolve the active contract; True when it changed (the OBI window restarts).
+
+        Without ``force`` (the per-second call) an active contract whose window still
+        contains "now" is kept: only status events can change the choice then.
+        """
+        current = self.contracts.get(self.active) if self.active else None
+        if (
+            not force
+            and current is not None
+            and current.status == "open"
+            and current.close_ts is not None
+            and now < current.close_ts
+        ):
+            return False
         best: Contract | None = None
         for contract in self.contracts.values():
             if (
@@ -194,9 +208,12 @@ class MarketState:
             self.spot_samples.append((now, self.spot))
         book = self.books.get(self.active) if self.active else None
         if book is None:
+            self.book_volume = 0
             return
         levels = self.params.obi_depth_levels
-        raw = raw_obi(book.bid_volume(levels), book.ask_volume(levels))
+        bid_volume, ask_volume = book.bid_volume(levels), book.ask_volume(levels)
+        self.book_volume = bid_volume + ask_volume
+        raw = raw_obi(bid_volume, ask_volume)
         if raw is not None:
             self.obi.add_reading(now, raw)
         self.spread.add_reading(now, book.spread)

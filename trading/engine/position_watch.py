@@ -62,11 +62,11 @@ def watch_position(
         return ""
     if position.exit_reason:
         return position.exit_reason  # a retry keeps the original reason (lesson 6)
+    assert gain is not None
     reason = settlement_window_exit(
         direction=position.direction,
         remaining_ms=market.remaining_ms(position.ticker, now),
-        exit_yes_price=price,
-        entry_yes_price=position.entry_yes_price(),
+        underwater=gain < 0,
         params=params,
     )
     if reason:

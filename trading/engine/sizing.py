@@ -13,15 +13,16 @@ of integer micro-dollars); KBTC orders whole contracts, returned as hundredths.
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 
 from marketdata.model.units import COUNT_SCALE, MICROS_PER_CENT, PRICE_MAX
-
 from trading.engine.params import Params
 from trading.engine.resolver import Conviction
 from trading.engine.signals import Direction
 
 
+@functools.lru_cache(maxsize=256)
 def exact(ratio: float) -> Fraction:
     """A float parameter as the decimal its author wrote (0.02 → 1/50, not 0.0200000000004)."""
     return Fraction(repr(ratio))

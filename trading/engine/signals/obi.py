@@ -10,6 +10,7 @@ The last ``obi_history_len`` smoothed readings drive the entry direction.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import deque
 
@@ -74,9 +75,11 @@ class ObiTracker:
         base = self._params.obi_smooth_window_s
         since = ts - self._params.obi_stdev_window_s * 1000
         recent = [value for t, value in self._raw if t >= since]
-        if len(recent) < STDEV_MIN_SAMPLES:
+        n = len(recent)
+        if n < STDEV_MIN_SAMPLES:
             return base
-        stdev = statistics.pstdev(recent)
+        mean = sum(recent) / n
+        stdev = math.sqrt(sum([(value - mean) * (value - mean) for value in recent]) / n)
         if stdev > STDEV_HIGH:
             return base * WINDOW_WIDEN
         if stdev < STDEV_LOW:
