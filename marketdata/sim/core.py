@@ -22,7 +22,6 @@ import math
 import random
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
 from fractions import Fraction
 
 from marketdata.model.book import OrderBook
@@ -49,16 +48,6 @@ TRADE_RATE = 0.12  # public trades per second on a calm mid-window book
 VOL_WARMUP_S = 1800
 
 
-@dataclass
-class MarketStats:
-    """Public per-market counters shown by REST ``/markets`` and the WS ticker."""
-
-    volume: int = 0  # hundredths
-    open_interest: int = 0
-    last_price: int = 0  # YES price units of the last trade (0 before any)
-    trades: deque[PublicTrade] = field(default_factory=lambda: deque(maxlen=5000))
-
-
 class SimCore:
     def __init__(
         self,
@@ -76,7 +65,6 @@ class SimCore:
         self.second = start_ts // 1000  # next second to process
         self.now = self.second * 1000  # latest simulated time reached (ms)
         self.books: dict[str, OrderBook] = {}
-        self.stats: dict[str, MarketStats] = {}
         self.makers: dict[str, MarketMaker] = {}
         self.active: SimMarket | None = None
         self.flow = random.Random(f"kbtc-flow:{seed}")
@@ -209,7 +197,6 @@ class SimCore:
         yes = tuple(sorted(levels["yes"].items()))
         no = tuple(sorted(levels["no"].items()))
         book.apply_snapshot(yes, no, ts)
-        self.stats.setdefault(market.ticker, MarketStats())
         return BookSnapshot(ts=ts, ticker=market.ticker, yes=yes, no=no)
 
     def _close_book(self, market: SimMarket, ts: int) -> list[Event]:
@@ -290,23 +277,11 @@ class SimCore:
             )
             maker.consume(maker_side, touch, count)
             book.apply_delta(maker_side, touch, -count, ts)
-            self._record(trade)
             events += [
                 trade,
                 BookDelta(ts=ts, ticker=market.ticker, side=maker_side, price=touch, delta=-count),
             ]
         return events
-
-    def _record(self, trade: PublicTrade) -> None:
-        stats = self.stats.setdefault(trade.ticker, MarketStats())
-        stats.volume += trade.count
-        stats.last_price = trade.yes_price
-        # Anonymous prints cannot say whether they open or close positions: assume 60 % open.
-        if self.flow.random() < 0.6:
-            stats.open_interest += trade.count
-        else:
-            stats.open_interest = max(0, stats.open_interest - trade.count)
-        stats.trades.append(trade)
 
 
 def _poisson(rng: random.Random, rate: float) -> int:

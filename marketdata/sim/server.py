@@ -1,0 +1,415 @@
+"""The simulator's network edge: Kalshi REST + WS, Coinbase WS, Binance klines and the
+``/sim`` controls on one aiohttp port (interfaces.md §9).
+
+``SimExchange`` can run inside any asyncio loop (``await start()`` / ``await stop()``), so
+the embedded demo hosts it beside the web app and the trader. A driver task moves the core
+to the clock's time, releases each event once simulated time reaches its ``ts``, folds it
+into ``PublicState`` and fans out frames to every connection's outbox. Each connection has a
+writer task that applies the WS faults on its way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from marketdata.model.events import (
+    BookDelta,
+    BookSnapshot,
+    ClockTick,
+    Event,
+    MarketStatus,
+    PublicTrade,
+    Side,
+    SpotTicker,
+    SpotTrade,
+)
+from marketdata.sim.auth import AuthError, KeyRegistry, has_auth_headers
+from marketdata.sim.clock import SimClock
+from marketdata.sim.coinbase import CoinbaseSession, DayStats, ticker_payload, trade_payload
+from marketdata.sim.core import SimCore
+from marketdata.sim.faults import FaultConfig, FaultDice
+from marketdata.sim.kalshi_ws import KalshiSession
+from marketdata.sim.klines import KlineError, klines
+from marketdata.sim.prices import MINUTE_MS, PriceHistory
+from marketdata.sim.rest import PREFIX, error, routes
+from marketdata.sim.state import PublicState
+from marketdata.sim.stream import history_for
+
+log = logging.getLogger(__name__)
+WS_PATH = "/trade-api/ws/v2"
+
+
+@dataclass(eq=False)  # identity-hashed: a dict key per connection
+class Outbox:
+    """One WS connection's pending frames and its fault dice."""
+
+    ws: web.WebSocketResponse
+    request: web.Request
+    dice: FaultDice
+    queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=asyncio.Queue)
+    sent: int = 0
+
+    def put(self, frames: list[dict[str, Any]]) -> None:
+        for frame in frames:
+            self.queue.put_nowait(frame)
+
+
+class SimExchange:
+    def __init__(
+        self,
+        *,
+        seed: int = 1,
+        start_ms: int,
+        speed: float = 1.0,
+        stepped: bool = False,
+        history: str | PriceHistory | None = None,
+        days: int = 7,
+        faults: FaultConfig | None = None,
+        keys: KeyRegistry | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ping_interval_s: float = 10.0,
+        opening_balance_cents: int = 100_000,
+    ) -> None:
+        self.seed = seed
+        self.clock = SimClock(start_ms, speed=speed, stepped=stepped)
+        self.core = SimCore(
+            seed=seed, start_ts=start_ms, history=history_for(seed, start_ms, days * 1440, history)
+        )
+        self.state = PublicState()
+        self.faults = faults or FaultConfig()
+        self.keys = keys or KeyRegistry()
+        self.host, self.port = host, port
+        self.ping_interval_s = ping_interval_s
+        self.opening_balance_cents = opening_balance_cents
+        self.rest_dice = FaultDice(self.faults, f"{seed}:rest")
+        self.pending: deque[Event] = deque()
+        self.released_until = start_ms
+        self.kalshi: dict[Outbox, KalshiSession] = {}
+        self.coinbase: dict[Outbox, CoinbaseSession] = {}
+        self.spot_trades: deque[dict[str, Any]] = deque(maxlen=50)
+        self.connection_ids = itertools.count(1)
+        self.started_wall = time.monotonic()
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._day: tuple[int, DayStats] | None = None
+        for event in self.core.initial_events():
+            self._release(event)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application(middlewares=[self._kalshi_auth, self._rest_faults])
+        app.add_routes(routes(self))
+        app.add_routes(
+            [
+                web.get(WS_PATH, self._kalshi_ws),
+                web.get("/coinbase", self._coinbase_ws),
+                web.get("/binance/api/v3/klines", self._klines),
+                web.get("/sim/faults", self._get_faults),
+                web.post("/sim/faults", self._post_faults),
+                web.get("/sim/clock", self._get_clock),
+                web.post("/sim/clock", self._post_clock),
+            ]
+        )
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        if self.port == 0:
+            self.port = self._runner.addresses[0][1]
+        self._tasks = [asyncio.create_task(self._drive()), asyncio.create_task(self._wall_beats())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for outbox in [*self.kalshi, *self.coinbase]:
+            with contextlib.suppress(Exception):
+                await outbox.ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # --- the driver ----------------------------------------------------------------------
+
+    async def _drive(self) -> None:
+        while True:
+            now = min(self.clock.now(), self.core.end_ts() - 1)
+            while self.core.second * 1000 <= now:
+                self.pending.extend(self.core.step())
+            while self.pending and self.pending[0].ts <= now:
+                self._release(self.pending.popleft())
+            self.released_until = max(self.released_until, now)
+            if self.clock.stepped:
+                self.clock.released.set()
+                await self.clock.changed.wait()
+                self.clock.changed.clear()
+            else:
+                await asyncio.sleep(0.005)
+
+    def _release(self, event: Event) -> None:
+        if isinstance(event, BookSnapshot):
+            # A market opening: subscribers see it as deltas onto the book they hold.
+            old_yes, old_no = self.state.book(event.ticker).snapshot_levels()
+            changes = _diff("yes", event, old_yes, event.yes) + _diff("no", event, old_no, event.no)
+            for delta in changes:
+                self._release(delta)
+            return
+        changed = self.state.apply(event)
+        for outbox, session in self.kalshi.items():
+            frames: list[dict[str, Any]] = []
+            if isinstance(event, BookDelta):
+                frames += session.on_delta(event)
+            elif isinstance(event, PublicTrade):
+                frames += session.on_trade(event)
+            elif isinstance(event, MarketStatus):
+                market = self.core.schedule.market(event.open_ts)
+                frames += session.on_status(event, market.event_ticker)
+            if changed is not None:
+                frames += session.on_ticker(changed, event.ts)
+            outbox.put(frames)
+        self._release_spot(event)
+
+    def _release_spot(self, event: Event) -> None:
+        if isinstance(event, SpotTrade):
+            previous = self.state.spot.price if self.state.spot is not None else event.price
+            payload = trade_payload(event, "BUY" if event.price >= previous else "SELL")
+            self.spot_trades.appendleft(payload)
+            for outbox, cb in self.coinbase.items():
+                outbox.put(cb.on_trade(payload, event.ts))
+        elif isinstance(event, SpotTicker):
+            payload = ticker_payload(event, self._day_stats(event.ts))
+            for outbox, cb in self.coinbase.items():
+                outbox.put(cb.on_ticker(payload, event.ts))
+        elif isinstance(event, ClockTick):
+            uptime = time.monotonic() - self.started_wall
+            for outbox, cb in self.coinbase.items():
+                outbox.put(cb.heartbeat(event.ts, uptime))
+                cb.last_wall = time.monotonic()
+
+    def _day_stats(self, ts: int) -> DayStats:
+        minute = ts - ts % MINUTE_MS
+        if self._day is None or self._day[0] != minute:
+            history = self.core.path.history
+            day = history.range(minute - 1440 * MINUTE_MS, minute) or [history.bar(minute)]
+            year = history.range(minute - 365 * 1440 * MINUTE_MS, minute) or day
+            stats = DayStats(
+                open_24h=day[0].open,
+                high_24h=max(b.high for b in day),
+                low_24h=min(b.low for b in day),
+                volume_24h=sum(b.volume for b in day),
+                high_52w=max(b.high for b in year),
+                low_52w=min(b.low for b in year),
+            )
+            self._day = (minute, stats)
+        return self._day[1]
+
+    async def _wall_beats(self) -> None:
+        """At least one Coinbase heartbeat per wall second, carrying simulated time."""
+        while True:
+            await asyncio.sleep(1.0)
+            now = self.released_until
+            uptime = time.monotonic() - self.started_wall
+            for outbox, cb in self.coinbase.items():
+                if time.monotonic() - cb.last_wall >= 0.99:
+                    outbox.put(cb.heartbeat(now, uptime))
+                    cb.last_wall = time.monotonic()
+
+    # --- HTTP plumbing -------------------------------------------------------------------
+
+    @web.middleware
+    async def _kalshi_auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        path = request.path
+        if path.startswith(PREFIX) or path == WS_PATH:
+            private = path.startswith(f"{PREFIX}/portfolio") or path == WS_PATH
+            if private or has_auth_headers(request.headers):
+                try:
+                    request["key_id"] = self.keys.verify(request.headers, request.method, path)
+                except AuthError as exc:
+                    return error(401, "authentication_error", str(exc))
+        return await handler(request)
+
+    @web.middleware
+    async def _rest_faults(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        rest_read = request.method == "GET" and (
+            (request.path.startswith(PREFIX) and request.path != WS_PATH)
+            or request.path.startswith("/binance/")
+        )
+        if rest_read:
+            dice = self.rest_dice
+            if dice.hit("rest_timeout"):
+                await asyncio.sleep(self.faults.rest_timeout_s)
+                return web.json_response({"error": "gateway timeout"}, status=504)
+            if dice.hit("rest_429"):
+                return web.json_response({"error": "too many requests"}, status=429)
+            if dice.hit("rest_5xx"):
+                status = dice.rng.choice((500, 502, 503))
+                return error(status, "internal_server_error", "simulated server error")
+            if dice.hit("rest_slow"):
+                await asyncio.sleep(self.faults.rest_slow_ms / 1000)
+        return await handler(request)
+
+    async def _klines(self, request: web.Request) -> web.Response:
+        try:
+            rows = klines(self.core.path, dict(request.query), self.released_until)
+        except KlineError as exc:
+            return web.json_response(exc.body, status=400)
+        return web.json_response(rows)
+
+    async def _get_faults(self, request: web.Request) -> web.Response:
+        return web.json_response(self.faults.as_dict())
+
+    async def _post_faults(self, request: web.Request) -> web.Response:
+        try:
+            changes = await request.json()
+            if not isinstance(changes, dict):
+                raise ValueError("expected a JSON object")
+            self.faults.update(changes)
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(self.faults.as_dict())
+
+    async def _get_clock(self, request: web.Request) -> web.Response:
+        return web.json_response(self.clock.as_dict() | {"released_ms": self.released_until})
+
+    async def _post_clock(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            seconds = float(body["advance_s"])
+            await self.clock.advance(seconds)
+        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(self.clock.as_dict() | {"released_ms": self.released_until})
+
+    # --- WebSockets ----------------------------------------------------------------------
+
+    async def _kalshi_ws(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        outbox = Outbox(
+            ws, request, FaultDice(self.faults, f"{self.seed}:k{next(self.connection_ids)}")
+        )
+        session = KalshiSession(self.state, outbox.dice, self._known_market)
+        self.kalshi[outbox] = session
+        writer = asyncio.create_task(self._write(outbox))
+        pinger = asyncio.create_task(self._ping(ws))
+        try:
+            async for message in ws:
+                if message.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    command = json.loads(message.data)
+                except ValueError:
+                    command = None
+                outbox.put(session.handle(command))
+        finally:
+            self.kalshi.pop(outbox, None)
+            outbox.queue.put_nowait(None)
+            pinger.cancel()
+            await asyncio.gather(writer, pinger, return_exceptions=True)
+        return ws
+
+    def _known_market(self, ticker: str) -> bool:
+        return self.core.schedule.by_ticker(ticker, self.released_until) is not None
+
+    async def _ping(self, ws: web.WebSocketResponse) -> None:
+        # Kalshi's keep-alive: protocol pings with payload "heartbeat" every 10 s (§2.2).
+        while not ws.closed:
+            await asyncio.sleep(self.ping_interval_s)
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.ping(b"heartbeat")
+
+    async def _coinbase_ws(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        outbox = Outbox(
+            ws, request, FaultDice(self.faults, f"{self.seed}:c{next(self.connection_ids)}")
+        )
+        session = CoinbaseSession(outbox.dice)
+        session.last_wall = time.monotonic()
+        self.coinbase[outbox] = session
+        writer = asyncio.create_task(self._write(outbox))
+        try:
+            async for message in ws:
+                if message.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    payload = json.loads(message.data)
+                except ValueError:
+                    payload = None
+                ticker = None
+                if self.state.spot is not None:
+                    ticker = ticker_payload(self.state.spot, self._day_stats(self.state.spot.ts))
+                outbox.put(
+                    session.handle(payload, self.released_until, ticker, list(self.spot_trades))
+                )
+        finally:
+            self.coinbase.pop(outbox, None)
+            outbox.queue.put_nowait(None)
+            await asyncio.gather(writer, return_exceptions=True)
+        return ws
+
+    async def _write(self, outbox: Outbox) -> None:
+        """Send frames in order, applying delay / reorder / repeat / malformed / drop."""
+        held: dict[str, Any] | None = None
+        dice, faults = outbox.dice, self.faults
+        while True:
+            frame = await outbox.queue.get()
+            if frame is None:
+                return
+            if held is None and dice.hit("reorder"):
+                held = frame  # goes out after the next frame
+                continue
+            batch = [frame, held] if held is not None else [frame]
+            held = None
+            for item in batch:
+                if faults.ws_delay_ms:
+                    await asyncio.sleep(faults.ws_delay_ms / 1000)
+                text = json.dumps(item, separators=(",", ":"))
+                if dice.hit("malformed"):
+                    text = text[: len(text) // 2]
+                try:
+                    await outbox.ws.send_str(text)
+                    if dice.hit("seq_repeat"):
+                        await outbox.ws.send_str(text)
+                except (ConnectionError, RuntimeError):
+                    return
+                outbox.sent += 1
+                if dice.hit("ws_drop"):
+                    transport = outbox.request.transport
+                    if transport is not None:
+                        transport.abort()  # a network drop: no close frame
+                    return
+
+
+def _diff(
+    side: Side,
+    event: BookSnapshot,
+    old: tuple[tuple[int, int], ...],
+    new: tuple[tuple[int, int], ...],
+) -> list[BookDelta]:
+    before, after = dict(old), dict(new)
+    deltas = []
+    for price in sorted(set(before) | set(after)):
+        change = after.get(price, 0) - before.get(price, 0)
+        if change:
+            deltas.append(
+                BookDelta(ts=event.ts, ticker=event.ticker, side=side, price=price, delta=change)
+            )
+    return deltas

@@ -1,0 +1,3 @@
+from marketdata.sim.testing import sim_exchange
+
+__all__ = ["sim_exchange"]
