@@ -47,6 +47,7 @@ from marketdata.sim.stream import history_for
 
 log = logging.getLogger(__name__)
 WS_PATH = "/trade-api/ws/v2"
+KEY_ID = web.RequestKey("key_id", str)  # the verified API key of a signed request
 
 
 @dataclass(eq=False)  # identity-hashed: a dict key per connection
@@ -240,7 +241,7 @@ class SimExchange:
             private = path.startswith(f"{PREFIX}/portfolio") or path == WS_PATH
             if private or has_auth_headers(request.headers):
                 try:
-                    request["key_id"] = self.keys.verify(request.headers, request.method, path)
+                    request[KEY_ID] = self.keys.verify(request.headers, request.method, path)
                 except AuthError as exc:
                     return error(401, "authentication_error", str(exc))
         return await handler(request)
