@@ -1,0 +1,87 @@
+"""The dashboard socket against the real Redis channel layer (msgpack on the wire)."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.test import override_settings
+
+from kbtc_site.asgi import application
+from trading import live, services
+from trading.tests import factories
+from trading.tests.test_dashboard import PAYLOADS
+
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+ORIGIN = [(b"origin", b"http://127.0.0.1")]
+
+
+async def _connect() -> WebsocketCommunicator:
+    assert type(get_channel_layer()).__name__ == "RedisChannelLayer"
+    communicator = WebsocketCommunicator(application, "/ws/dashboard/", headers=ORIGIN)
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+@override_settings(ANONYMOUS_READS=True)
+async def test_connecting_sends_a_snapshot_of_every_widget():
+    await database_sync_to_async(factories.lane_state)()
+    communicator = await _connect()
+    snapshot = await communicator.receive_from(timeout=5)
+    for widget in (
+        "sidebar",
+        "market-panel",
+        "signal-paper",
+        "health-panel",
+        "positions-paper",
+        "stats-panel",
+        "flagged-panel",
+        "trades-refresh",
+    ):
+        assert f'id="{widget}"' in snapshot
+    await communicator.disconnect()
+
+
+@override_settings(ANONYMOUS_READS=True)
+@pytest.mark.parametrize("topic", sorted(PAYLOADS))
+async def test_a_published_payload_arrives_as_its_rendered_partial(topic):
+    communicator = await _connect()
+    await communicator.receive_from(timeout=5)  # the snapshot
+    await live.Publisher().publish(topic, PAYLOADS[topic])
+    frame = await communicator.receive_from(timeout=5)
+    expected = {
+        "market": 'id="market-panel"',
+        "signal": 'id="signal-paper"',
+        "position": 'id="positions-paper"',
+        "equity": 'id="sidebar"',
+        "health": 'id="health-panel"',
+        "trade": 'id="stats-panel"',
+    }[topic]
+    assert expected in frame
+    if topic in ("market", "equity"):
+        tick = await communicator.receive_from(timeout=5)
+        assert tick.startswith('{"chart"')
+    await communicator.disconnect()
+
+
+@override_settings(ANONYMOUS_READS=True)
+async def test_a_control_change_rerenders_the_sidebar_after_commit():
+    communicator = await _connect()
+    await communicator.receive_from(timeout=5)
+    actor = services.Actor(label="tester", source="test")
+    await database_sync_to_async(services.trading_pause_set)(paused=True, actor=actor)
+    frame = await communicator.receive_from(timeout=5)
+    assert 'id="sidebar"' in frame
+    assert "paused" in frame
+    await communicator.disconnect()
+
+
+@override_settings(ANONYMOUS_READS=False)
+async def test_an_anonymous_socket_is_closed_with_a_code_htmx_does_not_retry():
+    communicator = WebsocketCommunicator(application, "/ws/dashboard/", headers=ORIGIN)
+    connected, code = await communicator.connect()
+    assert not connected
+    assert code == 4403
