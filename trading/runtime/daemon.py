@@ -1,0 +1,489 @@
+"""The paper-trading daemon: feeds → session (engine + paper venue) → persistence, pushes.
+
+One asyncio loop (django-notes.md §2.10). Feed adapters call ``on_event`` for every
+normalised event; that call runs the session synchronously (the hot path: no database,
+no awaits) and only queues what must leave the process: the recorder's journal, the
+persistence writer's rows, the dashboard's payloads. Background tasks drain those queues,
+poll the operator controls every second (and at once on an announcement), and touch the
+heartbeat. ``stop`` (SIGTERM/SIGINT in ``run_trader``) ends the feeds first, then saves the
+session's state and drains every queue, so a restart continues where this run stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from kbtc_site.db import db_call
+from marketdata.model.candles import Candle
+from marketdata.model.events import Event
+from marketdata.recorder import Recorder
+from trading import live, selectors, services
+from trading.engine.engine import DEFAULT_BANKROLL
+from trading.engine.intents import ClosePosition, PlaceOrder
+from trading.engine.params import DEFAULT_PARAMS, ParamError, Params
+from trading.engine.records import (
+    BreakerChanged,
+    Decision,
+    PositionClosed,
+    PositionOpened,
+    PositionUpdated,
+)
+from trading.runtime import outputs
+from trading.runtime.session import Session, SessionOutput, new_session, restored_session
+from trading.runtime.state import load_restart, save_state_write
+from trading.runtime.writer import PersistWriter, Write
+
+log = structlog.get_logger(__name__)
+
+EventSink = Callable[[Event], None]
+Feed = Callable[[EventSink, asyncio.Event], Coroutine[Any, Any, None]]
+CandleSource = Callable[[int], list[Candle]]
+
+
+@dataclass
+class DaemonConfig:
+    lanes: tuple[str, ...] = ("paper",)
+    bankroll: int = DEFAULT_BANKROLL
+    latency_ms: int = 200
+    base_params: Params = DEFAULT_PARAMS
+    warmup_candles: int = 60
+    replay_window_ms: int = 12 * 3600 * 1000
+    state_save_every_ms: int = 300_000  # event time (domain.md §3.1: state save 5 min)
+    equity_every_ms: int = 60_000
+    controls_poll_s: float = 1.0
+    heartbeat_s: float = 5.0
+    publish_every_s: float = 0.2
+
+
+@dataclass
+class _LaneMemory:
+    last_decision: Decision | None = None
+    entry_coid: dict[str, str] = field(default_factory=dict)  # position uid → entry order
+    exit_coid: dict[str, str] = field(default_factory=dict)
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: DaemonConfig,
+        *,
+        feeds: Sequence[Feed],
+        candles: CandleSource,
+        recorder: Recorder | None = None,
+        start_ts: int,
+        observer: Callable[[Event, list[SessionOutput]], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.feeds = feeds
+        self.candles = candles
+        self.recorder = recorder
+        self.start_ts = start_ts
+        self.observer = observer  # tests and the latency bench watch outputs here
+        self.writer = PersistWriter()
+        self.session: Session | None = None
+        self.runtime: dict[str, Any] = {}
+        self.restored = False
+        self.gate = services.DecisionLogGate()
+        self.lanes: dict[str, _LaneMemory] = {name: _LaneMemory() for name in config.lanes}
+        self.outbox: dict[tuple[str, str], dict[str, Any]] = {}
+        self.controls_version = -1
+        self.controls_wakeup = asyncio.Event()
+        self.errors = 0
+        self._last_save_ts = 0
+        self._last_equity_ts = 0
+        self._last_market_ts = 0
+        self._stopping = False
+
+    # --- start ---------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """Restore the saved session (replaying recorded events) or start a new one."""
+        restart = await db_call(load_restart)(
+            lanes=self.config.lanes, replay_window_ms=self.config.replay_window_ms
+        )
+        controls = await db_call(selectors.controls_current)()
+        params = self._params(controls)
+        sink = self.recorder.record if self.recorder is not None else None
+        if restart is not None:
+            warmup = await db_call(self.candles)(restart.warmup_before_ts)
+            self.session = restored_session(
+                params,
+                restart.snapshot,
+                latency_ms=self.config.latency_ms,
+                warmup=warmup,
+                replay=restart.events,
+                on_consumed=sink,
+            )
+            self.runtime = dict(restart.snapshot.get("runtime", {}))
+            self.runtime["warmup_before_ts"] = restart.warmup_before_ts
+            self.restored = True
+            log.info(
+                "trader_restored",
+                now=self.session.now,
+                replayed=len(restart.events),
+                lanes={n: lane.breaker.bankroll for n, lane in self.session.engine.lanes.items()},
+            )
+        else:
+            warmup = await db_call(self.candles)(self.start_ts)
+            self.session = new_session(
+                params,
+                lanes=self.config.lanes,
+                bankroll=self.config.bankroll,
+                latency_ms=self.config.latency_ms,
+                warmup=warmup,
+                on_consumed=sink,
+            )
+            self.runtime = {"warmup_before_ts": self.start_ts, "recorder_sessions": []}
+            log.info("trader_started", start_ts=self.start_ts, warmup_candles=len(warmup))
+        self._apply_controls(controls, first=True)
+        self._last_save_ts = self._last_equity_ts = self.session.now
+
+    def _params(self, controls: selectors.ControlsSnapshot) -> Params:
+        try:
+            return controls.params(self.config.base_params)
+        except ParamError as error:
+            log.error("overrides_rejected", error=str(error))
+            return self.config.base_params
+
+    # --- the hot path --------------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        session = self.session
+        if session is None or self._stopping:
+            return
+        try:
+            produced = session.feed(event)
+        except Exception:
+            self.errors += 1
+            log.exception("session_event_failed", kind=event.kind, ts=event.ts)
+            return
+        if self.observer is not None:
+            self.observer(event, produced)
+        if produced:
+            self._dispatch(produced)
+        self._periodic(session.now)
+
+    def _dispatch(self, produced: list[SessionOutput]) -> None:
+        assert self.session is not None
+        params_hash = self.session.engine.params_hash
+        for item in produced:
+            if isinstance(item, Decision):
+                self._on_decision(item)
+            elif isinstance(item, PlaceOrder):
+                self.lanes[item.lane].entry_coid["pending"] = item.client_order_id
+            elif isinstance(item, ClosePosition):
+                self.lanes[item.lane].exit_coid[item.position_uid] = item.client_order_id
+                self.writer.put(outputs.exit_decision_write(item, params_hash))
+            elif isinstance(item, PositionOpened):
+                memory = self.lanes[item.lane]
+                coid = memory.entry_coid.pop("pending", "")
+                self.writer.put(outputs.position_open_write(item, memory.last_decision, coid))
+                self._queue_position(item.lane)
+            elif isinstance(item, PositionUpdated):
+                if item.reason in ("entry_fill", "exit_fill"):
+                    lane = self.session.engine.lanes[item.lane]
+                    position = lane.position
+                    if position is not None:
+                        write = outputs.position_update_write(item, position.cost, position.fees)
+                        self.writer.put(write)
+                self._queue_position(item.lane)
+            elif isinstance(item, PositionClosed):
+                self._on_closed(item)
+            elif isinstance(item, BreakerChanged):
+                self._save_state()
+                self._queue_equity(item.lane)
+
+    def _on_decision(self, decision: Decision) -> None:
+        self.lanes[decision.lane].last_decision = decision
+        entered = decision.reason == "ENTRY"
+        kind = self.gate.kind_for(
+            lane=decision.lane,
+            ts_ms=decision.ts,
+            direction=outputs.direction(decision.direction),
+            skip_reason="" if entered else decision.reason,
+            conviction=decision.conviction,
+            entered=entered,
+        )
+        if kind is not None:
+            self.writer.put(outputs.decision_write(decision, kind))
+        self.outbox[("signal", decision.lane)] = outputs.signal_payload(decision)
+
+    def _on_closed(self, record: PositionClosed) -> None:
+        memory = self.lanes[record.lane]
+        coid = memory.exit_coid.pop(record.position_uid, "")
+        payload = outputs.trade_payload(record)
+
+        def published(_: Any) -> None:  # only once the row is committed (Zulip style)
+            self.outbox[("trade", record.lane)] = payload
+
+        self.writer.put(outputs.position_close_write(record, coid, after=published))
+        self._save_state()
+        self._queue_equity(record.lane, write=True)
+        self._queue_position(record.lane)
+
+    # --- periodic work in event time -----------------------------------------------------
+
+    def _periodic(self, now: int) -> None:
+        config = self.config
+        if now - self._last_save_ts >= config.state_save_every_ms:
+            self._save_state()
+        if now - self._last_equity_ts >= config.equity_every_ms:
+            self._last_equity_ts = now
+            for lane in config.lanes:
+                self._queue_equity(lane, write=True)
+        if now // 1000 != self._last_market_ts // 1000:
+            self._last_market_ts = now
+            self.outbox[("market", "")] = self._market_payload(now)
+
+    def _save_state(self) -> None:
+        assert self.session is not None
+        self._last_save_ts = self.session.now
+        if self.recorder is not None and self.recorder.session_id is not None:
+            sessions = self.runtime.setdefault("recorder_sessions", [])
+            if self.recorder.session_id not in sessions:
+                sessions.append(self.recorder.session_id)
+        self.writer.put(save_state_write(self.session, self.runtime))
+
+    def _queue_equity(self, lane_name: str, *, write: bool = False) -> None:
+        assert self.session is not None
+        lane = self.session.engine.lanes[lane_name]
+        breaker = lane.breaker
+        now = self.session.now
+        trades = len(lane.recent_exits)
+        if write:
+            self.writer.put(
+                Write(
+                    services.bankroll_record,
+                    {
+                        "lane": lane_name,
+                        "ts_ms": now,
+                        "bankroll": breaker.bankroll,
+                        "peak": breaker.peak,
+                        "daily_pnl": breaker.bankroll - breaker.daily_start,
+                        "trade_count": trades,
+                    },
+                )
+            )
+        peak = breaker.peak or 1
+        self.outbox[("equity", lane_name)] = {
+            "ts": now,
+            "lane": lane_name,
+            "bankroll": breaker.bankroll,
+            "peak": breaker.peak,
+            "drawdown": max(0.0, (breaker.peak - breaker.bankroll) / peak),
+            "daily_pnl": breaker.bankroll - breaker.daily_start,
+            "weekly_pnl": breaker.bankroll - breaker.weekly_start,
+            "daily_loss": max(0.0, (breaker.daily_start - breaker.bankroll) / peak),
+            "weekly_loss": max(0.0, (breaker.weekly_start - breaker.bankroll) / peak),
+            "trade_count": trades,
+            "breaker_state": breaker.reason or "ok",
+        }
+
+    def _queue_position(self, lane_name: str) -> None:
+        assert self.session is not None
+        lane = self.session.engine.lanes[lane_name]
+        positions = []
+        if lane.position is not None and lane.position.count > 0:
+            p = lane.position
+            positions.append(
+                {
+                    "position_uid": p.uid,
+                    "ticker": p.ticker,
+                    "direction": outputs.direction(p.direction),
+                    "contracts": p.count,
+                    "entry_price": round(p.entry_yes_price()),
+                    "opened_ts": p.opened_ts,
+                    "cost": p.cost,
+                    "fees": p.fees,
+                    "stop_price": None,
+                    "target_price": None,
+                    "mark_price": None,
+                    "unrealized_pnl": None,
+                }
+            )
+        self.outbox[("position", lane_name)] = {
+            "ts": self.session.now,
+            "lane": lane_name,
+            "positions": positions,
+        }
+
+    def _market_payload(self, now: int) -> dict[str, Any]:
+        assert self.session is not None
+        market = self.session.engine.market
+        ticker = market.active
+        book = market.books.get(ticker) if ticker else None
+        contract = market.contracts.get(ticker) if ticker else None
+        close_ts = contract.close_ts if contract else None
+        levels = self.session.engine.params.obi_depth_levels
+        return {
+            "ts": now,
+            "ticker": ticker,
+            "spot": market.spot,
+            "price_to_beat": contract.strike if contract else None,
+            "close_ts": close_ts,
+            "seconds_to_close": None if close_ts is None else max(0, (close_ts - now) // 1000),
+            "yes_bid": book.best_yes_bid if book else None,
+            "yes_ask": book.best_yes_ask if book else None,
+            "spread": book.spread if book else None,
+            "bid_volume": book.bid_volume(levels) if book else 0,
+            "ask_volume": book.ask_volume(levels) if book else 0,
+            "obi": market.obi.history[-1] if market.obi.history else None,
+            "regime": market.regime.regime,
+            "atr_pct": market.regime.atr_pct,
+            "candle": None,
+        }
+
+    # --- controls ------------------------------------------------------------------------
+
+    def _apply_controls(self, controls: selectors.ControlsSnapshot, *, first: bool = False) -> None:
+        session = self.session
+        assert session is not None
+        session.set_paused(controls.paused)
+        if controls.version != self.controls_version:
+            self.controls_version = controls.version
+            params = self._params(controls)
+            if params.params_hash() != session.engine.params_hash:
+                try:
+                    session.apply_params(params)
+                    log.info("params_applied", params_hash=session.engine.params_hash)
+                except ParamError as error:
+                    log.error("params_not_applied", error=str(error))
+        handled = self.runtime.setdefault("drawdown_reset_seq", {})
+        for lane, seq in controls.drawdown_reset_seq.items():
+            if lane in session.engine.lanes and seq > handled.get(lane, 0):
+                handled[lane] = seq
+                if not first or seq:
+                    self._dispatch(session.reset_drawdown(lane))
+        if controls.emergency_stop_pending:
+            log.warning("emergency_stop", seq=controls.emergency_stop_seq)
+            self._dispatch(session.close_all("EMERGENCY_STOP"))
+            self.writer.put(
+                Write(
+                    services.emergency_stop_acknowledge,
+                    {"seq": controls.emergency_stop_seq},
+                    critical=True,
+                )
+            )
+
+    async def _controls_loop(self, stop: asyncio.Event) -> None:
+        read = db_call(selectors.controls_current)
+        while not stop.is_set():
+            self.controls_wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.controls_wakeup.wait(), self.config.controls_poll_s)
+            if stop.is_set():
+                return
+            try:
+                controls = await read()
+            except Exception as exc:  # the database may be away: keep trading, retry
+                log.warning("controls_read_failed", error=str(exc).strip())
+                continue
+            if self.session is not None and not self._stopping:
+                self._apply_controls(controls)
+
+    async def _announcements(self, stop: asyncio.Event) -> None:
+        """Wake the controls poll when the web side announces a change."""
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        channel = await layer.new_channel()
+        await layer.group_add(live.CONTROLS_GROUP, channel)
+        try:
+            while not stop.is_set():
+                receive = asyncio.ensure_future(layer.receive(channel))
+                stopped = asyncio.ensure_future(stop.wait())
+                done, _ = await asyncio.wait(
+                    {receive, stopped}, return_when=asyncio.FIRST_COMPLETED
+                )
+                stopped.cancel()
+                if receive in done:
+                    self.controls_wakeup.set()
+                else:
+                    receive.cancel()
+                    with contextlib.suppress(BaseException):
+                        await receive
+        finally:
+            with contextlib.suppress(Exception):
+                await layer.group_discard(live.CONTROLS_GROUP, channel)
+
+    # --- background ----------------------------------------------------------------------
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        touch = db_call(services.heartbeat_touch)
+        while not stop.is_set():
+            try:
+                await touch()
+            except Exception as exc:
+                log.warning("heartbeat_failed", error=str(exc).strip())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.heartbeat_s)
+
+    async def _publish_loop(self, stop: asyncio.Event) -> None:
+        publisher = live.default_publisher()
+        last_health = 0.0
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.publish_every_s)
+            if time.monotonic() - last_health >= 1.0:
+                last_health = time.monotonic()
+                self.outbox[("health", "")] = self._health_payload()
+            await self._publish_pending(publisher)
+
+    async def _publish_pending(self, publisher: live.Publisher) -> None:
+        pending, self.outbox = self.outbox, {}
+        for (topic, _), payload in pending.items():
+            try:
+                await publisher.publish(topic, payload)
+            except Exception as exc:
+                log.warning("publish_failed", topic=topic, error=str(exc).strip())
+
+    def _health_payload(self) -> dict[str, Any]:
+        return {
+            "ts": self.session.now if self.session else 0,
+            "feeds": [],
+            "db": "ok" if self.writer.outage_retries == 0 else "retrying",
+            "redis": "ok",
+            "lanes": list(self.config.lanes),
+            "events_per_s": None,
+        }
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop``: feeds, recorder, writer, controls, heartbeat, publishing."""
+        if self.session is None:
+            await self.prepare()
+        inner = asyncio.Event()  # stops the queues only after the feeds and the state save
+        async with asyncio.TaskGroup() as group:
+            feeds = [group.create_task(feed(self.on_event, stop)) for feed in self.feeds]
+            if self.recorder is not None:
+                group.create_task(self.recorder.run(inner))
+            group.create_task(self.writer.run(inner))
+            group.create_task(self._controls_loop(inner))
+            group.create_task(self._announcements(inner))
+            group.create_task(self._heartbeat(inner))
+            group.create_task(self._publish_loop(inner))
+            await stop.wait()
+            self._stopping = True
+            for task in feeds:
+                task.cancel()
+            await asyncio.gather(*feeds, return_exceptions=True)
+            self._save_state()
+            inner.set()
+        await self.writer.flush()
+        await self._publish_pending(live.default_publisher())
+        await db_call(services.heartbeat_stop)()
+        log.info(
+            "trader_stopped",
+            now=self.session.now if self.session else None,
+            written=self.writer.written,
+            dropped=self.writer.dropped,
+            errors=self.errors,
+        )

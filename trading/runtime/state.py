@@ -1,0 +1,83 @@
+"""Saving and restoring the daemon's session through ``BotState`` (restart, issue #8).
+
+The whole session snapshot (lanes: bankroll, breaker, positions, cooldowns; orders in
+flight; the driver's second; the run's warm-up boundary and recorder sessions) is stored
+on every lane's row; the row's typed columns carry the same figures for admin and the
+dashboard. On start, the market windows are rebuilt by replaying the events this run
+recorded, older than the snapshot's "now", after the same warm-up candles: when the run
+is shorter than ``replay_window_ms`` the rebuilt market equals the stopped one exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from marketdata.model.events import Event
+from marketdata.models import RecordingSession
+from marketdata.recorder import iter_events
+from trading import selectors, services
+from trading.models import BreakerState
+from trading.runtime.session import SESSION_SNAPSHOT_VERSION, Session
+from trading.runtime.writer import Write
+
+
+@dataclass(frozen=True)
+class Restart:
+    snapshot: dict[str, Any]
+    warmup_before_ts: int
+    events: list[Event]
+
+
+def save_state_write(session: Session, runtime: dict[str, Any]) -> Write:
+    """A critical write of every lane's state, computed now (on the hot path, in memory)."""
+    snapshot = session.snapshot(**runtime)
+    engine = session.engine
+    rows = []
+    for name, lane in engine.lanes.items():
+        breaker = lane.breaker
+        cooldown = None
+        if lane.last_exit_ts is not None:
+            cooldown = lane.last_exit_ts + engine.params.reentry_cooldown_s * 1000
+        reason = breaker.reason if breaker.reason in BreakerState.values else BreakerState.OK
+        rows.append(
+            {
+                "lane": name,
+                "bankroll": breaker.bankroll,
+                "peak": breaker.peak,
+                "daily_baseline": breaker.daily_start,
+                "weekly_baseline": breaker.weekly_start,
+                "breaker_state": reason or BreakerState.OK,
+                "cooldown_until_ms": cooldown,
+                "engine_snapshot": snapshot,
+                "snapshot_at_ms": engine.now or None,
+            }
+        )
+    return Write(_save_rows, {"rows": rows}, critical=True)
+
+
+def _save_rows(*, rows: Sequence[dict[str, Any]]) -> None:
+    for row in rows:
+        services.bot_state_save(**row)
+
+
+def load_restart(*, lanes: Sequence[str], replay_window_ms: int) -> Restart | None:
+    """The saved session and the events to rebuild its market from; None on a fresh start."""
+    state = selectors.bot_state_get(lane=lanes[0])
+    snapshot = state.engine_snapshot if state is not None else None
+    if not snapshot or snapshot.get("version") != SESSION_SNAPSHOT_VERSION:
+        return None
+    if set(snapshot["engine"]["lanes"]) != set(lanes):
+        return None
+    now = snapshot["engine"]["now"]
+    runtime = snapshot.get("runtime", {})
+    warmup_before = runtime.get("warmup_before_ts") or now
+    replay_from = max(warmup_before, now - replay_window_ms)
+    sessions = runtime.get("recorder_sessions") or []
+    events: list[Event] = []
+    if sessions:
+        ids = RecordingSession.objects.filter(id__gte=min(sessions)).order_by("id")
+        for session_id in ids.values_list("id", flat=True):
+            events.extend(iter_events(replay_from, now + 1, session_id=session_id))
+    return Restart(snapshot=snapshot, warmup_before_ts=replay_from, events=events)
