@@ -212,7 +212,9 @@ def test_pause_button_posts_with_csrf_and_rerenders_the_sidebar():
     client.force_login(factories.operator())
     assert client.post("/controls/pause/", {"paused": "true"}).status_code == 403  # no token
     page = client.get("/").content.decode()
-    token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+    match = re.search(r'"X-CSRFToken": "([^"]+)"', page)
+    assert match is not None
+    token = match.group(1)
     response = client.post("/controls/pause/", {"paused": "true"}, HTTP_X_CSRFTOKEN=token)
     assert response.status_code == 200
     assert "Resume" in response.content.decode()

@@ -159,7 +159,9 @@ def test_bot_state_save_keeps_the_operators_reset_request():
     factories.lane_state()
     services.reset_drawdown(lane="paper", actor=ROBOT)
     factories.lane_state(bankroll=800_000_000)
-    assert selectors.bot_state_get(lane="paper").drawdown_reset_seq == 1
+    state = selectors.bot_state_get(lane="paper")
+    assert state is not None
+    assert state.drawdown_reset_seq == 1
 
 
 def test_trade_limit_can_be_set_and_reset_though_nothing_counts_yet():
@@ -211,5 +213,5 @@ def test_trades_filter_by_lane_direction_reason_and_date():
     factories.trade(lane="live")
     assert selectors.trades_list(lane="paper", direction="short").count() == 1
     assert selectors.trades_list(exit_reason="TAKE_PROFIT").count() == 2
-    day = Trade.objects.first().closed_at.date()
+    day = Trade.objects.get(lane="live").closed_at.date()
     assert selectors.trades_list(date_from=day, date_to=day).count() == 3
