@@ -1,0 +1,106 @@
+"""``manage.py simulate_exchange``: the local exchange on one port (interfaces.md §9).
+
+Kalshi on its real paths (``/trade-api/v2``, ``/trade-api/ws/v2``), Coinbase at
+``/coinbase``, Binance klines at ``/binance/api/v3/klines``, controls at ``/sim/faults`` and
+``/sim/clock``. Replays ``KBTC_HISTORY`` if set (then ``--start`` is required, inside the
+file), else a seeded synthetic path from ``--start`` (default: now).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from marketdata.sim.auth import KeyRegistry, parse_api_key_option
+from marketdata.sim.faults import FaultConfig
+from marketdata.sim.server import SimExchange
+
+
+def parse_start(text: str | None) -> int:
+    if not text or text == "now":
+        now = datetime.now(tz=UTC)
+        return int(now.timestamp()) * 1000
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"--start: not an ISO time or epoch ms: {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+class Command(BaseCommand):
+    help = "Run the local Kalshi/Coinbase/Binance simulator on 127.0.0.1."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8765)
+        parser.add_argument(
+            "--speed", type=float, default=1.0, help="simulated seconds per wall second"
+        )
+        parser.add_argument("--start", default=None, help="ISO time or epoch ms (default: now)")
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument(
+            "--days", type=int, default=7, help="how much path to prepare after start"
+        )
+        parser.add_argument("--faults", default="", help="e.g. seq_skip=0.01,rest_429=0.05")
+        parser.add_argument(
+            "--api-key",
+            action="append",
+            default=[],
+            metavar="KEY_ID=PEM",
+            help="register a public key (PEM file path or text); repeatable",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        history = os.environ.get("KBTC_HISTORY") or None
+        if history and not options["start"]:
+            raise CommandError("KBTC_HISTORY is set: give --start inside the file's span")
+        try:
+            faults = FaultConfig.parse(options["faults"])
+            keys = KeyRegistry()
+            for option in options["api_key"]:
+                keys.register(*parse_api_key_option(option))
+        except (ValueError, OSError) as exc:
+            raise CommandError(str(exc)) from exc
+        if options["host"] not in ("127.0.0.1", "localhost", "::1"):
+            raise CommandError("the simulator listens on loopback only")
+        exchange = SimExchange(
+            seed=options["seed"],
+            start_ms=parse_start(options["start"]),
+            speed=options["speed"],
+            history=history,
+            days=options["days"],
+            faults=faults,
+            keys=keys,
+            host=options["host"],
+            port=options["port"],
+        )
+        asyncio.run(self._serve(exchange, len(keys.keys)))
+
+    async def _serve(self, exchange: SimExchange, key_count: int) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await exchange.start()
+        base, ws = exchange.base_url, f"ws://{exchange.host}:{exchange.port}"
+        self.stdout.write(
+            f"simulator on {base} (speed {exchange.clock.speed}x, {key_count} API key(s))\n"
+            f"  KALSHI_API_URL={base}/trade-api/v2\n"
+            f"  KALSHI_WS_URL={ws}/trade-api/ws/v2\n"
+            f"  COINBASE_WS_URL={ws}/coinbase\n"
+            f"  BINANCE_API_URL={base}/binance\n"
+            f"  controls: {base}/sim/faults  {base}/sim/clock"
+        )
+        await stop.wait()
+        await exchange.stop()
