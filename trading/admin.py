@@ -114,6 +114,25 @@ class BotStateAdmin(ReadOnlyAdmin):
         return False
 
 
+class ServiceWritesAdmin(admin.ModelAdmin):
+    """Saves and deletes run through durable, audited services, which must own their
+    transaction: skip the admin's own atomic wrapper around the change and delete views."""
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
+        return self._changeform_view(request, object_id, form_url, extra_context)  # type: ignore[attr-defined]
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        return self._delete_view(request, object_id, extra_context)  # type: ignore[attr-defined]
+
+
 class ParamOverrideForm(forms.ModelForm):
     class Meta:
         model = ParamOverride
@@ -130,7 +149,7 @@ class ParamOverrideForm(forms.ModelForm):
 
 
 @admin.register(ParamOverride)
-class ParamOverrideAdmin(admin.ModelAdmin):
+class ParamOverrideAdmin(ServiceWritesAdmin):
     form = ParamOverrideForm
     list_display = ("name", "value", "set_by_label", "set_at", "note")
     readonly_fields = ("set_by_label", "set_at")
@@ -169,7 +188,7 @@ class TradingControlsForm(forms.ModelForm):
 
 
 @admin.register(TradingControls)
-class TradingControlsAdmin(admin.ModelAdmin):
+class TradingControlsAdmin(ServiceWritesAdmin):
     """Edits become service calls: one audited control per changed field."""
 
     form = TradingControlsForm
