@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 DEFAULT_COST = 10  # tokens per request unless an endpoint is cheaper
+_EPSILON = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +77,8 @@ class TokenBucket:
 
     def try_acquire(self, cost: float = DEFAULT_COST) -> bool:
         self._refill()
-        if self._tokens >= cost:
-            self._tokens -= cost
+        if self._tokens >= cost - _EPSILON:
+            self._tokens = max(0.0, self._tokens - cost)
             return True
         return False
 
@@ -87,10 +88,11 @@ class TokenBucket:
         async with self._lock:
             while True:
                 self._refill()
-                if self._tokens >= cost:
-                    self._tokens -= cost
+                if self._tokens >= cost - _EPSILON:
+                    self._tokens = max(0.0, self._tokens - cost)
                     return
-                wait = (cost - self._tokens) / self.rate_per_s
+                # A floor on the wait: float dust must not turn into a zero-length spin.
+                wait = max((cost - self._tokens) / self.rate_per_s, 1e-4)
                 self.waited_s += wait
                 await self._sleep(wait)
 

@@ -84,6 +84,7 @@ class KalshiWsClient(ReconnectingFeed):
         self.wanted: frozenset[str] = frozenset()
         self.markets: dict[str, MarketMeta] = {}
         self._dirty = asyncio.Event()
+        self._rejected: set[str] = set()  # tickers the exchange called unknown (code 16)
         self._reset_connection_state()
 
     def _reset_connection_state(self) -> None:
@@ -104,6 +105,7 @@ class KalshiWsClient(ReconnectingFeed):
         wanted = frozenset(tickers)
         if wanted != self.wanted:
             self.wanted = wanted
+            self._rejected.clear()
             self._dirty.set()
 
     def remember_markets(
@@ -173,7 +175,7 @@ class KalshiWsClient(ReconnectingFeed):
         """Bring the market-channel subscription in line with ``wanted``."""
         if not self.market_channels:
             return
-        add = sorted(self.wanted - self._subscribed)
+        add = sorted(self.wanted - self._subscribed - self._rejected)
         remove = sorted(self._subscribed - self.wanted)
         if not add and not remove:
             return
@@ -301,11 +303,28 @@ class KalshiWsClient(ReconnectingFeed):
             command=command.cmd if command else None,
             params=command.params if command else None,
         )
+        if command is not None and command.params.get("action") != "get_snapshot":
+            self._market_command_failed(command, msg)
         if code in TERMINAL_ERROR_CODES:
             self.reconnect(f"terminal subscription error {code}")
         elif command is not None and command.params.get("action") == "get_snapshot":
             # No way to refresh in place: a fresh connection brings fresh snapshots.
             self.reconnect(f"get_snapshot refused ({code})")
+
+    def _market_command_failed(self, command: _Command, msg: dict[str, Any]) -> None:
+        """A refused subscribe/add: forget those tickers so the next sync retries them,
+        except one the exchange says does not exist, which waits for a new wanted set."""
+        tickers = command.params.get("market_tickers")
+        if not isinstance(tickers, list) or command.params.get("action") == "delete_markets":
+            return
+        if command.cmd == "subscribe":
+            self._market_sub_requested = False
+        self._subscribed.difference_update(tickers)
+        self._valid_books.difference_update(tickers)
+        rejected = msg.get("market_ticker")
+        if isinstance(rejected, str):
+            self._rejected.add(rejected)
+        self._dirty.set()
 
     # data frames
 
