@@ -139,6 +139,11 @@ class SimCore:
 
     def _lifecycle(self, ts: int) -> list[Event]:
         window = WINDOW_S * 1000
+        offset = ts % window
+        lead = (ts + self.schedule.listing_lead_ms) % window
+        delays = (0, self.schedule.determine_delay_ms, self.schedule.settle_delay_ms)
+        if offset not in delays and lead != 0:
+            return []  # no market changes phase on this second
         current = ts - ts % window
         candidates = {current - window, current, current + self.schedule.listing_lead_ms}
         events: list[Event] = []

@@ -185,9 +185,11 @@ class MarketMaker:
         # other participants (part 2: the user's) resting at the same price are never
         # "requoted away" by the maker's diff.
         self.shown: dict[Side, dict[int, int]] = {"yes": {}, "no": {}}
+        self.dirty = True  # something changed besides the quote (a trade, a churn)
 
     def consume(self, side: Side, price: int, count: int) -> None:
         """A taker traded ``count`` against the maker's level (own side's space)."""
+        self.dirty = True
         left = self.shown[side].get(price, 0) - count
         if left > 0:
             self.shown[side][price] = left
@@ -229,6 +231,7 @@ class MarketMaker:
         touch = self.quote.yes_bid if side == "yes" else self.quote.no_bid
         index = bisect_right(GRID, touch) - 1 - self.rng.randint(1, NEAR_TICKS)
         if index >= 0:
+            self.dirty = True
             self.sides[side].near[GRID[index]] = _hundredths(
                 self.rng.lognormvariate(math.log(40), 0.8), self.rng
             )
@@ -240,7 +243,10 @@ class MarketMaker:
         (a client reading delta by delta would otherwise see bid >= ask for a moment).
         """
         previous = self.quote or quote
+        if previous == quote and not self.dirty:
+            return []  # same target as last second: nothing to move
         self.quote = quote
+        self.dirty = False
         cancels: list[BookDelta] = []
         adds: list[BookDelta] = []
         moves: tuple[tuple[Side, int, int], ...] = (
