@@ -207,6 +207,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Lanes and trading modes share the values paper/live; name each set once.
+    "ENUM_NAME_OVERRIDES": {
+        "LaneEnum": "trading.models.Lane",
+        "TradingModeEnum": "trading.models.TradingMode",
+    },
 }
 
 # Celery: Redis broker in the server profile; eager (in-process) in the embedded demo.
