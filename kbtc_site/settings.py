@@ -207,11 +207,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    # Lanes and trading modes share the values paper/live; name each set once.
-    "ENUM_NAME_OVERRIDES": {
-        "LaneEnum": "trading.models.Lane",
-        "TradingModeEnum": "trading.models.TradingMode",
-    },
+    # Lanes and trading modes are the same choice set (paper/live): one schema name for both.
+    "ENUM_NAME_OVERRIDES": {"PaperLiveEnum": "trading.models.Lane"},
 }
 
 # Celery: Redis broker in the server profile; eager (in-process) in the embedded demo.
