@@ -399,18 +399,15 @@ class Daemon:
         await layer.group_add(live.CONTROLS_GROUP, channel)
         try:
             while not stop.is_set():
-                receive = asyncio.ensure_future(layer.receive(channel))
-                stopped = asyncio.ensure_future(stop.wait())
-                done, _ = await asyncio.wait(
-                    {receive, stopped}, return_when=asyncio.FIRST_COMPLETED
-                )
-                stopped.cancel()
-                if receive in done:
-                    self.controls_wakeup.set()
-                else:
-                    receive.cancel()
-                    with contextlib.suppress(BaseException):
-                        await receive
+                try:
+                    await asyncio.wait_for(layer.receive(channel), 1.0)
+                except TimeoutError:
+                    continue
+                except Exception as exc:  # the layer may be away: the 1 s poll still runs
+                    log.warning("controls_listen_failed", error=str(exc).strip())
+                    await asyncio.sleep(1.0)
+                    continue
+                self.controls_wakeup.set()
         finally:
             with contextlib.suppress(Exception):
                 await layer.group_discard(live.CONTROLS_GROUP, channel)
