@@ -80,7 +80,7 @@ async def drive(run, core, seconds, *, initial=False):
         # A stepped clock waits for the consumer: let the recorder and the writer keep up,
         # as they do live, where a simulated second lasts a wall second.
         await asyncio.sleep(0)
-        while daemon.recorder.buffered > 4000 or daemon.writer.pending > 1000:
+        while daemon.recorder.buffered > 4000 or daemon.writer.pending > 1000:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
     stop.set()
     await task
