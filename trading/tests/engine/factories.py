@@ -30,7 +30,9 @@ def candle(o: float, h: float, low: float, c: float, start_ts: int = T0, ticks: 
     return Candle(start_ts, 900, o, h, low, c, 0.0, ticks)
 
 
-def status(ts: int, open_ts: int, *, phase: str = "open", result: str | None = None) -> MarketStatus:
+def status(
+    ts: int, open_ts: int, *, phase: str = "open", result: str | None = None
+) -> MarketStatus:
     return MarketStatus(
         ts=ts,
         ticker=ticker_at(open_ts),
@@ -42,7 +44,9 @@ def status(ts: int, open_ts: int, *, phase: str = "open", result: str | None = N
     )
 
 
-def snapshot(ts: int, ticker: str, yes: tuple[tuple[int, int], ...], no: tuple[tuple[int, int], ...]) -> BookSnapshot:
+def snapshot(
+    ts: int, ticker: str, yes: tuple[tuple[int, int], ...], no: tuple[tuple[int, int], ...]
+) -> BookSnapshot:
     return BookSnapshot(ts=ts, ticker=ticker, yes=yes, no=no)
 
 
@@ -57,7 +61,9 @@ SHORT_NO = ((5000, 150_000),)
 class Scenario:
     """An engine plus a stepped clock; collects every output."""
 
-    def __init__(self, params: Params | None = None, lanes: tuple[str, ...] = ("paper", "live"), **kw: Any) -> None:
+    def __init__(
+        self, params: Params | None = None, lanes: tuple[str, ...] = ("paper", "live"), **kw: Any
+    ) -> None:
         self.engine = Engine(params or Params(), lanes=lanes, **kw)
         self.now = T0
         self.outputs: list[Output] = []
@@ -71,7 +77,9 @@ class Scenario:
     def at(self, ms: int) -> int:
         return T0 + ms
 
-    def open_contract(self, open_ts: int = T0, yes=LONG_YES, no=LONG_NO, spot: float = 90000.0) -> str:
+    def open_contract(
+        self, open_ts: int = T0, yes=LONG_YES, no=LONG_NO, spot: float = 90000.0
+    ) -> str:
         self.feed(status(open_ts, open_ts))
         self.feed(SpotTrade(ts=open_ts, price=spot, size=0.1))
         self.feed(snapshot(open_ts, ticker_at(open_ts), yes, no))
@@ -95,7 +103,9 @@ class Scenario:
         more: list[Output] = []
         for item in out:
             if isinstance(item, (PlaceOrder, ClosePosition)):
-                more += self.engine.on_fill(item.lane, item.client_order_id, [(item.yes_price, item.count, 0)])
+                more += self.engine.on_fill(
+                    item.lane, item.client_order_id, [(item.yes_price, item.count, 0)]
+                )
                 more += self.engine.on_order_done(item.lane, item.client_order_id)
         self.outputs.extend(more)
         return more
@@ -104,7 +114,9 @@ class Scenario:
         more: list[Output] = []
         for item in out:
             if isinstance(item, (PlaceOrder, ClosePosition)):
-                more += self.engine.on_fill(item.lane, item.client_order_id, [(yes_price, item.count, fee)])
+                more += self.engine.on_fill(
+                    item.lane, item.client_order_id, [(yes_price, item.count, fee)]
+                )
                 more += self.engine.on_order_done(item.lane, item.client_order_id)
         self.outputs.extend(more)
         return more

@@ -47,12 +47,24 @@ def reason(**kw):
     return strategy_exit(inputs(**kw), TH, P)
 
 
-@pytest.mark.parametrize(("bid", "expected"), [(4900, "STOP_LOSS"), (4899, "STOP_LOSS"), (4901, ""), (5150, "TAKE_PROFIT"), (5149, ""), (5151, "TAKE_PROFIT")])
+@pytest.mark.parametrize(
+    ("bid", "expected"),
+    [
+        (4900, "STOP_LOSS"),
+        (4899, "STOP_LOSS"),
+        (4901, ""),
+        (5150, "TAKE_PROFIT"),
+        (5149, ""),
+        (5151, "TAKE_PROFIT"),
+    ],
+)
 def test_long_stop_and_target_on_the_premium(bid, expected):
     assert reason(gain=long_gain(bid)) == expected
 
 
-@pytest.mark.parametrize(("ask", "expected"), [(5150, "STOP_LOSS"), (5149, ""), (4775, "TAKE_PROFIT"), (4776, "")])
+@pytest.mark.parametrize(
+    ("ask", "expected"), [(5150, "STOP_LOSS"), (5149, ""), (4775, "TAKE_PROFIT"), (4776, "")]
+)
 def test_short_stop_and_target_on_the_no_premium(ask, expected):
     assert reason(direction="SHORT", obi=0.3, gain=short_gain(ask)) == expected
 
@@ -67,7 +79,15 @@ def test_no_exit_when_the_exit_side_is_empty():
     assert reason(gain=None, held_ms=10**9) == ""
 
 
-@pytest.mark.parametrize(("direction", "obi", "expected"), [("LONG", 0.5499, "SIGNAL_DECAY"), ("LONG", 0.55, ""), ("SHORT", 0.4501, "SIGNAL_DECAY"), ("SHORT", 0.45, "")])
+@pytest.mark.parametrize(
+    ("direction", "obi", "expected"),
+    [
+        ("LONG", 0.5499, "SIGNAL_DECAY"),
+        ("LONG", 0.55, ""),
+        ("SHORT", 0.4501, "SIGNAL_DECAY"),
+        ("SHORT", 0.45, ""),
+    ],
+)
 def test_signal_decay_through_the_neutral_band(direction, obi, expected):
     assert reason(direction=direction, obi=obi) == expected
 
@@ -89,24 +109,38 @@ def test_obi_time_exit(held, expected):
     assert strategy_exit(inputs(held_ms=held), TH, p) == expected
 
 
-@pytest.mark.parametrize(("close", "gain", "expected"), [(101.5, 1, "BLOWOFF_TAKE_PROFIT"), (101.49, 1, ""), (101.5, 0, "")])
+@pytest.mark.parametrize(
+    ("close", "gain", "expected"),
+    [(101.5, 1, "BLOWOFF_TAKE_PROFIT"), (101.49, 1, ""), (101.5, 0, "")],
+)
 def test_blowoff_take_profit(close, gain, expected):
     assert reason(gain=gain, last_candle=candle(100, close, 100, close)) == expected
 
 
-@pytest.mark.parametrize(("current", "expected"), [(0.49, "MOMENTUM_STALL"), (-0.49, "MOMENTUM_STALL"), (0.5, ""), (None, "")])
+@pytest.mark.parametrize(
+    ("current", "expected"),
+    [(0.49, "MOMENTUM_STALL"), (-0.49, "MOMENTUM_STALL"), (0.5, ""), (None, "")],
+)
 def test_momentum_stall(current, expected):
     assert reason(entry_roc=1.0, current_roc=current) == expected
 
 
 def test_momentum_stall_needs_an_entry_roc_and_early_exit():
     assert reason(entry_roc=0.0, current_roc=0.0) == ""
-    assert reason(held_ms=0, regime="HIGH", obi=0.7, gain=0, entry_roc=1.0, current_roc=0.1) == "VOLATILITY_SPIKE"
+    assert (
+        reason(held_ms=0, regime="HIGH", obi=0.7, gain=0, entry_roc=1.0, current_roc=0.1)
+        == "VOLATILITY_SPIKE"
+    )
 
 
 @pytest.mark.parametrize(
     ("direction", "obi", "o", "c", "expected"),
-    [("LONG", 0.7, 100, 99.9, "CANDLE_REVERSAL"), ("LONG", 0.7, 100, 100.1, ""), ("SHORT", 0.3, 100, 100.1, "CANDLE_REVERSAL"), ("SHORT", 0.3, 100, 99.9, "")],
+    [
+        ("LONG", 0.7, 100, 99.9, "CANDLE_REVERSAL"),
+        ("LONG", 0.7, 100, 100.1, ""),
+        ("SHORT", 0.3, 100, 100.1, "CANDLE_REVERSAL"),
+        ("SHORT", 0.3, 100, 99.9, ""),
+    ],
 )
 def test_candle_reversal(direction, obi, o, c, expected):
     last = candle(o, max(o, c), min(o, c), c)
@@ -114,12 +148,23 @@ def test_candle_reversal(direction, obi, o, c, expected):
 
 
 def sw(direction="SHORT", remaining=200_000, underwater=True):
-    return settlement_window_exit(direction=direction, remaining_ms=remaining, underwater=underwater, params=P)
+    return settlement_window_exit(
+        direction=direction, remaining_ms=remaining, underwater=underwater, params=P
+    )
 
 
 @pytest.mark.parametrize(
     ("remaining", "expected"),
-    [(59_000, "EXPIRY_GUARD"), (59_999, "EXPIRY_GUARD"), (60_000, "SHORT_SETTLEMENT_GUARD"), (61_000, "SHORT_SETTLEMENT_GUARD"), (299_000, "SHORT_SETTLEMENT_GUARD"), (299_999, "SHORT_SETTLEMENT_GUARD"), (300_000, ""), (301_000, "")],
+    [
+        (59_000, "EXPIRY_GUARD"),
+        (59_999, "EXPIRY_GUARD"),
+        (60_000, "SHORT_SETTLEMENT_GUARD"),
+        (61_000, "SHORT_SETTLEMENT_GUARD"),
+        (299_000, "SHORT_SETTLEMENT_GUARD"),
+        (299_999, "SHORT_SETTLEMENT_GUARD"),
+        (300_000, ""),
+        (301_000, ""),
+    ],
 )
 def test_short_settlement_guard_window(remaining, expected):
     assert sw(remaining=remaining) == expected
@@ -130,7 +175,16 @@ def test_short_settlement_guard_only_for_underwater_shorts():
     assert sw(direction="LONG") == ""
 
 
-@pytest.mark.parametrize(("remaining", "expected"), [(None, "EXPIRY_GUARD"), (179_000, "EXPIRY_GUARD"), (179_999, "EXPIRY_GUARD"), (180_000, ""), (181_000, "")])
+@pytest.mark.parametrize(
+    ("remaining", "expected"),
+    [
+        (None, "EXPIRY_GUARD"),
+        (179_000, "EXPIRY_GUARD"),
+        (179_999, "EXPIRY_GUARD"),
+        (180_000, ""),
+        (181_000, ""),
+    ],
+)
 def test_expiry_guard(remaining, expected):
     assert sw(direction="LONG", remaining=remaining) == expected
 
@@ -163,7 +217,18 @@ def test_health_components():
 
 @pytest.mark.parametrize(
     ("fast", "slow", "expected"),
-    [(None, None, 0.5), (-1, -1, 0.0), (1, -1, 0.65), (-1, 1, 0.2), (2, 1, 1.0), (0.7, 1, 0.75), (0.4, 1, 0.45), (0.39, 1, 0.2), (1, None, 1.0), (None, 1, 1.0)],
+    [
+        (None, None, 0.5),
+        (-1, -1, 0.0),
+        (1, -1, 0.65),
+        (-1, 1, 0.2),
+        (2, 1, 1.0),
+        (0.7, 1, 0.75),
+        (0.4, 1, 0.45),
+        (0.39, 1, 0.2),
+        (1, None, 1.0),
+        (None, 1, 1.0),
+    ],
 )
 def test_momentum_decay(fast, slow, expected):
     assert momentum_decay("LONG", fast, slow) == expected
@@ -178,5 +243,16 @@ def test_the_health_score_is_a_weighted_mean():
     assert health_score(perfect, P) == pytest.approx(100.0)
     broken = HealthInputs("LONG", 0.3, 1.0, -1.0, "HIGH", "LOW", 0.0, -0.01, -1.0, -1.0)
     assert health_score(broken, P) == pytest.approx(100 * 0.20 * 0.25)
-    no_weights = P.with_overrides({k: -0.1 for k in ("health_weight_obi", "health_weight_roc", "health_weight_regime", "health_weight_mfe", "health_weight_momentum")})
+    no_weights = P.with_overrides(
+        {
+            k: -0.1
+            for k in (
+                "health_weight_obi",
+                "health_weight_roc",
+                "health_weight_regime",
+                "health_weight_mfe",
+                "health_weight_momentum",
+            )
+        }
+    )
     assert health_score(perfect, no_weights) == 50.0

@@ -7,7 +7,12 @@ from trading.engine.params import DEFAULT_PARAMS, PARAMS_SCHEMA, ParamError, Par
 
 def test_it_has_the_interfaces_defaults_in_seconds():
     p = Params()
-    assert (p.min_hold_s, p.obi_max_hold_s, p.roc_max_hold_s, p.reentry_cooldown_s) == (120, 540, 360, 30)
+    assert (p.min_hold_s, p.obi_max_hold_s, p.roc_max_hold_s, p.reentry_cooldown_s) == (
+        120,
+        540,
+        360,
+        30,
+    )
     assert (p.obi_history_len, p.spread_history_len, p.sd_baseline_window) == (20, 180, 60)
     assert (p.stop_loss_frac, p.short_stop_loss_mult, p.profit_target_mult) == (0.02, 1.5, 1.5)
     assert p.paper_breaker_halts is False
@@ -53,14 +58,24 @@ def test_related_parameters_must_stay_ordered():
 
 def test_the_hash_is_stable_and_changes_with_any_value():
     assert Params().params_hash() == DEFAULT_PARAMS.params_hash()
-    assert DEFAULT_PARAMS.with_overrides({"min_hold_s": 121}).params_hash() != DEFAULT_PARAMS.params_hash()
+    assert (
+        DEFAULT_PARAMS.with_overrides({"min_hold_s": 121}).params_hash()
+        != DEFAULT_PARAMS.params_hash()
+    )
 
 
 def test_the_schema_lists_every_parameter_as_plain_json():
     names = [row["name"] for row in PARAMS_SCHEMA]
     assert names == list(DEFAULT_PARAMS.to_dict())
     row = next(r for r in PARAMS_SCHEMA if r["name"] == "min_hold_s")
-    assert row == {"name": "min_hold_s", "type": "int", "default": 120, "min": 0, "max": 3600, "doc": row["doc"]}
+    assert row == {
+        "name": "min_hold_s",
+        "type": "int",
+        "default": 120,
+        "min": 0,
+        "max": 3600,
+        "doc": row["doc"],
+    }
     json.dumps(PARAMS_SCHEMA)
 
 

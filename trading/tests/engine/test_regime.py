@@ -48,7 +48,9 @@ def test_it_switches_only_after_the_confirmation_bars_agree():
 
 
 def test_a_single_disagreeing_bar_does_not_flip_the_regime():
-    tracker = RegimeTracker(DEFAULT_PARAMS.with_overrides({"atr_period": 2, "atr_smooth_period": 1}))
+    tracker = RegimeTracker(
+        DEFAULT_PARAMS.with_overrides({"atr_period": 2, "atr_smooth_period": 1})
+    )
     feed_flat(tracker, 4, rng=0.1)
     assert tracker.regime == "LOW"
     feed_flat(tracker, 1, rng=0.25)  # ATR% (0.1 + 0.25) / 2 = 0.175: MEDIUM once

@@ -65,7 +65,12 @@ LONG_NORMAL = Resolution("LONG", "NORMAL", "", "OBI")
 
 @pytest.mark.parametrize(
     ("obi", "tfi", "conviction"),
-    [("LONG", 0.3999, "LOW"), ("LONG", 0.4, "NORMAL"), ("SHORT", 0.6001, "LOW"), ("SHORT", 0.6, "NORMAL")],
+    [
+        ("LONG", 0.3999, "LOW"),
+        ("LONG", 0.4, "NORMAL"),
+        ("SHORT", 0.6001, "LOW"),
+        ("SHORT", 0.6, "NORMAL"),
+    ],
 )
 def test_tfi_disagreement_downgrades_one_step(obi, tfi, conviction):
     res = Resolution("LONG" if obi == "LONG" else "SHORT", "NORMAL", "", "OBI")
@@ -99,7 +104,9 @@ def closes_rising(pct):
     ],
 )
 def test_the_short_trend_guard(conviction, rise, expected_conviction, blocked):
-    res = guards.short_trend_guard(Resolution("SHORT", conviction, "", "OBI"), closes_rising(rise), P)
+    res = guards.short_trend_guard(
+        Resolution("SHORT", conviction, "", "OBI"), closes_rising(rise), P
+    )
     assert res.conviction == expected_conviction
     assert res.reason == blocked
 
@@ -114,18 +121,28 @@ def test_the_short_trend_guard_ignores_longs_and_short_histories():
 # --- expiry guards, price guard, cooldown, book health ---------------------------------
 
 
-@pytest.mark.parametrize(("remaining", "blocked"), [(None, True), (119_999, True), (120_000, False), (121_000, False)])
+@pytest.mark.parametrize(
+    ("remaining", "blocked"), [(None, True), (119_999, True), (120_000, False), (121_000, False)]
+)
 def test_near_expiry_blocks_unknown_or_under_120_seconds(remaining, blocked):
     assert guards.near_expiry(remaining, P) is blocked
 
 
 def pg(direction, price, regime="MEDIUM", remaining=600_000, params=P):
-    return guards.price_guard(direction, price, regime=regime, remaining_ms=remaining, params=params)
+    return guards.price_guard(
+        direction, price, regime=regime, remaining_ms=remaining, params=params
+    )
 
 
 @pytest.mark.parametrize(
     ("remaining", "reason"),
-    [(None, "EXPIRY_TOO_CLOSE"), (179_000, "EXPIRY_TOO_CLOSE"), (179_999, "EXPIRY_TOO_CLOSE"), (180_000, ""), (181_000, "")],
+    [
+        (None, "EXPIRY_TOO_CLOSE"),
+        (179_000, "EXPIRY_TOO_CLOSE"),
+        (179_999, "EXPIRY_TOO_CLOSE"),
+        (180_000, ""),
+        (181_000, ""),
+    ],
 )
 def test_price_guard_expiry_window(remaining, reason):
     assert pg("LONG", 4000, remaining=remaining) == reason
@@ -199,19 +216,34 @@ def test_short_price_floor(price, regime, reason):
 def test_short_no_price_cap_binds_only_below_the_floor_defaults():
     p = P.with_overrides({"short_min_entry_price": 1000})
     assert pg("SHORT", 2000, regime="LOW", remaining=800_000, params=p) == ""
-    assert pg("SHORT", 1999, regime="LOW", remaining=800_000, params=p) == "NO_PRICE_TOO_HIGH_80.01c>80c"
+    assert (
+        pg("SHORT", 1999, regime="LOW", remaining=800_000, params=p)
+        == "NO_PRICE_TOO_HIGH_80.01c>80c"
+    )
     assert pg("SHORT", 1500, regime="MEDIUM", remaining=800_000, params=p) == ""
-    assert pg("SHORT", 1499, regime="MEDIUM", remaining=800_000, params=p) == "NO_PRICE_TOO_HIGH_85.01c>85c"
+    assert (
+        pg("SHORT", 1499, regime="MEDIUM", remaining=800_000, params=p)
+        == "NO_PRICE_TOO_HIGH_85.01c>85c"
+    )
 
 
-@pytest.mark.parametrize(("since_exit", "reason"), [(29_999, "REENTRY_COOLDOWN"), (30_000, ""), (31_000, "")])
+@pytest.mark.parametrize(
+    ("since_exit", "reason"), [(29_999, "REENTRY_COOLDOWN"), (30_000, ""), (31_000, "")]
+)
 def test_reentry_cooldown(since_exit, reason):
     assert guards.reentry_cooldown(1_000_000 + since_exit, 1_000_000, P) == reason
     assert guards.reentry_cooldown(1_000_000, None, P) == ""
 
 
 def health(**kw):
-    args = {"now": 100_000, "best_bid": 4000, "best_ask": 4100, "last_kalshi_ts": 40_000, "last_spot_ts": 40_000, "params": P}
+    args = {
+        "now": 100_000,
+        "best_bid": 4000,
+        "best_ask": 4100,
+        "last_kalshi_ts": 40_000,
+        "last_spot_ts": 40_000,
+        "params": P,
+    }
     args.update(kw)
     return guards.book_health(**args)
 

@@ -110,16 +110,18 @@ def test_the_threshold_scales_with_atr_and_is_clamped(atr, expected):
     assert short_thr == pytest.approx(-expected)
 
 
-def closes_to(values):
-    return [up(a, b) for a, b in zip(values, values[1:], strict=False)]
-
-
 def test_roc_long_at_the_threshold_and_not_below():
     # 4 candles, ROC over the last 3 opens→closes: closes 100, 100.2, 100.3, 100.4
     candles = [candle(100, 100, 100, 100), up(100, 100.2), up(100.2, 100.3), up(100.3, 100.4)]
-    assert roc_direction(candles, atr_pct=None, regime="MEDIUM", holding=False, obi=None, params=P) == "LONG"
+    assert (
+        roc_direction(candles, atr_pct=None, regime="MEDIUM", holding=False, obi=None, params=P)
+        == "LONG"
+    )
     below = [candle(100, 100, 100, 100), up(100, 100.2), up(100.2, 100.3), up(100.3, 100.39)]
-    assert roc_direction(below, atr_pct=None, regime="MEDIUM", holding=False, obi=None, params=P) is None
+    assert (
+        roc_direction(below, atr_pct=None, regime="MEDIUM", holding=False, obi=None, params=P)
+        is None
+    )
 
 
 def test_roc_short_needs_obi_not_long_and_long_needs_obi_not_short():

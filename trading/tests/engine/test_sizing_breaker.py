@@ -9,7 +9,15 @@ P = DEFAULT_PARAMS
 DOLLAR = 1_000_000
 
 
-def size(direction="LONG", conviction="NORMAL", price=5000, bankroll=1000 * DOLLAR, peak=None, live=False, params=P):
+def size(
+    direction="LONG",
+    conviction="NORMAL",
+    price=5000,
+    bankroll=1000 * DOLLAR,
+    peak=None,
+    live=False,
+    params=P,
+):
     return entry_count(
         bankroll=bankroll,
         peak=peak if peak is not None else bankroll,
@@ -21,7 +29,9 @@ def size(direction="LONG", conviction="NORMAL", price=5000, bankroll=1000 * DOLL
     )
 
 
-@pytest.mark.parametrize(("conviction", "count"), [("HIGH", 5200), ("NORMAL", 4000), ("LOW", 2600), ("NONE", 4000)])
+@pytest.mark.parametrize(
+    ("conviction", "count"), [("HIGH", 5200), ("NORMAL", 4000), ("LOW", 2600), ("NONE", 4000)]
+)
 def test_fixed_fractional_with_conviction_multipliers(conviction, count):
     assert size(conviction=conviction) == count  # $20 × mult at 50 ¢, whole contracts
 
@@ -38,11 +48,24 @@ def test_drawdown_reduction_applies_strictly_above_ten_percent():
 
 
 def test_risk_is_clamped_to_min_and_max_and_rounded_to_cents():
-    low = risk_micros(bankroll=800 * DOLLAR, peak=1000 * DOLLAR, direction="SHORT", conviction="LOW", params=P)
+    low = risk_micros(
+        bankroll=800 * DOLLAR, peak=1000 * DOLLAR, direction="SHORT", conviction="LOW", params=P
+    )
     assert low == 4 * DOLLAR  # 0.455 % → floor 0.5 % of $800
     big = P.with_overrides({"conviction_mult_high": 2.0})
-    assert risk_micros(bankroll=1000 * DOLLAR, peak=1000 * DOLLAR, direction="LONG", conviction="HIGH", params=big) == 30 * DOLLAR
-    odd = risk_micros(bankroll=123_456_789, peak=123_456_789, direction="LONG", conviction="NORMAL", params=P)
+    assert (
+        risk_micros(
+            bankroll=1000 * DOLLAR,
+            peak=1000 * DOLLAR,
+            direction="LONG",
+            conviction="HIGH",
+            params=big,
+        )
+        == 30 * DOLLAR
+    )
+    odd = risk_micros(
+        bankroll=123_456_789, peak=123_456_789, direction="LONG", conviction="NORMAL", params=P
+    )
     assert odd == 2_470_000  # $2.46913578 → $2.47
 
 
@@ -67,7 +90,9 @@ def test_day_and_week_boundaries_are_utc_midnight_and_monday():
     assert week_index(T0) == week_index(monday - 1)
 
 
-@pytest.mark.parametrize(("bankroll", "reason"), [(940 * DOLLAR, "DAILY_LOSS_LIMIT"), (940 * DOLLAR + 1, "")])
+@pytest.mark.parametrize(
+    ("bankroll", "reason"), [(940 * DOLLAR, "DAILY_LOSS_LIMIT"), (940 * DOLLAR + 1, "")]
+)
 def test_daily_loss_trips_at_exactly_six_percent(bankroll, reason):
     b = Breaker.fresh(1000 * DOLLAR)
     b.apply_pnl(bankroll - b.bankroll)

@@ -1,0 +1,539 @@
+import json
+
+import pytest
+
+from marketdata.model.events import ClockTick, MarketStatus, OrderUpdate, OwnFill, PublicTrade
+from trading.engine.engine import Engine
+from trading.engine.intents import CancelOrder, ClosePosition, PlaceOrder
+from trading.engine.params import DEFAULT_PARAMS, ParamError
+from trading.engine.records import (
+    BreakerChanged,
+    CandleClosed,
+    FeaturesCaptured,
+    OrderDone,
+    PositionOpened,
+    PositionUpdated,
+    RegimeChanged,
+)
+from trading.tests.engine.factories import (
+    LONG_NO,
+    LONG_YES,
+    SHORT_NO,
+    SHORT_YES,
+    T0,
+    WINDOW_MS,
+    Scenario,
+    candle,
+    closed,
+    decisions,
+    of,
+    snapshot,
+    status,
+    ticker_at,
+)
+
+P = DEFAULT_PARAMS
+
+
+def entered(scenario, out=None):
+    out = scenario.enter_long() if out is None else out
+    orders = of(out, PlaceOrder)
+    assert len(orders) == 2
+    scenario.fill_all(orders)
+    return orders
+
+
+def test_it_enters_long_on_three_obi_readings_and_records_every_rule():
+    s = Scenario()
+    out = s.enter_long()
+    first = decisions(out)
+    assert [d.reason for d in first] == ["NO_SIGNAL", "NO_SIGNAL", "ENTRY"]
+    entry = first[-1]
+    assert (entry.direction, entry.conviction, entry.driver, entry.count) == (
+        "LONG",
+        "NORMAL",
+        "OBI",
+        4000,
+    )
+    names = [name for name, _ in entry.rules]
+    assert names == [
+        "contract",
+        "near_expiry",
+        "book_health",
+        "reentry_cooldown",
+        "breaker",
+        "obi",
+        "roc",
+        "spread",
+        "resolver",
+        "tfi",
+        "low_conviction",
+        "short_trend",
+        "price_guard",
+        "sizing",
+        "paused",
+    ]
+    order = of(out, PlaceOrder)[0]
+    assert (order.side, order.yes_price, order.count) == ("yes", 5000, 4000)
+    json.dumps(entry.to_dict())
+
+
+def test_a_position_exists_only_once_filled():
+    s = Scenario()
+    out = s.enter_long()
+    assert s.engine.lanes["paper"].position is None
+    order = of(out, PlaceOrder)[0]
+    done = s.engine.on_order_done("paper", order.client_order_id)
+    assert done == [OrderDone(s.now, "paper", order.client_order_id, "entry", 4000, 0)]
+    assert s.engine.lanes["paper"].position is None
+    fills = s.engine.on_fill(
+        "live", of(out, PlaceOrder)[1].client_order_id, [(5000, 1000, 10_000), (5000, 3000, 20_000)]
+    )
+    opened = of(fills, PositionOpened)[0]
+    assert (opened.count, opened.entry_yes_price, opened.cost, opened.fees) == (
+        1000,
+        5000,
+        5_000_000,
+        10_000,
+    )
+    assert of(fills, PositionUpdated)[0].count == 4000
+    features = of(fills, FeaturesCaptured)[0].features
+    assert set(features) >= {
+        "obi",
+        "roc_3",
+        "roc_5",
+        "roc_10",
+        "atr_pct",
+        "spread_pct",
+        "bid_depth",
+        "ask_depth",
+        "time_remaining_sec",
+        "hour_of_day",
+        "day_of_week",
+        "quoted_spread_at_entry_bps",
+        "book_thickness_at_offer",
+    }
+    assert features["bid_depth"] == 150_000
+    assert features["day_of_week"] == 3  # Thursday
+    json.dumps([o.to_dict() for o in fills])
+
+
+def test_unknown_fills_and_done_reports_are_ignored():
+    s = Scenario()
+    assert s.engine.on_fill("paper", "nope", [(5000, 100, 0)]) == []
+    assert s.engine.on_order_done("paper", "nope") == []
+
+
+def test_stop_loss_fires_on_the_executable_bid_only_after_min_hold():
+    s = Scenario()
+    entered(s)
+    ticker = ticker_at(T0)
+    s.delta(ticker, "yes", 4950, 10_000)  # best bid 49.5 ¢: −1 %
+    s.tick(116)  # entry was at T0+3 s; now T0+119 s
+    s.delta(ticker, "yes", 4950, -10_000)  # bid back to 48 ¢: −4 %, but held 116 s
+    assert not of(s.outputs, ClosePosition)
+    s.delta(ticker, "yes", 4950, 10_000)
+    s.tick(4)  # held exactly 120 s
+    out = s.delta(ticker, "yes", 4950, -10_000)
+    exits = of(out, ClosePosition)
+    assert [(e.lane, e.reason, e.side, e.yes_price, e.count) for e in exits] == [
+        ("paper", "STOP_LOSS", "yes", 100, 4000),
+        ("live", "STOP_LOSS", "yes", 100, 4000),
+    ]
+    result = s.fill_at(exits, 4800, fee=10_000)
+    trade = closed(result)[0]
+    assert (trade.reason, trade.entry_yes_price, trade.exit_yes_price) == ("STOP_LOSS", 5000, 4800)
+    assert trade.pnl == (4800 - 5000) * 4000 - 10_000
+    assert s.engine.lanes["paper"].breaker.bankroll == 1_000_000_000 + trade.pnl
+    assert s.engine.lanes["paper"].position is None
+
+
+def test_a_partial_exit_keeps_the_reason_and_retries():
+    s = Scenario()
+    entered(s)
+    exits = s.engine.close_all()
+    assert [e.reason for e in exits] == ["EMERGENCY_STOP", "EMERGENCY_STOP"]
+    paper = exits[0]
+    s.engine.on_fill("paper", paper.client_order_id, [(4800, 1000, 0)])
+    s.engine.on_order_done("paper", paper.client_order_id)
+    assert s.engine.lanes["paper"].position.count == 3000
+    out = s.tick(1)
+    retry = [e for e in of(out, ClosePosition) if e.lane == "paper"]
+    assert [(e.reason, e.count) for e in retry] == [("EMERGENCY_STOP", 3000)]
+    res = s.fill_at(retry, 4900)
+    trade = closed(res)[0]
+    assert trade.exit_yes_price == 4875  # (4800 × 1000 + 4900 × 3000) / 4000
+    assert trade.pnl == -200 * 1000 - 100 * 3000
+
+
+def test_pause_stops_new_entries_on_every_lane_but_not_exits():
+    s = Scenario()
+    s.engine.set_controls(paused=True)
+    out = s.enter_long()
+    assert not of(out, PlaceOrder)
+    assert decisions(out, "live")[-1].reason == "PAUSED"
+    s.engine.set_controls(paused=False)
+    entered(s, s.tick(1))
+    s.engine.set_controls(paused=True)
+    assert of(s.engine.close_all(), ClosePosition)
+
+
+def test_settlement_only_uses_the_positions_own_contract():
+    """§11.1: a result left over from an earlier contract never settles a later position."""
+    s = Scenario(lanes=("paper",))
+    first = ticker_at(T0 - WINDOW_MS)
+    s.feed(
+        MarketStatus(
+            ts=T0,
+            ticker=first,
+            status="determined",
+            strike=1.0,
+            open_ts=T0 - WINDOW_MS,
+            close_ts=T0,
+            result="no",
+        )
+    )
+    out = s.enter_long()
+    s.fill_all(of(out, PlaceOrder))
+    position = s.engine.lanes["paper"].position
+    assert position.ticker == ticker_at(T0)
+    s.feed(
+        MarketStatus(
+            ts=s.now,
+            ticker=first,
+            status="finalized",
+            strike=1.0,
+            open_ts=T0 - WINDOW_MS,
+            close_ts=T0,
+            result="no",
+        )
+    )
+    s.tick(1)
+    assert s.engine.lanes["paper"].position is position
+    s.feed(status(s.now, T0, phase="determined"))  # no result yet: wait, never assume "no"
+    assert s.engine.lanes["paper"].position is position
+    out = s.feed(status(s.now, T0, phase="determined", result="yes"))
+    trade = closed(out)[0]
+    assert (trade.reason, trade.exit_yes_price, trade.fill_source) == (
+        "CONTRACT_SETTLED",
+        10_000,
+        "settlement_won",
+    )
+    assert trade.pnl == (10_000 - 5000) * 4000
+
+
+def test_a_lost_settlement_and_late_fills_after_it():
+    s = Scenario(lanes=("paper",))
+    out = s.enter_long()
+    order = of(out, PlaceOrder)[0]
+    s.engine.on_fill("paper", order.client_order_id, [(5000, 1000, 0)])
+    out = s.feed(status(s.now, T0, phase="determined", result="no"))
+    assert closed(out)[0].pnl == -5000 * 1000
+    assert closed(out)[0].fill_source == "settlement_lost"
+    assert s.engine.on_fill("paper", order.client_order_id, [(5000, 3000, 0)]) == []
+
+
+def test_an_entry_filled_after_the_result_settles_at_once():
+    s = Scenario(lanes=("paper",))
+    out = s.enter_long()
+    s.feed(
+        MarketStatus(
+            ts=s.now,
+            ticker=ticker_at(T0),
+            status="determined",
+            strike=1.0,
+            open_ts=T0,
+            close_ts=T0 + WINDOW_MS,
+            result="yes",
+        )
+    )
+    res = s.fill_all(of(out, PlaceOrder))
+    assert closed(res)[0].reason == "CONTRACT_SETTLED"
+
+
+def test_positions_are_marked_and_guarded_against_their_own_contract():
+    """§11.1: after the active contract rotates, the held contract's book and close time rule."""
+    s = Scenario(lanes=("paper",))
+    entered_orders = s.enter_long()
+    s.fill_all(of(entered_orders, PlaceOrder))
+    held = ticker_at(T0)
+    s.feed(snapshot(s.now, held, ((4990, 150_000),), ((5000, 50_000),)))  # bid near the entry
+    other_open = T0 + 10_000
+    other = ticker_at(other_open)
+    s.feed(
+        MarketStatus(
+            ts=s.now, ticker=other, status="open", strike=1.0, open_ts=T0, close_ts=T0 + 300_000
+        )
+    )
+    s.feed(snapshot(s.now, other, ((100, 100_000),), ((9800, 100_000),)))
+    s.tick(1)
+    assert s.engine.market.active == other
+    s.tick(200)  # past min hold; the other contract is now inside its expiry window
+    s.feed(snapshot(s.now, other, ((50, 100_000),), ((9900, 100_000),)))  # the other book crashes
+    assert not of(s.outputs, ClosePosition)
+    out = s.feed(
+        snapshot(s.now, held, ((4000, 150_000),), ((5000, 50_000),))
+    )  # the held book falls
+    assert [e.reason for e in of(out, ClosePosition)] == ["STOP_LOSS"]
+
+
+def short_scenario():
+    params = P.with_overrides({"min_hold_s": 900})  # no strategy exits: guards only
+    s = Scenario(params, lanes=("paper",))
+    s.open_contract(yes=SHORT_YES, no=SHORT_NO)
+    out = s.tick(3)
+    order = of(out, PlaceOrder)[0]
+    assert (order.side, order.yes_price, order.count) == ("no", 4800, 2600)  # $14 / 52 ¢ NO
+    s.fill_all([order])
+    return s
+
+
+def test_a_winning_short_is_not_closed_by_the_settlement_guard():
+    """§11.1: compare the YES-space ask with the YES entry, not a NO price."""
+    s = short_scenario()
+    held = ticker_at(T0)
+    s.feed(snapshot(s.now, held, ((4600, 50_000),), ((5300, 150_000),)))  # ask 47 ¢ < 48 ¢ entry
+    s.tick(650 - 3)  # 250 s to close
+    assert not of(s.outputs, ClosePosition)
+    out = s.feed(snapshot(s.now, held, ((4600, 50_000),), ((5100, 150_000),)))  # ask 49 ¢
+    assert [(e.reason, e.side, e.yes_price) for e in of(out, ClosePosition)] == [
+        ("SHORT_SETTLEMENT_GUARD", "no", 9900)
+    ]
+
+
+def test_the_expiry_guard_skips_while_the_exit_side_is_empty():
+    s = short_scenario()
+    held = ticker_at(T0)
+    s.feed(snapshot(s.now, held, ((4600, 50_000),), ()))  # no NO bids: nothing to sell into
+    s.tick(730)  # 167 s to close
+    assert not of(s.outputs, ClosePosition)
+    out = s.feed(snapshot(s.now, held, ((4600, 50_000),), ((5300, 150_000),)))
+    assert [e.reason for e in of(out, ClosePosition)] == ["EXPIRY_GUARD"]
+
+
+@pytest.mark.parametrize(("seconds", "fires"), [(716, False), (717, False), (718, True)])
+def test_the_expiry_guard_fires_at_180_seconds(seconds, fires):
+    s = short_scenario()
+    s.feed(snapshot(s.now, ticker_at(T0), ((4600, 50_000),), ((5300, 150_000),)))
+    s.tick(seconds)  # entry at T0+3 s: T0+720 s is exactly 180 s before the close
+    assert bool(of(s.outputs, ClosePosition)) is fires
+
+
+def test_no_entry_without_a_known_close_time():
+    s = Scenario(lanes=("paper",))
+    s.feed(
+        MarketStatus(
+            ts=T0, ticker=ticker_at(T0), status="open", strike=1.0, open_ts=T0, close_ts=None
+        )
+    )
+    s.feed(snapshot(T0, ticker_at(T0), LONG_YES, LONG_NO))
+    out = s.tick(5)
+    assert {d.reason for d in decisions(out)} == {"NO_ACTIVE_CONTRACT"}
+
+
+def test_reentry_waits_for_the_cooldown():
+    s = Scenario(lanes=("paper",))
+    entered_out = s.enter_long()
+    s.fill_all(of(entered_out, PlaceOrder))
+    s.fill_at(s.engine.close_all(), 5000)
+    out = s.tick(29)
+    assert {d.reason for d in decisions(out)} == {"REENTRY_COOLDOWN"}
+    out = s.tick(1)
+    assert decisions(out)[-1].reason == "ENTRY"
+
+
+def test_snapshot_restores_bankroll_breaker_position_and_cooldown():
+    s = Scenario(lanes=("paper",))
+    s.fill_all(of(s.enter_long(), PlaceOrder))
+    state = json.loads(json.dumps(s.engine.snapshot()))
+    restored = Engine.restore(P, state)
+    assert restored.lanes["paper"].position == s.engine.lanes["paper"].position
+    assert restored.lanes["paper"].breaker == s.engine.lanes["paper"].breaker
+    assert restored.now == s.now
+    out = restored.on_event(
+        MarketStatus(
+            ts=s.now + 1000,
+            ticker=ticker_at(T0),
+            status="determined",
+            strike=1.0,
+            open_ts=T0,
+            close_ts=T0 + WINDOW_MS,
+            result="yes",
+        )
+    )
+    assert closed(out)[0].reason == "CONTRACT_SETTLED"
+    with pytest.raises(ValueError, match="snapshot version"):
+        Engine.restore(P, {**state, "version": 99})
+
+
+def test_orders_without_a_terminal_report_are_cancelled_then_forgotten():
+    s = Scenario(lanes=("paper",))
+    s.enter_long()
+    out = s.tick(10)
+    assert [c.reason for c in of(out, CancelOrder)] == ["TIMEOUT"]
+    first = of(s.outputs, PlaceOrder)[0].client_order_id
+    out = s.tick(20)
+    assert of(out, OrderDone)[0].filled == 0
+    assert first not in s.engine.lanes["paper"].orders
+
+
+def test_exchange_fill_and_order_events_reach_the_lane():
+    s = Scenario()
+    order = of(s.enter_long(), PlaceOrder)[1]
+    fill = OwnFill(
+        ts=s.now,
+        trade_id="t",
+        order_id="o",
+        client_order_id=order.client_order_id,
+        ticker=order.ticker,
+        side="yes",
+        action="buy",
+        yes_price=5000,
+        count=4000,
+        fee=70_000,
+        is_taker=True,
+    )
+    out = s.feed(fill)
+    assert of(out, PositionOpened)[0].lane == "live"
+    resting = OrderUpdate(
+        ts=s.now,
+        order_id="o",
+        client_order_id=order.client_order_id,
+        ticker=order.ticker,
+        side="yes",
+        action="buy",
+        status="resting",
+        yes_price=5000,
+        filled_count=4000,
+        remaining_count=100,
+    )
+    assert not of(s.feed(resting), OrderDone)
+    done = OrderUpdate(
+        ts=s.now,
+        order_id="o",
+        client_order_id=order.client_order_id,
+        ticker=order.ticker,
+        side="yes",
+        action="buy",
+        status="executed",
+        yes_price=5000,
+        filled_count=4000,
+        remaining_count=0,
+    )
+    assert of(s.feed(done), OrderDone)[0].filled == 4000
+
+
+def test_trade_flow_disagreement_downgrades_the_entry():
+    s = Scenario(lanes=("paper",))
+    s.open_contract()
+    s.feed(PublicTrade(ts=T0, ticker=ticker_at(T0), yes_price=5000, count=10_000, taker_side="no"))
+    out = s.tick(3)
+    assert decisions(out)[-1].reason == "LOW_CONVICTION_DISABLED"
+    assert decisions(out)[-1].conviction == "LOW"
+
+
+def test_candles_close_on_event_time_and_feed_the_regime():
+    s = Scenario(lanes=("paper",))
+    s.engine.warm_up([candle(100, 100.05, 99.95, 100, T0 - (16 - i) * 900_000) for i in range(16)])
+    assert s.engine.market.regime.regime == "LOW"
+    s.feed(snapshot(T0, "X", (), ()))
+    s.tick(900, spot=None)
+    s.feed(status(s.now, s.now))
+    s.tick(1, spot=91000.0)
+    out = s.feed(ClockTick(ts=s.now + 900_000))
+    assert of(out, CandleClosed)[0].close == 91000.0
+    out = s.tick(1)
+    assert not of(out, RegimeChanged)
+
+
+def test_regime_change_is_recorded():
+    s = Scenario(lanes=("paper",))
+    p = P.with_overrides({"atr_period": 2, "atr_smooth_period": 1, "atr_regime_confirm_bars": 1})
+    s.engine.apply_params(p)
+    for i in range(3):
+        s.feed(ClockTick(ts=T0 + i * 900_000))
+        s.feed(status(T0 + i * 900_000, T0 + i * 900_000))
+        from marketdata.model.events import SpotTrade
+
+        s.feed(SpotTrade(ts=T0 + i * 900_000, price=100.0 + i * 5, size=1))
+    s.feed(ClockTick(ts=T0 + 3 * 900_000))
+    assert [(r.old, r.new) for r in of(s.outputs, RegimeChanged)] == [("MEDIUM", "HIGH")]
+
+
+def test_apply_params_swaps_rules_but_not_the_candle_interval():
+    s = Scenario()
+    s.engine.apply_params(P.with_overrides({"obi_consecutive_readings": 1, "obi_history_len": 5}))
+    out = s.enter_long()
+    assert decisions(out)[0].reason == "ENTRY"
+    with pytest.raises(ParamError, match="candle_interval_s"):
+        s.engine.apply_params(P.with_overrides({"candle_interval_s": 60}))
+
+
+def test_the_live_breaker_halts_entries_and_clears_by_operator_reset():
+    s = Scenario(initial_bankroll_micros={"paper": 1_000_000_000, "live": 1_000_000_000})
+    live = s.engine.lanes["live"]
+    live.breaker.apply_pnl(-200_000_000)
+    out = s.enter_long()
+    assert [b.reason for b in of(s.outputs, BreakerChanged)] == ["MAX_DRAWDOWN_HALT"]
+    assert decisions(out, "live")[-1].reason == "CIRCUIT_BREAKER_ACTIVE"
+    assert decisions(out, "paper")[-1].reason == "ENTRY"  # paper records, never halts
+    cleared = s.engine.reset_drawdown("live")
+    assert [(b.reason, b.halts) for b in of(cleared, BreakerChanged)] == [("", False)]
+
+
+def test_the_daily_breaker_clears_at_midnight_utc_event_time():
+    s = Scenario(lanes=("live",))
+    s.now = T0 - 3000
+    s.tick(1)
+    s.engine.lanes["live"].breaker.apply_pnl(-60_000_000)
+    out = s.tick(1)  # 23:59:59
+    assert [b.reason for b in of(out, BreakerChanged)] == ["DAILY_LOSS_LIMIT"]
+    out = s.tick(1)  # 00:00:00
+    assert [b.reason for b in of(out, BreakerChanged)] == [""]
+
+
+def test_health_score_is_recorded_in_shadow_and_exits_when_enabled():
+    shadow = Scenario(lanes=("paper",))
+    shadow.fill_all(of(shadow.enter_long(), PlaceOrder))
+    shadow.tick(20)
+    telemetry = of(shadow.outputs, PositionUpdated)
+    assert telemetry
+    assert telemetry[-1].health_score is not None
+    assert not of(shadow.outputs, ClosePosition)
+    live = P.with_overrides(
+        {"exit_intelligence_shadow_only": False, "health_score_threshold": 100.0}
+    )
+    s = Scenario(live, lanes=("paper",))
+    s.fill_all(of(s.enter_long(), PlaceOrder))
+    out = s.tick(3)
+    assert [e.reason for e in of(out, ClosePosition)] == ["HEALTH_SCORE_DECAY"]
+
+
+def test_rapid_fire_exits_on_the_live_lane_are_quarantined():
+    s = Scenario(lanes=("live",))
+    s.open_contract()
+    bankroll = s.engine.lanes["live"].breaker.bankroll
+    trades = []
+    for _ in range(3):
+        s.engine.lanes["live"].last_exit_ts = None
+        out = s.tick(1)
+        while not of(out, PlaceOrder):
+            out = s.tick(1)
+        s.fill_all(of(out, PlaceOrder))
+        trades += closed(s.fill_at(s.engine.close_all(), 5100), "live")
+    assert [t.quarantine for t in trades] == ["", "", "RAPID_FIRE_LOOP"]
+    assert s.engine.lanes["live"].breaker.bankroll == bankroll + trades[0].pnl + trades[1].pnl
+
+
+def test_an_instant_stop_on_the_live_lane_is_quarantined():
+    params = P.with_overrides(
+        {"atr_period": 2, "atr_smooth_period": 1, "atr_regime_confirm_bars": 1}
+    )
+    s = Scenario(params, lanes=("live",))
+    s.fill_all(of(s.enter_long(), PlaceOrder))
+    s.engine.market.regime.regime = "HIGH"  # stops fire before min hold in a HIGH regime
+    out = s.tick(1)
+    exits = of(out, ClosePosition)
+    assert [e.reason for e in exits] == ["STOP_LOSS"]
+    trade = closed(s.fill_at(exits, 4800), "live")[0]
+    assert trade.quarantine == "INSTANT_STOP_LOSS"
