@@ -11,8 +11,9 @@ PostgreSQL: COPY into a temporary staging table, validate there, then one
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -36,6 +37,7 @@ class KlineImport:
     quarter_bars_written: int  # 15-minute bars inserted or changed
     first: datetime | None
     last: datetime | None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
 
 def klines_store(
@@ -71,19 +73,22 @@ SELECT
 FROM kline_staging
 """
 
-# The anti-join keeps a re-import cheap (no speculative insert per stored row); ON CONFLICT
-# still guards against a concurrent writer. Only quarter-hours that gained minutes are rolled up.
+# Importers of one source are serialised by an advisory lock (the recorder only writes
+# source "live"), so after the anti-join no row can conflict and a plain INSERT does: ON
+# CONFLICT's speculative insertion costs ~60% more on 1.6M rows. The anti-join also keeps a
+# re-import cheap. Only quarter-hours that gained minutes are rolled up afterwards.
+_LOCK = "SELECT pg_advisory_xact_lock(hashtext('marketdata.klines_store'), hashtext(%s))"
+
 _INSERT_MINUTES = f"""
 WITH inserted AS (
     INSERT INTO {_TABLE}
         (source, interval_s, open_time, open, high, low, close, volume, tick_count)
     SELECT %(source)s, {MINUTE_S}, s.open_time, s.open, s.high, s.low, s.close, s.volume, 0
-    FROM kline_staging AS s
+    FROM (SELECT DISTINCT ON (open_time) * FROM kline_staging ORDER BY open_time) AS s
     WHERE NOT EXISTS (
         SELECT 1 FROM {_TABLE} AS c
         WHERE c.source = %(source)s AND c.interval_s = {MINUTE_S} AND c.open_time = s.open_time
     )
-    ON CONFLICT (source, interval_s, open_time) DO NOTHING
     RETURNING open_time
 )
 SELECT count(*), min(open_time), max(open_time) FROM inserted
@@ -115,7 +120,17 @@ WHERE ({_TABLE}.open, {_TABLE}.high, {_TABLE}.low, {_TABLE}.close, {_TABLE}.volu
 
 
 def _store_postgres(klines: Iterable[Kline] | IsoKlineCsv, source: str) -> KlineImport:
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+
+    def lap(phase: str) -> None:
+        nonlocal started
+        now = time.monotonic()
+        timings[phase] = round(now - started, 2)
+        started = now
+
     with connection.cursor() as cursor:
+        cursor.execute(_LOCK, [source])
         cursor.execute(_STAGING)
         if isinstance(klines, IsoKlineCsv):
             with cursor.cursor.copy("COPY kline_staging FROM STDIN (FORMAT csv)") as copy:
@@ -126,6 +141,7 @@ def _store_postgres(klines: Iterable[Kline] | IsoKlineCsv, source: str) -> Kline
                 for kline in klines:
                     copy.write_row(kline)
         cursor.execute("ANALYZE kline_staging")  # an anti-join plan needs the row count
+        lap("copy")
         cursor.execute(_CHECKS)
         read, too_precise, off_minute, bad_range, first, last = cursor.fetchone()
         if read == 0:
@@ -136,16 +152,19 @@ def _store_postgres(klines: Iterable[Kline] | IsoKlineCsv, source: str) -> Kline
                 f"{off_minute} not on a whole minute, {bad_range} with high/low not "
                 "bracketing open/close: nothing imported"
             )
+        lap("check")
         cursor.execute(_INSERT_MINUTES, {"source": source})
         inserted, new_first, new_last = cursor.fetchone()
+        lap("insert")
         quarters = 0
         if inserted:
             cursor.execute(
                 _UPSERT_QUARTERS, {"source": source, "first": new_first, "last": new_last}
             )
             quarters = cursor.rowcount
+        lap("roll_up")
         cursor.execute("DROP TABLE kline_staging")
-    return KlineImport(read, inserted, quarters, first, last)
+    return KlineImport(read, inserted, quarters, first, last, timings)
 
 
 # --- portable (SQLite) -----------------------------------------------------------------------

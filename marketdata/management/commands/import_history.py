@@ -40,6 +40,7 @@ class Command(BaseCommand):
             f"{result.inserted} new 1-minute bars, {result.read - result.inserted} already "
             f"stored, {result.quarter_bars_written} 15-minute bars written "
             f"in {time.monotonic() - started:.1f} s"
+            + (f" {result.timings}" if result.timings else "")
         )
 
 
