@@ -49,6 +49,8 @@ class KalshiWsClient(ReconnectingFeed):
     calls it); the client adds and removes them live and resubscribes after a reconnect.
     ``remember_markets`` gives it the REST metadata that lifecycle messages lack (open and
     close times, strike, fees) so every lifecycle change becomes a complete ``MarketStatus``.
+    ``event_time_fallback`` (the driver's latest event time) dates frames that carry no
+    exchange time before the connection has seen one.
     """
 
     feed_name = "kalshi"
@@ -67,6 +69,7 @@ class KalshiWsClient(ReconnectingFeed):
         backoff: Backoff | None = None,
         clock_ms: Callable[[], int] = wall_ms,
         client_ping_interval_s: float | None = 20.0,
+        event_time_fallback: Callable[[], int | None] | None = None,
     ) -> None:
         super().__init__(
             url,
@@ -85,6 +88,9 @@ class KalshiWsClient(ReconnectingFeed):
         self.markets: dict[str, MarketMeta] = {}
         self._dirty = asyncio.Event()
         self._rejected: set[str] = set()  # tickers the exchange called unknown (code 16)
+        # Latest exchange time seen (kept across reconnects), for frames that carry none.
+        self._last_exchange_ts: int | None = None
+        self._now_fallback = event_time_fallback
         self._reset_connection_state()
 
     def _reset_connection_state(self) -> None:
@@ -96,7 +102,6 @@ class KalshiWsClient(ReconnectingFeed):
         self._subscribed: set[str] = set()  # tickers requested on the market channels
         self._market_sub_requested = False
         self._valid_books: set[str] = set()
-        self._last_exchange_ts: int | None = None
 
     # --- public API ----------------------------------------------------------------------
 
@@ -231,13 +236,25 @@ class KalshiWsClient(ReconnectingFeed):
                 self._last_exchange_ts is None or own_ts > self._last_exchange_ts
             ):
                 self._last_exchange_ts = own_ts
-            ts = own_ts if own_ts is not None else (self._last_exchange_ts or recv_ts)
+            ts = own_ts if own_ts is not None else self._fallback_ts(recv_ts)
             handler(self, msg, ts, recv_ts)
         except (WireFormatError, KeyError, TypeError, ValueError):
             if kind in ("orderbook_snapshot", "orderbook_delta") and isinstance(sid, int):
                 # A book frame we could not read is a lost update: the book is wrong now.
                 self._resnapshot(sid)
             raise
+
+    def _fallback_ts(self, recv_ts: int) -> int:
+        """Time for a frame without its own (snapshots, most lifecycle messages): the latest
+        exchange time seen, else the driver's event time, else the read time. The read time is
+        right in production only; in a simulation at 60x it would jump the stream's clock."""
+        if self._last_exchange_ts is not None:
+            return self._last_exchange_ts
+        if self._now_fallback is not None:
+            fallback = self._now_fallback()
+            if fallback is not None:
+                return fallback
+        return recv_ts
 
     def _check_seq(self, sid: int, seq: int) -> bool:
         """True when the frame is new (in order or past a gap); False for a repeat/decrease."""

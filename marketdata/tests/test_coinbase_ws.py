@@ -186,7 +186,9 @@ async def test_a_dropped_connection_and_faulty_frames_are_survived():
         for _ in range(3):
             await sim.advance(20)
         (outbox,) = sim.exchange.coinbase
-        outbox.request.transport.abort()
+        transport = outbox.request.transport
+        assert transport is not None
+        transport.abort()
         await until(lambda: client.stats.connects == 2)
         sim.set_faults(seq_skip=0.0, malformed=0.0)
         before = len(collector.events)

@@ -74,7 +74,7 @@ async def create(rest: KalshiRestClient):
 
 
 async def test_requests_are_signed_over_the_full_path_without_query():
-    seen = {}
+    seen: dict[str, str] = {}
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.update(request.headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -59,7 +60,7 @@ def exchange_levels(sim, ticker: str):
     return sim.exchange.state.book(ticker).snapshot_levels()
 
 
-def book_sid(sim) -> tuple[object, object]:
+def book_sid(sim) -> tuple[Any, Any]:
     (session,) = sim.exchange.kalshi.values()
     (sub,) = [s for s in session.subs.values() if s.channel == "orderbook_delta"]
     return session, sub
@@ -95,6 +96,7 @@ async def test_a_skipped_seq_resnapshots_once_and_the_book_matches_the_exchange(
             # One delta lost on the way: the exchange's book changes, its frame never arrives.
             book = sim.exchange.state.book(ticker)
             price = book.best_yes_bid
+            assert price is not None
             book.apply_delta("yes", price, 700)
             _, sub = book_sid(sim)
             sub.seq += 1
@@ -131,7 +133,9 @@ async def test_a_dropped_connection_reconnects_resubscribes_and_rebuilds_the_boo
             client.set_markets([ticker])
             await synced(sim, client, collector, ticker)
             (outbox,) = sim.exchange.kalshi
-            outbox.request.transport.abort()  # a network drop: no close frame
+            transport = outbox.request.transport
+            assert transport is not None
+            transport.abort()  # a network drop: no close frame
             await sim.advance(10)  # the market moves on while we are away
             await until(lambda: client.stats.connects == 2 and ticker in client.valid_books)
             await synced(sim, client, collector, ticker, 10)
