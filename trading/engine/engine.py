@@ -75,6 +75,7 @@ class Engine:
         self.paused = False
         self._second: int | None = None
         self._marks: dict[str, int | None] = {}  # last exit price each lane's position saw
+        self._breaker_keys: dict[str, tuple[int, int, int, int, bool]] = {}
         self._dispatch = {
             BookDelta: self._on_book,
             BookSnapshot: self._on_book,
@@ -160,6 +161,7 @@ class Engine:
         self.params_hash = params.params_hash()
         self.thresholds = ExitThresholds.of(params)
         self.market.apply_params(params)
+        self._breaker_keys.clear()
 
     def warm_up(self, candles: Iterable[Candle]) -> None:
         """Feed completed candles older than "now" (ATR regime and ROC) before starting."""
@@ -245,6 +247,11 @@ class Engine:
                 )
 
     def _evaluate_breaker(self, lane: Lane, out: list[Output]) -> None:
+        b = lane.breaker
+        key = (b.bankroll, b.peak, b.daily_start, b.weekly_start, b.drawdown_latched)
+        if self._breaker_keys.get(lane.name) == key:
+            return  # nothing the limits depend on moved since the last evaluation
+        self._breaker_keys[lane.name] = key
         before = lane.breaker.reason
         after = lane.breaker.evaluate(self.params)
         if after != before:

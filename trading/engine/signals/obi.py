@@ -61,8 +61,12 @@ class ObiTracker:
         while self._raw[0][0] < horizon:
             self._raw.popleft()
         self.last_raw = raw
-        window_ms = self.window_s(ts) * 1000
-        in_window = [value for t, value in self._raw if t >= ts - window_ms]
+        since = ts - self.window_s(ts) * 1000
+        in_window = []
+        for t, value in reversed(self._raw):  # newest first: the window is a short tail
+            if t < since:
+                break
+            in_window.append(value)
         if len(in_window) < p.obi_smooth_min_samples:
             smoothed = raw
         else:
