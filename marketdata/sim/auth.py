@@ -107,11 +107,13 @@ def has_auth_headers(headers: Mapping[str, str]) -> bool:
     return any(name in headers for name in AUTH_HEADERS)
 
 
-def sign_headers(private_pem: bytes | str, key_id: str, method: str, path: str) -> dict[str, str]:
+def sign_headers(
+    private_pem: bytes | str, key_id: str, method: str, path: str, timestamp_ms: int | None = None
+) -> dict[str, str]:
     """Client-side signing, for tests and tools (the product's client has its own)."""
     data = private_pem.encode() if isinstance(private_pem, str) else private_pem
     key = serialization.load_pem_private_key(data, password=None)
-    stamp = str(int(time.time() * 1000))
+    stamp = str(int(time.time() * 1000) if timestamp_ms is None else timestamp_ms)
     message = f"{stamp}{method.upper()}{path.split('?')[0]}".encode()
     if isinstance(key, rsa.RSAPrivateKey):
         signature = key.sign(

@@ -28,7 +28,7 @@ async def frames_until(
 
 async def drain(ws: aiohttp.ClientWebSocketResponse, quiet: float = 0.3) -> list[dict[str, Any]]:
     """Read every frame until the socket is quiet for ``quiet`` seconds."""
-    seen = []
+    seen: list[dict[str, Any]] = []
     while True:
         try:
             message = await ws.receive(timeout=quiet)

@@ -80,21 +80,8 @@ async def test_every_bad_signature_gets_401(sim_exchange, case):
         headers = sim.sign("POST", BALANCE)
     else:
         skew = -120_000 if case == "old_timestamp" else 120_000
-        stamp = str(int(time.time() * 1000) + skew)
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import padding
-
-        key = serialization.load_pem_private_key(sim.private_key_pem, password=None)
-        signature = key.sign(
-            f"{stamp}GET{BALANCE}".encode(),
-            padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
-            hashes.SHA256(),
-        )
-        headers = {
-            "KALSHI-ACCESS-KEY": sim.key_id,
-            "KALSHI-ACCESS-TIMESTAMP": stamp,
-            "KALSHI-ACCESS-SIGNATURE": base64.b64encode(signature).decode(),
-        }
+        stamp = int(time.time() * 1000) + skew
+        headers = sign_headers(sim.private_key_pem, sim.key_id, "GET", BALANCE, timestamp_ms=stamp)
     async with aiohttp.ClientSession() as http:
         code, body = await status(http, sim.base_url + BALANCE, headers)
     assert code == 401, body
@@ -103,7 +90,8 @@ async def test_every_bad_signature_gets_401(sim_exchange, case):
 async def test_ws_handshake_needs_a_valid_signature(sim_exchange):
     sim = sim_exchange
     async with aiohttp.ClientSession() as http:
-        for headers in ({}, sim.sign("GET", "/trade-api/v2/markets")):
+        attempts: tuple[dict[str, str], ...] = ({}, sim.sign("GET", "/trade-api/v2/markets"))
+        for headers in attempts:
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
                 await http.ws_connect(sim.kalshi_ws_url, headers=headers)
             assert refused.value.status == 401

@@ -33,7 +33,7 @@ async def test_coinbase_ticker_trades_and_heartbeats_carry_sim_time(sim_exchange
         await drain(ws, 0.2)
         await sim.advance(5)
         frames = await drain(ws, 0.3)
-        by_channel = {}
+        by_channel: dict[str, list[dict]] = {}
         for frame in frames:
             by_channel.setdefault(frame["channel"], []).append(frame)
         assert len(by_channel["ticker"]) >= 5

@@ -73,6 +73,8 @@ async def test_market_and_orderbook_and_series_reads(sim_exchange):
         prices = [parse_dollars(p) for p, _ in levels]
         assert prices == sorted(prices)  # ascending, best last
         assert all(is_on_grid(p) for p in prices)
+        assert book.best_yes_bid is not None
+        assert book.best_yes_ask is not None
         assert book.best_yes_bid < book.best_yes_ask
         assert parse_dollars(market["yes_bid_dollars"]) == book.best_yes_bid
         assert parse_dollars(market["yes_ask_dollars"]) == book.best_yes_ask

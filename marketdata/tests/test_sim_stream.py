@@ -6,7 +6,7 @@ from collections import defaultdict
 import pytest
 
 from marketdata.model.book import OrderBook
-from marketdata.model.events import BookDelta, BookSnapshot, MarketStatus, PublicTrade
+from marketdata.model.events import BookDelta, BookSnapshot, MarketStatus, PublicTrade, SpotTicker
 from marketdata.model.ticks import is_valid_order_price
 from marketdata.sim.prices import PriceHistory, PricePath, second_prices, synthetic_history
 from marketdata.sim.schedule import average_cents
@@ -78,12 +78,17 @@ def test_settlement_uses_the_sixty_second_averages_and_windows_chain():
     ]
     assert statuses
     for status in statuses:
+        assert isinstance(status, MarketStatus)
+        assert status.strike is not None
+        assert status.close_ts is not None
         strike = average_cents(path, status.open_ts // 1000)
         close = average_cents(path, status.close_ts // 1000)
         assert round(status.strike * 100) == strike
         assert status.result == ("yes" if close >= strike else "no")
     # a window's closing average is the next window's strike
     first = statuses[0]
+    assert isinstance(first, MarketStatus)
+    assert first.close_ts is not None
     assert average_cents(path, first.close_ts // 1000) == average_cents(
         path, (first.open_ts + 900_000) // 1000
     )
@@ -136,5 +141,5 @@ def test_real_history_file_replays_when_present():
     if not os.path.exists(path):
         pytest.skip("shared data not mounted")
     events = list(generate_events(1, 1_735_689_600_000, 3, path))
-    spot = [e for e in events if e.kind == "spot_ticker"]
+    spot = [e for e in events if isinstance(e, SpotTicker)]
     assert 90_000 < spot[0].price < 100_000  # BTC on 2025-01-01
