@@ -137,7 +137,7 @@ class ReconnectingFeed:
         self._outbox.put_nowait(message)
 
     def mark_alive(self) -> None:
-        self._alive_at = asyncio.get_running_loop().time()
+        self._alive_at = time.monotonic()
         self.stats.last_alive_ms = self.clock_ms()
 
     def reconnect(self, reason: str) -> None:
@@ -284,11 +284,10 @@ class ReconnectingFeed:
             await ws.send(json.dumps(message))
 
     async def _watchdog(self) -> None:
-        loop = asyncio.get_running_loop()
         check = max(0.02, min(1.0, self.liveness_timeout_s / 4))
         while True:
             await asyncio.sleep(check)
-            silent = loop.time() - self._alive_at
+            silent = time.monotonic() - self._alive_at
             if silent > self.liveness_timeout_s:
                 self.stats.liveness_timeouts += 1
                 self.reconnect(f"no liveness signal for {silent:.1f}s")

@@ -137,8 +137,8 @@ class CoinbaseWsClient(ReconnectingFeed):
         return False
 
     def _heartbeats(self, frame: Mapping[str, Any], recv_ts: int) -> None:
-        for event in _events(frame):
-            ts = parse_time_ms(event.get("current_time"), "current_time")
+        times = [parse_time_ms(e.get("current_time"), "current_time") for e in _events(frame)]
+        for ts in times:
             self.mark_alive()
             self.last_heartbeat_ts = ts
             if self.heartbeat_ticks:

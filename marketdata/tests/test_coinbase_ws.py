@@ -7,6 +7,9 @@ import contextlib
 import json
 import time
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from marketdata.coinbase.ws import CoinbaseWsClient
 from marketdata.model.events import ClockTick, SpotTicker, SpotTrade
 from marketdata.ratelimit import Backoff
@@ -196,3 +199,49 @@ async def test_a_dropped_connection_and_faulty_frames_are_survived():
         await until(lambda: len(collector.events) > before)
         assert client.stats.seq_gaps >= 1
         assert client.stats.malformed >= 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    channel=st.sampled_from(["ticker", "market_trades", "heartbeats", "subscriptions", "x"]),
+    events=st.recursive(
+        st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=30)),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3),
+            st.dictionaries(
+                st.sampled_from(
+                    [
+                        "type",
+                        "tickers",
+                        "trades",
+                        "price",
+                        "best_bid",
+                        "time",
+                        "product_id",
+                        "size",
+                        "current_time",
+                        "trade_id",
+                    ]
+                ),
+                inner,
+                max_size=5,
+            ),
+        ),
+        max_leaves=12,
+    ),
+    seq=st.one_of(st.none(), st.integers(), st.text(max_size=3)),
+)
+def test_fuzzed_coinbase_frames_never_crash_and_bad_ones_emit_nothing(channel, events, seq):
+    client, collector = offline()
+    frame = {
+        "channel": channel,
+        "timestamp": "2023-02-09T20:30:37Z",
+        "sequence_num": seq,
+        "events": events,
+    }
+    client.dispatch(json.dumps(frame), recv_ts=1)
+    assert client.stats.handler_errors == 0
+    if client.stats.malformed:
+        assert collector.events == []
+    for event in collector.events:
+        assert not isinstance(event, SpotTicker | SpotTrade) or event.price > 0
