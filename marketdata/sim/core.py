@@ -38,7 +38,7 @@ from marketdata.model.events import (
     SpotTrade,
 )
 from marketdata.model.units import PRICE_MAX
-from marketdata.sim.maker import MarketMaker, VolatilityEstimate, fair_yes, make_quote
+from marketdata.sim.maker import MarketMaker, Quote, VolatilityEstimate, fair_yes, make_quote
 from marketdata.sim.prices import PriceHistory, PricePath
 from marketdata.sim.schedule import WINDOW_S, MarketSchedule, SimMarket
 
@@ -188,7 +188,7 @@ class SimCore:
         momentum = (self.recent[-1] - self.recent[0]) / (sigma * math.sqrt(len(self.recent)))
         return fair, momentum
 
-    def _quote_for(self, market: SimMarket, second: int):  # type: ignore[no-untyped-def]
+    def _quote_for(self, market: SimMarket, second: int) -> Quote:
         fair, momentum = self._fair(market, second)
         seconds_left = market.close_ts / 1000 - second
         return make_quote(fair, self.vol.ratio, seconds_left, momentum)

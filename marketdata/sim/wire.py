@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from marketdata.model.events import BookDelta, BookSnapshot, Level, PublicTrade, Side
+from marketdata.model.events import BookDelta, Level, PublicTrade
 from marketdata.model.ticks import PRICE_RANGES, TAPERED_DECI_CENT
 from marketdata.model.units import PRICE_MAX, format_dollars, format_fp
 from marketdata.sim.schedule import REST_STATUS, SERIES, SimMarket
@@ -174,16 +174,6 @@ def ws_delta(event: BookDelta) -> dict[str, Any]:
         "ts": iso(event.ts),
         "ts_ms": event.ts,
     }
-
-
-def ws_snapshot_as_deltas(event: BookSnapshot) -> list[BookDelta]:
-    """A core snapshot (a market opening) reaches subscribers as deltas onto its empty book."""
-    sides: tuple[tuple[Side, tuple[Level, ...]], ...] = (("yes", event.yes), ("no", event.no))
-    return [
-        BookDelta(ts=event.ts, ticker=event.ticker, side=side, price=price, delta=count)
-        for side, rows in sides
-        for price, count in rows
-    ]
 
 
 def ws_trade(trade: PublicTrade) -> dict[str, Any]:
