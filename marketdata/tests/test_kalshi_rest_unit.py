@@ -280,3 +280,92 @@ async def test_malformed_rows_are_skipped_and_counted_never_guessed():
     markets = await rest.list_markets(series_ticker="KXBTC15M")
     assert [m.ticker for m in markets] == ["A-1"]
     assert rest.stats.malformed == 1
+
+
+async def test_portfolio_reads_parse_exactly():
+    bodies = {
+        "/trade-api/v2/portfolio/positions": {
+            "market_positions": [
+                {
+                    "ticker": "T",
+                    "position_fp": "-3.00",
+                    "market_exposure_dollars": "1.740000",
+                    "realized_pnl_dollars": "0.000000",
+                    "fees_paid_dollars": "0.050000",
+                }
+            ],
+            "event_positions": [],
+            "cursor": "",
+        },
+        "/trade-api/v2/portfolio/fills": {
+            "fills": [
+                {
+                    "fill_id": "f1",
+                    "trade_id": "f1",
+                    "order_id": "o-1",
+                    "ticker": "T",
+                    "outcome_side": "yes",
+                    "book_side": "bid",
+                    "count_fp": "1.50",
+                    "yes_price_dollars": "0.0950",
+                    "is_taker": False,
+                    "fee_cost": "0.0000",
+                    "created_time": "2026-07-24T00:31:00.5Z",
+                    "ts": 1784853060,
+                }
+            ],
+            "cursor": "",
+        },
+        "/trade-api/v2/portfolio/settlements": {
+            "settlements": [
+                {
+                    "ticker": "T",
+                    "market_result": "no",
+                    "yes_count_fp": "0.00",
+                    "no_count_fp": "3.00",
+                    "revenue": 300,
+                    "fee_cost": "0.0500",
+                    "settled_time": "2026-07-24T00:45:06.036714Z",
+                }
+            ],
+            "cursor": "",
+        },
+        "/trade-api/v2/portfolio/orders/o-1": {"order": ORDER},
+        "/trade-api/v2/portfolio/events/orders/o-1": {"order_id": "o-1", "reduced_by": "5.00"},
+        "/trade-api/v2/portfolio/events/orders/o-2": None,
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = bodies[request.url.path]
+        if body is None:
+            return httpx.Response(404, json={"error": {"code": "not_found", "message": "gone"}})
+        return httpx.Response(200, json=body)
+
+    rest = client(handler)
+    (position,) = await rest.list_positions()
+    assert (position.position, position.market_exposure, position.fees_paid) == (
+        -300,
+        1_740_000,
+        50_000,
+    )
+    (fill,) = await rest.list_fills(ticker="T")
+    assert (fill.ts, fill.side, fill.action, fill.yes_price, fill.count, fill.fee) == (
+        1_784_853_060_000,
+        "yes",
+        "buy",
+        950,
+        150,
+        0,
+    )
+    (settlement,) = await rest.list_settlements()
+    assert (settlement.result, settlement.no_count, settlement.revenue) == ("no", 300, 3_000_000)
+    order = await rest.get_order("o-1")
+    assert (order.status, order.yes_price, order.remaining_count, order.side) == (
+        "resting",
+        4200,
+        500,
+        "yes",
+    )
+    assert await rest.cancel_order("o-1", ticker="T") == 500
+    assert await rest.cancel_order("o-2", ticker="T") is None  # already terminal or unknown
+    assert rest.stats.malformed == 0

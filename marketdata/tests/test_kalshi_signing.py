@@ -76,3 +76,16 @@ def test_a_missing_or_garbage_key_file_is_a_clear_error(tmp_path):
     os.chmod(bad, 0o600)
     with pytest.raises(KeyFileError, match="PEM"):
         load_private_key_file(bad, production=True)
+
+
+def test_the_signer_comes_from_the_exchange_settings(tmp_path, settings):
+    from marketdata.kalshi.config import signer_from_settings
+
+    path = _write_key(tmp_path, 0o644)
+    settings.KBTC = {**settings.KBTC, "KALSHI_API_KEY_ID": "kid", "KALSHI_PRIVATE_KEY_PATH": path}
+    assert signer_from_settings(production=False).key_id == "kid"
+    with pytest.raises(KeyFileError, match="group or others"):
+        signer_from_settings(production=True)
+    settings.KBTC = {**settings.KBTC, "KALSHI_PRIVATE_KEY_PATH": None}
+    with pytest.raises(KeyFileError, match="KALSHI_PRIVATE_KEY_PATH"):
+        signer_from_settings()
