@@ -8,6 +8,7 @@ event loop, and keeps its own books and aggregators: it never reads the engine's
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from marketdata.model.book import DEPTH_LEVELS, OrderBook
 from marketdata.model.candles import Candle as Bar
 from marketdata.model.candles import CandleAggregator
 from marketdata.model.events import (
+    EVENT_TYPES,
     BookDelta,
     BookSnapshot,
     Event,
@@ -49,6 +51,7 @@ class PreparedBatch:
 
     first_seq: int
     last_seq: int
+    events: int
     event_rows: list[EventRow] = field(default_factory=list)
     candles: list[Candle] = field(default_factory=list)
     snapshots: list[OrderBookSnapshot] = field(default_factory=list)
@@ -68,12 +71,11 @@ class StreamDeriver:
         self._window: int | None = None  # index of the current snapshot window
 
     def prepare(self, batch: Sequence[tuple[int, Event]]) -> PreparedBatch:
-        prepared = PreparedBatch(first_seq=batch[0][0], last_seq=batch[-1][0])
-        dumps = json.dumps
+        prepared = PreparedBatch(first_seq=batch[0][0], last_seq=batch[-1][0], events=len(batch))
         rows = prepared.event_rows
         for seq, event in batch:
             ticker = getattr(event, "ticker", "")
-            rows.append((seq, ms_to_utc(event.ts), event.kind, ticker, dumps(event_to_dict(event))))
+            rows.append((seq, ms_to_utc(event.ts), event.kind, ticker, journal_json(event)))
             try:
                 self._derive(event, prepared)
             except Exception:
@@ -138,6 +140,25 @@ class StreamDeriver:
                     obi=yes_depth / total if total else None,
                 )
             )
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+# Kinds whose fields are all JSON scalars already; the others (tuples of levels, a Fraction)
+# go through event_to_dict. Same JSON either way: the hot loop just skips dataclasses.fields()
+# and a type check per field, which cost more than the encoding itself.
+_PLAIN_FIELDS: dict[type, tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls))
+    for cls in EVENT_TYPES.values()
+    if cls not in (BookSnapshot, MarketStatus)
+}
+
+
+def journal_json(event: Event) -> str:
+    """``event_to_dict(event)`` as compact JSON text, the journal's ``fields`` column."""
+    names = _PLAIN_FIELDS.get(type(event))
+    if names is None:
+        return _ENCODE(event_to_dict(event))
+    return _ENCODE({name: getattr(event, name) for name in names})
 
 
 def _candle_row(bar: Bar) -> Candle:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import psycopg
@@ -66,8 +66,13 @@ class Recorder:
         self.flush_errors = 0
         self.session_id: int | None = None
         self._pending: deque[tuple[int, Event]] = deque()
-        self._inflight: list[tuple[int, Event]] = []
-        self._prepared: PreparedBatch | None = None
+        # Batches taken from _pending, prepared (rows built) and waiting to be stored, oldest
+        # first. A failed store leaves its batch at the head: retried verbatim, in order.
+        self._prepared: deque[PreparedBatch] = deque()
+        self._prepared_events = 0
+        # Row building runs on its own thread so it overlaps the database's work on the
+        # previous batch (the ORM thread mostly waits on the socket, without the GIL).
+        self._prepare_executor = ThreadPoolExecutor(1, thread_name_prefix="recorder-prepare")
         self._check_stored = False  # after a failed commit: did it land anyway?
         self._deriver = StreamDeriver()
         self._wakeup = asyncio.Event()
@@ -81,7 +86,7 @@ class Recorder:
     def record(self, event: Event) -> None:
         """Queue one event for storage. Never blocks, never touches the database."""
         self.emitted += 1
-        if len(self._pending) + len(self._inflight) >= self.buffer_bound:
+        if len(self._pending) + self._prepared_events >= self.buffer_bound:
             self._drop(self.emitted)
             return
         if self._drop_episode is not None:
@@ -92,7 +97,7 @@ class Recorder:
 
     @property
     def buffered(self) -> int:
-        return len(self._pending) + len(self._inflight)
+        return len(self._pending) + self._prepared_events
 
     def stats(self) -> RecorderStats:
         return RecorderStats(
@@ -149,21 +154,26 @@ class Recorder:
             self.dropped += lost
             log.error("recorder_lost_on_close", lost=lost, **self._counters())
             self._pending.clear()
-            self._inflight = []
-            self._prepared = None
+            self._prepared.clear()
+            self._prepared_events = 0
         if self.session_id is not None:
             try:
                 await self._close_session(session_id=self.session_id, dropped=self.dropped)
             except _DB_ERRORS:
                 log.warning("recorder_session_close_failed", session_id=self.session_id)
+        self._prepare_executor.shutdown(wait=False)
         log.info("recorder_closed", **self._counters())
 
     async def _flush_one(self) -> None:
-        if not self._inflight:
-            count = min(self.batch_size, len(self._pending))
-            self._inflight = [self._pending.popleft() for _ in range(count)]
+        """Store the oldest batch; meanwhile prepare the next one if there is a full one."""
+        if not self._prepared:
+            await self._prepare_next()
+        head = self._prepared[0]
+        storing = asyncio.ensure_future(self._store(head))
+        if len(self._prepared) == 1 and len(self._pending) >= self.batch_size:
+            await self._prepare_next()
         try:
-            stored = await self._store(self._inflight)
+            await storing
         except _DB_ERRORS as exc:
             self.flush_errors += 1
             self._check_stored = True
@@ -173,26 +183,29 @@ class Recorder:
                 **self._counters(),
             )
             raise
-        self.recorded += stored
-        self._inflight = []
+        self._prepared.popleft()
+        self._prepared_events -= head.events
+        self.recorded += head.events
 
-    def _store_sync(self, batch: Sequence[tuple[int, Event]]) -> int:
-        """Runs on the ORM thread. The batch is prepared once and rewritten verbatim on retry."""
-        if self._prepared is None:
-            self._prepared = self._deriver.prepare(batch)
-        prepared = self._prepared
+    async def _prepare_next(self) -> None:
+        count = min(self.batch_size, len(self._pending))
+        batch = [self._pending.popleft() for _ in range(count)]
+        self._prepared_events += count
+        loop = asyncio.get_running_loop()
+        prepared = await loop.run_in_executor(self._prepare_executor, self._deriver.prepare, batch)
+        self._prepared.append(prepared)
+
+    def _store_sync(self, prepared: PreparedBatch) -> None:
+        """Runs on the ORM thread; the same prepared rows are written again on a retry."""
         if self.session_id is None:
             self.session_id = store.session_open(label=self.label)
         if self._check_stored:
-            already = store.session_last_seq(session_id=self.session_id) >= prepared.last_seq
+            landed = store.session_last_seq(session_id=self.session_id) >= prepared.last_seq
             self._check_stored = False
-            if already:
+            if landed:  # the commit went through before the connection died
                 log.warning("recorder_batch_already_stored", last_seq=prepared.last_seq)
-                self._prepared = None
-                return len(batch)
+                return
         store.batch_store(session_id=self.session_id, batch=prepared, dropped=self.dropped)
-        self._prepared = None
-        return len(batch)
 
     # --- drops -------------------------------------------------------------------------------
 

@@ -186,3 +186,24 @@ async def test_stats_expose_the_counters():
     )
     await recorder.close(timeout_s=5)
     assert Counter(e.kind for e in await _read()) == {"spot_trade": 2}
+
+
+def test_journal_json_is_event_to_dict_for_every_kind():
+    import json
+
+    from marketdata.model.events import event_to_dict
+    from marketdata.recorder.derive import journal_json
+
+    seen = set()
+    for event in synthetic_stream(3_000, seed=4):
+        assert json.loads(journal_json(event)) == event_to_dict(event)
+        seen.add(event.kind)
+    assert len(seen) == 9
+
+
+async def test_a_simulator_stream_round_trips():
+    from marketdata.sim.stream import generate_events
+
+    stream = list(generate_events(3, START_TS, 5))
+    recorder = await _record_all(stream, batch_size=400, flush_interval_s=0.05)
+    assert await _read(session_id=recorder.session_id) == stream
