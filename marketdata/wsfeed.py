@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidURI, WebSocketException
 from websockets.frames import Frame, Opcode
 
 from marketdata.model.events import Event
@@ -184,13 +184,17 @@ class ReconnectingFeed:
                 self.stats.state = "connecting" if self.stats.connects == 0 else "reconnecting"
                 try:
                     await self._connect_once(stop)
-                except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
+                except InvalidURI:
+                    raise  # configuration, not weather: retrying cannot help
+                except (OSError, TimeoutError, WebSocketException) as exc:
                     self.stats.last_error = f"{type(exc).__name__}: {exc}"
                     log.warning(
                         "feed_disconnected", feed=self.feed_name, error=self.stats.last_error
                     )
-                except InvalidURI:
-                    raise
+                except Exception as exc:
+                    # A bug of ours must not silence the feed for good: loud, counted, retried.
+                    self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                    log.exception("feed_failed", feed=self.feed_name)
                 if stop.is_set():
                     break
                 self.stats.reconnects += 1
@@ -265,7 +269,7 @@ class ReconnectingFeed:
         """Decode and route one frame; a malformed one is counted and logged, never raised."""
         try:
             frame = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             self.malformed(f"bad json: {exc}", raw)
             return
         if not isinstance(frame, dict):
@@ -275,7 +279,14 @@ class ReconnectingFeed:
             self.handle_frame(frame, recv_ts)
         except WireFormatError as exc:
             self.malformed(str(exc), raw)
-        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            OverflowError,
+            RecursionError,
+        ) as exc:
             self.malformed(f"{type(exc).__name__}: {exc}", raw)
 
     async def _write(self, ws: ClientConnection) -> None:

@@ -334,3 +334,9 @@ def test_any_frame_shape_is_handled_without_crashing(kind, msg, seq):
         frame["seq"] = seq
     client.dispatch(json.dumps(frame), recv_ts=1)
     assert client.stats.handler_errors == 0
+
+
+def test_a_pathologically_nested_frame_is_malformed_not_fatal():
+    client, _ = ready_client()
+    client.dispatch("[" * 100_000 + "]" * 100_000, recv_ts=1)
+    assert client.stats.malformed == 1
