@@ -86,6 +86,10 @@ class RestStats:
         return dataclasses.asdict(self)
 
 
+class _NotPlaced(Exception):
+    """Internal: the create never reached the exchange (connection refused or timed out)."""
+
+
 class _Ambiguous(Exception):
     """Internal: a create whose outcome is unknown."""
 
@@ -441,6 +445,8 @@ class KalshiRestClient:
             except KalshiRateLimited as exc:
                 self.stats.rate_limited += 1
                 last = exc  # not placed: Kalshi refused before looking at it
+            except _NotPlaced as exc:
+                last = KalshiTransportError(None, "connect_failed", str(exc))
             except KalshiConflict as exc:
                 if not maybe_placed:
                     raise self._fail(exc) from None
@@ -476,8 +482,8 @@ class KalshiRestClient:
                 "POST", V2_ORDERS, json=body, timeout_s=self.order_timeout_s
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            # Never reached the server: definitely not placed, same as a 429.
-            raise KalshiRateLimited(None, "connect_failed", str(exc)) from None
+            # Never reached the server: definitely not placed, like a 429.
+            raise _NotPlaced(f"{type(exc).__name__}: {exc}") from None
         except httpx.TransportError as exc:
             raise _Ambiguous(f"{type(exc).__name__}: {exc}") from None
         if response.is_success:

@@ -369,3 +369,20 @@ async def test_portfolio_reads_parse_exactly():
     assert await rest.cancel_order("o-1", ticker="T") == 500
     assert await rest.cancel_order("o-2", ticker="T") is None  # already terminal or unknown
     assert rest.stats.malformed == 0
+
+
+async def test_a_create_that_could_not_connect_is_retried_as_not_placed():
+    exchange = OrderExchange()
+    calls = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise httpx.ConnectError("refused", request=request)
+        return exchange(request)
+
+    rest = client(handler)
+    created = await create(rest)
+    assert not created.recovered
+    assert exchange.posts == 1
+    assert rest.stats.ambiguous_creates == 0
