@@ -37,7 +37,7 @@ from trading.engine.records import (
 )
 from trading.runtime import outputs
 from trading.runtime.session import Session, SessionOutput, new_session, restored_session
-from trading.runtime.state import load_restart, save_state_write
+from trading.runtime.state import count_trade, load_restart, save_state_write, trade_counts
 from trading.runtime.writer import PersistWriter, Write
 
 log = structlog.get_logger(__name__)
@@ -94,6 +94,8 @@ class Daemon:
         self.lanes: dict[str, _LaneMemory] = {name: _LaneMemory() for name in config.lanes}
         self.outbox: dict[tuple[str, str], dict[str, Any]] = {}
         self.controls_version = -1
+        self.controls = selectors.ControlsSnapshot()  # the last control read applied
+        self.controls_reads = 0  # completed control reads (tests wait on it)
         self.controls_wakeup = asyncio.Event()
         self.errors = 0
         self._last_save_ts = 0
@@ -219,6 +221,7 @@ class Daemon:
         memory = self.lanes[record.lane]
         coid = memory.exit_coid.pop(record.position_uid, "")
         payload = outputs.trade_payload(record)
+        count_trade(self.runtime, record.lane, record.ts)
 
         def published(_: Any) -> None:  # only once the row is committed (Zulip style)
             self.outbox[("trade", record.lane)] = payload
@@ -256,7 +259,7 @@ class Daemon:
         lane = self.session.engine.lanes[lane_name]
         breaker = lane.breaker
         now = self.session.now
-        trades = len(lane.recent_exits)
+        trades = trade_counts(self.runtime, lane_name, now)[0]
         if write:
             self.writer.put(
                 Write(
@@ -345,6 +348,7 @@ class Daemon:
     def _apply_controls(self, controls: selectors.ControlsSnapshot, *, first: bool = False) -> None:
         session = self.session
         assert session is not None
+        self.controls = controls
         session.set_paused(controls.paused)
         if controls.version != self.controls_version:
             self.controls_version = controls.version
@@ -387,6 +391,7 @@ class Daemon:
                 continue
             if self.session is not None and not self._stopping:
                 self._apply_controls(controls)
+                self.controls_reads += 1
 
     async def _announcements(self, stop: asyncio.Event) -> None:
         """Wake the controls poll when the web side announces a change."""

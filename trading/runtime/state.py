@@ -30,6 +30,29 @@ class Restart:
     events: list[Event]
 
 
+DAY_MS = 86_400_000
+
+
+def trade_counts(runtime: dict[str, Any], lane: str, now: int) -> tuple[int, int]:
+    """(trades closed this session, trades closed since 00:00 UTC of event time)."""
+    counts = runtime.get("trade_counts", {}).get(lane)
+    if counts is None:
+        return 0, 0
+    today = counts["today"] if counts["day"] == now // DAY_MS else 0
+    return counts["total"], today
+
+
+def count_trade(runtime: dict[str, Any], lane: str, ts: int) -> None:
+    """Count a closed trade; kept in ``runtime`` so the counts survive a restart."""
+    counts = runtime.setdefault("trade_counts", {}).setdefault(
+        lane, {"total": 0, "day": ts // DAY_MS, "today": 0}
+    )
+    if counts["day"] != ts // DAY_MS:
+        counts["day"], counts["today"] = ts // DAY_MS, 0
+    counts["total"] += 1
+    counts["today"] += 1
+
+
 def save_state_write(session: Session, runtime: dict[str, Any]) -> Write:
     """A critical write of every lane's state, computed now (on the hot path, in memory)."""
     snapshot = session.snapshot(**runtime)
@@ -50,6 +73,7 @@ def save_state_write(session: Session, runtime: dict[str, Any]) -> Write:
                 "weekly_baseline": breaker.weekly_start,
                 "breaker_state": reason or BreakerState.OK,
                 "cooldown_until_ms": cooldown,
+                "trades_today": trade_counts(runtime, name, engine.now)[1],
                 "engine_snapshot": snapshot,
                 "snapshot_at_ms": engine.now or None,
             }
