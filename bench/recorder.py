@@ -36,6 +36,8 @@ async def _record(events: list[Any], batch_size: int) -> tuple[float, Any]:
         recorder.record(event)
         if index % YIELD_EVERY == 0:
             await asyncio.sleep(0)
+    while recorder.buffered and not writer.done():  # noqa: ASYNC110 - polls a counter
+        await asyncio.sleep(0.005)
     stop.set()
     await writer
     seconds = time.perf_counter() - started

@@ -66,7 +66,12 @@ class RecordedEvent(models.Model):
         ]
         indexes = [
             TimeBrinIndex(fields=["ts"], name="recordedevent_ts_brin"),
-            models.Index(fields=["ticker", "ts"], name="recordedevent_ticker_ts"),
+            # Spot and clock events have no ticker; leaving them out saves ~40% of the entries.
+            models.Index(
+                fields=["ticker", "ts"],
+                name="recordedevent_ticker_ts",
+                condition=~models.Q(ticker=""),
+            ),
         ]
 
     def __str__(self) -> str:

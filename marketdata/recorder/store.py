@@ -78,14 +78,17 @@ def batch_store(*, session_id: int, batch: PreparedBatch, dropped: int) -> None:
                 update_fields=_MARKET_UPDATE_FIELDS,
             )
         Session.objects.filter(pk=session_id).update(
-            recorded=F("recorded") + len(batch.event_rows), dropped=dropped
+            recorded=F("recorded") + batch.events, dropped=dropped
         )
 
 
 def _copy_events(session_id: int, batch: PreparedBatch) -> None:
     table = connection.ops.quote_name(RecordedEvent._meta.db_table)
     sql = f"COPY {table} (session_id, seq, ts, kind, ticker, fields) FROM STDIN"
+    prefix = f"{session_id}\t"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        if batch.copy_lines:
+            copy.write("".join([prefix + line for line in batch.copy_lines]))
         for seq, ts, kind, ticker, fields in batch.event_rows:
             copy.write_row((session_id, seq, ts, kind, ticker, fields))
 

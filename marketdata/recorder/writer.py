@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import psycopg
 import structlog
 from django.db import Error as DjangoDatabaseError
+from django.db import connection
 
 from kbtc_site.db import db_call
 from marketdata.model.events import Event
@@ -74,7 +75,7 @@ class Recorder:
         # previous batch (the ORM thread mostly waits on the socket, without the GIL).
         self._prepare_executor = ThreadPoolExecutor(1, thread_name_prefix="recorder-prepare")
         self._check_stored = False  # after a failed commit: did it land anyway?
-        self._deriver = StreamDeriver()
+        self._deriver = StreamDeriver(copy_text=connection.vendor == "postgresql")
         self._wakeup = asyncio.Event()
         self._drop_episode: tuple[int, int] | None = None  # (first seq, dropped at start)
         self._drop_logged_at = 0.0

@@ -56,6 +56,9 @@ async def _record_all(events, **options):
 
 async def test_stream_through_recorder_and_reader_is_identical():
     stream = list(synthetic_stream(6_000, seed=11))
+    awkward = 'back\\slash\ttab "quote"\nline ü €'  # COPY text escapes, JSON escapes, UTF-8
+    stream[100:100] = [SpotTrade(ts=stream[100].ts, price=0.1 + 0.2, size=1e-8, trade_id=awkward)]
+    stream = stream[:6_000]
     assert {event.kind for event in stream} == {
         "spot_trade",
         "spot_ticker",
