@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from marketdata.model.units import PRICE_MAX
-
 from trading.engine.params import Params
 from trading.engine.regime import Regime
 from trading.engine.resolver import Conviction, Resolution

@@ -12,7 +12,6 @@ from collections import deque
 from typing import Literal
 
 from marketdata.model.candles import Candle
-
 from trading.engine.params import Params
 
 Regime = Literal["LOW", "MEDIUM", "HIGH"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from marketdata.model.candles import Candle
-
 from trading.engine.params import Params
 from trading.engine.regime import Regime
 from trading.engine.signals import Direction

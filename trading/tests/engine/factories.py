@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from marketdata.model.candles import Candle
 from marketdata.model.events import (
@@ -15,8 +16,11 @@ from marketdata.model.events import (
 )
 from trading.engine.engine import Engine, Output
 from trading.engine.intents import ClosePosition, PlaceOrder
+from trading.engine.lane import Position
 from trading.engine.params import Params
 from trading.engine.records import Decision, PositionClosed
+
+T = TypeVar("T")
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a Thursday
 WINDOW_MS = 900_000
@@ -98,7 +102,7 @@ class Scenario:
     def delta(self, ticker: str, side: str, price: int, delta: int) -> list[Output]:
         return self.feed(BookDelta(ts=self.now, ticker=ticker, side=side, price=price, delta=delta))  # type: ignore[arg-type]
 
-    def fill_all(self, out: list[Output]) -> list[Output]:
+    def fill_all(self, out: Sequence[object]) -> list[Output]:
         """Fill every order intent in ``out`` completely at its limit, with no fee."""
         more: list[Output] = []
         for item in out:
@@ -110,7 +114,7 @@ class Scenario:
         self.outputs.extend(more)
         return more
 
-    def fill_at(self, out: list[Output], yes_price: int, fee: int = 0) -> list[Output]:
+    def fill_at(self, out: Sequence[object], yes_price: int, fee: int = 0) -> list[Output]:
         more: list[Output] = []
         for item in out:
             if isinstance(item, (PlaceOrder, ClosePosition)):
@@ -128,13 +132,20 @@ class Scenario:
         return out
 
 
-def of(outputs: list[Output], cls: type) -> list[Any]:
+def of(outputs: Sequence[object], cls: type[T]) -> list[T]:
     return [o for o in outputs if isinstance(o, cls)]
 
 
-def decisions(outputs: list[Output], lane: str = "paper") -> list[Decision]:
+def position_of(engine: Engine, lane: str = "paper") -> Position:
+    """The lane's open position (the test fails if there is none)."""
+    position = engine.lanes[lane].position
+    assert position is not None, f"{lane} holds no position"
+    return position
+
+
+def decisions(outputs: Sequence[object], lane: str = "paper") -> list[Decision]:
     return [o for o in outputs if isinstance(o, Decision) and o.lane == lane]
 
 
-def closed(outputs: list[Output], lane: str = "paper") -> list[PositionClosed]:
+def closed(outputs: Sequence[object], lane: str = "paper") -> list[PositionClosed]:
     return [o for o in outputs if isinstance(o, PositionClosed) and o.lane == lane]

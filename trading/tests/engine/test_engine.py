@@ -27,6 +27,7 @@ from trading.tests.engine.factories import (
     closed,
     decisions,
     of,
+    position_of,
     snapshot,
     status,
     ticker_at,
@@ -151,12 +152,12 @@ def test_stop_loss_fires_on_the_executable_bid_only_after_min_hold():
 def test_a_partial_exit_keeps_the_reason_and_retries():
     s = Scenario()
     entered(s)
-    exits = s.engine.close_all()
+    exits = of(s.engine.close_all(), ClosePosition)
     assert [e.reason for e in exits] == ["EMERGENCY_STOP", "EMERGENCY_STOP"]
     paper = exits[0]
     s.engine.on_fill("paper", paper.client_order_id, [(4800, 1000, 0)])
     s.engine.on_order_done("paper", paper.client_order_id)
-    assert s.engine.lanes["paper"].position.count == 3000
+    assert position_of(s.engine).count == 3000
     out = s.tick(1)
     retry = [e for e in of(out, ClosePosition) if e.lane == "paper"]
     assert [(e.reason, e.count) for e in retry] == [("EMERGENCY_STOP", 3000)]
@@ -195,7 +196,7 @@ def test_settlement_only_uses_the_positions_own_contract():
     )
     out = s.enter_long()
     s.fill_all(of(out, PlaceOrder))
-    position = s.engine.lanes["paper"].position
+    position = position_of(s.engine)
     assert position.ticker == ticker_at(T0)
     s.feed(
         MarketStatus(

@@ -1,3 +1,6 @@
+import dataclasses
+from typing import Any
+
 import pytest
 
 from trading.engine.exits import ExitInputs, ExitThresholds, settlement_window_exit, strategy_exit
@@ -27,20 +30,21 @@ def short_gain(ask):
     return (10_000 - ask) * 10_000 - COST
 
 
-def inputs(**kw):
-    args = {
-        "direction": "LONG",
-        "held_ms": HOLD,
-        "regime": "MEDIUM",
-        "gain": 0,
-        "cost": COST,
-        "obi": 0.7,
-        "last_candle": None,
-        "current_roc": None,
-        "entry_roc": None,
-    }
-    args.update(kw)
-    return ExitInputs(**args)
+BASE_INPUTS = ExitInputs(
+    direction="LONG",
+    held_ms=HOLD,
+    regime="MEDIUM",
+    gain=0,
+    cost=COST,
+    obi=0.7,
+    last_candle=None,
+    current_roc=None,
+    entry_roc=None,
+)
+
+
+def inputs(**kw: Any) -> ExitInputs:
+    return dataclasses.replace(BASE_INPUTS, **kw)
 
 
 def reason(**kw):

@@ -235,17 +235,21 @@ def test_reentry_cooldown(since_exit, reason):
     assert guards.reentry_cooldown(1_000_000, None, P) == ""
 
 
-def health(**kw):
-    args = {
-        "now": 100_000,
-        "best_bid": 4000,
-        "best_ask": 4100,
-        "last_kalshi_ts": 40_000,
-        "last_spot_ts": 40_000,
-        "params": P,
-    }
-    args.update(kw)
-    return guards.book_health(**args)
+def health(
+    *,
+    best_bid: int | None = 4000,
+    best_ask: int | None = 4100,
+    last_kalshi_ts: int | None = 40_000,
+    last_spot_ts: int | None = 40_000,
+) -> str:
+    return guards.book_health(
+        now=100_000,
+        best_bid=best_bid,
+        best_ask=best_ask,
+        last_kalshi_ts=last_kalshi_ts,
+        last_spot_ts=last_spot_ts,
+        params=P,
+    )
 
 
 def test_book_health():

@@ -1,6 +1,11 @@
+from collections.abc import Sequence
+
 import pytest
 
+from marketdata.model.candles import Candle
 from trading.engine.params import DEFAULT_PARAMS
+from trading.engine.regime import Regime
+from trading.engine.signals import Direction
 from trading.engine.signals.obi import ObiTracker, obi_direction, raw_obi
 from trading.engine.signals.roc import roc, roc_direction, roc_threshold
 from trading.engine.signals.spread import SpreadTracker
@@ -124,38 +129,45 @@ def test_roc_long_at_the_threshold_and_not_below():
     )
 
 
+def direction(
+    candles: Sequence[Candle],
+    *,
+    regime: Regime = "MEDIUM",
+    holding: bool = False,
+    obi: Direction | None = None,
+) -> Direction | None:
+    """``roc_direction`` without ATR (static thresholds) and with the default parameters."""
+    return roc_direction(candles, atr_pct=None, regime=regime, holding=holding, obi=obi, params=P)
+
+
 def test_roc_short_needs_obi_not_long_and_long_needs_obi_not_short():
     rising = [candle(100, 100, 100, 100), up(100, 100.5), up(100.5, 100.8), up(100.8, 101)]
     falling = [candle(101, 101, 101, 101), up(101, 100.5), up(100.5, 100.2), up(100.2, 100)]
-    kw = {"atr_pct": None, "regime": "MEDIUM", "holding": False, "params": P}
-    assert roc_direction(rising, obi="SHORT", **kw) is None
-    assert roc_direction(falling, obi=None, **kw) == "SHORT"
-    assert roc_direction(falling, obi="LONG", **kw) is None
+    assert direction(rising, obi="SHORT") is None
+    assert direction(falling, obi=None) == "SHORT"
+    assert direction(falling, obi="LONG") is None
 
 
 def test_roc_beyond_the_caps_is_a_blowoff_and_ignored():
-    kw = {"atr_pct": None, "regime": "MEDIUM", "holding": False, "obi": None, "params": P}
     at_cap = [candle(100, 100, 100, 100), up(100, 101), up(101, 102), up(102, 102.5)]
-    assert roc_direction(at_cap, **kw) == "LONG"
+    assert direction(at_cap) == "LONG"
     over = [candle(100, 100, 100, 100), up(100, 101), up(101, 102), up(102, 102.51)]
-    assert roc_direction(over, **kw) is None
+    assert direction(over) is None
 
 
 def test_roc_candle_confirmation_two_of_three_outside_medium():
-    kw = {"atr_pct": None, "holding": False, "obi": None, "params": P}
     one_green = [candle(100, 100, 100, 100), up(100, 100.7), up(100.8, 100.5), up(100.6, 100.5)]
     # ROC = +0.5 %, but only one of the last 3 candles is green
-    assert roc_direction(one_green, regime="MEDIUM", **kw) == "LONG"  # MEDIUM lowers to 1
-    assert roc_direction(one_green, regime="HIGH", **kw) is None
+    assert direction(one_green, regime="MEDIUM") == "LONG"  # MEDIUM lowers to 1
+    assert direction(one_green, regime="HIGH") is None
     two_green = [candle(100, 100, 100, 100), up(100, 100.7), up(100.8, 100.4), up(100.4, 100.5)]
-    assert roc_direction(two_green, regime="HIGH", **kw) == "LONG"
+    assert direction(two_green, regime="HIGH") == "LONG"
 
 
 def test_roc_is_neutral_in_low_regime_or_while_holding():
     rising = [candle(100, 100, 100, 100), up(100, 100.5), up(100.5, 100.8), up(100.8, 101)]
-    kw = {"atr_pct": None, "obi": None, "params": P}
-    assert roc_direction(rising, regime="LOW", holding=False, **kw) is None
-    assert roc_direction(rising, regime="MEDIUM", holding=True, **kw) is None
+    assert direction(rising, regime="LOW", holding=False) is None
+    assert direction(rising, regime="MEDIUM", holding=True) is None
 
 
 # --- spread divergence -----------------------------------------------------------------
