@@ -102,6 +102,7 @@ class Daemon:
         self._last_equity_ts = 0
         self._last_market_ts = 0
         self._stopping = False
+        self._rate_mark: tuple[float, int] | None = None  # (monotonic s, events) at last health
 
     # --- start ---------------------------------------------------------------------------
 
@@ -449,13 +450,24 @@ class Daemon:
                 log.warning("publish_failed", topic=topic, error=str(exc).strip())
 
     def _health_payload(self) -> dict[str, Any]:
+        feeds: list[dict[str, Any]] = []
+        for feed in self.feeds:
+            health = getattr(feed, "health", None)  # network feeds report their sockets
+            if health is not None:
+                feeds.extend(health())
+        events = self.session.events if self.session else 0
+        wall = time.monotonic()
+        rate = None
+        if self._rate_mark is not None and wall > self._rate_mark[0]:
+            rate = round((events - self._rate_mark[1]) / (wall - self._rate_mark[0]), 1)
+        self._rate_mark = (wall, events)
         return {
             "ts": self.session.now if self.session else 0,
-            "feeds": [],
+            "feeds": feeds,
             "db": "ok" if self.writer.outage_retries == 0 else "retrying",
             "redis": "ok",
             "lanes": list(self.config.lanes),
-            "events_per_s": None,
+            "events_per_s": rate,
         }
 
     async def run(self, stop: asyncio.Event) -> None:
