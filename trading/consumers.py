@@ -16,9 +16,9 @@ from django.db import close_old_connections
 
 from kbtc_site.permissions import is_operator
 from trading import dashboard
-from trading.live import CONTROLS_GROUP, TOPICS, topic_group
+from trading.live import CONTROLS_GROUP, DASHBOARD_GROUP, TOPICS, topic_group
 
-GROUPS = (*(topic_group(topic) for topic in TOPICS), CONTROLS_GROUP)
+GROUPS = (*(topic_group(topic) for topic in TOPICS), CONTROLS_GROUP, DASHBOARD_GROUP)
 
 
 def _render_topic(topic: str, payloads: list[dict[str, Any]], can_control: bool) -> list[str]:
@@ -70,6 +70,10 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     async def controls_changed(self, event: dict[str, Any]) -> None:
         await self.send(text_data=await database_sync_to_async(_render_sidebar)(self.can_control))
+
+    async def dashboard_close(self, event: dict[str, Any]) -> None:
+        """Server-initiated close (``live.close_dashboards``); the page reconnects."""
+        await self.close(code=event.get("code", 1000))
 
     async def dashboard_frame(self, event: dict[str, Any]) -> None:
         await self.send(text_data=event["text"])

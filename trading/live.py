@@ -62,6 +62,11 @@ On the channel layer each topic group ``kbtc.<topic>`` receives
 ``{"type": "live.message", "topic": str, "payloads": [payload, ...]}`` (one payload per lane
 that changed since the last message of that topic).
 
+``close_dashboards()`` sends ``{"type": "dashboard.close", "code": int}`` to the group
+``kbtc.dashboard`` every dashboard socket joins: each consumer closes its socket with that
+code (1000 by default, what daphne's idle timeout sends), so the page's reconnect after a
+server-initiated close can be exercised on a running server.
+
 Control announcements (from ``trading.services``, on commit) go to the group
 ``kbtc.controls`` as ``{"type": "controls.changed", "action": str, ...details}``; the daemon
 then re-reads ``trading.selectors.controls_current()`` (it also polls it every second, so a
@@ -82,6 +87,7 @@ from django.core.cache import cache
 
 TOPICS = ("market", "signal", "position", "trade", "equity", "health")
 CONTROLS_GROUP = "kbtc.controls"
+DASHBOARD_GROUP = "kbtc.dashboard"
 MIN_INTERVAL_S = 0.2  # 5 messages per second per topic
 LATEST_KEY = "kbtc:live:latest:{topic}:{slot}"
 SLOTS = ("", "paper", "live")
@@ -206,3 +212,10 @@ def announce_control(*, action: str, **details: Any) -> None:
     layer = get_channel_layer()
     if layer is not None:
         async_to_sync(layer.group_send)(CONTROLS_GROUP, message)
+
+
+async def close_dashboards(code: int = 1000) -> None:
+    """Close every open dashboard socket from the server side with ``code``."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(DASHBOARD_GROUP, {"type": "dashboard.close", "code": code})

@@ -85,3 +85,13 @@ async def test_an_anonymous_socket_is_closed_with_a_code_htmx_does_not_retry():
     connected, code = await communicator.connect()
     assert not connected
     assert code == 4403
+
+
+@override_settings(ANONYMOUS_READS=True)
+async def test_the_server_can_close_every_dashboard_socket_with_code_1000():
+    communicator = await _connect()
+    await communicator.receive_from(timeout=5)  # the snapshot
+    await live.close_dashboards()
+    closed = await communicator.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 1000}
+    await communicator.disconnect()
