@@ -11,9 +11,10 @@
 - later in the second: public trades (seeded arrivals, taking the touch) with their deltas.
 
 Both the pure stream (``stream.generate_events``) and the server consume exactly this, so
-a client of the server and a reader of the stream see the same market. Orders (part 2) will
-enter through the same books; the maker tracks its own size per level so resting orders of
-others survive its requotes.
+a client of the server and a reader of the stream see the same market. Orders (part 2) enter
+through the same books (``matching.MatchingEngine`` sets ``orders``); the maker tracks its own
+size per level so resting orders of others survive its requotes, and the hooks below let its
+requotes and the public trade flow fill them. With no engine attached nothing changes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import random
 import uuid
 from collections import deque
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from marketdata.model.book import OrderBook
 from marketdata.model.events import (
@@ -41,6 +43,9 @@ from marketdata.model.units import PRICE_MAX
 from marketdata.sim.maker import MarketMaker, Quote, VolatilityEstimate, fair_yes, make_quote
 from marketdata.sim.prices import PriceHistory, PricePath
 from marketdata.sim.schedule import WINDOW_S, MarketSchedule, SimMarket
+
+if TYPE_CHECKING:
+    from marketdata.sim.matching import MatchingEngine
 
 FEE_TYPE = "quadratic"
 FEE_MULTIPLIER = Fraction(1)
@@ -62,6 +67,9 @@ class SimCore:
         self.path = PricePath(history, seed)
         self.schedule = MarketSchedule(self.path, listing_lead_s=listing_lead_s)
         self.clock_ticks = clock_ticks
+        self.fee_type = FEE_TYPE
+        self.fee_multiplier = FEE_MULTIPLIER
+        self.orders: MatchingEngine | None = None  # resting orders of accounts (part 2)
         self.second = start_ts // 1000  # next second to process
         self.now = self.second * 1000  # latest simulated time reached (ms)
         self.books: dict[str, OrderBook] = {}
@@ -210,11 +218,14 @@ class SimCore:
             self.active = None
         if maker is None:
             return []
-        deltas = maker.withdraw(ts)
+        deltas: list[Event] = list(maker.withdraw(ts))
         book = self.books[market.ticker]
         for delta in deltas:
+            assert isinstance(delta, BookDelta)
             book.apply_delta(delta.side, delta.price, delta.delta, ts)
-        return list(deltas)
+        if self.orders is not None:
+            deltas += self.orders.close_market(market.ticker, ts)
+        return deltas
 
     def _spot(self, ts: int, price: float) -> list[Event]:
         previous, self.spot = self.spot, price
@@ -237,7 +248,12 @@ class SimCore:
         if maker is None:
             return []
         maker.churn()
-        return list(maker.requote(self.books[market.ticker], self._quote_for(market, second), ts))
+        events: list[Event] = list(
+            maker.requote(self.books[market.ticker], self._quote_for(market, second), ts)
+        )
+        if self.orders is not None:
+            events += self.orders.after_requote(market.ticker, ts)
+        return events
 
     def _trades(self, market: SimMarket, second: int, earliest: int) -> list[Event]:
         book, maker = self.books[market.ticker], self.makers.get(market.ticker)
@@ -267,8 +283,13 @@ class SimCore:
             if touch is None:
                 continue
             available = maker.shown[maker_side].get(touch, 0)
+            resting = (
+                self.orders.resting_size(market.ticker, maker_side, touch)
+                if self.orders is not None
+                else 0
+            )
             wanted = max(1, int(self.flow.lognormvariate(math.log(10), 1.2))) * 100
-            count = min(wanted, available)
+            count = min(wanted, available + resting)
             if count <= 0:
                 continue
             yes_price = PRICE_MAX - touch if taker == "yes" else touch
@@ -280,12 +301,20 @@ class SimCore:
                 taker_side=taker,
                 trade_id=str(uuid.UUID(int=self.flow.getrandbits(128), version=4)),
             )
-            maker.consume(maker_side, touch, count)
-            book.apply_delta(maker_side, touch, -count, ts)
-            events += [
-                trade,
-                BookDelta(ts=ts, ticker=market.ticker, side=maker_side, price=touch, delta=-count),
-            ]
+            events.append(trade)
+            from_maker = min(count, available)  # the maker's size was at the level first
+            if from_maker:
+                maker.consume(maker_side, touch, from_maker)
+                book.apply_delta(maker_side, touch, -from_maker, ts)
+                events.append(
+                    BookDelta(
+                        ts=ts, ticker=market.ticker, side=maker_side, price=touch, delta=-from_maker
+                    )
+                )
+            if count > from_maker and self.orders is not None:
+                events += self.orders.fill_resting(
+                    market.ticker, maker_side, touch, count - from_maker, ts
+                )
         return events
 
 

@@ -1,7 +1,7 @@
 """Feed faults, chosen at start (``--faults``) and switchable at ``/sim/faults``.
 
-Rates are probabilities per frame (WS) or per request (REST reads). Decisions come from a
-seeded generator per connection, apart from the market's own generators, so switching a
+Rates are probabilities per frame (WS) or per request (REST reads, order writes). Decisions
+come from a seeded generator per connection, apart from the market's own generators, so switching a
 fault on never changes the market itself, and a run with the same faults repeats.
 """
 
@@ -27,6 +27,12 @@ class FaultConfig:
     rest_timeout_s: float = 30.0
     rest_slow: float = 0.0  # the response is held ``rest_slow_ms``
     rest_slow_ms: int = 2000
+    # Order writes (create / cancel / amend / decrease, both endpoints), per request:
+    order_429: float = 0.0  # refused before the book saw it (definitely not placed)
+    order_5xx: float = 0.0  # 500/502/503, not placed (the client cannot know that)
+    order_timeout: float = 0.0  # hangs ``rest_timeout_s``, then 504; not placed
+    order_slow: float = 0.0  # processed after ``rest_slow_ms``
+    order_lost: float = 0.0  # creates only: placed, then the connection drops (no answer)
 
     RATES = (
         "ws_drop",
@@ -38,6 +44,11 @@ class FaultConfig:
         "rest_5xx",
         "rest_timeout",
         "rest_slow",
+        "order_429",
+        "order_5xx",
+        "order_timeout",
+        "order_slow",
+        "order_lost",
     )
 
     def update(self, changes: dict[str, Any]) -> None:

@@ -16,11 +16,13 @@ from typing import Any
 
 from marketdata.model.events import BookDelta, MarketStatus, PublicTrade
 from marketdata.sim.faults import FaultDice
+from marketdata.sim.ledger import AccountEvent
 from marketdata.sim.state import PublicState
 from marketdata.sim.wire import market_id, ws_delta, ws_snapshot, ws_ticker, ws_trade
 
-CHANNELS = ("orderbook_delta", "ticker", "trade", "market_lifecycle_v2")
-PRIVATE_LATER = ("fill", "user_orders", "market_positions", "order_group_updates")
+PRIVATE = {"fill": "fill", "user_orders": "user_order", "market_positions": "market_position"}
+CHANNELS = ("orderbook_delta", "ticker", "trade", "market_lifecycle_v2", *PRIVATE)
+NOT_SIMULATED = ("order_group_updates",)
 SEQUENCED = ("orderbook_delta", "trade")
 LIFECYCLE_EVENT = {
     "listed": "created",
@@ -53,6 +55,7 @@ class KalshiSession:
     state: PublicState
     dice: FaultDice
     known_market: Callable[[str], bool]
+    user_id: str = ""  # the API key of the handshake: private channels carry only its own
     subs: dict[int, Subscription] = field(default_factory=dict)
     next_sid: int = 1
 
@@ -101,8 +104,8 @@ class KalshiSession:
         if not isinstance(channels, list) or not channels:
             raise CommandError(3, "Channels required")
         for channel in channels:
-            if channel in PRIVATE_LATER:
-                raise CommandError(8, f"Channel {channel} is not simulated yet (orders: part 2)")
+            if channel in NOT_SIMULATED:
+                raise CommandError(8, f"Channel {channel} is not simulated")
             if channel not in CHANNELS:
                 raise CommandError(8, "Unknown channel name")
         tickers = self._tickers(params)
@@ -198,15 +201,27 @@ class KalshiSession:
             if s.channel == channel and (s.tickers is None or ticker in s.tickers)
         ]
 
-    def on_delta(self, delta: BookDelta) -> list[Frame]:
+    def on_delta(self, delta: BookDelta, owner: str | None = None) -> list[Frame]:
+        subs = self._subscribers("orderbook_delta", delta.ticker)
+        if not subs:
+            return []
+        msg = ws_delta(delta)
+        # ``client_order_id`` is present only when your own order caused the change (§2.6).
+        if delta.client_order_id and owner is not None and owner == self.user_id:
+            msg["client_order_id"] = delta.client_order_id
         return [
-            {
-                "type": "orderbook_delta",
-                "sid": s.sid,
-                "seq": self._next_seq(s),
-                "msg": ws_delta(delta),
-            }
-            for s in self._subscribers("orderbook_delta", delta.ticker)
+            {"type": "orderbook_delta", "sid": s.sid, "seq": self._next_seq(s), "msg": msg}
+            for s in subs
+        ]
+
+    def on_account(self, event: AccountEvent) -> list[Frame]:
+        """Own fills, order updates and positions; these channels carry no ``seq`` (§2.5)."""
+        if event.user_id != self.user_id:
+            return []
+        kind = PRIVATE[event.channel]
+        return [
+            {"type": kind, "sid": s.sid, "msg": event.msg}
+            for s in self._subscribers(event.channel, event.ticker)
         ]
 
     def on_trade(self, trade: PublicTrade) -> list[Frame]:

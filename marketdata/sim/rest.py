@@ -1,5 +1,5 @@
-"""Kalshi REST market data on the real paths (exchange-protocols.md §1.4) and the account
-read of part 1 (balance). Handlers are thin: they read ``PublicState`` and the schedule."""
+"""Kalshi REST market data on the real paths (exchange-protocols.md §1.4); the account
+endpoints live in ``orders``. Handlers are thin: they read ``PublicState`` and the schedule."""
 
 from __future__ import annotations
 
@@ -137,18 +137,6 @@ def routes(sim: SimExchange) -> list[web.RouteDef]:
             }
         )
 
-    async def balance(request: web.Request) -> web.Response:
-        # Part 1 has no orders, so the account holds its opening balance untouched.
-        cents = sim.opening_balance_cents
-        return web.json_response(
-            {
-                "balance": cents,
-                "balance_dollars": f"{cents / 100:.2f}",
-                "portfolio_value": 0,
-                "updated_ts": sim.released_until // 1000,
-            }
-        )
-
     return [
         web.get(f"{PREFIX}/markets", markets),
         web.get(f"{PREFIX}/markets/trades", trades),
@@ -156,5 +144,4 @@ def routes(sim: SimExchange) -> list[web.RouteDef]:
         web.get(f"{PREFIX}/markets/{{ticker}}/orderbook", orderbook),
         web.get(f"{PREFIX}/series/{{series}}", series),
         web.get(f"{PREFIX}/exchange/status", exchange_status),
-        web.get(f"{PREFIX}/portfolio/balance", balance),
     ]

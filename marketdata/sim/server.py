@@ -6,6 +6,11 @@ the embedded demo hosts it beside the web app and the trader. A driver task move
 to the clock's time, releases each event once simulated time reaches its ``ts``, folds it
 into ``PublicState`` and fans out frames to every connection's outbox. Each connection has a
 writer task that applies the WS faults on its way out.
+
+Orders (``orders``, ``matching``) are processed at the core's frontier: the core computes a
+whole simulated second at once, so before an order is matched every event it has already
+computed (at most the rest of the current second) is released. The book an order meets is
+then exactly the book every client has been sent, and its events follow in order.
 """
 
 from __future__ import annotations
@@ -40,6 +45,10 @@ from marketdata.sim.core import SimCore
 from marketdata.sim.faults import FaultConfig, FaultDice
 from marketdata.sim.kalshi_ws import KalshiSession
 from marketdata.sim.klines import KlineError, klines
+from marketdata.sim.ledger import AccountEvent
+from marketdata.sim.matching import MatchingEngine
+from marketdata.sim.orders import order_faults
+from marketdata.sim.orders import routes as order_routes
 from marketdata.sim.prices import MINUTE_MS, PriceHistory
 from marketdata.sim.rest import PREFIX, error, routes
 from marketdata.sim.state import PublicState
@@ -93,8 +102,12 @@ class SimExchange:
         self.host, self.port = host, port
         self.ping_interval_s = ping_interval_s
         self.opening_balance_cents = opening_balance_cents
+        self.engine = MatchingEngine(
+            self.core, seed=seed, opening_balance_micros=opening_balance_cents * 10_000
+        )
         self.rest_dice = FaultDice(self.faults, f"{seed}:rest")
-        self.pending: deque[Event] = deque()
+        self.order_dice = FaultDice(self.faults, f"{seed}:orders")
+        self.pending: deque[Event | AccountEvent] = deque()
         self.released_until = start_ms
         self.kalshi: dict[Outbox, KalshiSession] = {}
         self.coinbase: dict[Outbox, CoinbaseSession] = {}
@@ -114,8 +127,11 @@ class SimExchange:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[self._kalshi_auth, self._rest_faults])
+        app = web.Application(
+            middlewares=[self._kalshi_auth, self._rest_faults, order_faults(self)]
+        )
         app.add_routes(routes(self))
+        app.add_routes(order_routes(self))
         app.add_routes(
             [
                 web.get(WS_PATH, self._kalshi_ws),
@@ -152,8 +168,7 @@ class SimExchange:
     async def _drive(self) -> None:
         while True:
             now = min(self.clock.now(), self.core.end_ts() - 1)
-            while self.core.second * 1000 <= now:
-                self.pending.extend(self.core.step())
+            self._compute(now)
             while self.pending and self.pending[0].ts <= now:
                 self._release(self.pending.popleft())
             self.released_until = max(self.released_until, now)
@@ -164,7 +179,40 @@ class SimExchange:
             else:
                 await asyncio.sleep(0.005)
 
-    def _release(self, event: Event) -> None:
+    def _compute(self, now: int) -> None:
+        """Step the core through ``now``; fills it makes for accounts join in time order."""
+        while self.core.second * 1000 <= now:
+            events: list[Event | AccountEvent] = list(self.core.step())
+            if self.engine.outbox:
+                events = sorted([*events, *self.engine.outbox], key=lambda e: e.ts)  # stable
+                self.engine.outbox.clear()
+            self.pending.extend(events)
+
+    def order_time(self) -> int:
+        """Bring every feed up to the core's frontier; the time an order is processed at."""
+        self._compute(min(self.clock.now(), self.core.end_ts() - 1))
+        while self.pending:
+            event = self.pending.popleft()
+            self.released_until = max(self.released_until, event.ts)
+            self._release(event)
+        return self.released_until
+
+    def publish(self, events: list[Event]) -> None:
+        """Release an order's market events, then the account notifications it caused."""
+        for event in events:
+            self._release(event)
+        self._release_account()
+
+    def _release_account(self) -> None:
+        notes, self.engine.outbox = self.engine.outbox, []
+        for note in notes:
+            self._release(note)
+
+    def _release(self, event: Event | AccountEvent) -> None:
+        if isinstance(event, AccountEvent):
+            for outbox, session in self.kalshi.items():
+                outbox.put(session.on_account(event))
+            return
         if isinstance(event, BookSnapshot):
             # A market opening: subscribers see it as deltas onto the book they hold.
             old_yes, old_no = self.state.book(event.ticker).snapshot_levels()
@@ -173,10 +221,13 @@ class SimExchange:
                 self._release(delta)
             return
         changed = self.state.apply(event)
+        owner = None
+        if isinstance(event, BookDelta) and event.client_order_id:
+            owner = self.engine.owner_of(event.ticker, event.client_order_id)
         for outbox, session in self.kalshi.items():
             frames: list[dict[str, Any]] = []
             if isinstance(event, BookDelta):
-                frames += session.on_delta(event)
+                frames += session.on_delta(event, owner)
             elif isinstance(event, PublicTrade):
                 frames += session.on_trade(event)
             elif isinstance(event, MarketStatus):
@@ -185,6 +236,10 @@ class SimExchange:
             if changed is not None:
                 frames += session.on_ticker(changed, event.ts)
             outbox.put(frames)
+        if isinstance(event, MarketStatus) and event.status == "finalized" and event.result:
+            market = self.core.schedule.market(event.open_ts)
+            self.engine.settle(event.ticker, market.event_ticker, event.result, event.ts)
+            self._release_account()
         self._release_spot(event)
 
     def _release_spot(self, event: Event) -> None:
@@ -306,7 +361,9 @@ class SimExchange:
         outbox = Outbox(
             ws, request, FaultDice(self.faults, f"{self.seed}:k{next(self.connection_ids)}")
         )
-        session = KalshiSession(self.state, outbox.dice, self._known_market)
+        session = KalshiSession(
+            self.state, outbox.dice, self._known_market, user_id=request.get(KEY_ID, "")
+        )
         self.kalshi[outbox] = session
         writer = asyncio.create_task(self._write(outbox))
         pinger = asyncio.create_task(self._ping(ws))

@@ -90,6 +90,7 @@ async def running_simulator(
     days: int = 1,
     faults: FaultConfig | None = None,
     ping_interval_s: float = 10.0,
+    opening_balance_cents: int = 100_000,
 ) -> AsyncIterator[SimHandle]:
     private, public = generate_key_pair()
     key_id = str(uuid.uuid4())
@@ -105,6 +106,7 @@ async def running_simulator(
         faults=faults,
         keys=keys,
         ping_interval_s=ping_interval_s,
+        opening_balance_cents=opening_balance_cents,
     )
     await exchange.start()
     try:

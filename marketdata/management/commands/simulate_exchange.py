@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -53,6 +54,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--faults", default="", help="e.g. seq_skip=0.01,rest_429=0.05")
         parser.add_argument(
+            "--account-balance",
+            default="1000.00",
+            help="opening cash of each new account (one per API key), in dollars",
+        )
+        parser.add_argument(
             "--api-key",
             action="append",
             default=[],
@@ -71,6 +77,12 @@ class Command(BaseCommand):
                 keys.register(*parse_api_key_option(option))
         except (ValueError, OSError) as exc:
             raise CommandError(str(exc)) from exc
+        try:
+            balance = Decimal(options["account_balance"]) * 100
+        except InvalidOperation:
+            raise CommandError("--account-balance: not a dollar amount") from None
+        if balance < 0 or balance != balance.to_integral_value():
+            raise CommandError("--account-balance: whole cents, not negative")
         if options["host"] not in ("127.0.0.1", "localhost", "::1"):
             raise CommandError("the simulator listens on loopback only")
         exchange = SimExchange(
@@ -83,6 +95,7 @@ class Command(BaseCommand):
             keys=keys,
             host=options["host"],
             port=options["port"],
+            opening_balance_cents=int(balance),
         )
         asyncio.run(self._serve(exchange, len(keys.keys)))
 
