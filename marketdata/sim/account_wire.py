@@ -94,7 +94,7 @@ def created_v2_json(order: SimOrder) -> dict[str, Any]:
         "ts_ms": order.updated_ts,
     }
     if order.filled:
-        body["average_fill_price"] = _ratio_dollars(order.fill_value // 100, order.filled)
+        body["average_fill_price"] = _ratio_dollars(order.fill_value, order.filled)
         body["average_fee_paid"] = _ratio_dollars(order.taker_fees + order.maker_fees, order.filled)
     return body
 
@@ -195,5 +195,5 @@ def balance_json(account: Account, now: int) -> dict[str, Any]:
         "balance_dollars": money(cents * MICROS_PER_CENT),
         "portfolio_value": held // MICROS_PER_CENT,
         "updated_ts": (account.updated_ts or now) // 1000,
-        "balance_breakdown": [{"exchange_index": 0, "balance": cents}],
+        "balance_breakdown": [{"exchange_index": 0, "balance": money(cents * MICROS_PER_CENT)}],
     }
