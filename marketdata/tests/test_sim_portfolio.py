@@ -68,7 +68,7 @@ async def test_settlement_credits_the_ledger_exactly_and_reports_it_in_the_excha
             assert (settlement.yes_count, settlement.no_count) == (count, 0)
             assert settlement.revenue == revenue_cents * MICROS_PER_CENT
             assert settlement.fee_cost == fee
-            status, raw = await call(sim, "GET", "/portfolio/settlements")
+            _status, raw = await call(sim, "GET", "/portfolio/settlements")
             row = raw["settlements"][0]
             assert row["revenue"] == revenue_cents  # integer cents on the wire (§1.3)
             assert row["yes_total_cost_dollars"] == money(cost)
@@ -108,7 +108,7 @@ async def test_selling_what_you_hold_closes_and_a_short_is_signed_negative(sim_e
     assert pos.position == -300
     assert pos.cost == (PRICE_MAX - bid) * 300
     assert pos.realized_pnl == (bid - ask) * 200
-    status, body = await call(sim, "GET", "/portfolio/positions")
+    _status, body = await call(sim, "GET", "/portfolio/positions")
     assert body["market_positions"][0]["position_fp"] == "-3.00"
 
 
