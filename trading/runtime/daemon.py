@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 
 from kbtc_site.db import db_call
-from marketdata.model.candles import Candle
+from marketdata.model.candles import Candle, CandleAggregator
 from marketdata.model.events import Event
 from marketdata.recorder import Recorder
 from trading import live, selectors, services
@@ -45,6 +45,8 @@ log = structlog.get_logger(__name__)
 EventSink = Callable[[Event], None]
 Feed = Callable[[EventSink, asyncio.Event], Coroutine[Any, Any, None]]
 CandleSource = Callable[[int], list[Candle]]
+SPOT_KINDS = frozenset({"spot_trade", "spot_ticker"})
+CHART_CANDLE_S = 60  # the dashboard's BTC chart is 1-minute bars
 
 
 @dataclass
@@ -101,6 +103,7 @@ class Daemon:
         self._last_save_ts = 0
         self._last_equity_ts = 0
         self._last_market_ts = 0
+        self._chart_candles = CandleAggregator(CHART_CANDLE_S, keep=1)
         self._stopping = False
         self._rate_mark: tuple[float, int] | None = None  # (monotonic s, events) at last health
 
@@ -169,6 +172,8 @@ class Daemon:
             return
         if self.observer is not None:
             self.observer(event, produced)
+        if event.kind in SPOT_KINDS and session.engine.market.spot is not None:
+            self._chart_candles.update(event.ts, session.engine.market.spot)
         if produced:
             self._dispatch(produced)
         self._periodic(session.now)
@@ -341,7 +346,21 @@ class Daemon:
             "obi": market.obi.history[-1] if market.obi.history else None,
             "regime": market.regime.regime,
             "atr_pct": market.regime.atr_pct,
-            "candle": None,
+            "candle": self._chart_candle(now),
+        }
+
+    def _chart_candle(self, now: int) -> dict[str, Any] | None:
+        """The forming 1-minute bar for the dashboard's chart (time in seconds)."""
+        self._chart_candles.advance(now)
+        bar = self._chart_candles.current
+        if bar is None:
+            return None
+        return {
+            "time": bar.start_ts // 1000,
+            "open": bar.open,
+            "high": bar.high,
+            "low": bar.low,
+            "close": bar.close,
         }
 
     # --- controls ------------------------------------------------------------------------
@@ -438,7 +457,7 @@ class Daemon:
                 await asyncio.wait_for(stop.wait(), self.config.publish_every_s)
             if time.monotonic() - last_health >= 1.0:
                 last_health = time.monotonic()
-                self.outbox[("health", "")] = self._health_payload()
+                self.outbox[("health", "")] = self.health_payload()
             await self._publish_pending(publisher)
 
     async def _publish_pending(self, publisher: live.Publisher) -> None:
@@ -449,7 +468,7 @@ class Daemon:
             except Exception as exc:
                 log.warning("publish_failed", topic=topic, error=str(exc).strip())
 
-    def _health_payload(self) -> dict[str, Any]:
+    def health_payload(self) -> dict[str, Any]:
         feeds: list[dict[str, Any]] = []
         for feed in self.feeds:
             health = getattr(feed, "health", None)  # network feeds report their sockets

@@ -1,28 +1,49 @@
-"""Assemble a daemon on the in-process simulator (``run_trader`` and the embedded demo).
+"""Assemble a daemon: on the network feeds (``run_trader``, the embedded demo) or on the
+in-process simulator stream (``run_trader --sim-stream``, tests).
+
+``build_network_daemon`` reads the exchange settings (``KALSHI_API_URL``, ``KALSHI_WS_URL``,
+``COINBASE_WS_URL``, ``KALSHI_API_KEY_ID``, ``KALSHI_PRIVATE_KEY_PATH``) and warms up from the
+candles table (the back-fill command and the recorder fill it). ``start_embedded_exchange``
+is the embedded profile's half (interfaces.md §7): a ``SimExchange`` on an ephemeral
+127.0.0.1 port, a throwaway key pair registered there, the settings pointed at it, and the
+table back-filled from its Binance endpoint, so the same ``build_network_daemon`` runs.
 
 The simulated clock starts where the saved session stopped (so a restart continues the
-market it left), else at ``KBTC_SIM_START``-less default: now minus a day, rounded to the
-minute, inside the history file when ``KBTC_HISTORY`` is set (its last day).
+market it left), else at the default start: now minus a day, rounded to the minute, or,
+when ``KBTC_HISTORY`` is set, inside the file (its last week).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import structlog
 from django.conf import settings
 
 from kbtc_site.db import db_call
+from marketdata.history.backfill import backfill
+from marketdata.kalshi.config import signer_from_settings
 from marketdata.recorder import Recorder
+from marketdata.sim.auth import KeyRegistry, generate_key_pair
 from marketdata.sim.core import SimCore
 from marketdata.sim.prices import MINUTE_MS
+from marketdata.sim.server import WS_PATH, SimExchange
 from marketdata.sim.stream import history_for
 from trading import selectors
 from trading.runtime.daemon import Daemon, DaemonConfig
 from trading.runtime.feeds import sim_stream_feed
+from trading.runtime.network import NetworkFeed, held_positions
 from trading.runtime.warmup import history_candles, table_candles
 
+log = structlog.get_logger(__name__)
+
 SIM_MINUTES = 7 * 24 * 60  # how far ahead the simulated market can run
+DEMO_DAYS = 7  # with history: the demo replays the file's last week
+BACKFILL_MS = 30 * 3600 * 1000  # warm-up reads 15 h of 15-minute candles; a restart, 12 h more
 
 
 def _saved_now() -> int | None:
@@ -35,9 +56,10 @@ def default_start(history_path: Any) -> int:
     if history_path:
         from marketdata.sim.prices import load_history
 
-        # the last day of the file has a week of history before it for the warm-up
+        # the file's last week, with a week of history before it for the warm-up; seven
+        # minutes into a window, like the tests' default start
         probe = load_history(history_path, 0, 2**62)
-        return probe.last_ts - 2 * 86_400_000 - probe.last_ts % 900_000 + 7 * 60_000
+        return probe.last_ts - DEMO_DAYS * 86_400_000 - probe.last_ts % 900_000 + 7 * 60_000
     now = int(time.time() * 1000) - 86_400_000
     return now - now % MINUTE_MS
 
@@ -69,3 +91,114 @@ async def build_sim_daemon(
     )
     await daemon.prepare()
     return daemon
+
+
+# --- the network feeds ------------------------------------------------------------------
+
+
+def _table_warmup(before_ts: int) -> list[Any]:
+    candles = table_candles(before_ts, count=60)
+    if len(candles) < 20:
+        log.warning(
+            "warmup_candles_missing",
+            found=len(candles),
+            before_ts=before_ts,
+            hint="run manage.py backfill_klines for the day before the start",
+        )
+    return candles
+
+
+async def build_network_daemon(
+    *,
+    start_ms: int | None = None,
+    latency_ms: int = 200,
+    refresh_s: float = 60.0,
+    recorder: bool = True,
+) -> Daemon:
+    """The daemon on the exchange clients, configured from ``settings.KBTC``."""
+    kbtc = settings.KBTC
+    signer = signer_from_settings()
+    feed = NetworkFeed(
+        kalshi_api_url=kbtc["KALSHI_API_URL"],
+        kalshi_ws_url=kbtc["KALSHI_WS_URL"],
+        coinbase_ws_url=kbtc["COINBASE_WS_URL"],
+        signer=signer,
+        series_ticker=kbtc["SERIES_TICKER"],
+        refresh_s=refresh_s,
+    )
+    if start_ms is None:
+        start_ms = int(time.time() * 1000)
+    daemon = Daemon(
+        DaemonConfig(latency_ms=latency_ms),
+        feeds=[feed],
+        candles=_table_warmup,
+        recorder=Recorder(label="run_trader") if recorder else None,
+        start_ts=start_ms,
+    )
+    feed.positions = held_positions(daemon)
+    await daemon.prepare()
+    return daemon
+
+
+@dataclass
+class EmbeddedExchange:
+    exchange: SimExchange
+    key_id: str
+    start_ms: int
+    backfilled: int
+
+
+async def start_embedded_exchange(*, speed: float | None = None) -> EmbeddedExchange:
+    """The embedded profile's simulator: started in this loop, settings pointed at it."""
+    kbtc = settings.KBTC
+    history_path = kbtc["HISTORY"]
+    saved = await db_call(_saved_now)()
+    start_ms = (saved // 1000 + 1) * 1000 if saved else default_start(history_path)
+    private, public = generate_key_pair()
+    key_id = f"embedded-{uuid.uuid4()}"
+    keys = KeyRegistry()
+    keys.register(key_id, public)
+    exchange = SimExchange(
+        seed=kbtc["SIM_SEED"],
+        start_ms=start_ms,
+        speed=speed or kbtc["SIM_SPEED"],
+        history=str(history_path) if history_path else None,
+        days=DEMO_DAYS,
+        keys=keys,
+    )
+    await exchange.start()
+    key_path = Path(kbtc["DATA_DIR"]) / "embedded_sim_key.pem"  # throwaway, this run only
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    key_path.touch(mode=0o600)
+    key_path.chmod(0o600)
+    key_path.write_bytes(private)
+    base = exchange.base_url
+    ws_base = f"ws://{exchange.host}:{exchange.port}"
+    kbtc.update(
+        {
+            "KALSHI_API_URL": f"{base}/trade-api/v2",
+            "KALSHI_WS_URL": f"{ws_base}{WS_PATH}",
+            "COINBASE_WS_URL": f"{ws_base}/coinbase",
+            "BINANCE_API_URL": f"{base}/binance",
+            "KALSHI_API_KEY_ID": key_id,
+            "KALSHI_PRIVATE_KEY_PATH": key_path,
+        }
+    )
+    try:
+        result = await db_call(backfill)(
+            base_url=kbtc["BINANCE_API_URL"],
+            start_ms=start_ms - BACKFILL_MS,
+            end_ms=start_ms,
+        )
+    except Exception:
+        await exchange.stop()
+        raise
+    log.info(
+        "embedded_exchange_started",
+        url=base,
+        start_ms=start_ms,
+        speed=exchange.clock.speed,
+        history=str(history_path) if history_path else "synthetic",
+        backfilled=result.fetched,
+    )
+    return EmbeddedExchange(exchange, key_id, start_ms, result.fetched)

@@ -4,8 +4,9 @@ The same function serves the daemon, the replay-parity check and (later) the bac
 so a recorded stream fed here reproduces the daemon's trades exactly. For each event:
 
 1. when its time crosses a whole second, a ``ClockTick`` at that second goes first
-   (interfaces.md §4; a stream that already carries the tick gets no second one);
-2. orders due at or before the event's time fill against the books as they stood
+   (interfaces.md §4; a stream that already carries the tick gets no second one); an
+   event older than "now" (the latest event time) never ticks nor moves "now" back;
+2. orders due at or before "now" fill against the books as they stood
    (paper latency is in event time);
 3. the venue and the engine see the event; intents go to the venue; orders with zero
    latency fill at once.
@@ -92,12 +93,15 @@ class Session:
         if self.on_consumed is not None:
             self.on_consumed(event)
         venue = self.venue
-        if venue.queue and venue.queue[0].due_ts <= event.ts:
-            self._report(venue.execute_due(event.ts), out)
+        # "now" is the latest event time: an event from one socket a little older than the
+        # other's latest (the network feed) never moves the venue's clock back.
+        now = event.ts if event.ts > self.engine.now else self.engine.now
+        if venue.queue and venue.queue[0].due_ts <= now:
+            self._report(venue.execute_due(now), out)
         venue.on_event(event)
         self._handle(self.engine.on_event(event), out)
-        if venue.queue and venue.queue[0].due_ts <= event.ts:
-            self._report(venue.execute_due(event.ts), out)
+        if venue.queue and venue.queue[0].due_ts <= now:
+            self._report(venue.execute_due(now), out)
 
     def _handle(self, outputs: list[Output], out: list[SessionOutput]) -> None:
         for output in outputs:
