@@ -78,6 +78,19 @@ class _Ladder:
             prices = heapq.nlargest(n, levels)
         return [(price, levels[price]) for price in prices]
 
+    def volume(self, n: int) -> int:
+        """Resting size of the best ``n`` levels (``sum`` of ``top(n)``'s counts, cheaper)."""
+        levels = self.levels
+        if n <= 0:
+            return 0
+        if len(levels) <= n:
+            return sum(levels.values())
+        if len(levels) <= _SORT_BELOW:
+            prices = sorted(levels, reverse=True)[:n]
+        else:
+            prices = heapq.nlargest(n, levels)
+        return sum(map(levels.__getitem__, prices))
+
     def sorted_desc(self) -> list[Level]:
         return sorted(self.levels.items(), reverse=True)
 
@@ -172,10 +185,12 @@ class OrderBook:
         return [(PRICE_MAX - price, count) for price, count in self._no.top(n)]
 
     def bid_volume(self, n: int = DEPTH_LEVELS) -> int:
-        return sum(count for _, count in self._yes.top(n))
+        """Size of the top ``n`` YES bids."""
+        return self._yes.volume(n)
 
     def ask_volume(self, n: int = DEPTH_LEVELS) -> int:
-        return sum(count for _, count in self._no.top(n))
+        """Size of the top ``n`` YES asks (NO bids)."""
+        return self._no.volume(n)
 
     def level_count(self) -> int:
         return len(self._yes.levels) + len(self._no.levels)

@@ -32,6 +32,7 @@ from marketdata.model.events import (
     SpotTrade,
 )
 from marketdata.model.units import PRICE_MAX
+from trading.engine.breaker import day_index, week_index
 from trading.engine.entry import evaluate_entry, exit_limit, market_signals, shared_verdict
 from trading.engine.exits import ExitThresholds
 from trading.engine.intents import CancelOrder, ClosePosition, Intent, PlaceOrder
@@ -77,8 +78,8 @@ class Engine:
         self._marks: dict[str, int | None] = {}  # last exit price each lane's position saw
         self._breaker_keys: dict[str, tuple[int, int, int, int, bool]] = {}
         self._dispatch = {
-            BookDelta: self._on_book,
-            BookSnapshot: self._on_book,
+            BookDelta: self._on_book_delta,
+            BookSnapshot: self._on_book_snapshot,
             SpotTrade: self._on_spot,
             SpotTicker: self._on_spot,
             PublicTrade: self._on_public_trade,
@@ -206,10 +207,15 @@ class Engine:
         market.select_active(now, force=False)
         market.sample_second(now)
         shared = None
+        day = day_index(now)
+        week = week_index(now)
         for lane in self.lanes.values():
-            lane.breaker.roll(now)
+            breaker = lane.breaker
+            if breaker.day != day or breaker.week != week:
+                breaker.roll(now)  # otherwise a no-op: the baselines roll only at 00:00 UTC
             self._evaluate_breaker(lane, out)
-            self._expire_orders(lane, out)
+            if lane.orders:
+                self._expire_orders(lane, out)
             if lane.position is not None:
                 self._watch(lane, out, per_second=True)
             elif not lane.orders:
@@ -271,12 +277,23 @@ class Engine:
 
     # --- events --------------------------------------------------------------------------
 
-    def _on_book(self, event: BookDelta | BookSnapshot, out: list[Output]) -> None:
-        self.market.book(event.ticker).apply(event)
+    def _on_book_delta(self, event: BookDelta, out: list[Output]) -> None:
+        ticker = event.ticker
+        market = self.market
+        book = market.books.get(ticker) or market.book(ticker)
+        book.apply_delta(event.side, event.price, event.delta, event.ts)
+        market.last_kalshi_ts = event.ts
+        self._book_moved(ticker, out)
+
+    def _on_book_snapshot(self, event: BookSnapshot, out: list[Output]) -> None:
+        self.market.book(event.ticker).apply_snapshot(event.yes, event.no, event.ts)
         self.market.last_kalshi_ts = event.ts
+        self._book_moved(event.ticker, out)
+
+    def _book_moved(self, ticker: str, out: list[Output]) -> None:
         for lane in self.lanes.values():
             position = lane.position
-            if position is not None and position.ticker == event.ticker:
+            if position is not None and position.ticker == ticker:
                 # Within a second only the executable price can change an exit's verdict.
                 price = exit_price(self, position)
                 if price != self._marks.get(lane.name):

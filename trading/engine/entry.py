@@ -75,6 +75,10 @@ class SharedVerdict:
     price_rule: tuple[str, str] | None
     halted_rules: tuple[tuple[str, str], ...]  # what a halted breaker leaves
     signal_reason: str  # resolver or TFI reason that leaves no direction
+    # The halted lane's resolution (one object per second, not one per lane).
+    halted_resolution: Resolution
+    # The first rule after the low-conviction gate that blocked ("" = none): trend, price.
+    after_low_reason: str
 
 
 def _first(rules: tuple[tuple[str, str], ...], passed: frozenset[str]) -> str:
@@ -85,6 +89,24 @@ def _first(rules: tuple[tuple[str, str], ...], passed: frozenset[str]) -> str:
 
 
 _OK = frozenset({"ok"})
+# Rule outcomes are built from interned constants: a Decision's rules tuple is assembled by
+# concatenating shared tuples, not rebuilt rule by rule for every lane.
+_CONTRACT_OK = ("contract", "ok")
+_CONTRACT_NONE = ("contract", "NO_ACTIVE_CONTRACT")
+_NEAR_EXPIRY_OK = ("near_expiry", "ok")
+_NEAR_EXPIRY = ("near_expiry", "NEAR_EXPIRY")
+_COOLDOWN_OK = ("reentry_cooldown", "ok")
+_BREAKER_OK = ("breaker", "ok")
+_TFI_OK = ("tfi", "ok")
+_TFI_DISAGREE = ("tfi", "TFI_DISAGREE")
+_TREND_OK = ("short_trend", "ok")
+_LOW_OK = ("low_conviction", "ok")
+_LOW_DISABLED = ("low_conviction", "LOW_CONVICTION_DISABLED")
+_PAUSED_OK = ("paused", "ok")
+_PAUSED = ("paused", "PAUSED")
+_HALTED_RULES = (("resolver", "CIRCUIT_BREAKER_ACTIVE"),)
+_ONE_SIDED = ("price_guard", "BOOK_ONE_SIDED")
+_PRICE_OK = ("price_guard", "ok")
 
 
 def shared_verdict(
@@ -104,8 +126,8 @@ def shared_verdict(
         params=params,
     )
     gate_rules = (
-        ("contract", "ok" if sig.ticker else "NO_ACTIVE_CONTRACT"),
-        ("near_expiry", "NEAR_EXPIRY" if guards.near_expiry(remaining, params) else "ok"),
+        _CONTRACT_OK if sig.ticker else _CONTRACT_NONE,
+        _NEAR_EXPIRY if guards.near_expiry(remaining, params) else _NEAR_EXPIRY_OK,
         ("book_health", health or "ok"),
     )
     signal_rules = (
@@ -119,9 +141,9 @@ def shared_verdict(
     resolver_rule = ("resolver", res.reason or f"{res.direction} {res.conviction}")
     signal_reason = res.reason
     res = apply_tfi(res, sig.obi, sig.tfi, params)
-    tfi_rule = ("tfi", "TFI_DISAGREE" if res.reason == "TFI_DISAGREE" else "ok")
+    tfi_rule = _TFI_DISAGREE if res.reason == "TFI_DISAGREE" else _TFI_OK
     signal_reason = signal_reason or res.reason
-    trend_rule = ("short_trend", "ok")
+    trend_rule = _TREND_OK
     if res.direction == "SHORT":
         recent = market.last_candles(params.short_trend_lookback_candles)
         res = guards.short_trend_guard(res, [c.close for c in recent], params)
@@ -132,12 +154,14 @@ def shared_verdict(
     if res.direction is not None:
         price = ask if res.direction == "LONG" else bid
         if price is None:
-            price_rule = ("price_guard", "BOOK_ONE_SIDED")
+            price_rule = _ONE_SIDED
         else:
             blocked = guards.price_guard(
                 res.direction, price, regime=regime, remaining_ms=remaining, params=params
             )
-            price_rule = ("price_guard", blocked or "ok")
+            price_rule = ("price_guard", blocked) if blocked else _PRICE_OK
+    trend = trend_rule[1] if trend_rule[1] != "ok" else ""
+    price_reason = "" if price_rule is None or price_rule[1] == "ok" else price_rule[1]
     return SharedVerdict(
         ticker=sig.ticker,
         book=book,
@@ -150,8 +174,10 @@ def shared_verdict(
         trend_rule=trend_rule,
         price=price,
         price_rule=price_rule,
-        halted_rules=(("resolver", "CIRCUIT_BREAKER_ACTIVE"),),
+        halted_rules=_HALTED_RULES,
         signal_reason=signal_reason,
+        halted_resolution=Resolution(None, "NONE", "CIRCUIT_BREAKER_ACTIVE", res.driver),
+        after_low_reason=trend or price_reason,
     )
 
 
@@ -166,65 +192,79 @@ def evaluate_entry(
     params: Params,
     params_hash: str,
 ) -> tuple[Decision, PendingOrder | None]:
-    """The lane's own rules around the shared verdict; reason = first rule that blocked."""
+    """The lane's own rules around the shared verdict; reason = first rule that blocked.
+
+    Rules, in order: the shared gates (contract, near expiry, book health), re-entry
+    cooldown, breaker, the signals (OBI, ROC, spread); then, for a halted lane, the
+    breaker's resolver outcome, otherwise resolver, TFI, low conviction, short trend,
+    price guard (when a direction is left) and sizing (when nothing blocked); paused last.
+    """
     cooldown = guards.reentry_cooldown(now, lane.last_exit_ts, params)
-    halted = lane.breaker.halts(live=lane.live, params=params)
-    rules = [*shared.gate_rules, ("reentry_cooldown", cooldown or "ok")]
-    rules.append(("breaker", (lane.breaker.reason or "ok") if halted else "ok"))
-    rules.extend(shared.signal_rules)
+    breaker = lane.breaker
+    live = lane.live
+    halted = breaker.halts(live=live, params=params)
+    rules = (
+        *shared.gate_rules,
+        ("reentry_cooldown", cooldown) if cooldown else _COOLDOWN_OK,
+        ("breaker", breaker.reason) if halted else _BREAKER_OK,
+        *shared.signal_rules,
+    )
     reason = shared.gate_reason or cooldown
     res = shared.resolution
     count = 0
     if halted:
-        rules.extend(shared.halted_rules)
+        rules += shared.halted_rules
         reason = reason or "CIRCUIT_BREAKER_ACTIVE"
-        res = Resolution(None, "NONE", "CIRCUIT_BREAKER_ACTIVE", res.driver)
+        res = shared.halted_resolution
     else:
-        rules.extend(shared.resolve_rules)
         low_ok = (
             params.roc_low_conviction_live_enabled
-            if lane.live
+            if live
             else params.roc_low_conviction_paper_enabled
         )
-        low = "LOW_CONVICTION_DISABLED" if res.conviction == "LOW" and not low_ok else ""
-        rules.append(("low_conviction", low or "ok"))
-        rules.append(shared.trend_rule)
-        trend = shared.trend_rule[1] if shared.trend_rule[1] != "ok" else ""
-        reason = reason or shared.signal_reason or low or trend
+        low = res.conviction == "LOW" and not low_ok
+        rules += shared.resolve_rules
+        rules += (_LOW_DISABLED if low else _LOW_OK, shared.trend_rule)
         if shared.price_rule is not None:
-            rules.append(shared.price_rule)
-            reason = reason or _first((shared.price_rule,), _OK)
+            rules += (shared.price_rule,)
+        reason = (
+            reason
+            or shared.signal_reason
+            or ("LOW_CONVICTION_DISABLED" if low else "")
+            or shared.after_low_reason
+        )
         if not reason and res.direction is not None and shared.price is not None:
             count = entry_count(
-                bankroll=lane.breaker.bankroll,
-                peak=lane.breaker.peak,
+                bankroll=breaker.bankroll,
+                peak=breaker.peak,
                 direction=res.direction,
                 conviction=res.conviction,
                 yes_price=shared.price,
-                live=lane.live,
+                live=live,
                 params=params,
             )
-            rules.append(("sizing", str(count) if count > 0 else "SIZING_FAILED"))
+            rules += (("sizing", str(count) if count > 0 else "SIZING_FAILED"),)
             reason = "" if count > 0 else "SIZING_FAILED"
-    rules.append(("paused", "PAUSED" if paused else "ok"))
+    rules += (_PAUSED if paused else _PAUSED_OK,)
     reason = reason or ("PAUSED" if paused else "")
     entering = not reason and count > 0
+    regime = market.regime
     decision = Decision(
-        ts=now,
-        lane=lane.name,
-        ticker=shared.ticker,
-        direction=res.direction if entering else None,
-        conviction=res.conviction,
-        driver=res.driver,
-        reason="ENTRY" if entering else (reason or "NO_SIGNAL"),
-        rules=tuple(rules),
-        obi=market.obi.smoothed,
-        roc=sig.roc_value,
-        atr_pct=market.regime.atr_pct,
-        regime=market.regime.regime,
-        yes_price=shared.price,
-        count=count if entering else 0,
-        params_hash=params_hash,
+        now,
+        lane.name,
+        shared.ticker,
+        res.direction if entering else None,
+        res.conviction,
+        res.driver,
+        "ENTRY" if entering else (reason or "NO_SIGNAL"),
+        rules,
+        market.obi.smoothed,
+        sig.roc_value,
+        regime.atr_pct,
+        regime.regime,
+        shared.price,
+        count if entering else 0,
+        params_hash,
     )
     if not entering:
         return decision, None

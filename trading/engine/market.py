@@ -9,9 +9,12 @@ the series whose window contains "now" and closes first.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import islice
+from operator import itemgetter
 
 from marketdata.model.book import OrderBook
 from marketdata.model.candles import Candle, CandleAggregator
@@ -24,6 +27,7 @@ from trading.engine.signals.spread import SpreadTracker
 
 SPOT_SAMPLES = 181  # one per second: enough for the 180 s spot micro-momentum window
 FORGET_AFTER_MS = 6 * 3600 * 1000  # finalized contracts are forgotten this long after close
+_sample_ts = itemgetter(0)
 
 
 @dataclass(slots=True)
@@ -92,9 +96,7 @@ class MarketState:
         self.regime = _carry_regime(self.regime, params)
         obi, spread = self.obi, self.spread
         self.obi = ObiTracker(params)
-        self.obi.ticker, self.obi.last_raw = obi.ticker, obi.last_raw
-        self.obi._raw.extend(obi._raw)
-        self.obi.history.extend(obi.history)
+        self.obi.extend(obi)
         self.spread = SpreadTracker(params)
         self.spread.history.extend(spread.history)
         self.spread.last_ts = spread.last_ts
@@ -222,19 +224,27 @@ class MarketState:
         return [candle.close for candle in self.candles.closed]
 
     def last_candles(self, n: int) -> list[Candle]:
+        """The last ``n`` completed candles, oldest first (all of them when fewer)."""
         closed = self.candles.closed
-        return list(closed)[-n:] if n < len(closed) else list(closed)
+        if n >= len(closed):
+            return list(closed)
+        if n <= 0:
+            return list(closed)[-n:]  # as slicing reads it; parameters keep n ≥ 1
+        last = list(islice(reversed(closed), n))
+        last.reverse()
+        return last
 
     def spot_roc(self, now: int, seconds: int) -> float | None:
-        """(spot − spot N s ago) / spot N s ago × 100 from the per-second samples."""
-        if self.spot is None or not self.spot_samples:
+        """(spot − spot N s ago) / spot N s ago × 100 from the per-second samples.
+
+        "N s ago" is the newest sample at or before ``now − N s`` (the oldest sample when
+        none is that old); samples are in time order, so it is found by bisection.
+        """
+        samples = self.spot_samples
+        if self.spot is None or not samples:
             return None
-        target = now - seconds * 1000
-        past = self.spot_samples[0][1]
-        for ts, price in reversed(self.spot_samples):
-            if ts <= target:
-                past = price
-                break
+        older = bisect_right(samples, now - seconds * 1000, key=_sample_ts)
+        past = samples[older - 1][1] if older else samples[0][1]
         return None if past == 0 else (self.spot - past) / past * 100
 
     def tfi(self, ticker: str | None, now: int) -> float | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
+from itertools import islice
 from typing import Literal
 
 from trading.engine.params import Params
@@ -44,7 +45,9 @@ class SpreadTracker:
             return "NORMAL"
         if len(self.history) < p.sd_min_history:
             return "NORMAL"
-        baseline = statistics.median(list(self.history)[-p.sd_baseline_window :])
+        history, window = self.history, p.sd_baseline_window
+        recent = islice(history, len(history) - window, None) if len(history) > window else history
+        baseline = statistics.median(recent)
         z = (current - baseline) / baseline
         if z >= p.sd_wide_threshold:
             return "WIDE"

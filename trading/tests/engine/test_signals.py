@@ -59,7 +59,7 @@ def test_old_raw_readings_leave_the_window():
     tracker = ObiTracker(P)
     tracker.add_reading(T0, 0.9)
     tracker.add_reading(T0 + 61_000, 0.1)
-    assert len(tracker._raw) == 1
+    assert tracker.raw_readings() == [(T0 + 61_000, 0.1)]
 
 
 def test_history_is_bounded_and_reset_by_a_new_contract():
