@@ -137,6 +137,9 @@ def signal_context(lane: str, payload: dict[str, Any] | None) -> dict[str, Any]:
         "signal": {
             **payload,
             "direction": payload.get("direction") or "flat",
+            # the engine says "NONE" / "-" when nothing drove a decision
+            "conviction": "" if payload.get("conviction") == "NONE" else payload.get("conviction"),
+            "driver": "" if payload.get("driver") in (None, "-") else payload.get("driver"),
             "obi_text": percent(payload.get("obi")),
             "roc_text": "—" if payload.get("roc") is None else f"{payload['roc']:.3f}%",
             "reasons_json": json.dumps(payload.get("reasons") or {}, sort_keys=True),
