@@ -1,0 +1,370 @@
+"""The dashboard in headless Chromium (Debian's package) while the daemon trades.
+
+One server, as the embedded demo runs it: daphne on an ephemeral 127.0.0.1 port in a
+thread, with the paper daemon on the simulator stream (seed 7, accelerated) as a task on
+daphne's own loop, so the in-memory channel layer is shared (with ``REDIS_URL`` set the
+Redis layer carries the same messages). The browser logs in as an operator and watches
+the page; Chrome's performance log lists every request the page makes. A screenshot is
+kept in ``artifacts/dashboard.png`` (CI keeps ``artifacts/``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.cache import cache
+from django.db import connections
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver import Chrome
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+from marketdata.model.events import Event
+from marketdata.recorder import Recorder
+from marketdata.sim.core import SimCore
+from marketdata.sim.stream import history_for
+from trading import live
+from trading.engine.records import PositionOpened
+from trading.models import ControlAudit
+from trading.runtime.daemon import Daemon, DaemonConfig
+from trading.runtime.feeds import sim_stream_feed
+from trading.runtime.session import SessionOutput
+from trading.runtime.warmup import history_candles
+from trading.tests import factories
+
+from .conftest import BANKROLL, LATENCY, SEED, START
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+]
+
+SPEED = 120  # simulated seconds per wall second
+# Entries of the uninterrupted run (seed 7 from START, seconds after it): a paused stretch
+# that covers one of them shows that the pause, not the market, kept the lane flat.
+UNPAUSED_ENTRIES_S = (1039, 1860, 2060, 2793, 3603, 3755, 3919, 4504)
+PAUSED_STRETCH_S = 1800
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+PASSWORD = "browser-test-password"
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,2000",
+)
+
+
+class TradingServer:
+    """daphne in a thread with the paper daemon on its loop (the embedded demo's wiring)."""
+
+    def __init__(self) -> None:
+        self.entries: list[int] = []  # PositionOpened times, ms
+        self.daemon: Daemon | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.port = 0
+        self._ready = threading.Event()
+        self._failed: list[BaseException] = []
+        self._stop: asyncio.Event | None = None
+        self._daemon_task: asyncio.Task[None] | None = None
+        self._thread = threading.Thread(target=self._serve, name="daphne", daemon=True)
+
+    def _observe(self, event: Event, produced: list[SessionOutput]) -> None:
+        self.entries.extend(o.ts for o in produced if isinstance(o, PositionOpened))
+
+    async def _run_daemon(self) -> None:
+        history = history_for(SEED, START, 240)
+        self.daemon = Daemon(
+            DaemonConfig(latency_ms=LATENCY, bankroll=BANKROLL),
+            feeds=[
+                sim_stream_feed(SimCore(seed=SEED, start_ts=START, history=history), speed=SPEED)
+            ],
+            candles=lambda before: history_candles(history, before, count=60),
+            recorder=Recorder(label="browser"),
+            start_ts=START,
+            observer=self._observe,
+        )
+        self._stop = asyncio.Event()
+        try:
+            await self.daemon.prepare()
+            self._ready.set()
+            await self.daemon.run(self._stop)
+        except BaseException as error:
+            self._failed.append(error)
+            self._ready.set()
+            raise
+        finally:
+            await sync_to_async(connections.close_all)()
+
+    def _serve(self) -> None:
+        from daphne.endpoints import build_endpoint_description_strings
+        from daphne.server import Server
+
+        from kbtc_site.asgi import application
+
+        def on_ready() -> None:
+            self.loop = asyncio.get_event_loop()
+            self.port = daphne_server.listening_addresses[0][1]
+            self._daemon_task = self.loop.create_task(self._run_daemon())
+
+        daphne_server = Server(
+            application=application,
+            endpoints=build_endpoint_description_strings(host="127.0.0.1", port=0),
+            signal_handlers=False,
+            websocket_timeout=-1,
+            ready_callable=on_ready,
+            verbosity=0,
+        )
+        daphne_server.run()
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._ready.wait(30) or self._failed:
+            raise RuntimeError(f"the server did not start: {self._failed}")
+
+    def call(self, coroutine: Any, timeout: float = 30) -> Any:
+        """Run a coroutine on the server's loop (the in-memory layer lives there)."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        from twisted.internet import reactor as twisted_reactor
+
+        reactor: Any = twisted_reactor  # the module's reactor object is installed at runtime
+
+        async def stop_daemon() -> None:
+            assert self._stop is not None
+            assert self._daemon_task is not None
+            self._stop.set()
+            await asyncio.wait_for(self._daemon_task, 20)
+
+        try:
+            self.call(stop_daemon())
+        finally:
+            reactor.callFromThread(reactor.stop)
+            self._thread.join(20)
+        assert self.daemon is not None
+        assert self.daemon.errors == 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def elapsed_s(self) -> int:
+        assert self.daemon is not None
+        assert self.daemon.session is not None
+        return (self.daemon.session.now - START) // 1000
+
+
+@pytest.fixture
+def server() -> Iterator[TradingServer]:
+    # payloads other runs left in a shared (Redis) cache would show on the first render
+    cache.delete_many(
+        [live.LATEST_KEY.format(topic=t, slot=slot) for t in live.TOPICS for slot in live.SLOTS]
+    )
+    running = TradingServer()
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Chrome]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium'}")
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_until(condition: Callable[[], Any], what: str, within_s: float) -> Any:
+    deadline = time.monotonic() + within_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {within_s} s")
+        time.sleep(0.1)
+
+
+def network_log(driver: Chrome) -> list[dict[str, Any]]:
+    """Chrome's DevTools network events since the last call."""
+    messages = (json.loads(entry["message"])["message"] for entry in driver.get_log("performance"))
+    return [m for m in messages if m["method"].startswith("Network.")]
+
+
+# Read the DOM in one script: the socket swaps these elements out from under a WebElement.
+SPOT_JS = """
+var terms = document.querySelectorAll('#market-panel dt');
+for (var i = 0; i < terms.length; i++) {
+  if (terms[i].textContent === 'BTC spot') { return terms[i].nextElementSibling.textContent; }
+}
+return '';
+"""
+
+
+def spot(driver: Chrome) -> str:
+    return str(driver.execute_script(SPOT_JS))
+
+
+def distinct_spots(driver: Chrome, count: int, within_s: float) -> set[str]:
+    seen: set[str] = set()
+
+    def enough() -> bool:
+        value = spot(driver)
+        if value.startswith("$"):
+            seen.add(value)
+        return len(seen) >= count
+
+    wait_until(enough, f"{count} distinct spot values", within_s)
+    return seen
+
+
+def log_in(driver: Chrome, base: str, username: str) -> None:
+    driver.get(f"{base}/admin/login/?next=/")
+    driver.find_element(By.ID, "id_username").send_keys(username)
+    driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait_until(lambda: urlparse(driver.current_url).path == "/", "dashboard after login", 10)
+
+
+def ws_state(driver: Chrome) -> str:
+    return str(driver.execute_script("return document.getElementById('ws-state').className"))
+
+
+def press(driver: Chrome, label: str) -> None:
+    """Click a sidebar button as a user would (the sidebar is re-rendered by pushes, so a
+    found button may be swapped out before the click lands: find it again)."""
+    for _ in range(10):
+        try:
+            driver.find_element(
+                By.XPATH, f"//div[@id='sidebar']//button[normalize-space()='{label}']"
+            ).click()
+            return
+        except StaleElementReferenceException:
+            continue
+    raise AssertionError(f"the {label} button kept being replaced")
+
+
+def check_requests(events: list[dict[str, Any]]) -> None:
+    """Since the dashboard's document was requested: the page itself, static files, the
+    socket, and nothing polled. The one other request allowed is the trades table's re-read
+    that a pushed frame asks for (a trade closed, or the snapshot after a (re)connect), one
+    per such frame."""
+    refresh_frames = sum(
+        'id="trades-refresh" hx-get' in e["params"]["response"]["payloadData"]
+        for e in events
+        if e["method"] == "Network.webSocketFrameReceived"
+    )
+    urls = [
+        urlparse(e["params"]["request"]["url"])
+        for e in events
+        if e["method"] == "Network.requestWillBeSent"
+    ]
+    # data: URLs are the browser's own (a date input's icon), not requests
+    paths = [url.path for url in urls if url.scheme != "data"]
+    assert paths[0] == "/", "the log starts with the dashboard's document"
+    others = [p for p in paths[1:] if not p.startswith("/static/") and p != "/partials/trades/"]
+    assert others == [], f"requests besides the socket and static files: {others}"
+    assert paths.count("/partials/trades/") <= refresh_frames
+
+
+def test_the_dashboard_streams_reconnects_and_its_pause_stops_the_daemons_entries(
+    server: TradingServer, browser: Chrome
+) -> None:
+    operator = factories.operator()
+    operator.set_password(PASSWORD)
+    operator.save()
+    log_in(browser, server.url, operator.username)
+    network_log(browser)  # the login's requests
+    browser.get(f"{server.url}/")
+    wait_until(lambda: ws_state(browser) == "dot open", "open dashboard socket", 10)
+    network = network_log(browser)
+    assert any(
+        e["method"] == "Network.webSocketCreated" and e["params"]["url"].endswith("/ws/dashboard/")
+        for e in network
+    )
+    browser.execute_script(
+        "window.kbtcCloses = [];"
+        "document.body.addEventListener('htmx:wsClose',"
+        " function (e) { window.kbtcCloses.push(e.detail.event.code); });"
+    )
+
+    # live updates over the socket: at least two distinct spot values within 10 s
+    distinct_spots(browser, 2, within_s=10)
+    after_load = network_log(browser)
+    assert any(e["method"] == "Network.webSocketFrameReceived" for e in after_load)
+    network += after_load
+    check_requests(network)
+
+    # the server closes the socket with 1000: the page reconnects and updates again
+    server.call(live.close_dashboards(code=1000))
+    wait_until(lambda: browser.execute_script("return window.kbtcCloses"), "a close", 5)
+    assert browser.execute_script("return window.kbtcCloses") == [1000]
+    wait_until(lambda: ws_state(browser) == "dot open", "a reconnected socket", 10)
+    reconnect = network_log(browser)
+    assert any(e["method"] == "Network.webSocketClosed" for e in reconnect)
+    assert any(e["method"] == "Network.webSocketCreated" for e in reconnect)
+    distinct_spots(browser, 2, within_s=10)
+    network += reconnect + network_log(browser)
+    check_requests(network)
+
+    # the operator presses pause; the daemon's entries stop
+    wait_until(lambda: server.entries, "a first entry by the daemon", 30)
+    network += network_log(browser)
+    check_requests(network)  # the whole watch, trades closing included: nothing polled
+    press(browser, "Pause")
+    wait_until(
+        lambda: browser.execute_script(
+            "return Array.from(document.querySelectorAll('#sidebar button'))"
+            ".some(function (b) { return b.textContent.trim() === 'Resume'; });"
+        ),
+        "the Resume button",
+        5,
+    )
+    daemon = server.daemon
+    assert daemon is not None
+    wait_until(lambda: daemon.controls.paused, "the daemon's pause", 5)
+    paused_at = server.elapsed_s
+    wait_until(lambda: server.elapsed_s >= paused_at + PAUSED_STRETCH_S, "the paused stretch", 40)
+    assert any(paused_at < t <= server.elapsed_s for t in UNPAUSED_ENTRIES_S), (
+        "the stretch must cover an entry of the unpaused run"
+    )
+    late = [(t - START) // 1000 for t in server.entries if (t - START) // 1000 > paused_at]
+    assert late == [], f"entries after the pause at {paused_at} s: {late}"
+    audit = ControlAudit.objects.get(action="trading_pause_set")
+    assert (audit.actor_label, audit.source, audit.applied) == (
+        operator.username,
+        "dashboard",
+        True,
+    )
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
