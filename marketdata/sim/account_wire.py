@@ -19,7 +19,7 @@ from marketdata.sim.ledger import Account, FillRecord, Position, SettlementRecor
 from marketdata.sim.wire import iso
 
 if TYPE_CHECKING:
-    from marketdata.sim.matching import SimOrder
+    from marketdata.sim.order_types import SimOrder
 
 
 def money(micros: int) -> str:

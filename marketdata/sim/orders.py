@@ -16,7 +16,6 @@ model may apply to V2, §7 point 3 — our client reads both). Handlers are thin
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +37,7 @@ from marketdata.sim.account_wire import (
     position_json,
     settlement_json,
 )
-from marketdata.sim.matching import OrderError, OrderRequest, SimOrder
+from marketdata.sim.order_types import OrderError, OrderRequest, SimOrder
 from marketdata.sim.rest import PREFIX, _page, error
 
 if TYPE_CHECKING:
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
 
 V2 = f"{PREFIX}/portfolio/events/orders"
 LEGACY = f"{PREFIX}/portfolio/orders"
-ORDER_WRITE_PREFIXES = (V2, LEGACY)
 
 
 def _bad(message: str) -> OrderError:
@@ -395,33 +393,3 @@ def routes(sim: SimExchange) -> list[web.RouteDef]:
         web.get(f"{PREFIX}/portfolio/settlements", settlements),
         web.get(f"{PREFIX}/portfolio/balance", balance),
     ]
-
-
-def order_faults(sim: SimExchange) -> Any:
-    """429 / 5xx / timeout / slow on order writes, and a create whose answer is lost."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-        path = request.path
-        if request.method not in ("POST", "DELETE") or not path.startswith(ORDER_WRITE_PREFIXES):
-            return await handler(request)
-        dice, faults = sim.order_dice, sim.faults
-        if dice.hit("order_timeout"):
-            await asyncio.sleep(faults.rest_timeout_s)
-            return web.json_response({"error": "gateway timeout"}, status=504)
-        if dice.hit("order_429"):
-            return web.json_response({"error": "too many requests"}, status=429)
-        if dice.hit("order_5xx"):
-            status = dice.rng.choice((500, 502, 503))
-            return error(status, "internal_server_error", "simulated server error")
-        if dice.hit("order_slow"):
-            await asyncio.sleep(faults.rest_slow_ms / 1000)
-        is_create = request.method == "POST" and path in (V2, LEGACY)
-        if is_create and dice.hit("order_lost"):
-            response = await handler(request)
-            if request.transport is not None:
-                request.transport.abort()  # placed; the answer never arrives
-            return response
-        return await handler(request)
-
-    return middleware

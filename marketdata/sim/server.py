@@ -47,7 +47,7 @@ from marketdata.sim.kalshi_ws import KalshiSession
 from marketdata.sim.klines import KlineError, klines
 from marketdata.sim.ledger import AccountEvent
 from marketdata.sim.matching import MatchingEngine
-from marketdata.sim.orders import order_faults
+from marketdata.sim.order_faults import order_faults
 from marketdata.sim.orders import routes as order_routes
 from marketdata.sim.prices import MINUTE_MS, PriceHistory
 from marketdata.sim.rest import PREFIX, error, routes

@@ -8,7 +8,8 @@ from marketdata.model.events import BookDelta, BookSnapshot, PublicTrade
 from marketdata.model.ticks import tick_down
 from marketdata.model.units import PRICE_MAX
 from marketdata.sim.core import SimCore
-from marketdata.sim.matching import MatchingEngine, OrderRequest
+from marketdata.sim.matching import MatchingEngine
+from marketdata.sim.order_types import OrderRequest
 from marketdata.sim.stream import history_for, stream_sha256
 from marketdata.sim.testing import DEFAULT_START_MS
 
