@@ -51,17 +51,11 @@ CHART_CANDLE_S = 60  # the dashboard's BTC chart is 1-minute bars
 
 
 def tune_gc() -> None:
-    """Keep the collector's pauses off the hot path (``_gc_loop`` collects instead).
-
-    With automatic collection, a collection triggered by an allocation inside ``on_event``
-    paused that frame's handling by up to tens of ms (bench/latency.py: p99 3-4 ms; with the
-    collections moved between frames, about 0.3 ms). Everything alive after start-up
-    (Django, the warmed-up engine) moves to the permanent generation, so the periodic
-    collections only walk what the run allocated since.
-    """
+    """Everything alive after start-up (Django, the warmed-up engine) moves to the
+    permanent generation, so the collections that run inside ``on_event`` (an allocation
+    triggers them) only walk what the run allocated since."""
     gc.collect()
     gc.freeze()
-    gc.disable()
 
 
 @dataclass
@@ -77,8 +71,6 @@ class DaemonConfig:
     controls_poll_s: float = 1.0
     heartbeat_s: float = 5.0
     publish_every_s: float = 0.2
-    gc_young_every_s: float = 0.5  # collections of the young generations, between frames
-    gc_full_every_s: float = 600.0
 
 
 @dataclass
@@ -466,18 +458,6 @@ class Daemon:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.config.heartbeat_s)
 
-    async def _gc_loop(self, stop: asyncio.Event) -> None:
-        """Garbage collection as a task of the loop, between frames (see ``tune_gc``)."""
-        last_full = time.monotonic()
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.config.gc_young_every_s)
-            if time.monotonic() - last_full >= self.config.gc_full_every_s:
-                last_full = time.monotonic()
-                gc.collect()
-            else:
-                gc.collect(1)
-
     async def _publish_loop(self, stop: asyncio.Event) -> None:
         publisher = live.default_publisher()
         last_health = 0.0
@@ -522,7 +502,6 @@ class Daemon:
         """Until ``stop``: feeds, recorder, writer, controls, heartbeat, publishing."""
         if self.session is None:
             await self.prepare()
-        gc_was_enabled = gc.isenabled()
         tune_gc()
         inner = asyncio.Event()  # stops the queues only after the feeds and the state save
         async with asyncio.TaskGroup() as group:
@@ -534,7 +513,6 @@ class Daemon:
             group.create_task(self._announcements(inner))
             group.create_task(self._heartbeat(inner))
             group.create_task(self._publish_loop(inner))
-            group.create_task(self._gc_loop(inner))
             await stop.wait()
             self._stopping = True
             for task in feeds:
@@ -542,8 +520,6 @@ class Daemon:
             await asyncio.gather(*feeds, return_exceptions=True)
             self._save_state()
             inner.set()
-        if gc_was_enabled:
-            gc.enable()
         await self.writer.flush()
         await self._publish_pending(live.default_publisher())
         await db_call(services.heartbeat_stop)()
