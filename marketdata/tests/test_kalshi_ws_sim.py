@@ -147,14 +147,16 @@ async def test_a_dropped_connection_reconnects_resubscribes_and_rebuilds_the_boo
 async def test_a_quiet_market_with_pings_flowing_does_not_reconnect():
     async with running_simulator(ping_interval_s=0.1) as sim:
         ticker = await active_ticker(sim)
-        async with live_client(sim, ping_timeout_s=0.5, client_ping_interval_s=None) as (
+        # Pings every 0.1 s against a 1.5 s timeout: generous for a loaded CI machine, and
+        # 3 s of market silence is still twice the timeout.
+        async with live_client(sim, ping_timeout_s=1.5, client_ping_interval_s=None) as (
             client,
             _collector,
         ):
             client.set_markets([ticker])
             await until(lambda: ticker in client.valid_books)
             messages = client.stats.messages
-            await asyncio.sleep(2.0)  # simulated time stands still: no market data at all
+            await asyncio.sleep(3.0)  # simulated time stands still: no market data at all
             assert client.stats.messages == messages
             assert client.stats.reconnects == 0
             assert client.stats.liveness_timeouts == 0
