@@ -9,8 +9,8 @@ is the embedded profile's half (interfaces.md §7): a ``SimExchange`` on an ephe
 table back-filled from its Binance endpoint, so the same ``build_network_daemon`` runs.
 
 The simulated clock starts where the saved session stopped (so a restart continues the
-market it left), else at the default start: now minus a day, rounded to the minute, or,
-when ``KBTC_HISTORY`` is set, inside the file (its last week).
+market it left), else at the default start: 2026-01-01T00:00Z on the seeded synthetic path,
+or, when ``KBTC_HISTORY`` is set, inside the file (its last week).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from marketdata.kalshi.config import signer_from_settings
 from marketdata.recorder import Recorder
 from marketdata.sim.auth import KeyRegistry, generate_key_pair
 from marketdata.sim.core import SimCore
-from marketdata.sim.prices import MINUTE_MS
 from marketdata.sim.server import WS_PATH, SimExchange
 from marketdata.sim.stream import history_for
 from trading import selectors
@@ -43,6 +42,9 @@ log = structlog.get_logger(__name__)
 
 SIM_MINUTES = 7 * 24 * 60  # how far ahead the simulated market can run
 DEMO_DAYS = 7  # with history: the demo replays the file's last week
+# Without history: a fixed start, so every demo (and the README's figures) sees the same
+# seeded market: the path the e2e tests trade on (the synthetic path depends on the start).
+SYNTHETIC_START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 BACKFILL_MS = 30 * 3600 * 1000  # warm-up reads 15 h of 15-minute candles; a restart, 12 h more
 
 
@@ -60,8 +62,7 @@ def default_start(history_path: Any) -> int:
         # minutes into a window, like the tests' default start
         probe = load_history(history_path, 0, 2**62)
         return probe.last_ts - DEMO_DAYS * 86_400_000 - probe.last_ts % 900_000 + 7 * 60_000
-    now = int(time.time() * 1000) - 86_400_000
-    return now - now % MINUTE_MS
+    return SYNTHETIC_START
 
 
 async def build_sim_daemon(
