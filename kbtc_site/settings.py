@@ -183,9 +183,11 @@ ANONYMOUS_READS = (
 API_AUTH = ENV.kbtc_api_auth
 
 REST_FRAMEWORK = {
+    # Bearer tokens first: an unauthenticated or wrong-token call then gets 401 with a
+    # WWW-Authenticate header; the browser's session (with CSRF) is tried when no token is sent.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "knox.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["kbtc_site.permissions.OperatorOrReadOnly"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
