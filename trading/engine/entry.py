@@ -14,6 +14,7 @@ from marketdata.model.book import OrderBook
 from marketdata.model.units import PRICE_MAX
 from trading.engine import guards
 from trading.engine.features import entry_features
+from trading.engine.frozen import fast_init
 from trading.engine.lane import Lane, PendingOrder
 from trading.engine.market import MarketState
 from trading.engine.params import Params
@@ -26,6 +27,7 @@ from trading.engine.signals.spread import SpreadState
 from trading.engine.sizing import entry_count
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MarketSignals:
     ticker: str | None
@@ -58,6 +60,7 @@ def market_signals(market: MarketState, now: int, params: Params) -> MarketSigna
     return MarketSignals(ticker, book, obi, roc_dir, spread, market.tfi(ticker, now), roc_value)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SharedVerdict:
     """The lane-independent part of the entry pipeline, computed once per second."""

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from marketdata.model.candles import Candle
+from trading.engine.frozen import fast_init
 from trading.engine.params import Params
 from trading.engine.regime import Regime
 from trading.engine.signals import Direction
 from trading.engine.sizing import exact
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ExitThresholds:
     """Stops and targets as exact fractions, computed once per parameter set."""
@@ -39,6 +41,7 @@ class ExitThresholds:
         return cls(stop, stop * mult, short_stop, short_stop * mult)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ExitInputs:
     direction: Direction

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from trading.engine.frozen import fast_init
 from trading.engine.params import Params
 from trading.engine.regime import Regime
 from trading.engine.signals import Direction
@@ -17,6 +18,7 @@ from trading.engine.signals import Direction
 UNKNOWN = 0.5
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HealthInputs:
     direction: Direction

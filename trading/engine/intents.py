@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from marketdata.model.events import Side
+from trading.engine.frozen import fast_init
 
 Purpose = Literal["entry", "exit"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PlaceOrder:
     """Buy ``side`` for a new position: YES for a long, NO for a short."""
@@ -34,6 +36,7 @@ class PlaceOrder:
         return {"kind": self.kind, **dataclasses.asdict(self)}
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ClosePosition:
     """Sell the held ``side`` (aggressive, immediate-or-cancel) because of ``reason``."""
@@ -53,6 +56,7 @@ class ClosePosition:
         return {"kind": self.kind, **dataclasses.asdict(self)}
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CancelOrder:
     kind: ClassVar[str] = "cancel_order"

@@ -98,8 +98,7 @@ class MarketState:
         self.obi = ObiTracker(params)
         self.obi.extend(obi)
         self.spread = SpreadTracker(params)
-        self.spread.history.extend(spread.history)
-        self.spread.last_ts = spread.last_ts
+        self.spread.extend(spread)
         for flow in self.flows.values():
             flow.window_ms = params.tfi_window_s * 1000
         self.on_candle_closed()

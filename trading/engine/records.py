@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from trading.engine.frozen import fast_init
+
 
 class _Record:
     __slots__ = ()
@@ -22,6 +24,7 @@ class _Record:
         return {"kind": self.kind, **dataclasses.asdict(self)}  # type: ignore[call-overload]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Decision(_Record):
     """One entry evaluation of a lane, with every rule's outcome in evaluation order."""
@@ -44,6 +47,7 @@ class Decision(_Record):
     params_hash: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CandleClosed(_Record):
     kind: ClassVar[str] = "candle_closed"
@@ -57,6 +61,7 @@ class CandleClosed(_Record):
     tick_count: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RegimeChanged(_Record):
     kind: ClassVar[str] = "regime_changed"
@@ -67,6 +72,7 @@ class RegimeChanged(_Record):
     smoothed_atr_pct: float | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BreakerChanged(_Record):
     kind: ClassVar[str] = "breaker_changed"
@@ -77,6 +83,7 @@ class BreakerChanged(_Record):
     bankroll: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderDone(_Record):
     kind: ClassVar[str] = "order_done"
@@ -88,6 +95,7 @@ class OrderDone(_Record):
     filled: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PositionOpened(_Record):
     kind: ClassVar[str] = "position_opened"
@@ -108,6 +116,7 @@ class PositionOpened(_Record):
     params_hash: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PositionUpdated(_Record):
     kind: ClassVar[str] = "position_updated"
@@ -123,6 +132,7 @@ class PositionUpdated(_Record):
     health_score: float | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PositionClosed(_Record):
     """A round trip: the trade row."""
@@ -156,6 +166,7 @@ class PositionClosed(_Record):
     params_hash: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class FeaturesCaptured(_Record):
     """Entry features (domain.md §7.1), keyed by position, emitted when the entry fills."""

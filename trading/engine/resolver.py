@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from trading.engine.frozen import fast_init
 from trading.engine.params import Params
 from trading.engine.regime import Regime
 from trading.engine.signals import Direction
@@ -36,6 +37,7 @@ def upgrade_to_normal(conviction: Conviction) -> Conviction:
     return "NORMAL" if conviction == "LOW" else conviction
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Resolution:
     direction: Direction | None

@@ -5,11 +5,12 @@ were taken before the throughput work (commit a8fa7d8) and must not move: a chan
 behaviour has to be deliberate and update them. The incremental structures are also
 checked against reference implementations (the original code, kept here) on random and
 adversarial inputs: OBI median/stdev windows, the spot look-back, the last candles and
-the book's top-N volume.
+the book's top-N volume, the spread baseline.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -24,12 +25,14 @@ from marketdata.model.book import OrderBook
 from marketdata.model.candles import Candle
 from marketdata.sim.stream import generate_events, stream_sha256
 from trading.engine.engine import Engine, Output
+from trading.engine.frozen import fast_init
 from trading.engine.harness import ReplayDriver
 from trading.engine.market import MarketState
 from trading.engine.params import DEFAULT_PARAMS, Params
-from trading.engine.records import trade_list_hash
+from trading.engine.records import Decision, trade_list_hash
 from trading.engine.signals import obi as obi_module
 from trading.engine.signals.obi import ObiTracker
+from trading.engine.signals.spread import SpreadTracker
 from trading.tests.engine.factories import T0
 
 
@@ -196,3 +199,72 @@ def test_book_volume_is_the_sum_of_the_top_levels():
         for n in (-1, 0, 1, 3, 10, 50):
             assert book.bid_volume(n) == sum(c for _, c in book.yes_bids(n))
         assert book.ask_volume() == 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_spread_baseline_matches_the_median_of_the_last_readings(seed):
+    rng = random.Random(seed)
+    window = rng.choice([1, 2, 7, 60])
+    params = DEFAULT_PARAMS.with_overrides(
+        {"sd_baseline_window": window, "spread_history_len": rng.choice([window, 90, 180])}
+    )
+    tracker, ts = SpreadTracker(params), T0
+    for _ in range(600):
+        ts += 1000 if rng.random() < 0.99 else 95_000  # now and then stale: history dropped
+        spread = rng.choice([None, 0, -5, *range(50, 400, 10)])
+        tracker.add_reading(ts, spread)
+        if tracker.history:
+            recent = list(tracker.history)[-window:]
+            assert tracker.baseline() == statistics.median(recent)
+            assert sorted(recent) == tracker._window
+    carried = SpreadTracker(DEFAULT_PARAMS)
+    carried.extend(tracker)
+    assert list(carried.history) == list(tracker.history)[-180:]
+    assert carried._window == sorted(list(carried.history)[-60:])
+
+
+# --- fast frozen constructors ----------------------------------------------------------
+
+
+def test_fast_init_keeps_frozen_dataclass_semantics():
+    @fast_init
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Point:
+        x: int
+        y: int = 7
+
+    point = Point(1)
+    assert (point, Point(x=1, y=7), hash(point) == hash(Point(1, 7))) == (Point(1, 7), point, True)
+    assert repr(point) == "test_fast_init_keeps_frozen_dataclass_semantics.<locals>.Point(x=1, y=7)"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        point.x = 2  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Point()  # type: ignore[call-arg]
+    decision = Decision(1, "paper", None, None, "NONE", "-", "NO_SIGNAL", (), None, None, None,
+                        "MEDIUM", None, 0, "h")  # fmt: skip
+    assert decision.to_dict()["reason"] == "NO_SIGNAL"
+
+
+def test_fast_init_refuses_what_it_cannot_build():
+    @dataclasses.dataclass(slots=True)
+    class Mutable:
+        x: int
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Empty:
+        pass
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Factory:
+        x: list[int] = dataclasses.field(default_factory=list)
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Post:
+        x: int
+
+        def __post_init__(self) -> None:
+            pass
+
+    for cls in (Mutable, Empty, Factory, Post):
+        with pytest.raises(TypeError):
+            fast_init(cls)
