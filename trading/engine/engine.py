@@ -174,10 +174,11 @@ class Engine:
     # --- persistence ---------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """Plain-JSON state the daemon persists: bankrolls, breakers, positions, cooldowns.
+        """Plain-JSON state the daemon persists: bankrolls, breakers, positions, cooldowns
+        and orders in flight (a fill reported after the restart must find its order).
 
-        Orders in flight are not kept (immediate-or-cancel: after a restart the venue's own
-        record is the truth); market state is rebuilt from events and ``warm_up``.
+        Market state is not kept: it is rebuilt from events and ``warm_up`` (see
+        ``adopt_market``).
         """
         return {
             "version": SNAPSHOT_VERSION,
@@ -186,6 +187,22 @@ class Engine:
             "params_hash": self.params_hash,
             "lanes": {name: lane.to_dict() for name, lane in self.lanes.items()},
         }
+
+    def adopt_market(self, market: MarketState, now: int | None) -> None:
+        """Take over market state rebuilt elsewhere, e.g. by replaying recorded events
+        through a lane-less engine after a restart (market state never depends on lanes).
+
+        ``market`` must have been built with this engine's parameters; ``now`` is the latest
+        event time it saw (None: none). That second's per-second work counts as done, as it
+        was before the stop, so it is not redone for the lanes.
+        """
+        self.market = market
+        self._marks.clear()
+        if now is None:
+            self._second = None
+            return
+        self.now = max(self.now, now)
+        self._second = now // 1000
 
     @classmethod
     def restore(cls, params: Params, snapshot: Mapping[str, Any]) -> Engine:

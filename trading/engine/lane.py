@@ -223,6 +223,7 @@ class Lane:
             "last_exit_ts": self.last_exit_ts,
             "recent_exits": list(self.recent_exits),
             "seq": self.seq,
+            "orders": [asdict(order) for order in self.orders.values()],
         }
 
     @classmethod
@@ -233,4 +234,7 @@ class Lane:
         lane.last_exit_ts = data["last_exit_ts"]
         lane.recent_exits = deque(data["recent_exits"])
         lane.seq = data["seq"]
+        for fields in data.get("orders", ()):  # absent from snapshots of older versions
+            order = PendingOrder(**fields)
+            lane.orders[order.client_order_id] = order
         return lane

@@ -3,14 +3,18 @@ import json
 import pytest
 
 from marketdata.model.events import ClockTick, MarketStatus, OrderUpdate, OwnFill, PublicTrade
+from marketdata.sim.stream import generate_events
 from trading.engine.engine import Engine
+from trading.engine.harness import ReplayDriver
 from trading.engine.intents import CancelOrder, ClosePosition, PlaceOrder
+from trading.engine.market import MarketState
 from trading.engine.params import DEFAULT_PARAMS, ParamError
 from trading.engine.records import (
     BreakerChanged,
     CandleClosed,
     FeaturesCaptured,
     OrderDone,
+    PositionClosed,
     PositionOpened,
     PositionUpdated,
     RegimeChanged,
@@ -365,6 +369,39 @@ def test_snapshot_restores_bankroll_breaker_position_and_cooldown():
     assert closed(out)[0].reason == "CONTRACT_SETTLED"
     with pytest.raises(ValueError, match="snapshot version"):
         Engine.restore(P, {**state, "version": 99})
+
+
+def test_snapshot_keeps_orders_in_flight():
+    s = Scenario(lanes=("paper",))
+    order = of(s.enter_long(), PlaceOrder)[0]
+    state = json.loads(json.dumps(s.engine.snapshot()))
+    restored = Engine.restore(P, state)
+    assert restored.lanes["paper"].orders == s.engine.lanes["paper"].orders
+    opened = restored.on_fill("paper", order.client_order_id, [(order.yes_price, order.count, 0)])
+    assert [o.kind for o in opened] == ["position_opened", "features_captured"]
+    del state["lanes"]["paper"]["orders"]  # a snapshot from before orders were kept
+    assert Engine.restore(P, state).lanes["paper"].orders == {}
+
+
+def test_a_restored_engine_adopts_a_rebuilt_market_and_carries_on_identically():
+    events = list(generate_events(11, T0, 60))
+    split = next(i for i, e in enumerate(events) if e.ts >= T0 + 20 * 60_000)
+    original = ReplayDriver(Engine(P))
+    market_only = Engine(P, (), 0)
+    for event in events[:split]:
+        original.feed(event)
+        market_only.on_event(event)
+    assert not original._queue
+    restored = Engine.restore(P, json.loads(json.dumps(original.engine.snapshot())))
+    restored.adopt_market(market_only.market, market_only.now)
+    assert restored.now == original.engine.now
+    again = ReplayDriver(restored)
+    tail = [(original.feed(e), again.feed(e)) for e in events[split:]]
+    assert [o.to_dict() for a, _ in tail for o in a] == [o.to_dict() for _, b in tail for o in b]
+    assert any(isinstance(o, PositionClosed) for _, b in tail for o in b)
+    fresh = Engine(P)
+    fresh.adopt_market(MarketState(P), None)
+    assert fresh.on_event(ClockTick(ts=T0)) != []  # no second counted as done
 
 
 def test_orders_without_a_terminal_report_are_cancelled_then_forgotten():
