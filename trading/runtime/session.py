@@ -186,11 +186,8 @@ def restored_session(
         market_engine.on_event(event)
         second = event.ts // 1000 if second is None else max(second, event.ts // 1000)
     engine = Engine.restore(params, snapshot["engine"])
-    engine.market = market_engine.market
     # The engine did its per-second work for this second before it stopped; do not redo it.
-    # (The engine has no public "adopt this market state" call yet.)
-    engine._second = market_engine._second
-    engine.now = max(engine.now, market_engine.now)
+    engine.adopt_market(market_engine.market, market_engine.now if second is not None else None)
     for name, orders in snapshot.get("engine_orders", {}).items():
         lane = engine.lanes[name]
         for fields in orders:
