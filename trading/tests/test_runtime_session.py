@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from marketdata.model.events import ClockTick, SpotTrade
+from marketdata.model.events import ClockTick, Event, SpotTrade
 from marketdata.sim.stream import generate_events, history_for
 from trading.engine.params import DEFAULT_PARAMS
 from trading.engine.records import PositionClosed, trade_list_hash
@@ -15,7 +15,7 @@ BANKROLL = 1_000_000_000
 
 
 def session(warmup=(), **kwargs):
-    consumed = []
+    consumed: list[Event] = []
     s = new_session(
         DEFAULT_PARAMS,
         bankroll=BANKROLL,
