@@ -17,6 +17,7 @@ from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import connections
 
 from kbtc_site.db import db_call
@@ -107,6 +108,9 @@ async def test_the_daemon_trades_on_the_network_feeds(caplog):
         assert stats["malformed"] == stats["handler_errors"] == 0
         assert stats["last_message_age_ms"] is not None
     assert feeds["kalshi"]["active_ticker"]
+    assert daemon.publish_failures == 0
+    expected_redis = "ok" if settings.ENV.redis_url else "not used (in-memory layer)"
+    assert health["redis"] == expected_redis
     assert feed.events > 10_000
 
     trades = await db_call(lambda: list(Trade.objects.order_by("closed_at", "id")))()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from django.conf import settings
 
 from kbtc_site.db import db_call
 from marketdata.model.candles import Candle, CandleAggregator
@@ -109,6 +110,7 @@ class Daemon:
         self.controls_reads = 0  # completed control reads (tests wait on it)
         self.controls_wakeup = asyncio.Event()
         self.errors = 0
+        self.publish_failures = 0  # channel-layer sends that raised (Redis away)
         self._last_save_ts = 0
         self._last_equity_ts = 0
         self._last_market_ts = 0
@@ -475,7 +477,17 @@ class Daemon:
             try:
                 await publisher.publish(topic, payload)
             except Exception as exc:
+                self.publish_failures += 1
                 log.warning("publish_failed", topic=topic, error=str(exc).strip())
+
+    def _redis_state(self) -> str:
+        # This payload itself travels over the channel layer, so "ok" means the layer has
+        # carried every publish so far; failures are counted, not hidden.
+        if not settings.ENV.redis_url:
+            return "not used (in-memory layer)"
+        if self.publish_failures:
+            return f"{self.publish_failures} failed publishes"
+        return "ok"
 
     def health_payload(self) -> dict[str, Any]:
         feeds: list[dict[str, Any]] = []
@@ -493,7 +505,7 @@ class Daemon:
             "ts": self.session.now if self.session else 0,
             "feeds": feeds,
             "db": "ok" if self.writer.outage_retries == 0 else "retrying",
-            "redis": "ok",
+            "redis": self._redis_state(),
             "lanes": list(self.config.lanes),
             "events_per_s": rate,
         }
