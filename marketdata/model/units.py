@@ -9,7 +9,8 @@ Parsed once at the wire boundary, never defaulted:
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 PRICE_SCALE = 10_000  # price units per dollar
 COUNT_SCALE = 100  # count units per contract
@@ -22,15 +23,18 @@ class WireFormatError(ValueError):
     """A number on the wire is missing or malformed. Never defaulted."""
 
 
+# The exchanges' fixed-point form: digits, optionally a point and more digits. Anything else
+# (".1", "1e-3", " 0.5", "+1", "NaN") is not how they write numbers and is refused, so a
+# corrupted field can never parse into a plausible price.
+_FIXED_POINT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
 def _fixed_point(value: object, field: str, scale: int) -> int:
     if isinstance(value, bool) or not isinstance(value, str):
         raise WireFormatError(f"{field}: expected a decimal string, got {value!r}")
-    try:
-        number = Decimal(value.strip())
-    except InvalidOperation:
-        raise WireFormatError(f"{field}: not a decimal number: {value!r}") from None
-    if not number.is_finite():
-        raise WireFormatError(f"{field}: not a finite number: {value!r}")
+    if _FIXED_POINT.fullmatch(value) is None:
+        raise WireFormatError(f"{field}: not a fixed-point decimal: {value!r}")
+    number = Decimal(value)
     scaled = number * scale
     if scaled != scaled.to_integral_value():
         raise WireFormatError(f"{field}: {value!r} is finer than 1/{scale}")

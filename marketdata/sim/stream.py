@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -24,12 +23,17 @@ LOOKAHEAD_MS = 2 * 3600 * 1000  # listings ahead of "now" need their window's pr
 def history_for(
     seed: int, start_ts: int, minutes: int, history: str | Path | PriceHistory | None = None
 ) -> PriceHistory:
-    """The path around a replay: the given file or object, ``KBTC_HISTORY``, else synthetic."""
+    """The path around a replay: the given file or object, else the seeded synthetic path.
+
+    Never read from the environment here: a test or benchmark that asks for seed N must get
+    seed N's market whatever ``KBTC_HISTORY`` says. Callers that serve the user's history
+    (the command, the demo) pass it explicitly.
+    """
     begin = start_ts - start_ts % MINUTE_MS - WARMUP_DAYS * 86_400_000
     end = start_ts + minutes * MINUTE_MS + LOOKAHEAD_MS
     if isinstance(history, PriceHistory):
         return history
-    source = history if history is not None else os.environ.get("KBTC_HISTORY") or None
+    source = history
     if source is not None:
         loaded = load_history(source, begin, end)
         if not loaded.covers(begin, min(end, loaded.last_ts + MINUTE_MS)):

@@ -1,7 +1,9 @@
 """The pure simulator stream: determinism, time order, book sanity, lifecycle, no look-ahead."""
 
 import dataclasses
+import os
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 
@@ -135,11 +137,12 @@ def test_the_maker_never_sees_future_prices():
 
 
 def test_real_history_file_replays_when_present():
-    path = "/work/shared/data/binance_btcusdt_1m_20230324_20260331.csv.xz"
-    import os
-
+    path = os.environ.get("KBTC_HISTORY") or str(
+        Path(__file__).resolve().parents[3]
+        / "shared/data/binance_btcusdt_1m_20230324_20260331.csv.xz"
+    )
     if not os.path.exists(path):
-        pytest.skip("shared data not mounted")
+        pytest.skip(f"no Binance history at {path} (set KBTC_HISTORY)")
     events = list(generate_events(1, 1_735_689_600_000, 3, path))
     spot = [e for e in events if isinstance(e, SpotTicker)]
     assert 90_000 < spot[0].price < 100_000  # BTC on 2025-01-01

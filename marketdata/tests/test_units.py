@@ -38,3 +38,11 @@ def test_fp_counts_parse_to_hundredths_and_allow_negative_deltas():
 
 def test_price_times_count_lands_in_micro_dollars():
     assert notional(4200, 1300) == 5_460_000  # 13 contracts at $0.42 = $5.46
+
+
+@pytest.mark.parametrize("text", [".1", "1.", "1e-3", " 0.5", "0.5 ", "+0.5", "NaN", "0x10", "½"])
+def test_only_the_exchanges_fixed_point_form_parses(text: str) -> None:
+    with pytest.raises(WireFormatError, match="not a fixed-point decimal"):
+        parse_dollars(text)
+    with pytest.raises(WireFormatError, match="not a fixed-point decimal"):
+        parse_fp(text)
