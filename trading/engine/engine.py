@@ -300,17 +300,24 @@ class Engine:
         book = market.books.get(ticker) or market.book(ticker)
         book.apply_delta(event.side, event.price, event.delta, event.ts)
         market.last_kalshi_ts = event.ts
-        self._book_moved(ticker, out)
+        self._book_moved(ticker, out, event.side)
 
     def _on_book_snapshot(self, event: BookSnapshot, out: list[Output]) -> None:
         self.market.book(event.ticker).apply_snapshot(event.yes, event.no, event.ts)
         self.market.last_kalshi_ts = event.ts
         self._book_moved(event.ticker, out)
 
-    def _book_moved(self, ticker: str, out: list[Output]) -> None:
+    def _book_moved(self, ticker: str, out: list[Output], side: str | None = None) -> None:
+        """Re-check held positions on ``ticker`` whose executable exit price may have moved.
+
+        A long exits at the best YES bid and a short at the best YES ask (= 1 − best NO bid),
+        so a delta on one side (``side``) cannot move the other direction's exit price.
+        """
         for lane in self.lanes.values():
             position = lane.position
             if position is not None and position.ticker == ticker:
+                if side is not None and (side == "yes") != position.long:
+                    continue
                 # Within a second only the executable price can change an exit's verdict.
                 price = exit_price(self, position)
                 if price != self._marks.get(lane.name):
