@@ -29,9 +29,9 @@ def _render_topic(topic: str, payloads: list[dict[str, Any]], can_control: bool)
     return frames
 
 
-def _render_snapshot(can_control: bool) -> str:
+def _render_snapshot(can_control: bool) -> list[str]:
     close_old_connections()
-    return dashboard.render_snapshot(can_control=can_control)
+    return [dashboard.render_snapshot(can_control=can_control), dashboard.render_trades()]
 
 
 def _render_sidebar(can_control: bool) -> str:
@@ -49,7 +49,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         for group in GROUPS:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        await self.send(text_data=await database_sync_to_async(_render_snapshot)(self.can_control))
+        for frame in await database_sync_to_async(_render_snapshot)(self.can_control):
+            await self.send(text_data=frame)
 
     async def disconnect(self, code: int) -> None:
         for group in GROUPS:

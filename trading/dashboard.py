@@ -7,16 +7,19 @@ Sync functions: the consumer calls them through ``database_sync_to_async``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.core.paginator import Paginator
 from django.db import connection
 from django.template.loader import render_to_string
 
 from trading import selectors
 from trading.live import latest_payloads
-from trading.models import Lane
+from trading.models import Direction, Lane
 
 LANES = tuple(Lane.values)
 
@@ -28,7 +31,8 @@ HEALTH = "trading/partials/health.html"
 POSITIONS = "trading/partials/positions.html"
 STATS = "trading/partials/stats.html"
 FLAGGED = "trading/partials/flagged.html"
-TRADES_REFRESH = "trading/partials/trades_refresh.html"
+TRADES = "trading/partials/trades.html"
+TRADES_PER_PAGE = 25
 
 
 # --- formatting (engine units → display) -------------------------------------------------
@@ -260,10 +264,9 @@ def render_topic(topic: str, payload: dict[str, Any], *, can_control: bool) -> l
             [
                 render_to_string(STATS, stats_context()),
                 render_to_string(FLAGGED, flagged_context()),
-                render_to_string(TRADES_REFRESH, {}),
             ]
         )
-        return [html]
+        return [html, render_trades()]
     if topic == "equity":
         point = {"time": payload["ts"] // 1000, "value": payload["bankroll"] / 1_000_000}
         return [
@@ -300,6 +303,40 @@ def render_snapshot(*, can_control: bool) -> str:
         *(render_to_string(POSITIONS, positions) for positions in context["positions"]),
         render_to_string(STATS, context["stats"]),
         render_to_string(FLAGGED, context["flagged"]),
-        render_to_string(TRADES_REFRESH, {}),
     ]
     return "".join(parts)
+
+
+def trades_context(query: Mapping[str, str]) -> dict[str, Any]:
+    """The closed-trades table for a filter query (``lane``, ``direction``, ``exit_reason``,
+    ``date_from``, ``date_to``, ``page``); an empty query is the newest page, unfiltered."""
+    lane, direction = query.get("lane"), query.get("direction")
+    filters: dict[str, Any] = {
+        "lane": lane if lane in Lane.values else None,
+        "direction": direction if direction in Direction.values else None,
+        "exit_reason": (query.get("exit_reason") or "").strip().upper() or None,
+        "date_from": _date(query.get("date_from")),
+        "date_to": _date(query.get("date_to")),
+    }
+    trades = selectors.trades_list(**filters)
+    page = Paginator(trades, TRADES_PER_PAGE).get_page(query.get("page"))
+    return {
+        "page": page,
+        "filters": {key: value for key, value in filters.items() if value},
+        "lanes": Lane.values,
+        "directions": Direction.values,
+    }
+
+
+def render_trades() -> str:
+    """The newest page of closed trades, pushed in a frame of its own after a trade closes
+    or a (re)connect; the page keeps a filtered or paged view and drops the push
+    (static/js/dashboard.js), so no request ever follows a push."""
+    return render_to_string(TRADES, trades_context({}))
+
+
+def _date(text: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        return None

@@ -3,23 +3,20 @@ services do the work; ``trading.dashboard`` renders the widgets)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from kbtc_site.permissions import is_operator
 from trading import dashboard, selectors, services
-from trading.models import Direction, Lane
+from trading.models import Lane
 
 RANGE_LABELS = (("24h", "24H"), ("1w", "1W"), ("1m", "1M"), ("all", "All"))
-TRADES_PER_PAGE = 25
 
 
 def _may_read(request: HttpRequest) -> bool:
@@ -38,7 +35,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
         "range": chart_range,
         "equity_json": _script_json(selectors.equity_points(lane=Lane.PAPER, since=since)),
         "candles_json": _script_json(selectors.candles_with_ema(since=since)),
-        **_trades_context(request),
+        **dashboard.trades_context(request.GET),
     }
     return render(request, "trading/dashboard.html", context)
 
@@ -48,44 +45,11 @@ def _script_json(value: Any) -> str:
     return json.dumps(value).replace("</", "<\\/")
 
 
-def _trades_context(request: HttpRequest) -> dict[str, Any]:
-    filters: dict[str, Any] = {
-        "lane": request.GET.get("lane") if request.GET.get("lane") in Lane.values else None,
-        "direction": request.GET.get("direction")
-        if request.GET.get("direction") in Direction.values
-        else None,
-        "exit_reason": request.GET.get("exit_reason", "").strip().upper() or None,
-        "date_from": _date(request.GET.get("date_from")),
-        "date_to": _date(request.GET.get("date_to")),
-    }
-    trades = selectors.trades_list(
-        lane=filters["lane"],
-        direction=filters["direction"],
-        exit_reason=filters["exit_reason"],
-        date_from=filters["date_from"],
-        date_to=filters["date_to"],
-    )
-    page = Paginator(trades, TRADES_PER_PAGE).get_page(request.GET.get("page"))
-    return {
-        "page": page,
-        "filters": {key: value for key, value in filters.items() if value},
-        "lanes": Lane.values,
-        "directions": Direction.values,
-    }
-
-
-def _date(text: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
 @require_GET
 def partial_trades(request: HttpRequest) -> HttpResponse:
     if not _may_read(request):
         return HttpResponseForbidden("Log in to read the trades.")
-    return render(request, "trading/partials/trades.html", _trades_context(request))
+    return render(request, dashboard.TRADES, dashboard.trades_context(request.GET))
 
 
 def _control(request: HttpRequest, call: Any) -> HttpResponse:

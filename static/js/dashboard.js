@@ -94,8 +94,26 @@
   });
 
   // JSON frames are chart ticks, not HTML: handle them and stop htmx from swapping.
+  // The server pushes the newest page of closed trades (after a trade or a reconnect).
+  // A reader who filtered or paged the table keeps that view: the push is dropped, and the
+  // next change of filter fetches the table afresh.
+  function tradesViewIsCustom() {
+    var form = document.getElementById("trades-filter");
+    if (!form) { return false; }
+    var fields = form.querySelectorAll("input, select");
+    for (var i = 0; i < fields.length; i++) {
+      var field = fields[i];
+      if (field.name === "page" ? field.value !== "1" : field.value !== "") { return true; }
+    }
+    return false;
+  }
+
   document.body.addEventListener("htmx:wsBeforeMessage", function (event) {
     var message = event.detail.message;
+    if (typeof message === "string" && message.indexOf('<div id="trades-panel"') === 0) {
+      if (tradesViewIsCustom()) { event.preventDefault(); }
+      return;
+    }
     if (typeof message !== "string" || message.charAt(0) !== "{") { return; }
     event.preventDefault();
     var tick = JSON.parse(message);

@@ -274,15 +274,8 @@ def press(driver: Chrome, label: str) -> None:
 
 
 def check_requests(events: list[dict[str, Any]]) -> None:
-    """Since the dashboard's document was requested: the page itself, static files, the
-    socket, and nothing polled. The one other request allowed is the trades table's re-read
-    that a pushed frame asks for (a trade closed, or the snapshot after a (re)connect), one
-    per such frame."""
-    refresh_frames = sum(
-        'id="trades-refresh" hx-get' in e["params"]["response"]["payloadData"]
-        for e in events
-        if e["method"] == "Network.webSocketFrameReceived"
-    )
+    """Since the dashboard's document was requested: the page itself, static files and the
+    socket, nothing else (no polling; pushed frames never make the page request anything)."""
     urls = [
         urlparse(e["params"]["request"]["url"])
         for e in events
@@ -291,9 +284,8 @@ def check_requests(events: list[dict[str, Any]]) -> None:
     # data: URLs are the browser's own (a date input's icon), not requests
     paths = [url.path for url in urls if url.scheme != "data"]
     assert paths[0] == "/", "the log starts with the dashboard's document"
-    others = [p for p in paths[1:] if not p.startswith("/static/") and p != "/partials/trades/"]
+    others = [p for p in paths[1:] if not p.startswith("/static/")]
     assert others == [], f"requests besides the socket and static files: {others}"
-    assert paths.count("/partials/trades/") <= refresh_frames
 
 
 def test_the_dashboard_streams_reconnects_and_its_pause_stops_the_daemons_entries(

@@ -39,9 +39,10 @@ async def test_connecting_sends_a_snapshot_of_every_widget():
         "positions-paper",
         "stats-panel",
         "flagged-panel",
-        "trades-refresh",
     ):
         assert f'id="{widget}"' in snapshot
+    trades = await communicator.receive_from(timeout=5)
+    assert trades.startswith('<div id="trades-panel"')
     await communicator.disconnect()
 
 
@@ -50,6 +51,7 @@ async def test_connecting_sends_a_snapshot_of_every_widget():
 async def test_a_published_payload_arrives_as_its_rendered_partial(topic):
     communicator = await _connect()
     await communicator.receive_from(timeout=5)  # the snapshot
+    await communicator.receive_from(timeout=5)  # the trades table
     await live.Publisher().publish(topic, PAYLOADS[topic])
     frame = await communicator.receive_from(timeout=5)
     expected = {
@@ -64,13 +66,17 @@ async def test_a_published_payload_arrives_as_its_rendered_partial(topic):
     if topic in ("market", "equity"):
         tick = await communicator.receive_from(timeout=5)
         assert tick.startswith('{"chart"')
+    if topic == "trade":
+        trades = await communicator.receive_from(timeout=5)
+        assert trades.startswith('<div id="trades-panel"')
     await communicator.disconnect()
 
 
 @override_settings(ANONYMOUS_READS=True)
 async def test_a_control_change_rerenders_the_sidebar_after_commit():
     communicator = await _connect()
-    await communicator.receive_from(timeout=5)
+    await communicator.receive_from(timeout=5)  # the snapshot
+    await communicator.receive_from(timeout=5)  # the trades table
     actor = services.Actor(label="tester", source="test")
     await database_sync_to_async(services.trading_pause_set)(paused=True, actor=actor)
     frame = await communicator.receive_from(timeout=5)
@@ -91,6 +97,7 @@ async def test_an_anonymous_socket_is_closed_with_a_code_htmx_does_not_retry():
 async def test_the_server_can_close_every_dashboard_socket_with_code_1000():
     communicator = await _connect()
     await communicator.receive_from(timeout=5)  # the snapshot
+    await communicator.receive_from(timeout=5)  # the trades table
     await live.close_dashboards()
     closed = await communicator.receive_output(timeout=5)
     assert closed == {"type": "websocket.close", "code": 1000}
