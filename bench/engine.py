@@ -1,15 +1,18 @@
 """Engine throughput: both lanes on a simulator stream of a fixed seed, start and length.
 
-The stream is generated in process before timing (``marketdata.sim.stream``); the timed
-part is the engine with the reference replay driver (immediate-or-cancel fills against the
-engine's own books: depth walks and fees are included in the timing), so fills, positions
-and exits are exercised, not just signals. Each round builds a fresh engine.
+The stream is generated in process before timing (``marketdata.sim.stream``). The timed part
+is ``Session(Engine(Params(), lanes=("paper", "live")), PaperVenue(0)).feed_all(events)``:
+the engine, the paper venue (its own books, immediate-or-cancel depth walks and fees) and
+the session driver (clock ticks, due fills, fill reports back to the engine), which is the
+daemon's own path minus its I/O (feeds, recorder, writer). Fills, positions and exits are
+exercised, not just signals. Each round builds a fresh session.
 
 Reports ``events_per_second`` (interfaces.md §10) of the best round by wall clock, the
 median round too, and the process CPU time of the best round (``cpu_seconds``: on a
 loaded machine wall time includes waiting for the core, CPU time does not). Run it pinned
 to one core for the one-core figure: ``taskset -c 0 python bench/run.py engine``.
-``trade_list_sha256`` and ``outputs`` let runs on different code be compared: equal
+``trade_list_sha256`` and ``outputs`` (the session's outputs: the engine's intents and
+records plus the venue's execution reports) let runs on different code be compared: equal
 hashes, equal trading.
 """
 
@@ -22,9 +25,10 @@ from typing import Any
 
 from marketdata.sim.stream import generate_events, stream_sha256
 from trading.engine.engine import Engine
-from trading.engine.harness import ReplayDriver
 from trading.engine.params import Params
 from trading.engine.records import PositionClosed, trade_list_hash
+from trading.runtime.session import Session
+from trading.venues.paper import PaperVenue
 
 SEED = 20260101
 START_TS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -45,10 +49,10 @@ def run(*, smoke: bool) -> dict[str, Any]:
     rounds: list[tuple[float, float]] = []  # (wall, cpu)
     outputs: list[Any] = []
     for _ in range(1 if smoke else ROUNDS):
-        driver = ReplayDriver(Engine(Params(), lanes=("paper", "live")))
+        session = Session(Engine(Params(), lanes=("paper", "live")), PaperVenue(0))
         cpu_started = time.process_time()
         started = time.perf_counter()
-        outputs = driver.run(events)
+        outputs = session.feed_all(events)
         rounds.append((time.perf_counter() - started, time.process_time() - cpu_started))
     best, best_cpu = min(rounds)
     median = statistics.median(wall for wall, _ in rounds)
@@ -63,7 +67,7 @@ def run(*, smoke: bool) -> dict[str, Any]:
         "rounds": len(rounds),
         "minutes": minutes,
         "lanes": 2,
-        "timed": "engine + reference fill driver (stream pre-generated)",
+        "timed": "engine + paper venue + session driver (stream pre-generated)",
         "outputs": len(outputs),
         "trades": sum(1 for o in outputs if isinstance(o, PositionClosed)),
         "trade_list_sha256": trade_list_hash(outputs),

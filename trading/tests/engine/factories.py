@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 from marketdata.model.candles import Candle
@@ -19,6 +19,8 @@ from trading.engine.intents import ClosePosition, PlaceOrder
 from trading.engine.lane import Position
 from trading.engine.params import Params
 from trading.engine.records import Decision, PositionClosed
+from trading.runtime.session import Session, SessionOutput
+from trading.venues.paper import Execution, PaperVenue
 
 T = TypeVar("T")
 
@@ -60,6 +62,18 @@ LONG_NO = ((5000, 50_000),)
 # An ask-heavy book: YES bid 48 ¢ × 500, YES ask 50 ¢ × 1500 → raw OBI 0.25.
 SHORT_YES = ((4800, 50_000),)
 SHORT_NO = ((5000, 150_000),)
+
+
+def engine_outputs(outputs: Iterable[SessionOutput]) -> list[Output]:
+    """The engine's own outputs (intents and records) among a session's: venue reports
+    (``Execution``) are the venue's, not the engine's decisions."""
+    return [o for o in outputs if not isinstance(o, Execution)]
+
+
+def replay(engine: Engine, events: Iterable[Event], latency_ms: int = 0) -> list[Output]:
+    """Drive ``engine`` over ``events`` as the daemon does (session + paper venue, fills
+    ``latency_ms`` of event time after the decision) and return its own outputs."""
+    return engine_outputs(Session(engine, PaperVenue(latency_ms)).feed_all(events))
 
 
 class Scenario:

@@ -3,14 +3,13 @@ import json
 from marketdata.model.book import OrderBook
 from marketdata.sim.stream import generate_events
 from trading.engine.engine import Engine
-from trading.engine.harness import ReplayDriver
 from trading.engine.params import DEFAULT_PARAMS
 from trading.engine.records import PositionClosed, trade_list_hash
-from trading.tests.engine.factories import T0
+from trading.tests.engine.factories import T0, replay
 
 
 def run(events, latency_ms=0):
-    return ReplayDriver(Engine(DEFAULT_PARAMS), latency_ms=latency_ms).run(events)
+    return replay(Engine(DEFAULT_PARAMS), events, latency_ms)
 
 
 def test_a_simulator_stream_replays_to_the_same_trades():

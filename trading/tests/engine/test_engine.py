@@ -5,7 +5,6 @@ import pytest
 from marketdata.model.events import ClockTick, MarketStatus, OrderUpdate, OwnFill, PublicTrade
 from marketdata.sim.stream import generate_events
 from trading.engine.engine import Engine
-from trading.engine.harness import ReplayDriver
 from trading.engine.intents import CancelOrder, ClosePosition, PlaceOrder
 from trading.engine.market import MarketState
 from trading.engine.params import DEFAULT_PARAMS, ParamError
@@ -19,6 +18,7 @@ from trading.engine.records import (
     PositionUpdated,
     RegimeChanged,
 )
+from trading.runtime.session import Session
 from trading.tests.engine.factories import (
     LONG_NO,
     LONG_YES,
@@ -30,12 +30,14 @@ from trading.tests.engine.factories import (
     candle,
     closed,
     decisions,
+    engine_outputs,
     of,
     position_of,
     snapshot,
     status,
     ticker_at,
 )
+from trading.venues.paper import PaperVenue
 
 P = DEFAULT_PARAMS
 
@@ -386,17 +388,21 @@ def test_snapshot_keeps_orders_in_flight():
 def test_a_restored_engine_adopts_a_rebuilt_market_and_carries_on_identically():
     events = list(generate_events(11, T0, 60))
     split = next(i for i, e in enumerate(events) if e.ts >= T0 + 20 * 60_000)
-    original = ReplayDriver(Engine(P))
-    market_only = Engine(P, (), 0)
+    original = Session(Engine(P), PaperVenue(0))
+    market_only, venue = Engine(P, (), 0), PaperVenue(0)  # the venue's books rebuilt too
     for event in events[:split]:
         original.feed(event)
         market_only.on_event(event)
-    assert not original._queue
+        venue.on_event(event)
+    assert not original.venue.queue
     restored = Engine.restore(P, json.loads(json.dumps(original.engine.snapshot())))
     restored.adopt_market(market_only.market, market_only.now)
     assert restored.now == original.engine.now
-    again = ReplayDriver(restored)
-    tail = [(original.feed(e), again.feed(e)) for e in events[split:]]
+    again = Session(restored, venue)
+    again.second = original.second
+    tail = [
+        (engine_outputs(original.feed(e)), engine_outputs(again.feed(e))) for e in events[split:]
+    ]
     assert [o.to_dict() for a, _ in tail for o in a] == [o.to_dict() for _, b in tail for o in b]
     assert any(isinstance(o, PositionClosed) for _, b in tail for o in b)
     fresh = Engine(P)
