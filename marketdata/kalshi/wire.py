@@ -402,29 +402,45 @@ def created_from_order(order: OrderInfo) -> CreatedOrder:
     )
 
 
-def parse_fill(obj: object) -> OwnFill:
-    """A REST fill. REST fills no longer carry ``client_order_id`` (join on ``order_id``)."""
-    fill = mapping(obj, "fill")
-    side, action = side_action_from(fill)
-    if fill.get("ts") is not None:
-        ts = parse_epoch_s_ms(fill["ts"], "ts")
-    else:
-        ts = parse_time_ms(field(fill, "created_time"), "created_time")
-    is_taker = field(fill, "is_taker")
+def own_fill(
+    obj: Mapping[str, Any], *, ts: int, trade_id: str, ticker: str, recv_ts: int | None = None
+) -> OwnFill:
+    """An own fill from the fields REST and WS fills share (direction, order, price, count,
+    fee, taker flag); the caller reads what the two name differently: time, id and ticker."""
+    side, action = side_action_from(obj)
+    is_taker = field(obj, "is_taker")
     if not isinstance(is_taker, bool):
         raise WireFormatError(f"is_taker: expected a boolean, got {is_taker!r}")
     return OwnFill(
         ts=ts,
-        trade_id=str(fill.get("fill_id") or fill.get("trade_id") or ""),
-        order_id=text(fill, "order_id"),
-        client_order_id=str(fill.get("client_order_id") or ""),
-        ticker=str(fill.get("ticker") or fill.get("market_ticker") or ""),
+        trade_id=trade_id,
+        order_id=text(obj, "order_id"),
+        client_order_id=str(obj.get("client_order_id") or ""),
+        ticker=ticker,
         side=side,
         action=action,
-        yes_price=parse_dollars(field(fill, "yes_price_dollars"), "yes_price_dollars"),
-        count=parse_fp(field(fill, "count_fp"), "count_fp"),
-        fee=parse_money_dollars(field(fill, "fee_cost"), "fee_cost"),
+        yes_price=parse_dollars(field(obj, "yes_price_dollars"), "yes_price_dollars"),
+        count=parse_fp(field(obj, "count_fp"), "count_fp"),
+        # Required by the WS schema though missing from its example; a fill without its fee
+        # is refused (counted as malformed) rather than booked at zero cost.
+        fee=parse_money_dollars(field(obj, "fee_cost"), "fee_cost"),
         is_taker=is_taker,
+        recv_ts=recv_ts,
+    )
+
+
+def parse_fill(obj: object) -> OwnFill:
+    """A REST fill. REST fills no longer carry ``client_order_id`` (join on ``order_id``)."""
+    fill = mapping(obj, "fill")
+    if fill.get("ts") is not None:
+        ts = parse_epoch_s_ms(fill["ts"], "ts")
+    else:
+        ts = parse_time_ms(field(fill, "created_time"), "created_time")
+    return own_fill(
+        fill,
+        ts=ts,
+        trade_id=str(fill.get("fill_id") or fill.get("trade_id") or ""),
+        ticker=str(fill.get("ticker") or fill.get("market_ticker") or ""),
     )
 
 

@@ -22,6 +22,7 @@ from marketdata.kalshi.wire import (
     levels,
     mapping,
     optional_text,
+    own_fill,
     result_value,
     side_action_from,
     side_value,
@@ -44,7 +45,6 @@ from marketdata.model.units import (
     WireFormatError,
     parse_dollars,
     parse_fp,
-    parse_money_dollars,
 )
 from marketdata.wiretime import parse_epoch_ms, parse_epoch_s_ms, parse_time_ms
 
@@ -110,24 +110,11 @@ def ticker(msg: Mapping[str, Any]) -> None:
 
 
 def fill(msg: Mapping[str, Any], ts: int, recv_ts: int) -> OwnFill:
-    side, action = side_action_from(msg)
-    is_taker = field(msg, "is_taker")
-    if not isinstance(is_taker, bool):
-        raise WireFormatError(f"is_taker: expected a boolean, got {is_taker!r}")
-    return OwnFill(
+    return own_fill(
+        msg,
         ts=ts,
         trade_id=str(msg.get("trade_id") or ""),
-        order_id=text(msg, "order_id"),
-        client_order_id=str(msg.get("client_order_id") or ""),
         ticker=text(msg, "market_ticker"),
-        side=side,
-        action=action,
-        yes_price=parse_dollars(field(msg, "yes_price_dollars"), "yes_price_dollars"),
-        count=parse_fp(field(msg, "count_fp"), "count_fp"),
-        # Required by the schema though missing from its example; a fill without its fee is
-        # refused (counted as malformed) rather than booked at zero cost.
-        fee=parse_money_dollars(field(msg, "fee_cost"), "fee_cost"),
-        is_taker=is_taker,
         recv_ts=recv_ts,
     )
 
