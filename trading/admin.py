@@ -1,4 +1,5 @@
-"""The operator's control room. Every control goes through ``trading.services`` (audited)."""
+"""The operator's control room. Every control goes through ``trading.services.controls``
+(audited)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from trading import services
 from trading.models import (
     BankrollSnapshot,
     BotState,
@@ -21,10 +21,11 @@ from trading.models import (
     TraderHeartbeat,
     TradingControls,
 )
+from trading.services import controls
 
 
-def _actor(request: HttpRequest) -> services.Actor:
-    return services.Actor.from_user(request.user, source="admin")
+def _actor(request: HttpRequest) -> controls.Actor:
+    return controls.Actor.from_user(request.user, source="admin")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -105,9 +106,9 @@ class BotStateAdmin(ReadOnlyAdmin):
     def reset_drawdown(self, request: HttpRequest, queryset: QuerySet[BotState]) -> None:
         for state in queryset:
             try:
-                services.reset_drawdown(lane=state.lane, actor=_actor(request))
+                controls.reset_drawdown(lane=state.lane, actor=_actor(request))
                 self.message_user(request, f"{state.lane}: drawdown reset")
-            except services.ControlRefused as refusal:
+            except controls.ControlRefused as refusal:
                 self.message_user(request, f"{state.lane}: {refusal}", messages.ERROR)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -142,8 +143,8 @@ class ParamOverrideForm(forms.ModelForm):
         cleaned = super().clean() or {}
         if "name" in cleaned and "value" in cleaned:
             try:
-                services.override_validate(name=cleaned["name"], value=cleaned["value"])
-            except services.OverrideInvalid as invalid:
+                controls.override_validate(name=cleaned["name"], value=cleaned["value"])
+            except controls.OverrideInvalid as invalid:
                 raise forms.ValidationError(str(invalid)) from invalid
         return cleaned
 
@@ -159,13 +160,13 @@ class ParamOverrideAdmin(ServiceWritesAdmin):
         return (*self.readonly_fields, "name") if obj else self.readonly_fields
 
     def save_model(self, request: HttpRequest, obj: ParamOverride, form: Any, change: bool) -> None:
-        saved = services.override_set(
+        saved = controls.override_set(
             name=obj.name, value=obj.value, note=obj.note, actor=_actor(request)
         )
         obj.pk = saved.pk
 
     def delete_model(self, request: HttpRequest, obj: ParamOverride) -> None:
-        services.override_clear(name=obj.name, actor=_actor(request))
+        controls.override_clear(name=obj.name, actor=_actor(request))
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
@@ -175,7 +176,7 @@ class ParamOverrideAdmin(ServiceWritesAdmin):
     @admin.action(description="Clear the selected overrides (audited)")
     def clear_selected(self, request: HttpRequest, queryset: QuerySet[ParamOverride]) -> None:
         for override in queryset:
-            services.override_clear(name=override.name, actor=_actor(request))
+            controls.override_clear(name=override.name, actor=_actor(request))
         self.message_user(request, "Overrides cleared; the trader applies it within a second.")
 
 
@@ -222,47 +223,47 @@ class TradingControlsAdmin(ServiceWritesAdmin):
         data = form.cleaned_data
         try:
             if "trading_mode" in form.changed_data:
-                services.trading_mode_set(mode=data["trading_mode"], actor=actor)
+                controls.trading_mode_set(mode=data["trading_mode"], actor=actor)
             if "paused" in form.changed_data:
-                services.trading_pause_set(paused=data["paused"], actor=actor)
+                controls.trading_pause_set(paused=data["paused"], actor=actor)
             if "live_trade_limit" in form.changed_data or data.get("reset_trade_count"):
-                services.trade_limit_set(
+                controls.trade_limit_set(
                     limit=data["live_trade_limit"],
                     reset=bool(data.get("reset_trade_count")),
                     actor=actor,
                 )
-        except services.ControlRefused as refusal:
+        except controls.ControlRefused as refusal:
             self.message_user(request, f"Refused: {refusal}", messages.ERROR)
 
     def _run(self, request: HttpRequest, label: str, call: Any) -> None:
         try:
             call(actor=_actor(request))
             self.message_user(request, f"{label}: done (audited).")
-        except services.ControlRefused as refusal:
+        except controls.ControlRefused as refusal:
             self.message_user(request, f"{label} refused: {refusal}", messages.ERROR)
 
     @admin.action(description="Pause new entries (every lane)")
     def pause(self, request: HttpRequest, queryset: QuerySet[TradingControls]) -> None:
         self._run(
-            request, "Pause", lambda actor: services.trading_pause_set(paused=True, actor=actor)
+            request, "Pause", lambda actor: controls.trading_pause_set(paused=True, actor=actor)
         )
 
     @admin.action(description="Resume entries")
     def resume(self, request: HttpRequest, queryset: QuerySet[TradingControls]) -> None:
         self._run(
-            request, "Resume", lambda actor: services.trading_pause_set(paused=False, actor=actor)
+            request, "Resume", lambda actor: controls.trading_pause_set(paused=False, actor=actor)
         )
 
     @admin.action(description="EMERGENCY STOP: pause and flatten every lane")
     def emergency_stop(self, request: HttpRequest, queryset: QuerySet[TradingControls]) -> None:
-        self._run(request, "Emergency stop", services.emergency_stop)
+        self._run(request, "Emergency stop", controls.emergency_stop)
 
     @admin.action(description="Switch to paper")
     def switch_to_paper(self, request: HttpRequest, queryset: QuerySet[TradingControls]) -> None:
         self._run(
             request,
             "Switch to paper",
-            lambda actor: services.trading_mode_set(mode="paper", actor=actor),
+            lambda actor: controls.trading_mode_set(mode="paper", actor=actor),
         )
 
     @admin.action(description="Switch to live")
@@ -270,11 +271,11 @@ class TradingControlsAdmin(ServiceWritesAdmin):
         self._run(
             request,
             "Switch to live",
-            lambda actor: services.trading_mode_set(mode="live", actor=actor),
+            lambda actor: controls.trading_mode_set(mode="live", actor=actor),
         )
 
     @admin.action(description="Close all exchange positions")
     def close_all_exchange_positions(
         self, request: HttpRequest, queryset: QuerySet[TradingControls]
     ) -> None:
-        self._run(request, "Close all", services.close_all_exchange_positions)
+        self._run(request, "Close all", controls.close_all_exchange_positions)

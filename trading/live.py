@@ -67,7 +67,7 @@ that changed since the last message of that topic).
 code (1000 by default, what daphne's idle timeout sends), so the page's reconnect after a
 server-initiated close can be exercised on a running server.
 
-Control announcements (from ``trading.services``, on commit) go to the group
+Control announcements (from ``trading.services.controls``, on commit) go to the group
 ``kbtc.controls`` as ``{"type": "controls.changed", "action": str, ...details}``; the daemon
 then re-reads ``trading.selectors.controls_current()`` (it also polls it every second, so a
 lost announcement delays a control by a second, never loses it).

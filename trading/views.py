@@ -13,8 +13,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from kbtc_site.permissions import is_operator
-from trading import dashboard, selectors, services
+from trading import dashboard, selectors
 from trading.models import Lane
+from trading.services import controls
 
 RANGE_LABELS = (("24h", "24H"), ("1w", "1W"), ("1m", "1M"), ("all", "All"))
 
@@ -56,10 +57,10 @@ def _control(request: HttpRequest, call: Any) -> HttpResponse:
     """Run one control as the logged-in operator and answer with the re-rendered sidebar."""
     if not is_operator(request.user):
         return HttpResponseForbidden("An authenticated operator is required.")
-    actor = services.Actor.from_user(request.user, source="dashboard")
+    actor = controls.Actor.from_user(request.user, source="dashboard")
     try:
         message = call(actor)
-    except services.ControlRefused as refusal:
+    except controls.ControlRefused as refusal:
         message = f"Refused: {refusal}"
     return HttpResponse(dashboard.render_sidebar(can_control=True, message=message))
 
@@ -68,8 +69,8 @@ def _control(request: HttpRequest, call: Any) -> HttpResponse:
 def control_pause(request: HttpRequest) -> HttpResponse:
     paused = request.POST.get("paused", "true").lower() in ("1", "true", "on", "yes")
 
-    def pause(actor: services.Actor) -> str:
-        services.trading_pause_set(paused=paused, actor=actor)
+    def pause(actor: controls.Actor) -> str:
+        controls.trading_pause_set(paused=paused, actor=actor)
         return "Paused: no new entries on any lane." if paused else "Resumed."
 
     return _control(request, pause)
@@ -79,8 +80,8 @@ def control_pause(request: HttpRequest) -> HttpResponse:
 def control_mode(request: HttpRequest) -> HttpResponse:
     mode = request.POST.get("mode", "")
 
-    def switch(actor: services.Actor) -> str:
-        services.trading_mode_set(mode=mode, actor=actor)
+    def switch(actor: controls.Actor) -> str:
+        controls.trading_mode_set(mode=mode, actor=actor)
         return f"Trading mode: {mode}."
 
     return _control(request, switch)
@@ -88,8 +89,8 @@ def control_mode(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def control_emergency_stop(request: HttpRequest) -> HttpResponse:
-    def stop(actor: services.Actor) -> str:
-        services.emergency_stop(actor=actor)
+    def stop(actor: controls.Actor) -> str:
+        controls.emergency_stop(actor=actor)
         return "Emergency stop requested: paused; the trader flattens every lane."
 
     return _control(request, stop)

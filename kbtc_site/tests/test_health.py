@@ -10,7 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from trading.models import TraderHeartbeat
-from trading.services import heartbeat_stop, heartbeat_touch
+from trading.services.heartbeat import heartbeat_stop, heartbeat_touch
 
 pytestmark = pytest.mark.django_db
 

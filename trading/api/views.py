@@ -1,4 +1,5 @@
-"""REST API: thin views over ``trading.selectors`` (reads) and ``trading.services`` (writes).
+"""REST API: thin views over ``trading.selectors`` (reads) and ``trading.services.controls``
+(writes).
 
 Reads follow ``settings.ANONYMOUS_READS``; every write needs an authenticated staff user
 (``kbtc_site.permissions.OperatorOrReadOnly``): a knox bearer token, or a session plus CSRF.
@@ -17,13 +18,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from trading import selectors, services
+from trading import selectors
 from trading.api import serializers as s
 from trading.models import Decision, OpenPosition, ParamOverride, Trade
+from trading.services import controls
 
 
-def _actor(request: Request) -> services.Actor:
-    return services.Actor.from_user(request.user, source="api")
+def _actor(request: Request) -> controls.Actor:
+    return controls.Actor.from_user(request.user, source="api")
 
 
 def _query(serializer_class: type[Any], request: Request) -> dict[str, Any]:
@@ -32,10 +34,10 @@ def _query(serializer_class: type[Any], request: Request) -> dict[str, Any]:
     return dict(serializer.validated_data)
 
 
-def _refused(refusal: services.ControlRefused) -> Response:
+def _refused(refusal: controls.ControlRefused) -> Response:
     code = (
         status.HTTP_400_BAD_REQUEST
-        if isinstance(refusal, services.OverrideInvalid)
+        if isinstance(refusal, controls.OverrideInvalid)
         else status.HTTP_409_CONFLICT
     )
     return Response({"detail": str(refusal)}, status=code)
@@ -124,14 +126,14 @@ class OverrideView(APIView):
         body = s.OverrideInput(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            services.override_set(actor=_actor(request), **body.validated_data)
-        except services.ControlRefused as refusal:
+            controls.override_set(actor=_actor(request), **body.validated_data)
+        except controls.ControlRefused as refusal:
             return _refused(refusal)
         return self.get(request)
 
     @extend_schema(responses=s.DetailOutput, operation_id="param_overrides_clear_all")
     def delete(self, request: Request) -> Response:
-        count = services.override_clear(name=None, actor=_actor(request))
+        count = controls.override_clear(name=None, actor=_actor(request))
         return Response({"detail": f"cleared {count} override(s)"})
 
 
@@ -140,7 +142,7 @@ class OverrideDetailView(APIView):
     def delete(self, request: Request, name: str) -> Response:
         if not ParamOverride.objects.filter(name=name).exists():
             raise Http404(f"no override for {name}")
-        services.override_clear(name=name, actor=_actor(request))
+        controls.override_clear(name=name, actor=_actor(request))
         return Response({"detail": f"cleared {name}"})
 
 
@@ -158,8 +160,8 @@ class TradingModeView(APIView):
         body = s.TradingModeInput(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            services.trading_mode_set(mode=body.validated_data["mode"], actor=_actor(request))
-        except services.ControlRefused as refusal:
+            controls.trading_mode_set(mode=body.validated_data["mode"], actor=_actor(request))
+        except controls.ControlRefused as refusal:
             return _refused(refusal)
         return _controls()
 
@@ -169,14 +171,14 @@ class TradingPauseView(APIView):
     def post(self, request: Request) -> Response:
         body = s.TradingPauseInput(data=request.data)
         body.is_valid(raise_exception=True)
-        services.trading_pause_set(paused=body.validated_data["paused"], actor=_actor(request))
+        controls.trading_pause_set(paused=body.validated_data["paused"], actor=_actor(request))
         return _controls()
 
 
 class EmergencyStopView(APIView):
     @extend_schema(request=None, responses=s.ControlsOutput)
     def post(self, request: Request) -> Response:
-        services.emergency_stop(actor=_actor(request))
+        controls.emergency_stop(actor=_actor(request))
         return _controls()
 
 
@@ -184,8 +186,8 @@ class CloseAllExchangePositionsView(APIView):
     @extend_schema(request=None, responses={409: s.DetailOutput})
     def post(self, request: Request) -> Response:
         try:
-            services.close_all_exchange_positions(actor=_actor(request))
-        except services.ControlRefused as refusal:
+            controls.close_all_exchange_positions(actor=_actor(request))
+        except controls.ControlRefused as refusal:
             return _refused(refusal)
         return _controls()  # pragma: no cover - reachable once the live lane exists
 
@@ -198,8 +200,8 @@ class ResetDrawdownView(APIView):
         body = s.ResetDrawdownInput(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            services.reset_drawdown(lane=body.validated_data["lane"], actor=_actor(request))
-        except services.ControlRefused as refusal:
+            controls.reset_drawdown(lane=body.validated_data["lane"], actor=_actor(request))
+        except controls.ControlRefused as refusal:
             return _refused(refusal)
         return _controls()
 
@@ -209,5 +211,5 @@ class TradeLimitView(APIView):
     def post(self, request: Request) -> Response:
         body = s.TradeLimitInput(data=request.data)
         body.is_valid(raise_exception=True)
-        services.trade_limit_set(actor=_actor(request), **body.validated_data)
+        controls.trade_limit_set(actor=_actor(request), **body.validated_data)
         return _controls()

@@ -26,7 +26,7 @@ from kbtc_site.db import db_call
 from marketdata.model.candles import Candle, CandleAggregator
 from marketdata.model.events import Event
 from marketdata.recorder import Recorder
-from trading import live, selectors, services
+from trading import live, selectors
 from trading.engine.engine import DEFAULT_BANKROLL
 from trading.engine.intents import ClosePosition, PlaceOrder
 from trading.engine.params import DEFAULT_PARAMS, ParamError, Params
@@ -41,6 +41,9 @@ from trading.runtime import outputs
 from trading.runtime.session import Session, SessionOutput, new_session, restored_session
 from trading.runtime.state import count_trade, load_restart, save_state_write, trade_counts
 from trading.runtime.writer import PersistWriter, Write
+from trading.services.controls import emergency_stop_acknowledge
+from trading.services.heartbeat import heartbeat_stop, heartbeat_touch
+from trading.services.trades import DecisionLogGate, bankroll_record
 
 log = structlog.get_logger(__name__)
 
@@ -102,7 +105,7 @@ class Daemon:
         self.session: Session | None = None
         self.runtime: dict[str, Any] = {}
         self.restored = False
-        self.gate = services.DecisionLogGate()
+        self.gate = DecisionLogGate()
         self.lanes: dict[str, _LaneMemory] = {name: _LaneMemory() for name in config.lanes}
         self.outbox: dict[tuple[str, str], dict[str, Any]] = {}
         self.controls_version = -1
@@ -280,7 +283,7 @@ class Daemon:
         if write:
             self.writer.put(
                 Write(
-                    services.bankroll_record,
+                    bankroll_record,
                     {
                         "lane": lane_name,
                         "ts_ms": now,
@@ -401,7 +404,7 @@ class Daemon:
             self._dispatch(session.close_all("EMERGENCY_STOP"))
             self.writer.put(
                 Write(
-                    services.emergency_stop_acknowledge,
+                    emergency_stop_acknowledge,
                     {"seq": controls.emergency_stop_seq},
                     critical=True,
                 )
@@ -451,7 +454,7 @@ class Daemon:
     # --- background ----------------------------------------------------------------------
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
-        touch = db_call(services.heartbeat_touch)
+        touch = db_call(heartbeat_touch)
         while not stop.is_set():
             try:
                 await touch()
@@ -534,7 +537,7 @@ class Daemon:
             inner.set()
         await self.writer.flush()
         await self._publish_pending(live.default_publisher())
-        await db_call(services.heartbeat_stop)()
+        await db_call(heartbeat_stop)()
         log.info(
             "trader_stopped",
             now=self.session.now if self.session else None,

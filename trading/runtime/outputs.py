@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from trading import services
 from trading.engine.intents import ClosePosition
 from trading.engine.records import (
     Decision,
@@ -17,6 +16,12 @@ from trading.engine.records import (
     PositionUpdated,
 )
 from trading.runtime.writer import Write
+from trading.services.trades import (
+    decision_record,
+    position_close,
+    position_open,
+    position_update,
+)
 
 
 def direction(engine_direction: str | None) -> str:
@@ -31,7 +36,7 @@ def reasons_of(decision: Decision | None) -> dict[str, Any]:
 
 def decision_write(decision: Decision, kind: str) -> Write:
     return Write(
-        services.decision_record,
+        decision_record,
         {
             "lane": decision.lane,
             "ts_ms": decision.ts,
@@ -53,7 +58,7 @@ def decision_write(decision: Decision, kind: str) -> Write:
 
 def exit_decision_write(intent: ClosePosition, params_hash: str) -> Write:
     return Write(
-        services.decision_record,
+        decision_record,
         {
             "lane": intent.lane,
             "ts_ms": intent.ts,
@@ -70,7 +75,7 @@ def exit_decision_write(intent: ClosePosition, params_hash: str) -> Write:
 
 def position_open_write(record: PositionOpened, decision: Decision | None, coid: str) -> Write:
     return Write(
-        services.position_open,
+        position_open,
         {
             "lane": record.lane,
             "position_uid": record.position_uid,
@@ -96,7 +101,7 @@ def position_open_write(record: PositionOpened, decision: Decision | None, coid:
 
 def position_update_write(record: PositionUpdated, cost: int, fees: int) -> Write:
     return Write(
-        services.position_update,
+        position_update,
         {
             "position_uid": record.position_uid,
             "contracts": record.count,
@@ -109,7 +114,7 @@ def position_update_write(record: PositionUpdated, cost: int, fees: int) -> Writ
 
 def position_close_write(record: PositionClosed, exit_coid: str, after: Any = None) -> Write:
     return Write(
-        services.position_close,
+        position_close,
         {
             "position_uid": record.position_uid,
             "exit_price": record.exit_yes_price,

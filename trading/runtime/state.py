@@ -17,10 +17,11 @@ from typing import Any
 from marketdata.model.events import Event
 from marketdata.models import RecordingSession
 from marketdata.recorder import iter_events
-from trading import selectors, services
+from trading import selectors
 from trading.models import BreakerState
 from trading.runtime.session import SESSION_SNAPSHOT_VERSION, Session
 from trading.runtime.writer import Write
+from trading.services.trades import bot_state_save
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def save_state_write(session: Session, runtime: dict[str, Any]) -> Write:
 
 def _save_rows(*, rows: Sequence[dict[str, Any]]) -> None:
     for row in rows:
-        services.bot_state_save(**row)
+        bot_state_save(**row)
 
 
 def load_restart(*, lanes: Sequence[str], replay_window_ms: int) -> Restart | None:

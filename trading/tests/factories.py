@@ -7,8 +7,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from trading import services
 from trading.models import Trade
+from trading.services import trades
 
 _uids = itertools.count(1)
 T0_MS = 1_790_000_000_000  # 2026-09-21, a fixed event time
@@ -43,13 +43,13 @@ def trade(**overrides: Any) -> Trade:
         "params_hash": "abc",
     }
     fields.update(overrides)
-    return services.trade_record(**fields)
+    return trades.trade_record(**fields)
 
 
 def lane_state(
     lane: str = "paper", *, bankroll: int = 950_000_000, peak: int = 1_000_000_000
 ) -> Any:
-    return services.bot_state_save(
+    return trades.bot_state_save(
         lane=lane,
         bankroll=bankroll,
         peak=peak,

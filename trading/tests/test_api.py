@@ -5,8 +5,8 @@ from django.test import override_settings
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from trading import services
 from trading.models import ControlAudit, ParamOverride, TradingControls
+from trading.services import trades
 from trading.tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -168,7 +168,7 @@ def test_trades_are_paginated_and_filterable():
 
 @override_settings(ANONYMOUS_READS=True)
 def test_equity_and_candles_return_chart_points():
-    services.bankroll_record(
+    trades.bankroll_record(
         lane="paper",
         ts_ms=factories.T0_MS,
         bankroll=1_000_000_000,

@@ -9,7 +9,8 @@ from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
 from kbtc_site.asgi import application
-from trading import live, services
+from trading import live
+from trading.services import controls
 from trading.tests import factories
 from trading.tests.test_dashboard import PAYLOADS
 
@@ -77,8 +78,8 @@ async def test_a_control_change_rerenders_the_sidebar_after_commit():
     communicator = await _connect()
     await communicator.receive_from(timeout=5)  # the snapshot
     await communicator.receive_from(timeout=5)  # the trades table
-    actor = services.Actor(label="tester", source="test")
-    await database_sync_to_async(services.trading_pause_set)(paused=True, actor=actor)
+    actor = controls.Actor(label="tester", source="test")
+    await database_sync_to_async(controls.trading_pause_set)(paused=True, actor=actor)
     frame = await communicator.receive_from(timeout=5)
     assert 'id="sidebar"' in frame
     assert "paused" in frame

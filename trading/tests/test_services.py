@@ -4,18 +4,19 @@ from decimal import Decimal
 
 import pytest
 
-from trading import selectors, services
+from trading import selectors
 from trading.models import ControlAudit, OpenPosition, ParamOverride, Trade
+from trading.services import controls, trades
 from trading.tests import factories
 from trading.tests.factories import T0_MS
 
 pytestmark = pytest.mark.django_db
 
-ROBOT = services.Actor(label="tester", source="test")
+ROBOT = controls.Actor(label="tester", source="test")
 
 
 def test_position_close_moves_the_position_into_a_trade_with_exact_units():
-    services.position_open(
+    trades.position_open(
         lane="paper",
         position_uid="paper-1",
         ticker="T",
@@ -33,8 +34,8 @@ def test_position_close_moves_the_position_into_a_trade_with_exact_units():
         reasons={"why": ["obi"]},
         params_hash="h1",
     )
-    assert services.position_update(position_uid="paper-1", fees=100_000)
-    trade = services.position_close(
+    assert trades.position_update(position_uid="paper-1", fees=100_000)
+    trade = trades.position_close(
         position_uid="paper-1",
         exit_price=2300,
         closed_at_ms=T0_MS + 125_000,
@@ -80,7 +81,7 @@ def test_stats_report_best_worst_average_and_win_rate_by_regime():
 
 
 def test_bankroll_record_computes_drawdown():
-    row = services.bankroll_record(
+    row = trades.bankroll_record(
         lane="paper",
         ts_ms=T0_MS,
         bankroll=900_000_000,
@@ -93,7 +94,7 @@ def test_bankroll_record_computes_drawdown():
 
 
 def test_decision_gate_keeps_changes_entries_and_one_sample_a_second():
-    gate = services.DecisionLogGate()
+    gate = trades.DecisionLogGate()
     kinds = [
         gate.kind_for(lane="paper", ts_ms=T0_MS, direction="", skip_reason="NO_SIGNAL"),
         gate.kind_for(lane="paper", ts_ms=T0_MS + 100, direction="", skip_reason="NO_SIGNAL"),
@@ -109,7 +110,7 @@ def test_decision_gate_keeps_changes_entries_and_one_sample_a_second():
 
 
 def test_pause_is_audited_with_before_and_after_and_bumps_the_version():
-    services.trading_pause_set(paused=True, actor=ROBOT)
+    controls.trading_pause_set(paused=True, actor=ROBOT)
     audit = ControlAudit.objects.get()
     assert audit.action == "trading_pause_set"
     assert audit.before["paused"] is False
@@ -121,33 +122,33 @@ def test_pause_is_audited_with_before_and_after_and_bumps_the_version():
 
 
 def test_switching_to_live_is_refused_and_the_refusal_is_audited():
-    with pytest.raises(services.ControlRefused, match="live lane does not exist"):
-        services.trading_mode_set(mode="live", actor=ROBOT)
+    with pytest.raises(controls.ControlRefused, match="live lane does not exist"):
+        controls.trading_mode_set(mode="live", actor=ROBOT)
     audit = ControlAudit.objects.get()
     assert audit.applied is False
     assert selectors.controls_current().trading_mode == "paper"
 
 
 def test_close_all_exchange_positions_is_refused_until_the_live_lane_exists():
-    with pytest.raises(services.ControlRefused, match="live lane"):
-        services.close_all_exchange_positions(actor=ROBOT)
+    with pytest.raises(controls.ControlRefused, match="live lane"):
+        controls.close_all_exchange_positions(actor=ROBOT)
     assert ControlAudit.objects.get().applied is False
 
 
 def test_emergency_stop_pauses_and_stays_pending_until_the_daemon_acknowledges():
-    services.emergency_stop(actor=ROBOT)
+    controls.emergency_stop(actor=ROBOT)
     current = selectors.controls_current()
     assert current.paused
     assert current.emergency_stop_pending
     assert current.emergency_stop_seq == 1
-    assert services.emergency_stop_acknowledge(seq=1)
-    assert not services.emergency_stop_acknowledge(seq=1)
+    assert controls.emergency_stop_acknowledge(seq=1)
+    assert not controls.emergency_stop_acknowledge(seq=1)
     assert not selectors.controls_current().emergency_stop_pending
 
 
 def test_reset_drawdown_sets_every_baseline_to_the_bankroll_and_asks_the_daemon():
     factories.lane_state(bankroll=900_000_000)
-    state = services.reset_drawdown(lane="paper", actor=ROBOT)
+    state = controls.reset_drawdown(lane="paper", actor=ROBOT)
     assert state.peak == state.daily_baseline == state.weekly_baseline == Decimal("900")
     assert selectors.controls_current().drawdown_reset_seq == {"paper": 1}
     audit = ControlAudit.objects.get(action="reset_drawdown")
@@ -157,7 +158,7 @@ def test_reset_drawdown_sets_every_baseline_to_the_bankroll_and_asks_the_daemon(
 
 def test_bot_state_save_keeps_the_operators_reset_request():
     factories.lane_state()
-    services.reset_drawdown(lane="paper", actor=ROBOT)
+    controls.reset_drawdown(lane="paper", actor=ROBOT)
     factories.lane_state(bankroll=800_000_000)
     state = selectors.bot_state_get(lane="paper")
     assert state is not None
@@ -165,32 +166,32 @@ def test_bot_state_save_keeps_the_operators_reset_request():
 
 
 def test_trade_limit_can_be_set_and_reset_though_nothing_counts_yet():
-    services.trade_limit_set(limit=5, reset=True, actor=ROBOT)
+    controls.trade_limit_set(limit=5, reset=True, actor=ROBOT)
     current = selectors.controls_current()
     assert current.live_trade_limit == 5
     assert current.live_trade_count_since_ms is not None
-    with pytest.raises(services.ControlRefused):
-        services.trade_limit_set(limit=-1, actor=ROBOT)
+    with pytest.raises(controls.ControlRefused):
+        controls.trade_limit_set(limit=-1, actor=ROBOT)
 
 
 def test_override_set_validates_against_the_parameter_bounds():
-    services.override_set(name="min_hold_s", value=90, actor=ROBOT)
+    controls.override_set(name="min_hold_s", value=90, actor=ROBOT)
     assert selectors.controls_current().params().min_hold_s == 90
-    with pytest.raises(services.OverrideInvalid, match=r"obi_long_threshold.*0\.5 and 1\.0"):
-        services.override_set(name="obi_long_threshold", value=1.7, actor=ROBOT)
-    with pytest.raises(services.OverrideInvalid, match="unknown parameter"):
-        services.override_set(name="no_such_thing", value=1, actor=ROBOT)
-    with pytest.raises(services.OverrideInvalid, match="must be int"):
-        services.override_set(name="min_hold_s", value="soon", actor=ROBOT)
+    with pytest.raises(controls.OverrideInvalid, match=r"obi_long_threshold.*0\.5 and 1\.0"):
+        controls.override_set(name="obi_long_threshold", value=1.7, actor=ROBOT)
+    with pytest.raises(controls.OverrideInvalid, match="unknown parameter"):
+        controls.override_set(name="no_such_thing", value=1, actor=ROBOT)
+    with pytest.raises(controls.OverrideInvalid, match="must be int"):
+        controls.override_set(name="min_hold_s", value="soon", actor=ROBOT)
     assert list(ParamOverride.objects.values_list("name", flat=True)) == ["min_hold_s"]
     assert ControlAudit.objects.filter(action="override_set").count() == 1
 
 
 def test_override_clear_removes_one_or_all_and_is_audited():
-    services.override_set(name="min_hold_s", value=90, actor=ROBOT)
-    services.override_set(name="reentry_cooldown_s", value=60, actor=ROBOT)
-    assert services.override_clear(name="min_hold_s", actor=ROBOT) == 1
-    assert services.override_clear(name=None, actor=ROBOT) == 1
+    controls.override_set(name="min_hold_s", value=90, actor=ROBOT)
+    controls.override_set(name="reentry_cooldown_s", value=60, actor=ROBOT)
+    assert controls.override_clear(name="min_hold_s", actor=ROBOT) == 1
+    assert controls.override_clear(name=None, actor=ROBOT) == 1
     assert not ParamOverride.objects.exists()
     audits = ControlAudit.objects.filter(action="override_clear").order_by("id")
     assert audits[0].before == {"min_hold_s": 90}
@@ -198,9 +199,9 @@ def test_override_clear_removes_one_or_all_and_is_audited():
 
 def test_controls_are_announced_only_after_commit(django_capture_on_commit_callbacks, monkeypatch):
     sent = []
-    monkeypatch.setattr("trading.services.announce_control", lambda **kw: sent.append(kw))
+    monkeypatch.setattr("trading.services.controls.announce_control", lambda **kw: sent.append(kw))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.trading_pause_set(paused=True, actor=ROBOT)
+        controls.trading_pause_set(paused=True, actor=ROBOT)
     assert sent == []
     for callback in callbacks:
         callback()

@@ -1,0 +1,306 @@
+"""What an operator does: trading controls, parameter overrides and their audit trail.
+
+Each control runs in one durable transaction that also writes a ``ControlAudit`` row, and is
+announced on the channel layer only after commit (the daemon re-reads the controls on the
+announcement and at least once a second). A refused control writes its audit row
+(``applied=False``) and raises ``ControlRefused`` with the reason. Callers: the API, the
+dashboard's buttons, the admin, tasks (and the daemon, acknowledging an emergency stop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from trading.engine.params import DEFAULT_PARAMS, PARAMS_SCHEMA, ParamError, Params
+from trading.live import announce_control
+from trading.models import (
+    BotState,
+    BreakerState,
+    ControlAudit,
+    Lane,
+    ParamOverride,
+    TradingControls,
+    TradingMode,
+)
+
+LIVE_LANE_MISSING = "the live lane does not exist yet: only paper trading is available"
+
+
+class ControlRefused(Exception):
+    """An operator control that its rules refuse; the message says why."""
+
+
+class OverrideInvalid(ControlRefused):
+    """A parameter override outside the parameter's type or bounds."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted: a user (API, admin, dashboard) or a named process (daemon, tuner task)."""
+
+    label: str
+    source: str
+    user_id: int | None = None
+
+    @classmethod
+    def from_user(cls, user: Any, *, source: str) -> Actor:
+        return cls(label=user.get_username(), source=source, user_id=user.pk)
+
+    @classmethod
+    def process(cls, name: str) -> Actor:
+        return cls(label=name, source="daemon" if name == "run_trader" else "task")
+
+
+# --- operator controls -------------------------------------------------------------------
+
+
+def _controls_for_update() -> TradingControls:
+    TradingControls.objects.get_or_create(pk=1)
+    return TradingControls.objects.select_for_update().get(pk=1)
+
+
+def _controls_dict(controls: TradingControls) -> dict[str, Any]:
+    return {
+        "trading_mode": controls.trading_mode,
+        "paused": controls.paused,
+        "emergency_stop_seq": controls.emergency_stop_seq,
+        "emergency_stop_handled_seq": controls.emergency_stop_handled_seq,
+        "live_trade_limit": controls.live_trade_limit,
+        "live_trade_count_since": (
+            controls.live_trade_count_since.isoformat() if controls.live_trade_count_since else None
+        ),
+        "version": controls.version,
+    }
+
+
+def _audit(
+    *,
+    actor: Actor,
+    action: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    applied: bool = True,
+    message: str = "",
+) -> ControlAudit:
+    return ControlAudit.objects.create(
+        at=timezone.now(),
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        source=actor.source,
+        action=action,
+        applied=applied,
+        message=message[:300],
+        before=before,
+        after=after,
+    )
+
+
+def _announce(action: str, **details: Any) -> None:
+    transaction.on_commit(lambda: announce_control(action=action, **details))
+
+
+def _refuse(*, actor: Actor, action: str, request: dict[str, Any], reason: str) -> None:
+    with transaction.atomic(durable=True):
+        _audit(actor=actor, action=action, before=request, after={}, applied=False, message=reason)
+    raise ControlRefused(reason)
+
+
+def _change_controls(
+    *,
+    actor: Actor,
+    action: str,
+    apply: Callable[[TradingControls], None] | None = None,
+    **changes: Any,
+) -> TradingControls:
+    with transaction.atomic(durable=True):
+        controls = _controls_for_update()
+        before = _controls_dict(controls)
+        for name, value in changes.items():
+            setattr(controls, name, value)
+        if apply is not None:
+            apply(controls)
+        controls.version += 1
+        controls.save()
+        _audit(actor=actor, action=action, before=before, after=_controls_dict(controls))
+        _announce(action, version=controls.version)
+    return controls
+
+
+def trading_mode_set(*, mode: str, actor: Actor) -> TradingControls:
+    if mode == TradingMode.LIVE:
+        _refuse(
+            actor=actor, action="trading_mode_set", request={"mode": mode}, reason=LIVE_LANE_MISSING
+        )
+    if mode != TradingMode.PAPER:
+        raise ControlRefused(f"unknown trading mode {mode!r}: expected paper or live")
+    return _change_controls(actor=actor, action="trading_mode_set", trading_mode=mode)
+
+
+def trading_pause_set(*, paused: bool, actor: Actor) -> TradingControls:
+    """Pause stops new entries on every lane; exits continue (interfaces.md §8)."""
+    return _change_controls(actor=actor, action="trading_pause_set", paused=paused)
+
+
+def emergency_stop(*, actor: Actor) -> TradingControls:
+    """Pause, and ask the daemon to flatten every lane (paper closes at its entry price)."""
+
+    def request_stop(controls: TradingControls) -> None:
+        controls.emergency_stop_seq += 1
+
+    return _change_controls(
+        actor=actor,
+        action="emergency_stop",
+        apply=request_stop,
+        paused=True,
+        emergency_stop_at=timezone.now(),
+    )
+
+
+def emergency_stop_acknowledge(*, seq: int) -> bool:
+    """The daemon has flattened for request ``seq``; later requests stay pending."""
+    updated = TradingControls.objects.filter(
+        pk=1, emergency_stop_handled_seq__lt=seq, emergency_stop_seq__gte=seq
+    ).update(emergency_stop_handled_seq=seq)
+    return updated == 1
+
+
+def close_all_exchange_positions(*, actor: Actor) -> None:
+    _refuse(
+        actor=actor,
+        action="close_all_exchange_positions",
+        request={},
+        reason=f"close-all needs an exchange account: {LIVE_LANE_MISSING}",
+    )
+
+
+def trade_limit_set(*, limit: int | None, reset: bool = False, actor: Actor) -> TradingControls:
+    """The live lane's round-trip limit (None: unlimited); ``reset`` restarts the count."""
+    if limit is not None and limit < 0:
+        raise ControlRefused("the trade limit must be zero or more (or empty for no limit)")
+    changes: dict[str, Any] = {"live_trade_limit": limit}
+    if reset:
+        changes["live_trade_count_since"] = timezone.now()
+    return _change_controls(actor=actor, action="trade_limit_set", **changes)
+
+
+def reset_drawdown(*, lane: str, actor: Actor) -> BotState:
+    """Peak = daily = weekly baseline = bankroll, breaker cleared; the daemon applies it to
+    its engine when it sees ``drawdown_reset_seq`` move."""
+    if lane not in Lane.values:
+        raise ValueError(f"lane: {lane!r} is not one of {', '.join(Lane.values)}")
+    if lane == Lane.LIVE:
+        _refuse(
+            actor=actor, action="reset_drawdown", request={"lane": lane}, reason=LIVE_LANE_MISSING
+        )
+    with transaction.atomic(durable=True):
+        state = BotState.objects.select_for_update().filter(lane=lane).first()
+        if state is None:
+            raise ControlRefused(f"no saved state for the {lane} lane yet: nothing to reset")
+        before = _lane_dict(state)
+        now = timezone.now()
+        state.peak = state.daily_baseline = state.weekly_baseline = state.bankroll
+        state.daily_baseline_at = state.weekly_baseline_at = now
+        state.breaker_state = BreakerState.OK
+        state.breaker_tripped_at = None
+        state.drawdown_reset_seq += 1
+        state.drawdown_reset_at = now
+        state.save()
+        _audit(actor=actor, action="reset_drawdown", before=before, after=_lane_dict(state))
+        _announce("reset_drawdown", lane=lane, seq=state.drawdown_reset_seq)
+    return state
+
+
+def _lane_dict(state: BotState) -> dict[str, Any]:
+    return {
+        "lane": state.lane,
+        "bankroll": str(state.bankroll),
+        "peak": str(state.peak),
+        "daily_baseline": str(state.daily_baseline),
+        "weekly_baseline": str(state.weekly_baseline),
+        "breaker_state": state.breaker_state,
+        "drawdown_reset_seq": state.drawdown_reset_seq,
+    }
+
+
+# --- parameter overrides -----------------------------------------------------------------
+
+
+def _param_bounds(name: str) -> str:
+    for spec in PARAMS_SCHEMA:
+        if spec["name"] == name:
+            if spec["min"] is None:
+                return f"{spec['type']}"
+            return f"{spec['type']} between {spec['min']} and {spec['max']}"
+    return "a known parameter name"
+
+
+def override_validate(*, name: str, value: Any) -> Params:
+    """The parameter set with every stored override plus this one, or ``OverrideInvalid``
+    naming the parameter and its bounds."""
+    current = dict(ParamOverride.objects.values_list("name", "value"))
+    current[name] = value
+    try:
+        return DEFAULT_PARAMS.with_overrides(current)
+    except ParamError as error:
+        raise OverrideInvalid(f"{error} (expected {_param_bounds(name)})") from error
+    except (TypeError, ValueError) as error:
+        raise OverrideInvalid(f"{name}: {error} (expected {_param_bounds(name)})") from error
+
+
+def override_set(*, name: str, value: Any, actor: Actor, note: str = "") -> ParamOverride:
+    with transaction.atomic(durable=True):
+        override_validate(name=name, value=value)
+        existing = ParamOverride.objects.select_for_update().filter(name=name).first()
+        before = {"name": name, "value": existing.value if existing else None}
+        override, _ = ParamOverride.objects.update_or_create(
+            name=name,
+            defaults={
+                "value": value,
+                "set_by_id": actor.user_id,
+                "set_by_label": actor.label,
+                "set_at": timezone.now(),
+                "note": note[:200],
+            },
+        )
+        _bump_version()
+        _audit(
+            actor=actor,
+            action="override_set",
+            before=before,
+            after={"name": name, "value": value},
+            message=note,
+        )
+        _announce("override_set", name=name)
+    return override
+
+
+def override_clear(*, name: str | None, actor: Actor) -> int:
+    """Remove one override (or all of them when ``name`` is None); returns how many."""
+    with transaction.atomic(durable=True):
+        rows = ParamOverride.objects.select_for_update()
+        if name is not None:
+            rows = rows.filter(name=name)
+        before = dict(rows.values_list("name", "value"))
+        count = len(before)
+        ParamOverride.objects.filter(name__in=list(before)).delete()
+        _bump_version()
+        _audit(
+            actor=actor,
+            action="override_clear",
+            before=before,
+            after={},
+            message=f"cleared {count}",
+        )
+        _announce("override_clear", name=name)
+    return count
+
+
+def _bump_version() -> None:
+    TradingControls.objects.get_or_create(pk=1)
+    TradingControls.objects.filter(pk=1).update(version=F("version") + 1)
