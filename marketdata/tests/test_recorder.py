@@ -19,7 +19,7 @@ from marketdata.models import (
     RecordingSession,
 )
 from marketdata.recorder import Recorder, iter_events, session_gaps
-from marketdata.recorder.synthetic import START_TS, synthetic_stream
+from marketdata.tests.factories import START_TS, market_with_own_orders
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,7 +55,7 @@ async def _record_all(events, **options):
 
 
 async def test_stream_through_recorder_and_reader_is_identical():
-    stream = list(synthetic_stream(6_000, seed=11))
+    stream = market_with_own_orders(6_000, seed=11)
     awkward = 'back\\slash\ttab "quote"\nline ü €'  # COPY text escapes, JSON escapes, UTF-8
     stream[100:100] = [SpotTrade(ts=stream[100].ts, price=0.1 + 0.2, size=1e-8, trade_id=awkward)]
     stream = stream[:6_000]
@@ -78,7 +78,7 @@ async def test_stream_through_recorder_and_reader_is_identical():
 
 
 async def test_reader_filters_by_time_and_kind_in_stored_order():
-    stream = list(synthetic_stream(3_000, seed=3))
+    stream = market_with_own_orders(3_000, seed=3)
     await _record_all(stream, batch_size=256, flush_interval_s=0.05)
     start, end = stream[500].ts, stream[2_500].ts
 
@@ -89,15 +89,15 @@ async def test_reader_filters_by_time_and_kind_in_stored_order():
 
 
 async def test_a_second_session_replays_after_the_first():
-    first = list(synthetic_stream(400, seed=1))
-    second = list(synthetic_stream(300, seed=2))
+    first = market_with_own_orders(400, seed=1)
+    second = market_with_own_orders(300, seed=2)
     await _record_all(first, batch_size=100)
     await _record_all(second, batch_size=100)
     assert await _read() == first + second
 
 
 async def test_it_derives_candles_snapshots_trades_and_markets():
-    stream = list(synthetic_stream(20_000, seed=5))  # about 4 minutes of event time
+    stream = market_with_own_orders(2_000, seed=5)  # about 4 minutes of event time
     await _record_all(stream, batch_size=1_000, flush_interval_s=0.05)
 
     span_s = (stream[-1].ts - stream[0].ts) / 1000
@@ -109,9 +109,11 @@ async def test_it_derives_candles_snapshots_trades_and_markets():
     trades = sum(1 for e in stream if e.kind == "public_trade")
     assert await _count(PublicTradeRecord) == trades
     snapshots = await _count(OrderBookSnapshot)
-    assert snapshots == pytest.approx(span_s / 30, abs=1)  # one ticker, one per 30 s
+    assert snapshots == pytest.approx(span_s / 30, abs=1)  # one open book, one per 30 s
     markets = await sync_to_async(lambda: list(Market.objects.all()))()
-    assert [m.status for m in markets] == ["open"]
+    latest = {e.ticker: e.status for e in stream if isinstance(e, MarketStatus)}
+    assert {m.ticker: m.status for m in markets} == latest
+    assert list(latest.values()).count("open") == 1
 
 
 async def test_snapshots_hold_the_book_as_of_each_30s_boundary_and_results_are_stored():
@@ -158,14 +160,14 @@ async def test_snapshots_hold_the_book_as_of_each_30s_boundary_and_results_are_s
 
 async def test_record_drops_and_counts_beyond_the_buffer_bound_without_waiting():
     recorder = Recorder(buffer_bound=100, batch_size=10)
-    for event in synthetic_stream(250, seed=9):
+    for event in market_with_own_orders(250, seed=9):
         recorder.record(event)  # no writer running: nothing drains
     assert (recorder.emitted, recorder.buffered, recorder.dropped) == (250, 100, 150)
     await recorder.close(timeout_s=5)
     assert recorder.recorded == 100
     assert recorder.session_id is not None
     session_id = recorder.session_id
-    assert await _read() == list(synthetic_stream(100, seed=9))
+    assert await _read() == market_with_own_orders(100, seed=9)
     gaps_and_session = await sync_to_async(
         lambda: (
             session_gaps(session_id),
@@ -198,7 +200,7 @@ def test_journal_json_is_event_to_dict_for_every_kind():
     from marketdata.recorder.derive import journal_json
 
     seen = set()
-    for event in synthetic_stream(3_000, seed=4):
+    for event in market_with_own_orders(3_000, seed=4):
         assert json.loads(journal_json(event)) == event_to_dict(event)
         seen.add(event.kind)
     assert len(seen) == 9

@@ -20,7 +20,7 @@ from psycopg import sql
 
 from marketdata.models import RecordingSession
 from marketdata.recorder import Recorder, iter_events, session_gaps
-from marketdata.recorder.synthetic import synthetic_stream
+from marketdata.tests.factories import market_with_own_orders
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -117,7 +117,7 @@ async def _stored(session_id):
 
 
 async def test_a_ten_second_outage_the_buffer_holds_loses_nothing(outage):
-    events = list(synthetic_stream(15 * RATE_PER_S, seed=21))
+    events = market_with_own_orders(15 * RATE_PER_S, seed=21)
     recorder = Recorder(buffer_bound=50_000, batch_size=500, flush_interval_s=0.2)
 
     slowest = await _emit_with_outage(recorder, events, outage, outage_at_s=2, outage_s=10)
@@ -132,7 +132,7 @@ async def test_a_ten_second_outage_the_buffer_holds_loses_nothing(outage):
 
 async def test_with_a_tiny_buffer_the_loss_is_exactly_the_counted_and_logged_drops(outage, caplog):
     caplog.set_level(logging.INFO, logger="marketdata.recorder")
-    events = list(synthetic_stream(7 * RATE_PER_S, seed=22))
+    events = market_with_own_orders(7 * RATE_PER_S, seed=22)
     recorder = Recorder(buffer_bound=300, batch_size=100, flush_interval_s=0.1)
 
     await _emit_with_outage(recorder, events, outage, outage_at_s=1.5, outage_s=3)
