@@ -21,6 +21,21 @@ from typing import Any, Literal, TypeVar
 import httpx
 import structlog
 
+from marketdata.kalshi.account_wire import (
+    Balance,
+    BookSide,
+    CreatedOrder,
+    OrderInfo,
+    Position,
+    Settlement,
+    created_from_order,
+    parse_balance,
+    parse_created_order,
+    parse_fill,
+    parse_order,
+    parse_position,
+    parse_settlement,
+)
 from marketdata.kalshi.errors import (
     KalshiConflict,
     KalshiError,
@@ -34,27 +49,14 @@ from marketdata.kalshi.errors import (
 )
 from marketdata.kalshi.signing import KalshiSigner, strip_query, wall_ms
 from marketdata.kalshi.wire import (
-    Balance,
-    BookSide,
-    CreatedOrder,
     MarketInfo,
-    OrderInfo,
-    Position,
     SeriesInfo,
-    Settlement,
-    created_from_order,
     field,
     mapping,
-    parse_balance,
-    parse_created_order,
-    parse_fill,
     parse_market,
-    parse_order,
     parse_orderbook,
-    parse_position,
     parse_public_trade,
     parse_series,
-    parse_settlement,
 )
 from marketdata.model.events import BookSnapshot, OwnFill, PublicTrade
 from marketdata.model.units import WireFormatError, format_dollars, format_fp, parse_fp
@@ -408,7 +410,7 @@ class KalshiRestClient:
         expiration_ts: int | None = None,
     ) -> CreatedOrder:
         """Place a limit order on the V2 endpoint (``bid`` buys YES, ``ask`` sells YES; buying
-        NO at q is an ``ask`` at YES price 1 - q; use ``wire.book_side_for``).
+        NO at q is an ``ask`` at YES price 1 - q; use ``account_wire.book_side_for``).
 
         ``yes_price`` is price units ($0.0001), ``count`` hundredths of a contract. Returns the
         created order, or the same order found again by ``client_order_id`` after a lost

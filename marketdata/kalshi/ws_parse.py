@@ -17,14 +17,13 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
+from marketdata.kalshi.account_wire import own_fill, side_action_from
 from marketdata.kalshi.wire import (
     field,
     levels,
     mapping,
     optional_text,
-    own_fill,
     result_value,
-    side_action_from,
     side_value,
     strike_value,
     text,
