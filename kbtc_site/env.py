@@ -8,8 +8,10 @@ what it expected.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -42,6 +44,8 @@ class Env(BaseSettings):
     kbtc_history: Path | None = None
     kbtc_sim_seed: int = 7
     kbtc_sim_speed: float = Field(default=60.0, gt=0)
+    # Unset: on exactly when the market feeds are not on loopback (see ``wall_clock_ticks``).
+    kbtc_wall_clock_ticks: bool | None = None
     kbtc_discord_webhook_url: str = ""
     port: int = Field(default=8000, ge=1, le=65535)
 
@@ -98,6 +102,27 @@ class Env(BaseSettings):
     @property
     def production(self) -> bool:
         return self.kbtc_env == "production"
+
+    @property
+    def wall_clock_ticks(self) -> bool:
+        """The trader's wall-clock ticks in quiet spells (interfaces.md §4): as set, else on
+        when the market feeds are remote (the real exchanges, whose time is wall time) and
+        off when one is on loopback (the simulator listens only there, and its heartbeats
+        carry simulated time, which a wall-clock tick would jump)."""
+        if self.kbtc_wall_clock_ticks is not None:
+            return self.kbtc_wall_clock_ticks
+        feeds = (self.kalshi_api_url, self.kalshi_ws_url, self.coinbase_ws_url)
+        return not any(_on_loopback(url) for url in feeds)
+
+
+def _on_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def describe_error(error: ValidationError) -> str:

@@ -241,6 +241,7 @@ KBTC: dict[str, Any] = {
     "HISTORY": ENV.kbtc_history,
     "SIM_SEED": ENV.kbtc_sim_seed,
     "SIM_SPEED": ENV.kbtc_sim_speed,
+    "WALL_CLOCK_TICKS": ENV.wall_clock_ticks,
     "DATA_DIR": ENV.kbtc_data_dir,
     "KALSHI_API_URL": ENV.kalshi_api_url,
     "KALSHI_WS_URL": ENV.kalshi_ws_url,

@@ -3,10 +3,11 @@ in-process simulator stream (``run_trader --sim-stream``, tests).
 
 ``build_network_daemon`` reads the exchange settings (``KALSHI_API_URL``, ``KALSHI_WS_URL``,
 ``COINBASE_WS_URL``, ``KALSHI_API_KEY_ID``, ``KALSHI_PRIVATE_KEY_PATH``) and warms up from the
-candles table (the back-fill command and the recorder fill it). ``start_embedded_exchange``
-is the embedded profile's half (interfaces.md §7): a ``SimExchange`` on an ephemeral
-127.0.0.1 port, a throwaway key pair registered there, the settings pointed at it, and the
-table back-filled from its Binance endpoint, so the same ``build_network_daemon`` runs.
+candles table (the back-fill command and the recorder fill it); ``WALL_CLOCK_TICKS`` turns
+on its wall-clock ticks in quiet spells. ``start_embedded_exchange`` is the embedded
+profile's half (interfaces.md §7): a ``SimExchange`` on an ephemeral 127.0.0.1 port, a
+throwaway key pair registered there, the settings pointed at it (wall-clock ticks off), and
+the table back-filled from its Binance endpoint, so the same ``build_network_daemon`` runs.
 
 The simulated clock starts where the saved session stopped (so a restart continues the
 market it left), else at the default start: 2026-01-01T00:00Z on the seeded synthetic path,
@@ -148,6 +149,7 @@ async def build_network_daemon(
         signer=signer,
         series_ticker=kbtc["SERIES_TICKER"],
         refresh_s=refresh_s,
+        wall_clock_ticks=kbtc["WALL_CLOCK_TICKS"],
     )
     if start_ms is None:
         start_ms = int(time.time() * 1000)
@@ -205,6 +207,8 @@ async def start_embedded_exchange(*, speed: float | None = None) -> EmbeddedExch
             "BINANCE_API_URL": f"{base}/binance",
             "KALSHI_API_KEY_ID": key_id,
             "KALSHI_PRIVATE_KEY_PATH": key_path,
+            # Its heartbeats carry simulated time: a wall-clock tick would jump the market.
+            "WALL_CLOCK_TICKS": False,
         }
     )
     try:

@@ -23,6 +23,11 @@ what the stream has shown becomes a ``MarketStatus`` at the current event time.
 
 The Kalshi WS connects only once Coinbase has given the first event time, so nothing is
 dated before the stream has a clock.
+
+With ``wall_clock_ticks`` (the real exchanges only: ``trading.runtime.wall_clock``), a
+``QuietTicker`` feeds ``ClockTick``s at wall seconds through ``deliver`` whenever no event
+has advanced "now" for a second, so time exits and the expiry guard still run if both
+sockets go quiet.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from marketdata.model.events import ClockTick, Event, MarketStatus
 from marketdata.ratelimit import Backoff
 from marketdata.selection import ContractRotation, ContractSelector
 from marketdata.wsfeed import EventSink, ReconnectingFeed, wall_ms
+from trading.runtime.wall_clock import QuietTicker
 
 log = structlog.get_logger(__name__)
 
@@ -95,6 +101,7 @@ class NetworkFeed:
         ping_timeout_s: float = 30.0,
         backoff: Callable[[], Backoff] | None = None,
         positions: Positions | None = None,
+        wall_clock_ticks: bool = False,
     ) -> None:
         self.kalshi_api_url = kalshi_api_url
         self.kalshi_ws_url = kalshi_ws_url
@@ -120,6 +127,12 @@ class NetworkFeed:
         self.kalshi: KalshiWsClient | None = None
         self.rotation: ContractRotation | None = None
         self.rest: KalshiRestClient | None = None
+        # Only where event time is wall time (the real exchanges), never on the simulator.
+        self.quiet_ticker = (
+            QuietTicker(now=self.now, deliver=self.deliver, clock_ms=clock_ms)
+            if wall_clock_ticks
+            else None
+        )
 
     # --- clients (the latency bench overrides these to time them) --------------------------
 
@@ -233,6 +246,9 @@ class NetworkFeed:
             now_ms=lambda: self.latest_ts if self.latest_ts is not None else wall_ms(),
         )
         tasks = [asyncio.create_task(self.coinbase.run(stop))]
+        if self.quiet_ticker is not None:
+            tasks.append(asyncio.create_task(self.quiet_ticker.run(stop)))
+            log.info("wall_clock_ticks_on", quiet_ms=self.quiet_ticker.quiet_ms)
         try:
             waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._clock.wait())]
             try:
