@@ -17,7 +17,7 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.template.loader import render_to_string
 
-from trading import selectors
+from trading import clock, selectors
 from trading.live import latest_payloads
 from trading.models import Direction, Lane
 
@@ -33,6 +33,7 @@ STATS = "trading/partials/stats.html"
 FLAGGED = "trading/partials/flagged.html"
 TRADES = "trading/partials/trades.html"
 TRADES_PER_PAGE = 25
+DAILY_PNL_DAYS = 14
 
 
 # --- formatting (engine units → display) -------------------------------------------------
@@ -208,7 +209,8 @@ def positions_context(lane: str, payload: dict[str, Any] | None) -> dict[str, An
 
 def stats_context() -> dict[str, Any]:
     totals = selectors.trade_stats(lane=Lane.PAPER)
-    daily = selectors.daily_pnl(lane=Lane.PAPER, days=14)
+    now = clock.trading_now()
+    daily = selectors.daily_pnl(lane=Lane.PAPER, days=DAILY_PNL_DAYS, now=now)
     biggest = max((abs(float(row["pnl"] or 0)) for row in daily), default=0.0) or 1.0
     return {
         "totals": {
@@ -219,6 +221,8 @@ def stats_context() -> dict[str, Any]:
             "avg_text": dollars(totals["avg"]),
             "total_text": dollars(totals["total_pnl"]),
         },
+        "daily_days": DAILY_PNL_DAYS,
+        "daily_to": now,
         "daily": [
             {
                 **row,

@@ -205,6 +205,19 @@ def latest_payloads() -> dict[tuple[str, str], dict[str, Any]]:
     return {keys[key]: json.loads(text) for key, text in found.items()}
 
 
+def latest_event_ms() -> int | None:
+    """The newest event time (``ts``) among the latest published payloads: the trader's
+    clock as it last reported it, or None when nothing is cached (no trader within
+    ``LATEST_TTL_S``)."""
+    times = [p.get("ts") for p in latest_payloads().values()]
+    return max((t for t in times if isinstance(t, int) and t > 0), default=None)
+
+
+def forget_latest_payloads() -> None:
+    """Drop every cached payload (tests, and a shared cache another run wrote to)."""
+    cache.delete_many([LATEST_KEY.format(topic=t, slot=slot) for t in TOPICS for slot in SLOTS])
+
+
 def announce_control(*, action: str, **details: Any) -> None:
     """Tell the daemon and the dashboards a control changed (called on commit, sync)."""
     message = {"type": "controls.changed", "action": action, **details}

@@ -13,6 +13,7 @@ from django.db.models import Avg, Count, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from trading.clock import day_start, last_days
 from trading.engine.params import DEFAULT_PARAMS, PARAMS_SCHEMA, ParamError, Params
 from trading.models import (
     BankrollSnapshot,
@@ -29,12 +30,6 @@ from trading.models import (
 
 # Exits the bookkeeping makes, not the strategy: left out of stats (domain.md §3.12.3).
 MECHANICAL_EXITS = ("ORPHAN_SETTLED", "TICKER_ROLLED", "RETRY")
-RANGES: dict[str, dt.timedelta | None] = {
-    "24h": dt.timedelta(hours=24),
-    "1w": dt.timedelta(days=7),
-    "1m": dt.timedelta(days=30),
-    "all": None,
-}
 EMA_SPANS = (5, 20)
 
 
@@ -137,16 +132,12 @@ def trades_list(
     if exit_reason:
         trades = trades.filter(exit_reason=exit_reason)
     if date_from:
-        trades = trades.filter(closed_at__gte=_day_start(date_from))
+        trades = trades.filter(closed_at__gte=day_start(date_from))
     if date_to:
-        trades = trades.filter(closed_at__lt=_day_start(date_to) + dt.timedelta(days=1))
+        trades = trades.filter(closed_at__lt=day_start(date_to) + dt.timedelta(days=1))
     if quarantined is not None:
         trades = trades.filter(quarantined=quarantined)
     return trades.order_by("-closed_at", "-id")
-
-
-def _day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
 def flagged_trades(*, lane: str | None = None) -> QuerySet[Trade]:
@@ -190,11 +181,6 @@ def audit_list() -> QuerySet[ControlAudit]:
 
 
 # --- equity and candles -------------------------------------------------------------------
-
-
-def range_start(range_name: str) -> dt.datetime | None:
-    span = RANGES.get(range_name, RANGES["24h"])
-    return None if span is None else timezone.now() - span
 
 
 def equity_points(*, lane: str, since: dt.datetime | None = None) -> list[dict[str, Any]]:
@@ -296,12 +282,15 @@ def trade_stats(*, lane: str | None = None) -> dict[str, Any]:
     }
 
 
-def daily_pnl(*, lane: str | None = None, days: int = 30) -> list[dict[str, Any]]:
-    """Per UTC day: trades, PnL, wins, losses and win rate (oldest first)."""
-    since = timezone.now() - dt.timedelta(days=days)
+def daily_pnl(
+    *, lane: str | None = None, days: int = 30, now: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """Per UTC day of the last ``days`` to the trading clock's day (``trading.clock``):
+    trades, PnL, wins, losses and win rate, oldest first; days without trades are left out."""
+    start, end = last_days(days, now=now)
     rows = (
         counted_trades(lane=lane)
-        .filter(closed_at__gte=since)
+        .filter(closed_at__gte=start, closed_at__lt=end)
         .annotate(day=TruncDate("closed_at", tzinfo=dt.UTC))
         .values("day")
         .annotate(trades=Count("id"), pnl_sum=Sum("pnl"), wins=Count("id", filter=Q(pnl__gte=0)))

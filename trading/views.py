@@ -13,7 +13,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from kbtc_site.permissions import is_operator
-from trading import dashboard, selectors
+from trading import clock, dashboard, selectors
 from trading.models import Lane
 from trading.services import controls
 
@@ -29,7 +29,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     if not _may_read(request):
         return redirect_to_login(request.get_full_path())
     chart_range = request.GET.get("range", "24h")
-    since = selectors.range_start(chart_range)
+    since = clock.range_start(chart_range)
     context: dict[str, Any] = {
         "snapshot": dashboard.snapshot_context(can_control=is_operator(request.user)),
         "ranges": RANGE_LABELS,

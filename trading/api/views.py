@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from trading import selectors
+from trading import clock, selectors
 from trading.api import serializers as s
 from trading.models import Decision, OpenPosition, ParamOverride, Trade
 from trading.services import controls
@@ -82,7 +82,7 @@ class EquityView(APIView):
     @extend_schema(parameters=[s.LaneRangeFilter], responses=dict)
     def get(self, request: Request) -> Response:
         query = _query(s.LaneRangeFilter, request)
-        since = selectors.range_start(query["range"])
+        since = clock.range_start(query["range"])
         return Response(
             {
                 "lane": query["lane"],
@@ -95,7 +95,7 @@ class CandleView(APIView):
     @extend_schema(parameters=[s.CandleFilter], responses=dict)
     def get(self, request: Request) -> Response:
         query = _query(s.CandleFilter, request)
-        since = selectors.range_start(query["range"])
+        since = clock.range_start(query["range"])
         return Response(
             selectors.candles_with_ema(interval_s=int(query["interval_s"]), since=since)
         )
@@ -105,10 +105,12 @@ class StatsView(APIView):
     @extend_schema(parameters=[s.LaneFilter], responses=dict)
     def get(self, request: Request) -> Response:
         lane = _query(s.LaneFilter, request).get("lane")
+        now = clock.trading_now()
         return Response(
             {
+                "as_of": now,
                 "totals": selectors.trade_stats(lane=lane),
-                "daily": selectors.daily_pnl(lane=lane),
+                "daily": selectors.daily_pnl(lane=lane, now=now),
                 "by_regime": selectors.win_rate_by_regime(lane=lane),
             }
         )

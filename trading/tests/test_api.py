@@ -5,6 +5,7 @@ from django.test import override_settings
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from trading import live
 from trading.models import ControlAudit, ParamOverride, TradingControls
 from trading.services import trades
 from trading.tests import factories
@@ -185,3 +186,25 @@ def test_equity_and_candles_return_chart_points():
 def test_schema_and_docs_are_served(admin_client):
     assert admin_client.get("/api/schema/").status_code == 200
     assert admin_client.get("/api/docs/").status_code == 200
+
+
+@override_settings(ANONYMOUS_READS=True)
+def test_stats_and_equity_windows_end_at_the_trading_clock_not_the_wall_clock():
+    live.forget_latest_payloads()
+    start = 1_767_225_600_000  # 2026-01-01 00:00 UTC, simulated: the daemon is not running
+    factories.trade(opened_at_ms=start + 600_000, closed_at_ms=start + 900_000)
+    for ts_ms in (start - 86_400_000, start + 900_000):  # 24 h 15 min and 0 before the clock
+        trades.bankroll_record(
+            lane="paper",
+            ts_ms=ts_ms,
+            bankroll=1_000_000_000,
+            peak=1_000_000_000,
+            daily_pnl=0,
+            trade_count=0,
+        )
+    client = APIClient()
+    stats = client.get("/api/stats/?lane=paper").json()
+    assert stats["as_of"].startswith("2026-01-01T00:15:00")
+    assert [(day["day"], day["trades"]) for day in stats["daily"]] == [("2026-01-01", 1)]
+    points = client.get("/api/equity/?lane=paper&range=24h").json()["points"]
+    assert [point["time"] for point in points] == [(start + 900_000) // 1000]

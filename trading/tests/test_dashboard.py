@@ -3,10 +3,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.template.loader import render_to_string
 from django.test import Client, override_settings
 
-from trading import dashboard
+from trading import dashboard, live
 from trading.models import ControlAudit
+from trading.services import trades
 from trading.tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -244,3 +246,21 @@ def test_emergency_stop_button_requests_the_stop():
     client.force_login(factories.operator())
     body = client.post("/controls/emergency-stop/").content.decode()
     assert "emergency stop pending" in body
+
+
+def test_the_daily_pnl_panel_shows_the_days_of_the_trading_clock():
+    live.forget_latest_payloads()
+    start = 1_767_225_600_000  # 2026-01-01 00:00 UTC: the demo's simulated time
+    factories.trade(opened_at_ms=start + 1_039_000, closed_at_ms=start + 1_160_000, pnl=-3_450_000)
+    trades.bot_state_save(
+        lane="paper",
+        bankroll=996_550_000,
+        peak=1_000_000_000,
+        daily_baseline=1_000_000_000,
+        weekly_baseline=1_000_000_000,
+        snapshot_at_ms=start + 86_400_000 + 60_000,  # the trader's clock: 2026-01-02 00:01
+    )
+    stats = render_to_string(dashboard.STATS, dashboard.stats_context())
+    assert "14 days to 2026-01-02" in stats
+    assert re.search(r'<span class="day">01-01</span>.*-\$3\.45', stats)
+    assert "No trades in these" not in stats
