@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 from urllib.parse import urlparse
@@ -20,9 +20,9 @@ from urllib.parse import urlparse
 import structlog
 
 from marketdata.kalshi import ws_parse
+from marketdata.kalshi.market_meta import MarketDirectory
 from marketdata.kalshi.signing import KalshiSigner
 from marketdata.kalshi.wire import MarketInfo, mapping, text
-from marketdata.kalshi.ws_parse import MarketMeta
 from marketdata.model.units import WireFormatError
 from marketdata.ratelimit import Backoff
 from marketdata.wsfeed import EventSink, ReconnectingFeed, wall_ms
@@ -80,12 +80,11 @@ class KalshiWsClient(ReconnectingFeed):
             client_ping_interval_s=client_ping_interval_s,
         )
         self.signer = signer
-        self.series_prefix = series_prefix
         self.market_channels = tuple(market_channels)
         self.global_channels = tuple(global_channels)
         self.account_channels = tuple(account_channels)
         self.wanted: frozenset[str] = frozenset()
-        self.markets: dict[str, MarketMeta] = {}
+        self.directory = MarketDirectory(series_prefix)
         self._dirty = asyncio.Event()
         self._rejected: set[str] = set()  # tickers the exchange called unknown (code 16)
         # Latest exchange time seen (kept across reconnects), for frames that carry none.
@@ -120,19 +119,7 @@ class KalshiWsClient(ReconnectingFeed):
         fee_type: str | None = None,
         fee_multiplier: Fraction | None = None,
     ) -> None:
-        for market in markets:
-            known = self.markets.get(market.ticker)
-            meta = MarketMeta(
-                ticker=market.ticker,
-                phase=market.phase,
-                open_ts=market.open_ts,
-                close_ts=market.close_ts,
-                strike=market.strike,
-                result=market.result,
-                fee_type=fee_type or (known.fee_type if known else "quadratic"),
-                fee_multiplier=fee_multiplier or (known.fee_multiplier if known else Fraction(1)),
-            )
-            self.markets[market.ticker] = meta
+        self.directory.remember(markets, fee_type=fee_type, fee_multiplier=fee_multiplier)
 
     @property
     def subscribed_markets(self) -> frozenset[str]:
@@ -374,13 +361,10 @@ class KalshiWsClient(ReconnectingFeed):
 
     def _on_lifecycle(self, msg: Mapping[str, Any], ts: int, recv_ts: int) -> None:
         ticker = text(msg, "market_ticker")
-        known = self.markets.get(ticker)
-        if known is None and not ticker.startswith(self.series_prefix):
+        if not self.directory.follows(ticker):
             self.stats.ignored += 1  # the firehose carries every series
             return
-        meta, own_ts = ws_parse.lifecycle(msg, known)
-        self.markets[ticker] = meta
-        event = meta.status_event(own_ts if own_ts is not None else ts, recv_ts)
+        event = self.directory.on_lifecycle(msg, ts, recv_ts)
         if event is None:
             log.info(
                 "kalshi_lifecycle_without_times", ticker=ticker, event_type=msg.get("event_type")
@@ -389,20 +373,8 @@ class KalshiWsClient(ReconnectingFeed):
         self.emit(event)
 
     def _on_fee_update(self, msg: Mapping[str, Any], ts: int, recv_ts: int) -> None:
-        event_ticker = text(msg, "event_ticker")
-        fee_type = msg.get("fee_type_override")
-        multiplier = msg.get("fee_multiplier_override")
-        for ticker, meta in list(self.markets.items()):
-            if not ticker.startswith(event_ticker + "-"):
-                continue
-            if isinstance(fee_type, str) and fee_type:
-                meta = replace(meta, fee_type=fee_type)
-            if multiplier is not None:
-                meta = replace(meta, fee_multiplier=Fraction(str(multiplier)))
-            self.markets[ticker] = meta
-            event = meta.status_event(ts, recv_ts)
-            if event is not None:
-                self.emit(event)
+        for event in self.directory.on_fee_update(msg, ts, recv_ts):
+            self.emit(event)
 
 
 _CONTROL: dict[str, Callable[[KalshiWsClient, dict[str, Any]], None]] = {

@@ -13,31 +13,23 @@ replayed or simulated stream's clock, and "now" is the latest event time (interf
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from fractions import Fraction
 from typing import Any
 
 from marketdata.kalshi.account_wire import own_fill, side_action_from
 from marketdata.kalshi.wire import (
     field,
     levels,
-    mapping,
     optional_text,
-    result_value,
     side_value,
-    strike_value,
     text,
 )
 from marketdata.model.events import (
     BookDelta,
     BookSnapshot,
-    MarketPhase,
-    MarketStatus,
     OrderStatus,
     OrderUpdate,
     OwnFill,
     PublicTrade,
-    Side,
 )
 from marketdata.model.units import (
     PRICE_MAX,
@@ -138,94 +130,3 @@ def user_order(msg: Mapping[str, Any], ts: int, recv_ts: int) -> OrderUpdate:
         remaining_count=parse_fp(field(msg, "remaining_count_fp"), "remaining_count_fp"),
         recv_ts=recv_ts,
     )
-
-
-# --- lifecycle ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class MarketMeta:
-    """What the client knows of a market, merged from REST and lifecycle messages."""
-
-    ticker: str
-    phase: MarketPhase
-    open_ts: int | None
-    close_ts: int | None
-    strike: float | None
-    result: Side | None = None
-    fee_type: str = "quadratic"
-    fee_multiplier: Fraction = Fraction(1)
-
-    def status_event(self, ts: int, recv_ts: int | None) -> MarketStatus | None:
-        if self.open_ts is None:
-            return None
-        return MarketStatus(
-            ts=ts,
-            ticker=self.ticker,
-            status=self.phase,
-            strike=self.strike,
-            open_ts=self.open_ts,
-            close_ts=self.close_ts,
-            result=self.result,
-            fee_type=self.fee_type,
-            fee_multiplier=self.fee_multiplier,
-            recv_ts=recv_ts,
-        )
-
-
-LIFECYCLE_EVENTS = frozenset(
-    {
-        "created",
-        "activated",
-        "deactivated",
-        "close_date_updated",
-        "determined",
-        "settled",
-        "price_level_structure_updated",
-        "metadata_updated",
-    }
-)
-
-
-def lifecycle(msg: Mapping[str, Any], known: MarketMeta | None) -> tuple[MarketMeta, int | None]:
-    """Merge one ``market_lifecycle_v2`` message into what is known of the market.
-
-    Returns the new metadata and the message's own time in ms, if it carries one.
-    """
-    event_type = text(msg, "event_type")
-    if event_type not in LIFECYCLE_EVENTS:
-        raise WireFormatError(f"event_type: unknown lifecycle event {event_type!r}")
-    name = text(msg, "market_ticker")
-    meta = known or MarketMeta(name, "listed", None, None, None)
-    own_ts: int | None = None
-    if msg.get("open_ts") is not None:
-        meta = replace(meta, open_ts=parse_epoch_s_ms(msg["open_ts"], "open_ts"))
-    if msg.get("close_ts") is not None:
-        meta = replace(meta, close_ts=parse_epoch_s_ms(msg["close_ts"], "close_ts"))
-    extra = msg.get("additional_metadata")
-    strike_source = mapping(extra, "additional_metadata") if extra is not None else msg
-    if strike_source.get("floor_strike") is not None:
-        meta = replace(meta, strike=strike_value(strike_source["floor_strike"]))
-    elif msg.get("floor_strike") is not None:
-        meta = replace(meta, strike=strike_value(msg["floor_strike"]))
-
-    if event_type == "created":
-        meta = replace(meta, phase="listed")
-    elif event_type == "activated":
-        meta = replace(meta, phase="open")
-    elif event_type == "deactivated":
-        # A pause reads as closed (no entries); ``is_deactivated: false`` is the unpause.
-        paused = msg.get("is_deactivated", True)
-        meta = replace(meta, phase="closed" if paused is not False else "open")
-    elif event_type == "determined":
-        # An empty or scalar result leaves ``result`` None: settlement waits, never guesses.
-        meta = replace(meta, phase="determined", result=result_value(msg.get("result")))
-        if msg.get("determination_ts") is not None:
-            own_ts = parse_epoch_s_ms(msg["determination_ts"], "determination_ts")
-    elif event_type == "settled":
-        meta = replace(meta, phase="finalized")
-        if msg.get("result") is not None:
-            meta = replace(meta, result=result_value(msg["result"]))
-        if msg.get("settled_ts") is not None:
-            own_ts = parse_epoch_s_ms(msg["settled_ts"], "settled_ts")
-    return meta, own_ts

@@ -1,0 +1,170 @@
+"""What the Kalshi WS client knows of each market, and the ``MarketStatus`` events that follow.
+
+Lifecycle messages carry only what changed (and often no open or close time), so they are
+merged into metadata remembered from REST (times, strike) and fee messages (``fee_type``,
+multiplier); every change then becomes a complete ``MarketStatus`` (interfaces.md §3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from typing import Any
+
+from marketdata.kalshi.wire import MarketInfo, mapping, result_value, strike_value, text
+from marketdata.model.events import MarketPhase, MarketStatus, Side
+from marketdata.model.units import WireFormatError
+from marketdata.wiretime import parse_epoch_s_ms
+
+
+@dataclass(frozen=True, slots=True)
+class MarketMeta:
+    """What the client knows of a market, merged from REST and lifecycle messages."""
+
+    ticker: str
+    phase: MarketPhase
+    open_ts: int | None
+    close_ts: int | None
+    strike: float | None
+    result: Side | None = None
+    fee_type: str = "quadratic"
+    fee_multiplier: Fraction = Fraction(1)
+
+    def status_event(self, ts: int, recv_ts: int | None) -> MarketStatus | None:
+        if self.open_ts is None:
+            return None
+        return MarketStatus(
+            ts=ts,
+            ticker=self.ticker,
+            status=self.phase,
+            strike=self.strike,
+            open_ts=self.open_ts,
+            close_ts=self.close_ts,
+            result=self.result,
+            fee_type=self.fee_type,
+            fee_multiplier=self.fee_multiplier,
+            recv_ts=recv_ts,
+        )
+
+
+LIFECYCLE_EVENTS = frozenset(
+    {
+        "created",
+        "activated",
+        "deactivated",
+        "close_date_updated",
+        "determined",
+        "settled",
+        "price_level_structure_updated",
+        "metadata_updated",
+    }
+)
+
+
+def lifecycle(msg: Mapping[str, Any], known: MarketMeta | None) -> tuple[MarketMeta, int | None]:
+    """Merge one ``market_lifecycle_v2`` message into what is known of the market.
+
+    Returns the new metadata and the message's own time in ms, if it carries one.
+    """
+    event_type = text(msg, "event_type")
+    if event_type not in LIFECYCLE_EVENTS:
+        raise WireFormatError(f"event_type: unknown lifecycle event {event_type!r}")
+    name = text(msg, "market_ticker")
+    meta = known or MarketMeta(name, "listed", None, None, None)
+    own_ts: int | None = None
+    if msg.get("open_ts") is not None:
+        meta = replace(meta, open_ts=parse_epoch_s_ms(msg["open_ts"], "open_ts"))
+    if msg.get("close_ts") is not None:
+        meta = replace(meta, close_ts=parse_epoch_s_ms(msg["close_ts"], "close_ts"))
+    extra = msg.get("additional_metadata")
+    strike_source = mapping(extra, "additional_metadata") if extra is not None else msg
+    if strike_source.get("floor_strike") is not None:
+        meta = replace(meta, strike=strike_value(strike_source["floor_strike"]))
+    elif msg.get("floor_strike") is not None:
+        meta = replace(meta, strike=strike_value(msg["floor_strike"]))
+
+    if event_type == "created":
+        meta = replace(meta, phase="listed")
+    elif event_type == "activated":
+        meta = replace(meta, phase="open")
+    elif event_type == "deactivated":
+        # A pause reads as closed (no entries); ``is_deactivated: false`` is the unpause.
+        paused = msg.get("is_deactivated", True)
+        meta = replace(meta, phase="closed" if paused is not False else "open")
+    elif event_type == "determined":
+        # An empty or scalar result leaves ``result`` None: settlement waits, never guesses.
+        meta = replace(meta, phase="determined", result=result_value(msg.get("result")))
+        if msg.get("determination_ts") is not None:
+            own_ts = parse_epoch_s_ms(msg["determination_ts"], "determination_ts")
+    elif event_type == "settled":
+        meta = replace(meta, phase="finalized")
+        if msg.get("result") is not None:
+            meta = replace(meta, result=result_value(msg["result"]))
+        if msg.get("settled_ts") is not None:
+            own_ts = parse_epoch_s_ms(msg["settled_ts"], "settled_ts")
+    return meta, own_ts
+
+
+class MarketDirectory:
+    """The markets of one series (``series_prefix``, e.g. ``KXBTC15M-``) and any remembered
+    from REST; the lifecycle firehose carries every series, and the rest are not followed."""
+
+    def __init__(self, series_prefix: str) -> None:
+        self.series_prefix = series_prefix
+        self.markets: dict[str, MarketMeta] = {}
+
+    def remember(
+        self,
+        markets: Iterable[MarketInfo],
+        *,
+        fee_type: str | None = None,
+        fee_multiplier: Fraction | None = None,
+    ) -> None:
+        for market in markets:
+            known = self.markets.get(market.ticker)
+            meta = MarketMeta(
+                ticker=market.ticker,
+                phase=market.phase,
+                open_ts=market.open_ts,
+                close_ts=market.close_ts,
+                strike=market.strike,
+                result=market.result,
+                fee_type=fee_type or (known.fee_type if known else "quadratic"),
+                fee_multiplier=fee_multiplier or (known.fee_multiplier if known else Fraction(1)),
+            )
+            self.markets[market.ticker] = meta
+
+    def follows(self, ticker: str) -> bool:
+        return ticker in self.markets or ticker.startswith(self.series_prefix)
+
+    def on_lifecycle(
+        self, msg: Mapping[str, Any], ts: int, recv_ts: int | None
+    ) -> MarketStatus | None:
+        """Merge a lifecycle message; the market's status now, dated by the message's own time
+        where it has one, or None while its open time is still unknown."""
+        ticker = text(msg, "market_ticker")
+        meta, own_ts = lifecycle(msg, self.markets.get(ticker))
+        self.markets[ticker] = meta
+        return meta.status_event(own_ts if own_ts is not None else ts, recv_ts)
+
+    def on_fee_update(
+        self, msg: Mapping[str, Any], ts: int, recv_ts: int | None
+    ) -> list[MarketStatus]:
+        """An ``event_fee_update`` applies to every known market of the event."""
+        event_ticker = text(msg, "event_ticker")
+        fee_type = msg.get("fee_type_override")
+        multiplier = msg.get("fee_multiplier_override")
+        changed: list[MarketStatus] = []
+        for ticker, meta in list(self.markets.items()):
+            if not ticker.startswith(event_ticker + "-"):
+                continue
+            if isinstance(fee_type, str) and fee_type:
+                meta = replace(meta, fee_type=fee_type)
+            if multiplier is not None:
+                meta = replace(meta, fee_multiplier=Fraction(str(multiplier)))
+            self.markets[ticker] = meta
+            event = meta.status_event(ts, recv_ts)
+            if event is not None:
+                changed.append(event)
+        return changed
