@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from aiohttp import web
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -28,6 +29,7 @@ AUTH_HEADERS = (KEY_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER)
 DEFAULT_MAX_SKEW_MS = 60_000
 
 PublicKey = rsa.RSAPublicKey | Ed25519PublicKey
+KEY_ID = web.RequestKey("key_id", str)  # the verified API key of a signed request
 
 
 class AuthError(Exception):

@@ -37,6 +37,7 @@ from marketdata.sim.account_wire import (
     position_json,
     settlement_json,
 )
+from marketdata.sim.auth import KEY_ID
 from marketdata.sim.order_types import OrderError, OrderRequest, SimOrder
 from marketdata.sim.rest import PREFIX, _page, error
 
@@ -171,8 +172,6 @@ def routes(sim: SimExchange) -> list[web.RouteDef]:
     engine = sim.engine
 
     def user(request: web.Request) -> str:
-        from marketdata.sim.server import KEY_ID
-
         return request[KEY_ID]
 
     def write(handler: Any) -> Any:

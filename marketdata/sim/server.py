@@ -4,8 +4,8 @@
 ``SimExchange`` can run inside any asyncio loop (``await start()`` / ``await stop()``), so
 the embedded demo hosts it beside the web app and the trader. A driver task moves the core
 to the clock's time, releases each event once simulated time reaches its ``ts``, folds it
-into ``PublicState`` and fans out frames to every connection's outbox. Each connection has a
-writer task that applies the WS faults on its way out.
+into ``PublicState`` and fans out frames to every connection's outbox (the WebSocket
+connections and their fault-applying writers are ``sockets``).
 
 Orders (``orders``, ``matching``) are processed at the core's frontier: the core computes a
 whole simulated second at once, so before an order is matched every event it has already
@@ -18,14 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from marketdata.model.events import (
     BookDelta,
@@ -38,7 +36,7 @@ from marketdata.model.events import (
     SpotTicker,
     SpotTrade,
 )
-from marketdata.sim.auth import AuthError, KeyRegistry, has_auth_headers
+from marketdata.sim.auth import KEY_ID, AuthError, KeyRegistry, has_auth_headers
 from marketdata.sim.clock import SimClock
 from marketdata.sim.coinbase import CoinbaseSession, DayStats, ticker_payload, trade_payload
 from marketdata.sim.core import SimCore
@@ -51,27 +49,12 @@ from marketdata.sim.order_faults import order_faults
 from marketdata.sim.orders import routes as order_routes
 from marketdata.sim.prices import MINUTE_MS, PriceHistory
 from marketdata.sim.rest import PREFIX, error, routes
+from marketdata.sim.sockets import Outbox, coinbase_ws, kalshi_ws
 from marketdata.sim.state import PublicState
 from marketdata.sim.stream import history_for
 
 log = logging.getLogger(__name__)
 WS_PATH = "/trade-api/ws/v2"
-KEY_ID = web.RequestKey("key_id", str)  # the verified API key of a signed request
-
-
-@dataclass(eq=False)  # identity-hashed: a dict key per connection
-class Outbox:
-    """One WS connection's pending frames and its fault dice."""
-
-    ws: web.WebSocketResponse
-    request: web.Request
-    dice: FaultDice
-    queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=asyncio.Queue)
-    sent: int = 0
-
-    def put(self, frames: list[dict[str, Any]]) -> None:
-        for frame in frames:
-            self.queue.put_nowait(frame)
 
 
 class SimExchange:
@@ -134,8 +117,8 @@ class SimExchange:
         app.add_routes(order_routes(self))
         app.add_routes(
             [
-                web.get(WS_PATH, self._kalshi_ws),
-                web.get("/coinbase", self._coinbase_ws),
+                web.get(WS_PATH, kalshi_ws(self)),
+                web.get("/coinbase", coinbase_ws(self)),
                 web.get("/binance/api/v3/klines", self._klines),
                 web.get("/sim/faults", self._get_faults),
                 web.post("/sim/faults", self._post_faults),
@@ -250,7 +233,7 @@ class SimExchange:
             for outbox, cb in self.coinbase.items():
                 outbox.put(cb.on_trade(payload, event.ts))
         elif isinstance(event, SpotTicker):
-            payload = ticker_payload(event, self._day_stats(event.ts))
+            payload = ticker_payload(event, self.day_stats(event.ts))
             for outbox, cb in self.coinbase.items():
                 outbox.put(cb.on_ticker(payload, event.ts))
         elif isinstance(event, ClockTick):
@@ -259,7 +242,7 @@ class SimExchange:
                 outbox.put(cb.heartbeat(event.ts, uptime))
                 cb.last_wall = time.monotonic()
 
-    def _day_stats(self, ts: int) -> DayStats:
+    def day_stats(self, ts: int) -> DayStats:
         minute = ts - ts % MINUTE_MS
         if self._day is None or self._day[0] != minute:
             history = self.core.path.history
@@ -352,108 +335,6 @@ class SimExchange:
         except (ValueError, KeyError, TypeError, RuntimeError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response(self.clock.as_dict() | {"released_ms": self.released_until})
-
-    # --- WebSockets ----------------------------------------------------------------------
-
-    async def _kalshi_ws(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True)
-        await ws.prepare(request)
-        outbox = Outbox(
-            ws, request, FaultDice(self.faults, f"{self.seed}:k{next(self.connection_ids)}")
-        )
-        session = KalshiSession(
-            self.state, outbox.dice, self._known_market, user_id=request.get(KEY_ID, "")
-        )
-        self.kalshi[outbox] = session
-        writer = asyncio.create_task(self._write(outbox))
-        pinger = asyncio.create_task(self._ping(ws))
-        try:
-            async for message in ws:
-                if message.type != WSMsgType.TEXT:
-                    continue
-                try:
-                    command = json.loads(message.data)
-                except ValueError:
-                    command = None
-                outbox.put(session.handle(command))
-        finally:
-            self.kalshi.pop(outbox, None)
-            outbox.queue.put_nowait(None)
-            pinger.cancel()
-            await asyncio.gather(writer, pinger, return_exceptions=True)
-        return ws
-
-    def _known_market(self, ticker: str) -> bool:
-        return self.core.schedule.by_ticker(ticker, self.released_until) is not None
-
-    async def _ping(self, ws: web.WebSocketResponse) -> None:
-        # Kalshi's keep-alive: protocol pings with payload "heartbeat" every 10 s (§2.2).
-        while not ws.closed:
-            await asyncio.sleep(self.ping_interval_s)
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.ping(b"heartbeat")
-
-    async def _coinbase_ws(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True)
-        await ws.prepare(request)
-        outbox = Outbox(
-            ws, request, FaultDice(self.faults, f"{self.seed}:c{next(self.connection_ids)}")
-        )
-        session = CoinbaseSession(outbox.dice)
-        session.last_wall = time.monotonic()
-        self.coinbase[outbox] = session
-        writer = asyncio.create_task(self._write(outbox))
-        try:
-            async for message in ws:
-                if message.type != WSMsgType.TEXT:
-                    continue
-                try:
-                    payload = json.loads(message.data)
-                except ValueError:
-                    payload = None
-                ticker = None
-                if self.state.spot is not None:
-                    ticker = ticker_payload(self.state.spot, self._day_stats(self.state.spot.ts))
-                outbox.put(
-                    session.handle(payload, self.released_until, ticker, list(self.spot_trades))
-                )
-        finally:
-            self.coinbase.pop(outbox, None)
-            outbox.queue.put_nowait(None)
-            await asyncio.gather(writer, return_exceptions=True)
-        return ws
-
-    async def _write(self, outbox: Outbox) -> None:
-        """Send frames in order, applying delay / reorder / repeat / malformed / drop."""
-        held: dict[str, Any] | None = None
-        dice, faults = outbox.dice, self.faults
-        while True:
-            frame = await outbox.queue.get()
-            if frame is None:
-                return
-            if held is None and dice.hit("reorder"):
-                held = frame  # goes out after the next frame
-                continue
-            batch = [frame, held] if held is not None else [frame]
-            held = None
-            for item in batch:
-                if faults.ws_delay_ms:
-                    await asyncio.sleep(faults.ws_delay_ms / 1000)
-                text = json.dumps(item, separators=(",", ":"))
-                if dice.hit("malformed"):
-                    text = text[: len(text) // 2]
-                try:
-                    await outbox.ws.send_str(text)
-                    if dice.hit("seq_repeat"):
-                        await outbox.ws.send_str(text)
-                except (ConnectionError, RuntimeError):
-                    return
-                outbox.sent += 1
-                if dice.hit("ws_drop"):
-                    transport = outbox.request.transport
-                    if transport is not None:
-                        transport.abort()  # a network drop: no close frame
-                    return
 
 
 def _diff(
