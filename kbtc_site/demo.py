@@ -1,6 +1,8 @@
 """Background jobs the embedded demo runs inside the web server's event loop.
 
-Each entry is a zero-argument coroutine function that runs until the process stops.
+Each entry is a zero-argument coroutine function that runs until it is cancelled. On
+shutdown (Ctrl-C, SIGTERM) ``run_demo`` cancels them with ``stop_jobs`` and daphne waits
+until each has finished its own shutdown before the loop stops.
 
 ``paper_trader`` is the embedded profile of interfaces.md §7: it starts the exchange
 simulator on an ephemeral 127.0.0.1 port (``KBTC_SIM_SPEED`` simulated seconds per wall
@@ -8,17 +10,22 @@ second, default 60; replaying ``KBTC_HISTORY`` where set, else a seeded syntheti
 registers a throwaway key pair there, points the exchange settings at it, back-fills the
 candles table from its Binance endpoint (the warm-up reads 15-minute candles older than the
 start) and runs the same daemon as ``run_trader``: the network clients, over loopback. It
-shares daphne's loop and so the in-memory channel layer with the dashboard.
+shares daphne's loop and so the in-memory channel layer with the dashboard. Cancelled, it
+stops the daemon as SIGTERM stops ``run_trader``: the feeds first, then the final state
+saved and every queue drained, so the next start continues where this one stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterable
+from typing import TYPE_CHECKING, Any
 
 import structlog
+
+if TYPE_CHECKING:
+    from trading.runtime.daemon import Daemon
 
 log = structlog.get_logger(__name__)
 
@@ -45,13 +52,36 @@ async def paper_trader() -> None:
             simulator=embedded.exchange.base_url,
             speed=speed,
         )
-        await daemon.run(asyncio.Event())  # runs until the process stops
+        await run_until_cancelled(daemon)
     except Exception:
         log.exception("demo_paper_trader_failed")
         raise
     finally:
         if embedded is not None:
             await embedded.exchange.stop()
+
+
+async def run_until_cancelled(daemon: Daemon) -> None:
+    """Run the daemon until this task is cancelled, then stop it cleanly (state saved)."""
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(daemon.run(stop))
+    try:
+        # The daemon's own task is shielded: a cancellation must not cut its shutdown short.
+        await asyncio.shield(running)
+    except asyncio.CancelledError:
+        stop.set()
+        await running
+        raise
+
+
+async def stop_jobs(jobs: Iterable[asyncio.Task[None]]) -> None:
+    """Cancel the background jobs and wait until each has finished its shutdown."""
+    jobs = list(jobs)
+    for job in jobs:
+        job.cancel()
+    for job, result in zip(jobs, await asyncio.gather(*jobs, return_exceptions=True), strict=True):
+        if isinstance(result, Exception):
+            log.error("demo_job_failed", job=job.get_name(), error=repr(result))
 
 
 BACKGROUND_JOBS: list[Callable[[], Coroutine[Any, Any, None]]] = [paper_trader]

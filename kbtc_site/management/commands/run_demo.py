@@ -3,7 +3,9 @@
 Prepares the database (migrations, schedules, a first-run operator account whose password
 is printed once and stored only as a hash), then serves the ASGI app. Background services
 registered in ``kbtc_site.demo`` start on daphne's own asyncio loop once it is listening,
-so the in-memory channel layer is shared by everything in the process.
+so the in-memory channel layer is shared by everything in the process. On Ctrl-C or
+SIGTERM the reactor's shutdown first cancels them and waits for them (the trader saves its
+final state), while the loop still runs.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Command(BaseCommand):
     def _serve(self, host: str, port: int) -> None:
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
+        from twisted.internet import defer, reactor  # daphne.server installed the asyncio one
 
         from kbtc_site.asgi import application
 
@@ -64,6 +67,12 @@ class Command(BaseCommand):
             background.extend(loop.create_task(job()) for job in demo.BACKGROUND_JOBS)
             self.stdout.write(f"listening on {host}:{port}")
 
+        def on_shutdown() -> defer.Deferred[None]:
+            # Returning a Deferred holds the reactor (and the loop) until the jobs are done.
+            return defer.Deferred.fromFuture(asyncio.ensure_future(demo.stop_jobs(background)))
+
+        # (the stubs type the reactor as a zope interface, whose methods take no self)
+        reactor.addSystemEventTrigger("before", "shutdown", on_shutdown)  # type: ignore[arg-type]
         Server(
             application=application,
             endpoints=build_endpoint_description_strings(host=host, port=port),
