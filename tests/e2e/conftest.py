@@ -4,15 +4,20 @@ The test steps the simulator's core one simulated second at a time and hands eac
 events to ``Daemon.on_event`` in the core's own order, so runs are deterministic. While the
 clock is stepped, the daemon's background tasks (writer, recorder, controls, publishing)
 run on the same loop between steps.
+
+Async code reaches the ORM on asgiref's one shared thread (``db_call``, ``sync_to_async``),
+whose connections outlive the test that opened them; every e2e test closes them there at
+teardown, or the test database cannot be dropped at the end of the run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
@@ -29,6 +34,12 @@ SEED = 7
 START = 1_767_225_600_000  # 2026-01-01 00:00 UTC (synthetic path, seed 7: trades within 4 h)
 LATENCY = 200
 BANKROLL = 1_000_000_000
+
+
+@pytest.fixture(autouse=True)
+async def _close_orm_thread_connections() -> AsyncIterator[None]:
+    yield
+    await sync_to_async(connections.close_all)()
 
 
 class SteppedDaemon:
@@ -79,8 +90,6 @@ class SteppedDaemon:
         self._stop.set()
         assert self._task is not None
         await self._task
-        # the ORM thread's connection, or the test database cannot be dropped
-        await sync_to_async(connections.close_all)()
         assert self.daemon.errors == 0
 
     async def step(self, seconds: int = 1) -> None:

@@ -16,9 +16,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
 
 from kbtc_site.db import db_call
 from marketdata.history.backfill import backfill
@@ -120,7 +118,6 @@ async def test_the_daemon_trades_on_the_network_feeds(caplog):
     total = sum(c.pnl for c in closed)
     assert sum(t.pnl for t in trades) == Decimal(total) / 1_000_000
     state = await db_call(BotState.objects.get)(lane="paper")
-    await sync_to_async(connections.close_all)()  # the ORM thread's, or the test db stays
     assert state.bankroll == (Decimal(BANKROLL) + total) / 1_000_000
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, [r.getMessage() for r in errors]
