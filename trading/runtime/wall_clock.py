@@ -4,10 +4,10 @@
 guard, breaker roll-overs) runs only when event time crosses a second. On the real
 exchanges Coinbase's heartbeats cross one every second; if Coinbase goes quiet, nothing
 may (Kalshi's frames without a time of their own are dated by the latest event time), and a
-held position could sit past its time exit or into settlement. ``QuietTicker`` watches the feed's latest event time: once no event has
-advanced it for ``quiet_ms`` of wall time, it feeds a ``ClockTick`` at each whole wall
-second, until an event advances "now" again. A tick is never at or before the latest event
-time (that would carry nothing new).
+held position could sit past its time exit or into settlement. ``QuietTicker`` watches the
+feed's latest event time: once no event has advanced it for ``quiet_ms`` of wall time, it
+feeds a ``ClockTick`` at each whole wall second, until an event advances "now" again. A
+tick is never at or before the latest event time (that would carry nothing new).
 
 Only where event time is wall time. The simulator's heartbeats carry simulated time (60x in
 the demo, a start in the past), where a wall-clock tick would jump the market's clock:
