@@ -17,8 +17,8 @@ order's remainder, ``maker`` cancels the resting one. Ids (order, fill, trade) a
 seed and a counter, never drawn from the market's generators, so orders never change the
 market's own randomness: same seed + same order flow → same frames.
 
-Account effects (fills, positions, cash) happen when computed; the server releases the
-``AccountEvent`` notifications and book events at their time.
+Account effects (fills, positions, cash) happen when computed, in ``clearing``; the server
+releases its ``AccountEvent`` notifications and the book events at their time.
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ from marketdata.model.events import BookDelta, Event, PublicTrade, Side
 from marketdata.model.fees import OrderFeeAccumulator, order_fee
 from marketdata.model.ticks import is_valid_order_price
 from marketdata.model.units import PRICE_MAX
-from marketdata.sim.account_wire import fill_ws, order_ws, position_ws
-from marketdata.sim.ledger import Account, AccountEvent, FillRecord
+from marketdata.sim.clearing import Clearing
 from marketdata.sim.order_types import STP, TIME_IN_FORCE, OrderError, OrderRequest, SimOrder
 
 if TYPE_CHECKING:
@@ -41,26 +40,18 @@ if TYPE_CHECKING:
 
 
 class MatchingEngine:
-    def __init__(self, core: SimCore, *, seed: int, opening_balance_micros: int) -> None:
+    def __init__(self, core: SimCore, clearing: Clearing, *, seed: int) -> None:
         self.core = core
         core.orders = self
+        self.clearing = clearing
         self.seed = seed
-        self.opening_balance = opening_balance_micros
-        self.accounts: dict[str, Account] = {}
         self.orders: dict[str, SimOrder] = {}
         self.by_client: dict[tuple[str, str], str] = {}
         # ticker → (side, own-space price) → resting orders in arrival order
         self.queues: dict[str, dict[tuple[Side, int], list[SimOrder]]] = {}
-        self.outbox: list[AccountEvent] = []
         self._ids = itertools.count(1)
 
-    # --- accounts and ids ----------------------------------------------------------------
-
-    def account(self, user_id: str) -> Account:
-        found = self.accounts.get(user_id)
-        if found is None:
-            found = self.accounts[user_id] = Account(user_id, self.opening_balance)
-        return found
+    # --- ids and owners ------------------------------------------------------------------
 
     def _id(self, kind: str) -> str:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kbtc-sim/{self.seed}/{kind}/{next(self._ids)}"))
@@ -75,7 +66,7 @@ class MatchingEngine:
 
     def place(self, user_id: str, req: OrderRequest, ts: int) -> tuple[SimOrder, list[Event]]:
         self._validate(user_id, req, ts)
-        account = self.account(user_id)
+        account = self.clearing.account(user_id)
         sign = 1 if req.book_side == "bid" else -1
         opening = account.opening_count(req.ticker, sign * req.count)
         outcome = req.yes_price if sign > 0 else PRICE_MAX - req.yes_price
@@ -105,7 +96,7 @@ class MatchingEngine:
             # the exchange's exact answer here is undocumented).
             order.status = "canceled"
             order.remaining = 0
-            self._notify_order(order, ts)
+            self.clearing.notify_order(order, ts)
             return order, events
         self._take(order, ts, events)
         if order.status == "canceled":
@@ -118,7 +109,7 @@ class MatchingEngine:
                 order.status = "canceled"
         if order.status == "resting" and not order.remaining:
             order.status = "executed"
-        self._notify_order(order, ts)
+        self.clearing.notify_order(order, ts)
         return order, events
 
     def _validate(self, user_id: str, req: OrderRequest, ts: int) -> None:
@@ -193,13 +184,13 @@ class MatchingEngine:
                 if resting is None:
                     self.core.makers[order.ticker].consume(side, price, take)
                 else:
-                    self._fill(resting, yes_price, take, False, ts)
+                    self.clearing.fill(resting, yes_price, take, False, ts, self._id("fill"))
                     coid = resting.client_order_id or None
                     self._after_resting_fill(resting, take)
                 book.apply_delta(side, price, -take, ts)
                 events.append(BookDelta(ts, order.ticker, side, price, -take, coid))
                 events.append(self._trade(order.ticker, yes_price, take, taker_side, ts))
-                self._fill(order, yes_price, take, True, ts)
+                self.clearing.fill(order, yes_price, take, True, ts, self._id("fill"))
 
     def _trade(self, ticker: str, yes_price: int, count: int, taker: Side, ts: int) -> PublicTrade:
         return PublicTrade(ts, ticker, yes_price, count, taker, self._id("trade"))
@@ -222,7 +213,7 @@ class MatchingEngine:
                 del self.queues[order.ticker][(order.rest_side, order.rest_price)]
 
     def _reserve(self, order: SimOrder) -> None:
-        account = self.account(order.user_id)
+        account = self.clearing.account(order.user_id)
         account.reserved -= order.reserved
         order.reserved = 0
         if order.status == "resting" and order.remaining:
@@ -243,7 +234,7 @@ class MatchingEngine:
             order.status = "executed"
             self._unqueue(order)
         self._reserve(order)
-        self._notify_order(order, order.updated_ts)
+        self.clearing.notify_order(order, order.updated_ts)
 
     def _cancel_resting(
         self, order: SimOrder, ts: int, events: list[Event], by: int | None = None
@@ -263,7 +254,7 @@ class MatchingEngine:
             self._unqueue(order)
         order.updated_ts = ts
         self._reserve(order)
-        self._notify_order(order, ts)
+        self.clearing.notify_order(order, ts)
         return reduced
 
     def cancel(self, user_id: str, order_id: str, ts: int) -> tuple[SimOrder, int, list[Event]]:
@@ -323,7 +314,7 @@ class MatchingEngine:
             self._rest(order, ts, events)
         elif order.status == "resting":
             order.status = "executed"
-        self._notify_order(order, ts)
+        self.clearing.notify_order(order, ts)
         return order, events
 
     def owned(self, user_id: str, order_id: str) -> SimOrder:
@@ -331,58 +322,6 @@ class MatchingEngine:
         if order is None or order.user_id != user_id:
             raise OrderError(404, "not_found", "order not found")
         return order
-
-    # --- fills ---------------------------------------------------------------------------
-
-    def _fill(self, order: SimOrder, yes_price: int, count: int, is_taker: bool, ts: int) -> None:
-        fee = order.fees.charge(yes_price, count, is_taker=is_taker)
-        cost = order.outcome_price(yes_price) * count
-        order.filled += count
-        order.remaining -= count
-        order.fill_value += yes_price * count
-        order.updated_ts = ts
-        if is_taker:
-            order.taker_cost += cost
-            order.taker_fees += fee
-        else:
-            order.maker_cost += cost
-            order.maker_fees += fee
-        account = self.account(order.user_id)
-        sign = 1 if order.is_bid else -1
-        account.apply_fill(order.ticker, sign * count, yes_price, fee, ts)
-        position = account.position(order.ticker)
-        record = FillRecord(
-            fill_id=self._id("fill"),
-            order_id=order.order_id,
-            client_order_id=order.client_order_id,
-            user_id=order.user_id,
-            ticker=order.ticker,
-            book_side=order.request.book_side,
-            side=order.request.side,
-            action=order.request.action,
-            yes_price=yes_price,
-            count=count,
-            fee=fee,
-            is_taker=is_taker,
-            ts=ts,
-            post_position=position.position,
-        )
-        account.fills.append(record)
-        self.outbox.append(AccountEvent(ts, order.user_id, "fill", order.ticker, fill_ws(record)))
-        self.outbox.append(
-            AccountEvent(
-                ts,
-                order.user_id,
-                "market_positions",
-                order.ticker,
-                position_ws(position, order.user_id),
-            )
-        )
-
-    def _notify_order(self, order: SimOrder, ts: int) -> None:
-        self.outbox.append(
-            AccountEvent(ts, order.user_id, "user_orders", order.ticker, order_ws(order))
-        )
 
     # --- hooks the core calls ------------------------------------------------------------
 
@@ -397,7 +336,7 @@ class MatchingEngine:
             if not count:
                 break
             take = min(count, order.remaining)
-            self._fill(order, yes_price, take, False, ts)
+            self.clearing.fill(order, yes_price, take, False, ts, self._id("fill"))
             self._after_resting_fill(order, take)
             self.core.books[ticker].apply_delta(side, price, -take, ts)
             events.append(BookDelta(ts, ticker, side, price, -take, order.client_order_id or None))
@@ -423,7 +362,7 @@ class MatchingEngine:
                     maker.consume(other, level, take)
                     book.apply_delta(other, level, -take, ts)
                     events.append(BookDelta(ts, ticker, other, level, -take))
-                    self._fill(order, yes_price, take, False, ts)
+                    self.clearing.fill(order, yes_price, take, False, ts, self._id("fill"))
                     self._after_resting_fill(order, take)
                     book.apply_delta(side, price, -take, ts)
                     coid = order.client_order_id or None
@@ -439,12 +378,3 @@ class MatchingEngine:
                 self._cancel_resting(order, ts, events)
         self.queues.pop(ticker, None)
         return events
-
-    def settle(self, ticker: str, event_ticker: str, result: Side, ts: int) -> None:
-        for account in self.accounts.values():
-            if account.settle(ticker, event_ticker, result, ts) is not None:
-                position = account.position(ticker)
-                msg = position_ws(position, account.user_id)
-                self.outbox.append(
-                    AccountEvent(ts, account.user_id, "market_positions", ticker, msg)
-                )

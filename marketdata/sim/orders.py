@@ -303,7 +303,7 @@ def routes(sim: SimExchange) -> list[web.RouteDef]:
 
     async def fills(request: web.Request) -> web.Response:
         query = request.query
-        rows = list(engine.account(user(request)).fills)
+        rows = list(sim.clearing.account(user(request)).fills)
         if query.get("ticker"):
             tickers = set(query["ticker"].split(","))
             rows = [f for f in rows if f.ticker in tickers]
@@ -318,7 +318,7 @@ def routes(sim: SimExchange) -> list[web.RouteDef]:
 
     async def positions(request: web.Request) -> web.Response:
         query = request.query
-        account = engine.account(user(request))
+        account = sim.clearing.account(user(request))
         settled = {s.ticker for s in account.settlements}
         status = query.get("settlement_status") or "unsettled"
         if status not in ("unsettled", "settled", "all"):
@@ -360,7 +360,7 @@ def routes(sim: SimExchange) -> list[web.RouteDef]:
 
     async def settlements(request: web.Request) -> web.Response:
         query = request.query
-        rows = list(engine.account(user(request)).settlements)
+        rows = list(sim.clearing.account(user(request)).settlements)
         if query.get("ticker"):
             rows = [s for s in rows if s.ticker == query["ticker"]]
         if query.get("event_ticker"):
@@ -373,7 +373,7 @@ def routes(sim: SimExchange) -> list[web.RouteDef]:
         return web.json_response({"settlements": page, "cursor": cursor})
 
     async def balance(request: web.Request) -> web.Response:
-        account = engine.account(user(request))
+        account = sim.clearing.account(user(request))
         return web.json_response(balance_json(account, sim.released_until))
 
     return [

@@ -37,6 +37,7 @@ from marketdata.model.events import (
     SpotTrade,
 )
 from marketdata.sim.auth import KEY_ID, AuthError, KeyRegistry, has_auth_headers
+from marketdata.sim.clearing import Clearing
 from marketdata.sim.clock import SimClock
 from marketdata.sim.coinbase import CoinbaseSession, DayStats, ticker_payload, trade_payload
 from marketdata.sim.core import SimCore
@@ -85,9 +86,8 @@ class SimExchange:
         self.host, self.port = host, port
         self.ping_interval_s = ping_interval_s
         self.opening_balance_cents = opening_balance_cents
-        self.engine = MatchingEngine(
-            self.core, seed=seed, opening_balance_micros=opening_balance_cents * 10_000
-        )
+        self.clearing = Clearing(opening_balance_micros=opening_balance_cents * 10_000)
+        self.engine = MatchingEngine(self.core, self.clearing, seed=seed)
         self.rest_dice = FaultDice(self.faults, f"{seed}:rest")
         self.order_dice = FaultDice(self.faults, f"{seed}:orders")
         self.pending: deque[Event | AccountEvent] = deque()
@@ -166,9 +166,9 @@ class SimExchange:
         """Step the core through ``now``; fills it makes for accounts join in time order."""
         while self.core.second * 1000 <= now:
             events: list[Event | AccountEvent] = list(self.core.step())
-            if self.engine.outbox:
-                events = sorted([*events, *self.engine.outbox], key=lambda e: e.ts)  # stable
-                self.engine.outbox.clear()
+            if self.clearing.outbox:
+                events = sorted([*events, *self.clearing.outbox], key=lambda e: e.ts)  # stable
+                self.clearing.outbox.clear()
             self.pending.extend(events)
 
     def order_time(self) -> int:
@@ -187,7 +187,7 @@ class SimExchange:
         self._release_account()
 
     def _release_account(self) -> None:
-        notes, self.engine.outbox = self.engine.outbox, []
+        notes, self.clearing.outbox = self.clearing.outbox, []
         for note in notes:
             self._release(note)
 
@@ -221,7 +221,7 @@ class SimExchange:
             outbox.put(frames)
         if isinstance(event, MarketStatus) and event.status == "finalized" and event.result:
             market = self.core.schedule.market(event.open_ts)
-            self.engine.settle(event.ticker, market.event_ticker, event.result, event.ts)
+            self.clearing.settle(event.ticker, market.event_ticker, event.result, event.ts)
             self._release_account()
         self._release_spot(event)
 

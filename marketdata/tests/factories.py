@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from marketdata.kalshi import ws_parse
 from marketdata.model.events import Event
+from marketdata.sim.clearing import Clearing
 from marketdata.sim.core import SimCore
 from marketdata.sim.ledger import AccountEvent
 from marketdata.sim.matching import MatchingEngine
@@ -29,7 +30,7 @@ def market_with_own_orders(n: int, *, seed: int, start_ts: int = START_TS) -> li
     events, and a shorter stream is a prefix of a longer one."""
     minutes = n // MIN_EVENTS_PER_MINUTE + 1
     core = SimCore(seed=seed, start_ts=start_ts, history=history_for(seed, start_ts, minutes))
-    engine = MatchingEngine(core, seed=seed, opening_balance_micros=10**9)
+    engine = MatchingEngine(core, Clearing(opening_balance_micros=10**9), seed=seed)
     events: list[Event] = list(core.initial_events())
     second = 0
     while len(events) < n:
@@ -54,8 +55,8 @@ def _own_taker_buy(core: SimCore, engine: MatchingEngine, client_order_id: str) 
         _, events = engine.place(USER, request, core.now)
     except OrderError:
         return []  # between a close and the next opening: no order this minute
-    events += [own for note in engine.outbox if (own := _own_event(note)) is not None]
-    engine.outbox.clear()
+    events += [own for note in engine.clearing.outbox if (own := _own_event(note)) is not None]
+    engine.clearing.outbox.clear()
     return events
 
 

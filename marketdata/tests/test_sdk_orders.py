@@ -58,7 +58,7 @@ async def test_the_official_sdk_places_reads_and_cancels_orders(sim_exchange):
     assert [parse_fp(p.position_fp) for p in positions.market_positions] == [200]
     assert positions.event_positions[0].total_cost_shares_fp == "2.00"
     balance = await asyncio.to_thread(client.get_balance)
-    account = sim.exchange.engine.account(sim.key_id)
+    account = sim.exchange.clearing.account(sim.key_id)
     assert balance.balance == account.available // 10_000
     assert balance.balance < 100_000
     assert size >= 200

@@ -47,7 +47,7 @@ async def test_an_order_crossing_three_levels_fills_level_by_level(sim_exchange)
     status, order = await call(sim, "GET", f"/portfolio/orders/{created['order_id']}")
     assert order["order"]["status"] == "executed"
     assert order["order"]["taker_fees_dollars"] == f"{sum(fees) / 1_000_000:.4f}"
-    account = sim.exchange.engine.account(sim.key_id)
+    account = sim.exchange.clearing.account(sim.key_id)
     assert account.cash == 100_000 * 10_000 - value - sum(fees)
     assert account.position(ticker).position == count
 
@@ -115,8 +115,8 @@ async def test_fok_that_cannot_fill_fully_does_nothing(sim_exchange):
     assert status == 201
     assert parse_fp(created["fill_count"]) == 0
     assert book.snapshot_levels() == levels
-    assert sim.exchange.engine.account(sim.key_id).fills == []
-    assert sim.exchange.engine.account(sim.key_id).cash == 100_000 * 10_000
+    assert sim.exchange.clearing.account(sim.key_id).fills == []
+    assert sim.exchange.clearing.account(sim.key_id).cash == 100_000 * 10_000
     # The same FOK sized to the level fills whole.
     status, whole = await call(
         sim,

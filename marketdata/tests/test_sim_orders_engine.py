@@ -7,6 +7,7 @@ from marketdata.model.book import OrderBook
 from marketdata.model.events import BookDelta, BookSnapshot, PublicTrade
 from marketdata.model.ticks import tick_down
 from marketdata.model.units import PRICE_MAX
+from marketdata.sim.clearing import Clearing
 from marketdata.sim.core import SimCore
 from marketdata.sim.matching import MatchingEngine
 from marketdata.sim.order_types import OrderRequest
@@ -16,7 +17,7 @@ from marketdata.sim.testing import DEFAULT_START_MS
 
 def engine() -> tuple[SimCore, MatchingEngine]:
     core = SimCore(seed=3, start_ts=DEFAULT_START_MS, history=history_for(3, DEFAULT_START_MS, 30))
-    eng = MatchingEngine(core, seed=3, opening_balance_micros=10**9)
+    eng = MatchingEngine(core, Clearing(opening_balance_micros=10**9), seed=3)
     eng.initial = core.initial_events()  # type: ignore[attr-defined]
     return core, eng
 
@@ -41,7 +42,7 @@ def run(with_orders: bool, seconds: int = 600) -> tuple[list, list, MatchingEngi
         events += placed
     for _ in range(seconds):
         events += core.step()
-    notes = list(eng.outbox)
+    notes = list(eng.clearing.outbox)
     return events, notes, eng
 
 
@@ -49,7 +50,7 @@ def test_resting_orders_are_filled_as_maker_and_survive_requotes():
     events, notes, eng = run(True, 400)  # the market is still open at the end
     near = next(o for o in eng.orders.values() if o.client_order_id == "near")
     assert near.filled > 0  # the market came to it
-    fills = eng.account("u").fills
+    fills = eng.clearing.account("u").fills
     assert fills
     assert all(not f.is_taker and f.fee == 0 for f in fills)  # makers pay nothing (quadratic)
     assert all(f.yes_price == near.yes_price for f in fills if f.order_id == near.order_id)

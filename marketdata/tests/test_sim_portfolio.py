@@ -59,7 +59,7 @@ async def test_settlement_credits_the_ledger_exactly_and_reports_it_in_the_excha
             ]
             # Past close, determination and settlement (close + 6 s).
             await sim.advance((market.settle_ts - sim.now()) / 1000 + 2)
-            account = sim.exchange.engine.account(sim.key_id)
+            account = sim.exchange.clearing.account(sim.key_id)
             revenue_cents = count if market.result == "yes" else 0
             assert account.cash == OPENING - cost - fee + revenue_cents * MICROS_PER_CENT
             assert account.reserved == 0
@@ -103,7 +103,7 @@ async def test_selling_what_you_hold_closes_and_a_short_is_signed_negative(sim_e
         "/portfolio/events/orders",
         v2(ticker, "ask", format_dollars(bid), "5", "immediate_or_cancel", "b"),
     )
-    account = sim.exchange.engine.account(sim.key_id)
+    account = sim.exchange.clearing.account(sim.key_id)
     pos = account.position(ticker)
     assert pos.position == -300
     assert pos.cost == (PRICE_MAX - bid) * 300
