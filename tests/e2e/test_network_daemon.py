@@ -106,7 +106,7 @@ async def test_the_daemon_trades_on_the_network_feeds(caplog):
         assert stats["malformed"] == stats["handler_errors"] == 0
         assert stats["last_message_age_ms"] is not None
     assert feeds["kalshi"]["active_ticker"]
-    assert daemon.publish_failures == 0
+    assert daemon.outbox.failures == 0
     expected_redis = "ok" if settings.ENV.redis_url else "not used (in-memory layer)"
     assert health["redis"] == expected_redis
     assert feed.events > 10_000

@@ -3,10 +3,10 @@
 One asyncio loop (django-notes.md §2.10). Feed adapters call ``on_event`` for every
 normalised event; that call runs the session synchronously (the hot path: no database,
 no awaits) and only queues what must leave the process: the recorder's journal, the
-persistence writer's rows, the dashboard's payloads. Background tasks drain those queues,
-poll the operator controls every second (and at once on an announcement), and touch the
-heartbeat. ``stop`` (SIGTERM/SIGINT in ``run_trader``) ends the feeds first, then saves the
-session's state and drains every queue, so a restart continues where this run stopped.
+persistence writer's rows, the dashboard's payloads (``outbox``). Background tasks drain
+those queues, follow the operator controls (``controls``), and touch the heartbeat.
+``stop`` (SIGTERM/SIGINT in ``run_trader``) ends the feeds first, then saves the session's
+state and drains every queue, so a restart continues where this run stopped.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from django.conf import settings
 
 from kbtc_site.db import db_call
-from marketdata.model.candles import Candle, CandleAggregator
+from marketdata.model.candles import Candle
 from marketdata.model.events import Event
 from marketdata.recorder import Recorder
 from trading import live, selectors
@@ -38,6 +37,8 @@ from trading.engine.records import (
     PositionUpdated,
 )
 from trading.runtime import outputs
+from trading.runtime.controls import ControlsWatch
+from trading.runtime.outbox import Outbox
 from trading.runtime.session import Session, SessionOutput, new_session, restored_session
 from trading.runtime.state import count_trade, load_restart, save_state_write, trade_counts
 from trading.runtime.writer import PersistWriter, Write
@@ -51,7 +52,6 @@ EventSink = Callable[[Event], None]
 Feed = Callable[[EventSink, asyncio.Event], Coroutine[Any, Any, None]]
 CandleSource = Callable[[int], list[Candle]]
 SPOT_KINDS = frozenset({"spot_trade", "spot_ticker"})
-CHART_CANDLE_S = 60  # the dashboard's BTC chart is 1-minute bars
 
 
 def tune_gc() -> None:
@@ -107,17 +107,15 @@ class Daemon:
         self.restored = False
         self.gate = DecisionLogGate()
         self.lanes: dict[str, _LaneMemory] = {name: _LaneMemory() for name in config.lanes}
-        self.outbox: dict[tuple[str, str], dict[str, Any]] = {}
+        self.outbox = Outbox(every_s=config.publish_every_s)
         self.controls_version = -1
         self.controls = selectors.ControlsSnapshot()  # the last control read applied
         self.controls_reads = 0  # completed control reads (tests wait on it)
-        self.controls_wakeup = asyncio.Event()
+        self.controls_watch = ControlsWatch(self._on_controls_read, poll_s=config.controls_poll_s)
         self.errors = 0
-        self.publish_failures = 0  # channel-layer sends that raised (Redis away)
         self._last_save_ts = 0
         self._last_equity_ts = 0
         self._last_market_ts = 0
-        self._chart_candles = CandleAggregator(CHART_CANDLE_S, keep=1)
         self._stopping = False
         self._rate_mark: tuple[float, int] | None = None  # (monotonic s, events) at last health
 
@@ -187,7 +185,7 @@ class Daemon:
         if self.observer is not None:
             self.observer(event, produced)
         if event.kind in SPOT_KINDS and session.engine.market.spot is not None:
-            self._chart_candles.update(event.ts, session.engine.market.spot)
+            self.outbox.on_spot(event.ts, session.engine.market.spot)
         if produced:
             self._dispatch(produced)
         self._periodic(session.now)
@@ -235,7 +233,7 @@ class Daemon:
         )
         if kind is not None:
             self.writer.put(outputs.decision_write(decision, kind))
-        self.outbox[("signal", decision.lane)] = outputs.signal_payload(decision)
+        self.outbox.put("signal", decision.lane, outputs.signal_payload(decision))
 
     def _on_closed(self, record: PositionClosed) -> None:
         memory = self.lanes[record.lane]
@@ -244,7 +242,7 @@ class Daemon:
         count_trade(self.runtime, record.lane, record.ts)
 
         def published(_: Any) -> None:  # only once the row is committed (Zulip style)
-            self.outbox[("trade", record.lane)] = payload
+            self.outbox.put("trade", record.lane, payload)
 
         self.writer.put(outputs.position_close_write(record, coid, after=published))
         self._save_state()
@@ -262,8 +260,9 @@ class Daemon:
             for lane in config.lanes:
                 self._queue_equity(lane, write=True)
         if now // 1000 != self._last_market_ts // 1000:
+            assert self.session is not None
             self._last_market_ts = now
-            self.outbox[("market", "")] = self._market_payload(now)
+            self.outbox.market(self.session, now)
 
     def _save_state(self) -> None:
         assert self.session is not None
@@ -276,8 +275,7 @@ class Daemon:
 
     def _queue_equity(self, lane_name: str, *, write: bool = False) -> None:
         assert self.session is not None
-        lane = self.session.engine.lanes[lane_name]
-        breaker = lane.breaker
+        breaker = self.session.engine.lanes[lane_name].breaker
         now = self.session.now
         trades = trade_counts(self.runtime, lane_name, now)[0]
         if write:
@@ -294,88 +292,11 @@ class Daemon:
                     },
                 )
             )
-        peak = breaker.peak or 1
-        self.outbox[("equity", lane_name)] = {
-            "ts": now,
-            "lane": lane_name,
-            "bankroll": breaker.bankroll,
-            "peak": breaker.peak,
-            "drawdown": max(0.0, (breaker.peak - breaker.bankroll) / peak),
-            "daily_pnl": breaker.bankroll - breaker.daily_start,
-            "weekly_pnl": breaker.bankroll - breaker.weekly_start,
-            "daily_loss": max(0.0, (breaker.daily_start - breaker.bankroll) / peak),
-            "weekly_loss": max(0.0, (breaker.weekly_start - breaker.bankroll) / peak),
-            "trade_count": trades,
-            "breaker_state": breaker.reason or "ok",
-        }
+        self.outbox.equity(lane_name, breaker, now, trades)
 
     def _queue_position(self, lane_name: str) -> None:
         assert self.session is not None
-        lane = self.session.engine.lanes[lane_name]
-        positions = []
-        if lane.position is not None and lane.position.count > 0:
-            p = lane.position
-            positions.append(
-                {
-                    "position_uid": p.uid,
-                    "ticker": p.ticker,
-                    "direction": outputs.direction(p.direction),
-                    "contracts": p.count,
-                    "entry_price": round(p.entry_yes_price()),
-                    "opened_ts": p.opened_ts,
-                    "cost": p.cost,
-                    "fees": p.fees,
-                    "stop_price": None,
-                    "target_price": None,
-                    "mark_price": None,
-                    "unrealized_pnl": None,
-                }
-            )
-        self.outbox[("position", lane_name)] = {
-            "ts": self.session.now,
-            "lane": lane_name,
-            "positions": positions,
-        }
-
-    def _market_payload(self, now: int) -> dict[str, Any]:
-        assert self.session is not None
-        market = self.session.engine.market
-        ticker = market.active
-        book = market.books.get(ticker) if ticker else None
-        contract = market.contracts.get(ticker) if ticker else None
-        close_ts = contract.close_ts if contract else None
-        levels = self.session.engine.params.obi_depth_levels
-        return {
-            "ts": now,
-            "ticker": ticker,
-            "spot": market.spot,
-            "price_to_beat": contract.strike if contract else None,
-            "close_ts": close_ts,
-            "seconds_to_close": None if close_ts is None else max(0, (close_ts - now) // 1000),
-            "yes_bid": book.best_yes_bid if book else None,
-            "yes_ask": book.best_yes_ask if book else None,
-            "spread": book.spread if book else None,
-            "bid_volume": book.bid_volume(levels) if book else 0,
-            "ask_volume": book.ask_volume(levels) if book else 0,
-            "obi": market.obi.history[-1] if market.obi.history else None,
-            "regime": market.regime.regime,
-            "atr_pct": market.regime.atr_pct,
-            "candle": self._chart_candle(now),
-        }
-
-    def _chart_candle(self, now: int) -> dict[str, Any] | None:
-        """The forming 1-minute bar for the dashboard's chart (time in seconds)."""
-        self._chart_candles.advance(now)
-        bar = self._chart_candles.current
-        if bar is None:
-            return None
-        return {
-            "time": bar.start_ts // 1000,
-            "open": bar.open,
-            "high": bar.high,
-            "low": bar.low,
-            "close": bar.close,
-        }
+        self.outbox.position(self.session.engine.lanes[lane_name], self.session.now)
 
     # --- controls ------------------------------------------------------------------------
 
@@ -410,46 +331,10 @@ class Daemon:
                 )
             )
 
-    async def _controls_loop(self, stop: asyncio.Event) -> None:
-        read = db_call(selectors.controls_current)
-        while not stop.is_set():
-            self.controls_wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.controls_wakeup.wait(), self.config.controls_poll_s)
-            if stop.is_set():
-                return
-            try:
-                controls = await read()
-            except Exception as exc:  # the database may be away: keep trading, retry
-                log.warning("controls_read_failed", error=str(exc).strip())
-                continue
-            if self.session is not None and not self._stopping:
-                self._apply_controls(controls)
-                self.controls_reads += 1
-
-    async def _announcements(self, stop: asyncio.Event) -> None:
-        """Wake the controls poll when the web side announces a change."""
-        from channels.layers import get_channel_layer
-
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        channel = await layer.new_channel()
-        await layer.group_add(live.CONTROLS_GROUP, channel)
-        try:
-            while not stop.is_set():
-                try:
-                    await asyncio.wait_for(layer.receive(channel), 1.0)
-                except TimeoutError:
-                    continue
-                except Exception as exc:  # the layer may be away: the 1 s poll still runs
-                    log.warning("controls_listen_failed", error=str(exc).strip())
-                    await asyncio.sleep(1.0)
-                    continue
-                self.controls_wakeup.set()
-        finally:
-            with contextlib.suppress(Exception):
-                await layer.group_discard(live.CONTROLS_GROUP, channel)
+    def _on_controls_read(self, controls: selectors.ControlsSnapshot) -> None:
+        if self.session is not None and not self._stopping:
+            self._apply_controls(controls)
+            self.controls_reads += 1
 
     # --- background ----------------------------------------------------------------------
 
@@ -462,35 +347,6 @@ class Daemon:
                 log.warning("heartbeat_failed", error=str(exc).strip())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.config.heartbeat_s)
-
-    async def _publish_loop(self, stop: asyncio.Event) -> None:
-        publisher = live.default_publisher()
-        last_health = 0.0
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.config.publish_every_s)
-            if time.monotonic() - last_health >= 1.0:
-                last_health = time.monotonic()
-                self.outbox[("health", "")] = self.health_payload()
-            await self._publish_pending(publisher)
-
-    async def _publish_pending(self, publisher: live.Publisher) -> None:
-        pending, self.outbox = self.outbox, {}
-        for (topic, _), payload in pending.items():
-            try:
-                await publisher.publish(topic, payload)
-            except Exception as exc:
-                self.publish_failures += 1
-                log.warning("publish_failed", topic=topic, error=str(exc).strip())
-
-    def _redis_state(self) -> str:
-        # This payload itself travels over the channel layer, so "ok" means the layer has
-        # carried every publish so far; failures are counted, not hidden.
-        if not settings.ENV.redis_url:
-            return "not used (in-memory layer)"
-        if self.publish_failures:
-            return f"{self.publish_failures} failed publishes"
-        return "ok"
 
     def health_payload(self) -> dict[str, Any]:
         feeds: list[dict[str, Any]] = []
@@ -508,7 +364,7 @@ class Daemon:
             "ts": self.session.now if self.session else 0,
             "feeds": feeds,
             "db": "ok" if self.writer.outage_retries == 0 else "retrying",
-            "redis": self._redis_state(),
+            "redis": self.outbox.redis_state(),
             "lanes": list(self.config.lanes),
             "events_per_s": rate,
         }
@@ -524,10 +380,10 @@ class Daemon:
             if self.recorder is not None:
                 group.create_task(self.recorder.run(inner))
             group.create_task(self.writer.run(inner))
-            group.create_task(self._controls_loop(inner))
-            group.create_task(self._announcements(inner))
+            group.create_task(self.controls_watch.poll(inner))
+            group.create_task(self.controls_watch.listen(inner))
             group.create_task(self._heartbeat(inner))
-            group.create_task(self._publish_loop(inner))
+            group.create_task(self.outbox.run(inner, health=self.health_payload))
             await stop.wait()
             self._stopping = True
             for task in feeds:
@@ -536,7 +392,7 @@ class Daemon:
             self._save_state()
             inner.set()
         await self.writer.flush()
-        await self._publish_pending(live.default_publisher())
+        await self.outbox.publish_pending(live.default_publisher())
         await db_call(heartbeat_stop)()
         log.info(
             "trader_stopped",

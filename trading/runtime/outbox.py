@@ -1,0 +1,159 @@
+"""What the dashboard sees of the daemon: its pushes to the channel layer (interfaces.md §8).
+
+The hot path only puts the latest payload of a topic (per lane) into the outbox, so bursts
+coalesce in memory; ``run`` publishes what is pending every ``every_s`` (0.2 s: at most 5
+per second per topic, ``trading.live``) and adds the health payload once a second. Payloads
+are plain JSON (no ``Decimal``, no ``datetime``: the Redis layer packs with msgpack); the
+market, position and equity payloads are built here from the session's state, the signal
+and trade payloads by ``outputs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from django.conf import settings
+
+from marketdata.model.candles import CandleAggregator
+from trading import live
+from trading.engine.breaker import Breaker
+from trading.engine.lane import Lane
+from trading.runtime import outputs
+from trading.runtime.session import Session
+
+log = structlog.get_logger(__name__)
+
+CHART_CANDLE_S = 60  # the dashboard's BTC chart is 1-minute bars
+
+
+class Outbox:
+    def __init__(self, *, every_s: float = 0.2) -> None:
+        self.every_s = every_s
+        self.pending: dict[tuple[str, str], dict[str, Any]] = {}  # (topic, lane) → latest
+        self.failures = 0  # channel-layer sends that raised (Redis away)
+        self._chart_candles = CandleAggregator(CHART_CANDLE_S, keep=1)
+
+    def put(self, topic: str, lane: str, payload: dict[str, Any]) -> None:
+        self.pending[(topic, lane)] = payload
+
+    # --- payloads built from the session -------------------------------------------------
+
+    def on_spot(self, ts: int, spot: float) -> None:
+        self._chart_candles.update(ts, spot)
+
+    def market(self, session: Session, now: int) -> None:
+        market = session.engine.market
+        ticker = market.active
+        book = market.books.get(ticker) if ticker else None
+        contract = market.contracts.get(ticker) if ticker else None
+        close_ts = contract.close_ts if contract else None
+        levels = session.engine.params.obi_depth_levels
+        self.pending[("market", "")] = {
+            "ts": now,
+            "ticker": ticker,
+            "spot": market.spot,
+            "price_to_beat": contract.strike if contract else None,
+            "close_ts": close_ts,
+            "seconds_to_close": None if close_ts is None else max(0, (close_ts - now) // 1000),
+            "yes_bid": book.best_yes_bid if book else None,
+            "yes_ask": book.best_yes_ask if book else None,
+            "spread": book.spread if book else None,
+            "bid_volume": book.bid_volume(levels) if book else 0,
+            "ask_volume": book.ask_volume(levels) if book else 0,
+            "obi": market.obi.history[-1] if market.obi.history else None,
+            "regime": market.regime.regime,
+            "atr_pct": market.regime.atr_pct,
+            "candle": self._chart_candle(now),
+        }
+
+    def _chart_candle(self, now: int) -> dict[str, Any] | None:
+        """The forming 1-minute bar for the dashboard's chart (time in seconds)."""
+        self._chart_candles.advance(now)
+        bar = self._chart_candles.current
+        if bar is None:
+            return None
+        return {
+            "time": bar.start_ts // 1000,
+            "open": bar.open,
+            "high": bar.high,
+            "low": bar.low,
+            "close": bar.close,
+        }
+
+    def position(self, lane: Lane, now: int) -> None:
+        positions = []
+        if lane.position is not None and lane.position.count > 0:
+            p = lane.position
+            positions.append(
+                {
+                    "position_uid": p.uid,
+                    "ticker": p.ticker,
+                    "direction": outputs.direction(p.direction),
+                    "contracts": p.count,
+                    "entry_price": round(p.entry_yes_price()),
+                    "opened_ts": p.opened_ts,
+                    "cost": p.cost,
+                    "fees": p.fees,
+                    "stop_price": None,
+                    "target_price": None,
+                    "mark_price": None,
+                    "unrealized_pnl": None,
+                }
+            )
+        self.pending[("position", lane.name)] = {
+            "ts": now,
+            "lane": lane.name,
+            "positions": positions,
+        }
+
+    def equity(self, lane_name: str, breaker: Breaker, now: int, trades: int) -> None:
+        peak = breaker.peak or 1
+        self.pending[("equity", lane_name)] = {
+            "ts": now,
+            "lane": lane_name,
+            "bankroll": breaker.bankroll,
+            "peak": breaker.peak,
+            "drawdown": max(0.0, (breaker.peak - breaker.bankroll) / peak),
+            "daily_pnl": breaker.bankroll - breaker.daily_start,
+            "weekly_pnl": breaker.bankroll - breaker.weekly_start,
+            "daily_loss": max(0.0, (breaker.daily_start - breaker.bankroll) / peak),
+            "weekly_loss": max(0.0, (breaker.weekly_start - breaker.bankroll) / peak),
+            "trade_count": trades,
+            "breaker_state": breaker.reason or "ok",
+        }
+
+    # --- publishing ----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, health: Callable[[], dict[str, Any]]) -> None:
+        publisher = live.default_publisher()
+        last_health = 0.0
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.every_s)
+            if time.monotonic() - last_health >= 1.0:
+                last_health = time.monotonic()
+                self.pending[("health", "")] = health()
+            await self.publish_pending(publisher)
+
+    async def publish_pending(self, publisher: live.Publisher) -> None:
+        pending, self.pending = self.pending, {}
+        for (topic, _), payload in pending.items():
+            try:
+                await publisher.publish(topic, payload)
+            except Exception as exc:
+                self.failures += 1
+                log.warning("publish_failed", topic=topic, error=str(exc).strip())
+
+    def redis_state(self) -> str:
+        # The health payload itself travels over the channel layer, so "ok" means the layer
+        # has carried every publish so far; failures are counted, not hidden.
+        if not settings.ENV.redis_url:
+            return "not used (in-memory layer)"
+        if self.failures:
+            return f"{self.failures} failed publishes"
+        return "ok"
