@@ -6,14 +6,18 @@ an audit row, an announcement on commit). ``SteppedDaemon.control`` then advance
 by one simulated second and waits for the daemon's next control read, which is what a live
 second gives it (the read runs on the announcement and at least once a second).
 
-Seed 7 from 2026-01-01 00:00 (``tests/e2e/conftest.py``): the paper lane enters at 1860 s,
-stops out at 1981 s and enters again at 2060 s, so the stretch 1865-2100 s holds an exit of
-a position opened before it and an entry of a new one.
+The moments the tests need (a position held, its own exit, the lane's next entry, a losing
+exit) come from a quick uninterrupted run of the same stream (``uninterrupted_run``): the
+daemon's own session, fed the simulator core's seconds directly, with no database. An
+engine change that moves the entries moves the tests' moments with them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -21,19 +25,84 @@ from asgiref.sync import sync_to_async
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from marketdata.sim.core import SimCore
+from marketdata.sim.stream import history_for
 from trading.engine.params import DEFAULT_PARAMS
 from trading.engine.records import PositionClosed, PositionOpened
-from trading.models import BotState, ControlAudit, TradingControls
-from trading.runtime.session import SessionOutput
+from trading.models import BotState, ControlAudit, OpenPosition, Trade, TradingControls
+from trading.runtime.session import SessionOutput, new_session
+from trading.runtime.warmup import history_candles
 from trading.tests import factories
 
-from .conftest import SteppedDaemon
+from .conftest import BANKROLL, LATENCY, SEED, START, SteppedDaemon
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-HELD_AT = 1865  # the position opened at 1860 s is held; it stops out at 1981 s
-STRETCH_END = 2100  # unpaused, the lane enters again at 2060 s
-ONE_SECOND_MS = 1000
+STREAM_MINUTES = 240  # SteppedDaemon's stream
+HOLD_BEFORE_CONTROL_S = 5  # how long after its entry the position is held when a control acts
+AFTER_REENTRY_S = 40  # the stretch runs this long past the unpaused run's next entry
+
+
+@functools.cache
+def uninterrupted_run(
+    seed: int = SEED, start: int = START, minutes: int = STREAM_MINUTES
+) -> tuple[SessionOutput, ...]:
+    """Every output of the stream with no control touched: the session the daemon builds
+    (default parameters, bankroll, paper latency, 60 warm-up candles before the start) fed
+    the simulator core's events as ``SteppedDaemon`` feeds them, with no database (about a
+    second for four simulated hours)."""
+    history = history_for(seed, start, minutes)
+    core = SimCore(seed=seed, start_ts=start, history=history)
+    session = new_session(
+        DEFAULT_PARAMS,
+        lanes=("paper",),
+        bankroll=BANKROLL,
+        latency_ms=LATENCY,
+        warmup=history_candles(history, start, count=60),
+    )
+    outputs = session.feed_all(core.initial_events())
+    while core.second * 1000 < core.end_ts():
+        outputs += session.feed_all(core.step())
+    return tuple(outputs)
+
+
+def elapsed_s(ts: int, start: int = START) -> int:
+    return (ts - start) // 1000
+
+
+@dataclass(frozen=True)
+class HeldThenReentered:
+    """Seconds after the start, in the uninterrupted run: a position is held at ``held_at``,
+    exits by its own rule at ``exit_at``, and the lane enters again at ``reentry_at``."""
+
+    held_at: int
+    exit_at: int
+    reentry_at: int
+
+    @property
+    def end(self) -> int:
+        return self.reentry_at + AFTER_REENTRY_S
+
+
+def held_then_reentered() -> HeldThenReentered:
+    """The first position of the uninterrupted run that is still held a second after a
+    control made ``HOLD_BEFORE_CONTROL_S`` into it (a control takes up to a second to
+    apply) and is followed by another entry."""
+    outputs = uninterrupted_run()
+    closed = {c.position_uid: c for c in closes(outputs)}
+    opened = entries(outputs)
+    for position, following in itertools.pairwise(opened):
+        held_at = elapsed_s(position.ts) + HOLD_BEFORE_CONTROL_S
+        close = closed.get(position.position_uid)
+        if close is not None and elapsed_s(close.ts) > held_at + 1:
+            return HeldThenReentered(held_at, elapsed_s(close.ts), elapsed_s(following.ts))
+    raise AssertionError(f"seed {SEED}: no held position followed by another entry")
+
+
+def first_losing_exit_s() -> int:
+    losses = [c for c in closes(uninterrupted_run()) if c.pnl < 0]
+    assert losses, f"seed {SEED}: the uninterrupted run never loses"
+    return elapsed_s(losses[0].ts)
 
 
 @pytest.fixture
@@ -51,11 +120,17 @@ def api() -> Callable[..., Any]:
     return call
 
 
-def entries(outputs: list[SessionOutput]) -> list[PositionOpened]:
+def within_a_second(before_ms: int, after_ms: int) -> bool:
+    """At most one simulated second later, counted in the clock's whole seconds: events
+    carry sub-second jitter, so 12.6 s is "the next second" after 11.3 s."""
+    return after_ms // 1000 - before_ms // 1000 <= 1
+
+
+def entries(outputs: Sequence[SessionOutput]) -> list[PositionOpened]:
     return [o for o in outputs if isinstance(o, PositionOpened)]
 
 
-def closes(outputs: list[SessionOutput]) -> list[PositionClosed]:
+def closes(outputs: Sequence[SessionOutput]) -> list[PositionClosed]:
     return [o for o in outputs if isinstance(o, PositionClosed)]
 
 
@@ -63,10 +138,18 @@ def paper(sim: SteppedDaemon) -> Any:
     return sim.engine.lanes["paper"]
 
 
-async def pause_stretch(api: Callable[..., Any], *, paused: bool) -> dict[str, Any]:
-    """Hold the 1860 s position at 1865 s, set the pause flag through the API, run to 2100 s."""
+def forget_the_run() -> None:
+    for model in (BotState, OpenPosition, Trade):
+        model.objects.all().delete()
+
+
+async def pause_stretch(
+    api: Callable[..., Any], stretch: HeldThenReentered, *, paused: bool
+) -> dict[str, Any]:
+    """While a position is held, set the pause flag through the API; run past the
+    uninterrupted run's next entry."""
     async with SteppedDaemon() as sim:
-        await sim.step_to(HELD_AT)
+        await sim.step_to(stretch.held_at)
         held = paper(sim).position
         assert held is not None, "the stretch must start with an open position"
         mark = len(sim.outputs)
@@ -76,27 +159,36 @@ async def pause_stretch(api: Callable[..., Any], *, paused: bool) -> dict[str, A
         )
         assert response.status_code == 200
         assert sim.engine.paused is paused
-        assert sim.now - at <= ONE_SECOND_MS
-        await sim.step_to(STRETCH_END)
-        stretch = sim.outputs[mark:]
-        return {"held_uid": held.uid, "entries": entries(stretch), "closes": closes(stretch)}
+        assert within_a_second(at, sim.now)
+        await sim.step_to(stretch.end)
+        await sim.settle()
+        assert sim.daemon.writer.failed == 0
+        outputs = sim.outputs[mark:]
+        return {"held_uid": held.uid, "entries": entries(outputs), "closes": closes(outputs)}
 
 
 async def test_pause_stops_new_entries_on_the_lane_while_its_open_position_still_exits(api):
-    unpaused = await pause_stretch(api, paused=False)
-    assert len(unpaused["entries"]) >= 1, "the same stretch unpaused must enter"
-    # a fresh start for the second run (the daemon would otherwise restore the first)
-    await sync_to_async(lambda: BotState.objects.all().delete())()
+    stretch = held_then_reentered()
+    unpaused = await pause_stretch(api, stretch, paused=False)
+    # the daemon, with the API's "not paused", enters where the uninterrupted run does
+    assert [elapsed_s(e.ts) for e in unpaused["entries"]] == [stretch.reentry_at]
+    # a fresh start for the second run: the daemon would otherwise restore the first, and
+    # the same positions' rows would collide with the first run's
+    await sync_to_async(forget_the_run)()
 
-    paused = await pause_stretch(api, paused=True)
+    paused = await pause_stretch(api, stretch, paused=True)
     assert paused["entries"] == []
-    assert [c.position_uid for c in paused["closes"]] == [paused["held_uid"]]
-    assert paused["closes"][0].reason != "EMERGENCY_STOP"  # its own exit rule closed it
+    # the held position exits when and as it does unpaused: by its own rule
+    assert [(c.position_uid, elapsed_s(c.ts)) for c in paused["closes"]] == [
+        (paused["held_uid"], stretch.exit_at)
+    ]
+    assert paused["closes"][0].reason != "EMERGENCY_STOP"
 
 
 async def test_emergency_stop_pauses_and_flattens_the_lane_within_a_second(api):
+    stretch = held_then_reentered()
     async with SteppedDaemon() as sim:
-        await sim.step_to(HELD_AT)
+        await sim.step_to(stretch.held_at)
         held = paper(sim).position
         assert held is not None
         at, mark = sim.now, len(sim.outputs)
@@ -105,7 +197,7 @@ async def test_emergency_stop_pauses_and_flattens_the_lane_within_a_second(api):
         assert response.status_code == 200
         closed = closes(sim.outputs[mark:])
         assert [(c.position_uid, c.reason) for c in closed] == [(held.uid, "EMERGENCY_STOP")]
-        assert closed[0].ts - at <= ONE_SECOND_MS
+        assert within_a_second(at, closed[0].ts)
         assert paper(sim).position is None
         assert sim.engine.paused
 
@@ -114,13 +206,13 @@ async def test_emergency_stop_pauses_and_flattens_the_lane_within_a_second(api):
         assert controls.paused
         assert controls.emergency_stop_handled_seq == controls.emergency_stop_seq == 1
         mark = len(sim.outputs)
-        await sim.step_to(STRETCH_END)  # the 2060 s entry does not happen
+        await sim.step_to(stretch.end)  # the uninterrupted run's next entry does not happen
         assert entries(sim.outputs[mark:]) == []
 
 
 async def test_reset_drawdown_moves_the_running_lanes_peak_to_its_bankroll(api):
     async with SteppedDaemon() as sim:
-        await sim.step_to(1990)  # two stop-losses behind: 1160 s and 1981 s
+        await sim.step_to(first_losing_exit_s() + 5)
         await sim.settle()  # the lane's saved state exists once its close is written
         breaker = paper(sim).breaker
         assert breaker.peak > breaker.bankroll
@@ -164,8 +256,11 @@ async def test_switching_to_live_is_refused_and_the_daemon_keeps_trading_paper(a
         audit = await sync_to_async(ControlAudit.objects.get)(action="trading_mode_set")
         assert audit.applied is False
 
-        await sim.step_to(2100)  # and it keeps trading
-        assert len(entries(sim.outputs)) >= 3
+        # and it keeps trading: its first three entries are the uninterrupted run's
+        expected = [elapsed_s(e.ts) for e in entries(uninterrupted_run())][:3]
+        assert len(expected) == 3, f"seed {SEED}: fewer than three entries"
+        await sim.step_to(expected[-1] + 5)
+        assert [elapsed_s(e.ts) for e in entries(sim.outputs)] == expected
 
 
 async def test_a_parameter_override_applies_to_the_running_engine_and_clearing_restores_it(api):
