@@ -6,11 +6,15 @@ daphne's own loop, so the in-memory channel layer is shared (with ``REDIS_URL`` 
 Redis layer carries the same messages). The browser logs in as an operator and watches
 the page; Chrome's performance log lists every request the page makes. A screenshot is
 kept in ``artifacts/dashboard.png`` (CI keeps ``artifacts/``).
+
+When the uninterrupted run enters comes from a quick run of the same stream
+(``uninterrupted_run``, no database), so the pause check follows the engine if entries move.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import threading
 import time
@@ -21,7 +25,7 @@ from urllib.parse import urlparse
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.core.cache import cache
+from channels.layers import get_channel_layer
 from django.db import connections
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
@@ -33,9 +37,9 @@ from marketdata.model.events import Event
 from marketdata.recorder import Recorder
 from marketdata.sim.core import SimCore
 from marketdata.sim.stream import history_for
-from trading import live
-from trading.engine.records import PositionOpened
-from trading.models import ControlAudit
+from trading import live, selectors
+from trading.engine.records import PositionClosed, PositionOpened
+from trading.models import ControlAudit, Trade
 from trading.runtime.daemon import Daemon, DaemonConfig
 from trading.runtime.feeds import sim_stream_feed
 from trading.runtime.session import SessionOutput
@@ -43,6 +47,7 @@ from trading.runtime.warmup import history_candles
 from trading.tests import factories
 
 from .conftest import BANKROLL, LATENCY, SEED, START
+from .test_controls_daemon import elapsed_s, entries, uninterrupted_run
 
 pytestmark = [
     pytest.mark.slow,
@@ -52,10 +57,7 @@ pytestmark = [
 ]
 
 SPEED = 120  # simulated seconds per wall second
-# Entries of the uninterrupted run (seed 7 from START, seconds after it): a paused stretch
-# that covers one of them shows that the pause, not the market, kept the lane flat.
-UNPAUSED_ENTRIES_S = (1039, 1860, 2060, 2793, 3603, 3755, 3919, 4504)
-PAUSED_STRETCH_S = 1800
+PAST_ENTRY_S = 10  # the paused stretch runs this long past the uninterrupted run's entry
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 PASSWORD = "browser-test-password"
 CHROMIUM_FLAGS = (
@@ -76,6 +78,7 @@ class TradingServer:
 
     def __init__(self) -> None:
         self.entries: list[int] = []  # PositionOpened times, ms
+        self.closes: list[PositionClosed] = []
         self.daemon: Daemon | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.port = 0
@@ -87,6 +90,7 @@ class TradingServer:
 
     def _observe(self, event: Event, produced: list[SessionOutput]) -> None:
         self.entries.extend(o.ts for o in produced if isinstance(o, PositionOpened))
+        self.closes.extend(o for o in produced if isinstance(o, PositionClosed))
 
     async def _run_daemon(self) -> None:
         history = history_for(SEED, START, 240)
@@ -143,6 +147,17 @@ class TradingServer:
         assert self.loop is not None
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
+    def push_trade_closed(self, trade: Trade) -> None:
+        """What the daemon sends once a closed trade's row is committed (topic ``trade``):
+        every dashboard re-renders its stats and pushes the newest page of trades."""
+        payload = {
+            "ts": int(trade.closed_at.timestamp() * 1000),
+            "lane": trade.lane,
+            "trade": {"position_uid": trade.position_uid, "exit_reason": trade.exit_reason},
+        }
+        message = {"type": "live.message", "topic": "trade", "payloads": [payload]}
+        self.call(get_channel_layer().group_send(live.topic_group("trade"), message))
+
     def stop(self) -> None:
         from twisted.internet import reactor as twisted_reactor
 
@@ -167,6 +182,12 @@ class TradingServer:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def now_ms(self) -> int:
+        assert self.daemon is not None
+        assert self.daemon.session is not None
+        return self.daemon.session.now
+
+    @property
     def elapsed_s(self) -> int:
         assert self.daemon is not None
         assert self.daemon.session is not None
@@ -176,9 +197,7 @@ class TradingServer:
 @pytest.fixture
 def server() -> Iterator[TradingServer]:
     # payloads other runs left in a shared (Redis) cache would show on the first render
-    cache.delete_many(
-        [live.LATEST_KEY.format(topic=t, slot=slot) for t in live.TOPICS for slot in live.SLOTS]
-    )
+    live.forget_latest_payloads()
     running = TradingServer()
     running.start()
     try:
@@ -288,6 +307,91 @@ def check_requests(events: list[dict[str, Any]]) -> None:
     assert others == [], f"requests besides the socket and static files: {others}"
 
 
+def utc_day(ts_ms: int) -> str:
+    return dt.datetime.fromtimestamp(ts_ms / 1000, tz=dt.UTC).strftime("%m-%d")
+
+
+def daily_pnl_days(driver: Chrome) -> list[str]:
+    return list(
+        driver.execute_script(
+            "return Array.from(document.querySelectorAll('#stats-panel .bars .day'))"
+            ".map(function (d) { return d.textContent; });"
+        )
+    )
+
+
+def requests_made(events: list[dict[str, Any]]) -> list[str]:
+    """Paths the page requested, leaving out static files and the browser's data: URLs."""
+    urls = [
+        urlparse(e["params"]["request"]["url"])
+        for e in events
+        if e["method"] == "Network.requestWillBeSent"
+    ]
+    return [u.path for u in urls if u.scheme != "data" and not u.path.startswith("/static/")]
+
+
+def recorded_trade(exit_reason: str, closed_at_ms: int) -> Trade:
+    """A closed trade on the live lane (which the paper daemon never trades), as recorded."""
+    return factories.trade(
+        lane="live",
+        exit_reason=exit_reason,
+        opened_at_ms=closed_at_ms - 60_000,
+        closed_at_ms=closed_at_ms,
+    )
+
+
+def watch_trade_pushes(driver: Chrome) -> None:
+    driver.execute_script(
+        "window.kbtcTradeFrames = 0;"
+        "document.body.addEventListener('htmx:wsBeforeMessage', function (e) {"
+        "  var m = e.detail.message;"
+        "  if (typeof m === 'string' && m.indexOf('<div id=\"trades-panel\"') === 0) {"
+        "    window.kbtcTradeFrames += 1;"
+        "  }"
+        "});"
+    )
+
+
+def trade_frames(driver: Chrome) -> int:
+    return int(driver.execute_script("return window.kbtcTradeFrames"))
+
+
+def trades_panel(driver: Chrome) -> str:
+    return str(driver.execute_script("return document.getElementById('trades-panel').outerHTML"))
+
+
+def set_trades_filter(driver: Chrome, name: str, value: str) -> None:
+    """Type into a filter field and leave it (a change event), in one script: a push may
+    replace the panel between finding a field and typing into it."""
+    driver.execute_script(
+        "var field = document.querySelector('#trades-filter [name=' + arguments[0] + ']');"
+        "field.value = arguments[1];"
+        "field.dispatchEvent(new Event('change', { bubbles: true }));",
+        name,
+        value,
+    )
+
+
+def click_trades_button(driver: Chrome, label: str) -> None:
+    driver.execute_script(
+        "var label = arguments[0];"
+        "Array.from(document.querySelectorAll('#trades-panel .pager button'))"
+        ".filter(function (b) { return b.textContent.indexOf(label) >= 0; })[0].click();",
+        label,
+    )
+
+
+def assert_push_is_dropped(driver: Chrome, server: TradingServer, trade: Trade) -> None:
+    """The newest page is pushed with ``trade`` on it; a filtered or paged table stays."""
+    before, frames = trades_panel(driver), trade_frames(driver)
+    server.push_trade_closed(trade)
+    wait_until(lambda: trade_frames(driver) > frames, "the pushed table", 10)
+    time.sleep(0.5)  # what htmx would swap, it swaps within a few milliseconds
+    assert trades_panel(driver) == before
+    assert trade.exit_reason not in before
+    assert requests_made(network_log(driver)) == []
+
+
 def test_the_dashboard_streams_reconnects_and_its_pause_stops_the_daemons_entries(
     server: TradingServer, browser: Chrome
 ) -> None:
@@ -329,6 +433,7 @@ def test_the_dashboard_streams_reconnects_and_its_pause_stops_the_daemons_entrie
     check_requests(network)
 
     # the operator presses pause; the daemon's entries stop
+    unpaused_entries_s = [elapsed_s(e.ts) for e in entries(uninterrupted_run())]
     wait_until(lambda: server.entries, "a first entry by the daemon", 30)
     network += network_log(browser)
     check_requests(network)  # the whole watch, trades closing included: nothing polled
@@ -345,9 +450,15 @@ def test_the_dashboard_streams_reconnects_and_its_pause_stops_the_daemons_entrie
     assert daemon is not None
     wait_until(lambda: daemon.controls.paused, "the daemon's pause", 5)
     paused_at = server.elapsed_s
-    wait_until(lambda: server.elapsed_s >= paused_at + PAUSED_STRETCH_S, "the paused stretch", 40)
-    assert any(paused_at < t <= server.elapsed_s for t in UNPAUSED_ENTRIES_S), (
-        "the stretch must cover an entry of the unpaused run"
+    # the uninterrupted run's next entry: a stretch that covers it shows that the pause,
+    # not the market, kept the lane flat
+    upcoming = [t for t in unpaused_entries_s if t > paused_at]
+    assert upcoming, f"the uninterrupted run enters no more after {paused_at} s"
+    stretch_end = upcoming[0] + PAST_ENTRY_S
+    wait_until(
+        lambda: server.elapsed_s >= stretch_end,
+        f"simulated time {stretch_end} s (the unpaused run enters at {upcoming[0]} s)",
+        (stretch_end - paused_at) / SPEED + 20,
     )
     late = [(t - START) // 1000 for t in server.entries if (t - START) // 1000 > paused_at]
     assert late == [], f"entries after the pause at {paused_at} s: {late}"
@@ -358,5 +469,44 @@ def test_the_dashboard_streams_reconnects_and_its_pause_stops_the_daemons_entrie
         True,
     )
 
+    # the daily PnL panel shows the trader's (simulated) days, pushed after each close
+    def close_days() -> list[str]:
+        counted = [c for c in server.closes if c.reason not in selectors.MECHANICAL_EXITS]
+        return sorted({utc_day(c.ts) for c in counted})
+
+    assert close_days(), "the daemon closed no trade to show"
+    wait_until(lambda: daily_pnl_days(browser) == close_days(), "the daily PnL days", 10)
+
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+
+    # the closed-trades table: a push updates the newest page, and never a view the reader
+    # filtered or paged (the page drops the pushed table, and requests nothing)
+    watch_trade_pushes(browser)
+    for n in range(26):  # older than the daemon's trades: the table has a second page
+        recorded_trade(f"FILLER_{n}", closed_at_ms=START + n * 1000)
+    network_log(browser)
+
+    first = recorded_trade("PUSHED_1", closed_at_ms=server.now_ms)
+    server.push_trade_closed(first)
+    wait_until(lambda: "PUSHED_1" in trades_panel(browser), "the pushed trade", 10)
+
+    set_trades_filter(browser, "exit_reason", "PUSHED_1")
+    wait_until(lambda: "(1 trades)" in trades_panel(browser), "the filtered table", 10)
+    assert requests_made(network_log(browser)) == ["/partials/trades/"]
+    assert_push_is_dropped(browser, server, recorded_trade("PUSHED_2", server.now_ms))
+
+    set_trades_filter(browser, "exit_reason", "")
+    wait_until(lambda: "PUSHED_2" in trades_panel(browser), "the unfiltered table", 10)
+    click_trades_button(browser, "older")
+    wait_until(lambda: "page 2 of" in trades_panel(browser), "the second page", 10)
+    assert requests_made(network_log(browser)) == ["/partials/trades/"] * 2
+    assert_push_is_dropped(browser, server, recorded_trade("PUSHED_3", server.now_ms))
+
+    click_trades_button(browser, "newer")
+    wait_until(lambda: "page 1 of" in trades_panel(browser), "the first page", 10)
+    network_log(browser)
+    last = recorded_trade("PUSHED_4", closed_at_ms=server.now_ms)
+    server.push_trade_closed(last)
+    wait_until(lambda: "PUSHED_4" in trades_panel(browser), "the pushed trade on page 1", 10)
+    assert requests_made(network_log(browser)) == []
