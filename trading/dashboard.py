@@ -222,7 +222,7 @@ def stats_context() -> dict[str, Any]:
             "total_text": dollars(totals["total_pnl"]),
         },
         "daily_days": DAILY_PNL_DAYS,
-        "daily_to": now,
+        "daily_to": now.astimezone(dt.UTC).date(),  # the last of the days, in UTC
         "daily": [
             {
                 **row,
