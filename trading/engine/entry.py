@@ -22,7 +22,6 @@ from trading.engine.records import Decision
 from trading.engine.resolver import Resolution, apply_tfi, resolve
 from trading.engine.signals import Direction
 from trading.engine.signals.obi import obi_direction
-from trading.engine.signals.roc import roc, roc_direction
 from trading.engine.signals.spread import SpreadState
 from trading.engine.sizing import entry_count
 
@@ -46,18 +45,16 @@ def market_signals(market: MarketState, now: int, params: Params) -> MarketSigna
     obi = obi_direction(
         market.obi.history, market.book_volume, holding=False, regime=regime, params=params
     )
-    candles = market.last_candles(max(params.roc_lookback + 1, 3))
-    roc_dir = roc_direction(
-        candles,
-        atr_pct=market.regime.atr_pct,
-        regime=regime,
-        holding=False,
-        obi=obi,
-        params=params,
-    )
     spread = market.spread.state(now, book.spread if book else None, regime)
-    roc_value = roc([c.close for c in candles], params.roc_lookback)
-    return MarketSignals(ticker, book, obi, roc_dir, spread, market.tfi(ticker, now), roc_value)
+    return MarketSignals(
+        ticker,
+        book,
+        obi,
+        market.roc_direction(obi),
+        spread,
+        market.tfi(ticker, now),
+        market.current_roc,
+    )
 
 
 @fast_init

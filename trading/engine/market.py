@@ -21,8 +21,9 @@ from marketdata.model.candles import Candle, CandleAggregator
 from marketdata.model.events import MarketPhase, MarketStatus, PublicTrade, Side
 from trading.engine.params import Params
 from trading.engine.regime import RegimeTracker
+from trading.engine.signals import Direction
 from trading.engine.signals.obi import ObiTracker, raw_obi
-from trading.engine.signals.roc import roc
+from trading.engine.signals.roc import CONFIRM_CANDLES, roc, roc_direction
 from trading.engine.signals.spread import SpreadTracker
 
 SPOT_SAMPLES = 181  # one per second: enough for the 180 s spot micro-momentum window
@@ -88,6 +89,12 @@ class MarketState:
         self.obi = ObiTracker(params)
         self.spread = SpreadTracker(params)
         self.current_roc: float | None = None  # ROC(roc_lookback) of the completed candles
+        # What the entry reads from the completed candles: ROC's and confirmation's bars,
+        # and the ROC direction per OBI direction. Candles, ATR and regime only move at a
+        # candle close, so this is computed then (at most three times per candle), not
+        # every second: whatever changes them must call ``on_candle_closed``.
+        self.recent_candles: list[Candle] = []
+        self._roc_directions: dict[Direction | None, Direction | None] = {}
         self.book_volume = 0  # top-N volume of both sides of the active book, last second
 
     def apply_params(self, params: Params) -> None:
@@ -104,8 +111,25 @@ class MarketState:
         self.on_candle_closed()
 
     def on_candle_closed(self) -> None:
+        """After each candle close (and the regime's update), or a parameter change."""
         lookback = self.params.roc_lookback
-        self.current_roc = roc([c.close for c in self.last_candles(lookback + 1)], lookback)
+        self.recent_candles = self.last_candles(max(lookback + 1, CONFIRM_CANDLES))
+        self.current_roc = roc([c.close for c in self.recent_candles], lookback)
+        self._roc_directions.clear()
+
+    def roc_direction(self, obi: Direction | None) -> Direction | None:
+        """The ROC signal of the completed candles for this second's OBI direction."""
+        directions = self._roc_directions
+        if obi not in directions:
+            directions[obi] = roc_direction(
+                self.recent_candles,
+                atr_pct=self.regime.atr_pct,
+                regime=self.regime.regime,
+                holding=False,
+                obi=obi,
+                params=self.params,
+            )
+        return directions[obi]
 
     # --- events --------------------------------------------------------------------------
 
