@@ -7,16 +7,15 @@ by one simulated second and waits for the daemon's next control read, which is w
 second gives it (the read runs on the announcement and at least once a second).
 
 The moments the tests need (a position held, its own exit, the lane's next entry, a losing
-exit) come from a quick uninterrupted run of the same stream (``uninterrupted_run``): the
+exit) come from a quick uninterrupted run of the same stream (``reference_run``): the
 daemon's own session, fed the simulator core's seconds directly, with no database. An
 engine change that moves the entries moves the tests' moments with them.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,49 +24,17 @@ from asgiref.sync import sync_to_async
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from marketdata.sim.core import SimCore
-from marketdata.sim.stream import history_for
 from trading.engine.params import DEFAULT_PARAMS
-from trading.engine.records import PositionClosed, PositionOpened
 from trading.models import BotState, ControlAudit, OpenPosition, Trade, TradingControls
-from trading.runtime.session import SessionOutput, new_session
-from trading.runtime.warmup import history_candles
 from trading.tests import factories
 
-from .conftest import BANKROLL, LATENCY, SEED, START, SteppedDaemon
+from .conftest import SEED, SteppedDaemon
+from .reference_run import closes, elapsed_s, entries, uninterrupted_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-STREAM_MINUTES = 240  # SteppedDaemon's stream
 HOLD_BEFORE_CONTROL_S = 5  # how long after its entry the position is held when a control acts
 AFTER_REENTRY_S = 40  # the stretch runs this long past the unpaused run's next entry
-
-
-@functools.cache
-def uninterrupted_run(
-    seed: int = SEED, start: int = START, minutes: int = STREAM_MINUTES
-) -> tuple[SessionOutput, ...]:
-    """Every output of the stream with no control touched: the session the daemon builds
-    (default parameters, bankroll, paper latency, 60 warm-up candles before the start) fed
-    the simulator core's events as ``SteppedDaemon`` feeds them, with no database (about a
-    second for four simulated hours)."""
-    history = history_for(seed, start, minutes)
-    core = SimCore(seed=seed, start_ts=start, history=history)
-    session = new_session(
-        DEFAULT_PARAMS,
-        lanes=("paper",),
-        bankroll=BANKROLL,
-        latency_ms=LATENCY,
-        warmup=history_candles(history, start, count=60),
-    )
-    outputs = session.feed_all(core.initial_events())
-    while core.second * 1000 < core.end_ts():
-        outputs += session.feed_all(core.step())
-    return tuple(outputs)
-
-
-def elapsed_s(ts: int, start: int = START) -> int:
-    return (ts - start) // 1000
 
 
 @dataclass(frozen=True)
@@ -124,14 +91,6 @@ def within_a_second(before_ms: int, after_ms: int) -> bool:
     """At most one simulated second later, counted in the clock's whole seconds: events
     carry sub-second jitter, so 12.6 s is "the next second" after 11.3 s."""
     return after_ms // 1000 - before_ms // 1000 <= 1
-
-
-def entries(outputs: Sequence[SessionOutput]) -> list[PositionOpened]:
-    return [o for o in outputs if isinstance(o, PositionOpened)]
-
-
-def closes(outputs: Sequence[SessionOutput]) -> list[PositionClosed]:
-    return [o for o in outputs if isinstance(o, PositionClosed)]
 
 
 def paper(sim: SteppedDaemon) -> Any:

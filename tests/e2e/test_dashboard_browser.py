@@ -47,7 +47,7 @@ from trading.runtime.warmup import history_candles
 from trading.tests import factories
 
 from .conftest import BANKROLL, LATENCY, SEED, START
-from .test_controls_daemon import elapsed_s, entries, uninterrupted_run
+from .reference_run import elapsed_s, entries, uninterrupted_run
 
 pytestmark = [
     pytest.mark.slow,
