@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from trading.clock import trading_now
 from trading.engine.params import DEFAULT_PARAMS, PARAMS_SCHEMA, ParamError, Params
 from trading.live import announce_control
 from trading.models import (
@@ -185,7 +186,9 @@ def trade_limit_set(*, limit: int | None, reset: bool = False, actor: Actor) -> 
         raise ControlRefused("the trade limit must be zero or more (or empty for no limit)")
     changes: dict[str, Any] = {"live_trade_limit": limit}
     if reset:
-        changes["live_trade_count_since"] = timezone.now()
+        # Counted against trade times, which are event times: in a replay or the demo the
+        # wall clock would lie months ahead of every trade and the limit never bind.
+        changes["live_trade_count_since"] = trading_now()
     return _change_controls(actor=actor, action="trade_limit_set", **changes)
 
 
@@ -203,7 +206,7 @@ def reset_drawdown(*, lane: str, actor: Actor) -> BotState:
         if state is None:
             raise ControlRefused(f"no saved state for the {lane} lane yet: nothing to reset")
         before = _lane_dict(state)
-        now = timezone.now()
+        now = trading_now()  # the breaker's baselines live in event time, as the engine's do
         state.peak = state.daily_baseline = state.weekly_baseline = state.bankroll
         state.daily_baseline_at = state.weekly_baseline_at = now
         state.breaker_state = BreakerState.OK

@@ -10,7 +10,7 @@ import pytest
 from django.core.cache import cache
 
 from trading import clock, live, selectors
-from trading.services import trades
+from trading.services import controls, trades
 from trading.tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -119,3 +119,15 @@ def test_daily_pnl_keeps_exactly_the_trades_of_the_last_days_to_the_clocks_day()
         (dt.date(2026, 1, 1), 1, 2.0),
         (dt.date(2026, 1, 14), 1, 3.0),
     ]
+
+
+def test_operator_resets_are_stamped_on_the_trading_clock():
+    """The trade-limit count and the breaker baselines are compared with event times: a
+    wall-clock stamp months after a simulated run's trades would make the limit never bind."""
+    save_state(NOW)
+    robot = controls.Actor(label="tester", source="test")
+    controls.trade_limit_set(limit=3, reset=True, actor=robot)
+    assert selectors.controls_current().live_trade_count_since_ms == ms(NOW)
+    state = controls.reset_drawdown(lane="paper", actor=robot)
+    assert state.daily_baseline_at == state.weekly_baseline_at == NOW
+    assert state.drawdown_reset_at == NOW
