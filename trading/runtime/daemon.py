@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import gc
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ from trading.runtime.writer import PersistWriter, Write
 from trading.services.controls import emergency_stop_acknowledge
 from trading.services.heartbeat import heartbeat_stop, heartbeat_touch
 from trading.services.trades import DecisionLogGate, bankroll_record
+from trading.venues.paper import Execution
 
 log = structlog.get_logger(__name__)
 
@@ -112,7 +114,9 @@ class Daemon:
         self.controls = selectors.ControlsSnapshot()  # the last control read applied
         self.controls_reads = 0  # completed control reads (tests wait on it)
         self.controls_watch = ControlsWatch(self._on_controls_read, poll_s=config.controls_poll_s)
-        self.errors = 0
+        self.errors = 0  # events the session raised on (logged, skipped)
+        self.orders_unfilled: Counter[str] = Counter()  # "lane:reason" → orders not (fully) filled
+        self.params_error = ""  # why the stored overrides could not be applied, "" if they were
         self._last_save_ts = 0
         self._last_equity_ts = 0
         self._last_market_ts = 0
@@ -127,7 +131,8 @@ class Daemon:
             lanes=self.config.lanes, replay_window_ms=self.config.replay_window_ms
         )
         controls = await db_call(selectors.controls_current)()
-        params = self._params(controls)
+        # Invalid overrides at start: the base parameters, never a guess at what was meant.
+        params = self._params(controls) or self.config.base_params
         sink = self.recorder.record if self.recorder is not None else None
         if restart is not None:
             warmup = await db_call(self.candles)(restart.warmup_before_ts)
@@ -163,12 +168,18 @@ class Daemon:
         self._apply_controls(controls, first=True)
         self._last_save_ts = self._last_equity_ts = self.session.now
 
-    def _params(self, controls: selectors.ControlsSnapshot) -> Params:
+    def _params(self, controls: selectors.ControlsSnapshot) -> Params | None:
+        """The base parameters with the stored overrides, or None (logged, and shown on the
+        health panel) when they no longer fit: the services validate every override as it
+        is written, so this is a row edited behind their back or a bound that has moved."""
         try:
-            return controls.params(self.config.base_params)
+            params = controls.params(self.config.base_params)
         except ParamError as error:
-            log.error("overrides_rejected", error=str(error))
-            return self.config.base_params
+            self.params_error = f"overrides not applied: {error}"
+            log.error("overrides_rejected", error=str(error), overrides=controls.overrides)
+            return None
+        self.params_error = ""
+        return params
 
     # --- the hot path --------------------------------------------------------------------
 
@@ -219,6 +230,26 @@ class Daemon:
             elif isinstance(item, BreakerChanged):
                 self._save_state()
                 self._queue_equity(item.lane)
+            elif isinstance(item, Execution) and item.reason not in ("filled", "cancelled"):
+                self._on_unfilled(item)
+
+    def _on_unfilled(self, execution: Execution) -> None:
+        """An order the paper venue could not (fully) fill: no liquidity, the market no longer
+        open, or a partial fill with the rest cancelled (immediate-or-cancel). The engine's
+        bookkeeping follows from the fills alone; this makes the refusal visible."""
+        self.orders_unfilled[f"{execution.lane}:{execution.reason}"] += 1
+        memory = self.lanes[execution.lane]
+        if not execution.fills and memory.entry_coid.get("pending") == execution.client_order_id:
+            del memory.entry_coid["pending"]  # no position will open from it
+        log.warning(
+            "order_not_filled",
+            lane=execution.lane,
+            client_order_id=execution.client_order_id,
+            reason=execution.reason,
+            requested=execution.requested,
+            filled=execution.filled,
+            ts=execution.ts,
+        )
 
     def _on_decision(self, decision: Decision) -> None:
         self.lanes[decision.lane].last_decision = decision
@@ -308,11 +339,14 @@ class Daemon:
         if controls.version != self.controls_version:
             self.controls_version = controls.version
             params = self._params(controls)
-            if params.params_hash() != session.engine.params_hash:
+            # Invalid overrides keep the parameters the session trades on now: falling back
+            # to the base set would silently drop every valid override along with them.
+            if params is not None and params.params_hash() != session.engine.params_hash:
                 try:
                     session.apply_params(params)
                     log.info("params_applied", params_hash=session.engine.params_hash)
                 except ParamError as error:
+                    self.params_error = f"parameters not applied: {error}"
                     log.error("params_not_applied", error=str(error))
         handled = self.runtime.setdefault("drawdown_reset_seq", {})
         for lane, seq in controls.drawdown_reset_seq.items():
@@ -363,10 +397,13 @@ class Daemon:
         return {
             "ts": self.session.now if self.session else 0,
             "feeds": feeds,
-            "db": "ok" if self.writer.outage_retries == 0 else "retrying",
+            "db": self.writer.state(),
             "redis": self.outbox.redis_state(),
             "lanes": list(self.config.lanes),
             "events_per_s": rate,
+            "event_errors": self.errors,
+            "orders_unfilled": dict(self.orders_unfilled),
+            "params_error": self.params_error,
         }
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -35,7 +35,9 @@ class Outbox:
     def __init__(self, *, every_s: float = 0.2) -> None:
         self.every_s = every_s
         self.pending: dict[tuple[str, str], dict[str, Any]] = {}  # (topic, lane) → latest
-        self.failures = 0  # channel-layer sends that raised (Redis away)
+        self.failures = 0  # channel-layer sends that raised (Redis away), over the run
+        self.failing = 0  # of those, the ones since the last send that went through
+        self.last_failure = ""
         self._chart_candles = CandleAggregator(CHART_CANDLE_S, keep=1)
 
     def put(self, topic: str, lane: str, payload: dict[str, Any]) -> None:
@@ -147,13 +149,27 @@ class Outbox:
                 await publisher.publish(topic, payload)
             except Exception as exc:
                 self.failures += 1
-                log.warning("publish_failed", topic=topic, error=str(exc).strip())
+                self.failing += 1
+                self.last_failure = f"{type(exc).__name__}: {str(exc).strip()}"[:160]
+                # Logged when it starts and then now and again, not five times a second
+                # per topic for as long as Redis is away. Payloads are the latest state of
+                # their topic, so the next one that goes through carries everything.
+                if self.failing in (1, 10, 100) or self.failing % 1000 == 0:
+                    log.warning(
+                        "publish_failed", topic=topic, failing=self.failing, error=self.last_failure
+                    )
+                continue
+            if self.failing:
+                log.info("publish_recovered", failed=self.failing)
+                self.failing = 0
 
     def redis_state(self) -> str:
         # The health payload itself travels over the channel layer, so "ok" means the layer
         # has carried every publish so far; failures are counted, not hidden.
         if not settings.ENV.redis_url:
             return "not used (in-memory layer)"
+        if self.failing:
+            return f"failing ({self.failing} publishes lost): {self.last_failure}"
         if self.failures:
-            return f"{self.failures} failed publishes"
+            return f"ok ({self.failures} publishes lost earlier)"
         return "ok"

@@ -47,7 +47,8 @@ class PersistWriter:
         self.written = 0
         self.dropped = 0
         self.failed = 0
-        self.outage_retries = 0
+        self.outage_retries = 0  # failed batch attempts over the run
+        self.outage_error = ""  # the current outage's error; "" once a batch commits again
 
     def put(self, write: Write) -> None:
         if not write.critical:
@@ -64,6 +65,13 @@ class PersistWriter:
     @property
     def pending(self) -> int:
         return len(self._queue)
+
+    def state(self) -> str:
+        """For the health panel: "ok", or the outage now being retried and what waits on it
+        (a past, recovered outage is not reported as a current one)."""
+        if not self.outage_error:
+            return "ok"
+        return f"retrying ({self.pending} writes waiting): {self.outage_error}"[:200]
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -84,13 +92,17 @@ class PersistWriter:
             except _OUTAGE as exc:
                 failures += 1
                 self.outage_retries += 1
+                self.outage_error = f"{type(exc).__name__}: {str(exc).strip()}"
                 log.error("persist_outage", error=str(exc).strip(), pending=len(self._queue))
                 if deadline is not None and loop.time() > deadline:
                     log.error("persist_gave_up", pending=len(self._queue))
                     return
                 await asyncio.sleep(min(2.0, 0.05 * 2**failures))
                 continue
+            if self.outage_error:
+                log.info("persist_recovered", retries=self.outage_retries, pending=len(batch))
             failures = 0
+            self.outage_error = ""
             for _ in batch:
                 write = self._queue.popleft()
                 if not write.critical:

@@ -1,0 +1,87 @@
+"""What the daemon does with bad input that reaches it between events: an order the paper
+venue refuses, and stored overrides that no longer fit the parameter set. Each is logged
+with what was wrong, shown on the health panel, and loses nothing already in force."""
+
+from __future__ import annotations
+
+from structlog.testing import capture_logs
+
+from trading import selectors
+from trading.engine.params import DEFAULT_PARAMS
+from trading.runtime.daemon import Daemon, DaemonConfig
+from trading.runtime.session import new_session
+from trading.venues.paper import Execution
+
+START = 1_767_225_600_000
+
+
+def daemon() -> Daemon:
+    daemon = Daemon(DaemonConfig(), feeds=[], candles=lambda before: [], start_ts=START)
+    daemon.session = new_session(DEFAULT_PARAMS, bankroll=1_000_000_000, latency_ms=200)
+    return daemon
+
+
+def controls(version: int, **overrides: object) -> selectors.ControlsSnapshot:
+    return selectors.ControlsSnapshot(version=version, overrides=dict(overrides))
+
+
+def test_an_order_the_venue_cannot_fill_is_logged_and_counted_with_its_reason() -> None:
+    trader = daemon()
+    trader.lanes["paper"].entry_coid["pending"] = "entry-1"
+    refused = Execution("paper", "entry-1", START, (), 300, "no_liquidity")
+    closed = Execution("paper", "exit-2", START, (), 300, "market_closed")
+
+    with capture_logs() as logs:
+        trader._dispatch([refused, closed])
+
+    unfilled = [entry for entry in logs if entry["event"] == "order_not_filled"]
+    assert [(e["client_order_id"], e["reason"], e["filled"]) for e in unfilled] == [
+        ("entry-1", "no_liquidity", 0),
+        ("exit-2", "market_closed", 0),
+    ]
+    health = trader.health_payload()
+    assert health["orders_unfilled"] == {"paper:no_liquidity": 1, "paper:market_closed": 1}
+    # no position will open from the refused entry: its order id is not kept for one
+    assert "pending" not in trader.lanes["paper"].entry_coid
+
+
+def test_a_filled_order_is_not_reported() -> None:
+    trader = daemon()
+    with capture_logs() as logs:
+        trader._dispatch([Execution("paper", "e", START, ((5000, 300, START),), 300, "filled")])
+    assert not [entry for entry in logs if entry["event"] == "order_not_filled"]
+    assert trader.health_payload()["orders_unfilled"] == {}
+
+
+def test_invalid_stored_overrides_keep_the_parameters_in_force_and_say_why() -> None:
+    trader = daemon()
+    trader._apply_controls(controls(1, min_hold_s=90))
+    assert trader.session is not None
+    assert trader.session.engine.params.min_hold_s == 90
+
+    with capture_logs() as logs:
+        trader._apply_controls(controls(2, min_hold_s=60, obi_long_threshold=3))
+
+    # nothing of the invalid set applied, and the valid override in force is not dropped
+    assert trader.session.engine.params.min_hold_s == 90
+    assert trader.session.engine.params.obi_long_threshold == DEFAULT_PARAMS.obi_long_threshold
+    rejected = [entry for entry in logs if entry["event"] == "overrides_rejected"]
+    assert rejected
+    assert "obi_long_threshold" in rejected[0]["error"]
+    assert "obi_long_threshold" in trader.health_payload()["params_error"]
+
+    trader._apply_controls(controls(3, min_hold_s=60))
+    assert trader.session.engine.params.min_hold_s == 60
+    assert trader.health_payload()["params_error"] == ""
+
+
+def test_invalid_overrides_at_start_fall_back_to_the_base_parameters_and_say_why() -> None:
+    trader = daemon()
+    assert trader._params(controls(1, min_hold_s=-5)) is None
+    assert "min_hold_s" in trader.params_error
+
+
+def test_the_health_payload_counts_events_the_session_raised_on() -> None:
+    trader = daemon()
+    trader.errors = 2
+    assert trader.health_payload()["event_errors"] == 2
