@@ -52,19 +52,24 @@ class ControlsWatch:
         layer = get_channel_layer()
         if layer is None:
             return
-        channel = await layer.new_channel()
-        await layer.group_add(live.CONTROLS_GROUP, channel)
+        channel = ""
         try:
             while not stop.is_set():
                 try:
+                    if not channel:  # (re)join: Redis may be away at start or drop us
+                        channel = await layer.new_channel()
+                        await layer.group_add(live.CONTROLS_GROUP, channel)
                     await asyncio.wait_for(layer.receive(channel), 1.0)
                 except TimeoutError:
                     continue
                 except Exception as exc:  # the layer may be away: the 1 s poll still runs
                     log.warning("controls_listen_failed", error=str(exc).strip())
-                    await asyncio.sleep(1.0)
+                    channel = ""
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 1.0)
                     continue
                 self.wakeup.set()
         finally:
-            with contextlib.suppress(Exception):
-                await layer.group_discard(live.CONTROLS_GROUP, channel)
+            if channel:
+                with contextlib.suppress(Exception):
+                    await layer.group_discard(live.CONTROLS_GROUP, channel)

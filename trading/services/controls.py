@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -29,6 +30,8 @@ from trading.models import (
     TradingControls,
     TradingMode,
 )
+
+log = structlog.get_logger(__name__)
 
 LIVE_LANE_MISSING = "the live lane does not exist yet: only paper trading is available"
 
@@ -103,7 +106,22 @@ def _audit(
 
 
 def _announce(action: str, **details: Any) -> None:
-    transaction.on_commit(lambda: announce_control(action=action, **details))
+    transaction.on_commit(lambda: _announce_now(action, details))
+
+
+def _announce_now(action: str, details: dict[str, Any]) -> None:
+    # The control is committed and audited; the announcement only hurries the daemon, which
+    # re-reads the controls every second. With Redis away it is logged, never turned into an
+    # error for a control that did take effect.
+    try:
+        announce_control(action=action, **details)
+    except Exception as exc:
+        log.warning(
+            "control_announce_failed",
+            action=action,
+            error=f"{type(exc).__name__}: {str(exc).strip()}",
+            note="applied; the trader reads it at its next one-second poll",
+        )
 
 
 def _refuse(*, actor: Actor, action: str, request: dict[str, Any], reason: str) -> None:

@@ -1,0 +1,77 @@
+"""Redis away while an operator acts and while the daemon publishes.
+
+The channel layer points at a port nothing listens on (a real ``RedisChannelLayer``, a
+real refused connection). A control is one durable transaction plus an audit row; the
+announcement on commit only hurries the daemon, which re-reads the controls every second,
+so a lost announcement must not turn a committed control into an error for the operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+from django.test import override_settings
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+from structlog.testing import capture_logs
+
+from trading import selectors
+from trading.models import ControlAudit
+from trading.runtime.controls import ControlsWatch
+from trading.tests import factories
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def redis_away() -> Iterator[str]:
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    layers = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}
+    }
+    with override_settings(CHANNEL_LAYERS=layers):
+        yield url
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_control_commits_and_answers_ok_when_its_announcement_cannot_be_sent(redis_away):
+    user = factories.operator()
+    _, token = AuthToken.objects.create(user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    with capture_logs() as logs:
+        response = client.post("/api/controls/trading-pause/", {"paused": True}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["paused"] is True
+    assert selectors.controls_current().paused is True  # what the daemon's poll reads
+    assert ControlAudit.objects.get().applied is True
+    failed = [entry for entry in logs if entry["event"] == "control_announce_failed"]
+    assert failed
+    assert failed[0]["action"] == "trading_pause_set"
+    assert "Connect" in failed[0]["error"] or "connect" in failed[0]["error"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_daemons_control_watch_keeps_polling_while_the_layer_is_away(redis_away):
+    reads: list[selectors.ControlsSnapshot] = []
+    watch = ControlsWatch(reads.append, poll_s=0.05)
+    stop = asyncio.Event()
+    with capture_logs() as logs:
+        tasks = [asyncio.create_task(watch.poll(stop)), asyncio.create_task(watch.listen(stop))]
+        await asyncio.sleep(0.5)
+        stop.set()
+        await asyncio.gather(*tasks)
+    await sync_to_async(connections.close_all)()  # the ORM thread's, or teardown cannot drop the db
+    assert len(reads) >= 3  # the database poll carried on
+    assert any(entry["event"] == "controls_listen_failed" for entry in logs)
