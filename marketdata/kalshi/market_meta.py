@@ -12,7 +12,15 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
-from marketdata.kalshi.wire import MarketInfo, mapping, result_value, strike_value, text
+from marketdata.kalshi.wire import (
+    MarketInfo,
+    fee_fraction,
+    mapping,
+    market_status,
+    result_value,
+    strike_value,
+    text,
+)
 from marketdata.model.events import MarketPhase, MarketStatus, Side
 from marketdata.model.units import WireFormatError
 from marketdata.wiretime import parse_epoch_s_ms
@@ -31,13 +39,17 @@ class MarketMeta:
     fee_type: str = "quadratic"
     fee_multiplier: Fraction = Fraction(1)
 
+    # True once an ``event_fee_update`` set this market's fees: the event-level override
+    # then wins over the series' fees that every REST refresh passes to ``remember``.
+    fee_override: bool = False
+
     def status_event(self, ts: int, recv_ts: int | None) -> MarketStatus | None:
         if self.open_ts is None:
             return None
-        return MarketStatus(
-            ts=ts,
-            ticker=self.ticker,
-            status=self.phase,
+        return market_status(
+            ts,
+            self.ticker,
+            self.phase,
             strike=self.strike,
             open_ts=self.open_ts,
             close_ts=self.close_ts,
@@ -123,17 +135,32 @@ class MarketDirectory:
     ) -> None:
         for market in markets:
             known = self.markets.get(market.ticker)
-            meta = MarketMeta(
+            if known is not None and known.fee_override:
+                fees = (known.fee_type, known.fee_multiplier)
+            else:
+                # ``is not None``, not truthiness: a multiplier of 0 (fee-free; VER A-11 saw
+                # 0, 0.5 and 1 across series) is a value, not "unknown".
+                fees = (
+                    fee_type
+                    if fee_type is not None
+                    else (known.fee_type if known else "quadratic"),
+                    fee_multiplier
+                    if fee_multiplier is not None
+                    else (known.fee_multiplier if known else Fraction(1)),
+                )
+            self.markets[market.ticker] = MarketMeta(
                 ticker=market.ticker,
                 phase=market.phase,
                 open_ts=market.open_ts,
                 close_ts=market.close_ts,
                 strike=market.strike,
-                result=market.result,
-                fee_type=fee_type or (known.fee_type if known else "quadratic"),
-                fee_multiplier=fee_multiplier or (known.fee_multiplier if known else Fraction(1)),
+                # A REST read lagging the WS ``determined`` has no result yet: a result once
+                # known is kept (settlement must not wait on a read that raced it).
+                result=market.result or (known.result if known is not None else None),
+                fee_type=fees[0],
+                fee_multiplier=fees[1],
+                fee_override=known.fee_override if known is not None else False,
             )
-            self.markets[market.ticker] = meta
 
     def follows(self, ticker: str) -> bool:
         return ticker in self.markets or ticker.startswith(self.series_prefix)
@@ -160,9 +187,9 @@ class MarketDirectory:
             if not ticker.startswith(event_ticker + "-"):
                 continue
             if isinstance(fee_type, str) and fee_type:
-                meta = replace(meta, fee_type=fee_type)
+                meta = replace(meta, fee_type=fee_type, fee_override=True)
             if multiplier is not None:
-                meta = replace(meta, fee_multiplier=Fraction(str(multiplier)))
+                meta = replace(meta, fee_multiplier=fee_fraction(multiplier), fee_override=True)
             self.markets[ticker] = meta
             event = meta.status_event(ts, recv_ts)
             if event is not None:

@@ -124,17 +124,55 @@ class MarketInfo:
     def status_event(
         self, ts: int, *, fee_type: str = "quadratic", fee_multiplier: Fraction = Fraction(1)
     ) -> MarketStatus:
-        return MarketStatus(
-            ts=ts,
-            ticker=self.ticker,
-            status=self.phase,
+        return market_status(
+            ts,
+            self.ticker,
+            self.phase,
             strike=self.strike,
             open_ts=self.open_ts,
             close_ts=self.close_ts,
-            result=self.result if self.phase in ("determined", "finalized") else None,
+            result=self.result,
             fee_type=fee_type,
             fee_multiplier=fee_multiplier,
         )
+
+
+DECIDED_PHASES: frozenset[MarketPhase] = frozenset({"determined", "finalized"})
+
+
+def market_status(
+    ts: int,
+    ticker: str,
+    phase: MarketPhase,
+    *,
+    strike: float | None,
+    open_ts: int,
+    close_ts: int | None,
+    result: Side | None,
+    fee_type: str,
+    fee_multiplier: Fraction,
+    recv_ts: int | None = None,
+) -> MarketStatus:
+    """The one way a Kalshi market becomes a ``MarketStatus`` (REST listing or WS lifecycle).
+
+    ``result`` is carried only in ``determined``/``finalized``: interfaces.md §3 ("determined
+    with result") and the SDK3 status lifecycle (closed → determined → finalized). A result
+    seen beside any other status (a paused or re-opened market, a REST read racing the
+    determination) is not a settlement signal; the value itself is kept by the caller and
+    shows again once the phase is decided.
+    """
+    return MarketStatus(
+        ts=ts,
+        ticker=ticker,
+        status=phase,
+        strike=strike,
+        open_ts=open_ts,
+        close_ts=close_ts,
+        result=result if phase in DECIDED_PHASES else None,
+        fee_type=fee_type,
+        fee_multiplier=fee_multiplier,
+        recv_ts=recv_ts,
+    )
 
 
 def strike_value(value: object, name: str = "floor_strike") -> float | None:
@@ -174,17 +212,25 @@ class SeriesInfo:
 
 def parse_series(obj: object) -> SeriesInfo:
     series = mapping(obj, "series")
-    multiplier = field(series, "fee_multiplier")
-    if isinstance(multiplier, bool) or not isinstance(multiplier, int | float | str):
-        raise WireFormatError(f"fee_multiplier: expected a number, got {multiplier!r}")
+    return SeriesInfo(
+        ticker=text(series, "ticker"),
+        fee_type=text(series, "fee_type"),
+        fee_multiplier=fee_fraction(field(series, "fee_multiplier")),
+    )
+
+
+def fee_fraction(value: object, name: str = "fee_multiplier") -> Fraction:
+    """A fee multiplier (JSON number or decimal string) → exact ``Fraction``; never negative."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise WireFormatError(f"{name}: expected a number, got {value!r}")
     try:
         # str() first: Fraction(0.1) would carry the binary float's error into every fee.
-        fraction = Fraction(str(multiplier))
+        fraction = Fraction(str(value))
     except ValueError:
-        raise WireFormatError(f"fee_multiplier: not a number: {multiplier!r}") from None
-    return SeriesInfo(
-        ticker=text(series, "ticker"), fee_type=text(series, "fee_type"), fee_multiplier=fraction
-    )
+        raise WireFormatError(f"{name}: not a number: {value!r}") from None
+    if fraction < 0:
+        raise WireFormatError(f"{name}: negative: {value!r}")
+    return fraction
 
 
 def parse_orderbook(body: object, ticker: str, ts: int) -> BookSnapshot:
