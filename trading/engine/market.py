@@ -163,8 +163,17 @@ class MarketState:
             event.fee_multiplier,
         )
         old = self.contracts.get(event.ticker)
-        if old is not None and contract.result is None and old.result is not None:
-            contract.result = old.result  # a later status without a result never erases one
+        if old is not None:
+            # A later status that omits a field never erases what is known (domain.md §2.4,
+            # BUG-028): an erased close time would read as "too close to expiry", drop the
+            # active contract and force a held position out with EXPIRY_GUARD; an erased
+            # result would leave a position unsettled.
+            if contract.result is None:
+                contract.result = old.result
+            if contract.close_ts is None:
+                contract.close_ts = old.close_ts
+            if contract.strike is None:
+                contract.strike = old.strike
         self.contracts[event.ticker] = contract
         self.last_kalshi_ts = event.ts
         self._forget_finalized(now)

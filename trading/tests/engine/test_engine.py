@@ -284,6 +284,29 @@ def test_positions_are_marked_and_guarded_against_their_own_contract():
     assert [e.reason for e in of(out, ClosePosition)] == ["STOP_LOSS"]
 
 
+def test_a_status_without_close_time_or_strike_keeps_the_known_ones():
+    """§2.4 / BUG-028: a lifecycle message that omits the close time (a feed that has not
+    seen the market yet) must not erase the known one: that would drop the active contract
+    and force a held position out at once as if it were about to expire."""
+    s = Scenario(lanes=("paper",))
+    s.fill_all(of(s.enter_long(), PlaceOrder))
+    held = ticker_at(T0)
+    s.feed(
+        MarketStatus(ts=s.now, ticker=held, status="open", strike=None, open_ts=T0, close_ts=None)
+    )
+    out = s.tick(1)
+    assert not of(out, ClosePosition)
+    assert s.engine.market.active == held
+    assert s.engine.market.remaining_ms(held, s.now) == T0 + WINDOW_MS - s.now
+    assert s.engine.market.contracts[held].strike == 90000.0
+    later = T0 + WINDOW_MS + 60_000  # a status that does carry a close time still moves it
+    s.feed(
+        MarketStatus(ts=s.now, ticker=held, status="open", strike=1.0, open_ts=T0, close_ts=later)
+    )
+    assert s.engine.market.remaining_ms(held, s.now) == later - s.now
+    assert s.engine.market.contracts[held].strike == 1.0
+
+
 def short_scenario():
     params = P.with_overrides({"min_hold_s": 900})  # no strategy exits: guards only
     s = Scenario(params, lanes=("paper",))
