@@ -56,9 +56,19 @@ class Breaker:
         self.day, self.week = day, week
         return rolled
 
-    def apply_pnl(self, pnl: int) -> None:
+    def apply_pnl(self, pnl: int) -> int:
+        """Book a realised PnL; returns how far it raised the peak (0 if it did not)."""
         self.bankroll += pnl
-        self.peak = max(self.peak, self.bankroll)
+        if self.bankroll <= self.peak:
+            return 0
+        raised, self.peak = self.bankroll - self.peak, self.bankroll
+        return raised
+
+    def reverse(self, pnl: int, peak_raised: int) -> None:
+        """Undo a quarantined trade's whole bankroll effect (domain.md §3.14): its PnL and
+        the part of the peak it raised, so its profit is never read as a drawdown."""
+        self.bankroll -= pnl
+        self.peak = max(self.peak - peak_raised, self.bankroll)
 
     def reset_drawdown(self) -> None:
         """Operator action: peak = daily = weekly baselines = current bankroll."""

@@ -150,6 +150,8 @@ class Engine:
         """Operator action (audited by the caller): clears a drawdown halt."""
         the_lane = self.lanes[lane]
         the_lane.breaker.reset_drawdown()
+        if the_lane.position is not None:
+            the_lane.position.peak_raised = 0  # the operator's peak stands
         out: list[Output] = []
         self._evaluate_breaker(the_lane, out)
         return out
@@ -444,7 +446,9 @@ class Engine:
         position = lane.position
         if position is None:
             return
-        lane.breaker.apply_pnl(position.add_exit_fill(yes_price, count, fee))
+        position.peak_raised += lane.breaker.apply_pnl(
+            position.add_exit_fill(yes_price, count, fee)
+        )
         if position.count > 0:
             out.append(self._update_record(lane, position, "exit_fill", now))
         else:
@@ -461,7 +465,9 @@ class Engine:
         won = (contract.result == "yes") == position.long
         price = PRICE_MAX if contract.result == "yes" else 0
         position.exit_reason = "CONTRACT_SETTLED"
-        lane.breaker.apply_pnl(position.add_exit_fill(price, position.count, 0))
+        position.peak_raised += lane.breaker.apply_pnl(
+            position.add_exit_fill(price, position.count, 0)
+        )
         for coid in [c for c, o in lane.orders.items() if o.ticker == ticker]:
             del lane.orders[coid]  # late fills for a settled contract are ignored
         self._close(lane, position, "settlement_won" if won else "settlement_lost", self.now, out)
@@ -471,7 +477,8 @@ class Engine:
     ) -> None:
         quarantine = lane.quarantine(position, now, self.params)
         if quarantine:
-            lane.breaker.apply_pnl(-position.realized)  # quarantined trades leave no trace
+            # Quarantined trades leave no trace: neither their PnL nor the peak it raised.
+            lane.breaker.reverse(position.realized, position.peak_raised)
         out.append(
             position.closed_record(
                 now,

@@ -72,6 +72,9 @@ class Position:
     last_health: float | None = None
     breaches: int = 0
     exit_reason: str = ""  # latched once an exit rule fired: retries keep it
+    # How far this position's realised PnL raised the lane's peak bankroll (since the last
+    # operator reset): a quarantine reversal takes it back with the PnL.
+    peak_raised: int = 0
     last_telemetry_ts: int = 0
 
     @property

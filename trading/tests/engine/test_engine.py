@@ -592,6 +592,49 @@ def test_rapid_fire_exits_on_the_live_lane_are_quarantined():
     assert s.engine.lanes["live"].breaker.bankroll == bankroll + trades[0].pnl + trades[1].pnl
 
 
+def test_a_quarantined_winning_trade_leaves_no_phantom_drawdown():
+    """§3.14: reversing a quarantined trade undoes all of its bankroll effect, the peak it
+    raised included; otherwise its profit would count as a drawdown (smaller entries past
+    10 %, a halt only an operator can clear at 20 %)."""
+    s = Scenario(lanes=("live",))
+    s.open_contract()
+    breaker = s.engine.lanes["live"].breaker
+    trades = []
+    for _ in range(3):
+        s.engine.lanes["live"].last_exit_ts = None
+        out = s.tick(1)
+        while not of(out, PlaceOrder):
+            out = s.tick(1)
+        s.fill_all(of(out, PlaceOrder))
+        trades += closed(s.fill_at(s.engine.close_all(), 5100), "live")
+    assert [t.quarantine for t in trades] == ["", "", "RAPID_FIRE_LOOP"]
+    assert trades[2].pnl > 0
+    assert breaker.peak == breaker.bankroll == 1_000_000_000 + trades[0].pnl + trades[1].pnl
+
+
+def test_an_operator_reset_during_a_quarantined_trade_keeps_the_reset_peak():
+    s = Scenario(lanes=("live",))
+    s.open_contract()
+    breaker = s.engine.lanes["live"].breaker
+    trades = []
+    for i in range(3):
+        s.engine.lanes["live"].last_exit_ts = None
+        out = s.tick(1)
+        while not of(out, PlaceOrder):
+            out = s.tick(1)
+        s.fill_all(of(out, PlaceOrder))
+        exits = s.engine.close_all()
+        if i == 2:  # a first partial exit fill raises the peak, then the operator resets
+            exit_order = of(exits, ClosePosition)[0]
+            s.engine.on_fill("live", exit_order.client_order_id, [(5100, 100, 0)])
+            s.engine.reset_drawdown("live")
+            reset_peak = breaker.peak
+        trades += closed(s.fill_at(exits, 5100), "live")
+    assert [t.quarantine for t in trades] == ["", "", "RAPID_FIRE_LOOP"]
+    assert breaker.peak == reset_peak
+    assert breaker.bankroll == 1_000_000_000 + trades[0].pnl + trades[1].pnl
+
+
 def test_an_instant_stop_on_the_live_lane_is_quarantined():
     params = P.with_overrides(
         {"atr_period": 2, "atr_smooth_period": 1, "atr_regime_confirm_bars": 1}
