@@ -77,6 +77,10 @@ def settlement_window_exit(
 
     ``underwater`` for a short means the executable YES price (best ask) is above the YES
     entry price: both in YES space (the original compared a NO price, §11.1).
+
+    Reading (ambiguity): domain.md §3.12.1 has the live lane judge "underwater" on the mark
+    (mid) and paper on the executable price; the engine is one for both lanes and uses the
+    executable price (the price the exit would get, as interfaces.md §5 does for stops).
     """
     if (
         direction == "SHORT"
@@ -128,6 +132,11 @@ def _obi_exit(inputs: ExitInputs, thresholds: ExitThresholds, params: Params) ->
 
 def _roc_exit(inputs: ExitInputs, params: Params) -> str:
     assert inputs.gain is not None
+    # Reading (ambiguity): domain.md §3.12 reads "the latest completed candle", as here. In
+    # the original a position had held two candle closes before these rules ran, so that
+    # candle always closed during the hold; with ``min_hold_s`` (§13.2) and 15-minute
+    # windows that coincide with the 15-minute candles, it is the candle that closed
+    # before the entry. Kept literal; listed as an open question in docs/engine.md.
     candle = inputs.last_candle
     if candle is not None and inputs.gain > 0 and candle.open > 0:
         body_pct = abs(candle.close - candle.open) / candle.open * 100

@@ -51,6 +51,9 @@ def near_expiry(remaining_ms: int | None, params: Params) -> bool:
 
 
 def reentry_cooldown(now: int, last_exit_ts: int | None, params: Params) -> str:
+    # Reading (ambiguity): domain.md §3.1 wants "more than 100 ticks" since the exit;
+    # interfaces.md §5 replaces that count by a duration, ``reentry_cooldown_s`` = 30, so
+    # the cooldown is over once 30 s have passed (an entry at exactly 30 s is allowed).
     if last_exit_ts is not None and now - last_exit_ts < params.reentry_cooldown_s * 1000:
         return "REENTRY_COOLDOWN"
     return ""
@@ -74,6 +77,11 @@ def price_guard(
         return f"SHORT_ENTRY_TOO_CLOSE_TO_EXPIRY_{remaining_ms // 1000}s<{limit}s"
     if direction == "LONG":
         return _long_bounds(yes_price, regime, remaining_ms, params)
+    # Reading (ambiguity): domain.md §3.11 has a hard-coded short floor of 25 ¢ that
+    # ``SHORT_MIN_ENTRY_PRICE`` can only raise (and regime maxima of 60 ¢ that
+    # ``LONG_MAX_ENTRY_PRICE`` can only lower). Here each bound is one parameter (§10 [NEW]:
+    # one typed parameter set): the defaults give the same bounds, and an override may
+    # loosen as well as tighten them.
     if yes_price < params.short_min_entry_price:
         return f"SHORT_ENTRY_TOO_CHEAP_{cents(yes_price)}<{cents(params.short_min_entry_price)}"
     max_no = params.short_max_no_price_low if regime == "LOW" else params.short_max_no_price_medium
