@@ -318,6 +318,31 @@ def short_scenario():
     return s
 
 
+def rising_candles(closes):
+    """Completed candles ending at T0, each opening at the previous close."""
+    start = T0 - len(closes) * WINDOW_MS
+    out, prev = [], closes[0]
+    for i, c in enumerate(closes):
+        out.append(candle(prev, max(prev, c), min(prev, c), c, start_ts=start + i * WINDOW_MS))
+        prev = c
+    return out
+
+
+@pytest.mark.parametrize(
+    ("closes", "reason"),
+    [
+        ((90000, 90100, 90200, 90360), "SHORT_BLOCKED_UPTREND_0.400%>=0.350%"),
+        ((90000, 90100, 90150, 90200), "LOW_CONVICTION_DISABLED"),  # NORMAL softened to LOW
+        ((90000, 90000, 90000, 90000), "ENTRY"),
+    ],
+)
+def test_a_short_against_a_rising_spot_is_softened_or_blocked(closes, reason):
+    s = Scenario(lanes=("paper",))
+    s.engine.warm_up(rising_candles(closes))
+    s.open_contract(yes=SHORT_YES, no=SHORT_NO)
+    assert decisions(s.tick(3))[-1].reason == reason
+
+
 def test_a_winning_short_is_not_closed_by_the_settlement_guard():
     """§11.1: compare the YES-space ask with the YES entry, not a NO price."""
     s = short_scenario()
