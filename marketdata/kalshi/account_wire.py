@@ -16,12 +16,13 @@ from marketdata.kalshi.wire import field, mapping, result_value, text
 from marketdata.model.events import Action, OrderStatus, OrderUpdate, OwnFill, Side
 from marketdata.model.units import (
     MICROS_PER_CENT,
+    MICROS_PER_DOLLAR,
     WireFormatError,
     parse_dollars,
     parse_fp,
     parse_money_dollars,
 )
-from marketdata.wiretime import parse_epoch_s_ms, parse_time_ms
+from marketdata.wiretime import parse_epoch_ms, parse_epoch_s_ms, parse_time_ms
 
 BookSide = Literal["bid", "ask"]
 
@@ -35,7 +36,9 @@ def book_side_for(side: Side, action: Action) -> BookSide:
 def side_action_from(obj: Mapping[str, Any]) -> tuple[Side, Action]:
     """Direction of an order or fill. The deprecated ``side``/``action`` pair is exact when
     present; otherwise ``book_side`` decides (``outcome_side`` cannot tell buy-NO from
-    sell-YES, which are the same position change)."""
+    sell-YES, which are the same position change). The pair's removal date is open ("not
+    before May 14, 2026" in SDK3 vs May 28 per the order-direction page, protocols §7
+    point 11), so both forms are read; ``book_side`` is YES-leg only (SDK3 BookSide)."""
     side, action = obj.get("side"), obj.get("action")
     if side in ("yes", "no") and action in ("buy", "sell"):
         return side, action
@@ -169,10 +172,20 @@ class CreatedOrder:
     client_order_id: str
     fill_count: int
     remaining_count: int
+    # Per-contract averages in micro-dollars: an average of several levels is off the price
+    # grid, and SDK3 says dollar strings in responses "emit up to 6" decimals.
     average_fill_price: int | None
     average_fee_paid: int | None
     ts: int | None
     recovered: bool = False  # True when found by client_order_id after an ambiguous create
+
+
+def average_price(value: object) -> int:
+    """A YES-leg average fill price (dollar string, up to 6 decimals) → micro-dollars."""
+    micros = parse_money_dollars(value, "average_fill_price")
+    if not 0 <= micros <= MICROS_PER_DOLLAR:
+        raise WireFormatError(f"average_fill_price: {value!r} is outside $0..$1")
+    return micros
 
 
 def parse_created_order(obj: object) -> CreatedOrder:
@@ -185,9 +198,11 @@ def parse_created_order(obj: object) -> CreatedOrder:
         client_order_id=str(body.get("client_order_id") or ""),
         fill_count=parse_fp(field(body, "fill_count"), "fill_count"),
         remaining_count=parse_fp(field(body, "remaining_count"), "remaining_count"),
-        average_fill_price=None if price in (None, "") else parse_dollars(price, "avg price"),
+        average_fill_price=None if price in (None, "") else average_price(price),
         average_fee_paid=None if fee in (None, "") else parse_money_dollars(fee, "avg fee"),
-        ts=None if ts_ms is None else int(ts_ms),
+        # Required integer ms in SDK3 (create_order_v2_response.py); a string or float is
+        # malformed, never coerced.
+        ts=None if ts_ms is None else parse_epoch_ms(ts_ms, "ts_ms"),
     )
 
 
@@ -232,12 +247,17 @@ def own_fill(
 
 
 def parse_fill(obj: object) -> OwnFill:
-    """A REST fill. REST fills no longer carry ``client_order_id`` (join on ``order_id``)."""
+    """A REST fill. REST fills no longer carry ``client_order_id`` (join on ``order_id``).
+
+    Time: ``created_time`` (RFC 3339, sub-second) first, the legacy ``ts`` (whole Unix
+    seconds, SDK3 models/fill.py "legacy field name") only without it. Reading ``ts`` first
+    dated every REST fill up to 999 ms before the same fill's WS ``ts_ms``.
+    """
     fill = mapping(obj, "fill")
-    if fill.get("ts") is not None:
-        ts = parse_epoch_s_ms(fill["ts"], "ts")
+    if fill.get("created_time") is not None:
+        ts = parse_time_ms(fill["created_time"], "created_time")
     else:
-        ts = parse_time_ms(field(fill, "created_time"), "created_time")
+        ts = parse_epoch_s_ms(field(fill, "ts"), "ts")
     return own_fill(
         fill,
         ts=ts,

@@ -228,6 +228,11 @@ class KalshiRestClient(KalshiTransport):
         """Place a limit order on the V2 endpoint (``bid`` buys YES, ``ask`` sells YES; buying
         NO at q is an ``ask`` at YES price 1 - q; use ``account_wire.book_side_for``).
 
+        V2, not the legacy ``POST /portfolio/orders``: the legacy path is to be deprecated and
+        what it does with a stray ``type`` field is undocumented (protocols §7 point 2); V2 is
+        what the most recent official SDK (3.34) sends, and it has no ``type`` at all. A
+        marketable order is a crossing limit price with ``immediate_or_cancel``.
+
         ``yes_price`` is price units ($0.0001), ``count`` hundredths of a contract. Returns the
         created order, or the same order found again by ``client_order_id`` after a lost
         answer (``recovered=True``). Raises ``OrderOutcomeUnknown`` only when every attempt's
@@ -341,7 +346,12 @@ class KalshiRestClient(KalshiTransport):
 
     async def cancel_order(self, order_id: str, *, ticker: str) -> int | None:
         """Cancel on the V2 endpoint; returns the count (hundredths) the order was reduced by,
-        or None when the order was already terminal or unknown (404)."""
+        or None when the order was already terminal or unknown (404).
+
+        Protocols §7 point 4 leaves the code open; the most recent source, SDK3's
+        ``cancel_order_v2`` response map (200/401/404/500), lists 404 as the only "no such
+        order" answer, which is what is read as terminal (the original bot also took 410).
+        """
         try:
             body = await self._read(
                 f"{V2_ORDERS}/{order_id}",

@@ -9,6 +9,7 @@ fields are ``None`` when absent, never a made-up value.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -178,7 +179,8 @@ def market_status(
 def strike_value(value: object, name: str = "floor_strike") -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # JSON numbers only; Python's json also reads NaN/Infinity, which are not prices.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise WireFormatError(f"{name}: expected a number, got {value!r}")
     return float(value)
 

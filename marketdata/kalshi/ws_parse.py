@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marketdata.kalshi.account_wire import own_fill, side_action_from
+from marketdata.kalshi.account_wire import order_status, own_fill, side_action_from
 from marketdata.kalshi.wire import (
     field,
     levels,
@@ -26,7 +26,6 @@ from marketdata.kalshi.wire import (
 from marketdata.model.events import (
     BookDelta,
     BookSnapshot,
-    OrderStatus,
     OrderUpdate,
     OwnFill,
     PublicTrade,
@@ -112,11 +111,8 @@ def fill(msg: Mapping[str, Any], ts: int, recv_ts: int) -> OwnFill:
 
 def user_order(msg: Mapping[str, Any], ts: int, recv_ts: int) -> OrderUpdate:
     side, action = side_action_from(msg)
-    status = field(msg, "status")
-    if status not in ("resting", "canceled", "executed"):
-        raise WireFormatError(f"status: unknown order status {status!r}")
+    status = order_status(field(msg, "status"))  # the same vocabulary as REST orders
     own_ts = msg.get("last_updated_ts_ms")
-    order_status: OrderStatus = status
     return OrderUpdate(
         ts=ts if own_ts is None else parse_epoch_ms(own_ts, "last_updated_ts_ms"),
         order_id=text(msg, "order_id"),
@@ -124,7 +120,7 @@ def user_order(msg: Mapping[str, Any], ts: int, recv_ts: int) -> OrderUpdate:
         ticker=text(msg, "ticker"),  # user_order says ``ticker``, not ``market_ticker``
         side=side,
         action=action,
-        status=order_status,
+        status=status,
         yes_price=parse_dollars(field(msg, "yes_price_dollars"), "yes_price_dollars"),
         filled_count=parse_fp(field(msg, "fill_count_fp"), "fill_count_fp"),
         remaining_count=parse_fp(field(msg, "remaining_count_fp"), "remaining_count_fp"),

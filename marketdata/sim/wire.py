@@ -132,11 +132,13 @@ def orderbook_rest(state: PublicState, ticker: str, depth: int) -> dict[str, Any
 
 
 def _direction(trade: PublicTrade) -> dict[str, str]:
-    # A YES taker bought YES at the ask; a NO taker bought NO, i.e. hit the YES bid.
+    # A YES taker bought YES (``bid``); a NO taker bought NO, which is selling YES (``ask``).
+    # SDK3 models/book_side.py: "`bid` means buy YES, `ask` means sell YES"; a captured live
+    # trade pairs taker_outcome_side "yes" with taker_book_side "bid".
     return {
         "taker_side": trade.taker_side,
         "taker_outcome_side": trade.taker_side,
-        "taker_book_side": "bid",
+        "taker_book_side": "bid" if trade.taker_side == "yes" else "ask",
     }
 
 

@@ -349,8 +349,9 @@ async def test_portfolio_reads_parse_exactly():
         50_000,
     )
     (fill,) = await rest.list_fills(ticker="T")
+    # created_time's sub-second part, not the legacy whole-second ``ts``.
     assert (fill.ts, fill.side, fill.action, fill.yes_price, fill.count, fill.fee) == (
-        1_784_853_060_000,
+        1_784_853_060_500,
         "yes",
         "buy",
         950,
@@ -386,3 +387,13 @@ async def test_a_create_that_could_not_connect_is_retried_as_not_placed():
     assert not created.recovered
     assert exchange.posts == 1
     assert rest.stats.ambiguous_creates == 0
+
+
+@pytest.mark.parametrize("ts_ms", ["1784853060500", 1784853060500.0, True])
+def test_a_create_answer_with_a_non_integer_ts_ms_is_malformed_not_coerced(ts_ms):
+    from marketdata.kalshi.account_wire import parse_created_order
+    from marketdata.model.units import WireFormatError
+
+    with pytest.raises(WireFormatError):
+        parse_created_order({**CREATED, "ts_ms": ts_ms})
+    assert parse_created_order({**CREATED, "ts_ms": 1784853060500}).ts == 1784853060500
