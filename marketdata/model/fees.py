@@ -8,6 +8,18 @@ $0.50 → 175¢). Kept as a ``Fraction``: in floats ``0.07 x 100 x 0.5 x 0.5`` i
 Rounding is per order: each fill is charged ``ceil(cumulative raw) - cents already
 charged``, so the order's total is the formula rounded up once. The fee is symmetric in
 YES/NO (p·(1-p)), so NO fills use their YES-space price unchanged.
+
+Open points (exchange-protocols.md §7 point 13) and the source followed:
+
+- Rounding granularity: the docs' fee-rounding page (per fill up to $0.0001, the balance
+  change floored to $0.01 for non-direct members, a per-order accumulator rebating whole
+  cents) vs "6 dp" (VER) vs "up to the cent" (older schedule). interfaces.md §6, which wins
+  over the other documents, fixes whole cents per order; for a non-direct API member that is
+  also what the fee-rounding page's mechanics net out to.
+- ``fee_multiplier`` scales the maker share too: the sources say only that it "scales the
+  fee" (VER A-11), not which part; the multiplier is applied to whatever the fee type charges.
+- Maker fee zero on ``quadratic``: SDK3 models/series.py's ``fee_type`` description (the
+  most recent source); not seen stated for KXBTC15M itself.
 """
 
 from __future__ import annotations
