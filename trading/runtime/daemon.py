@@ -429,12 +429,29 @@ class Daemon:
             self._save_state()
             inner.set()
         await self.writer.flush()
-        await self.outbox.publish_pending(live.default_publisher())
-        await db_call(heartbeat_stop)()
+        # A stop must end even with a dependency away: what could not be done is logged.
+        try:
+            await asyncio.wait_for(self.outbox.publish_pending(live.default_publisher()), 5.0)
+        except TimeoutError:
+            log.warning("publish_on_stop_timed_out")
+        try:
+            await db_call(heartbeat_stop)()
+        except Exception as exc:
+            log.warning("heartbeat_stop_failed", error=str(exc).strip())
+        if self.writer.pending:
+            # The database was away for the whole stop: these rows (the state save among
+            # them) are not written. A restart resumes from the last state that was.
+            log.error(
+                "persist_lost_on_stop",
+                pending=self.writer.pending,
+                writes=self.writer.unwritten(),
+                error=self.writer.outage_error,
+            )
         log.info(
             "trader_stopped",
             now=self.session.now if self.session else None,
             written=self.writer.written,
             dropped=self.writer.dropped,
+            unwritten=self.writer.pending,
             errors=self.errors,
         )

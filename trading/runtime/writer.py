@@ -66,6 +66,14 @@ class PersistWriter:
     def pending(self) -> int:
         return len(self._queue)
 
+    def unwritten(self) -> dict[str, int]:
+        """What is still queued, by write (``position_close``: 1, ...), for the stop log."""
+        counts: dict[str, int] = {}
+        for write in self._queue:
+            name = getattr(write.fn, "__name__", str(write.fn))
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
     def state(self) -> str:
         """For the health panel: "ok", or the outage now being retried and what waits on it
         (a past, recovered outage is not reported as a current one)."""
@@ -78,10 +86,14 @@ class PersistWriter:
             self._wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self.interval_s)
-            await self.flush(give_up_after_s=None)
+            await self.flush(give_up_after_s=None, until=stop)
 
-    async def flush(self, *, give_up_after_s: float | None = 10.0) -> None:
-        """Write everything queued. An outage is retried (forever, or for the given time)."""
+    async def flush(
+        self, *, give_up_after_s: float | None = 10.0, until: asyncio.Event | None = None
+    ) -> None:
+        """Write everything queued. An outage is retried (forever, or for the given time),
+        and no longer once ``until`` is set: the stop's own flush takes over from there, so
+        a stop during an outage ends instead of retrying forever."""
         loop = asyncio.get_running_loop()
         deadline = None if give_up_after_s is None else loop.time() + give_up_after_s
         failures = 0
@@ -97,7 +109,13 @@ class PersistWriter:
                 if deadline is not None and loop.time() > deadline:
                     log.error("persist_gave_up", pending=len(self._queue))
                     return
-                await asyncio.sleep(min(2.0, 0.05 * 2**failures))
+                if until is not None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(until.wait(), min(2.0, 0.05 * 2**failures))
+                    if until.is_set():
+                        return
+                else:
+                    await asyncio.sleep(min(2.0, 0.05 * 2**failures))
                 continue
             if self.outage_error:
                 log.info("persist_recovered", retries=self.outage_retries, pending=len(batch))
