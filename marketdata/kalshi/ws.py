@@ -173,9 +173,16 @@ class KalshiWsClient(ReconnectingFeed):
             return
         if not self._market_sub_requested:
             if add:
-                self._command(
-                    "subscribe", {"channels": list(self.market_channels), "market_tickers": add}
-                )
+                params: dict[str, Any] = {
+                    "channels": list(self.market_channels),
+                    "market_tickers": add,
+                }
+                if BOOK_CHANNEL in self.market_channels:
+                    # Said explicitly: the default is false today but "will flip to true"
+                    # (protocols §2.3), which would put NO bids on the YES scale and turn
+                    # every NO level of our books into the wrong price.
+                    params["use_yes_price"] = False
+                self._command("subscribe", params)
                 self._market_sub_requested = True
                 self._subscribed.update(add)
             return

@@ -2,7 +2,7 @@
 
 Pure functions of one decoded ``msg`` object plus the frame's timing; they raise
 ``WireFormatError`` on anything missing or malformed and never default a number. Book prices
-stay in their own side's space (``use_yes_price`` is never requested), which is what
+stay in their own side's space (the client subscribes with ``use_yes_price: false``), which is what
 ``BookDelta`` and the order book expect.
 
 Frames without an exchange timestamp (snapshots, some lifecycle messages) take ``fallback_ts``:

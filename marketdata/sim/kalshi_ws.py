@@ -48,6 +48,7 @@ class Subscription:
     channel: str
     tickers: set[str] | None  # None = every market
     seq: int = 0
+    yes_price: bool = False  # ``use_yes_price``: NO levels on the YES scale (orderbook only)
 
 
 @dataclass
@@ -56,6 +57,8 @@ class KalshiSession:
     dice: FaultDice
     known_market: Callable[[str], bool]
     user_id: str = ""  # the API key of the handshake: private channels carry only its own
+    # ``use_yes_price`` when a subscribe omits it: false today, "will flip to true" (§2.3).
+    use_yes_price_default: bool = False
     subs: dict[int, Subscription] = field(default_factory=dict)
     next_sid: int = 1
 
@@ -111,6 +114,9 @@ class KalshiSession:
         tickers = self._tickers(params)
         if "orderbook_delta" in channels and not tickers:
             raise CommandError(14, "Market ticker required")
+        yes_price = params.get("use_yes_price", self.use_yes_price_default)
+        if not isinstance(yes_price, bool):
+            raise CommandError(11, "Invalid parameter: use_yes_price")
         frames: list[Frame] = []
         snapshots: list[Frame] = []
         for channel in channels:
@@ -118,6 +124,7 @@ class KalshiSession:
             added = list(tickers or [])
             if sub is None:
                 sub = Subscription(self.next_sid, channel, set(tickers) if tickers else None)
+                sub.yes_price = yes_price and channel == "orderbook_delta"
                 self.subs[sub.sid] = sub
                 self.next_sid += 1
             elif sub.tickers is not None:
@@ -186,7 +193,7 @@ class KalshiSession:
         return sub.seq
 
     def _snapshot(self, sub: Subscription, ticker: str) -> Frame:
-        msg = ws_snapshot(self.state, ticker)
+        msg = ws_snapshot(self.state, ticker, yes_price=sub.yes_price)
         return {
             "type": "orderbook_snapshot",
             "sid": sub.sid,
@@ -205,14 +212,16 @@ class KalshiSession:
         subs = self._subscribers("orderbook_delta", delta.ticker)
         if not subs:
             return []
-        msg = ws_delta(delta)
-        # ``client_order_id`` is present only when your own order caused the change (§2.6).
-        if delta.client_order_id and owner is not None and owner == self.user_id:
-            msg["client_order_id"] = delta.client_order_id
-        return [
-            {"type": "orderbook_delta", "sid": s.sid, "seq": self._next_seq(s), "msg": msg}
-            for s in subs
-        ]
+        frames = []
+        for sub in subs:
+            msg = ws_delta(delta, yes_price=sub.yes_price)
+            # ``client_order_id`` is present only when your own order caused it (§2.6).
+            if delta.client_order_id and owner is not None and owner == self.user_id:
+                msg["client_order_id"] = delta.client_order_id
+            frames.append(
+                {"type": "orderbook_delta", "sid": sub.sid, "seq": self._next_seq(sub), "msg": msg}
+            )
+        return frames
 
     def on_account(self, event: AccountEvent) -> list[Frame]:
         """Own fills, order updates and positions; these channels carry no ``seq`` (§2.5)."""

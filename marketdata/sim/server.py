@@ -85,6 +85,9 @@ class SimExchange:
         self.keys = keys or KeyRegistry()
         self.host, self.port = host, port
         self.ping_interval_s = ping_interval_s
+        # What an orderbook subscribe without ``use_yes_price`` gets; Kalshi says its default
+        # "will flip to true" (protocols §2.3), so tests can flip it here.
+        self.use_yes_price_default = False
         self.opening_balance_cents = opening_balance_cents
         self.clearing = Clearing(opening_balance_micros=opening_balance_cents * 10_000)
         self.engine = MatchingEngine(self.core, self.clearing, seed=seed)
@@ -228,6 +231,8 @@ class SimExchange:
     def _release_spot(self, event: Event) -> None:
         if isinstance(event, SpotTrade):
             previous = self.state.spot.price if self.state.spot is not None else event.price
+            # ``side`` as the taker's (an uptick is a buyer lifting the offer): whether Coinbase
+            # means taker or maker is open (protocols §7 point 14); no client reads it.
             payload = trade_payload(event, "BUY" if event.price >= previous else "SELL")
             self.spot_trades.appendleft(payload)
             for outbox, cb in self.coinbase.items():

@@ -55,7 +55,11 @@ def kalshi_ws(sim: SimExchange) -> Handler:
             ws, request, FaultDice(sim.faults, f"{sim.seed}:k{next(sim.connection_ids)}")
         )
         session = KalshiSession(
-            sim.state, outbox.dice, known_market, user_id=request.get(KEY_ID, "")
+            sim.state,
+            outbox.dice,
+            known_market,
+            user_id=request.get(KEY_ID, ""),
+            use_yes_price_default=sim.use_yes_price_default,
         )
         sim.kalshi[outbox] = session
         writer = asyncio.create_task(_write(outbox, sim.faults))

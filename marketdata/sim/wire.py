@@ -155,8 +155,11 @@ def trade_rest(trade: PublicTrade) -> dict[str, Any]:
     }
 
 
-def ws_snapshot(state: PublicState, ticker: str) -> dict[str, Any]:
+def ws_snapshot(state: PublicState, ticker: str, *, yes_price: bool = False) -> dict[str, Any]:
+    """``use_yes_price``: NO levels on the YES scale (no-leg 0.30 → 0.70, §2.6), still bids."""
     yes, no = state.book(ticker).snapshot_levels()
+    if yes_price:
+        no = tuple(sorted((PRICE_MAX - price, count) for price, count in no))
     msg: dict[str, Any] = {"market_ticker": ticker, "market_id": market_id(ticker)}
     # A side with no bids is absent (exchange-protocols.md §2.6).
     if yes:
@@ -166,11 +169,12 @@ def ws_snapshot(state: PublicState, ticker: str) -> dict[str, Any]:
     return msg
 
 
-def ws_delta(event: BookDelta) -> dict[str, Any]:
+def ws_delta(event: BookDelta, *, yes_price: bool = False) -> dict[str, Any]:
+    price = PRICE_MAX - event.price if yes_price and event.side == "no" else event.price
     return {
         "market_ticker": event.ticker,
         "market_id": market_id(event.ticker),
-        "price_dollars": format_dollars(event.price),
+        "price_dollars": format_dollars(price),
         "delta_fp": format_fp(event.delta),
         "side": event.side,
         "ts": iso(event.ts),

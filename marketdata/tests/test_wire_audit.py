@@ -127,3 +127,38 @@ def test_a_non_finite_strike_is_malformed_not_a_price_to_beat():
         with pytest.raises(WireFormatError):
             parse_market(json.loads(raw))
     assert parse_market(body).strike == 64839.26
+
+
+async def test_books_stay_right_when_kalshi_flips_the_use_yes_price_default():
+    """Kalshi: ``use_yes_price`` defaults to false "and will flip to true" (protocols §2.3).
+    With the flipped default a client that does not ask for false gets NO bids on the YES
+    scale and files every NO level at the wrong price."""
+    from marketdata.sim.testing import running_simulator
+    from marketdata.tests.test_kalshi_ws_sim import active_ticker, exchange_levels, live_client
+
+    async with running_simulator() as sim:
+        sim.exchange.use_yes_price_default = True
+        ticker = await active_ticker(sim)
+        async with live_client(sim) as (client, collector):
+            client.set_markets([ticker])
+            await until(lambda: ticker in client.valid_books)
+            for _ in range(3):
+                await sim.advance(10)
+                await until(lambda: collector.levels(ticker) == exchange_levels(sim, ticker))
+            assert client.stats.malformed == 0
+
+
+def test_the_simulator_honours_use_yes_price_on_snapshots_and_deltas():
+    from marketdata.model.events import BookDelta
+    from marketdata.sim.state import PublicState
+    from marketdata.sim.wire import ws_delta, ws_snapshot
+
+    state = PublicState()
+    state.book("T").apply_snapshot([(4100, 100)], [(3000, 700)])
+    assert ws_snapshot(state, "T")["no_dollars_fp"] == [["0.3000", "7.00"]]
+    assert ws_snapshot(state, "T", yes_price=True)["no_dollars_fp"] == [["0.7000", "7.00"]]
+    delta = BookDelta(1, "T", "no", 3000, -100)
+    assert ws_delta(delta)["price_dollars"] == "0.3000"
+    assert ws_delta(delta, yes_price=True)["price_dollars"] == "0.7000"
+    yes_delta = BookDelta(1, "T", "yes", 4100, -100)
+    assert ws_delta(yes_delta, yes_price=True)["price_dollars"] == "0.4100"
