@@ -16,8 +16,11 @@ Open points (exchange-protocols.md §7 point 13) and the source followed:
   cents) vs "6 dp" (VER) vs "up to the cent" (older schedule). interfaces.md §6, which wins
   over the other documents, fixes whole cents per order; for a non-direct API member that is
   also what the fee-rounding page's mechanics net out to.
-- ``fee_multiplier`` scales the maker share too: the sources say only that it "scales the
-  fee" (VER A-11), not which part; the multiplier is applied to whatever the fee type charges.
+- ``fee_multiplier`` scales the maker share too: SDK3 models/series.py says only "a
+  floating point multiplier applied to the fee calculations" (VER A-11: "scales the fee"),
+  not which part; it is applied to whatever the fee type charges.
+- ``flat`` (SDK3 FeeType, "Specific Trading Fees Table", not readable here) has no known
+  formula and raises ``UnknownFeeType`` rather than being charged as quadratic.
 - Maker fee zero on ``quadratic``: SDK3 models/series.py's ``fee_type`` description (the
   most recent source); not seen stated for KXBTC15M itself.
 """
