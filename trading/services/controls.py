@@ -124,10 +124,17 @@ def _announce_now(action: str, details: dict[str, Any]) -> None:
         )
 
 
-def _refuse(*, actor: Actor, action: str, request: dict[str, Any], reason: str) -> None:
+def _refuse(
+    *,
+    actor: Actor,
+    action: str,
+    request: dict[str, Any],
+    reason: str,
+    refusal: type[ControlRefused] = ControlRefused,
+) -> None:
     with transaction.atomic(durable=True):
         _audit(actor=actor, action=action, before=request, after={}, applied=False, message=reason)
-    raise ControlRefused(reason)
+    raise refusal(reason)
 
 
 def _change_controls(
@@ -275,6 +282,22 @@ def override_validate(*, name: str, value: Any) -> Params:
 
 
 def override_set(*, name: str, value: Any, actor: Actor, note: str = "") -> ParamOverride:
+    """Store one override; an invalid one changes nothing, is audited as refused (who tried
+    what) and raises ``OverrideInvalid`` naming the parameter and its bounds."""
+    try:
+        return _override_store(name=name, value=value, actor=actor, note=note)
+    except OverrideInvalid as invalid:
+        _refuse(
+            actor=actor,
+            action="override_set",
+            request={"name": name, "value": value},
+            reason=str(invalid),
+            refusal=OverrideInvalid,
+        )
+        raise  # pragma: no cover - _refuse raises
+
+
+def _override_store(*, name: str, value: Any, actor: Actor, note: str) -> ParamOverride:
     with transaction.atomic(durable=True):
         override_validate(name=name, value=value)
         existing = ParamOverride.objects.select_for_update().filter(name=name).first()

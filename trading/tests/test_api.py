@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import override_settings
 from knox.models import AuthToken
@@ -104,7 +106,55 @@ def test_invalid_override_is_refused_with_the_parameters_bounds(bearer):
     assert "0.5" in detail
     assert "1.0" in detail
     assert not ParamOverride.objects.exists()
-    assert not ControlAudit.objects.exists()
+    assert not TradingControls.objects.filter(version__gt=0).exists()  # nothing announced
+    # the refusal is audited: who tried what, and why it was refused
+    audit = ControlAudit.objects.get()
+    assert (audit.action, audit.applied, audit.actor_label) == ("override_set", False, "operator")
+    assert audit.before == {"name": "obi_long_threshold", "value": 3}
+    assert audit.message == detail
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"name": "min_hold_s", "value": "soon"}, "min_hold_s"),
+        ({"name": "min_hold_s", "value": 4000}, "min_hold_s"),
+        ({"name": "no_such_parameter", "value": 1}, "no_such_parameter"),
+    ],
+)
+def test_each_invalid_override_names_what_was_wrong_and_changes_nothing(bearer, body, named):
+    bearer.post("/api/param-overrides/", {"name": "min_hold_s", "value": 90}, format="json")
+    response = bearer.post("/api/param-overrides/", body, format="json")
+    assert response.status_code == 400
+    assert named in response.json()["detail"]
+    assert dict(ParamOverride.objects.values_list("name", "value")) == {"min_hold_s": 90}
+    assert ControlAudit.objects.filter(applied=False).count() == 1
+
+
+def test_an_expired_token_is_refused_and_changes_nothing():
+    factories.lane_state()
+    user = factories.operator()
+    _, token = AuthToken.objects.create(user, expiry=timedelta(seconds=-1))
+    before = _state()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = client.post("/api/controls/trading-pause/", {"paused": True}, format="json")
+    assert response.status_code == 401
+    assert (
+        "expired" in response.json()["detail"].lower()
+        or "invalid" in response.json()["detail"].lower()
+    )
+    assert _state() == before
+
+
+def test_a_session_of_a_user_who_is_not_staff_may_not_act():
+    factories.lane_state()
+    client = APIClient()
+    client.force_login(factories.operator("visitor", staff=False))
+    before = _state()
+    response = client.post("/api/controls/emergency-stop/", {}, format="json")
+    assert response.status_code == 403
+    assert _state() == before
 
 
 def test_overrides_can_be_read_set_and_cleared(bearer):

@@ -184,7 +184,11 @@ def test_override_set_validates_against_the_parameter_bounds():
     with pytest.raises(controls.OverrideInvalid, match="must be int"):
         controls.override_set(name="min_hold_s", value="soon", actor=ROBOT)
     assert list(ParamOverride.objects.values_list("name", flat=True)) == ["min_hold_s"]
-    assert ControlAudit.objects.filter(action="override_set").count() == 1
+    # one applied, three refused: each refusal audited with its reason, nothing applied
+    audits = ControlAudit.objects.filter(action="override_set").order_by("id")
+    assert [audit.applied for audit in audits] == [True, False, False, False]
+    assert "obi_long_threshold" in audits[1].message
+    assert audits[3].before == {"name": "min_hold_s", "value": "soon"}
 
 
 def test_override_clear_removes_one_or_all_and_is_audited():
