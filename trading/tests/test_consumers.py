@@ -103,3 +103,21 @@ async def test_the_server_can_close_every_dashboard_socket_with_code_1000():
     closed = await communicator.receive_output(timeout=5)
     assert closed == {"type": "websocket.close", "code": 1000}
     await communicator.disconnect()
+
+
+@override_settings(ANONYMOUS_READS=False)
+async def test_a_socket_with_a_stale_or_forged_session_cookie_is_closed_like_an_anonymous_one():
+    cookie = (b"cookie", b"sessionid=" + b"x" * 32)
+    communicator = WebsocketCommunicator(application, "/ws/dashboard/", headers=[*ORIGIN, cookie])
+    connected, code = await communicator.connect()
+    assert not connected
+    assert code == 4403
+
+
+@override_settings(ANONYMOUS_READS=False)
+async def test_a_socket_from_another_origin_is_refused():
+    communicator = WebsocketCommunicator(
+        application, "/ws/dashboard/", headers=[(b"origin", b"http://evil.example")]
+    )
+    connected, _ = await communicator.connect()
+    assert not connected
