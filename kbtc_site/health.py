@@ -2,7 +2,10 @@
 
 Non-200 only when a configured dependency (database; Redis where configured) is down.
 The trader heartbeat is reported ("running", "stale", "not running") but never fails the
-check: the web tier is healthy whether or not the daemon is up.
+check: the web tier is healthy whether or not the daemon is up. Beside it, ``trader.reported``
+is what the running trader last said of itself on its ``health`` topic: each feed's state and
+malformed-frame count, its database writes and Redis publishes, events it failed on, and
+overrides it could not apply, so a trader that beats but cannot trade well is visible here.
 """
 
 from __future__ import annotations
@@ -14,7 +17,19 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
+from trading import live
 from trading.selectors import trader_heartbeat
+
+FEED_FIELDS = (
+    "state",
+    "malformed",
+    "malformed_reasons",
+    "handler_errors",
+    "reconnects",
+    "last_message_age_ms",
+    "last_error",
+)
+TRADER_FIELDS = ("db", "redis", "event_errors", "orders_unfilled", "params_error")
 
 
 def check_database() -> dict[str, Any]:
@@ -40,6 +55,24 @@ def check_redis() -> dict[str, Any]:
     return {"ok": True}
 
 
+def trader_reported() -> dict[str, Any] | None:
+    """The trader's latest ``health`` payload, trimmed; None when there is none (or the
+    cache that holds it is away: the Redis check says so)."""
+    try:
+        payload = live.latest_payloads().get(("health", ""))
+    except Exception:
+        return None
+    if payload is None:
+        return None
+    reported: dict[str, Any] = {"ts": payload.get("ts")}
+    reported.update({name: payload[name] for name in TRADER_FIELDS if name in payload})
+    reported["feeds"] = {
+        feed.get("name", "?"): {name: feed.get(name) for name in FEED_FIELDS}
+        for feed in payload.get("feeds", [])
+    }
+    return reported
+
+
 def healthz(request: HttpRequest) -> JsonResponse:
     started = time.monotonic()
     checks: dict[str, dict[str, Any]] = {"database": check_database()}
@@ -47,6 +80,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
         checks["redis"] = check_redis()
     healthy = all(check["ok"] for check in checks.values())
     trader = trader_heartbeat() if checks["database"]["ok"] else {"state": "unknown"}
+    if trader["state"] != "not running":
+        reported = trader_reported()
+        if reported is not None:
+            trader["reported"] = reported
     body = {
         "status": "ok" if healthy else "degraded",
         "checks": checks,

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.conf import settings as django_settings
 from django.test import Client
 from django.utils import timezone
 
+from trading import live
 from trading.models import TraderHeartbeat
 from trading.services.heartbeat import heartbeat_stop, heartbeat_touch
 
@@ -56,3 +58,44 @@ def test_it_fails_when_configured_redis_is_down(
 def test_it_checks_redis_when_configured(client: Client) -> None:
     response = client.get("/healthz")
     assert response.json()["checks"]["redis"] == {"ok": True}
+
+
+def test_it_shows_what_a_running_trader_last_reported_of_its_feeds_and_writes(
+    client: Client,
+) -> None:
+    live.forget_latest_payloads()
+    heartbeat_touch()
+    payload = {
+        "ts": 1_767_225_600_000,
+        "feeds": [
+            {
+                "name": "kalshi",
+                "state": "connected",
+                "malformed": 3,
+                "malformed_reasons": {"bad json": 3},
+                "handler_errors": 0,
+                "reconnects": 1,
+                "last_message_age_ms": 40,
+                "last_error": "",
+                "messages": 900,
+            }
+        ],
+        "db": "retrying (12 writes waiting): OperationalError: database away",
+        "redis": "ok",
+        "lanes": ["paper"],
+        "events_per_s": 10.0,
+        "event_errors": 0,
+        "orders_unfilled": {"paper:no_liquidity": 2},
+        "params_error": "",
+    }
+    async_to_sync(live.Publisher(min_interval_s=0).publish)("health", payload)
+    try:
+        response = client.get("/healthz")
+    finally:
+        live.forget_latest_payloads()
+    assert response.status_code == 200  # the web tier is healthy; the trader says how it is
+    reported = response.json()["trader"]["reported"]
+    assert reported["feeds"]["kalshi"]["malformed"] == 3
+    assert reported["feeds"]["kalshi"]["malformed_reasons"] == {"bad json": 3}
+    assert reported["db"].startswith("retrying")
+    assert reported["orders_unfilled"] == {"paper:no_liquidity": 2}
