@@ -79,7 +79,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if settings.ENV.redis_url:
         checks["redis"] = check_redis()
     healthy = all(check["ok"] for check in checks.values())
-    trader = trader_heartbeat() if checks["database"]["ok"] else {"state": "unknown"}
+    trader: dict[str, Any] = (
+        trader_heartbeat() if checks["database"]["ok"] else {"state": "unknown"}
+    )
     if trader["state"] != "not running":
         reported = trader_reported()
         if reported is not None:
