@@ -10,20 +10,26 @@ say the database is fine again.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import connection, connections
+from django.test import override_settings
 from structlog.testing import capture_logs
 
 from marketdata.tests.test_recorder_outage import Outage
 from trading.models import BotState, OpenPosition, Trade
+from trading.services import controls
 
 from .conftest import SteppedDaemon
 from .reference_run import closes, elapsed_s, entries, uninterrupted_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+OPERATOR = controls.Actor(label="operator", source="api")
 
 
 @pytest.fixture
@@ -101,3 +107,47 @@ async def test_a_stop_during_an_outage_ends_cleanly_and_logs_what_was_not_writte
     assert lost[0]["writes"].get("position_close") == 1  # the trade it could not write
     assert "not currently accepting connections" in lost[0]["error"]
     assert stopped[0]["unwritten"] == lost[0]["pending"] > 0
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def redis_away() -> Iterator[None]:
+    """The channel layer and the cache (both Redis in production) at a port nothing
+    listens on: every publish and announcement is refused."""
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    layers = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}
+    }
+    caches = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    }
+    with override_settings(CHANNEL_LAYERS=layers, CACHES=caches):
+        yield
+
+
+@pytest.mark.skipif(not settings.ENV.redis_url, reason="production profile (REDIS_URL) only")
+async def test_with_redis_away_the_daemon_trades_and_reads_controls_by_polling(redis_away):
+    outputs = uninterrupted_run()
+    close_s = elapsed_s(closes(outputs)[0].ts)
+    async with SteppedDaemon() as sim:
+        await sim.step_to(close_s + 5)
+        await sim.wait_for(lambda: sim.daemon.outbox.failing > 0, "a refused publish")
+        # the operator pauses; the announcement is refused, the one-second poll reads it
+        await sim.control(lambda: controls.trading_pause_set(paused=True, actor=OPERATOR))
+        assert sim.engine.paused is True
+        await sim.settle()
+        health = sim.daemon.health_payload()
+        assert health["redis"].startswith("failing"), health["redis"]
+        assert "Error" in health["redis"]
+        assert health["db"] == "ok"
+        closed = closes(sim.outputs)
+    assert closed, "the trader stopped trading with Redis away"
+    trades = await sync_to_async(
+        lambda: list(Trade.objects.order_by("closed_at").values_list("position_uid", flat=True))
+    )()
+    assert trades == [record.position_uid for record in closed]
