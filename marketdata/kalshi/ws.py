@@ -34,6 +34,7 @@ DEFAULT_MARKET_CHANNELS = (BOOK_CHANNEL, "trade")
 DEFAULT_GLOBAL_CHANNELS = ("market_lifecycle_v2",)
 DEFAULT_ACCOUNT_CHANNELS = ("fill", "user_orders")
 TERMINAL_ERROR_CODES = frozenset({10, 17, 25})  # subscription is dead: resubscribe (§2.4)
+INVALID_PARAMETER = 11
 
 
 @dataclass(slots=True)
@@ -90,6 +91,9 @@ class KalshiWsClient(ReconnectingFeed):
         # Latest exchange time seen (kept across reconnects), for frames that carry none.
         self._last_exchange_ts: int | None = None
         self._now_fallback = event_time_fallback
+        # Cleared only if the exchange refuses the parameter (code 11) on the subscribe that
+        # carries it: today's default is the same false, so dropping it loses nothing now.
+        self._ask_use_yes_price = True
         self._reset_connection_state()
 
     def _reset_connection_state(self) -> None:
@@ -177,7 +181,7 @@ class KalshiWsClient(ReconnectingFeed):
                     "channels": list(self.market_channels),
                     "market_tickers": add,
                 }
-                if BOOK_CHANNEL in self.market_channels:
+                if BOOK_CHANNEL in self.market_channels and self._ask_use_yes_price:
                     # Said explicitly: the default is false today but "will flip to true"
                     # (protocols §2.3), which would put NO bids on the YES scale and turn
                     # every NO level of our books into the wrong price.
@@ -314,6 +318,14 @@ class KalshiWsClient(ReconnectingFeed):
             command=command.cmd if command else None,
             params=command.params if command else None,
         )
+        if (
+            command is not None
+            and command.cmd == "subscribe"
+            and code == INVALID_PARAMETER
+            and "use_yes_price" in command.params
+        ):
+            self._ask_use_yes_price = False
+            log.warning("kalshi_use_yes_price_refused", message=msg.get("msg"))
         if command is not None and command.params.get("action") != "get_snapshot":
             self._market_command_failed(command, msg)
         if code in TERMINAL_ERROR_CODES:

@@ -162,3 +162,22 @@ def test_the_simulator_honours_use_yes_price_on_snapshots_and_deltas():
     assert ws_delta(delta, yes_price=True)["price_dollars"] == "0.7000"
     yes_delta = BookDelta(1, "T", "yes", 4100, -100)
     assert ws_delta(yes_delta, yes_price=True)["price_dollars"] == "0.4100"
+
+
+def test_the_book_subscribe_asks_for_own_side_prices_and_drops_the_ask_if_refused():
+    import json
+
+    from marketdata.tests.kalshi_fixtures import signer
+    from marketdata.tests.test_kalshi_ws_frames import sent
+
+    client = KalshiWsClient("ws://unused/trade-api/ws/v2", signer(), Collector())
+    client.set_markets(["KXBTC15M-26JUL232045-45"])
+    client._sync_markets()
+    (subscribe,) = sent(client)
+    assert subscribe["params"]["use_yes_price"] is False
+    refusal = {"id": subscribe["id"], "type": "error", "msg": {"code": 11, "msg": "bad param"}}
+    client.dispatch(json.dumps(refusal), recv_ts=1)
+    client._sync_markets()
+    (again,) = sent(client)
+    assert again["cmd"] == "subscribe"
+    assert "use_yes_price" not in again["params"]
