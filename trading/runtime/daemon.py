@@ -453,5 +453,6 @@ class Daemon:
             written=self.writer.written,
             dropped=self.writer.dropped,
             unwritten=self.writer.pending,
+            failed=self.writer.failed,
             errors=self.errors,
         )

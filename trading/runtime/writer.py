@@ -77,9 +77,12 @@ class PersistWriter:
     def state(self) -> str:
         """For the health panel: "ok", or the outage now being retried and what waits on it
         (a past, recovered outage is not reported as a current one)."""
+        # Writes the database refused on their own (a bug, not an outage) were skipped and
+        # logged as persist_write_failed; the panel keeps saying so.
+        failed = f" ({self.failed} writes failed: persist_write_failed)" if self.failed else ""
         if not self.outage_error:
-            return "ok"
-        return f"retrying ({self.pending} writes waiting): {self.outage_error}"[:200]
+            return f"ok{failed}"
+        return f"retrying ({self.pending} writes waiting): {self.outage_error}{failed}"[:240]
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

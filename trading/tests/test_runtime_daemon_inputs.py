@@ -85,3 +85,10 @@ def test_the_health_payload_counts_events_the_session_raised_on() -> None:
     trader = daemon()
     trader.errors = 2
     assert trader.health_payload()["event_errors"] == 2
+
+
+def test_the_health_payload_keeps_saying_that_writes_were_refused() -> None:
+    trader = daemon()
+    assert trader.health_payload()["db"] == "ok"
+    trader.writer.failed = 1
+    assert trader.health_payload()["db"] == "ok (1 writes failed: persist_write_failed)"
