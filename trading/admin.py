@@ -135,15 +135,22 @@ class ServiceWritesAdmin(admin.ModelAdmin):
 
 
 class ParamOverrideForm(forms.ModelForm):
+    actor: controls.Actor | None = None  # set per request by the admin: refusals are audited
+
     class Meta:
         model = ParamOverride
         fields = ("name", "value", "note")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        if "name" in cleaned and "value" in cleaned:
+        # On the change page the name is read-only (not in the form): the stored row's.
+        name = cleaned.get("name") or (self.instance.name if self.instance.pk else None)
+        if name and "value" in cleaned:
             try:
-                controls.override_validate(name=cleaned["name"], value=cleaned["value"])
+                if self.actor is None:
+                    controls.override_validate(name=name, value=cleaned["value"])
+                else:
+                    controls.override_check(name=name, value=cleaned["value"], actor=self.actor)
             except controls.OverrideInvalid as invalid:
                 raise forms.ValidationError(str(invalid)) from invalid
         return cleaned
@@ -158,6 +165,12 @@ class ParamOverrideAdmin(ServiceWritesAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return (*self.readonly_fields, "name") if obj else self.readonly_fields
+
+    def get_form(
+        self, request: HttpRequest, obj: Any | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[Any]]:
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"actor": _actor(request)})
 
     def save_model(self, request: HttpRequest, obj: ParamOverride, form: Any, change: bool) -> None:
         saved = controls.override_set(

@@ -281,6 +281,21 @@ def override_validate(*, name: str, value: Any) -> Params:
         raise OverrideInvalid(f"{name}: {error} (expected {_param_bounds(name)})") from error
 
 
+def override_check(*, name: str, value: Any, actor: Actor) -> None:
+    """Validate an override before a form stores it (the admin); an invalid one is audited
+    as refused, as ``override_set`` does, and raises ``OverrideInvalid``."""
+    try:
+        override_validate(name=name, value=value)
+    except OverrideInvalid as invalid:
+        _refuse(
+            actor=actor,
+            action="override_set",
+            request={"name": name, "value": value},
+            reason=str(invalid),
+            refusal=OverrideInvalid,
+        )
+
+
 def override_set(*, name: str, value: Any, actor: Actor, note: str = "") -> ParamOverride:
     """Store one override; an invalid one changes nothing, is audited as refused (who tried
     what) and raises ``OverrideInvalid`` naming the parameter and its bounds."""

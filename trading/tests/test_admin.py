@@ -49,11 +49,31 @@ def test_admin_refuses_an_override_outside_its_bounds(admin_client):
     assert response.status_code == 200
     assert "between 0 and 3600" in response.content.decode()
     assert not ParamOverride.objects.exists()
+    refused = ControlAudit.objects.get()  # who tried what, and why it was refused
+    assert (refused.action, refused.applied, refused.source) == ("override_set", False, "admin")
+    assert refused.before == {"name": "min_hold_s", "value": 99999}
+    assert "between 0 and 3600" in refused.message
     admin_client.post(
         "/admin/trading/paramoverride/add/", {"name": "min_hold_s", "value": "90", "note": ""}
     )
     assert ParamOverride.objects.get().value == 90
-    assert ControlAudit.objects.get().action == "override_set"
+    applied = ControlAudit.objects.exclude(pk=refused.pk).get()
+    assert (applied.action, applied.applied) == ("override_set", True)
+
+
+def test_admin_refuses_an_edit_of_an_override_to_a_value_outside_its_bounds(admin_client):
+    admin_client.post(
+        "/admin/trading/paramoverride/add/", {"name": "min_hold_s", "value": "90", "note": ""}
+    )
+    override = ParamOverride.objects.get()
+    response = admin_client.post(
+        f"/admin/trading/paramoverride/{override.pk}/change/", {"value": "99999", "note": ""}
+    )
+    assert response.status_code == 200  # the form again, with the reason; not a server error
+    assert "min_hold_s" in response.content.decode()
+    assert "between 0 and 3600" in response.content.decode()
+    assert ParamOverride.objects.get().value == 90
+    assert ControlAudit.objects.filter(applied=False).count() == 1
 
 
 def test_admin_edits_of_the_controls_become_audited_services(admin_client):
