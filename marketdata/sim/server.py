@@ -283,8 +283,12 @@ class SimExchange:
         if path.startswith(PREFIX) or path == WS_PATH:
             private = path.startswith(f"{PREFIX}/portfolio") or path == WS_PATH
             if private or has_auth_headers(request.headers):
+                # The path as sent (still percent-encoded), like SDK3 auth.py's
+                # ``urlparse(url).path``: aiohttp's ``request.path`` is decoded, and a
+                # signature over the decoded text would pass here but not at Kalshi.
+                signed = request.raw_path.split("?", 1)[0]
                 try:
-                    request[KEY_ID] = self.keys.verify(request.headers, request.method, path)
+                    request[KEY_ID] = self.keys.verify(request.headers, request.method, signed)
                 except AuthError as exc:
                     return error(401, "authentication_error", str(exc))
         return await handler(request)

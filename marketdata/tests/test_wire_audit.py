@@ -181,3 +181,20 @@ def test_the_book_subscribe_asks_for_own_side_prices_and_drops_the_ask_if_refuse
     (again,) = sent(client)
     assert again["cmd"] == "subscribe"
     assert "use_yes_price" not in again["params"]
+
+
+async def test_the_signature_covers_the_path_as_sent_not_its_decoded_form(sim_exchange):
+    """SDK3 signs ``urlparse(url).path``: the percent-encoded path on the wire."""
+    import aiohttp
+    from yarl import URL
+
+    sim = sim_exchange
+    raw = "/trade-api/v2/markets/KXBTC15M%20NOPE"
+    url = URL(sim.base_url + raw, encoded=True)
+    async with aiohttp.ClientSession() as http:
+        as_sent = sim.sign("GET", raw)
+        async with http.get(url, headers=as_sent) as response:
+            assert response.status == 404  # verified, then an unknown market
+        decoded = sim.sign("GET", "/trade-api/v2/markets/KXBTC15M NOPE")
+        async with http.get(url, headers=decoded) as response:
+            assert response.status == 401
