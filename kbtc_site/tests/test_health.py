@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings as django_settings
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from trading import live
@@ -99,3 +99,21 @@ def test_it_shows_what_a_running_trader_last_reported_of_its_feeds_and_writes(
     assert reported["feeds"]["kalshi"]["malformed_reasons"] == {"bad json": 3}
     assert reported["db"].startswith("retrying")
     assert reported["orders_unfilled"] == {"paper:no_liquidity": 2}
+
+
+@pytest.mark.redis
+def test_with_redis_down_a_running_trader_still_reads_as_running(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heartbeat_touch()
+    away = "redis://127.0.0.1:1/0"
+    monkeypatch.setattr(django_settings.ENV, "redis_url", away)
+    caches = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": away}
+    }
+    with override_settings(CACHES=caches):
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    trader = response.json()["trader"]
+    assert trader["state"] == "running"
+    assert "reported" not in trader  # its self-report lives in the cache that is away
