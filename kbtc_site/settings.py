@@ -193,6 +193,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "kbtc_site.api_errors.api_exception_handler",
 }
 REST_KNOX = {
     "AUTH_HEADER_PREFIX": "Bearer",
