@@ -1,7 +1,9 @@
 """The REST API's answer when the database is away: 503 with what happened, not a bare 500.
 
-A control is one durable transaction, so a control that meets an outage changed nothing;
-the answer says so, and that it is safe to send again.
+A control is one durable transaction: it committed whole or not at all. An outage met
+before the commit (nearly always: the token check reads the database first) changed
+nothing; one met while reading the answer after the commit did. The answer cannot tell
+which, so it says where to look before sending the control again.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             method=getattr(request, "method", None),
             error=str(exc).strip(),
         )
-        detail = "the database is unavailable: nothing was changed; try again shortly"
+        detail = (
+            f"the database is unavailable ({type(exc).__name__}): the request did not complete;"
+            " check GET /api/controls/ once it is back before sending a control again"
+        )
         return Response({"detail": detail}, status=503, headers={"Retry-After": "5"})
     return exception_handler(exc, context)
