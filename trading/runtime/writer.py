@@ -80,6 +80,8 @@ class PersistWriter:
         # Writes the database refused on their own (a bug, not an outage) were skipped and
         # logged as persist_write_failed; the panel keeps saying so.
         failed = f" ({self.failed} writes failed: persist_write_failed)" if self.failed else ""
+        if self.dropped:  # decision samples, equity points: bounded, dropped when full
+            failed += f" ({self.dropped} optional writes dropped: persist_queue_full_dropping)"
         if not self.outage_error:
             return f"ok{failed}"
         return f"retrying ({self.pending} writes waiting): {self.outage_error}{failed}"[:240]

@@ -10,6 +10,7 @@ from trading import selectors
 from trading.engine.params import DEFAULT_PARAMS
 from trading.runtime.daemon import Daemon, DaemonConfig
 from trading.runtime.session import new_session
+from trading.runtime.writer import Write
 from trading.venues.paper import Execution
 
 START = 1_767_225_600_000
@@ -92,3 +93,14 @@ def test_the_health_payload_keeps_saying_that_writes_were_refused() -> None:
     assert trader.health_payload()["db"] == "ok"
     trader.writer.failed = 1
     assert trader.health_payload()["db"] == "ok (1 writes failed: persist_write_failed)"
+
+
+def test_the_health_payload_says_optional_writes_were_dropped_when_the_queue_was_full() -> None:
+    trader = daemon()
+    trader.writer.bound = 1
+    with capture_logs() as logs:
+        for ts in (1, 2):
+            trader.writer.put(Write(print, {"ts": ts}))
+    assert trader.writer.dropped == 1
+    assert [entry["event"] for entry in logs] == ["persist_queue_full_dropping"]
+    assert "1 optional writes dropped" in trader.health_payload()["db"]
