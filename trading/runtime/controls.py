@@ -21,6 +21,8 @@ from trading import live, selectors
 
 log = structlog.get_logger(__name__)
 
+JOIN_TIMEOUT_S = 5.0
+
 
 class ControlsWatch:
     def __init__(
@@ -57,8 +59,17 @@ class ControlsWatch:
             while not stop.is_set():
                 try:
                     if not channel:  # (re)join: Redis may be away at start or drop us
-                        channel = await layer.new_channel()
-                        await layer.group_add(live.CONTROLS_GROUP, channel)
+                        joining = await layer.new_channel()
+                        # bounded: a Redis that accepts and never answers must not hold
+                        # the stop (the daemon's task group waits for this task)
+                        try:
+                            join = layer.group_add(live.CONTROLS_GROUP, joining)
+                            await asyncio.wait_for(join, JOIN_TIMEOUT_S)
+                        except TimeoutError as exc:
+                            raise ConnectionError(
+                                f"joining {live.CONTROLS_GROUP} timed out after {JOIN_TIMEOUT_S} s"
+                            ) from exc
+                        channel = joining
                     await asyncio.wait_for(layer.receive(channel), 1.0)
                 except TimeoutError:
                     continue
@@ -72,4 +83,4 @@ class ControlsWatch:
         finally:
             if channel:
                 with contextlib.suppress(Exception):
-                    await layer.group_discard(live.CONTROLS_GROUP, channel)
+                    await asyncio.wait_for(layer.group_discard(live.CONTROLS_GROUP, channel), 2.0)

@@ -75,3 +75,38 @@ async def test_the_daemons_control_watch_keeps_polling_while_the_layer_is_away(r
     await sync_to_async(connections.close_all)()  # the ORM thread's, or teardown cannot drop the db
     assert len(reads) >= 3  # the database poll carried on
     assert any(entry["event"] == "controls_listen_failed" for entry in logs)
+
+
+@pytest.fixture
+def redis_silent() -> Iterator[str]:
+    """A Redis that accepts connections and never answers (a paused server): the kernel
+    completes the handshake on a listening socket nobody reads."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        url = f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+        layers = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {"hosts": [url]},
+            }
+        }
+        with override_settings(CHANNEL_LAYERS=layers):
+            yield url
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_silent_layer_is_logged_and_neither_stops_the_poll_nor_holds_the_stop(redis_silent):
+    reads: list[selectors.ControlsSnapshot] = []
+    watch = ControlsWatch(reads.append, poll_s=0.05)
+    stop = asyncio.Event()
+    with capture_logs() as logs:
+        tasks = [asyncio.create_task(watch.poll(stop)), asyncio.create_task(watch.listen(stop))]
+        await asyncio.sleep(6)
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 8)  # the stop is not held
+    assert len(reads) >= 20
+    failures = [entry for entry in logs if entry["event"] == "controls_listen_failed"]
+    assert failures
+    assert "timed out" in failures[0]["error"]
+    await sync_to_async(connections.close_all)()
