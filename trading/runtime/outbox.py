@@ -28,7 +28,8 @@ from trading.runtime.session import Session
 
 log = structlog.get_logger(__name__)
 
-CHART_CANDLE_S = 60  # the dashboard's BTC chart is 1-minute bars
+CHART_CANDLE_S = 60
+PUBLISH_TIMEOUT_S = 2.0  # the dashboard's BTC chart is 1-minute bars
 
 
 class Outbox:
@@ -146,11 +147,14 @@ class Outbox:
         pending, self.pending = self.pending, {}
         for (topic, _), payload in pending.items():
             try:
-                await publisher.publish(topic, payload)
+                # bounded: a Redis that accepts and never answers must not stall the loop
+                # (or the stop, which waits for it)
+                await asyncio.wait_for(publisher.publish(topic, payload), PUBLISH_TIMEOUT_S)
             except Exception as exc:
                 self.failures += 1
                 self.failing += 1
-                self.last_failure = f"{type(exc).__name__}: {str(exc).strip()}"[:160]
+                reason = str(exc).strip() or f"no answer within {PUBLISH_TIMEOUT_S} s"
+                self.last_failure = f"{type(exc).__name__}: {reason}"[:160]
                 # Logged when it starts and then now and again, not five times a second
                 # per topic for as long as Redis is away. Payloads are the latest state of
                 # their topic, so the next one that goes through carries everything.

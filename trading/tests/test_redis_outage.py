@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -20,9 +21,10 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 from structlog.testing import capture_logs
 
-from trading import selectors
+from trading import live, selectors
 from trading.models import ControlAudit
 from trading.runtime.controls import ControlsWatch
+from trading.runtime.outbox import Outbox
 from trading.tests import factories
 
 
@@ -110,3 +112,15 @@ async def test_a_silent_layer_is_logged_and_neither_stops_the_poll_nor_holds_the
     assert failures
     assert "timed out" in failures[0]["error"]
     await sync_to_async(connections.close_all)()
+
+
+async def test_a_silent_layer_cannot_stall_the_daemons_publishing(redis_silent):
+    outbox = Outbox(every_s=0.05)
+    outbox.put("trade", "paper", {"ts": 1, "lane": "paper"})
+    started = time.monotonic()
+    with capture_logs() as logs:
+        await asyncio.wait_for(outbox.publish_pending(live.Publisher(min_interval_s=0)), 10)
+    assert time.monotonic() - started < 5
+    assert outbox.failing == 1
+    assert outbox.redis_state().startswith("failing")
+    assert [entry["event"] for entry in logs] == ["publish_failed"]
