@@ -82,7 +82,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     trader: dict[str, Any] = (
         trader_heartbeat() if checks["database"]["ok"] else {"state": "unknown"}
     )
-    if trader["state"] != "not running":
+    # The report is cached in Redis where Redis is configured: not read when the check has
+    # just found it down (a server that never answers would hold this page).
+    if trader["state"] != "not running" and checks.get("redis", {"ok": True})["ok"]:
         reported = trader_reported()
         if reported is not None:
             trader["reported"] = reported
