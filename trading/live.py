@@ -58,6 +58,13 @@ Topic payloads
                            "messages": int, "reconnects": int, "resnapshots": int}],
      "db": "ok"|str, "redis": "ok"|str, "lanes": [str], "events_per_s": float?}
 
+A send that fails (Redis away, a layer error, no answer within ``SEND_TIMEOUT_S``) keeps its
+payloads: the next flush of the topic sends them, unless a newer payload of the same lane
+replaced them. An immediate send raises to the caller; a delayed (coalesced) send fails in
+the background, is logged once per outage and is raised to the caller by the topic's next
+``publish`` as ``DelayedPublishError`` (its payload is kept and flushed), so the caller
+counts both kinds of failure in one place.
+
 On the channel layer each topic group ``kbtc.<topic>`` receives
 ``{"type": "live.message", "topic": str, "payloads": [payload, ...]}`` (one payload per lane
 that changed since the last message of that topic).
@@ -81,9 +88,12 @@ import math
 import time
 from typing import Any
 
+import structlog
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.cache import cache
+
+log = structlog.get_logger(__name__)
 
 TOPICS = ("market", "signal", "position", "trade", "equity", "health")
 CONTROLS_GROUP = "kbtc.controls"
@@ -92,6 +102,12 @@ MIN_INTERVAL_S = 0.2  # 5 messages per second per topic
 LATEST_KEY = "kbtc:live:latest:{topic}:{slot}"
 SLOTS = ("", "paper", "live")
 LATEST_TTL_S = 3600
+SEND_TIMEOUT_S = 2.0  # a delayed send has no caller to bound it: a silent Redis would hold it
+
+
+class DelayedPublishError(Exception):
+    """A delayed (coalesced) send of a topic failed; raised by the topic's next ``publish``,
+    whose own payload is kept and flushed all the same."""
 
 
 def topic_group(topic: str) -> str:
@@ -132,8 +148,12 @@ class Publisher:
         self._last_sent: dict[str, float] = {}
         self._pending: dict[str, dict[str, dict[str, Any]]] = {}
         self._flushers: dict[str, asyncio.Task[None]] = {}
+        self._unreported: dict[str, DelayedPublishError] = {}  # topic → its failed delayed send
+        self._failed: set[str] = set()  # topics whose last send failed
         self.sent = 0
         self.coalesced = 0
+        self.delayed_failures = 0  # delayed sends that raised, over the publisher's life
+        self.failing = 0  # delayed sends failed since the last send that went through
 
     async def publish(self, topic: str, payload: dict[str, Any]) -> None:
         if topic not in TOPICS:
@@ -141,24 +161,70 @@ class Publisher:
         assert_plain_json(payload)
         slot = str(payload.get("lane", ""))
         wait = self._last_sent.get(topic, -math.inf) + self.min_interval_s - time.monotonic()
-        if wait <= 0 and topic not in self._flushers:
-            await self._send(topic, [payload])
+        failed = self._unreported.pop(topic, None)
+        # A topic whose last send failed is not delayed: a delayed publish returns before its
+        # send, and its caller would take the return for the end of the outage.
+        due = wait <= 0 or topic in self._failed
+        if due and topic not in self._flushers and failed is None:
+            # Whatever a failed send left pending goes too; this payload replaces its lane's.
+            payloads = self._pending.pop(topic, {})
+            payloads[slot] = payload
+            try:
+                await self._send(topic, list(payloads.values()))
+            except BaseException:  # a timeout's cancel too: the payloads wait for the next flush
+                self._keep(topic, payloads)
+                self._failed.add(topic)
+                raise
             return
         pending = self._pending.setdefault(topic, {})
         if slot in pending:
             self.coalesced += 1
         pending[slot] = payload
         if topic not in self._flushers:
-            self._flushers[topic] = asyncio.create_task(self._flush_later(topic, wait))
+            self._schedule(topic)
+        if failed is not None:
+            raise failed
+
+    def _schedule(self, topic: str) -> None:
+        wait = self._last_sent.get(topic, -math.inf) + self.min_interval_s - time.monotonic()
+        self._flushers[topic] = asyncio.create_task(self._flush_later(topic, wait))
+
+    def _keep(self, topic: str, payloads: dict[str, dict[str, Any]]) -> None:
+        """Put back what a failed send carried; a lane's newer pending payload wins."""
+        self._pending[topic] = {**payloads, **self._pending.get(topic, {})}
 
     async def _flush_later(self, topic: str, wait: float) -> None:
+        sent = False
         try:
             await asyncio.sleep(max(wait, 0.0))
             pending = self._pending.pop(topic, None)
             if pending:
-                await self._send(topic, list(pending.values()))
+                try:
+                    await asyncio.wait_for(
+                        self._send(topic, list(pending.values())), SEND_TIMEOUT_S
+                    )
+                    sent = True
+                except Exception as exc:
+                    # Nobody awaits this task: without this the failure would be lost (at
+                    # best "Task exception was never retrieved").
+                    self._keep(topic, pending)
+                    self._delayed_send_failed(topic, exc)
         finally:
             self._flushers.pop(topic, None)
+        # Payloads that arrived while this one was being sent; after a failure the topic's
+        # next publish flushes instead (no retry loop against a Redis that is away).
+        if sent and self._pending.get(topic):
+            self._schedule(topic)
+
+    def _delayed_send_failed(self, topic: str, exc: Exception) -> None:
+        self._failed.add(topic)
+        self.delayed_failures += 1
+        self.failing += 1
+        reason = str(exc).strip() or f"no answer within {SEND_TIMEOUT_S} s"
+        error = f"{type(exc).__name__}: {reason}"[:160]
+        self._unreported[topic] = DelayedPublishError(f"delayed send of {topic} failed: {error}")
+        if self.failing == 1:  # once per outage: the caller logs the ones it is told of
+            log.warning("delayed_publish_failed", topic=topic, error=error)
 
     async def _send(self, topic: str, payloads: list[dict[str, Any]]) -> None:
         self._last_sent[topic] = time.monotonic()
@@ -171,6 +237,10 @@ class Publisher:
             await layer.group_send(
                 topic_group(topic), {"type": "live.message", "topic": topic, "payloads": payloads}
             )
+        self._failed.discard(topic)
+        if self.failing:
+            log.info("delayed_publish_recovered", failed=self.failing)
+            self.failing = 0
 
     async def drain(self) -> None:
         """Wait for every trailing send (tests, shutdown)."""

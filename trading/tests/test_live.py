@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import socket
 from decimal import Decimal
 from typing import Any
 
 import msgpack
 import pytest
+from channels.layers import get_channel_layer
+from django.test import override_settings
+from structlog.testing import capture_logs
 
 from trading import live
+from trading.runtime.outbox import Outbox
 from trading.tests.test_dashboard import PAYLOADS
 
 
@@ -17,6 +23,19 @@ class RecordingLayer:
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         self.sent.append((group, message))
+
+
+class FlakyLayer(RecordingLayer):
+    """Refuses every send while ``down`` (Redis away), records them otherwise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        if self.down:
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        await super().group_send(group, message)
 
 
 @pytest.fixture
@@ -94,3 +113,132 @@ async def _latest() -> dict[tuple[str, str], dict[str, Any]]:
     from asgiref.sync import sync_to_async
 
     return await sync_to_async(live.latest_payloads)()
+
+
+@pytest.fixture
+def flaky(monkeypatch: pytest.MonkeyPatch) -> FlakyLayer:
+    flaky = FlakyLayer()
+    monkeypatch.setattr(live, "get_channel_layer", lambda: flaky)
+    return flaky
+
+
+async def test_a_failed_delayed_send_is_counted_logged_once_and_its_newest_payload_follows(flaky):
+    publisher = live.Publisher()
+    await publisher.publish("signal", {"lane": "paper", "n": 0})  # immediate
+    flaky.down = True
+    with capture_logs() as logs:
+        await publisher.publish("signal", {"lane": "live", "n": 1})  # delayed: fails unseen
+        await publisher.drain()  # nothing escapes the background task
+        assert publisher.delayed_failures == 1
+        for n in (2, 3):  # the outage goes on: each publish reports the last failed send
+            with pytest.raises(live.DelayedPublishError, match="delayed send of signal failed"):
+                await publisher.publish("signal", {"lane": "paper", "n": n})
+            await publisher.drain()
+        flaky.down = False
+        with pytest.raises(live.DelayedPublishError, match="ConnectionError: Error 111"):
+            await publisher.publish("signal", {"lane": "paper", "n": 4})
+        await publisher.drain()
+    assert publisher.delayed_failures == 3
+    # the live lane's payload waited through the outage; the paper lane's newest replaced
+    # the ones that could not be sent
+    assert [message["payloads"] for _, message in flaky.sent] == [
+        [{"lane": "paper", "n": 0}],
+        [{"lane": "live", "n": 1}, {"lane": "paper", "n": 4}],
+    ]
+    events = [entry["event"] for entry in logs]
+    assert events == ["delayed_publish_failed", "delayed_publish_recovered"]
+    assert logs[0]["topic"] == "signal"
+    assert publisher.failing == 0
+    await publisher.publish("signal", {"lane": "paper", "n": 5})  # nothing left to report
+
+
+async def test_a_failed_immediate_send_keeps_its_payload_for_the_next_flush(flaky):
+    publisher = live.Publisher(min_interval_s=0)
+    flaky.down = True
+    with pytest.raises(ConnectionError):
+        await publisher.publish("position", {"lane": "live", "positions": []})
+    flaky.down = False
+    await publisher.publish("position", {"lane": "paper", "positions": []})
+    assert flaky.sent[0][1]["payloads"] == [
+        {"lane": "live", "positions": []},
+        {"lane": "paper", "positions": []},
+    ]
+
+
+class SlowLayer(RecordingLayer):
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        await asyncio.sleep(0.1)
+        await super().group_send(group, message)
+
+
+async def test_payloads_that_arrive_during_a_delayed_send_get_a_flush_of_their_own(monkeypatch):
+    slow = SlowLayer()
+    monkeypatch.setattr(live, "get_channel_layer", lambda: slow)
+    publisher = live.Publisher(min_interval_s=0.05)
+    await publisher.publish("market", {"ts": 1})
+    await publisher.publish("market", {"ts": 2})  # delayed
+    await asyncio.sleep(0.1)  # its send is under way
+    await publisher.publish("market", {"ts": 3})
+    await publisher.drain()
+    sent = [message["payloads"] for _, message in slow.sent]
+    assert sent == [[{"ts": 1}], [{"ts": 2}], [{"ts": 3}]]
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def redis_url_away() -> dict[str, Any]:
+    """Channel-layer settings for a real Redis layer on a port nothing listens on."""
+    url = f"redis://127.0.0.1:{_closed_port()}/0"
+    return {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}
+    }
+
+
+async def test_a_delayed_send_refused_by_redis_is_counted_by_the_outbox_and_caught_up(
+    redis_url_away,
+):
+    """A real Redis layer: the daemon's outbox publishes, the layer goes away during a
+    delayed send, comes back, and a dashboard's channel receives the newest payload."""
+    publisher = live.Publisher()
+    outbox = Outbox()
+    layer = get_channel_layer()
+    assert layer is not None
+    channel = await layer.new_channel()
+    await layer.group_add(live.topic_group("market"), channel)
+    with capture_logs() as logs:
+        outbox.put("market", "", {"ts": 1})
+        await outbox.publish_pending(publisher)  # sent
+        with override_settings(CHANNEL_LAYERS=redis_url_away):
+            outbox.put("market", "", {"ts": 2})
+            await outbox.publish_pending(publisher)  # within 0.2 s: delayed, returns at once
+            await publisher.drain()  # the delayed send is refused in the background
+            assert publisher.delayed_failures == 1
+            assert outbox.failures == 0
+            for ts in (3, 4):  # each publish reports the last failed send; the outbox counts
+                outbox.put("market", "", {"ts": ts})
+                await outbox.publish_pending(publisher)
+                await publisher.drain()
+            assert outbox.failures == 2
+            assert outbox.failing == 2
+            assert "DelayedPublishError: delayed send of market failed" in outbox.last_failure
+        outbox.put("market", "", {"ts": 5})  # Redis is back
+        await outbox.publish_pending(publisher)  # reports the send of ts 4; keeps ts 5
+        await publisher.drain()
+        received = await asyncio.wait_for(layer.receive(channel), 5)
+        assert received["payloads"] == [{"ts": 1}]
+        received = await asyncio.wait_for(layer.receive(channel), 5)
+        assert received["payloads"] == [{"ts": 5}]  # the newest: ts 2-4 were replaced
+        outbox.put("market", "", {"ts": 6})
+        await outbox.publish_pending(publisher)
+    await layer.group_discard(live.topic_group("market"), channel)
+    assert outbox.failures == 3
+    assert outbox.failing == 0
+    events = [entry["event"] for entry in logs]
+    assert events.count("delayed_publish_failed") == 1  # once for the outage
+    assert events.count("publish_failed") == 1  # the outbox logs at 1, 10, 100 failures
+    assert events.count("publish_recovered") == 1
