@@ -88,12 +88,13 @@ async def test_trades_closed_during_an_outage_are_written_when_it_ends(outage):
     assert saved_bankroll == bankroll
 
 
-async def test_a_stop_during_an_outage_ends_cleanly_and_logs_what_was_not_written(
-    outage,
+async def test_a_stop_during_an_outage_ends_cleanly_and_spills_what_was_not_written(
+    outage, tmp_path
 ):
     outputs = uninterrupted_run()
     close_s = elapsed_s(closes(outputs)[0].ts)
     sim = SteppedDaemon()
+    sim.daemon.spill_dir = tmp_path
     with capture_logs() as logs:
         async with sim:
             await sim.step_to(close_s - 5)
@@ -102,11 +103,15 @@ async def test_a_stop_during_an_outage_ends_cleanly_and_logs_what_was_not_writte
             # leaving the block stops the daemon (the SIGTERM path) with the database away
         stopped = [entry for entry in logs if entry["event"] == "trader_stopped"]
     assert stopped, "the daemon did not stop cleanly"
-    lost = [entry for entry in logs if entry["event"] == "persist_lost_on_stop"]
-    assert lost
-    assert lost[0]["writes"].get("position_close") == 1  # the trade it could not write
-    assert "not currently accepting connections" in lost[0]["error"]
-    assert stopped[0]["unwritten"] == lost[0]["pending"] > 0
+    assert not [entry for entry in logs if entry["event"] == "persist_lost_on_stop"]
+    spilled = [entry for entry in logs if entry["event"] == "persist_spilled"]
+    assert len(spilled) == 1
+    assert spilled[0]["writes"].get("position_close") == 1  # the trade it could not write
+    assert "not currently accepting connections" in spilled[0]["error"]
+    assert stopped[0]["unwritten"] == spilled[0]["count"] > 0
+    assert spilled[0]["path"] == str(tmp_path / "persist-spill-000001.jsonl")
+    spill_text = await asyncio.to_thread((tmp_path / "persist-spill-000001.jsonl").read_text)
+    assert len(spill_text.splitlines()) == spilled[0]["count"]
 
 
 def closed_port() -> int:

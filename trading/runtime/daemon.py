@@ -18,9 +18,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
+from django.conf import settings
 
 from kbtc_site.db import db_call
 from marketdata.model.candles import Candle
@@ -41,6 +43,7 @@ from trading.runtime import outputs
 from trading.runtime.controls import ControlsWatch
 from trading.runtime.outbox import Outbox
 from trading.runtime.session import Session, SessionOutput, new_session, restored_session
+from trading.runtime.spill import spill_apply, spill_lines, spill_save
 from trading.runtime.state import count_trade, load_restart, save_state_write, trade_counts
 from trading.runtime.writer import PersistWriter, Write
 from trading.services.controls import emergency_stop_acknowledge
@@ -77,6 +80,7 @@ class DaemonConfig:
     controls_poll_s: float = 1.0
     heartbeat_s: float = 5.0
     publish_every_s: float = 0.2
+    spill_dir: Path | None = None  # writes a stop could not make; None: KBTC_DATA_DIR
 
 
 @dataclass
@@ -104,6 +108,7 @@ class Daemon:
         self.start_ts = start_ts
         self.observer = observer  # tests and the latency bench watch outputs here
         self.writer = PersistWriter()
+        self.spill_dir = config.spill_dir or Path(settings.KBTC["DATA_DIR"])
         self.session: Session | None = None
         self.runtime: dict[str, Any] = {}
         self.restored = False
@@ -126,7 +131,11 @@ class Daemon:
     # --- start ---------------------------------------------------------------------------
 
     async def prepare(self) -> None:
-        """Restore the saved session (replaying recorded events) or start a new one."""
+        """Restore the saved session (replaying recorded events) or start a new one.
+
+        First the writes the last stop could not make (spilled during an outage) are
+        applied, so the state restored is the one that run stopped with."""
+        await db_call(spill_apply)(self.spill_dir)
         restart = await db_call(load_restart)(
             lanes=self.config.lanes, replay_window_ms=self.config.replay_window_ms
         )
@@ -438,21 +447,43 @@ class Daemon:
             await db_call(heartbeat_stop)()
         except Exception as exc:
             log.warning("heartbeat_stop_failed", error=str(exc).strip())
-        if self.writer.pending:
-            # The database was away for the whole stop: these rows (the state save among
-            # them) are not written. A restart resumes from the last state that was.
-            log.error(
-                "persist_lost_on_stop",
-                pending=self.writer.pending,
-                writes=self.writer.unwritten(),
-                error=self.writer.outage_error,
-            )
+        unwritten = self.writer.pending
+        if unwritten:
+            self._spill_unwritten()
         log.info(
             "trader_stopped",
             now=self.session.now if self.session else None,
             written=self.writer.written,
             dropped=self.writer.dropped,
-            unwritten=self.writer.pending,
+            unwritten=unwritten,
             failed=self.writer.failed,
             errors=self.errors,
         )
+
+    def _spill_unwritten(self) -> None:
+        """The database was away for the whole stop: what is still queued (the final state
+        save among it) goes to a spill file the next start applies before it restores."""
+        writes = self.writer.unwritten()
+        error = self.writer.outage_error
+        lines, unspillable = spill_lines(self.writer.take_unwritten())
+        try:
+            path = spill_save(lines, self.spill_dir) if lines else None
+        except OSError as exc:
+            log.error(
+                "persist_lost_on_stop",
+                pending=len(lines) + len(unspillable),
+                writes=writes,
+                error=f"{error}; spill file: {type(exc).__name__}: {exc}",
+            )
+            return
+        if path is not None:
+            log.warning(
+                "persist_spilled", count=len(lines), path=str(path), writes=writes, error=error
+            )
+        if unspillable:
+            log.error(
+                "persist_lost_on_stop",
+                pending=len(unspillable),
+                writes=dict(Counter(unspillable)),
+                error=error,
+            )

@@ -79,10 +79,10 @@ def save_state_write(session: Session, runtime: dict[str, Any]) -> Write:
                 "snapshot_at_ms": engine.now or None,
             }
         )
-    return Write(_save_rows, {"rows": rows}, critical=True)
+    return Write(save_rows, {"rows": rows}, critical=True)
 
 
-def _save_rows(*, rows: Sequence[dict[str, Any]]) -> None:
+def save_rows(*, rows: Sequence[dict[str, Any]]) -> None:
     for row in rows:
         bot_state_save(**row)
 

@@ -74,6 +74,13 @@ class PersistWriter:
             counts[name] = counts.get(name, 0) + 1
         return counts
 
+    def take_unwritten(self) -> list[Write]:
+        """Empty the queue and return what was in it, in order (the stop spills it)."""
+        writes = list(self._queue)
+        self._queue.clear()
+        self._optional = 0
+        return writes
+
     def state(self) -> str:
         """For the health panel: "ok", or the outage now being retried and what waits on it
         (a past, recovered outage is not reported as a current one)."""

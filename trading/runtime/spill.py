@@ -1,0 +1,265 @@
+"""Writes a stop could not make (the database away) kept on disk until the next start.
+
+A stop during a database outage used to lose its queued rows, the final state save among
+them: the restart resumed from an older state, without the trades closed since and with
+the lanes' bankroll set back. Now the stop writes them to a spill file in
+``KBTC_DATA_DIR`` and the next start applies them, in order, before it restores.
+
+Format: ``persist-spill-NNNNNN.jsonl``, one write per line,
+``{"format": 1, "write": "position_close", "critical": true, "kwargs": {...}}``, written
+whole (temp file, fsync, link under a new number), never over an earlier spill. Applying
+is idempotent (a row already written is not written again: positions and trades by their
+unique ``position_uid``, signal-log and bankroll rows by lane and time; state saves and
+position updates set absolute values), in one transaction, and a file is removed only
+after that transaction committed. A line that cannot be read stops the start, naming the
+file and the line: the writes in it are never dropped silently.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
+
+from trading.models import BankrollSnapshot, Decision, OpenPosition, Trade
+from trading.runtime.state import save_rows
+from trading.runtime.writer import Write
+from trading.services.controls import emergency_stop_acknowledge
+from trading.services.trades import (
+    bankroll_record,
+    decision_record,
+    ms_to_datetime,
+    position_close,
+    position_open,
+    position_update,
+)
+
+log = structlog.get_logger(__name__)
+
+SPILL_FORMAT = 1
+_NAME = re.compile(r"^persist-spill-(\d{6})\.jsonl$")
+_OUTAGE = (OperationalError, InterfaceError)
+
+
+class SpillError(Exception):
+    """A spill file that cannot be read; the start stops rather than lose its writes."""
+
+
+def _position_written(kwargs: dict[str, Any]) -> bool:
+    uid = kwargs["position_uid"]
+    return (
+        OpenPosition.objects.filter(position_uid=uid).exists()
+        or Trade.objects.filter(position_uid=uid).exists()
+    )
+
+
+def _trade_written(kwargs: dict[str, Any]) -> bool:
+    return Trade.objects.filter(position_uid=kwargs["position_uid"]).exists()
+
+
+def _decision_written(kwargs: dict[str, Any]) -> bool:
+    return Decision.objects.filter(
+        lane=kwargs["lane"],
+        ts=ms_to_datetime(kwargs["ts_ms"]),
+        kind=kwargs["kind"],
+        ticker=kwargs.get("ticker", ""),
+    ).exists()
+
+
+def _bankroll_written(kwargs: dict[str, Any]) -> bool:
+    return BankrollSnapshot.objects.filter(
+        lane=kwargs["lane"], ts=ms_to_datetime(kwargs["ts_ms"])
+    ).exists()
+
+
+@dataclass(frozen=True)
+class _Kind:
+    fn: Callable[..., Any]
+    # True when the row is already in the database; None: the write sets absolute values
+    # (an upsert, an update, an acknowledgement by sequence), so writing it twice is harmless.
+    written: Callable[[dict[str, Any]], bool] | None
+
+
+SPILLABLE: dict[str, _Kind] = {
+    "position_open": _Kind(position_open, _position_written),
+    "position_update": _Kind(position_update, None),
+    "position_close": _Kind(position_close, _trade_written),
+    "decision_record": _Kind(decision_record, _decision_written),
+    "bankroll_record": _Kind(bankroll_record, _bankroll_written),
+    "state_save": _Kind(save_rows, None),
+    "emergency_stop_acknowledge": _Kind(emergency_stop_acknowledge, None),
+}
+_NAMES = {kind.fn: name for name, kind in SPILLABLE.items()}
+
+
+@dataclass(frozen=True)
+class SpilledWrite:
+    name: str
+    kwargs: dict[str, Any]
+    critical: bool
+    line: int
+
+
+# --- writing (the stop) ------------------------------------------------------------------
+
+
+def spill_lines(writes: Sequence[Write]) -> tuple[list[str], list[str]]:
+    """(JSON lines, names of the writes that cannot be spilled: unknown or not JSON)."""
+    lines: list[str] = []
+    unspillable: list[str] = []
+    for write in writes:
+        name = _NAMES.get(write.fn)
+        if name is None:
+            unspillable.append(getattr(write.fn, "__name__", str(write.fn)))
+            continue
+        record = {
+            "format": SPILL_FORMAT,
+            "write": name,
+            "critical": write.critical,
+            "kwargs": write.kwargs,
+        }
+        try:
+            # NaN stays allowed (a signal reading can be one): a row is worth more than purity
+            lines.append(json.dumps(record, separators=(",", ":")))
+        except (TypeError, ValueError):
+            unspillable.append(name)
+    return lines, unspillable
+
+
+def spill_files(directory: Path) -> list[Path]:
+    """The spill files waiting in ``directory``, oldest first."""
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.match(p.name))]
+    return [path for _, path in sorted(found)]
+
+
+def spill_save(lines: Sequence[str], directory: Path) -> Path:
+    """Write the lines as a new spill file, whole or not at all; returns its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    existing = spill_files(directory)
+    number = int(_NAME.match(existing[-1].name).group(1)) + 1 if existing else 1  # type: ignore[union-attr]
+    temp = directory / f".persist-spill-{os.getpid()}.tmp"
+    with open(temp, "w", encoding="utf-8") as handle:
+        handle.writelines(line + "\n" for line in lines)
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        while True:
+            path = directory / f"persist-spill-{number:06d}.jsonl"
+            try:
+                os.link(temp, path)  # unlike rename, never replaces an earlier spill
+                break
+            except FileExistsError:
+                number += 1
+    finally:
+        temp.unlink()
+    _fsync_dir(directory)
+    return path
+
+
+def _fsync_dir(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+# --- reading and applying (the next start) -----------------------------------------------
+
+
+def spill_read(path: Path) -> list[SpilledWrite]:
+    """Every write in the file, or ``SpillError`` naming the first line that is not one."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpillError(f"spill file {path} cannot be read: {exc}") from exc
+    writes: list[SpilledWrite] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line and number == text.count("\n") + 1:
+            break  # the newline that ends the last line
+        try:
+            writes.append(_parse(line, number))
+        except ValueError as exc:
+            raise SpillError(
+                f"spill file {path}, line {number}: {exc}. Its writes were not applied and "
+                "the trader did not start: repair or move the file, then start again"
+            ) from exc
+    return writes
+
+
+def _parse(line: str, number: int) -> SpilledWrite:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc})") from exc
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    if record.get("format") != SPILL_FORMAT:
+        raise ValueError(f"unknown format {record.get('format')!r}")
+    name, kwargs = record.get("write"), record.get("kwargs")
+    if name not in SPILLABLE:
+        raise ValueError(f"unknown write {name!r}")
+    if not isinstance(kwargs, dict):
+        raise ValueError("kwargs is not an object")
+    try:
+        inspect.signature(SPILLABLE[name].fn).bind(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"{name}: {exc}") from exc
+    return SpilledWrite(name, kwargs, bool(record.get("critical")), number)
+
+
+def spill_apply(directory: Path) -> dict[str, Any] | None:
+    """Apply every waiting spill file in order, in one transaction, then remove them.
+
+    Every file is read before anything is written, so a bad line stops the start with
+    nothing applied. A write that fails on its own (a bug, not an outage) is logged and
+    skipped, as the live writer does; an outage raises and leaves the files in place.
+    """
+    files = spill_files(directory)
+    if not files:
+        return None
+    spilled = [(path, spill_read(path)) for path in files]
+    counts = {"applied": 0, "already_written": 0, "failed": 0}
+    with transaction.atomic():
+        for path, writes in spilled:
+            for write in writes:
+                counts[_apply_one(path, write)] += 1
+    for path in files:  # only now: the transaction above committed
+        path.unlink()
+    _fsync_dir(directory)
+    result: dict[str, Any] = {"files": [str(path) for path in files], **counts}
+    log.info("persist_spill_applied", **result)
+    return result
+
+
+def _apply_one(path: Path, write: SpilledWrite) -> str:
+    kind = SPILLABLE[write.name]
+    try:
+        with transaction.atomic():
+            if kind.written is not None and kind.written(write.kwargs):
+                return "already_written"
+            kind.fn(**write.kwargs)
+    except _OUTAGE:
+        raise
+    except (DatabaseError, ObjectDoesNotExist, ValueError, LookupError, TypeError) as exc:
+        log.error(
+            "persist_spill_write_failed",
+            path=str(path),
+            line=write.line,
+            write=write.name,
+            critical=write.critical,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        return "failed"
+    return "applied"
