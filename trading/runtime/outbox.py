@@ -170,7 +170,7 @@ class Outbox:
     def redis_state(self) -> str:
         # The health payload itself travels over the channel layer, so "ok" means the layer
         # has carried every publish so far; failures are counted, not hidden.
-        if not settings.ENV.redis_url:
+        if "Redis" not in settings.CHANNEL_LAYERS["default"]["BACKEND"]:
             return "not used (in-memory layer)"
         if self.failing:
             return f"failing ({self.failing} publishes lost): {self.last_failure}"

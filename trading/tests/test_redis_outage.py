@@ -97,6 +97,7 @@ def redis_silent() -> Iterator[str]:
             yield url
 
 
+@pytest.mark.slow  # waits out the Redis client's own ~5 s give-up
 @pytest.mark.django_db(transaction=True)
 async def test_a_silent_layer_is_logged_and_neither_stops_the_poll_nor_holds_the_stop(redis_silent):
     reads: list[selectors.ControlsSnapshot] = []
