@@ -356,6 +356,10 @@ def trade_frames(driver: Chrome) -> int:
     return int(driver.execute_script("return window.kbtcTradeFrames"))
 
 
+def health_panel_text(driver: Chrome) -> str:
+    return str(driver.execute_script("return document.getElementById('health-panel').innerText"))
+
+
 def trades_panel(driver: Chrome) -> str:
     return str(driver.execute_script("return document.getElementById('trades-panel').outerHTML"))
 
@@ -476,6 +480,10 @@ def test_the_dashboard_streams_reconnects_and_its_pause_stops_the_daemons_entrie
 
     assert close_days(), "the daemon closed no trade to show"
     wait_until(lambda: daily_pnl_days(browser) == close_days(), "the daily PnL days", 10)
+
+    # the trader's own report: pushed once a second, quiet while nothing is wrong
+    wait_until(lambda: "Trader's DB: ok" in health_panel_text(browser), "the trader's report", 10)
+    assert browser.find_elements(By.CSS_SELECTOR, "#health-panel .trouble.bad") == []
 
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))

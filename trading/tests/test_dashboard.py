@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.template.loader import render_to_string
@@ -77,7 +78,7 @@ EQUITY = {
     "trade_count": 4,
     "breaker_state": "ok",
 }
-HEALTH = {
+HEALTH: dict[str, Any] = {
     "ts": factories.T0_MS,
     "feeds": [
         {
@@ -87,12 +88,47 @@ HEALTH = {
             "messages": 1000,
             "reconnects": 1,
             "resnapshots": 2,
+            "malformed": 0,
+            "malformed_reasons": {},
+            "handler_errors": 0,
+            "last_error": "",
         }
     ],
     "db": "ok",
     "redis": "ok",
     "lanes": ["paper"],
     "events_per_s": 50.0,
+    "event_errors": 0,
+    "orders_unfilled": {},
+    "params_error": "",
+}
+TROUBLED_HEALTH = {
+    **HEALTH,
+    "feeds": [
+        {
+            **HEALTH["feeds"][0],
+            "malformed": 3,
+            "malformed_reasons": {"unknown_type": 1, "bad_json": 2},
+            "handler_errors": 1,
+        },
+        {
+            "name": "coinbase",
+            "state": "reconnecting",
+            "last_message_age_ms": 61_000,
+            "messages": 500,
+            "reconnects": 4,
+            "resnapshots": 0,
+            "malformed": 0,
+            "malformed_reasons": {},
+            "handler_errors": 0,
+            "last_error": "ConnectionRefusedError: [Errno 111] Connect call failed",
+        },
+    ],
+    "db": "retrying (12 writes waiting): OperationalError: connection refused",
+    "redis": "ok (4 publishes lost earlier)",
+    "event_errors": 2,
+    "orders_unfilled": {"paper:no_liquidity": 3, "paper:price_moved": 1},
+    "params_error": "overrides not applied: stop_loss_pct: <must be at most 0.5>",
 }
 TRADE = {
     "ts": factories.T0_MS,
@@ -264,3 +300,51 @@ def test_the_daily_pnl_panel_shows_the_days_of_the_trading_clock():
     assert "14 days to 2026-01-02" in stats
     assert re.search(r'<span class="day">01-01</span>.*-\$3\.45', stats)
     assert "No trades in these" not in stats
+
+
+def _troubles(html: str) -> dict[str, str]:
+    """The health panel's trouble lines, label → (level, text)."""
+    found = re.findall(r'<li class="trouble (\w+)"><strong>([^<]+):</strong> ([^<]*)</li>', html)
+    return {label: f"{level}: {text}" for level, label, text in found}
+
+
+def test_a_healthy_trader_report_stays_quiet():
+    html = dashboard.render_topic("health", HEALTH, can_control=False)[0]
+    assert _troubles(html) == {}
+    assert "Trader&#x27;s DB: ok · Redis: ok · no event errors · 50.0 events/s" in html
+    assert 'class="warn"' not in html
+    assert 'class="neg"' not in html
+
+
+def test_the_health_panel_shows_what_the_trader_reports_and_only_troubles_stand_out():
+    html = dashboard.render_topic("health", TROUBLED_HEALTH, can_control=False)[0]
+    troubles = _troubles(html)
+    assert troubles == {
+        "Parameters": "bad: overrides not applied: stop_loss_pct: &lt;must be at most 0.5&gt;. "
+        "The trader keeps trading on the parameters already in force.",
+        "Trader&#x27;s DB": "bad: retrying (12 writes waiting): OperationalError: "
+        "connection refused",
+        "Redis publishes": "warn: ok (4 publishes lost earlier)",
+        "Event errors": "warn: 2 events failed (logged and skipped)",
+        "Unfilled orders": "warn: paper: no_liquidity ×3, paper: price_moved ×1",
+    }
+    assert next(iter(troubles)) == "Parameters"  # first, where the eye lands
+    assert "malformed: 3 (bad_json ×2, unknown_type ×1); handler errors: 1" in html
+    assert '<td class="neg">reconnecting</td>' in html
+    assert "last error: ConnectionRefusedError: [Errno 111] Connect call failed" in html
+    assert "Trader&#x27;s DB:" not in html.split("</table>")[1]  # not repeated as fine
+
+
+@override_settings(ANONYMOUS_READS=True)
+def test_the_page_load_renders_the_health_report_as_a_push_does():
+    live.forget_latest_payloads()
+    pushed = dashboard.render_topic("health", TROUBLED_HEALTH, can_control=False)[0]
+    from asgiref.sync import async_to_sync
+
+    async_to_sync(live.Publisher(min_interval_s=0).publish)("health", TROUBLED_HEALTH)
+    try:
+        page = Client().get("/").content.decode()
+    finally:
+        live.forget_latest_payloads()
+    assert _troubles(page) == _troubles(pushed)
+    assert "malformed: 3" in page
