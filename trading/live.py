@@ -55,8 +55,13 @@ Topic payloads
 ``health`` (feeds and stores; ≤1/s is plenty)::
 
     {"ts": int, "feeds": [{"name": str, "state": str, "last_message_age_ms": int?,
-                           "messages": int, "reconnects": int, "resnapshots": int}],
-     "db": "ok"|str, "redis": "ok"|str, "lanes": [str], "events_per_s": float?}
+                           "messages": int, "reconnects": int, "resnapshots": int,
+                           "malformed": int, "malformed_reasons": {str: int},
+                           "handler_errors": int, "last_error": str, ...}],  # FeedStats
+     "db": "ok"|str, "redis": "ok"|str, "lanes": [str], "events_per_s": float?,
+     "event_errors": int, "orders_unfilled": {"<lane>:<reason>": int},
+     "params_error": str}       # "" unless the trader refused the stored overrides
+                                # db: "retrying (N writes waiting): …" during an outage
 
 A send that fails (Redis away, a layer error, no answer within ``SEND_TIMEOUT_S``) keeps its
 payloads: the next flush of the topic sends them, unless a newer payload of the same lane
