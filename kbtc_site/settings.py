@@ -239,6 +239,7 @@ LOGGING = build_logging(
 KBTC: dict[str, Any] = {
     "SERIES_TICKER": ENV.kbtc_series_ticker,
     "HEARTBEAT_STALE_S": ENV.kbtc_heartbeat_stale_s,
+    "DB_WAIT_S": ENV.kbtc_db_wait_s,
     "HISTORY": ENV.kbtc_history,
     "SIM_SEED": ENV.kbtc_sim_seed,
     "SIM_SPEED": ENV.kbtc_sim_speed,

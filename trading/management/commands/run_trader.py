@@ -7,18 +7,80 @@ the real exchanges, or a ``simulate_exchange`` server) and the warm-up candles f
 candles table (``backfill_klines``). ``--sim-stream`` instead steps the in-process
 simulator's event stream (from ``KBTC_HISTORY`` where set; no sockets), for tests and
 offline experiments.
+
+The database is the one thing it cannot start without (the saved state, the spilled
+writes of a stop during an outage, the warm-up candles): it waits ``KBTC_DB_WAIT_S`` for
+it, logging each refused attempt, then exits with one line naming it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from pathlib import Path
 from typing import Any
 
+import structlog
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import InterfaceError, OperationalError, connection
 
+from kbtc_site.db import db_call
 from marketdata.kalshi.signing import KeyFileError
 from trading.runtime.embedded import build_network_daemon, build_sim_daemon
+from trading.runtime.spill import SpillError, spill_apply
+
+log = structlog.get_logger(__name__)
+
+DB_RETRY_S = 3.0
+_DB_DOWN = (OperationalError, InterfaceError)
+
+
+def database_name() -> str:
+    """Which database, for the error line (never the password)."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"SQLite {db['NAME']}"
+    return f"PostgreSQL {db['NAME']!r} at {db['HOST'] or 'localhost'}:{db['PORT'] or 5432}"
+
+
+def _error_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _connect() -> None:
+    connection.ensure_connection()
+
+
+async def wait_for_database(wait_s: float, stop: asyncio.Event) -> bool:
+    """True once the database answers; False when stopped while waiting. Raises
+    ``CommandError`` (one line naming the database) when it has not answered in ``wait_s``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    attempts = 0
+    while not stop.is_set():
+        attempts += 1
+        try:
+            await db_call(_connect)()
+            return True
+        except _DB_DOWN as exc:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise CommandError(
+                    f"run_trader: the database ({database_name()}) is unreachable after "
+                    f"{attempts} attempts in {wait_s:g} s (KBTC_DB_WAIT_S): {_error_line(exc)}"
+                ) from None
+            log.warning(
+                "database_unavailable",
+                database=database_name(),
+                error=_error_line(exc),
+                attempt=attempts,
+                retry_in_s=round(min(DB_RETRY_S, remaining), 1),
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(DB_RETRY_S, remaining))
+    return False
 
 
 class Command(BaseCommand):
@@ -44,7 +106,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, sim_stream: bool, **options: Any) -> None:
         try:
             asyncio.run(self._main(sim_stream=sim_stream, **options))
-        except KeyFileError as exc:
+        except (KeyFileError, SpillError) as exc:
             raise CommandError(str(exc)) from exc
 
     async def _main(
@@ -61,12 +123,24 @@ class Command(BaseCommand):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        if sim_stream:
-            daemon = await build_sim_daemon(speed=speed, start_ms=start_ms, latency_ms=latency_ms)
-            source = "the in-process simulator stream"
-        else:
-            daemon = await build_network_daemon(latency_ms=latency_ms, refresh_s=refresh_s)
-            source = "the exchange feeds"
+        if not await wait_for_database(settings.KBTC["DB_WAIT_S"], stop):
+            return  # stopped while waiting: nothing was started
+        try:
+            # Before the builders read the saved state (the sim stream starts after it).
+            await db_call(spill_apply)(Path(settings.KBTC["DATA_DIR"]))
+            if sim_stream:
+                daemon = await build_sim_daemon(
+                    speed=speed, start_ms=start_ms, latency_ms=latency_ms
+                )
+                source = "the in-process simulator stream"
+            else:
+                daemon = await build_network_daemon(latency_ms=latency_ms, refresh_s=refresh_s)
+                source = "the exchange feeds"
+        except _DB_DOWN as exc:
+            raise CommandError(
+                f"run_trader: the database ({database_name()}) went away while starting: "
+                f"{_error_line(exc)}"
+            ) from None
         self.stdout.write(
             f"run_trader: paper trading on {source} from {daemon.start_ts} "
             f"(restored: {daemon.restored})"

@@ -1,0 +1,132 @@
+"""``manage.py run_trader`` started while the database is away: it waits ``KBTC_DB_WAIT_S``
+with a log line per refused attempt, then either starts (the database came back) or exits
+non-zero with one line naming the database, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from subprocess import Popen
+
+import pytest
+from django.db import connection, connections
+
+from marketdata.tests.test_recorder_outage import Outage
+from trading.selectors import trader_heartbeat
+
+pytestmark = [pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start(tmp_path: Path, database_url: str, wait_s: int, log: Path | None = None) -> Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KBTC_")}
+    env.pop("REDIS_URL", None)  # the in-memory layer: this process publishes to nobody
+    env.update(
+        DATABASE_URL=database_url,
+        KBTC_DATA_DIR=str(tmp_path),
+        KBTC_DB_WAIT_S=str(wait_s),
+        KBTC_HEARTBEAT_STALE_S="60",
+    )
+    # A file, not a pipe, where the test reads while the process runs: a full pipe would
+    # block the trader's loop on a log line.
+    output = subprocess.PIPE if log is None else log.open("w")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "run_trader", "--sim-stream", "--speed", "600"],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    finally:
+        if log is not None:
+            output.close()  # type: ignore[union-attr]  # the child holds its own copy
+
+
+def test_with_no_database_it_waits_then_exits_with_one_line_naming_it(tmp_path: Path) -> None:
+    port = closed_port()
+    started = time.monotonic()
+    process = _start(tmp_path, f"postgres://postgres@127.0.0.1:{port}/kbtc_nowhere", wait_s=4)
+    try:
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    elapsed = time.monotonic() - started
+
+    assert process.returncode != 0, output
+    assert "Traceback" not in output
+    assert output.count("database_unavailable") >= 2  # one line per refused attempt
+    last = output.strip().splitlines()[-1]
+    assert last.startswith(
+        f"CommandError: run_trader: the database (PostgreSQL 'kbtc_nowhere' at 127.0.0.1:{port})"
+        " is unreachable after"
+    ), last
+    assert "KBTC_DB_WAIT_S" in last
+    assert 4 <= elapsed < 40
+
+
+@pytest.fixture
+def outage(transactional_db) -> Iterator[Outage]:
+    control = Outage(connection.settings_dict["NAME"])
+    try:
+        yield control
+    finally:
+        control.end()
+        control.admin.close()
+        connections.close_all()
+
+
+def _wait_for_output(log: Path, text: str, timeout_s: float) -> str:
+    """The process's output so far, once it holds ``text``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        output = log.read_text()
+        if text in output:
+            return output
+        time.sleep(0.2)
+    raise AssertionError(f"no {text!r} in the output:\n{log.read_text()}")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_database_back_within_the_wait_is_used_and_trading_starts(
+    tmp_path: Path, outage: Outage
+) -> None:
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    log = tmp_path / "run_trader.log"
+    outage.begin()
+    process = _start(tmp_path, url, wait_s=60, log=log)
+    try:
+        waiting = _wait_for_output(log, "database_unavailable", 60)
+        assert "not currently accepting connections" in waiting
+        outage.end()
+        connections.close_all()  # this thread's connection was killed by the outage
+        assert "(restored: False)" in _wait_for_output(log, "run_trader: paper trading", 90)
+        deadline = time.monotonic() + 60
+        while trader_heartbeat()["state"] != "running":
+            assert time.monotonic() < deadline, "the trader never ran"
+            time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = log.read_text()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
