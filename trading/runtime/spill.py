@@ -6,13 +6,16 @@ the lanes' bankroll set back. Now the stop writes them to a spill file in
 ``KBTC_DATA_DIR`` and the next start applies them, in order, before it restores.
 
 Format: ``persist-spill-NNNNNN.jsonl``, one write per line,
-``{"format": 1, "write": "position_close", "critical": true, "kwargs": {...}}``, written
+``{"format": 1, "db": "...", "write": "position_close", "critical": true, "kwargs": {...}}``,
+written
 whole (temp file, fsync, link under a new number), never over an earlier spill. Applying
 is idempotent (a row already written is not written again: positions and trades by their
 unique ``position_uid``, signal-log and bankroll rows by lane and time; state saves and
 position updates set absolute values), in one transaction, and a file is removed only
 after that transaction committed. A line that cannot be read stops the start, naming the
-file and the line: the writes in it are never dropped silently.
+file and the line: the writes in it are never dropped silently. ``db`` names the database
+the rows belong to: a daemon on another one (the tests, a benchmark, a demo sharing the
+data directory) leaves the file alone.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 
 import structlog
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import DatabaseError, InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
 from trading.models import BankrollSnapshot, Decision, OpenPosition, Trade
 from trading.runtime.state import save_rows
@@ -107,15 +110,23 @@ class SpilledWrite:
     kwargs: dict[str, Any]
     critical: bool
     line: int
+    db: str
 
 
 # --- writing (the stop) ------------------------------------------------------------------
+
+
+def database_identity() -> str:
+    """The database the rows belong to (no password): vendor, name, host and port."""
+    db = connection.settings_dict
+    return f"{connection.vendor}:{db['NAME']}@{db.get('HOST') or ''}:{db.get('PORT') or ''}"
 
 
 def spill_lines(writes: Sequence[Write]) -> tuple[list[str], list[str]]:
     """(JSON lines, names of the writes that cannot be spilled: unknown or not JSON)."""
     lines: list[str] = []
     unspillable: list[str] = []
+    db = database_identity()
     for write in writes:
         name = _NAMES.get(write.fn)
         if name is None:
@@ -123,6 +134,7 @@ def spill_lines(writes: Sequence[Write]) -> tuple[list[str], list[str]]:
             continue
         record = {
             "format": SPILL_FORMAT,
+            "db": db,
             "write": name,
             "critical": write.critical,
             "kwargs": write.kwargs,
@@ -207,6 +219,8 @@ def _parse(line: str, number: int) -> SpilledWrite:
         raise ValueError("not a JSON object")
     if record.get("format") != SPILL_FORMAT:
         raise ValueError(f"unknown format {record.get('format')!r}")
+    if not isinstance(record.get("db"), str):
+        raise ValueError("no database named (db)")
     name, kwargs = record.get("write"), record.get("kwargs")
     if name not in SPILLABLE:
         raise ValueError(f"unknown write {name!r}")
@@ -216,7 +230,7 @@ def _parse(line: str, number: int) -> SpilledWrite:
         inspect.signature(SPILLABLE[name].fn).bind(**kwargs)
     except TypeError as exc:
         raise ValueError(f"{name}: {exc}") from exc
-    return SpilledWrite(name, kwargs, bool(record.get("critical")), number)
+    return SpilledWrite(name, kwargs, bool(record.get("critical")), number, record["db"])
 
 
 def spill_apply(directory: Path) -> dict[str, Any] | None:
@@ -226,10 +240,18 @@ def spill_apply(directory: Path) -> dict[str, Any] | None:
     nothing applied. A write that fails on its own (a bug, not an outage) is logged and
     skipped, as the live writer does; an outage raises and leaves the files in place.
     """
-    files = spill_files(directory)
-    if not files:
+    db = database_identity()
+    spilled = []
+    for path in spill_files(directory):
+        writes = spill_read(path)
+        other = {write.db for write in writes} - {db}
+        if other:
+            log.warning("persist_spill_other_database", path=str(path), db=sorted(other), here=db)
+            continue
+        spilled.append((path, writes))
+    if not spilled:
         return None
-    spilled = [(path, spill_read(path)) for path in files]
+    files = [path for path, _ in spilled]
     counts = {"applied": 0, "already_written": 0, "failed": 0}
     with transaction.atomic():
         for path, writes in spilled:

@@ -104,6 +104,7 @@ def test_each_write_is_one_json_line_named_by_its_write_with_its_arguments(tmp_p
     ]
     assert records[3] == {
         "format": 1,
+        "db": spill.database_identity(),
         "write": "position_close",
         "critical": True,
         "kwargs": writes[3].kwargs,
@@ -238,9 +239,13 @@ def test_a_line_that_cannot_be_read_stops_the_start_naming_the_file_and_the_line
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
-        ('{"format": 1, "write": "drop_table", "critical": true, "kwargs": {}}', "unknown write"),
-        ('{"format": 2, "write": "position_close", "kwargs": {}}', "unknown format 2"),
-        ('{"format": 1, "write": "position_update", "kwargs": {"uid": "x"}}', "position_update"),
+        ('{"format": 1, "db": "d", "write": "drop_table", "kwargs": {}}', "unknown write"),
+        ('{"format": 2, "db": "d", "write": "position_close", "kwargs": {}}', "unknown format 2"),
+        (
+            '{"format": 1, "db": "d", "write": "position_update", "kwargs": {"uid": "x"}}',
+            "position_update",
+        ),
+        ('{"format": 1, "write": "position_update", "kwargs": {}}', "no database named"),
         ("[1, 2]", "not a JSON object"),
         ("", "not JSON"),
     ],
@@ -272,6 +277,22 @@ def test_an_outage_during_the_apply_keeps_the_file_and_commits_nothing(
     assert path.exists()
     assert not Trade.objects.exists()
     assert not Decision.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_spill_of_another_database_is_left_alone(tmp_path: Path):
+    """A test run or a benchmark sharing the data directory must not take a production
+    daemon's spill (nor apply it to the wrong database)."""
+    lines = spill.spill_lines(round_trip_writes())[0]
+    foreign = [line.replace(spill.database_identity(), "postgresql:kbtc@db:5432") for line in lines]
+    path = spill.spill_save(foreign, tmp_path)
+
+    with capture_logs() as logs:
+        assert spill.spill_apply(tmp_path) is None
+
+    assert path.exists()
+    assert not Trade.objects.exists()
+    assert [entry["event"] for entry in logs] == ["persist_spill_other_database"]
 
 
 def test_no_spill_directory_means_nothing_to_apply(tmp_path: Path):
