@@ -209,6 +209,9 @@ class Publisher:
                         self._send(topic, list(pending.values())), SEND_TIMEOUT_S
                     )
                     sent = True
+                except asyncio.CancelledError:  # the loop is closing: leave them pending
+                    self._keep(topic, pending)
+                    raise
                 except Exception as exc:
                     # Nobody awaits this task: without this the failure would be lost (at
                     # best "Task exception was never retrieved").

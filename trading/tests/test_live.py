@@ -123,7 +123,8 @@ def flaky(monkeypatch: pytest.MonkeyPatch) -> FlakyLayer:
 
 
 async def test_a_failed_delayed_send_is_counted_logged_once_and_its_newest_payload_follows(flaky):
-    publisher = live.Publisher()
+    # 0.5 s: the second publish is delayed, even on a busy machine
+    publisher = live.Publisher(min_interval_s=0.5)
     await publisher.publish("signal", {"lane": "paper", "n": 0})  # immediate
     flaky.down = True
     with capture_logs() as logs:
@@ -204,18 +205,14 @@ async def test_a_delayed_send_refused_by_redis_is_counted_by_the_outbox_and_caug
 ):
     """A real Redis layer: the daemon's outbox publishes, the layer goes away during a
     delayed send, comes back, and a dashboard's channel receives the newest payload."""
-    publisher = live.Publisher()
+    publisher = live.Publisher(min_interval_s=0.5)  # the second publish is delayed
     outbox = Outbox()
-    layer = get_channel_layer()
-    assert layer is not None
-    channel = await layer.new_channel()
-    await layer.group_add(live.topic_group("market"), channel)
     with capture_logs() as logs:
         outbox.put("market", "", {"ts": 1})
         await outbox.publish_pending(publisher)  # sent
         with override_settings(CHANNEL_LAYERS=redis_url_away):
             outbox.put("market", "", {"ts": 2})
-            await outbox.publish_pending(publisher)  # within 0.2 s: delayed, returns at once
+            await outbox.publish_pending(publisher)  # within 0.5 s: delayed, returns at once
             await publisher.drain()  # the delayed send is refused in the background
             assert publisher.delayed_failures == 1
             assert outbox.failures == 0
@@ -226,16 +223,19 @@ async def test_a_delayed_send_refused_by_redis_is_counted_by_the_outbox_and_caug
             assert outbox.failures == 2
             assert outbox.failing == 2
             assert "DelayedPublishError: delayed send of market failed" in outbox.last_failure
-        outbox.put("market", "", {"ts": 5})  # Redis is back
+        layer = get_channel_layer()  # the configured layer again: Redis is back
+        assert layer is not None
+        channel = await layer.new_channel()  # a dashboard's
+        await layer.group_add(live.topic_group("market"), channel)
+        outbox.put("market", "", {"ts": 5})
         await outbox.publish_pending(publisher)  # reports the send of ts 4; keeps ts 5
         await publisher.drain()
-        received = await asyncio.wait_for(layer.receive(channel), 5)
-        assert received["payloads"] == [{"ts": 1}]
         received = await asyncio.wait_for(layer.receive(channel), 5)
         assert received["payloads"] == [{"ts": 5}]  # the newest: ts 2-4 were replaced
         outbox.put("market", "", {"ts": 6})
         await outbox.publish_pending(publisher)
-    await layer.group_discard(live.topic_group("market"), channel)
+        await publisher.drain()
+        await layer.group_discard(live.topic_group("market"), channel)
     assert outbox.failures == 3
     assert outbox.failing == 0
     events = [entry["event"] for entry in logs]
