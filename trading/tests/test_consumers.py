@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.db import connections
 from django.test import override_settings
 
 from kbtc_site.asgi import application
@@ -17,6 +20,14 @@ from trading.tests.test_dashboard import PAYLOADS
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 ORIGIN = [(b"origin", b"http://127.0.0.1")]
+
+
+@pytest.fixture(autouse=True)
+async def _close_the_orm_threads_connection() -> AsyncIterator[None]:
+    """The consumer's ORM calls run in one shared thread whose connection outlives the
+    test: left open, the test database cannot be dropped at the end of the run."""
+    yield
+    await database_sync_to_async(connections.close_all)()
 
 
 async def _connect() -> WebsocketCommunicator:
