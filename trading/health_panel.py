@@ -1,0 +1,118 @@
+"""The System health widget: the trader's own report, arranged so that only what is wrong
+stands out (the health topic's payload: ``trading.live``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import connection
+
+from trading import selectors
+
+
+def health_context(payload: dict[str, Any] | None) -> dict[str, Any]:
+    """The trader's own report, arranged so that only what is wrong stands out: its
+    troubles as a list above the feeds (refused overrides, a store it cannot reach, events
+    it failed on, orders the book could not fill), each feed's counters with its problems
+    beside them, and a quiet line for what is fine."""
+    return {
+        "health": payload,
+        "feeds": [_feed_row(feed) for feed in (payload or {}).get("feeds", [])],
+        "troubles": _trader_troubles(payload or {}),
+        "fine": _trader_fine(payload or {}),
+        "trader": selectors.trader_heartbeat(),
+        "web_db": _db_state(),
+    }
+
+
+FEED_PROBLEMS = (  # FeedStats counters that are zero on a healthy socket
+    ("handler_errors", "handler errors"),
+    ("exchange_errors", "exchange errors"),
+    ("market_refresh_errors", "market-list refresh errors"),
+)
+
+
+def _feed_row(feed: dict[str, Any]) -> dict[str, Any]:
+    problems = []
+    if feed.get("malformed"):
+        reasons = _counts(feed.get("malformed_reasons") or {})
+        problems.append(f"malformed: {feed['malformed']}" + (f" ({reasons})" if reasons else ""))
+    problems.extend(f"{label}: {feed[key]}" for key, label in FEED_PROBLEMS if feed.get(key))
+    connected = feed.get("state") == "connected"
+    if not connected and feed.get("last_error"):
+        problems.append(f"last error: {feed['last_error']}")
+    return {**feed, "connected": connected, "problems": problems}
+
+
+def _trader_troubles(payload: dict[str, Any]) -> list[dict[str, str]]:
+    """``level`` "bad" for what needs the operator now, "warn" for what went wrong and was
+    handled; what is fine is not listed (the quiet line says it)."""
+    troubles = []
+    if payload.get("params_error"):
+        troubles.append(
+            {
+                "level": "bad",
+                "label": "Parameters",
+                "text": f"{payload['params_error']}. The trader keeps trading on the "
+                "parameters already in force.",
+            }
+        )
+    for key, label in (("db", "Trader's DB"), ("redis", "Redis publishes")):
+        level = _store_level(payload.get(key))
+        if level:
+            troubles.append({"level": level, "label": label, "text": str(payload[key])})
+    if payload.get("event_errors"):
+        troubles.append(
+            {
+                "level": "warn",
+                "label": "Event errors",
+                "text": f"{payload['event_errors']} events failed (logged and skipped)",
+            }
+        )
+    if payload.get("orders_unfilled"):
+        troubles.append(
+            {
+                "level": "warn",
+                "label": "Unfilled orders",
+                "text": _counts(
+                    {key.replace(":", ": ", 1): n for key, n in payload["orders_unfilled"].items()}
+                ),
+            }
+        )
+    return troubles
+
+
+def _trader_fine(payload: dict[str, Any]) -> list[str]:
+    fine = [
+        f"{label}: {payload[key]}"
+        for key, label in (("db", "Trader's DB"), ("redis", "Redis"))
+        if key in payload and not _store_level(payload[key])
+    ]
+    if payload.get("event_errors") == 0:
+        fine.append("no event errors")
+    if payload.get("events_per_s") is not None:
+        fine.append(f"{payload['events_per_s']} events/s")
+    return fine
+
+
+def _store_level(state: Any) -> str:
+    """The daemon says "ok", "ok (N … earlier/failed/dropped)" after a handled trouble, and
+    anything else ("retrying (N writes waiting): …", "failing …") during an outage."""
+    if state is None or state == "ok" or str(state).startswith("not used"):
+        return ""
+    return "warn" if str(state).startswith("ok") else "bad"
+
+
+def _counts(counter: Mapping[str, Any]) -> str:
+    ranked = sorted(counter.items(), key=lambda item: (-int(item[1] or 0), item[0]))
+    return ", ".join(f"{name} ×{count}" for name, count in ranked)
+
+
+def _db_state() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return "ok"
+    except Exception as error:  # the panel reports it; nothing to recover here
+        return f"error: {type(error).__name__}"
