@@ -24,6 +24,7 @@ import inspect
 import json
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,49 +58,72 @@ class SpillError(Exception):
     """A spill file that cannot be read; the start stops rather than lose its writes."""
 
 
-def _position_written(kwargs: dict[str, Any]) -> bool:
+def _position_key(kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    return (kwargs["position_uid"],)
+
+
+def _position_count(kwargs: dict[str, Any]) -> int:
     uid = kwargs["position_uid"]
+    opened = OpenPosition.objects.filter(position_uid=uid).count()
+    return opened + Trade.objects.filter(position_uid=uid).count()
+
+
+def _trade_count(kwargs: dict[str, Any]) -> int:
+    return Trade.objects.filter(position_uid=kwargs["position_uid"]).count()
+
+
+def _decision_key(kwargs: dict[str, Any]) -> tuple[Any, ...]:
     return (
-        OpenPosition.objects.filter(position_uid=uid).exists()
-        or Trade.objects.filter(position_uid=uid).exists()
+        kwargs["lane"],
+        kwargs["ts_ms"],
+        kwargs["kind"],
+        kwargs.get("ticker", ""),
+        kwargs.get("direction", ""),
+        kwargs.get("skip_reason", "")[:64],
     )
 
 
-def _trade_written(kwargs: dict[str, Any]) -> bool:
-    return Trade.objects.filter(position_uid=kwargs["position_uid"]).exists()
-
-
-def _decision_written(kwargs: dict[str, Any]) -> bool:
+def _decision_count(kwargs: dict[str, Any]) -> int:
+    lane, ts_ms, kind, ticker, direction, skip_reason = _decision_key(kwargs)
     return Decision.objects.filter(
-        lane=kwargs["lane"],
-        ts=ms_to_datetime(kwargs["ts_ms"]),
-        kind=kwargs["kind"],
-        ticker=kwargs.get("ticker", ""),
-    ).exists()
+        lane=lane,
+        ts=ms_to_datetime(ts_ms),
+        kind=kind,
+        ticker=ticker,
+        direction=direction,
+        skip_reason=skip_reason,
+    ).count()
 
 
-def _bankroll_written(kwargs: dict[str, Any]) -> bool:
+def _bankroll_key(kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    return (kwargs["lane"], kwargs["ts_ms"])
+
+
+def _bankroll_count(kwargs: dict[str, Any]) -> int:
     return BankrollSnapshot.objects.filter(
         lane=kwargs["lane"], ts=ms_to_datetime(kwargs["ts_ms"])
-    ).exists()
+    ).count()
 
 
 @dataclass(frozen=True)
 class _Kind:
     fn: Callable[..., Any]
-    # True when the row is already in the database; None: the write sets absolute values
-    # (an upsert, an update, an acknowledgement by sequence), so writing it twice is harmless.
-    written: Callable[[dict[str, Any]], bool] | None
+    # What identifies the row, and how many such rows the database holds: the Nth write
+    # with a key is already written when N are stored (two signal-log rows can share a
+    # millisecond). None: the write sets absolute values (an upsert, an update, an
+    # acknowledgement by sequence), so writing it twice is harmless.
+    key: Callable[[dict[str, Any]], tuple[Any, ...]] | None = None
+    stored: Callable[[dict[str, Any]], int] | None = None
 
 
 SPILLABLE: dict[str, _Kind] = {
-    "position_open": _Kind(position_open, _position_written),
-    "position_update": _Kind(position_update, None),
-    "position_close": _Kind(position_close, _trade_written),
-    "decision_record": _Kind(decision_record, _decision_written),
-    "bankroll_record": _Kind(bankroll_record, _bankroll_written),
-    "state_save": _Kind(save_rows, None),
-    "emergency_stop_acknowledge": _Kind(emergency_stop_acknowledge, None),
+    "position_open": _Kind(position_open, _position_key, _position_count),
+    "position_update": _Kind(position_update),
+    "position_close": _Kind(position_close, _position_key, _trade_count),
+    "decision_record": _Kind(decision_record, _decision_key, _decision_count),
+    "bankroll_record": _Kind(bankroll_record, _bankroll_key, _bankroll_count),
+    "state_save": _Kind(save_rows),
+    "emergency_stop_acknowledge": _Kind(emergency_stop_acknowledge),
 }
 _NAMES = {kind.fn: name for name, kind in SPILLABLE.items()}
 
@@ -253,10 +277,11 @@ def spill_apply(directory: Path) -> dict[str, Any] | None:
         return None
     files = [path for path, _ in spilled]
     counts = {"applied": 0, "already_written": 0, "failed": 0}
+    seen: Counter[tuple[Any, ...]] = Counter()
     with transaction.atomic():
         for path, writes in spilled:
             for write in writes:
-                counts[_apply_one(path, write)] += 1
+                counts[_apply_one(path, write, seen)] += 1
     for path in files:  # only now: the transaction above committed
         path.unlink()
     _fsync_dir(directory)
@@ -265,12 +290,15 @@ def spill_apply(directory: Path) -> dict[str, Any] | None:
     return result
 
 
-def _apply_one(path: Path, write: SpilledWrite) -> str:
+def _apply_one(path: Path, write: SpilledWrite, seen: Counter[tuple[Any, ...]]) -> str:
     kind = SPILLABLE[write.name]
     try:
         with transaction.atomic():
-            if kind.written is not None and kind.written(write.kwargs):
-                return "already_written"
+            if kind.key is not None and kind.stored is not None:
+                key = (write.name, *kind.key(write.kwargs))
+                seen[key] += 1
+                if kind.stored(write.kwargs) >= seen[key]:
+                    return "already_written"
             kind.fn(**write.kwargs)
     except _OUTAGE:
         raise

@@ -208,6 +208,21 @@ def test_applying_again_writes_no_row_twice(tmp_path: Path):
 
 
 @pytest.mark.django_db
+def test_two_signal_log_rows_sharing_a_millisecond_are_both_written_once(tmp_path: Path):
+    change = round_trip_writes()[0].kwargs | {"kind": "change", "skip_reason": "SPREAD"}
+    lines = spill.spill_lines([Write(decision_record, change), Write(decision_record, change)])[0]
+    spill.spill_save(lines, tmp_path)
+    first = spill.spill_apply(tmp_path)
+    spill.spill_save(lines, tmp_path)
+    second = spill.spill_apply(tmp_path)
+
+    assert first is not None
+    assert second is not None
+    assert (first["applied"], second["applied"], second["already_written"]) == (2, 0, 2)
+    assert Decision.objects.count() == 2
+
+
+@pytest.mark.django_db
 def test_a_position_still_open_is_not_opened_twice(tmp_path: Path):
     writes = round_trip_writes()
     position_open(**writes[1].kwargs)
@@ -268,8 +283,7 @@ def test_an_outage_during_the_apply_keeps_the_file_and_commits_nothing(
     def away(**kwargs: object) -> None:
         raise OperationalError("the database went away")
 
-    state = spill.SPILLABLE["state_save"]
-    monkeypatch.setitem(spill.SPILLABLE, "state_save", spill._Kind(away, state.written))
+    monkeypatch.setitem(spill.SPILLABLE, "state_save", spill._Kind(away))
 
     with pytest.raises(OperationalError):
         spill.spill_apply(tmp_path)
