@@ -1,6 +1,7 @@
 """``manage.py run_trader`` started while the database is away: it waits ``KBTC_DB_WAIT_S``
 with a log line per refused attempt, then either starts (the database came back) or exits
-non-zero with one line naming the database, never a traceback."""
+non-zero with one line naming the database, never a traceback. A spill file it cannot read
+(the writes of a stop during an outage) stops the start the same way, naming the line."""
 
 from __future__ import annotations
 
@@ -130,3 +131,26 @@ def test_a_database_back_within_the_wait_is_used_and_trading_starts(
     output = log.read_text()
     assert process.returncode == 0, output
     assert "Traceback" not in output
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_spill_file_it_cannot_read_stops_the_start_naming_the_file_and_the_line(
+    tmp_path: Path,
+) -> None:
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    spill = tmp_path / "persist-spill-000001.jsonl"
+    spill.write_text('{"format": 1, "db": "x", "write": "state_save", "kwargs": {"rows": []}}\n{')
+    process = _start(tmp_path, url, wait_s=5)
+    try:
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    assert process.returncode != 0, output
+    assert "Traceback" not in output
+    last = output.strip().splitlines()[-1]
+    assert last.startswith(f"CommandError: spill file {spill}, line 2: not JSON"), last
+    assert spill.exists()
