@@ -10,6 +10,12 @@ trade is in the ledger once and the lanes' bankroll is the one the stopped daemo
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,3 +108,91 @@ async def test_trades_closed_during_an_outage_survive_a_stop_and_the_restart(
     trades, positions = await sync_to_async(ledger)()
     assert trades == closed  # every trade once, in order
     assert positions == ([position.uid] if position is not None else [])
+
+
+# --- the same through ``manage.py run_trader`` (a real SIGTERM) ---------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _start_trader(tmp_path: Path, log: Path) -> subprocess.Popen[str]:
+    db = connection.settings_dict
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KBTC_")}
+    env.pop("REDIS_URL", None)  # the in-memory layer: this process publishes to nobody
+    env.update(
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        KBTC_DATA_DIR=str(tmp_path),
+        KBTC_HEARTBEAT_STALE_S="60",
+    )
+    with log.open("w") as output:  # a file: a full pipe would block the trader's loop
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "run_trader", "--sim-stream", "--speed", "600"],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+
+def _wait_for_output(log: Path, text: str, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        output = log.read_text()
+        if text in output:
+            return output
+        time.sleep(0.2)
+    raise AssertionError(f"no {text!r} in the output:\n{log.read_text()}")
+
+
+def _logged_int(output: str, event: str, field: str) -> int:
+    line = next(line for line in output.splitlines() if f"] {event} " in line)
+    match = re.search(rf"\b{field}=(\d+)", line)
+    assert match, line
+    return int(match.group(1))
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=90)
+
+
+@pytest.mark.usefixtures("transactional_db")
+def test_run_trader_stopped_during_an_outage_restarts_from_the_state_it_stopped_with(
+    outage: Outage, tmp_path: Path
+) -> None:
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    process = _start_trader(tmp_path, first_log)
+    try:
+        _wait_for_output(first_log, "run_trader: paper trading", 90)
+        time.sleep(3)  # half an hour of simulated trading at 600×
+        outage.begin()
+        time.sleep(4)  # forty simulated minutes with the database away
+        _stop(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    first = first_log.read_text()
+    assert process.returncode == 0, first
+    assert "persist_spilled" in first, first
+    assert "persist_lost_on_stop" not in first
+    spilled = _logged_int(first, "persist_spilled", "count")
+    stopped_now = _logged_int(first, "trader_stopped", "now")
+
+    outage.end()
+    connections.close_all()
+    process = _start_trader(tmp_path, second_log)
+    try:
+        second = _wait_for_output(second_log, "run_trader: paper trading", 90)
+        _stop(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    second = second_log.read_text()
+    assert process.returncode == 0, second
+    assert "Traceback" not in first + second
+    assert _logged_int(second, "persist_spill_applied", "applied") == spilled
+    assert _logged_int(second, "persist_spill_applied", "failed") == 0
+    assert "(restored: True)" in second
+    assert _logged_int(second, "trader_restored", "now") == stopped_now
+    assert spill_files(tmp_path) == []
