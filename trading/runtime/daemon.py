@@ -6,7 +6,9 @@ no awaits) and only queues what must leave the process: the recorder's journal, 
 persistence writer's rows, the dashboard's payloads (``outbox``). Background tasks drain
 those queues, follow the operator controls (``controls``), and touch the heartbeat.
 ``stop`` (SIGTERM/SIGINT in ``run_trader``) ends the feeds first, then saves the session's
-state and drains every queue, so a restart continues where this run stopped.
+state and drains every queue, so a restart continues where this run stopped; what the
+database would not take (an outage at the stop) is spilled to ``KBTC_DATA_DIR`` and applied
+by the next ``prepare`` before it restores (``trading.runtime.spill``).
 """
 
 from __future__ import annotations

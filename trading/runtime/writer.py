@@ -3,7 +3,8 @@
 The hot path only appends (``put``); ``run`` drains batches in one transaction each, so
 the engine never waits on the database (django-notes.md §2.10). Trade and position
 writes (``critical``) are never dropped: they wait through a database outage and are
-retried in order. Everything else (decision samples, equity points) is bounded: when the
+retried in order; what is still queued when the daemon stops goes to a spill file
+(``trading.runtime.spill``). Everything else (decision samples, equity points) is bounded: when the
 queue holds ``bound`` of them, new ones are dropped and counted (domain.md §3.1).
 """
 
