@@ -441,8 +441,12 @@ class Daemon:
             inner.set()
         await self.writer.flush()
         # A stop must end even with a dependency away: what could not be done is logged.
+        publisher = live.default_publisher()
         try:
-            await asyncio.wait_for(self.outbox.publish_pending(live.default_publisher()), 5.0)
+            # The coalescing publisher may still hold a trailing send: the dashboard's last
+            # view of this run is the final one, not whichever preceded it.
+            await asyncio.wait_for(self.outbox.publish_pending(publisher), 5.0)
+            await asyncio.wait_for(publisher.drain(), 5.0)
         except TimeoutError:
             log.warning("publish_on_stop_timed_out")
         try:
