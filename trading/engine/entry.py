@@ -19,11 +19,11 @@ from trading.engine.lane import Lane, PendingOrder
 from trading.engine.market import MarketState
 from trading.engine.params import Params
 from trading.engine.records import Decision
-from trading.engine.resolver import Resolution, apply_tfi, resolve
+from trading.engine.resolver import Conviction, Resolution, apply_tfi, resolve
 from trading.engine.signals import Direction
 from trading.engine.signals.obi import obi_direction
 from trading.engine.signals.spread import SpreadState
-from trading.engine.sizing import entry_count
+from trading.engine.sizing import conviction_mult, entry_count
 
 
 @fast_init
@@ -79,6 +79,7 @@ class SharedVerdict:
     halted_resolution: Resolution
     # The first rule after the low-conviction gate that blocked ("" = none): trend, price.
     after_low_reason: str
+    size_mult: float  # of ``resolution``'s conviction (a halted lane logs NONE's 0.0)
 
 
 def _first(rules: tuple[tuple[str, str], ...], passed: frozenset[str]) -> str:
@@ -107,6 +108,17 @@ _PAUSED = ("paused", "PAUSED")
 _HALTED_RULES = (("resolver", "CIRCUIT_BREAKER_ACTIVE"),)
 _ONE_SIDED = ("price_guard", "BOOK_ONE_SIDED")
 _PRICE_OK = ("price_guard", "ok")
+
+
+def size_mult(conviction: Conviction, params: Params) -> float:
+    """The decision's size multiplier: the conviction multiplier the sizer applies
+    (``sizing.conviction_mult``, the same parameter), 0.0 for NONE (domain.md §3.7).
+
+    Logged on every decision, skips included, as the signal log's ``size_mult``: it follows
+    the decision's final conviction (after the spread modifier, TFI and the short trend
+    guard), not whether the sizer ran.
+    """
+    return 0.0 if conviction == "NONE" else float(conviction_mult(conviction, params))
 
 
 def shared_verdict(
@@ -178,6 +190,7 @@ def shared_verdict(
         signal_reason=signal_reason,
         halted_resolution=Resolution(None, "NONE", "CIRCUIT_BREAKER_ACTIVE", res.driver),
         after_low_reason=trend or price_reason,
+        size_mult=size_mult(res.conviction, params),
     )
 
 
@@ -212,10 +225,12 @@ def evaluate_entry(
     reason = shared.gate_reason or cooldown
     res = shared.resolution
     count = 0
+    mult = shared.size_mult
     if halted:
         rules += shared.halted_rules
         reason = reason or "CIRCUIT_BREAKER_ACTIVE"
         res = shared.halted_resolution
+        mult = 0.0
     else:
         low_ok = (
             params.roc_low_conviction_live_enabled
@@ -255,6 +270,7 @@ def evaluate_entry(
         shared.ticker,
         res.direction if entering else None,
         res.conviction,
+        mult,
         res.driver,
         "ENTRY" if entering else (reason or "NO_SIGNAL"),
         rules,

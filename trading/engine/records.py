@@ -35,6 +35,10 @@ class Decision(_Record):
     ticker: str | None
     direction: str | None  # set only when the entry was sent
     conviction: str
+    # The sizer's conviction multiplier for ``conviction`` (params' conviction_mult_*:
+    # 1.30 / 1.00 / 0.65 by default), on entries and skips alike; 0.0 for NONE
+    # (domain.md §3.7's table). Never None here: the signal log's NULL marks older rows.
+    size_mult: float
     driver: str
     reason: str  # "ENTRY", or the first rule that blocked
     rules: tuple[tuple[str, str], ...]

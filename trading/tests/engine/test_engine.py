@@ -5,6 +5,7 @@ import pytest
 from marketdata.model.events import ClockTick, MarketStatus, OrderUpdate, OwnFill, PublicTrade
 from marketdata.sim.stream import generate_events
 from trading.engine.engine import Engine
+from trading.engine.entry import size_mult
 from trading.engine.intents import CancelOrder, ClosePosition, PlaceOrder
 from trading.engine.market import MarketState
 from trading.engine.params import DEFAULT_PARAMS, ParamError
@@ -18,6 +19,7 @@ from trading.engine.records import (
     PositionUpdated,
     RegimeChanged,
 )
+from trading.engine.sizing import conviction_mult
 from trading.runtime.session import Session
 from trading.tests.engine.factories import (
     LONG_NO,
@@ -672,3 +674,68 @@ def test_an_instant_stop_on_the_live_lane_is_quarantined():
     assert [e.reason for e in exits] == ["STOP_LOSS"]
     trade = closed(s.fill_at(exits, 4800), "live")[0]
     assert trade.quarantine == "INSTANT_STOP_LOSS"
+
+
+def low_conviction_entry(s):
+    """TFI disagreement downgrades the OBI long to LOW (test_trade_flow_disagreement…)."""
+    s.open_contract()
+    s.feed(PublicTrade(ts=T0, ticker=ticker_at(T0), yes_price=5000, count=10_000, taker_side="no"))
+    return s.tick(3)
+
+
+def high_conviction_entry(s):
+    """A rising spot adds ROC LONG to the OBI long: HIGH."""
+    s.engine.warm_up(rising_candles((90000, 90200, 90400, 90800)))
+    s.open_contract()
+    return s.tick(3)
+
+
+@pytest.mark.parametrize(
+    ("enter", "overrides", "conviction", "size_mult", "count"),
+    [
+        (high_conviction_entry, {}, "HIGH", 1.30, 5200),
+        (lambda s: s.enter_long(), {}, "NORMAL", 1.00, 4000),
+        (low_conviction_entry, {"roc_low_conviction_paper_enabled": True}, "LOW", 0.65, 2600),
+    ],
+)
+def test_an_entry_logs_the_size_multiplier_its_conviction_was_sized_with(
+    enter, overrides, conviction, size_mult, count
+):
+    s = Scenario(P.with_overrides(overrides), lanes=("paper",))
+    entry = decisions(enter(s))[-1]
+    assert (entry.reason, entry.conviction, entry.size_mult) == ("ENTRY", conviction, size_mult)
+    assert entry.count == count  # 4000 (NORMAL) × the multiplier: the sizer applied it
+    assert entry.to_dict()["size_mult"] == size_mult
+
+
+def test_the_logged_size_multiplier_follows_an_overridden_conviction_parameter():
+    s = Scenario(P.with_overrides({"conviction_mult_normal": 0.5}), lanes=("paper",))
+    entry = decisions(s.enter_long())[-1]
+    assert (entry.conviction, entry.size_mult, entry.count) == ("NORMAL", 0.5, 2000)
+
+
+def test_skips_log_their_convictions_multiplier_and_zero_for_no_conviction():
+    """Not only entries: the multiplier follows the decision's conviction (domain.md §3.7's
+    table, NONE 0), whether or not the sizer ran."""
+    s = Scenario(initial_bankroll_micros={"paper": 1_000_000_000, "live": 1_000_000_000})
+    s.engine.lanes["live"].breaker.apply_pnl(-200_000_000)
+    out = s.enter_long()
+    assert [(d.reason, d.conviction, d.size_mult) for d in decisions(out, "paper")][:2] == [
+        ("NO_SIGNAL", "NONE", 0.0),
+        ("NO_SIGNAL", "NONE", 0.0),
+    ]
+    halted = decisions(out, "live")[-1]  # the paper lane entered NORMAL in that second
+    assert (halted.reason, halted.conviction, halted.size_mult) == (
+        "CIRCUIT_BREAKER_ACTIVE",
+        "NONE",
+        0.0,
+    )
+    low = decisions(low_conviction_entry(Scenario(lanes=("paper",))))[-1]
+    assert (low.reason, low.conviction, low.size_mult) == ("LOW_CONVICTION_DISABLED", "LOW", 0.65)
+
+
+def test_the_logged_size_multiplier_is_the_one_the_sizer_uses():
+    for conviction in ("HIGH", "NORMAL", "LOW"):
+        assert size_mult(conviction, P) == float(conviction_mult(conviction, P))
+    assert (size_mult("HIGH", P), size_mult("NORMAL", P), size_mult("LOW", P)) == (1.3, 1.0, 0.65)
+    assert size_mult("NONE", P) == 0.0

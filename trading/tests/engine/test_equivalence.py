@@ -7,6 +7,12 @@ behaviour has to be deliberate and update them. The incremental structures are a
 checked against reference implementations (the original code, kept here) on random and
 adversarial inputs: OBI median/stdev windows, the spot look-back, the last candles and
 the book's top-N volume, the spread baseline.
+
+The "all outputs" hashes were re-taken once more when ``Decision`` gained ``size_mult``
+(the conviction's size multiplier, domain.md §3.7): a pure addition to every decision's
+``to_dict()``. Output counts, trade counts and the trade-list hashes did not move, and
+the outputs without that key hash to the previous values (5f4c7413… for 7/60/250,
+454c871e… for 11/60/0).
 """
 
 from __future__ import annotations
@@ -53,7 +59,7 @@ GOLDEN = {
         6351,
         10,
         "8d14ff800d894d3a2d1d4e7f698a5f5e7ef89f7147e2841277abe6934592f95a",
-        "454c871ecc1685045ec516b1a57f2e7f7098a9f0f296fb97be8fb69c5be1ddef",
+        "2846b8b4b112f818fadd1d54a51e6959aa7cc2aa69e05c4e33587047c6a26eff",
     ),
     # Re-taken when the paper venue replaced the old in-engine fill driver (same engine):
     # that driver filled a due order after applying the event that crossed its due time and
@@ -65,7 +71,7 @@ GOLDEN = {
         6567,
         6,
         "f2426734e8e8470fc29d1d0de908d240e831637c0752debb237117bd084e647f",
-        "5f4c7413a489e15acd5faca89437c8d4e504520142af52f81958962fb1557b88",
+        "a5b2d20607f6a5cd890912cd55f0bbc9d44774e2459f3a2a3b7fb27fa704aed3",
     ),
 }
 
@@ -246,7 +252,7 @@ def test_fast_init_keeps_frozen_dataclass_semantics():
         point.x = 2  # type: ignore[misc]
     with pytest.raises(TypeError):
         Point()  # type: ignore[call-arg]
-    decision = Decision(1, "paper", None, None, "NONE", "-", "NO_SIGNAL", (), None, None, None,
+    decision = Decision(1, "paper", None, None, "NONE", 0.0, "-", "NO_SIGNAL", (), None, None, None,
                         "MEDIUM", None, 0, "h")  # fmt: skip
     assert decision.to_dict()["reason"] == "NO_SIGNAL"
 
