@@ -7,6 +7,7 @@ kline). Used by the back-fill command's tests and the demo's warm-up.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from marketdata.sim.prices import MINUTE_MS, MinuteBar, PricePath
@@ -54,7 +55,11 @@ def _row(open_ts: int, interval_ms: int, bars: list[MinuteBar]) -> list[Any]:
     ]
 
 
-def klines(path: PricePath, query: dict[str, str], now: int) -> list[list[Any]]:
+def klines(
+    path: PricePath, query: dict[str, str], now: int, missing: Collection[int] = ()
+) -> list[list[Any]]:
+    """``missing``: minute open times Binance has no bar for (its record has gaps, e.g. during
+    maintenance); they are left out like Binance does, without counting against ``limit``."""
     symbol, interval = query.get("symbol"), query.get("interval")
     if not symbol or not interval:
         raise KlineError(-1102, "Mandatory parameter 'symbol' or 'interval' was not sent.")
@@ -83,6 +88,8 @@ def klines(path: PricePath, query: dict[str, str], now: int) -> list[list[Any]]:
     while open_ts <= last_open and len(rows) < limit:
         minutes: list[MinuteBar] = []
         for minute_ts in range(open_ts, min(open_ts + step, now + 1), MINUTE_MS):
+            if minute_ts in missing:
+                continue
             if minute_ts + MINUTE_MS <= now:
                 minutes.append(history.bar(minute_ts))
             else:

@@ -95,6 +95,8 @@ class SimExchange:
         self.order_dice = FaultDice(self.faults, f"{seed}:orders")
         self.pending: deque[Event | AccountEvent] = deque()
         self.released_until = start_ms
+        # Minute open times the Binance endpoint has no bar for (tests of its data gaps).
+        self.binance_missing: set[int] = set()
         self.kalshi: dict[Outbox, KalshiSession] = {}
         self.coinbase: dict[Outbox, CoinbaseSession] = {}
         self.spot_trades: deque[dict[str, Any]] = deque(maxlen=50)
@@ -123,6 +125,7 @@ class SimExchange:
                 web.get(WS_PATH, kalshi_ws(self)),
                 web.get("/coinbase", coinbase_ws(self)),
                 web.get("/binance/api/v3/klines", self._klines),
+                web.get("/binance/api/v3/time", self._binance_time),
                 web.get("/sim/faults", self._get_faults),
                 web.post("/sim/faults", self._post_faults),
                 web.get("/sim/clock", self._get_clock),
@@ -315,10 +318,16 @@ class SimExchange:
 
     async def _klines(self, request: web.Request) -> web.Response:
         try:
-            rows = klines(self.core.path, dict(request.query), self.released_until)
+            rows = klines(
+                self.core.path, dict(request.query), self.released_until, self.binance_missing
+            )
         except KlineError as exc:
             return web.json_response(exc.body, status=400)
         return web.json_response(rows)
+
+    async def _binance_time(self, request: web.Request) -> web.Response:
+        """Binance ``GET /api/v3/time``: simulated "now", the time its klines are served at."""
+        return web.json_response({"serverTime": self.released_until})
 
     async def _get_faults(self, request: web.Request) -> web.Response:
         return web.json_response(self.faults.as_dict())

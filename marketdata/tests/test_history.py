@@ -16,6 +16,7 @@ from asgiref.sync import sync_to_async
 from django.core.management import CommandError, call_command
 from django.db import connections
 
+from marketdata.history.backfill import backfill
 from marketdata.models import Candle
 from marketdata.sim.testing import running_simulator
 
@@ -229,3 +230,49 @@ async def test_backfill_klines_stores_the_simulators_closed_bars():
                 connections.close_all()
 
         await sync_to_async(check, thread_sensitive=False)()
+
+
+# Binance's record has gaps (missing minutes). A page that returns fewer bars than the minutes
+# it spans is not the server stopping at "now": every bar it returned is closed unless "now"
+# falls inside the range. (minutes in the range, missing minutes as offsets from its start,
+# end past "now" by this many minutes)
+GAP_CASES = {
+    "gap_in_the_last_page": (1_500, range(1_490, 1_495), 0),
+    "gap_at_the_end_of_the_last_page": (1_500, range(1_497, 1_500), 0),
+    "gap_in_the_only_page": (300, range(100, 110), 0),
+    "gap_at_the_start_of_the_first_page": (300, range(0, 7), 0),
+    "page_boundary_on_a_gap": (1_300, range(1_000, 1_020), 0),
+    "page_boundary_on_a_gap_and_an_open_bar": (1_300, range(1_000, 1_020), 4),
+    "gap_just_before_the_open_bar": (300, range(290, 296), 4),
+}
+
+
+@pytest.mark.parametrize(
+    ("minutes", "missing", "past_now"), list(GAP_CASES.values()), ids=list(GAP_CASES)
+)
+async def test_backfill_keeps_every_closed_bar_around_a_gap(minutes, missing, past_now):
+    async with running_simulator() as sim:
+        now = sim.now()
+        closed_until = now - now % 60_000  # bars open before this are closed
+        end_ms = closed_until + past_now * 60_000
+        start_ms = end_ms - minutes * 60_000
+        gone = {start_ms + offset * 60_000 for offset in missing}
+        sim.exchange.binance_missing = gone
+        expected = [
+            ts for ts in range(start_ms, min(end_ms, closed_until), 60_000) if ts not in gone
+        ]
+
+        def run():
+            try:
+                first = backfill(base_url=sim.binance_api_url, start_ms=start_ms, end_ms=end_ms)
+                again = backfill(base_url=sim.binance_api_url, start_ms=start_ms, end_ms=end_ms)
+                stored = [int(row[0].timestamp() * 1000) for row in _stored(60)]
+                return first, again, stored
+            finally:
+                connections.close_all()
+
+        first, again, stored = await sync_to_async(run, thread_sensitive=False)()
+
+    assert stored == expected
+    assert (first.fetched, first.inserted) == (len(expected), len(expected))
+    assert (again.fetched, again.inserted) == (len(expected), 0)
