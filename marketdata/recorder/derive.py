@@ -58,6 +58,7 @@ class PreparedBatch:
     snapshots: list[OrderBookSnapshot] = field(default_factory=list)
     trades: list[PublicTradeRecord] = field(default_factory=list)
     markets: dict[str, Market] = field(default_factory=dict)
+    source: Sequence[tuple[int, Event]] = ()  # the batch itself: spilled if never stored
 
 
 class StreamDeriver:
@@ -77,7 +78,9 @@ class StreamDeriver:
         self._window: int | None = None  # index of the current snapshot window
 
     def prepare(self, batch: Sequence[tuple[int, Event]]) -> PreparedBatch:
-        prepared = PreparedBatch(first_seq=batch[0][0], last_seq=batch[-1][0], events=len(batch))
+        prepared = PreparedBatch(
+            first_seq=batch[0][0], last_seq=batch[-1][0], events=len(batch), source=batch
+        )
         rows = prepared.event_rows
         lines = prepared.copy_lines
         for seq, event in batch:

@@ -5,6 +5,10 @@ in-memory buffer. ``run(stop)`` drains the buffer in batches on the ORM thread (
 PostgreSQL). When the database is down, batches stay in the buffer and are retried in
 order; once the buffer holds ``buffer_bound`` events, new events are dropped, counted and
 logged (their sequence numbers stay missing in the journal, so a replay can see the gap).
+
+A stop while the database is still away spills what is buffered to a file in the data
+directory (``marketdata.recorder.spill``); the next recorder applies waiting spills before
+it stores anything of its own.
 """
 
 from __future__ import annotations
@@ -15,15 +19,17 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import structlog
+from django.conf import settings
 from django.db import Error as DjangoDatabaseError
 from django.db import connection
 
 from kbtc_site.db import db_call
 from marketdata.model.events import Event
-from marketdata.recorder import store
+from marketdata.recorder import spill, store
 from marketdata.recorder.derive import PreparedBatch, StreamDeriver
 
 log = structlog.get_logger(__name__)
@@ -38,7 +44,7 @@ class RecorderStats:
 
     emitted: int  # events handed to record()
     recorded: int  # events stored
-    dropped: int  # events lost to a full buffer (or unstorable at shutdown)
+    dropped: int  # events lost to a full buffer (or unstorable and unspillable at shutdown)
     buffered: int  # events waiting to be stored
     flush_errors: int  # failed flush attempts (database errors)
     session_id: int | None
@@ -53,7 +59,11 @@ class Recorder:
         flush_interval_s: float = 0.5,
         retry_max_s: float = 1.0,
         label: str = "",
+        spill_dir: Path | str | None = None,
+        close_timeout_s: float = 10.0,
     ) -> None:
+        """``spill_dir``: where a stop during an outage leaves the buffered events and where
+        waiting ones are applied from (default: ``settings.KBTC["DATA_DIR"]``)."""
         if buffer_bound < 1 or batch_size < 1:
             raise ValueError("buffer_bound and batch_size must be positive")
         self.buffer_bound = buffer_bound
@@ -61,6 +71,12 @@ class Recorder:
         self.flush_interval_s = flush_interval_s
         self.retry_max_s = retry_max_s
         self.label = label
+        self.spill_dir = Path(spill_dir) if spill_dir is not None else None
+        self.close_timeout_s = close_timeout_s
+        self.spilled = 0  # events written to a spill file at close
+        self.spill_path: Path | None = None
+        self._spills_applied = False
+        self._spill_token = spill.new_token()
         self.emitted = 0
         self.recorded = 0
         self.dropped = 0
@@ -113,7 +129,15 @@ class Recorder:
     # --- the writer --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Drain batches until ``stop`` is set, then flush what is left (``close``)."""
+        """Apply waiting spills, drain batches until ``stop`` is set, then flush what is left
+        (``close``). A spill file that cannot be read raises ``spill.SpillError``."""
+        failures = 0
+        while not self._spills_applied and not stop.is_set():
+            try:
+                await self.apply_spills()
+            except _DB_ERRORS:
+                failures += 1
+                await asyncio.sleep(min(self.retry_max_s, 0.05 * 2**failures))
         failures = 0
         while not stop.is_set():
             if len(self._pending) < self.batch_size:
@@ -130,7 +154,22 @@ class Recorder:
                 failures += 1
                 await asyncio.sleep(min(self.retry_max_s, 0.05 * 2**failures))
             self._log_ongoing_drops()
-        await self.close()
+        await self.close(timeout_s=self.close_timeout_s)
+
+    async def apply_spills(self) -> None:
+        """Store the events earlier recorders spilled (once; also done before the first
+        store). Raises ``spill.SpillError`` for an unreadable file, a database error if away."""
+        await db_call(self._apply_spills_sync)()
+
+    def spill_directory(self) -> Path:
+        if self.spill_dir is None:
+            self.spill_dir = Path(settings.KBTC["DATA_DIR"])
+        return self.spill_dir
+
+    def _apply_spills_sync(self) -> None:
+        if not self._spills_applied:
+            spill.spill_apply(self.spill_directory())
+            self._spills_applied = True
 
     async def flush(self) -> None:
         """Store everything buffered now (raises on a database error; the events stay)."""
@@ -139,7 +178,8 @@ class Recorder:
 
     async def close(self, *, timeout_s: float = 10.0) -> None:
         """Flush what is buffered, retrying for up to ``timeout_s``; what still cannot be
-        stored is counted as dropped and logged."""
+        stored is spilled to a file for the next start, or, if that fails too, counted as
+        dropped and logged."""
         deadline = time.monotonic() + timeout_s
         failures = 0
         while self.buffered and time.monotonic() < deadline:
@@ -151,9 +191,10 @@ class Recorder:
         if self._drop_episode is not None:
             self._end_drop_episode()
         if self.buffered:
-            lost = self.buffered
-            self.dropped += lost
-            log.error("recorder_lost_on_close", lost=lost, **self._counters())
+            if not self._spill():
+                lost = self.buffered
+                self.dropped += lost
+                log.error("recorder_lost_on_close", lost=lost, **self._counters())
             self._pending.clear()
             self._prepared.clear()
             self._prepared_events = 0
@@ -164,6 +205,31 @@ class Recorder:
                 log.warning("recorder_session_close_failed", session_id=self.session_id)
         self._prepare_executor.shutdown(wait=False)
         log.info("recorder_closed", **self._counters())
+
+    def _spill(self) -> bool:
+        """Write the buffered events (oldest first) to a new spill file; False if it failed."""
+        events = [item for batch in self._prepared for item in batch.source]
+        events += self._pending
+        try:
+            lines = spill.spill_lines(
+                events,
+                db=spill.database_identity(),
+                session_id=self.session_id,
+                token=self._spill_token,
+                label=self.label,
+                dropped=self.dropped,
+                ended_ms=int(time.time() * 1000),
+            )
+            path = spill.spill_save(lines, self.spill_directory())
+        except (OSError, TypeError, ValueError, KeyError) as exc:
+            log.error("recorder_spill_failed", error=f"{type(exc).__name__}: {exc}")
+            return False
+        self.spilled += len(events)
+        self.spill_path = path
+        log.warning(
+            "recorder_spilled_on_close", path=str(path), spilled=len(events), **self._counters()
+        )
+        return True
 
     async def _flush_one(self) -> None:
         """Store the oldest batch; meanwhile prepare the next one if there is a full one."""
@@ -198,6 +264,7 @@ class Recorder:
 
     def _store_sync(self, prepared: PreparedBatch) -> None:
         """Runs on the ORM thread; the same prepared rows are written again on a retry."""
+        self._apply_spills_sync()  # earlier recorders' events first
         if self.session_id is None:
             self.session_id = store.session_open(label=self.label)
         if self._check_stored:

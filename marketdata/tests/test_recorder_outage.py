@@ -27,6 +27,14 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(tran
 RATE_PER_S = 1_000
 
 
+@pytest.fixture(autouse=True)
+async def _close_orm_thread_connections():
+    """The recorder's ORM thread keeps its connection; the test database can't be dropped
+    while it is open."""
+    yield
+    await sync_to_async(connections.close_all)()
+
+
 class Outage:
     def __init__(self, dbname: str) -> None:
         params = connection.settings_dict
@@ -147,3 +155,58 @@ async def test_with_a_tiny_buffer_the_loss_is_exactly_the_counted_and_logged_dro
     assert len(missing) == recorder.dropped
     survivors = [event for seq, event in enumerate(events, start=1) if seq not in missing]
     assert stored == survivors  # what was kept is intact and in order
+
+
+async def _until(condition, timeout_s=30.0):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_stop_during_the_outage_spills_and_the_next_start_stores_every_event_once(
+    outage, tmp_path
+):
+    from marketdata.models import RecordedEvent
+    from marketdata.recorder.spill import spill_files
+
+    events = market_with_own_orders(4_000, seed=24)  # a prefix of the longer stream
+    before, during, after = events[:1_500], events[1_500:3_000], events[3_000:]
+    recorder = Recorder(
+        batch_size=200, flush_interval_s=0.05, retry_max_s=0.2, spill_dir=tmp_path,
+        close_timeout_s=1.0,
+    )  # fmt: skip
+    stop = asyncio.Event()
+    writer = asyncio.create_task(recorder.run(stop))
+    for event in before:
+        recorder.record(event)
+    await _until(lambda: recorder.recorded == len(before))
+    await asyncio.to_thread(outage.begin)
+    for event in during:
+        recorder.record(event)
+    await _until(lambda: recorder.flush_errors > 0)
+    stop.set()
+    await writer  # closes with the database still away
+
+    assert (recorder.recorded, recorder.spilled, recorder.dropped) == (1_500, 1_500, 0)
+    assert len(spill_files(tmp_path)) == 1
+    await asyncio.to_thread(outage.end)
+
+    second = Recorder(batch_size=200, flush_interval_s=0.05, spill_dir=tmp_path)
+    stop = asyncio.Event()
+    writer = asyncio.create_task(second.run(stop))
+    for event in after:
+        second.record(event)
+    await _until(lambda: second.recorded == len(after))
+    stop.set()
+    await writer
+
+    assert spill_files(tmp_path) == []
+    stored, session, gaps = await _stored(recorder.session_id)
+    assert stored == before + during  # every event once, in order: the round trip is exact
+    assert (session.recorded, session.dropped, gaps) == (3_000, 0, [])
+    assert session.ended_at is not None
+    stored_after, _, _ = await _stored(second.session_id)
+    assert stored_after == after
+    total = await sync_to_async(RecordedEvent.objects.count)()
+    assert total == len(events)
