@@ -166,6 +166,12 @@ class Decision(models.Model):
     ticker = models.CharField(max_length=64, blank=True)
     direction = models.CharField(max_length=8, blank=True, help_text="long, short or empty")
     conviction = models.CharField(max_length=16, blank=True)
+    size_mult = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="the conviction's size multiplier (HIGH 1.30, NORMAL 1.00, LOW 0.65, NONE 0);"
+        " empty on exit rows and rows logged before it existed",
+    )
     driver = models.CharField(max_length=32, blank=True)
     obi = models.FloatField(null=True, blank=True)
     roc = models.FloatField(null=True, blank=True)

@@ -5,7 +5,10 @@ from decimal import Decimal
 import pytest
 
 from trading import selectors
-from trading.models import ControlAudit, OpenPosition, ParamOverride, Trade
+from trading.engine.intents import ClosePosition
+from trading.engine.records import Decision as EngineDecision
+from trading.models import ControlAudit, Decision, OpenPosition, ParamOverride, Trade
+from trading.runtime import outputs
 from trading.services import controls, trades
 from trading.tests import factories
 from trading.tests.factories import T0_MS
@@ -220,3 +223,48 @@ def test_trades_filter_by_lane_direction_reason_and_date():
     assert selectors.trades_list(exit_reason="TAKE_PROFIT").count() == 2
     day = Trade.objects.get(lane="live").closed_at.date()
     assert selectors.trades_list(date_from=day, date_to=day).count() == 3
+
+
+def _engine_decision(conviction: str, size_mult: float, reason: str = "ENTRY") -> EngineDecision:
+    return EngineDecision(T0_MS, "paper", "T", "LONG" if reason == "ENTRY" else None,
+                          conviction, size_mult, "OBI", reason, (), 0.7, None, None, "MEDIUM",
+                          5000, 4000 if reason == "ENTRY" else 0, "h")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("conviction", "size_mult", "reason"),
+    [("HIGH", 1.3, "ENTRY"), ("LOW", 0.65, "LOW_CONVICTION_DISABLED"), ("NONE", 0.0, "NO_SIGNAL")],
+)
+def test_a_signal_log_row_stores_the_decisions_size_multiplier(conviction, size_mult, reason):
+    write = outputs.decision_write(_engine_decision(conviction, size_mult, reason), "change")
+    assert write.kwargs["size_mult"] == size_mult
+    write.fn(**write.kwargs)
+    row = Decision.objects.get()
+    assert (row.conviction, row.size_mult) == (conviction, size_mult)
+
+
+def test_exit_rows_and_rows_written_without_one_leave_the_size_multiplier_empty():
+    trades.decision_record(lane="paper", ts_ms=T0_MS, kind="sample", skip_reason="NO_SIGNAL")
+    exit_write = outputs.exit_decision_write(
+        ClosePosition(
+            ts=T0_MS + 1000,
+            lane="paper",
+            client_order_id="x",
+            position_uid="paper-1",
+            ticker="T",
+            side="yes",
+            count=100,
+            yes_price=100,
+            reason="STOP_LOSS",
+        ),
+        "h",
+    )
+    exit_write.fn(**exit_write.kwargs)
+    assert list(Decision.objects.values_list("kind", "size_mult")) == [
+        ("exit", None),
+        ("sample", None),
+    ]
+
+
+def test_the_dashboards_signal_payload_carries_the_size_multiplier():
+    assert outputs.signal_payload(_engine_decision("NORMAL", 1.0))["size_mult"] == 1.0
