@@ -126,6 +126,7 @@ def signal_context(lane: str, payload: dict[str, Any] | None) -> dict[str, Any]:
                 "ts": int(decision.ts.timestamp() * 1000),
                 "direction": decision.direction or None,
                 "conviction": decision.conviction,
+                "size_mult": decision.size_mult,
                 "driver": decision.driver,
                 "obi": decision.obi,
                 "roc": decision.roc,
@@ -147,6 +148,9 @@ def signal_context(lane: str, payload: dict[str, Any] | None) -> dict[str, Any]:
             "driver": "" if payload.get("driver") in (None, "-") else payload.get("driver"),
             "obi_text": percent(payload.get("obi")),
             "roc_text": "—" if payload.get("roc") is None else f"{payload['roc']:.3f}%",
+            "size_mult_text": (
+                "—" if payload.get("size_mult") is None else f"×{payload['size_mult']:.2f}"
+            ),
             "reasons_json": json.dumps(payload.get("reasons") or {}, sort_keys=True),
         },
     }

@@ -258,3 +258,16 @@ def test_stats_and_equity_windows_end_at_the_trading_clock_not_the_wall_clock():
     assert [(day["day"], day["trades"]) for day in stats["daily"]] == [("2026-01-01", 1)]
     points = client.get("/api/equity/?lane=paper&range=24h").json()["points"]
     assert [point["time"] for point in points] == [(start + 900_000) // 1000]
+
+
+@override_settings(ANONYMOUS_READS=True)
+def test_the_decisions_endpoint_returns_each_rows_size_multiplier():
+    trades.decision_record(
+        lane="paper", ts_ms=factories.T0_MS, kind="entry", conviction="HIGH", size_mult=1.3
+    )
+    trades.decision_record(
+        lane="paper", ts_ms=factories.T0_MS + 1000, kind="exit", skip_reason="STOP_LOSS"
+    )
+    body = APIClient().get("/api/decisions/?lane=paper").json()
+    rows = body["results"] if isinstance(body, dict) else body
+    assert [(row["kind"], row["size_mult"]) for row in rows] == [("exit", None), ("entry", 1.3)]
