@@ -3,8 +3,8 @@
 The recorder buffers events during a database outage; a stop while the database is still
 away used to count them as lost. Now ``Recorder.close`` writes them to a spill file in the
 data directory, and the next recorder applies the waiting files, in order, before it stores
-any new event. (The same approach as the trading daemon's ``trading/runtime/spill.py``;
-marketdata must not import trading, so the file handling is repeated here.)
+any new event, as the trading daemon does with its rows (``trading/runtime/spill.py``); the
+files themselves are handled by ``kbtc_site.spillfiles``.
 
 Format: ``recorder-spill-NNNNNN.jsonl``, one event per line, in the order recorded::
 
@@ -18,10 +18,10 @@ never reached the database; the apply then opens one session per ``token``, labe
 so a second apply finds it instead of opening another. ``dropped`` and ``ended_ms`` close the
 session (its own close failed with the database away).
 
-Files are written whole (temp file, fsync, link under a new number), never over an earlier
-one; applied in one transaction and removed only after it committed. A line that cannot be
-read stops the start naming the file and the line, and nothing is applied. ``db`` names the
-database the events belong to: a recorder on another one leaves the file alone.
+Files are applied in one transaction and removed only after it committed; a line that cannot
+be read stops the start naming the file and the line, and nothing is applied (see
+``kbtc_site.spillfiles``). ``db`` names the database the events belong to: a recorder on
+another one leaves the file alone.
 
 What is not restored: the derived candles and book snapshots of the spilled events (they
 need the deriver's running state); public trades and market rows are, being stateless.
@@ -30,8 +30,6 @@ need the deriver's running state); public trades and market rows are, being stat
 from __future__ import annotations
 
 import json
-import os
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,11 +38,12 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from kbtc_site.spillfiles import SpillDirectory, database_identity
 from marketdata.model.events import (
     Event,
     EventFormatError,
@@ -60,12 +59,8 @@ from marketdata.recorder.store import _MARKET_UPDATE_FIELDS
 log = structlog.get_logger(__name__)
 
 SPILL_FORMAT = 1
-_NAME = re.compile(r"^recorder-spill-(\d{6})\.jsonl$")
+PREFIX = "recorder-spill"
 _LABEL_MAX = RecordingSession._meta.get_field("label").max_length or 100
-
-
-class SpillError(Exception):
-    """A spill file that cannot be read; the recorder stops rather than lose its events."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +81,6 @@ class SpilledEvent:
 
 
 # --- writing (the stop) ------------------------------------------------------------------
-
-
-def database_identity() -> str:
-    """The database the events belong to (no password): vendor, name, host and port."""
-    db = connection.settings_dict
-    return f"{connection.vendor}:{db['NAME']}@{db.get('HOST') or ''}:{db.get('PORT') or ''}"
 
 
 def new_token() -> str:
@@ -122,44 +111,11 @@ def spill_lines(
 
 
 def spill_files(directory: Path) -> list[Path]:
-    """The spill files waiting in ``directory``, oldest first."""
-    if not directory.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.match(p.name))]
-    return [path for _, path in sorted(found)]
+    return SpillDirectory(directory, PREFIX).files()
 
 
 def spill_save(lines: Sequence[str], directory: Path) -> Path:
-    """Write the lines as a new spill file, whole or not at all; returns its path."""
-    directory.mkdir(parents=True, exist_ok=True)
-    existing = spill_files(directory)
-    match = _NAME.match(existing[-1].name) if existing else None
-    number = int(match.group(1)) + 1 if match else 1
-    temp = directory / f".recorder-spill-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
-    with open(temp, "w", encoding="utf-8") as handle:
-        handle.writelines(line + "\n" for line in lines)
-        handle.flush()
-        os.fsync(handle.fileno())
-    try:
-        while True:
-            path = directory / f"recorder-spill-{number:06d}.jsonl"
-            try:
-                os.link(temp, path)  # unlike rename, never replaces an earlier spill
-                break
-            except FileExistsError:
-                number += 1
-    finally:
-        temp.unlink()
-    _fsync_dir(directory)
-    return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    return SpillDirectory(directory, PREFIX).save(lines)
 
 
 # --- reading and applying (the next start) -----------------------------------------------
@@ -167,24 +123,7 @@ def _fsync_dir(directory: Path) -> None:
 
 def spill_read(path: Path) -> list[SpilledEvent]:
     """Every event in the file, or ``SpillError`` naming the first line that is not one."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpillError(f"recorder spill file {path} cannot be read: {exc}") from exc
-    events: list[SpilledEvent] = []
-    last = text.count("\n") + 1
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line and number == last:
-            break  # the newline that ends the last line
-        try:
-            events.append(_parse(line, number))
-        except ValueError as exc:
-            raise SpillError(
-                f"recorder spill file {path}, line {number}: {exc}. Its events were not "
-                "applied and the recorder did not start: repair or move the file, then start "
-                "again"
-            ) from exc
-    return events
+    return SpillDirectory(path.parent, PREFIX).read(path, _parse, stops="the recorder")
 
 
 def _int(record: dict[str, Any], key: str, *, optional: bool = False) -> Any:
@@ -266,9 +205,7 @@ def spill_apply(directory: Path) -> dict[str, Any] | None:
             counts["applied"] += applied
             counts["already_stored"] += len(events) - applied
     files = [path for path, _ in spilled]
-    for path in files:  # only now: the transaction above committed
-        path.unlink()
-    _fsync_dir(directory)
+    SpillDirectory(directory, PREFIX).remove(files)  # only now: the transaction committed
     result: dict[str, Any] = {"files": [str(path) for path in files], "sessions": sessions}
     result |= counts
     log.info("recorder_spill_applied", **result)

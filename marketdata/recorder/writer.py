@@ -130,7 +130,7 @@ class Recorder:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Apply waiting spills, drain batches until ``stop`` is set, then flush what is left
-        (``close``). A spill file that cannot be read raises ``spill.SpillError``."""
+        (``close``). A spill file that cannot be read raises ``kbtc_site.spillfiles.SpillError``."""
         failures = 0
         while not self._spills_applied and not stop.is_set():
             try:
@@ -158,7 +158,8 @@ class Recorder:
 
     async def apply_spills(self) -> None:
         """Store the events earlier recorders spilled (once; also done before the first
-        store). Raises ``spill.SpillError`` for an unreadable file, a database error if away."""
+        store). Raises ``kbtc_site.spillfiles.SpillError`` for an unreadable file, a
+        database error if away."""
         await db_call(self._apply_spills_sync)()
 
     def spill_directory(self) -> Path:

@@ -7,8 +7,7 @@ the lanes' bankroll set back. Now the stop writes them to a spill file in
 
 Format: ``persist-spill-NNNNNN.jsonl``, one write per line,
 ``{"format": 1, "db": "...", "write": "position_close", "critical": true, "kwargs": {...}}``,
-written
-whole (temp file, fsync, link under a new number), never over an earlier spill. Applying
+written whole, never over an earlier spill (the files: ``kbtc_site.spillfiles``). Applying
 is idempotent (a row already written is not written again: positions and trades by their
 unique ``position_uid``, signal-log and bankroll rows by lane and time; state saves and
 position updates set absolute values), in one transaction, and a file is removed only
@@ -22,8 +21,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,8 +29,9 @@ from typing import Any
 
 import structlog
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
+from kbtc_site.spillfiles import SpillDirectory, database_identity
 from trading.models import BankrollSnapshot, Decision, OpenPosition, Trade
 from trading.runtime.state import save_rows
 from trading.runtime.writer import Write
@@ -50,12 +48,8 @@ from trading.services.trades import (
 log = structlog.get_logger(__name__)
 
 SPILL_FORMAT = 1
-_NAME = re.compile(r"^persist-spill-(\d{6})\.jsonl$")
+PREFIX = "persist-spill"
 _OUTAGE = (OperationalError, InterfaceError)
-
-
-class SpillError(Exception):
-    """A spill file that cannot be read; the start stops rather than lose its writes."""
 
 
 def _position_key(kwargs: dict[str, Any]) -> tuple[Any, ...]:
@@ -140,12 +134,6 @@ class SpilledWrite:
 # --- writing (the stop) ------------------------------------------------------------------
 
 
-def database_identity() -> str:
-    """The database the rows belong to (no password): vendor, name, host and port."""
-    db = connection.settings_dict
-    return f"{connection.vendor}:{db['NAME']}@{db.get('HOST') or ''}:{db.get('PORT') or ''}"
-
-
 def spill_lines(writes: Sequence[Write]) -> tuple[list[str], list[str]]:
     """(JSON lines, names of the writes that cannot be spilled: unknown or not JSON)."""
     lines: list[str] = []
@@ -172,43 +160,11 @@ def spill_lines(writes: Sequence[Write]) -> tuple[list[str], list[str]]:
 
 
 def spill_files(directory: Path) -> list[Path]:
-    """The spill files waiting in ``directory``, oldest first."""
-    if not directory.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.match(p.name))]
-    return [path for _, path in sorted(found)]
+    return SpillDirectory(directory, PREFIX).files()
 
 
 def spill_save(lines: Sequence[str], directory: Path) -> Path:
-    """Write the lines as a new spill file, whole or not at all; returns its path."""
-    directory.mkdir(parents=True, exist_ok=True)
-    existing = spill_files(directory)
-    number = int(_NAME.match(existing[-1].name).group(1)) + 1 if existing else 1  # type: ignore[union-attr]
-    temp = directory / f".persist-spill-{os.getpid()}.tmp"
-    with open(temp, "w", encoding="utf-8") as handle:
-        handle.writelines(line + "\n" for line in lines)
-        handle.flush()
-        os.fsync(handle.fileno())
-    try:
-        while True:
-            path = directory / f"persist-spill-{number:06d}.jsonl"
-            try:
-                os.link(temp, path)  # unlike rename, never replaces an earlier spill
-                break
-            except FileExistsError:
-                number += 1
-    finally:
-        temp.unlink()
-    _fsync_dir(directory)
-    return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    return SpillDirectory(directory, PREFIX).save(lines)
 
 
 # --- reading and applying (the next start) -----------------------------------------------
@@ -216,22 +172,7 @@ def _fsync_dir(directory: Path) -> None:
 
 def spill_read(path: Path) -> list[SpilledWrite]:
     """Every write in the file, or ``SpillError`` naming the first line that is not one."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpillError(f"spill file {path} cannot be read: {exc}") from exc
-    writes: list[SpilledWrite] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line and number == text.count("\n") + 1:
-            break  # the newline that ends the last line
-        try:
-            writes.append(_parse(line, number))
-        except ValueError as exc:
-            raise SpillError(
-                f"spill file {path}, line {number}: {exc}. Its writes were not applied and "
-                "the trader did not start: repair or move the file, then start again"
-            ) from exc
-    return writes
+    return SpillDirectory(path.parent, PREFIX).read(path, _parse, stops="the trader")
 
 
 def _parse(line: str, number: int) -> SpilledWrite:
@@ -282,9 +223,7 @@ def spill_apply(directory: Path) -> dict[str, Any] | None:
         for path, writes in spilled:
             for write in writes:
                 counts[_apply_one(path, write, seen)] += 1
-    for path in files:  # only now: the transaction above committed
-        path.unlink()
-    _fsync_dir(directory)
+    SpillDirectory(directory, PREFIX).remove(files)  # only now: the transaction committed
     result: dict[str, Any] = {"files": [str(path) for path in files], **counts}
     log.info("persist_spill_applied", **result)
     return result

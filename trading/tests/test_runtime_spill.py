@@ -12,6 +12,7 @@ import pytest
 from django.db import OperationalError
 from structlog.testing import capture_logs
 
+from kbtc_site.spillfiles import SpillError
 from trading.engine.params import DEFAULT_PARAMS
 from trading.models import BankrollSnapshot, BotState, Decision, OpenPosition, Trade
 from trading.runtime import spill
@@ -242,7 +243,7 @@ def test_a_line_that_cannot_be_read_stops_the_start_naming_the_file_and_the_line
     lines = spill.spill_lines(round_trip_writes())[0]
     path = spill.spill_save([lines[0], lines[1][:40], *lines[2:]], tmp_path)
 
-    with pytest.raises(spill.SpillError) as error:
+    with pytest.raises(SpillError) as error:
         spill.spill_apply(tmp_path)
 
     assert f"spill file {path}, line 2: not JSON" in str(error.value)
@@ -269,7 +270,7 @@ def test_a_line_that_is_json_but_not_a_write_is_refused_too(tmp_path: Path, line
     good = spill.spill_lines(round_trip_writes()[:1])[0]
     path = spill.spill_save([good[0], good[0], line], tmp_path)
 
-    with pytest.raises(spill.SpillError, match=f"line 3: {reason}"):
+    with pytest.raises(SpillError, match=f"line 3: {reason}"):
         spill.spill_apply(tmp_path)
     assert path.exists()
 

@@ -27,9 +27,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import InterfaceError, OperationalError, connection
 
 from kbtc_site.db import db_call
+from kbtc_site.spillfiles import SpillError
 from marketdata.kalshi.signing import KeyFileError
 from trading.runtime.embedded import build_network_daemon, build_sim_daemon
-from trading.runtime.spill import SpillError, spill_apply
+from trading.runtime.spill import spill_apply
 
 log = structlog.get_logger(__name__)
 

@@ -1,0 +1,116 @@
+"""Spill files: what a stopping process could not write to its database, kept on disk
+until its next start applies it.
+
+The trading daemon (``trading.runtime.spill``: its rows) and the recorder
+(``marketdata.recorder.spill``: its events) each own their line format and how a line is
+applied; the files are handled here, once. A file is written whole: a temp file, fsync, then
+a hard link under the next free number (unlike a rename, a link never replaces an earlier
+spill) and the directory fsynced. It is read whole before anything is applied: the first
+line that cannot be parsed raises ``SpillError`` naming the file and the line, so a start
+stops rather than drop the writes in it. It is removed only after the caller's apply
+committed. Each line names the database it belongs to (``database_identity``), so a process
+on another database (tests, a benchmark, a demo sharing the data directory) leaves it alone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from django.db import connection
+
+Line = TypeVar("Line")
+
+
+class SpillError(Exception):
+    """A spill file that cannot be read; the start stops rather than lose its writes."""
+
+
+def database_identity() -> str:
+    """The database the spilled rows belong to (no password): vendor, name, host and port."""
+    db = connection.settings_dict
+    return f"{connection.vendor}:{db['NAME']}@{db.get('HOST') or ''}:{db.get('PORT') or ''}"
+
+
+@dataclass(frozen=True)
+class SpillDirectory:
+    directory: Path
+    prefix: str  # the files are ``{prefix}-NNNNNN.jsonl``
+
+    @property
+    def _name(self) -> re.Pattern[str]:
+        return re.compile(rf"^{re.escape(self.prefix)}-(\d{{6}})\.jsonl$")
+
+    def files(self) -> list[Path]:
+        """The spill files waiting, oldest first."""
+        if not self.directory.is_dir():
+            return []
+        name = self._name
+        found = [
+            (int(m.group(1)), p) for p in self.directory.iterdir() if (m := name.match(p.name))
+        ]
+        return [path for _, path in sorted(found)]
+
+    def save(self, lines: Sequence[str]) -> Path:
+        """Write the lines as a new spill file, whole or not at all; returns its path."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        existing = self.files()
+        last = self._name.match(existing[-1].name) if existing else None
+        number = int(last.group(1)) + 1 if last else 1
+        temp = self.directory / f".{self.prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+        with open(temp, "w", encoding="utf-8") as handle:
+            handle.writelines(line + "\n" for line in lines)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            while True:
+                path = self.directory / f"{self.prefix}-{number:06d}.jsonl"
+                try:
+                    os.link(temp, path)  # unlike rename, never replaces an earlier spill
+                    break
+                except FileExistsError:
+                    number += 1
+        finally:
+            temp.unlink()
+        self._fsync()
+        return path
+
+    def read(self, path: Path, parse: Callable[[str, int], Line], *, stops: str) -> list[Line]:
+        """Every line of the file through ``parse(line, number)`` (which raises ValueError
+        for a line it cannot take), or ``SpillError`` naming the file and the first such
+        line. ``stops`` says what did not start ("the trader", "the recorder")."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpillError(f"spill file {path} cannot be read: {exc}") from exc
+        parsed: list[Line] = []
+        last = text.count("\n") + 1
+        for number, line in enumerate(text.split("\n"), start=1):
+            if not line and number == last:
+                break  # the newline that ends the last line
+            try:
+                parsed.append(parse(line, number))
+            except ValueError as exc:
+                raise SpillError(
+                    f"spill file {path}, line {number}: {exc}. Nothing in it was applied and "
+                    f"{stops} did not start: repair or move the file, then start again"
+                ) from exc
+        return parsed
+
+    def remove(self, paths: Iterable[Path]) -> None:
+        """Once what the files held is committed."""
+        for path in paths:
+            path.unlink()
+        self._fsync()
+
+    def _fsync(self) -> None:
+        descriptor = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
