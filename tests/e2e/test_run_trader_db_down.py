@@ -135,13 +135,24 @@ def test_a_database_back_within_the_wait_is_used_and_trading_starts(
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("name", "text", "line"),
+    [
+        (  # the daemon's rows
+            "persist-spill-000001.jsonl",
+            '{"format": 1, "db": "x", "write": "state_save", "kwargs": {"rows": []}}\n{',
+            2,
+        ),
+        ("recorder-spill-000001.jsonl", "{", 1),  # the recorder's events
+    ],
+)
 def test_a_spill_file_it_cannot_read_stops_the_start_naming_the_file_and_the_line(
-    tmp_path: Path,
+    tmp_path: Path, name: str, text: str, line: int
 ) -> None:
     db = connection.settings_dict
     url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    spill = tmp_path / "persist-spill-000001.jsonl"
-    spill.write_text('{"format": 1, "db": "x", "write": "state_save", "kwargs": {"rows": []}}\n{')
+    spill = tmp_path / name
+    spill.write_text(text)
     process = _start(tmp_path, url, wait_s=5)
     try:
         output, _ = process.communicate(timeout=60)
@@ -152,5 +163,5 @@ def test_a_spill_file_it_cannot_read_stops_the_start_naming_the_file_and_the_lin
     assert process.returncode != 0, output
     assert "Traceback" not in output
     last = output.strip().splitlines()[-1]
-    assert last.startswith(f"CommandError: spill file {spill}, line 2: not JSON"), last
+    assert last.startswith(f"CommandError: spill file {spill}, line {line}: not JSON"), last
     assert spill.exists()

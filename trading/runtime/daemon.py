@@ -135,9 +135,12 @@ class Daemon:
     async def prepare(self) -> None:
         """Restore the saved session (replaying recorded events) or start a new one.
 
-        First the writes the last stop could not make (spilled during an outage) are
-        applied, so the state restored is the one that run stopped with."""
+        First what the last stop could not store (spilled during an outage) is applied:
+        its rows, so the state restored is the one that run stopped with, and its recorded
+        events, so the replay that rebuilds the market sees them."""
         await db_call(spill_apply)(self.spill_dir)
+        if self.recorder is not None:
+            await self.recorder.apply_spills()
         restart = await db_call(load_restart)(
             lanes=self.config.lanes, replay_window_ms=self.config.replay_window_ms
         )
