@@ -112,6 +112,11 @@ class Engine:
         if order is None:
             return out  # not ours, or already settled: the live position manager reconciles
         now = self.now if ts is None else ts
+        breaker = the_lane.breaker
+        if breaker.day is not None and day_index(now) > breaker.day:  # a new week is a new day
+            # A fill due at 00:00:00.000 comes before that second's tick (the venue fills
+            # what is due first): its PnL belongs to the new day, so the day rolls first.
+            breaker.roll(now)
         for yes_price, count, fee in fills:
             order.filled += count
             if order.purpose == "entry":

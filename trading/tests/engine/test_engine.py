@@ -586,6 +586,28 @@ def test_the_daily_breaker_clears_at_midnight_utc_event_time():
     assert [b.reason for b in of(out, BreakerChanged)] == [""]
 
 
+def test_an_exit_filled_at_midnight_counts_toward_the_new_day():
+    """A paper fill due at 00:00:00.000 reaches the engine before that second's tick (the
+    venue fills what is due first): its PnL belongs to the new day's loss, not the old."""
+    s = Scenario(lanes=("paper",))
+    s.now = T0 - 290_000
+    s.open_contract(open_ts=T0 - 300_000)
+    s.fill_all(of(s.tick(3), PlaceOrder))
+    assert position_of(s.engine) is not None
+    breaker = s.engine.lanes["paper"].breaker
+    before = breaker.bankroll
+    (close,) = of(s.engine.close_all("EMERGENCY_STOP"), ClosePosition)
+    filled = s.engine.on_fill(
+        "paper", close.client_order_id, [(close.yes_price - 300, close.count, 0)], T0
+    )
+    s.engine.on_order_done("paper", close.client_order_id, T0)
+    (trade,) = of(filled, PositionClosed)
+    assert trade.pnl < 0
+    s.feed(ClockTick(ts=T0))
+    assert breaker.bankroll == before + trade.pnl
+    assert breaker.daily_start == before  # the day rolled before the fill, not after it
+
+
 def test_health_score_is_recorded_in_shadow_and_exits_when_enabled():
     shadow = Scenario(lanes=("paper",))
     shadow.fill_all(of(shadow.enter_long(), PlaceOrder))
