@@ -20,11 +20,20 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
+import structlog
 from django.db import connection
 
-Line = TypeVar("Line")
+log = structlog.get_logger(__name__)
+
+
+class SpilledLine(Protocol):
+    @property
+    def db(self) -> str: ...  # the database the line belongs to (``database_identity``)
+
+
+Line = TypeVar("Line", bound=SpilledLine)
 
 
 class SpillError(Exception):
@@ -101,6 +110,23 @@ class SpillDirectory:
                     f"{stops} did not start: repair or move the file, then start again"
                 ) from exc
         return parsed
+
+    def waiting(
+        self, parse: Callable[[str, int], Line], *, stops: str
+    ) -> list[tuple[Path, list[Line]]]:
+        """Every waiting file of this database with its lines, oldest first, all read
+        before the caller applies any; a file of another database is left alone (logged)."""
+        here = database_identity()
+        found: list[tuple[Path, list[Line]]] = []
+        for path in self.files():
+            lines = self.read(path, parse, stops=stops)
+            other = {line.db for line in lines} - {here}
+            if other:
+                event = f"{self.prefix.replace('-', '_')}_other_database"
+                log.warning(event, path=str(path), db=sorted(other), here=here)
+                continue
+            found.append((path, lines))
+        return found
 
     def remove(self, paths: Iterable[Path]) -> None:
         """Once what the files held is committed."""

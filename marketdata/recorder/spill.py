@@ -43,7 +43,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from kbtc_site.spillfiles import SpillDirectory, database_identity
+from kbtc_site.spillfiles import SpillDirectory
 from marketdata.model.events import (
     Event,
     EventFormatError,
@@ -121,11 +121,6 @@ def spill_save(lines: Sequence[str], directory: Path) -> Path:
 # --- reading and applying (the next start) -----------------------------------------------
 
 
-def spill_read(path: Path) -> list[SpilledEvent]:
-    """Every event in the file, or ``SpillError`` naming the first line that is not one."""
-    return SpillDirectory(path.parent, PREFIX).read(path, _parse, stops="the recorder")
-
-
 def _int(record: dict[str, Any], key: str, *, optional: bool = False) -> Any:
     value = record.get(key)
     if value is None and optional:
@@ -181,15 +176,7 @@ def spill_apply(directory: Path) -> dict[str, Any] | None:
     """Apply every waiting spill file of this database in order, in one transaction, then
     remove them. Every file is read first: a bad line stops with nothing applied. A database
     error raises and leaves the files in place."""
-    db = database_identity()
-    spilled: list[tuple[Path, list[SpilledEvent]]] = []
-    for path in spill_files(directory):
-        events = spill_read(path)
-        other = {event.db for event in events} - {db}
-        if other:
-            log.warning("recorder_spill_other_database", path=str(path), db=sorted(other), here=db)
-            continue
-        spilled.append((path, events))
+    spilled = SpillDirectory(directory, PREFIX).waiting(_parse, stops="the recorder")
     if not spilled:
         return None
     groups: dict[tuple[int | None, str], list[SpilledEvent]] = {}

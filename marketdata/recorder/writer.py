@@ -28,6 +28,7 @@ from django.db import Error as DjangoDatabaseError
 from django.db import connection
 
 from kbtc_site.db import db_call
+from kbtc_site.spillfiles import database_identity
 from marketdata.model.events import Event
 from marketdata.recorder import spill, store
 from marketdata.recorder.derive import PreparedBatch, StreamDeriver
@@ -214,7 +215,7 @@ class Recorder:
         try:
             lines = spill.spill_lines(
                 events,
-                db=spill.database_identity(),
+                db=database_identity(),
                 session_id=self.session_id,
                 token=self._spill_token,
                 label=self.label,

@@ -205,15 +205,7 @@ def spill_apply(directory: Path) -> dict[str, Any] | None:
     nothing applied. A write that fails on its own (a bug, not an outage) is logged and
     skipped, as the live writer does; an outage raises and leaves the files in place.
     """
-    db = database_identity()
-    spilled = []
-    for path in spill_files(directory):
-        writes = spill_read(path)
-        other = {write.db for write in writes} - {db}
-        if other:
-            log.warning("persist_spill_other_database", path=str(path), db=sorted(other), here=db)
-            continue
-        spilled.append((path, writes))
+    spilled = SpillDirectory(directory, PREFIX).waiting(_parse, stops="the trader")
     if not spilled:
         return None
     files = [path for path, _ in spilled]
