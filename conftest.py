@@ -10,9 +10,13 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
+from django.db import connection, connections
+
+from marketdata.tests.outage import Outage
 
 REQUIRE_SERVICES = os.environ.get("KBTC_REQUIRE_SERVICES") == "1"
 
@@ -49,3 +53,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             if REQUIRE_SERVICES:
                 pytest.fail(f"KBTC_REQUIRE_SERVICES=1 but {reason}", pytrace=False)
             pytest.skip(reason)
+
+
+@pytest.fixture
+def outage(transactional_db: None) -> Iterator[Outage]:
+    """A PostgreSQL outage the test begins and ends; always ended at teardown."""
+    control = Outage(connection.settings_dict["NAME"])
+    try:
+        yield control
+    finally:
+        control.end()
+        control.admin.close()
+        connections.close_all()  # the test thread's connection was killed too

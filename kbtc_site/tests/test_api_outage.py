@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from django.db import connection, connections
+from django.db import connections
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from marketdata.tests.test_recorder_outage import Outage
 from trading.models import ControlAudit, TradingControls
 from trading.tests import factories
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def outage(transactional_db) -> Iterator[Outage]:
-    control = Outage(connection.settings_dict["NAME"])
-    try:
-        yield control
-    finally:
-        control.end()
-        control.admin.close()
-        connections.close_all()
 
 
 def test_a_control_during_an_outage_answers_503_and_changes_nothing(outage):

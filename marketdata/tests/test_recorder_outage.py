@@ -10,13 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
 
-import psycopg
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connection, connections
-from psycopg import sql
+from django.db import connections
 
 from marketdata.models import RecordingSession
 from marketdata.recorder import Recorder, iter_events, session_gaps
@@ -33,44 +30,6 @@ async def _close_orm_thread_connections():
     while it is open."""
     yield
     await sync_to_async(connections.close_all)()
-
-
-class Outage:
-    def __init__(self, dbname: str) -> None:
-        params = connection.settings_dict
-        self.dbname = dbname
-        self.admin = psycopg.connect(
-            host=params["HOST"] or "127.0.0.1",
-            port=params["PORT"] or 5432,
-            user=params["USER"],
-            password=params["PASSWORD"] or None,
-            dbname="postgres",
-            autocommit=True,
-        )
-
-    def begin(self) -> None:
-        name = sql.Identifier(self.dbname)
-        self.admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(name))
-        self.admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            [self.dbname],
-        )
-
-    def end(self) -> None:
-        name = sql.Identifier(self.dbname)
-        self.admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(name))
-
-
-@pytest.fixture
-def outage(transactional_db) -> Iterator[Outage]:
-    control = Outage(connection.settings_dict["NAME"])
-    try:
-        yield control
-    finally:
-        control.end()
-        control.admin.close()
-        connections.close_all()  # the test thread's connection was killed too
 
 
 async def _emit_with_outage(recorder, events, outage, *, outage_at_s, outage_s):

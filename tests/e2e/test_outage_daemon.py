@@ -16,11 +16,9 @@ from collections.abc import Iterator
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection, connections
 from django.test import override_settings
 from structlog.testing import capture_logs
 
-from marketdata.tests.test_recorder_outage import Outage
 from trading.models import BotState, OpenPosition, Trade
 from trading.services import controls
 
@@ -30,17 +28,6 @@ from .reference_run import closes, elapsed_s, entries, uninterrupted_run
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 OPERATOR = controls.Actor(label="operator", source="api")
-
-
-@pytest.fixture
-def outage(transactional_db) -> Iterator[Outage]:
-    control = Outage(connection.settings_dict["NAME"])
-    try:
-        yield control
-    finally:
-        control.end()
-        control.admin.close()
-        connections.close_all()
 
 
 async def step_through_outage(sim: SteppedDaemon, seconds: int) -> None:

@@ -11,14 +11,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from subprocess import Popen
 
 import pytest
 from django.db import connection, connections
 
-from marketdata.tests.test_recorder_outage import Outage
+from marketdata.tests.outage import Outage
 from trading.selectors import trader_heartbeat
 
 pytestmark = [pytest.mark.slow]
@@ -79,17 +78,6 @@ def test_with_no_database_it_waits_then_exits_with_one_line_naming_it(tmp_path: 
     ), last
     assert "KBTC_DB_WAIT_S" in last
     assert 4 <= elapsed < 40
-
-
-@pytest.fixture
-def outage(transactional_db) -> Iterator[Outage]:
-    control = Outage(connection.settings_dict["NAME"])
-    try:
-        yield control
-    finally:
-        control.end()
-        control.admin.close()
-        connections.close_all()
 
 
 def _wait_for_output(log: Path, text: str, timeout_s: float) -> str:

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection, connections
 from structlog.testing import capture_logs
 
-from marketdata.tests.test_recorder_outage import Outage
+from marketdata.tests.outage import Outage
 from trading.models import OpenPosition, Trade
 from trading.runtime.spill import spill_files
 from trading.runtime.state import trade_counts
@@ -33,17 +32,6 @@ from .conftest import BANKROLL, SteppedDaemon
 from .reference_run import closes, elapsed_s, entries, uninterrupted_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def outage(transactional_db) -> Iterator[Outage]:
-    control = Outage(connection.settings_dict["NAME"])
-    try:
-        yield control
-    finally:
-        control.end()
-        control.admin.close()
-        connections.close_all()
 
 
 async def step_through_outage(sim: SteppedDaemon, seconds: int) -> None:
