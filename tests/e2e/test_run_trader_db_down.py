@@ -5,24 +5,21 @@ non-zero with one line naming the database, never a traceback. A spill file it c
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from subprocess import Popen
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from marketdata.tests.outage import Outage
 from trading.selectors import trader_heartbeat
 
-pytestmark = [pytest.mark.slow]
+from .processes import current_database_url, start_run_trader
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.slow]
 
 
 def closed_port() -> int:
@@ -32,29 +29,9 @@ def closed_port() -> int:
 
 
 def _start(tmp_path: Path, database_url: str, wait_s: int, log: Path | None = None) -> Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KBTC_")}
-    env.pop("REDIS_URL", None)  # the in-memory layer: this process publishes to nobody
-    env.update(
-        DATABASE_URL=database_url,
-        KBTC_DATA_DIR=str(tmp_path),
-        KBTC_DB_WAIT_S=str(wait_s),
-        KBTC_HEARTBEAT_STALE_S="60",
+    return start_run_trader(
+        tmp_path, database_url=database_url, log=log, env={"KBTC_DB_WAIT_S": str(wait_s)}
     )
-    # A file, not a pipe, where the test reads while the process runs: a full pipe would
-    # block the trader's loop on a log line.
-    output = subprocess.PIPE if log is None else log.open("w")
-    try:
-        return subprocess.Popen(
-            [sys.executable, "manage.py", "run_trader", "--sim-stream", "--speed", "600"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    finally:
-        if log is not None:
-            output.close()  # type: ignore[union-attr]  # the child holds its own copy
 
 
 def test_with_no_database_it_waits_then_exits_with_one_line_naming_it(tmp_path: Path) -> None:
@@ -96,8 +73,7 @@ def _wait_for_output(log: Path, text: str, timeout_s: float) -> str:
 def test_a_database_back_within_the_wait_is_used_and_trading_starts(
     tmp_path: Path, outage: Outage
 ) -> None:
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    url = current_database_url()
     log = tmp_path / "run_trader.log"
     outage.begin()
     process = _start(tmp_path, url, wait_s=60, log=log)
@@ -137,8 +113,7 @@ def test_a_database_back_within_the_wait_is_used_and_trading_starts(
 def test_a_spill_file_it_cannot_read_stops_the_start_naming_the_file_and_the_line(
     tmp_path: Path, name: str, text: str, line: int
 ) -> None:
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    url = current_database_url()
     spill = tmp_path / name
     spill.write_text(text)
     process = _start(tmp_path, url, wait_s=5)

@@ -3,23 +3,19 @@ and the next start restores that state instead of starting over."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from trading.models import BotState
 from trading.selectors import trader_heartbeat
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+from .processes import start_run_trader
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -31,32 +27,13 @@ def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _start(tmp_path: Path) -> subprocess.Popen[str]:
-    db = connection.settings_dict
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KBTC_")}
-    env.pop("REDIS_URL", None)  # the in-memory layer: this process publishes to nobody
-    env.update(
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        KBTC_DATA_DIR=str(tmp_path),
-        KBTC_HEARTBEAT_STALE_S="60",
-    )
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "run_trader", "--sim-stream", "--speed", "600"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 def _has_saved_state() -> bool:
     state = BotState.objects.filter(lane="paper").first()
     return state is not None and bool(state.engine_snapshot)
 
 
 def _run_until_sigterm(tmp_path: Path, simulated_s: int) -> str:
-    process = _start(tmp_path)
+    process = start_run_trader(tmp_path)
     try:
         _wait(lambda: trader_heartbeat()["state"] == "running", 90, "the trader's heartbeat")
         _wait(_has_saved_state, 90, "a saved state")

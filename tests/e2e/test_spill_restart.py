@@ -10,17 +10,15 @@ trade is in the ledger once and the lanes' bankroll is the one the stopped daemo
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connection, connections
+from django.db import connections
 from structlog.testing import capture_logs
 
 from marketdata.tests.outage import Outage
@@ -29,6 +27,7 @@ from trading.runtime.spill import spill_files
 from trading.runtime.state import trade_counts
 
 from .conftest import BANKROLL, SteppedDaemon
+from .processes import start_run_trader
 from .reference_run import closes, elapsed_s, entries, uninterrupted_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -100,28 +99,6 @@ async def test_trades_closed_during_an_outage_survive_a_stop_and_the_restart(
 
 # --- the same through ``manage.py run_trader`` (a real SIGTERM) ---------------------------
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _start_trader(tmp_path: Path, log: Path) -> subprocess.Popen[str]:
-    db = connection.settings_dict
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KBTC_")}
-    env.pop("REDIS_URL", None)  # the in-memory layer: this process publishes to nobody
-    env.update(
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        KBTC_DATA_DIR=str(tmp_path),
-        KBTC_HEARTBEAT_STALE_S="60",
-    )
-    with log.open("w") as output:  # a file: a full pipe would block the trader's loop
-        return subprocess.Popen(
-            [sys.executable, "manage.py", "run_trader", "--sim-stream", "--speed", "600"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
 
 def _wait_for_output(log: Path, text: str, timeout_s: float) -> str:
     deadline = time.monotonic() + timeout_s
@@ -150,7 +127,7 @@ def test_run_trader_stopped_during_an_outage_restarts_from_the_state_it_stopped_
     outage: Outage, tmp_path: Path
 ) -> None:
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
-    process = _start_trader(tmp_path, first_log)
+    process = start_run_trader(tmp_path, log=first_log)
     try:
         _wait_for_output(first_log, "run_trader: paper trading", 90)
         time.sleep(3)  # half an hour of simulated trading at 600×
@@ -169,7 +146,7 @@ def test_run_trader_stopped_during_an_outage_restarts_from_the_state_it_stopped_
 
     outage.end()
     connections.close_all()
-    process = _start_trader(tmp_path, second_log)
+    process = start_run_trader(tmp_path, log=second_log)
     try:
         second = _wait_for_output(second_log, "run_trader: paper trading", 90)
         _stop(process)
