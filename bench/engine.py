@@ -49,7 +49,10 @@ def run(*, smoke: bool) -> dict[str, Any]:
     rounds: list[tuple[float, float]] = []  # (wall, cpu)
     outputs: list[Any] = []
     for _ in range(1 if smoke else ROUNDS):
-        session = Session(Engine(Params(), lanes=("paper", "live")), PaperVenue(0))
+        venue = PaperVenue(0)
+        session = Session(
+            Engine(Params(), lanes=("paper", "live")), {"paper": venue, "live": venue}
+        )
         cpu_started = time.process_time()
         started = time.perf_counter()
         outputs = session.feed_all(events)

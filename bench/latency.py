@@ -49,8 +49,9 @@ async def _measure(minutes: int) -> tuple[list[int], float, int]:
     from marketdata.recorder import Recorder
     from marketdata.sim.testing import running_simulator
     from marketdata.wsfeed import EventSink
-    from trading.runtime.daemon import Daemon, DaemonConfig
-    from trading.runtime.network import NetworkFeed, held_positions
+    from trading.runtime.daemon import DaemonConfig
+    from trading.runtime.factory import build_daemon
+    from trading.runtime.network import NetworkFeed
     from trading.runtime.warmup import history_candles
 
     latencies: list[int] = []
@@ -115,14 +116,13 @@ async def _measure(minutes: int) -> tuple[list[int], float, int]:
             signer=KalshiSigner.from_pem(sim.key_id, sim.private_key_pem),
             refresh_s=1.0,
         )
-        daemon = Daemon(
+        daemon = build_daemon(
             DaemonConfig(),
             feeds=[feed],
             candles=lambda before: history_candles(history, before, count=60),
             recorder=Recorder(label="bench-latency"),
             start_ts=START_TS,
         )
-        feed.positions = held_positions(daemon)
         await daemon.prepare()
         stop = asyncio.Event()
         task = asyncio.create_task(daemon.run(stop))

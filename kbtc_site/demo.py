@@ -7,7 +7,7 @@ until each has finished its own shutdown before the loop stops.
 ``paper_trader`` is the embedded profile of interfaces.md §7: it starts the exchange
 simulator on an ephemeral 127.0.0.1 port (``KBTC_SIM_SPEED`` simulated seconds per wall
 second, default 60; replaying ``KBTC_HISTORY`` where set, else a seeded synthetic path),
-registers a throwaway key pair there, points the exchange settings at it, back-fills the
+registers a throwaway key pair there, points the network clients at it, back-fills the
 candles table from its Binance endpoint (the warm-up reads 15-minute candles older than the
 start) and runs the same daemon as ``run_trader``: the network clients, over loopback. It
 shares daphne's loop and so the in-memory channel layer with the dashboard. Cancelled, it
@@ -31,7 +31,8 @@ log = structlog.get_logger(__name__)
 
 
 async def paper_trader() -> None:
-    from trading.runtime.embedded import build_network_daemon, start_embedded_exchange
+    from trading.runtime.embedded import start_embedded_exchange
+    from trading.runtime.factory import build_network_daemon
 
     # The simulator's access log and the REST client's request log would list every
     # market-list refresh; the demo's console is for the trader.
@@ -43,7 +44,9 @@ async def paper_trader() -> None:
         speed = embedded.exchange.clock.speed
         # The market list once a simulated ten minutes (lifecycle messages fill the gaps).
         daemon = await build_network_daemon(
-            start_ms=embedded.start_ms, refresh_s=max(1.0, 600.0 / speed)
+            endpoints=embedded.endpoints,
+            start_ms=embedded.start_ms,
+            refresh_s=max(1.0, 600.0 / speed),
         )
         log.info(
             "demo_paper_trader_started",

@@ -14,6 +14,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from trading.clock import day_start, last_days
+from trading.engine.breaker import loss_fraction
 from trading.engine.params import DEFAULT_PARAMS, PARAMS_SCHEMA, ParamError, Params
 from trading.models import (
     BankrollSnapshot,
@@ -357,21 +358,16 @@ def lane_risk(*, lane: str, params: Params = DEFAULT_PARAMS) -> dict[str, Any]:
     if state is None:
         return {"lane": lane, "available": False}
 
-    def loss(baseline: Decimal) -> float:
-        return max(float((baseline - state.bankroll) / baseline), 0.0) if baseline > 0 else 0.0
-
     return {
         "lane": lane,
         "available": True,
         "bankroll": state.bankroll,
         "peak": state.peak,
-        "drawdown": max(float((state.peak - state.bankroll) / state.peak), 0.0)
-        if state.peak > 0
-        else 0.0,
+        "drawdown": loss_fraction(state.peak, state.bankroll),
         "max_drawdown": params.max_drawdown,
-        "daily_loss": loss(state.daily_baseline),
+        "daily_loss": loss_fraction(state.daily_baseline, state.bankroll),
         "daily_loss_limit": params.daily_loss_limit,
-        "weekly_loss": loss(state.weekly_baseline),
+        "weekly_loss": loss_fraction(state.weekly_baseline, state.bankroll),
         "weekly_loss_limit": params.weekly_loss_limit,
         "breaker_state": state.breaker_state,
         "trades_today": state.trades_today,

@@ -15,7 +15,8 @@ from kbtc_site.db import db_call
 from marketdata.sim.core import SimCore
 from marketdata.sim.stream import history_for
 from trading.models import BotState
-from trading.runtime.daemon import Daemon, DaemonConfig
+from trading.runtime.daemon import DaemonConfig
+from trading.runtime.factory import build_daemon
 from trading.runtime.warmup import history_candles
 from trading.selectors import trader_heartbeat
 
@@ -34,7 +35,7 @@ async def _close_orm_thread_connections() -> AsyncIterator[None]:
 async def test_a_cancelled_trader_job_saves_its_final_state_before_it_ends() -> None:
     history = history_for(SEED, START, 30)
     core = SimCore(seed=SEED, start_ts=START, history=history)
-    daemon = Daemon(
+    daemon = build_daemon(
         DaemonConfig(),
         feeds=[],
         candles=lambda before: history_candles(history, before, count=60),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -26,8 +26,10 @@ from marketdata.recorder import Recorder
 from marketdata.sim.core import SimCore
 from marketdata.sim.stream import history_for
 from trading.engine.engine import Engine
-from trading.runtime.daemon import Daemon, DaemonConfig
+from trading.runtime.daemon import DaemonConfig
+from trading.runtime.factory import build_daemon
 from trading.runtime.session import SessionOutput
+from trading.runtime.sinks import Observer
 from trading.runtime.warmup import history_candles
 
 SEED = 7
@@ -50,18 +52,18 @@ class SteppedDaemon:
         self.history = history_for(seed, start, minutes)
         self.core = SimCore(seed=seed, start_ts=start, history=self.history)
         self.outputs: list[SessionOutput] = []
-        self.daemon = Daemon(
+        self.daemon = build_daemon(
             DaemonConfig(latency_ms=LATENCY, bankroll=BANKROLL),
             feeds=[],
             candles=lambda before: history_candles(self.history, before, count=60),
             recorder=Recorder(label="e2e", flush_interval_s=0.05),
             start_ts=start,
-            observer=self._observe,
+            sinks=[Observer(self._observe)],
         )
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def _observe(self, event: Event, produced: list[SessionOutput]) -> None:
+    def _observe(self, event: Event | None, produced: Sequence[SessionOutput]) -> None:
         self.outputs.extend(produced)
 
     @property

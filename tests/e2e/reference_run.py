@@ -16,7 +16,7 @@ from marketdata.sim.core import SimCore
 from marketdata.sim.stream import history_for
 from trading.engine.params import DEFAULT_PARAMS
 from trading.engine.records import PositionClosed, PositionOpened
-from trading.runtime.session import SessionOutput, new_session
+from trading.runtime.session import SessionOutput, new_session, paper_venues
 from trading.runtime.warmup import history_candles
 
 from .conftest import BANKROLL, LATENCY, SEED, START
@@ -38,7 +38,7 @@ def uninterrupted_run(
         DEFAULT_PARAMS,
         lanes=("paper",),
         bankroll=BANKROLL,
-        latency_ms=LATENCY,
+        venues=paper_venues(LATENCY),
         warmup=history_candles(history, start, count=60),
     )
     outputs = session.feed_all(core.initial_events())

@@ -18,7 +18,7 @@ import datetime as dt
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -41,8 +41,10 @@ from trading import live, selectors
 from trading.engine.records import PositionClosed, PositionOpened
 from trading.models import ControlAudit, Trade
 from trading.runtime.daemon import Daemon, DaemonConfig
+from trading.runtime.factory import build_daemon
 from trading.runtime.feeds import sim_stream_feed
 from trading.runtime.session import SessionOutput
+from trading.runtime.sinks import Observer
 from trading.runtime.warmup import history_candles
 from trading.tests import factories
 
@@ -88,13 +90,13 @@ class TradingServer:
         self._daemon_task: asyncio.Task[None] | None = None
         self._thread = threading.Thread(target=self._serve, name="daphne", daemon=True)
 
-    def _observe(self, event: Event, produced: list[SessionOutput]) -> None:
+    def _observe(self, event: Event | None, produced: Sequence[SessionOutput]) -> None:
         self.entries.extend(o.ts for o in produced if isinstance(o, PositionOpened))
         self.closes.extend(o for o in produced if isinstance(o, PositionClosed))
 
     async def _run_daemon(self) -> None:
         history = history_for(SEED, START, 240)
-        self.daemon = Daemon(
+        self.daemon = build_daemon(
             DaemonConfig(latency_ms=LATENCY, bankroll=BANKROLL),
             feeds=[
                 sim_stream_feed(SimCore(seed=SEED, start_ts=START, history=history), speed=SPEED)
@@ -102,7 +104,7 @@ class TradingServer:
             candles=lambda before: history_candles(history, before, count=60),
             recorder=Recorder(label="browser"),
             start_ts=START,
-            observer=self._observe,
+            sinks=[Observer(self._observe)],
         )
         self._stop = asyncio.Event()
         try:

@@ -24,8 +24,10 @@ from marketdata.sim.faults import FaultConfig
 from marketdata.sim.testing import running_simulator
 from trading.engine.records import PositionClosed
 from trading.models import BotState, Trade
-from trading.runtime.daemon import Daemon, DaemonConfig
-from trading.runtime.network import NetworkFeed, held_positions
+from trading.runtime.daemon import DaemonConfig
+from trading.runtime.factory import build_daemon
+from trading.runtime.network import NetworkFeed
+from trading.runtime.sinks import Observer
 from trading.runtime.warmup import table_candles
 
 from .test_network_daemon import BANKROLL, SEED, START, STEP_S, until
@@ -56,15 +58,14 @@ async def test_the_daemon_trades_on_through_malformed_frames_and_counts_them(cap
             refresh_s=0.5,
             backoff=lambda: Backoff(0.05, 0.5),
         )
-        daemon = Daemon(
+        daemon = build_daemon(
             DaemonConfig(latency_ms=200, bankroll=BANKROLL),
             feeds=[feed],
             candles=lambda before: table_candles(before, count=60),
             recorder=Recorder(label="e2e-malformed", flush_interval_s=0.05),
             start_ts=START,
-            observer=observe,
+            sinks=[Observer(observe)],
         )
-        feed.positions = held_positions(daemon)
         await daemon.prepare()
         stop = asyncio.Event()
         task = asyncio.create_task(daemon.run(stop))

@@ -26,8 +26,10 @@ from marketdata.recorder import Recorder
 from marketdata.sim.testing import running_simulator
 from trading.engine.records import PositionClosed
 from trading.models import BotState, Trade
-from trading.runtime.daemon import Daemon, DaemonConfig
-from trading.runtime.network import NetworkFeed, held_positions
+from trading.runtime.daemon import DaemonConfig
+from trading.runtime.factory import build_daemon
+from trading.runtime.network import NetworkFeed
+from trading.runtime.sinks import Observer
 from trading.runtime.warmup import table_candles
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -69,15 +71,14 @@ async def test_the_daemon_trades_on_the_network_feeds(caplog):
             refresh_s=0.5,
             backoff=lambda: Backoff(0.05, 0.5),
         )
-        daemon = Daemon(
+        daemon = build_daemon(
             DaemonConfig(latency_ms=200, bankroll=BANKROLL),
             feeds=[feed],
             candles=lambda before: table_candles(before, count=60),
             recorder=Recorder(label="e2e-network", flush_interval_s=0.05),
             start_ts=START,
-            observer=observe,
+            sinks=[Observer(observe)],
         )
-        feed.positions = held_positions(daemon)
         await daemon.prepare()
         assert daemon.session is not None
         assert len(daemon.session.engine.market.candles.closed) >= 20  # warmed up

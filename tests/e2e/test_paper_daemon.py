@@ -16,6 +16,7 @@ from fractions import Fraction
 import pytest
 from asgiref.sync import sync_to_async
 
+from marketdata.model.events import OwnFill
 from marketdata.model.fees import fee_for_fill
 from marketdata.model.units import PRICE_MAX
 from marketdata.recorder import Recorder, iter_events
@@ -24,10 +25,12 @@ from marketdata.sim.stream import history_for
 from trading.engine.params import DEFAULT_PARAMS
 from trading.engine.records import PositionClosed, trade_list_hash
 from trading.models import BotState, Trade
-from trading.runtime.daemon import Daemon, DaemonConfig
-from trading.runtime.session import new_session
+from trading.runtime.daemon import DaemonConfig
+from trading.runtime.factory import build_daemon
+from trading.runtime.session import new_session, paper_venues
+from trading.runtime.sinks import Observer
 from trading.runtime.warmup import history_candles
-from trading.venues.paper import Execution
+from trading.venues.base import VenueReport
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -51,17 +54,20 @@ class Run:
     def observe(self, event, produced):
         for item in produced:
             self.outputs.append(item)
-            if isinstance(item, Execution):
-                self.fills.setdefault(item.client_order_id, []).extend(item.fills)
+            if isinstance(item, VenueReport) and isinstance(item.update, OwnFill):
+                fill = item.update
+                self.fills.setdefault(fill.client_order_id, []).append(
+                    (fill.yes_price, fill.count, fill.fee)
+                )
 
     def daemon(self):
-        return Daemon(
+        return build_daemon(
             DaemonConfig(latency_ms=LATENCY, bankroll=BANKROLL),
             feeds=[],
             candles=lambda before: history_candles(self.history, before, count=60),
             recorder=Recorder(label="e2e", flush_interval_s=0.05),
             start_ts=START,
-            observer=self.observe,
+            sinks=[Observer(self.observe)],
         )
 
 
@@ -119,14 +125,15 @@ def recompute_pnl(record, run):
         if getattr(o, "kind", "") == "close_position" and o.position_uid == record.position_uid
     }
     entry_ids = {
-        e.client_order_id
+        e.update.client_order_id
         for e in run.outputs
-        if isinstance(e, Execution)
+        if isinstance(e, VenueReport)
+        and isinstance(e.update, OwnFill)
         and e.ts == record.opened_ts
-        and e.fills
-        and e.client_order_id not in exit_ids
+        and e.update.client_order_id not in exit_ids
         and any(
-            getattr(o, "kind", "") == "place_order" and o.client_order_id == e.client_order_id
+            getattr(o, "kind", "") == "place_order"
+            and o.client_order_id == e.update.client_order_id
             for o in run.outputs
         )
     }
@@ -167,7 +174,7 @@ async def test_a_restart_at_two_hours_trades_like_the_uninterrupted_run():
     session = new_session(
         DEFAULT_PARAMS,
         bankroll=BANKROLL,
-        latency_ms=LATENCY,
+        venues=paper_venues(LATENCY),
         warmup=history_candles(history, START, count=60),
     )
     expected = trade_list_hash(session.feed_all(events))
@@ -184,7 +191,7 @@ async def test_a_restart_at_two_hours_trades_like_the_uninterrupted_run():
     replay = new_session(
         DEFAULT_PARAMS,
         bankroll=BANKROLL,
-        latency_ms=LATENCY,
+        venues=paper_venues(LATENCY),
         warmup=history_candles(history, START, count=60),
     )
     replayed = replay.feed_all(await sync_to_async(lambda: list(iter_events()))())

@@ -100,6 +100,15 @@ class Breaker:
         return cls(**data)
 
 
+def loss_fraction(baseline: int | Any, bankroll: int | Any) -> float:
+    """The share of ``baseline`` lost (≥ 0; 0 with no baseline): the drawdown against the
+    peak, the daily and weekly losses against their baselines. The one formula every
+    display uses; the trip decisions compare the same ratio exactly (``_lost_at_least``)."""
+    if baseline <= 0:
+        return 0.0
+    return max(0.0, float(baseline - bankroll) / float(baseline))
+
+
 def _lost_at_least(baseline: int, bankroll: int, limit: Fraction) -> bool:
     """(baseline − bankroll) / baseline ≥ limit, exactly; never with no baseline."""
     if baseline <= 0:

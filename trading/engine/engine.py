@@ -7,9 +7,11 @@ entry evaluation), then applies the event. Book changes on a held contract re-ru
 lane's exits at once. Lanes share the market state; each has its own bankroll, breaker,
 position, orders and cooldowns.
 
-Orders are immediate-or-cancel and confirmed later: the driver reports fills with
-``on_fill`` and the end of an order with ``on_order_done`` (an exchange account's
-``OwnFill`` / ``OrderUpdate`` events do the same through ``on_event``).
+Orders are immediate-or-cancel and confirmed later. Every venue (paper, the exchange)
+reports what happened to an order in the shape an exchange account does, an ``OwnFill``
+per fill and a terminal ``OrderUpdate``, and the driver hands each to ``on_report`` with
+the lane it belongs to: one fill path for every venue. Account events are the venue's to
+read, so ``on_event`` only lets them move the clock.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from marketdata.model.events import (
     SpotTrade,
 )
 from marketdata.model.units import PRICE_MAX
-from trading.engine.breaker import day_index, week_index
+from trading.engine.breaker import day_index, loss_fraction, week_index
 from trading.engine.entry import evaluate_entry, exit_limit, market_signals, shared_verdict
 from trading.engine.exits import ExitThresholds
 from trading.engine.intents import CancelOrder, ClosePosition, Intent, PlaceOrder
@@ -44,6 +46,8 @@ from trading.engine.records import (
     BreakerChanged,
     CandleClosed,
     FeaturesCaptured,
+    LaneStatus,
+    MarketSnapshot,
     OrderDone,
     PositionUpdated,
     Record,
@@ -62,8 +66,13 @@ class Engine:
         params: Params,
         lanes: Sequence[str] = ("paper", "live"),
         initial_bankroll_micros: int | Mapping[str, int] = DEFAULT_BANKROLL,
+        *,
+        market_snapshots: bool = True,
     ) -> None:
         self.params = params
+        # A driver without an operator (backtests, research) switches the per-second
+        # market card off: it costs a record a second and nobody reads it there.
+        self.market_snapshots = market_snapshots
         self.params_hash = params.params_hash()
         self.thresholds = ExitThresholds.of(params)
         self.market = MarketState(params)
@@ -75,6 +84,7 @@ class Engine:
         self.now = 0
         self.paused = False
         self._second: int | None = None
+        self._minute: int | None = None
         self._marks: dict[str, int | None] = {}  # last exit price each lane's position saw
         self._breaker_keys: dict[str, tuple[int, int, int, int, bool]] = {}
         self._dispatch = {
@@ -84,8 +94,8 @@ class Engine:
             SpotTicker: self._on_spot,
             PublicTrade: self._on_public_trade,
             MarketStatus: self._on_status,
-            OwnFill: self._on_own_fill,
-            OrderUpdate: self._on_order_update,
+            OwnFill: _ignore,
+            OrderUpdate: _ignore,
             ClockTick: _ignore,
         }
 
@@ -102,10 +112,38 @@ class Engine:
         self._dispatch[type(event)](event, out)  # type: ignore[operator]
         return out
 
-    def on_fill(
+    def on_report(self, lane: str, report: OwnFill | OrderUpdate) -> list[Output]:
+        """A venue's report on one of ``lane``'s orders, as an exchange account sends it: a
+        fill opens, grows, shrinks or closes the position; an order that is no longer
+        working (executed, or its remainder cancelled) is over, and nothing more fills."""
+        if isinstance(report, OwnFill):
+            fill = (report.yes_price, report.count, report.fee)
+            return self._fill(lane, report.client_order_id, (fill,), report.ts)
+        if report.status == "resting" or report.remaining_count > 0:
+            return []
+        return self._order_done(lane, report.client_order_id, report.ts)
+
+    def start_records(self) -> list[Record]:
+        """What a driver's sinks need to know of a started or restored engine before its
+        first event: every lane's status and the positions it holds (as opened records,
+        at their open count); later changes come as records."""
+        out: list[Record] = [self._lane_status(lane) for lane in self.lanes.values()]
+        for lane in self.lanes.values():
+            position = lane.position
+            if position is not None and position.count > 0:
+                out.append(
+                    position.opened_record(
+                        position.opened_ts,
+                        lane.name,
+                        self.params_hash,
+                        position.entry_client_order_id,
+                    )
+                )
+        return out
+
+    def _fill(
         self, lane: str, client_order_id: str, fills: Iterable[Fill], ts: int | None = None
     ) -> list[Output]:
-        """The venue filled (part of) an order: open, grow, shrink or close the position."""
         out: list[Output] = []
         the_lane = self.lanes[lane]
         order = the_lane.orders.get(client_order_id)
@@ -122,13 +160,12 @@ class Engine:
             if order.purpose == "entry":
                 self._entry_fill(the_lane, order, yes_price, count, fee, now, out)
             else:
-                self._exit_fill(the_lane, yes_price, count, fee, now, out)
+                self._exit_fill(the_lane, order, yes_price, count, fee, now, out)
         if order.purpose == "entry":
             self._settle_if_determined(the_lane, order.ticker, out)
         return out
 
-    def on_order_done(self, lane: str, client_order_id: str, ts: int | None = None) -> list[Output]:
-        """The order is over (filled, or its remainder cancelled); nothing more will fill."""
+    def _order_done(self, lane: str, client_order_id: str, ts: int | None = None) -> list[Output]:
         order = self.lanes[lane].orders.pop(client_order_id, None)
         if order is None:
             return []
@@ -159,10 +196,12 @@ class Engine:
             the_lane.position.peak_raised = 0  # the operator's peak stands
         out: list[Output] = []
         self._evaluate_breaker(the_lane, out)
+        out.append(self._lane_status(the_lane))
         return out
 
-    def apply_params(self, params: Params) -> None:
-        """Swap the parameter set between events (overrides applied by the daemon)."""
+    def apply_params(self, params: Params) -> list[Output]:
+        """Swap the parameter set between events (overrides applied by the daemon); the
+        lanes' statuses say which parameters they decide with from now on."""
         if params.candle_interval_s != self.params.candle_interval_s:
             raise ParamError("candle_interval_s: cannot change while the engine runs")
         self.params = params
@@ -170,6 +209,7 @@ class Engine:
         self.thresholds = ExitThresholds.of(params)
         self.market.apply_params(params)
         self._breaker_keys.clear()
+        return [self._lane_status(lane) for lane in self.lanes.values()]
 
     def warm_up(self, candles: Iterable[Candle]) -> None:
         """Feed completed candles older than "now" (ATR regime and ROC) before starting."""
@@ -259,6 +299,12 @@ class Engine:
                 out.append(decision)
                 if order is not None:
                     self._send_entry(lane, order, decision.driver, out)
+        minute = now // 60_000
+        if minute != self._minute:
+            self._minute = minute
+            out.extend(self._lane_status(lane) for lane in self.lanes.values())
+        if self.market_snapshots:
+            out.append(self._market_snapshot())
 
     def _on_candles(self, candles: list[Candle], out: list[Output]) -> None:
         regime = self.market.regime
@@ -287,6 +333,7 @@ class Engine:
         if after != before:
             halts = lane.breaker.halts(live=lane.live, params=self.params)
             out.append(BreakerChanged(self.now, lane.name, after, halts, lane.breaker.bankroll))
+            out.append(self._lane_status(lane))
 
     def _expire_orders(self, lane: Lane, out: list[Output]) -> None:
         timeout = self.params.order_timeout_s * 1000
@@ -294,7 +341,7 @@ class Engine:
             age = self.now - order.ts
             if age >= 3 * timeout:
                 # The venue never answered: forget the order so the lane is not stuck.
-                out.extend(self.on_order_done(lane.name, order.client_order_id))
+                out.extend(self._order_done(lane.name, order.client_order_id))
             elif age >= timeout and not order.cancel_sent:
                 order.cancel_sent = True
                 out.append(CancelOrder(self.now, lane.name, order.client_order_id, "TIMEOUT"))
@@ -343,19 +390,6 @@ class Engine:
         if contract.result is not None:
             for lane in self.lanes.values():
                 self._settle_if_determined(lane, contract.ticker, out)
-
-    def _on_own_fill(self, event: OwnFill, out: list[Output]) -> None:
-        for lane in self.lanes.values():
-            if event.client_order_id in lane.orders:
-                fill = (event.yes_price, event.count, event.fee)
-                out.extend(self.on_fill(lane.name, event.client_order_id, [fill], event.ts))
-
-    def _on_order_update(self, event: OrderUpdate, out: list[Output]) -> None:
-        if event.status == "resting" or event.remaining_count > 0:
-            return
-        for lane in self.lanes.values():
-            if event.client_order_id in lane.orders:
-                out.extend(self.on_order_done(lane.name, event.client_order_id, event.ts))
 
     # --- positions -----------------------------------------------------------------------
 
@@ -436,21 +470,34 @@ class Engine:
                 entry_roc=order.entry_roc,
                 regime=order.regime,
                 last_telemetry_ts=now,
+                entry_client_order_id=order.client_order_id,
             )
             lane.position = position
         position.add_entry_fill(yes_price, count, fee)
         if opening:
-            out.append(position.opened_record(now, lane.name, self.params_hash))
+            out.append(
+                position.opened_record(
+                    now, lane.name, self.params_hash, position.entry_client_order_id
+                )
+            )
             out.append(FeaturesCaptured(now, lane.name, position.uid, order.features))
         else:
             out.append(self._update_record(lane, position, "entry_fill", now))
 
     def _exit_fill(
-        self, lane: Lane, yes_price: int, count: int, fee: int, now: int, out: list[Output]
+        self,
+        lane: Lane,
+        order: PendingOrder,
+        yes_price: int,
+        count: int,
+        fee: int,
+        now: int,
+        out: list[Output],
     ) -> None:
         position = lane.position
         if position is None:
             return
+        position.exit_client_order_id = order.client_order_id
         position.peak_raised += lane.breaker.apply_pnl(
             position.add_exit_fill(yes_price, count, fee)
         )
@@ -470,6 +517,7 @@ class Engine:
         won = (contract.result == "yes") == position.long
         price = PRICE_MAX if contract.result == "yes" else 0
         position.exit_reason = "CONTRACT_SETTLED"
+        position.exit_client_order_id = ""
         position.peak_raised += lane.breaker.apply_pnl(
             position.add_exit_fill(price, position.count, 0)
         )
@@ -496,6 +544,52 @@ class Engine:
         lane.position = None
         lane.last_exit_ts = now
         self._evaluate_breaker(lane, out)
+        out.append(self._lane_status(lane))
+
+    def _lane_status(self, lane: Lane) -> LaneStatus:
+        b = lane.breaker
+        cooldown = None
+        if lane.last_exit_ts is not None:
+            cooldown = lane.last_exit_ts + self.params.reentry_cooldown_s * 1000
+        return LaneStatus(
+            self.now,
+            lane.name,
+            b.bankroll,
+            b.peak,
+            b.daily_start,
+            b.weekly_start,
+            loss_fraction(b.peak, b.bankroll),
+            loss_fraction(b.daily_start, b.bankroll),
+            loss_fraction(b.weekly_start, b.bankroll),
+            b.reason,
+            b.halts(live=lane.live, params=self.params),
+            cooldown,
+            lane.position.uid if lane.position is not None else None,
+            self.params_hash,
+        )
+
+    def _market_snapshot(self) -> MarketSnapshot:
+        market, now = self.market, self.now
+        ticker = market.active
+        book = market.books.get(ticker) if ticker else None
+        contract = market.contracts.get(ticker) if ticker else None
+        levels = self.params.obi_depth_levels
+        history = market.obi.history
+        return MarketSnapshot(
+            now,
+            ticker,
+            market.spot,
+            contract.strike if contract else None,
+            contract.close_ts if contract else None,
+            book.best_yes_bid if book else None,
+            book.best_yes_ask if book else None,
+            book.spread if book else None,
+            book.bid_volume(levels) if book else 0,
+            book.ask_volume(levels) if book else 0,
+            history[-1] if history else None,
+            market.regime.regime,
+            market.regime.atr_pct,
+        )
 
     def _update_record(
         self, lane: Lane, position: Position, reason: str, now: int
@@ -511,6 +605,8 @@ class Engine:
             position.mfe,
             position.mae,
             position.last_health,
+            position.cost,
+            position.fees,
         )
 
 

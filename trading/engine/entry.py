@@ -80,6 +80,10 @@ class SharedVerdict:
     # The first rule after the low-conviction gate that blocked ("" = none): trend, price.
     after_low_reason: str
     size_mult: float  # of ``resolution``'s conviction (a halted lane logs NONE's 0.0)
+    # The entry feature vector (domain.md §7.1), taken before any lane's verdict whenever a
+    # direction reached the price guard with a price, so a rule (the ML gate) can read it;
+    # None otherwise (no entry can follow). Market state only: shared by the lanes.
+    features: dict[str, float | int | None] | None
 
 
 def _first(rules: tuple[tuple[str, str], ...], passed: frozenset[str]) -> str:
@@ -174,6 +178,17 @@ def shared_verdict(
             price_rule = ("price_guard", blocked) if blocked else _PRICE_OK
     trend = trend_rule[1] if trend_rule[1] != "ok" else ""
     price_reason = "" if price_rule is None or price_rule[1] == "ok" else price_rule[1]
+    features = None
+    if price is not None and book is not None:
+        features = entry_features(
+            now=now,
+            book=book,
+            candles=market.last_candles(11),
+            obi_raw=market.obi.last_raw,
+            atr_pct=market.regime.atr_pct,
+            remaining_ms=remaining,
+            depth_levels=params.obi_depth_levels,
+        )
     return SharedVerdict(
         ticker=sig.ticker,
         book=book,
@@ -191,6 +206,7 @@ def shared_verdict(
         halted_resolution=Resolution(None, "NONE", "CIRCUIT_BREAKER_ACTIVE", res.driver),
         after_low_reason=trend or price_reason,
         size_mult=size_mult(res.conviction, params),
+        features=features,
     )
 
 
@@ -284,7 +300,7 @@ def evaluate_entry(
     )
     if not entering:
         return decision, None
-    return decision, _entry_order(lane, shared, sig, market, res, count, now, params)
+    return decision, _entry_order(lane, shared, sig, market, res, count, now)
 
 
 def _entry_order(
@@ -295,10 +311,9 @@ def _entry_order(
     res: Resolution,
     count: int,
     now: int,
-    params: Params,
 ) -> PendingOrder:
     assert shared.ticker is not None
-    assert shared.book is not None
+    assert shared.features is not None
     assert shared.price is not None
     assert res.direction is not None
     return PendingOrder(
@@ -314,15 +329,7 @@ def _entry_order(
         entry_obi=market.obi.smoothed,
         entry_roc=sig.roc_value,
         regime=market.regime.regime,
-        features=entry_features(
-            now=now,
-            book=shared.book,
-            candles=market.last_candles(11),
-            obi_raw=market.obi.last_raw,
-            atr_pct=market.regime.atr_pct,
-            remaining_ms=shared.remaining_ms,
-            depth_levels=params.obi_depth_levels,
-        ),
+        features=shared.features,
     )
 
 

@@ -76,6 +76,8 @@ class Position:
     # operator reset): a quarantine reversal takes it back with the PnL.
     peak_raised: int = 0
     last_telemetry_ts: int = 0
+    exit_client_order_id: str = ""  # the order of the latest exit fill
+    entry_client_order_id: str = ""  # the order whose first fill opened it
 
     @property
     def long(self) -> bool:
@@ -125,7 +127,9 @@ class Position:
         self.mfe = pnl_frac if self.mfe is None else max(self.mfe, pnl_frac)
         self.mae = pnl_frac if self.mae is None else min(self.mae, pnl_frac)
 
-    def opened_record(self, ts: int, lane: str, params_hash: str) -> PositionOpened:
+    def opened_record(
+        self, ts: int, lane: str, params_hash: str, entry_client_order_id: str
+    ) -> PositionOpened:
         return PositionOpened(
             ts=ts,
             lane=lane,
@@ -142,6 +146,7 @@ class Position:
             entry_roc=self.entry_roc,
             regime=self.regime,
             params_hash=params_hash,
+            entry_client_order_id=entry_client_order_id,
         )
 
     def closed_record(
@@ -175,6 +180,7 @@ class Position:
             regime=self.regime,
             quarantine=quarantine,
             params_hash=params_hash,
+            exit_client_order_id=self.exit_client_order_id,
         )
 
 

@@ -56,6 +56,8 @@ def watch_position(
                 position.mfe,
                 position.mae,
                 position.last_health,
+                position.cost,
+                position.fees,
             )
         )
     if price is None:

@@ -118,6 +118,7 @@ class PositionOpened(_Record):
     entry_roc: float | None
     regime: str
     params_hash: str
+    entry_client_order_id: str  # the order whose first fill opened the position
 
 
 @fast_init
@@ -134,6 +135,8 @@ class PositionUpdated(_Record):
     mfe: float | None
     mae: float | None
     health_score: float | None
+    cost: int  # premium basis of the open count, micro-dollars
+    fees: int  # every fee paid so far on this position, entry and exit
 
 
 @fast_init
@@ -168,6 +171,7 @@ class PositionClosed(_Record):
     regime: str
     quarantine: str  # "" or RAPID_FIRE_LOOP / INSTANT_STOP_LOSS (bankroll effect reversed)
     params_hash: str
+    exit_client_order_id: str  # the order of the last exit fill; "" when settled
 
 
 @fast_init
@@ -182,6 +186,51 @@ class FeaturesCaptured(_Record):
     features: dict[str, float | int | None]
 
 
+@fast_init
+@dataclass(frozen=True, slots=True)
+class LaneStatus(_Record):
+    """A lane's money and breaker as they stand: after a close, a breaker change or an
+    operator reset, and at every whole minute of event time. Persistence, the dashboard
+    and the notifications read lanes from this record, never from the engine."""
+
+    kind: ClassVar[str] = "lane_status"
+    ts: int
+    lane: str
+    bankroll: int
+    peak: int
+    daily_start: int
+    weekly_start: int
+    drawdown: float  # fraction of the peak lost (≥ 0)
+    daily_loss: float  # fraction of the day's baseline lost (≥ 0)
+    weekly_loss: float  # fraction of the week's baseline lost (≥ 0)
+    breaker: str  # "" = clear, else the trip reason
+    halts: bool  # the trip stops this lane's entries (paper only with paper_breaker_halts)
+    cooldown_until_ts: int | None  # no re-entry before this time
+    position_uid: str | None  # the open position, if any
+    params_hash: str  # of the parameters the lane decides with now
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class MarketSnapshot(_Record):
+    """The active contract and the signals' inputs once a second (the market card)."""
+
+    kind: ClassVar[str] = "market_snapshot"
+    ts: int
+    ticker: str | None
+    spot: float | None
+    price_to_beat: float | None
+    close_ts: int | None
+    yes_bid: int | None
+    yes_ask: int | None
+    spread: int | None
+    bid_volume: int
+    ask_volume: int
+    obi: float | None  # the latest one-second reading
+    regime: str
+    atr_pct: float | None
+
+
 Record = (
     Decision
     | CandleClosed
@@ -192,6 +241,8 @@ Record = (
     | PositionUpdated
     | PositionClosed
     | FeaturesCaptured
+    | LaneStatus
+    | MarketSnapshot
 )
 
 # Fields of a trade that define it; volatile diagnostics stay out so the hash compares

@@ -1,14 +1,17 @@
-"""The paper-trading daemon: feeds → session (engine + paper venue) → persistence, pushes.
+"""The trading daemon: feeds → session (engine + venues) → sinks.
 
 One asyncio loop (django-notes.md §2.10). Feed adapters call ``on_event`` for every
 normalised event; that call runs the session synchronously (the hot path: no database,
-no awaits) and only queues what must leave the process: the recorder's journal, the
-persistence writer's rows, the dashboard's payloads (``outbox``). Background tasks drain
-those queues, follow the operator controls (``controls``), and touch the heartbeat.
-``stop`` (SIGTERM/SIGINT in ``run_trader``) ends the feeds first, then saves the session's
-state and drains every queue, so a restart continues where this run stopped; what the
-database would not take (an outage at the stop) is spilled to ``KBTC_DATA_DIR`` and applied
-by the next ``prepare`` before it restores (``trading.runtime.spill``).
+no awaits) and hands what it produced to the sinks (``trading.runtime.sinks``:
+persistence, the dashboard push, the orders watch, and any registered by
+``build_daemon``), each of which only queues. Background tasks drain those queues,
+follow the operator controls (``controls``) and touch the heartbeat. ``stop``
+(SIGTERM/SIGINT in ``run_trader``) ends the feeds first, then saves the session's state
+and drains every queue, so a restart continues where this run stopped; what the database
+would not take (an outage at the stop) is spilled to ``KBTC_DATA_DIR`` and applied by the
+next ``prepare`` before it restores (``trading.runtime.spill``).
+
+Assemble one with ``trading.runtime.factory.build_daemon``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import gc
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,33 +35,32 @@ from marketdata.model.events import Event
 from marketdata.recorder import Recorder
 from trading import live, selectors
 from trading.engine.engine import DEFAULT_BANKROLL
-from trading.engine.intents import ClosePosition, PlaceOrder
 from trading.engine.params import DEFAULT_PARAMS, ParamError, Params
-from trading.engine.records import (
-    BreakerChanged,
-    Decision,
-    PositionClosed,
-    PositionOpened,
-    PositionUpdated,
-)
-from trading.runtime import outputs
 from trading.runtime.controls import ControlsWatch
 from trading.runtime.outbox import Outbox
-from trading.runtime.session import Session, SessionOutput, new_session, restored_session
+from trading.runtime.session import (
+    Session,
+    SessionOutput,
+    VenueFactory,
+    new_session,
+    paper_venues,
+    restored_session,
+)
+from trading.runtime.sinks import Sink
+from trading.runtime.sinks.dashboard import DashboardSink
+from trading.runtime.sinks.orders import UnfilledOrdersSink
+from trading.runtime.sinks.persistence import PersistenceSink
 from trading.runtime.spill import spill_apply, spill_lines, spill_save
-from trading.runtime.state import count_trade, load_restart, save_state_write, trade_counts
+from trading.runtime.state import load_restart
 from trading.runtime.writer import PersistWriter, Write
 from trading.services.controls import emergency_stop_acknowledge
 from trading.services.heartbeat import heartbeat_stop, heartbeat_touch
-from trading.services.trades import DecisionLogGate, bankroll_record
-from trading.venues.paper import Execution
 
 log = structlog.get_logger(__name__)
 
 EventSink = Callable[[Event], None]
 Feed = Callable[[EventSink, asyncio.Event], Coroutine[Any, Any, None]]
 CandleSource = Callable[[int], list[Candle]]
-SPOT_KINDS = frozenset({"spot_trade", "spot_ticker"})
 
 
 def tune_gc() -> None:
@@ -78,18 +80,10 @@ class DaemonConfig:
     warmup_candles: int = 60
     replay_window_ms: int = 12 * 3600 * 1000
     state_save_every_ms: int = 300_000  # event time (domain.md §3.1: state save 5 min)
-    equity_every_ms: int = 60_000
     controls_poll_s: float = 1.0
     heartbeat_s: float = 5.0
     publish_every_s: float = 0.2
     spill_dir: Path | None = None  # writes a stop could not make; None: KBTC_DATA_DIR
-
-
-@dataclass
-class _LaneMemory:
-    last_decision: Decision | None = None
-    entry_coid: dict[str, str] = field(default_factory=dict)  # position uid → entry order
-    exit_coid: dict[str, str] = field(default_factory=dict)
 
 
 class Daemon:
@@ -101,32 +95,39 @@ class Daemon:
         candles: CandleSource,
         recorder: Recorder | None = None,
         start_ts: int,
-        observer: Callable[[Event, list[SessionOutput]], None] | None = None,
+        venues: VenueFactory | None = None,
+        sinks: Sequence[Sink] = (),
     ) -> None:
         self.config = config
         self.feeds = feeds
         self.candles = candles
         self.recorder = recorder
         self.start_ts = start_ts
-        self.observer = observer  # tests and the latency bench watch outputs here
+        self.venues = venues or paper_venues(config.latency_ms)
         self.writer = PersistWriter()
         self.spill_dir = config.spill_dir or Path(settings.KBTC["DATA_DIR"])
         self.session: Session | None = None
+        # Run facts saved with the session (warm-up boundary, recorder sessions, trade
+        # counts, handled operator resets); one dict the sinks share, filled by ``prepare``.
         self.runtime: dict[str, Any] = {}
         self.restored = False
-        self.gate = DecisionLogGate()
-        self.lanes: dict[str, _LaneMemory] = {name: _LaneMemory() for name in config.lanes}
         self.outbox = Outbox(every_s=config.publish_every_s)
+        self.persistence = PersistenceSink(
+            self.writer,
+            runtime=self.runtime,
+            snapshot=self._snapshot,
+            state_every_ms=config.state_save_every_ms,
+        )
+        dashboard = DashboardSink(self.outbox, runtime=self.runtime, health=self.health_payload)
+        self.persistence.on_trade_committed.append(dashboard.trade_committed)
+        self.orders = UnfilledOrdersSink()
+        self.sinks: list[Sink] = [self.persistence, dashboard, self.orders, *sinks]
         self.controls_version = -1
         self.controls = selectors.ControlsSnapshot()  # the last control read applied
         self.controls_reads = 0  # completed control reads (tests wait on it)
         self.controls_watch = ControlsWatch(self._on_controls_read, poll_s=config.controls_poll_s)
         self.errors = 0  # events the session raised on (logged, skipped)
-        self.orders_unfilled: Counter[str] = Counter()  # "lane:reason" → orders not (fully) filled
         self.params_error = ""  # why the stored overrides could not be applied, "" if they were
-        self._last_save_ts = 0
-        self._last_equity_ts = 0
-        self._last_market_ts = 0
         self._stopping = False
         self._rate_mark: tuple[float, int] | None = None  # (monotonic s, events) at last health
 
@@ -147,40 +148,37 @@ class Daemon:
         controls = await db_call(selectors.controls_current)()
         # Invalid overrides at start: the base parameters, never a guess at what was meant.
         params = self._params(controls) or self.config.base_params
-        sink = self.recorder.record if self.recorder is not None else None
+        journal = self.recorder.record if self.recorder is not None else None
         if restart is not None:
             warmup = await db_call(self.candles)(restart.warmup_before_ts)
             self.session = restored_session(
                 params,
                 restart.snapshot,
-                latency_ms=self.config.latency_ms,
+                venues=self.venues,
                 warmup=warmup,
                 replay=restart.events,
-                on_consumed=sink,
+                on_consumed=journal,
             )
-            self.runtime = dict(restart.snapshot.get("runtime", {}))
+            self.runtime.update(restart.snapshot.get("runtime", {}))
             self.runtime["warmup_before_ts"] = restart.warmup_before_ts
             self.restored = True
-            log.info(
-                "trader_restored",
-                now=self.session.now,
-                replayed=len(restart.events),
-                lanes={n: lane.breaker.bankroll for n, lane in self.session.engine.lanes.items()},
-            )
+            log.info("trader_restored", now=self.session.now, replayed=len(restart.events))
         else:
             warmup = await db_call(self.candles)(self.start_ts)
             self.session = new_session(
                 params,
                 lanes=self.config.lanes,
                 bankroll=self.config.bankroll,
-                latency_ms=self.config.latency_ms,
+                venues=self.venues,
                 warmup=warmup,
-                on_consumed=sink,
+                on_consumed=journal,
             )
-            self.runtime = {"warmup_before_ts": self.start_ts, "recorder_sessions": []}
+            self.runtime.update({"warmup_before_ts": self.start_ts, "recorder_sessions": []})
             log.info("trader_started", start_ts=self.start_ts, warmup_candles=len(warmup))
+        started = self.session.start()
+        for sink in self.sinks:
+            sink.start(started)
         self._apply_controls(controls, first=True)
-        self._last_save_ts = self._last_equity_ts = self.session.now
 
     def _params(self, controls: selectors.ControlsSnapshot) -> Params | None:
         """The base parameters with the stored overrides, or None (logged, and shown on the
@@ -195,6 +193,14 @@ class Daemon:
         self.params_error = ""
         return params
 
+    def _snapshot(self) -> dict[str, Any]:
+        assert self.session is not None
+        if self.recorder is not None and self.recorder.session_id is not None:
+            sessions = self.runtime.setdefault("recorder_sessions", [])
+            if self.recorder.session_id not in sessions:
+                sessions.append(self.recorder.session_id)
+        return self.session.snapshot(**self.runtime)
+
     # --- the hot path --------------------------------------------------------------------
 
     def on_event(self, event: Event) -> None:
@@ -207,141 +213,16 @@ class Daemon:
             self.errors += 1
             log.exception("session_event_failed", kind=event.kind, ts=event.ts)
             return
-        if self.observer is not None:
-            self.observer(event, produced)
-        if event.kind in SPOT_KINDS and session.engine.market.spot is not None:
-            self.outbox.on_spot(event.ts, session.engine.market.spot)
-        if produced:
-            self._dispatch(produced)
-        self._periodic(session.now)
+        now = session.now
+        for sink in self.sinks:
+            sink.consume(event, produced, now)
 
     def _dispatch(self, produced: list[SessionOutput]) -> None:
+        """Outputs of an operator control (no event)."""
         assert self.session is not None
-        params_hash = self.session.engine.params_hash
-        for item in produced:
-            if isinstance(item, Decision):
-                self._on_decision(item)
-            elif isinstance(item, PlaceOrder):
-                self.lanes[item.lane].entry_coid["pending"] = item.client_order_id
-            elif isinstance(item, ClosePosition):
-                self.lanes[item.lane].exit_coid[item.position_uid] = item.client_order_id
-                self.writer.put(outputs.exit_decision_write(item, params_hash))
-            elif isinstance(item, PositionOpened):
-                memory = self.lanes[item.lane]
-                coid = memory.entry_coid.pop("pending", "")
-                self.writer.put(outputs.position_open_write(item, memory.last_decision, coid))
-                self._queue_position(item.lane)
-            elif isinstance(item, PositionUpdated):
-                if item.reason in ("entry_fill", "exit_fill"):
-                    lane = self.session.engine.lanes[item.lane]
-                    position = lane.position
-                    if position is not None:
-                        write = outputs.position_update_write(item, position.cost, position.fees)
-                        self.writer.put(write)
-                self._queue_position(item.lane)
-            elif isinstance(item, PositionClosed):
-                self._on_closed(item)
-            elif isinstance(item, BreakerChanged):
-                self._save_state()
-                self._queue_equity(item.lane)
-            elif isinstance(item, Execution) and item.reason not in ("filled", "cancelled"):
-                self._on_unfilled(item)
-
-    def _on_unfilled(self, execution: Execution) -> None:
-        """An order the paper venue could not (fully) fill: no liquidity, the market no longer
-        open, or a partial fill with the rest cancelled (immediate-or-cancel). The engine's
-        bookkeeping follows from the fills alone; this makes the refusal visible."""
-        self.orders_unfilled[f"{execution.lane}:{execution.reason}"] += 1
-        memory = self.lanes[execution.lane]
-        if not execution.fills and memory.entry_coid.get("pending") == execution.client_order_id:
-            del memory.entry_coid["pending"]  # no position will open from it
-        log.warning(
-            "order_not_filled",
-            lane=execution.lane,
-            client_order_id=execution.client_order_id,
-            reason=execution.reason,
-            requested=execution.requested,
-            filled=execution.filled,
-            ts=execution.ts,
-        )
-
-    def _on_decision(self, decision: Decision) -> None:
-        self.lanes[decision.lane].last_decision = decision
-        entered = decision.reason == "ENTRY"
-        kind = self.gate.kind_for(
-            lane=decision.lane,
-            ts_ms=decision.ts,
-            direction=outputs.direction(decision.direction),
-            skip_reason="" if entered else decision.reason,
-            conviction=decision.conviction,
-            entered=entered,
-        )
-        if kind is not None:
-            self.writer.put(outputs.decision_write(decision, kind))
-        self.outbox.put("signal", decision.lane, outputs.signal_payload(decision))
-
-    def _on_closed(self, record: PositionClosed) -> None:
-        memory = self.lanes[record.lane]
-        coid = memory.exit_coid.pop(record.position_uid, "")
-        payload = outputs.trade_payload(record)
-        count_trade(self.runtime, record.lane, record.ts)
-
-        def published(_: Any) -> None:  # only once the row is committed (Zulip style)
-            self.outbox.put("trade", record.lane, payload)
-
-        self.writer.put(outputs.position_close_write(record, coid, after=published))
-        self._save_state()
-        self._queue_equity(record.lane, write=True)
-        self._queue_position(record.lane)
-
-    # --- periodic work in event time -----------------------------------------------------
-
-    def _periodic(self, now: int) -> None:
-        config = self.config
-        if now - self._last_save_ts >= config.state_save_every_ms:
-            self._save_state()
-        if now - self._last_equity_ts >= config.equity_every_ms:
-            self._last_equity_ts = now
-            for lane in config.lanes:
-                self._queue_equity(lane, write=True)
-        if now // 1000 != self._last_market_ts // 1000:
-            assert self.session is not None
-            self._last_market_ts = now
-            self.outbox.market(self.session, now)
-
-    def _save_state(self) -> None:
-        assert self.session is not None
-        self._last_save_ts = self.session.now
-        if self.recorder is not None and self.recorder.session_id is not None:
-            sessions = self.runtime.setdefault("recorder_sessions", [])
-            if self.recorder.session_id not in sessions:
-                sessions.append(self.recorder.session_id)
-        self.writer.put(save_state_write(self.session, self.runtime))
-
-    def _queue_equity(self, lane_name: str, *, write: bool = False) -> None:
-        assert self.session is not None
-        breaker = self.session.engine.lanes[lane_name].breaker
         now = self.session.now
-        trades = trade_counts(self.runtime, lane_name, now)[0]
-        if write:
-            self.writer.put(
-                Write(
-                    bankroll_record,
-                    {
-                        "lane": lane_name,
-                        "ts_ms": now,
-                        "bankroll": breaker.bankroll,
-                        "peak": breaker.peak,
-                        "daily_pnl": breaker.bankroll - breaker.daily_start,
-                        "trade_count": trades,
-                    },
-                )
-            )
-        self.outbox.equity(lane_name, breaker, now, trades)
-
-    def _queue_position(self, lane_name: str) -> None:
-        assert self.session is not None
-        self.outbox.position(self.session.engine.lanes[lane_name], self.session.now)
+        for sink in self.sinks:
+            sink.consume(None, produced, now)
 
     # --- controls ------------------------------------------------------------------------
 
@@ -357,14 +238,14 @@ class Daemon:
             # to the base set would silently drop every valid override along with them.
             if params is not None and params.params_hash() != session.engine.params_hash:
                 try:
-                    session.apply_params(params)
-                    log.info("params_applied", params_hash=session.engine.params_hash)
+                    self._dispatch(session.apply_params(params))
+                    log.info("params_applied", params_hash=params.params_hash())
                 except ParamError as error:
                     self.params_error = f"parameters not applied: {error}"
                     log.error("params_not_applied", error=str(error))
         handled = self.runtime.setdefault("drawdown_reset_seq", {})
         for lane, seq in controls.drawdown_reset_seq.items():
-            if lane in session.engine.lanes and seq > handled.get(lane, 0):
+            if lane in self.config.lanes and seq > handled.get(lane, 0):
                 handled[lane] = seq
                 if not first or seq:
                     self._dispatch(session.reset_drawdown(lane))
@@ -408,20 +289,21 @@ class Daemon:
         if self._rate_mark is not None and wall > self._rate_mark[0]:
             rate = round((events - self._rate_mark[1]) / (wall - self._rate_mark[0]), 1)
         self._rate_mark = (wall, events)
-        return {
+        payload: dict[str, Any] = {
             "ts": self.session.now if self.session else 0,
             "feeds": feeds,
             "db": self.writer.state(),
-            "redis": self.outbox.redis_state(),
             "lanes": list(self.config.lanes),
             "events_per_s": rate,
             "event_errors": self.errors,
-            "orders_unfilled": dict(self.orders_unfilled),
             "params_error": self.params_error,
         }
+        for sink in self.sinks:
+            payload.update(sink.health())
+        return payload
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until ``stop``: feeds, recorder, writer, controls, heartbeat, publishing."""
+        """Until ``stop``: feeds, recorder, writer, controls, heartbeat, sinks."""
         if self.session is None:
             await self.prepare()
         tune_gc()
@@ -434,24 +316,20 @@ class Daemon:
             group.create_task(self.controls_watch.poll(inner))
             group.create_task(self.controls_watch.listen(inner))
             group.create_task(self._heartbeat(inner))
-            group.create_task(self.outbox.run(inner, health=self.health_payload))
+            for sink in self.sinks:
+                group.create_task(sink.run(inner))
             await stop.wait()
             self._stopping = True
             for task in feeds:
                 task.cancel()
             await asyncio.gather(*feeds, return_exceptions=True)
-            self._save_state()
+            assert self.session is not None
+            self.persistence.save_state(self.session.now)
             inner.set()
         await self.writer.flush()
-        # A stop must end even with a dependency away: what could not be done is logged.
-        publisher = live.default_publisher()
-        try:
-            # The coalescing publisher may still hold a trailing send: the dashboard's last
-            # view of this run is the final one, not whichever preceded it.
-            await asyncio.wait_for(self.outbox.publish_pending(publisher), 5.0)
-            await asyncio.wait_for(publisher.drain(), 5.0)
-        except TimeoutError:
-            log.warning("publish_on_stop_timed_out")
+        await self._publish_last_view()
+        for sink in self.sinks:
+            await sink.close()
         try:
             await db_call(heartbeat_stop)()
         except Exception as exc:
@@ -468,6 +346,17 @@ class Daemon:
             failed=self.writer.failed,
             errors=self.errors,
         )
+
+    async def _publish_last_view(self) -> None:
+        # A stop must end even with a dependency away: what could not be done is logged.
+        publisher = live.default_publisher()
+        try:
+            # The coalescing publisher may still hold a trailing send: the dashboard's last
+            # view of this run is the final one, not whichever preceded it.
+            await asyncio.wait_for(self.outbox.publish_pending(publisher), 5.0)
+            await asyncio.wait_for(publisher.drain(), 5.0)
+        except TimeoutError:
+            log.warning("publish_on_stop_timed_out")
 
     def _spill_unwritten(self) -> None:
         """The database was away for the whole stop: what is still queued (the final state

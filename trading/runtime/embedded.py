@@ -1,13 +1,12 @@
-"""Assemble a daemon: on the network feeds (``run_trader``, the embedded demo) or on the
-in-process simulator stream (``run_trader --sim-stream``, tests).
+"""The simulator's side of the wiring: the embedded demo's exchange, and a daemon on the
+in-process simulator stream (``run_trader --sim-stream``, tests). Only this module (and
+the tests) import the simulator; production wiring is ``trading.runtime.factory``.
 
-``build_network_daemon`` reads the exchange settings (``KALSHI_API_URL``, ``KALSHI_WS_URL``,
-``COINBASE_WS_URL``, ``KALSHI_API_KEY_ID``, ``KALSHI_PRIVATE_KEY_PATH``) and warms up from the
-candles table (the back-fill command and the recorder fill it); ``WALL_CLOCK_TICKS`` turns
-on its wall-clock ticks in quiet spells. ``start_embedded_exchange`` is the embedded
-profile's half (interfaces.md §7): a ``SimExchange`` on an ephemeral 127.0.0.1 port, a
-throwaway key pair registered there, the settings pointed at it (wall-clock ticks off), and
-the table back-filled from its Binance endpoint, so the same ``build_network_daemon`` runs.
+``start_embedded_exchange`` is the embedded profile's half (interfaces.md §7): a
+``SimExchange`` on an ephemeral 127.0.0.1 port, a throwaway key pair registered there, the
+endpoints that point at it (wall-clock ticks off: its clock is simulated), and the candles
+table back-filled from its Binance endpoint, so the same ``build_network_daemon`` runs
+against it, given those endpoints (the settings are never rewritten).
 
 The simulated clock starts where the saved session stopped (so a restart continues the
 market it left), else at the default start: 2026-01-01T00:00Z on the seeded synthetic path,
@@ -17,7 +16,6 @@ or, when ``KBTC_HISTORY`` is set, inside the file (its last week).
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,7 @@ from django.conf import settings
 
 from kbtc_site.db import db_call
 from marketdata.history.backfill import backfill
-from marketdata.kalshi.config import signer_from_settings
+from marketdata.kalshi.signing import KalshiSigner
 from marketdata.recorder import Recorder
 from marketdata.sim.auth import KeyRegistry, generate_key_pair
 from marketdata.sim.core import SimCore
@@ -36,8 +34,8 @@ from marketdata.sim.server import WS_PATH, SimExchange
 from marketdata.sim.stream import history_for
 from trading import selectors
 from trading.runtime.daemon import Daemon, DaemonConfig
+from trading.runtime.factory import ExchangeEndpoints, build_daemon
 from trading.runtime.feeds import sim_stream_feed
-from trading.runtime.network import NetworkFeed, held_positions
 from trading.runtime.warmup import history_candles, table_candles
 
 log = structlog.get_logger(__name__)
@@ -106,7 +104,7 @@ async def build_sim_daemon(
         stored = table_candles(before_ts, count=60)
         return stored if len(stored) >= 20 else history_candles(history, before_ts, count=60)
 
-    daemon = Daemon(
+    daemon = build_daemon(
         DaemonConfig(latency_ms=latency_ms),
         feeds=[sim_stream_feed(core, speed=speed or kbtc["SIM_SPEED"])],
         candles=candles,
@@ -117,58 +115,10 @@ async def build_sim_daemon(
     return daemon
 
 
-# --- the network feeds ------------------------------------------------------------------
-
-
-def _table_warmup(before_ts: int) -> list[Any]:
-    candles = table_candles(before_ts, count=60)
-    if len(candles) < 20:
-        log.warning(
-            "warmup_candles_missing",
-            found=len(candles),
-            before_ts=before_ts,
-            hint="run manage.py backfill_klines for the day before the start",
-        )
-    return candles
-
-
-async def build_network_daemon(
-    *,
-    start_ms: int | None = None,
-    latency_ms: int = 200,
-    refresh_s: float = 60.0,
-    recorder: bool = True,
-) -> Daemon:
-    """The daemon on the exchange clients, configured from ``settings.KBTC``."""
-    kbtc = settings.KBTC
-    signer = signer_from_settings()
-    feed = NetworkFeed(
-        kalshi_api_url=kbtc["KALSHI_API_URL"],
-        kalshi_ws_url=kbtc["KALSHI_WS_URL"],
-        coinbase_ws_url=kbtc["COINBASE_WS_URL"],
-        signer=signer,
-        series_ticker=kbtc["SERIES_TICKER"],
-        refresh_s=refresh_s,
-        wall_clock_ticks=kbtc["WALL_CLOCK_TICKS"],
-    )
-    if start_ms is None:
-        start_ms = int(time.time() * 1000)
-    daemon = Daemon(
-        DaemonConfig(latency_ms=latency_ms),
-        feeds=[feed],
-        candles=_table_warmup,
-        recorder=Recorder(label="run_trader") if recorder else None,
-        start_ts=start_ms,
-    )
-    feed.positions = held_positions(daemon)
-    await daemon.prepare()
-    return daemon
-
-
 @dataclass
 class EmbeddedExchange:
     exchange: SimExchange
-    key_id: str
+    endpoints: ExchangeEndpoints
     start_ms: int
     backfilled: int
 
@@ -192,30 +142,19 @@ async def start_embedded_exchange(*, speed: float | None = None) -> EmbeddedExch
         keys=keys,
     )
     await exchange.start()
-    key_path = Path(kbtc["DATA_DIR"]) / "embedded_sim_key.pem"  # throwaway, this run only
-    key_path.parent.mkdir(parents=True, exist_ok=True)
-    key_path.touch(mode=0o600)
-    key_path.chmod(0o600)
-    key_path.write_bytes(private)
     base = exchange.base_url
     ws_base = f"ws://{exchange.host}:{exchange.port}"
-    kbtc.update(
-        {
-            "KALSHI_API_URL": f"{base}/trade-api/v2",
-            "KALSHI_WS_URL": f"{ws_base}{WS_PATH}",
-            "COINBASE_WS_URL": f"{ws_base}/coinbase",
-            "BINANCE_API_URL": f"{base}/binance",
-            "KALSHI_API_KEY_ID": key_id,
-            "KALSHI_PRIVATE_KEY_PATH": key_path,
-            # Its heartbeats carry simulated time: a wall-clock tick would jump the market.
-            "WALL_CLOCK_TICKS": False,
-        }
+    endpoints = ExchangeEndpoints(
+        kalshi_api_url=f"{base}/trade-api/v2",
+        kalshi_ws_url=f"{ws_base}{WS_PATH}",
+        coinbase_ws_url=f"{ws_base}/coinbase",
+        signer=KalshiSigner.from_pem(key_id, private),
+        # Its heartbeats carry simulated time: a wall-clock tick would jump the market.
+        wall_clock_ticks=False,
     )
     try:
         result = await db_call(backfill)(
-            base_url=kbtc["BINANCE_API_URL"],
-            start_ms=start_ms - BACKFILL_MS,
-            end_ms=start_ms,
+            base_url=f"{base}/binance", start_ms=start_ms - BACKFILL_MS, end_ms=start_ms
         )
     except Exception:
         await exchange.stop()
@@ -228,4 +167,4 @@ async def start_embedded_exchange(*, speed: float | None = None) -> EmbeddedExch
         history=str(history_path) if history_path else "synthetic",
         backfilled=result.fetched,
     )
-    return EmbeddedExchange(exchange, key_id, start_ms, result.fetched)
+    return EmbeddedExchange(exchange, endpoints, start_ms, result.fetched)

@@ -303,19 +303,3 @@ class NetworkFeed:
             feeds[-1]["market_refreshes"] = self.rotation.refreshes
             feeds[-1]["market_refresh_errors"] = self.rotation.refresh_errors
         return feeds
-
-
-def held_positions(daemon: Any) -> Positions:
-    """The lanes' open positions of a daemon's session, ticker → contracts."""
-
-    def positions() -> dict[str, int]:
-        session = daemon.session
-        if session is None:
-            return {}
-        return {
-            lane.position.ticker: lane.position.count
-            for lane in session.engine.lanes.values()
-            if lane.position is not None and lane.position.count > 0
-        }
-
-    return positions

@@ -4,8 +4,9 @@ The hot path only puts the latest payload of a topic (per lane) into the outbox,
 coalesce in memory; ``run`` publishes what is pending every ``every_s`` (0.2 s: at most 5
 per second per topic, ``trading.live``) and adds the health payload once a second. Payloads
 are plain JSON (no ``Decimal``, no ``datetime``: the Redis layer packs with msgpack); the
-market, position and equity payloads are built here from the session's state, the signal
-and trade payloads by ``outputs``.
+market, position and equity payloads are built here from the engine's records (the market
+snapshot, the position records, the lane status), the signal and trade payloads by
+``outputs``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,8 @@ from django.conf import settings
 
 from marketdata.model.candles import CandleAggregator
 from trading import live
-from trading.engine.breaker import Breaker
-from trading.engine.lane import Lane
+from trading.engine.records import LaneStatus, MarketSnapshot, PositionOpened, PositionUpdated
 from trading.runtime import outputs
-from trading.runtime.session import Session
 
 log = structlog.get_logger(__name__)
 
@@ -44,33 +43,28 @@ class Outbox:
     def put(self, topic: str, lane: str, payload: dict[str, Any]) -> None:
         self.pending[(topic, lane)] = payload
 
-    # --- payloads built from the session -------------------------------------------------
+    # --- payloads built from records ----------------------------------------------------
 
     def on_spot(self, ts: int, spot: float) -> None:
         self._chart_candles.update(ts, spot)
 
-    def market(self, session: Session, now: int) -> None:
-        market = session.engine.market
-        ticker = market.active
-        book = market.books.get(ticker) if ticker else None
-        contract = market.contracts.get(ticker) if ticker else None
-        close_ts = contract.close_ts if contract else None
-        levels = session.engine.params.obi_depth_levels
+    def market(self, snap: MarketSnapshot) -> None:
+        close_ts, now = snap.close_ts, snap.ts
         self.pending[("market", "")] = {
             "ts": now,
-            "ticker": ticker,
-            "spot": market.spot,
-            "price_to_beat": contract.strike if contract else None,
+            "ticker": snap.ticker,
+            "spot": snap.spot,
+            "price_to_beat": snap.price_to_beat,
             "close_ts": close_ts,
             "seconds_to_close": None if close_ts is None else max(0, (close_ts - now) // 1000),
-            "yes_bid": book.best_yes_bid if book else None,
-            "yes_ask": book.best_yes_ask if book else None,
-            "spread": book.spread if book else None,
-            "bid_volume": book.bid_volume(levels) if book else 0,
-            "ask_volume": book.ask_volume(levels) if book else 0,
-            "obi": market.obi.history[-1] if market.obi.history else None,
-            "regime": market.regime.regime,
-            "atr_pct": market.regime.atr_pct,
+            "yes_bid": snap.yes_bid,
+            "yes_ask": snap.yes_ask,
+            "spread": snap.spread,
+            "bid_volume": snap.bid_volume,
+            "ask_volume": snap.ask_volume,
+            "obi": snap.obi,
+            "regime": snap.regime,
+            "atr_pct": snap.atr_pct,
             "candle": self._chart_candle(now),
         }
 
@@ -88,46 +82,44 @@ class Outbox:
             "close": bar.close,
         }
 
-    def position(self, lane: Lane, now: int) -> None:
+    def position(
+        self, lane: str, held: PositionOpened | None, update: PositionUpdated | None, now: int
+    ) -> None:
+        """The lane's open position as its records tell it (none: flat)."""
         positions = []
-        if lane.position is not None and lane.position.count > 0:
-            p = lane.position
+        if held is not None:
+            count = update.count if update is not None else held.count
             positions.append(
                 {
-                    "position_uid": p.uid,
-                    "ticker": p.ticker,
-                    "direction": outputs.direction(p.direction),
-                    "contracts": p.count,
-                    "entry_price": round(p.entry_yes_price()),
-                    "opened_ts": p.opened_ts,
-                    "cost": p.cost,
-                    "fees": p.fees,
+                    "position_uid": held.position_uid,
+                    "ticker": held.ticker,
+                    "direction": outputs.direction(held.direction),
+                    "contracts": count,
+                    "entry_price": held.entry_yes_price,
+                    "opened_ts": held.ts,
+                    "cost": update.cost if update is not None else held.cost,
+                    "fees": update.fees if update is not None else held.fees,
                     "stop_price": None,
                     "target_price": None,
                     "mark_price": None,
                     "unrealized_pnl": None,
                 }
             )
-        self.pending[("position", lane.name)] = {
-            "ts": now,
-            "lane": lane.name,
-            "positions": positions,
-        }
+        self.pending[("position", lane)] = {"ts": now, "lane": lane, "positions": positions}
 
-    def equity(self, lane_name: str, breaker: Breaker, now: int, trades: int) -> None:
-        peak = breaker.peak or 1
-        self.pending[("equity", lane_name)] = {
-            "ts": now,
-            "lane": lane_name,
-            "bankroll": breaker.bankroll,
-            "peak": breaker.peak,
-            "drawdown": max(0.0, (breaker.peak - breaker.bankroll) / peak),
-            "daily_pnl": breaker.bankroll - breaker.daily_start,
-            "weekly_pnl": breaker.bankroll - breaker.weekly_start,
-            "daily_loss": max(0.0, (breaker.daily_start - breaker.bankroll) / peak),
-            "weekly_loss": max(0.0, (breaker.weekly_start - breaker.bankroll) / peak),
+    def equity(self, status: LaneStatus, trades: int) -> None:
+        self.pending[("equity", status.lane)] = {
+            "ts": status.ts,
+            "lane": status.lane,
+            "bankroll": status.bankroll,
+            "peak": status.peak,
+            "drawdown": status.drawdown,
+            "daily_pnl": status.bankroll - status.daily_start,
+            "weekly_pnl": status.bankroll - status.weekly_start,
+            "daily_loss": status.daily_loss,
+            "weekly_loss": status.weekly_loss,
             "trade_count": trades,
-            "breaker_state": breaker.reason or "ok",
+            "breaker_state": status.breaker or "ok",
         }
 
     # --- publishing ----------------------------------------------------------------------

@@ -74,7 +74,7 @@ def exit_decision_write(intent: ClosePosition, params_hash: str) -> Write:
     )
 
 
-def position_open_write(record: PositionOpened, decision: Decision | None, coid: str) -> Write:
+def position_open_write(record: PositionOpened, decision: Decision | None) -> Write:
     return Write(
         position_open,
         {
@@ -94,26 +94,26 @@ def position_open_write(record: PositionOpened, decision: Decision | None, coid:
             "entry_roc": record.entry_roc,
             "reasons": reasons_of(decision),
             "params_hash": record.params_hash,
-            "entry_client_order_id": coid,
+            "entry_client_order_id": record.entry_client_order_id,
         },
         critical=True,
     )
 
 
-def position_update_write(record: PositionUpdated, cost: int, fees: int) -> Write:
+def position_update_write(record: PositionUpdated) -> Write:
     return Write(
         position_update,
         {
             "position_uid": record.position_uid,
             "contracts": record.count,
-            "cost": cost,
-            "fees": fees,
+            "cost": record.cost,
+            "fees": record.fees,
         },
         critical=True,
     )
 
 
-def position_close_write(record: PositionClosed, exit_coid: str, after: Any = None) -> Write:
+def position_close_write(record: PositionClosed, after: Any = None) -> Write:
     return Write(
         position_close,
         {
@@ -124,7 +124,7 @@ def position_close_write(record: PositionClosed, exit_coid: str, after: Any = No
             "fees": record.fees,
             "pnl": record.pnl,
             "exit_reason": record.reason,
-            "exit_client_order_id": exit_coid,
+            "exit_client_order_id": record.exit_client_order_id,
             "fill_source": record.fill_source,
             "quarantined": bool(record.quarantine),
             "error_reason": record.quarantine,

@@ -1,48 +1,58 @@
-"""The session driver: one event at a time through the engine and the paper venue.
+"""The session driver: one event at a time through the engine and the lanes' venues.
 
-The same function serves the daemon, the replay-parity check and (later) the backtester,
-so a recorded stream fed here reproduces the daemon's trades exactly. For each event:
+The one thing that feeds events to the engine and intents to venues, pure (no Django, no
+I/O), so the daemon, the replay-parity check and the backtester run the same code and a
+recorded stream fed here reproduces the daemon's trades exactly. Each lane has a venue
+(``trading.venues.base.Venue``; one paper venue serves every paper lane over the same
+books). For each event:
 
 1. when its time crosses a whole second, a ``ClockTick`` at that second goes first
    (interfaces.md §4; a stream that already carries the tick gets no second one); an
    event older than "now" (the latest event time) never ticks nor moves "now" back;
-2. orders due at or before "now" fill against the books as they stood
-   (paper latency is in event time);
-3. the venue and the engine see the event; intents go to the venue; orders with zero
-   latency fill at once.
+2. each venue does the work due at or before "now" (paper orders fill against the books
+   as they stood: paper latency is in event time);
+3. the venues and the engine see the event; intents go to their lane's venue; work due
+   at once (zero latency) is done at once.
 
-Every event actually consumed, synthesised ticks included, goes to ``on_consumed`` (the
+Venue reports (fills and order ends, in the exchange's shape) go to the engine through
+``Engine.on_report`` and out with the other outputs; they are never journalled. Every
+event actually consumed, synthesised ticks included, goes to ``on_consumed`` (the
 recorder) before it is processed, so the journal is exactly what the engine saw.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from marketdata.model.candles import Candle
 from marketdata.model.events import ClockTick, Event
 from trading.engine.engine import Engine, Output
 from trading.engine.intents import CancelOrder, ClosePosition, PlaceOrder
-from trading.engine.lane import PendingOrder
 from trading.engine.params import Params
-from trading.venues.paper import Execution, PaperVenue
+from trading.venues.base import Venue, VenueReport
+from trading.venues.paper import PaperVenue
 
-SessionOutput = Output | Execution
-SESSION_SNAPSHOT_VERSION = 1
+SessionOutput = Output | VenueReport
+SESSION_SNAPSHOT_VERSION = 2
+_ORDER_INTENTS = (PlaceOrder, ClosePosition, CancelOrder)
 
 
 class Session:
     def __init__(
         self,
         engine: Engine,
-        venue: PaperVenue,
+        venues: Mapping[str, Venue],
         *,
         on_consumed: Callable[[Event], None] | None = None,
     ) -> None:
+        missing = set(engine.lanes) - set(venues)
+        if missing:
+            raise ValueError(f"lanes without a venue: {', '.join(sorted(missing))}")
         self.engine = engine
-        self.venue = venue
+        self.venues = dict(venues)  # lane → venue
+        # each venue once, in lane order (one paper venue serves many lanes)
+        self._distinct: tuple[Venue, ...] = tuple({id(v): v for v in venues.values()}.values())
         self.on_consumed = on_consumed
         self.second: int | None = None  # latest whole second of event time consumed
         self.events = 0
@@ -67,18 +77,22 @@ class Session:
             out.extend(self.feed(event))
         return out
 
+    def start(self) -> list[SessionOutput]:
+        """What sinks need before the first event (``Engine.start_records``)."""
+        return list(self.engine.start_records())
+
     # --- operator controls ---------------------------------------------------------------
 
     def set_paused(self, paused: bool) -> None:
         self.engine.set_controls(paused=paused)
 
-    def apply_params(self, params: Params) -> None:
-        self.engine.apply_params(params)
+    def apply_params(self, params: Params) -> list[SessionOutput]:
+        return list(self.engine.apply_params(params))
 
     def close_all(self, reason: str = "EMERGENCY_STOP") -> list[SessionOutput]:
         out: list[SessionOutput] = []
         self._handle(self.engine.close_all(reason), out)
-        self._report(self.venue.execute_due(self.engine.now), out)
+        self._execute_due(self.engine.now, out)
         return out
 
     def reset_drawdown(self, lane: str) -> list[SessionOutput]:
@@ -92,57 +106,63 @@ class Session:
         self.events += 1
         if self.on_consumed is not None:
             self.on_consumed(event)
-        venue = self.venue
         # "now" is the latest event time: an event from one socket a little older than the
         # other's latest (the network feed) never moves the venue's clock back.
         now = event.ts if event.ts > self.engine.now else self.engine.now
-        if venue.queue and venue.queue[0].due_ts <= now:
-            self._report(venue.execute_due(now), out)
-        venue.on_event(event)
+        self._execute_due(now, out)
+        for venue in self._distinct:
+            reports = venue.on_event(event)
+            if reports:
+                self._report(reports, out)
         self._handle(self.engine.on_event(event), out)
-        if venue.queue and venue.queue[0].due_ts <= now:
-            self._report(venue.execute_due(now), out)
+        self._execute_due(now, out)
+
+    def _execute_due(self, now: int, out: list[SessionOutput]) -> None:
+        for venue in self._distinct:
+            due = venue.next_due_ts()
+            if due is not None and due <= now:
+                self._report(venue.execute_due(now), out)
 
     def _handle(self, outputs: list[Output], out: list[SessionOutput]) -> None:
         for output in outputs:
             out.append(output)
-            if isinstance(output, PlaceOrder | ClosePosition | CancelOrder):
-                self._report(self.venue.submit(output), out)
+            if isinstance(output, _ORDER_INTENTS):
+                reports = self.venues[output.lane].submit(output)
+                if reports:
+                    self._report(reports, out)
 
-    def _report(self, executions: list[Execution], out: list[SessionOutput]) -> None:
+    def _report(self, reports: Sequence[VenueReport], out: list[SessionOutput]) -> None:
         engine = self.engine
-        for execution in executions:
-            out.append(execution)
-            if execution.fills:
-                self._handle(
-                    engine.on_fill(
-                        execution.lane, execution.client_order_id, execution.fills, execution.ts
-                    ),
-                    out,
-                )
-            self._handle(
-                engine.on_order_done(execution.lane, execution.client_order_id, execution.ts),
-                out,
-            )
+        for report in reports:
+            out.append(report)
+            self._handle(engine.on_report(report.lane, report.update), out)
 
     # --- restart -------------------------------------------------------------------------
 
     def snapshot(self, **runtime: Any) -> dict[str, Any]:
-        """Plain JSON: the engine's lanes, the venue's queued orders, the driver's second,
-        plus whatever the daemon adds (``runtime``: run start, warm-up boundary…)."""
+        """Plain JSON: the engine's lanes and orders in flight, each venue's state, the
+        driver's second, plus whatever the daemon adds (``runtime``: run start, warm-up
+        boundary…)."""
         return {
             "version": SESSION_SNAPSHOT_VERSION,
             "engine": self.engine.snapshot(),
-            "venue_orders": self.venue.snapshot(),
-            # The engine's snapshot leaves orders in flight out; a paper order queued at the
-            # stop must still find its engine order after the restart, or its fill is lost.
-            "engine_orders": {
-                name: [dataclasses.asdict(order) for order in lane.orders.values()]
-                for name, lane in self.engine.lanes.items()
-            },
+            "venues": {venue.name: venue.snapshot() for venue in self._distinct},
             "second": self.second,
             "runtime": runtime,
         }
+
+
+VenueFactory = Callable[[Sequence[str]], Mapping[str, Venue]]
+
+
+def paper_venues(latency_ms: int) -> VenueFactory:
+    """Every lane on one paper venue (the shared books)."""
+
+    def build(lanes: Sequence[str]) -> Mapping[str, Venue]:
+        venue = PaperVenue(latency_ms)
+        return {lane: venue for lane in lanes}
+
+    return build
 
 
 def new_session(
@@ -150,51 +170,68 @@ def new_session(
     *,
     lanes: tuple[str, ...] = ("paper",),
     bankroll: int | Mapping[str, int],
-    latency_ms: int,
+    venues: VenueFactory,
     warmup: Iterable[Candle] = (),
     on_consumed: Callable[[Event], None] | None = None,
+    market_snapshots: bool = True,
 ) -> Session:
-    engine = Engine(params, lanes, bankroll)
+    engine = Engine(params, lanes, bankroll, market_snapshots=market_snapshots)
     engine.warm_up(warmup)
-    return Session(engine, PaperVenue(latency_ms), on_consumed=on_consumed)
+    return Session(engine, venues(lanes), on_consumed=on_consumed)
 
 
 def restored_session(
     params: Params,
     snapshot: Mapping[str, Any],
     *,
-    latency_ms: int,
+    venues: VenueFactory,
     warmup: Iterable[Candle],
     replay: Iterable[Event],
     on_consumed: Callable[[Event], None] | None = None,
 ) -> Session:
-    """Lanes (bankroll, breaker, positions, cooldowns) and queued paper orders from the
-    snapshot; market windows (candles, regime, OBI, spreads, books, contracts) rebuilt by
-    replaying recorded events after ``warmup`` through a lane-less engine.
+    """Lanes (bankroll, breaker, positions, cooldowns, orders in flight) and the venues'
+    queued work from the snapshot; market windows (candles, regime, OBI, spreads, books,
+    contracts) rebuilt by replaying recorded events after ``warmup`` through a lane-less
+    engine and the venues.
 
     Market state never depends on the lanes, so when the replay covers the whole run
     since its warm-up the rebuilt market equals the one the stopped daemon had.
     """
-    if snapshot.get("version") != SESSION_SNAPSHOT_VERSION:
-        raise ValueError(f"unknown session snapshot version {snapshot.get('version')!r}")
+    version = snapshot.get("version")
+    if version not in (1, SESSION_SNAPSHOT_VERSION):
+        raise ValueError(f"unknown session snapshot version {version!r}")
     market_engine = Engine(params, (), 0)
     market_engine.warm_up(warmup)
-    venue = PaperVenue(latency_ms)
+    engine_state = snapshot["engine"]
+    if version == 1:  # orders in flight were kept beside the lanes, not in them
+        engine_state = _with_v1_orders(engine_state, snapshot.get("engine_orders", {}))
+    engine = Engine.restore(params, engine_state)
+    lane_venues = venues(tuple(engine.lanes))
+    distinct = {id(v): v for v in lane_venues.values()}.values()
     second: int | None = None
     for event in replay:
-        venue.on_event(event)
+        for venue in distinct:
+            venue.on_event(event)  # books and market phases only: reports need orders
         market_engine.on_event(event)
         second = event.ts // 1000 if second is None else max(second, event.ts // 1000)
-    engine = Engine.restore(params, snapshot["engine"])
     # The engine did its per-second work for this second before it stopped; do not redo it.
     engine.adopt_market(market_engine.market, market_engine.now if second is not None else None)
-    for name, orders in snapshot.get("engine_orders", {}).items():
-        lane = engine.lanes[name]
-        for fields in orders:
-            order = PendingOrder(**fields)
-            lane.orders[order.client_order_id] = order
-    venue.restore_orders(snapshot["venue_orders"])
-    session = Session(engine, venue, on_consumed=on_consumed)
+    if version == 1:  # before venues were named: one paper venue
+        saved = {PaperVenue.name: snapshot["venue_orders"]}
+    else:
+        saved = snapshot["venues"]
+    for venue in distinct:
+        if venue.name in saved:
+            venue.restore(saved[venue.name])
+    session = Session(engine, lane_venues, on_consumed=on_consumed)
     saved_second = snapshot.get("second")
     session.second = saved_second if second is None else max(second, saved_second or second)
     return session
+
+
+def _with_v1_orders(engine: Mapping[str, Any], orders: Mapping[str, Any]) -> dict[str, Any]:
+    lanes = {
+        name: {**data, "orders": data.get("orders") or orders.get(name, [])}
+        for name, data in engine["lanes"].items()
+    }
+    return {**engine, "lanes": lanes}

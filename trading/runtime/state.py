@@ -10,7 +10,7 @@ is shorter than ``replay_window_ms`` the rebuilt market equals the stopped one e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +18,9 @@ from marketdata.model.events import Event
 from marketdata.models import RecordingSession
 from marketdata.recorder import iter_events
 from trading import selectors
+from trading.engine.records import LaneStatus
 from trading.models import BreakerState
-from trading.runtime.session import SESSION_SNAPSHOT_VERSION, Session
+from trading.runtime.session import SESSION_SNAPSHOT_VERSION
 from trading.runtime.writer import Write
 from trading.services.trades import bot_state_save
 
@@ -54,29 +55,27 @@ def count_trade(runtime: dict[str, Any], lane: str, ts: int) -> None:
     counts["today"] += 1
 
 
-def save_state_write(session: Session, runtime: dict[str, Any]) -> Write:
-    """A critical write of every lane's state, computed now (on the hot path, in memory)."""
-    snapshot = session.snapshot(**runtime)
-    engine = session.engine
+def save_state_write(
+    snapshot: dict[str, Any], statuses: Mapping[str, LaneStatus], runtime: dict[str, Any]
+) -> Write:
+    """A critical write of every lane's state: the session's snapshot on each lane's row,
+    the row's typed columns from the lane's latest status record."""
+    now = snapshot["engine"]["now"]
     rows = []
-    for name, lane in engine.lanes.items():
-        breaker = lane.breaker
-        cooldown = None
-        if lane.last_exit_ts is not None:
-            cooldown = lane.last_exit_ts + engine.params.reentry_cooldown_s * 1000
-        reason = breaker.reason if breaker.reason in BreakerState.values else BreakerState.OK
+    for name, status in statuses.items():
+        reason = status.breaker if status.breaker in BreakerState.values else BreakerState.OK
         rows.append(
             {
                 "lane": name,
-                "bankroll": breaker.bankroll,
-                "peak": breaker.peak,
-                "daily_baseline": breaker.daily_start,
-                "weekly_baseline": breaker.weekly_start,
+                "bankroll": status.bankroll,
+                "peak": status.peak,
+                "daily_baseline": status.daily_start,
+                "weekly_baseline": status.weekly_start,
                 "breaker_state": reason or BreakerState.OK,
-                "cooldown_until_ms": cooldown,
-                "trades_today": trade_counts(runtime, name, engine.now)[1],
+                "cooldown_until_ms": status.cooldown_until_ts,
+                "trades_today": trade_counts(runtime, name, now)[1],
                 "engine_snapshot": snapshot,
-                "snapshot_at_ms": engine.now or None,
+                "snapshot_at_ms": now or None,
             }
         )
     return Write(save_rows, {"rows": rows}, critical=True)
@@ -91,7 +90,7 @@ def load_restart(*, lanes: Sequence[str], replay_window_ms: int) -> Restart | No
     """The saved session and the events to rebuild its market from; None on a fresh start."""
     state = selectors.bot_state_get(lane=lanes[0])
     snapshot = state.engine_snapshot if state is not None else None
-    if not snapshot or snapshot.get("version") != SESSION_SNAPSHOT_VERSION:
+    if not snapshot or snapshot.get("version") not in (1, SESSION_SNAPSHOT_VERSION):
         return None
     if set(snapshot["engine"]["lanes"]) != set(lanes):
         return None

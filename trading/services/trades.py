@@ -15,6 +15,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from marketdata.model.units import count_to_decimal, micros_to_decimal, price_to_decimal
+from trading.engine.breaker import loss_fraction
 from trading.models import (
     BankrollSnapshot,
     BotState,
@@ -277,13 +278,13 @@ def bankroll_record(
     trade_count: int,
 ) -> BankrollSnapshot:
     _check_choices(lane=lane)
-    drawdown = (peak - bankroll) / peak if peak > 0 else 0.0
+    drawdown = loss_fraction(peak, bankroll)
     return BankrollSnapshot.objects.create(
         lane=lane,
         ts=ms_to_datetime(ts_ms),
         bankroll=micros_to_decimal(bankroll),
         peak=micros_to_decimal(peak),
-        drawdown=max(drawdown, 0.0),
+        drawdown=drawdown,
         daily_pnl=micros_to_decimal(daily_pnl),
         trade_count=trade_count,
     )

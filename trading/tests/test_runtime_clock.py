@@ -20,7 +20,7 @@ from trading.engine.intents import ClosePosition
 from trading.engine.params import DEFAULT_PARAMS
 from trading.engine.records import PositionClosed, PositionOpened
 from trading.runtime.network import NetworkFeed
-from trading.runtime.session import SessionOutput, new_session
+from trading.runtime.session import SessionOutput, new_session, paper_venues
 from trading.runtime.warmup import history_candles
 
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
@@ -128,7 +128,7 @@ def test_quiet_ticks_reach_the_engine_and_the_expiry_guard_fires() -> None:
     session = new_session(
         DEFAULT_PARAMS,
         bankroll=1_000_000_000,
-        latency_ms=200,
+        venues=paper_venues(200),
         warmup=history_candles(history, T0, count=60),
     )
     produced: list[SessionOutput] = []

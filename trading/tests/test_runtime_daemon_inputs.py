@@ -6,19 +6,21 @@ from __future__ import annotations
 
 from structlog.testing import capture_logs
 
+from marketdata.model.events import OrderUpdate
 from trading import selectors
 from trading.engine.params import DEFAULT_PARAMS
 from trading.runtime.daemon import Daemon, DaemonConfig
-from trading.runtime.session import new_session
+from trading.runtime.factory import build_daemon
+from trading.runtime.session import new_session, paper_venues
 from trading.runtime.writer import Write
-from trading.venues.paper import Execution
+from trading.venues.base import VenueReport
 
 START = 1_767_225_600_000
 
 
 def daemon() -> Daemon:
-    daemon = Daemon(DaemonConfig(), feeds=[], candles=lambda before: [], start_ts=START)
-    daemon.session = new_session(DEFAULT_PARAMS, bankroll=1_000_000_000, latency_ms=200)
+    daemon = build_daemon(DaemonConfig(), feeds=[], candles=lambda before: [], start_ts=START)
+    daemon.session = new_session(DEFAULT_PARAMS, bankroll=1_000_000_000, venues=paper_venues(200))
     return daemon
 
 
@@ -26,14 +28,26 @@ def controls(version: int, **overrides: object) -> selectors.ControlsSnapshot:
     return selectors.ControlsSnapshot(version=version, overrides=dict(overrides))
 
 
+def ended(coid: str, reason: str, filled: int = 0) -> VenueReport:
+    update = OrderUpdate(
+        ts=START,
+        order_id=coid,
+        client_order_id=coid,
+        ticker="KX-1",
+        side="yes",
+        action="buy",
+        status="executed" if not reason else "canceled",
+        yes_price=5000,
+        filled_count=filled,
+        remaining_count=0,
+    )
+    return VenueReport("paper", update, reason)
+
+
 def test_an_order_the_venue_cannot_fill_is_logged_and_counted_with_its_reason() -> None:
     trader = daemon()
-    trader.lanes["paper"].entry_coid["pending"] = "entry-1"
-    refused = Execution("paper", "entry-1", START, (), 300, "no_liquidity")
-    closed = Execution("paper", "exit-2", START, (), 300, "market_closed")
-
     with capture_logs() as logs:
-        trader._dispatch([refused, closed])
+        trader._dispatch([ended("entry-1", "no_liquidity"), ended("exit-2", "market_closed")])
 
     unfilled = [entry for entry in logs if entry["event"] == "order_not_filled"]
     assert [(e["client_order_id"], e["reason"], e["filled"]) for e in unfilled] == [
@@ -42,14 +56,12 @@ def test_an_order_the_venue_cannot_fill_is_logged_and_counted_with_its_reason() 
     ]
     health = trader.health_payload()
     assert health["orders_unfilled"] == {"paper:no_liquidity": 1, "paper:market_closed": 1}
-    # no position will open from the refused entry: its order id is not kept for one
-    assert "pending" not in trader.lanes["paper"].entry_coid
 
 
-def test_a_filled_order_is_not_reported() -> None:
+def test_a_filled_or_operator_cancelled_order_is_not_reported() -> None:
     trader = daemon()
     with capture_logs() as logs:
-        trader._dispatch([Execution("paper", "e", START, ((5000, 300, START),), 300, "filled")])
+        trader._dispatch([ended("e", "", filled=300), ended("c", "cancelled")])
     assert not [entry for entry in logs if entry["event"] == "order_not_filled"]
     assert trader.health_payload()["orders_unfilled"] == {}
 

@@ -6,7 +6,7 @@ from marketdata.model.events import ClockTick, Event, SpotTrade
 from marketdata.sim.stream import generate_events, history_for
 from trading.engine.params import DEFAULT_PARAMS
 from trading.engine.records import PositionClosed, trade_list_hash
-from trading.runtime.session import new_session, restored_session
+from trading.runtime.session import new_session, paper_venues, restored_session
 from trading.runtime.warmup import history_candles
 
 START = 1_767_225_600_000  # 2026-01-01 00:00 UTC
@@ -19,7 +19,7 @@ def session(warmup=(), **kwargs):
     s = new_session(
         DEFAULT_PARAMS,
         bankroll=BANKROLL,
-        latency_ms=200,
+        venues=paper_venues(200),
         warmup=warmup,
         on_consumed=consumed.append,
         **kwargs,
@@ -75,7 +75,7 @@ def test_a_restart_mid_run_trades_exactly_like_an_uninterrupted_run():
     before = first.feed_all(events[:cut])
     snapshot = json.loads(json.dumps(first.snapshot()))  # as stored: plain JSON
     second = restored_session(
-        DEFAULT_PARAMS, snapshot, latency_ms=200, warmup=warmup, replay=list(consumed)
+        DEFAULT_PARAMS, snapshot, venues=paper_venues(200), warmup=warmup, replay=list(consumed)
     )
     after = second.feed_all(events[cut:])
     assert trade_list_hash(before + after) == trade_list_hash(expected)

@@ -14,10 +14,12 @@ from structlog.testing import capture_logs
 
 from kbtc_site.spillfiles import SpillError
 from trading.engine.params import DEFAULT_PARAMS
+from trading.engine.records import LaneStatus
 from trading.models import BankrollSnapshot, BotState, Decision, OpenPosition, Trade
 from trading.runtime import spill
-from trading.runtime.daemon import Daemon, DaemonConfig
-from trading.runtime.session import new_session
+from trading.runtime.daemon import DaemonConfig
+from trading.runtime.factory import build_daemon
+from trading.runtime.session import new_session, paper_venues
 from trading.runtime.state import save_state_write
 from trading.runtime.writer import Write
 from trading.services.trades import (
@@ -34,8 +36,9 @@ BANKROLL = 1_000_000_000
 
 def round_trip_writes() -> list[Write]:
     """What a stop during an outage typically holds: a round trip, its log rows, the state."""
-    session = new_session(DEFAULT_PARAMS, bankroll=BANKROLL, latency_ms=200)
+    session = new_session(DEFAULT_PARAMS, bankroll=BANKROLL, venues=paper_venues(200))
     session.engine.lanes["paper"].breaker.bankroll = BANKROLL + 1_230_000
+    statuses = {s.lane: s for s in session.start() if isinstance(s, LaneStatus)}
     return [
         Write(
             decision_record,
@@ -83,7 +86,7 @@ def round_trip_writes() -> list[Write]:
                 "trade_count": 1,
             },
         ),
-        save_state_write(session, {"warmup_before_ts": T0}),
+        save_state_write(session.snapshot(warmup_before_ts=T0), statuses, {"warmup_before_ts": T0}),
     ]
 
 
@@ -137,7 +140,7 @@ def test_a_write_it_does_not_know_is_named_as_unspillable():
 
 
 def test_the_stop_spills_the_writers_queue_and_empties_it(tmp_path: Path):
-    daemon = Daemon(
+    daemon = build_daemon(
         DaemonConfig(spill_dir=tmp_path), feeds=[], candles=lambda before: [], start_ts=T0
     )
     for write in round_trip_writes():

@@ -12,28 +12,37 @@ open.
 The venue keeps its own books (fed the same events as the engine), so it reads the book as
 it stood at the due time: the driver calls ``execute_due(t)`` before it applies an event of
 time ``t``. Paper fills do not consume the displayed book: the simulator never sees them.
+
+It reports like an exchange account (``trading.venues.base``): an ``OwnFill`` per level
+filled, then the order's terminal ``OrderUpdate``. One paper venue serves every paper-like
+lane of a driver over the same books.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
 
 from marketdata.model.book import LevelFill, OrderBook
 from marketdata.model.events import (
+    Action,
     BookDelta,
     BookSnapshot,
     Event,
     MarketPhase,
     MarketStatus,
+    OrderUpdate,
+    OwnFill,
+    Side,
 )
 from marketdata.model.fees import OrderFeeAccumulator
 from trading.engine.intents import CancelOrder, ClosePosition, Intent, PlaceOrder
+from trading.venues.base import VenueReport
 
-Fill = tuple[int, int, int]  # (YES price units, count hundredths, fee micro-dollars)
 Walk = Literal["asks", "bids"]
+_NONE: tuple[VenueReport, ...] = ()
 
 
 @dataclass(slots=True)
@@ -46,23 +55,8 @@ class PaperOrder:
     count: int
     ts: int  # decision time
     due_ts: int
-
-
-@dataclass(frozen=True, slots=True)
-class Execution:
-    """What the venue did with one order: its fills (maybe none), and that it is over."""
-
-    lane: str
-    client_order_id: str
-    ts: int
-    fills: tuple[Fill, ...]
-    requested: int
-    # "filled", "partial" (rest cancelled), "no_liquidity", "market_closed" or "cancelled"
-    reason: str
-
-    @property
-    def filled(self) -> int:
-        return sum(count for _, count, _ in self.fills)
+    side: Side = "yes"
+    action: Action = "buy"
 
 
 @dataclass(slots=True)
@@ -79,6 +73,8 @@ def walk_for(intent: PlaceOrder | ClosePosition) -> Walk:
 
 
 class PaperVenue:
+    name = "paper"
+
     def __init__(self, latency_ms: int = 0) -> None:
         if latency_ms < 0:
             raise ValueError("latency_ms must be >= 0")
@@ -89,7 +85,7 @@ class PaperVenue:
 
     # --- market data ---------------------------------------------------------------------
 
-    def on_event(self, event: Event) -> None:
+    def on_event(self, event: Event) -> Sequence[VenueReport]:
         if isinstance(event, BookDelta | BookSnapshot):
             book = self.books.get(event.ticker)
             if book is None:
@@ -99,26 +95,18 @@ class PaperVenue:
             self.markets[event.ticker] = _Market(event.status, event.fee_type, event.fee_multiplier)
             if event.status == "finalized":
                 self.books.pop(event.ticker, None)
+        return _NONE
 
     # --- orders --------------------------------------------------------------------------
 
-    def submit(self, intent: Intent) -> list[Execution]:
+    def submit(self, intent: Intent) -> Sequence[VenueReport]:
         """Queue a place/close; a cancel of a queued order ends it at once (no fill)."""
         if isinstance(intent, CancelOrder):
             for index, order in enumerate(self.queue):
                 if order.lane == intent.lane and order.client_order_id == intent.client_order_id:
                     del self.queue[index]
-                    return [
-                        Execution(
-                            order.lane,
-                            order.client_order_id,
-                            intent.ts,
-                            (),
-                            order.count,
-                            "cancelled",
-                        )
-                    ]
-            return []
+                    return [_ended(order, intent.ts, 0, "cancelled")]
+            return _NONE
         self.queue.append(
             PaperOrder(
                 lane=intent.lane,
@@ -129,42 +117,56 @@ class PaperVenue:
                 count=intent.count,
                 ts=intent.ts,
                 due_ts=intent.ts + self.latency_ms,
+                side=intent.side,
+                action="buy" if isinstance(intent, PlaceOrder) else "sell",
             )
         )
-        return []
+        return _NONE
 
     def next_due_ts(self) -> int | None:
         return self.queue[0].due_ts if self.queue else None
 
-    def execute_due(self, now: int) -> list[Execution]:
+    def execute_due(self, now: int) -> Sequence[VenueReport]:
         """Fill every order due at or before ``now`` against the books as they stand."""
-        done: list[Execution] = []
+        if not self.queue or self.queue[0].due_ts > now:
+            return _NONE
+        done: list[VenueReport] = []
         while self.queue and self.queue[0].due_ts <= now:
-            done.append(self._execute(self.queue.pop(0)))
+            self._execute(self.queue.pop(0), done)
         return done
 
-    def _execute(self, order: PaperOrder) -> Execution:
+    def _execute(self, order: PaperOrder, out: list[VenueReport]) -> None:
         market = self.markets.get(order.ticker)
         book = self.books.get(order.ticker)
         if market is None or market.status != "open" or book is None:
-            return Execution(
-                order.lane, order.client_order_id, order.due_ts, (), order.count, "market_closed"
-            )
+            out.append(_ended(order, order.due_ts, 0, "market_closed"))
+            return
         levels: list[LevelFill] = (
             book.walk_asks(order.limit, order.count)
             if order.walk == "asks"
             else book.walk_bids(order.limit, order.count)
         )
         fees = OrderFeeAccumulator(market.fee_type, market.fee_multiplier)
-        fills = tuple(
-            (level.yes_price, level.size, fees.charge(level.yes_price, level.size, is_taker=True))
-            for level in levels
-        )
-        filled = sum(level.size for level in levels)
-        reason = "filled" if filled >= order.count else "partial" if filled else "no_liquidity"
-        return Execution(
-            order.lane, order.client_order_id, order.due_ts, fills, order.count, reason
-        )
+        coid = order.client_order_id
+        filled = 0
+        for number, level in enumerate(levels, 1):
+            filled += level.size
+            fill = OwnFill(
+                ts=order.due_ts,
+                trade_id=f"{coid}#{number}",
+                order_id=coid,
+                client_order_id=coid,
+                ticker=order.ticker,
+                side=order.side,
+                action=order.action,
+                yes_price=level.yes_price,
+                count=level.size,
+                fee=fees.charge(level.yes_price, level.size, is_taker=True),
+                is_taker=True,
+            )
+            out.append(VenueReport(order.lane, fill))
+        reason = "" if filled >= order.count else "partial" if filled else "no_liquidity"
+        out.append(_ended(order, order.due_ts, filled, reason))
 
     # --- restart -------------------------------------------------------------------------
 
@@ -180,9 +182,30 @@ class PaperVenue:
                 "count": o.count,
                 "ts": o.ts,
                 "due_ts": o.due_ts,
+                "side": o.side,
+                "action": o.action,
             }
             for o in self.queue
         ]
 
-    def restore_orders(self, orders: Iterable[dict[str, Any]]) -> None:
-        self.queue = [PaperOrder(**order) for order in orders]
+    def restore(self, state: Iterable[dict[str, Any]]) -> None:
+        # Orders saved before side/action were kept take the defaults: in YES space a buy
+        # of YES and a sale of NO walk the same asks, so the fills are the same.
+        self.queue = [PaperOrder(**order) for order in state]
+
+
+def _ended(order: PaperOrder, ts: int, filled: int, reason: str) -> VenueReport:
+    """The order's terminal update: executed when it filled in full, else cancelled."""
+    update = OrderUpdate(
+        ts=ts,
+        order_id=order.client_order_id,
+        client_order_id=order.client_order_id,
+        ticker=order.ticker,
+        side=order.side,
+        action=order.action,
+        status="executed" if not reason else "canceled",
+        yes_price=order.limit,
+        filled_count=filled,
+        remaining_count=0,
+    )
+    return VenueReport(order.lane, update, reason)

@@ -29,7 +29,7 @@ from django.db import InterfaceError, OperationalError, connection
 from kbtc_site.db import db_call
 from kbtc_site.spillfiles import SpillError
 from marketdata.kalshi.signing import KeyFileError
-from trading.runtime.embedded import build_network_daemon, build_sim_daemon
+from trading.runtime.factory import build_network_daemon
 from trading.runtime.spill import spill_apply
 
 log = structlog.get_logger(__name__)
@@ -130,6 +130,9 @@ class Command(BaseCommand):
             # Before the builders read the saved state (the sim stream starts after it).
             await db_call(spill_apply)(Path(settings.KBTC["DATA_DIR"]))
             if sim_stream:
+                # the simulator is imported only when asked for
+                from trading.runtime.embedded import build_sim_daemon
+
                 daemon = await build_sim_daemon(
                     speed=speed, start_ms=start_ms, latency_ms=latency_ms
                 )

@@ -12,6 +12,8 @@ from marketdata.model.events import (
     ClockTick,
     Event,
     MarketStatus,
+    OrderUpdate,
+    OwnFill,
     SpotTrade,
 )
 from trading.engine.engine import Engine, Output
@@ -19,8 +21,8 @@ from trading.engine.intents import ClosePosition, PlaceOrder
 from trading.engine.lane import Position
 from trading.engine.params import Params
 from trading.engine.records import Decision, PositionClosed
-from trading.runtime.session import Session, SessionOutput
-from trading.venues.paper import Execution, PaperVenue
+from trading.runtime.session import Session, SessionOutput, paper_venues
+from trading.venues.base import VenueReport
 
 T = TypeVar("T")
 
@@ -66,14 +68,59 @@ SHORT_NO = ((5000, 150_000),)
 
 def engine_outputs(outputs: Iterable[SessionOutput]) -> list[Output]:
     """The engine's own outputs (intents and records) among a session's: venue reports
-    (``Execution``) are the venue's, not the engine's decisions."""
-    return [o for o in outputs if not isinstance(o, Execution)]
+    (``VenueReport``) are the venue's, not the engine's decisions."""
+    return [o for o in outputs if not isinstance(o, VenueReport)]
 
 
 def replay(engine: Engine, events: Iterable[Event], latency_ms: int = 0) -> list[Output]:
     """Drive ``engine`` over ``events`` as the daemon does (session + paper venue, fills
     ``latency_ms`` of event time after the decision) and return its own outputs."""
-    return engine_outputs(Session(engine, PaperVenue(latency_ms)).feed_all(events))
+    venues = paper_venues(latency_ms)(tuple(engine.lanes))
+    return engine_outputs(Session(engine, venues).feed_all(events))
+
+
+def fill(
+    engine: Engine,
+    lane: str,
+    client_order_id: str,
+    fills: Iterable[tuple[int, int, int]],
+    ts: int | None = None,
+) -> list[Output]:
+    """Report fills (YES price, count, fee) of an order as an exchange account would."""
+    out: list[Output] = []
+    for number, (yes_price, count, fee) in enumerate(fills, 1):
+        report = OwnFill(
+            ts=engine.now if ts is None else ts,
+            trade_id=f"{client_order_id}#{number}",
+            order_id=client_order_id,
+            client_order_id=client_order_id,
+            ticker="",
+            side="yes",
+            action="buy",
+            yes_price=yes_price,
+            count=count,
+            fee=fee,
+            is_taker=True,
+        )
+        out += engine.on_report(lane, report)
+    return out
+
+
+def done(engine: Engine, lane: str, client_order_id: str, ts: int | None = None) -> list[Output]:
+    """Report the end of an order (the rest cancelled) as an exchange account would."""
+    update = OrderUpdate(
+        ts=engine.now if ts is None else ts,
+        order_id=client_order_id,
+        client_order_id=client_order_id,
+        ticker="",
+        side="yes",
+        action="buy",
+        status="canceled",
+        yes_price=0,
+        filled_count=0,
+        remaining_count=0,
+    )
+    return engine.on_report(lane, update)
 
 
 class Scenario:
@@ -121,10 +168,10 @@ class Scenario:
         more: list[Output] = []
         for item in out:
             if isinstance(item, (PlaceOrder, ClosePosition)):
-                more += self.engine.on_fill(
-                    item.lane, item.client_order_id, [(item.yes_price, item.count, 0)]
+                more += fill(
+                    self.engine, item.lane, item.client_order_id, [(item.yes_price, item.count, 0)]
                 )
-                more += self.engine.on_order_done(item.lane, item.client_order_id)
+                more += done(self.engine, item.lane, item.client_order_id)
         self.outputs.extend(more)
         return more
 
@@ -132,10 +179,10 @@ class Scenario:
         more: list[Output] = []
         for item in out:
             if isinstance(item, (PlaceOrder, ClosePosition)):
-                more += self.engine.on_fill(
-                    item.lane, item.client_order_id, [(yes_price, item.count, fee)]
+                more += fill(
+                    self.engine, item.lane, item.client_order_id, [(yes_price, item.count, fee)]
                 )
-                more += self.engine.on_order_done(item.lane, item.client_order_id)
+                more += done(self.engine, item.lane, item.client_order_id)
         self.outputs.extend(more)
         return more
 

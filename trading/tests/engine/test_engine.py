@@ -32,7 +32,9 @@ from trading.tests.engine.factories import (
     candle,
     closed,
     decisions,
+    done,
     engine_outputs,
+    fill,
     of,
     position_of,
     snapshot,
@@ -92,11 +94,14 @@ def test_a_position_exists_only_once_filled():
     out = s.enter_long()
     assert s.engine.lanes["paper"].position is None
     order = of(out, PlaceOrder)[0]
-    done = s.engine.on_order_done("paper", order.client_order_id)
-    assert done == [OrderDone(s.now, "paper", order.client_order_id, "entry", 4000, 0)]
+    ended = done(s.engine, "paper", order.client_order_id)
+    assert ended == [OrderDone(s.now, "paper", order.client_order_id, "entry", 4000, 0)]
     assert s.engine.lanes["paper"].position is None
-    fills = s.engine.on_fill(
-        "live", of(out, PlaceOrder)[1].client_order_id, [(5000, 1000, 10_000), (5000, 3000, 20_000)]
+    fills = fill(
+        s.engine,
+        "live",
+        of(out, PlaceOrder)[1].client_order_id,
+        [(5000, 1000, 10_000), (5000, 3000, 20_000)],
     )
     opened = of(fills, PositionOpened)[0]
     assert (opened.count, opened.entry_yes_price, opened.cost, opened.fees) == (
@@ -129,8 +134,8 @@ def test_a_position_exists_only_once_filled():
 
 def test_unknown_fills_and_done_reports_are_ignored():
     s = Scenario()
-    assert s.engine.on_fill("paper", "nope", [(5000, 100, 0)]) == []
-    assert s.engine.on_order_done("paper", "nope") == []
+    assert fill(s.engine, "paper", "nope", [(5000, 100, 0)]) == []
+    assert done(s.engine, "paper", "nope") == []
 
 
 def test_stop_loss_fires_on_the_executable_bid_only_after_min_hold():
@@ -163,8 +168,8 @@ def test_a_partial_exit_keeps_the_reason_and_retries():
     exits = of(s.engine.close_all(), ClosePosition)
     assert [e.reason for e in exits] == ["EMERGENCY_STOP", "EMERGENCY_STOP"]
     paper = exits[0]
-    s.engine.on_fill("paper", paper.client_order_id, [(4800, 1000, 0)])
-    s.engine.on_order_done("paper", paper.client_order_id)
+    fill(s.engine, "paper", paper.client_order_id, [(4800, 1000, 0)])
+    done(s.engine, "paper", paper.client_order_id)
     assert position_of(s.engine).count == 3000
     out = s.tick(1)
     retry = [e for e in of(out, ClosePosition) if e.lane == "paper"]
@@ -235,11 +240,11 @@ def test_a_lost_settlement_and_late_fills_after_it():
     s = Scenario(lanes=("paper",))
     out = s.enter_long()
     order = of(out, PlaceOrder)[0]
-    s.engine.on_fill("paper", order.client_order_id, [(5000, 1000, 0)])
+    fill(s.engine, "paper", order.client_order_id, [(5000, 1000, 0)])
     out = s.feed(status(s.now, T0, phase="determined", result="no"))
     assert closed(out)[0].pnl == -5000 * 1000
     assert closed(out)[0].fill_source == "settlement_lost"
-    assert s.engine.on_fill("paper", order.client_order_id, [(5000, 3000, 0)]) == []
+    assert fill(s.engine, "paper", order.client_order_id, [(5000, 3000, 0)]) == []
 
 
 def test_an_entry_filled_after_the_result_settles_at_once():
@@ -429,7 +434,7 @@ def test_snapshot_keeps_orders_in_flight():
     state = json.loads(json.dumps(s.engine.snapshot()))
     restored = Engine.restore(P, state)
     assert restored.lanes["paper"].orders == s.engine.lanes["paper"].orders
-    opened = restored.on_fill("paper", order.client_order_id, [(order.yes_price, order.count, 0)])
+    opened = fill(restored, "paper", order.client_order_id, [(order.yes_price, order.count, 0)])
     assert [o.kind for o in opened] == ["position_opened", "features_captured"]
     del state["lanes"]["paper"]["orders"]  # a snapshot from before orders were kept
     assert Engine.restore(P, state).lanes["paper"].orders == {}
@@ -438,17 +443,18 @@ def test_snapshot_keeps_orders_in_flight():
 def test_a_restored_engine_adopts_a_rebuilt_market_and_carries_on_identically():
     events = list(generate_events(11, T0, 60))
     split = next(i for i, e in enumerate(events) if e.ts >= T0 + 20 * 60_000)
-    original = Session(Engine(P), PaperVenue(0))
+    venue = PaperVenue(0)
+    original = Session(Engine(P), {"paper": venue, "live": venue})
     market_only, venue = Engine(P, (), 0), PaperVenue(0)  # the venue's books rebuilt too
     for event in events[:split]:
         original.feed(event)
         market_only.on_event(event)
         venue.on_event(event)
-    assert not original.venue.queue
+    assert original.venues["paper"].next_due_ts() is None
     restored = Engine.restore(P, json.loads(json.dumps(original.engine.snapshot())))
     restored.adopt_market(market_only.market, market_only.now)
     assert restored.now == original.engine.now
-    again = Session(restored, venue)
+    again = Session(restored, {"paper": venue, "live": venue})
     again.second = original.second
     tail = [
         (engine_outputs(original.feed(e)), engine_outputs(again.feed(e))) for e in events[split:]
@@ -471,7 +477,7 @@ def test_orders_without_a_terminal_report_are_cancelled_then_forgotten():
     assert first not in s.engine.lanes["paper"].orders
 
 
-def test_exchange_fill_and_order_events_reach_the_lane():
+def test_exchange_fill_and_order_reports_reach_their_lane_and_account_events_only_tick():
     s = Scenario()
     order = of(s.enter_long(), PlaceOrder)[1]
     fill = OwnFill(
@@ -487,7 +493,8 @@ def test_exchange_fill_and_order_events_reach_the_lane():
         fee=70_000,
         is_taker=True,
     )
-    out = s.feed(fill)
+    assert not of(s.feed(fill), PositionOpened)  # the venue's to read, not the engine's
+    out = s.engine.on_report("live", fill)
     assert of(out, PositionOpened)[0].lane == "live"
     resting = OrderUpdate(
         ts=s.now,
@@ -501,8 +508,8 @@ def test_exchange_fill_and_order_events_reach_the_lane():
         filled_count=4000,
         remaining_count=100,
     )
-    assert not of(s.feed(resting), OrderDone)
-    done = OrderUpdate(
+    assert not of(s.engine.on_report("live", resting), OrderDone)
+    executed = OrderUpdate(
         ts=s.now,
         order_id="o",
         client_order_id=order.client_order_id,
@@ -514,7 +521,7 @@ def test_exchange_fill_and_order_events_reach_the_lane():
         filled_count=4000,
         remaining_count=0,
     )
-    assert of(s.feed(done), OrderDone)[0].filled == 4000
+    assert of(s.engine.on_report("live", executed), OrderDone)[0].filled == 4000
 
 
 def test_trade_flow_disagreement_downgrades_the_entry():
@@ -597,10 +604,10 @@ def test_an_exit_filled_at_midnight_counts_toward_the_new_day():
     breaker = s.engine.lanes["paper"].breaker
     before = breaker.bankroll
     (close,) = of(s.engine.close_all("EMERGENCY_STOP"), ClosePosition)
-    filled = s.engine.on_fill(
-        "paper", close.client_order_id, [(close.yes_price - 300, close.count, 0)], T0
+    filled = fill(
+        s.engine, "paper", close.client_order_id, [(close.yes_price - 300, close.count, 0)], T0
     )
-    s.engine.on_order_done("paper", close.client_order_id, T0)
+    done(s.engine, "paper", close.client_order_id, T0)
     (trade,) = of(filled, PositionClosed)
     assert trade.pnl < 0
     s.feed(ClockTick(ts=T0))
@@ -675,7 +682,7 @@ def test_an_operator_reset_during_a_quarantined_trade_keeps_the_reset_peak():
         exits = s.engine.close_all()
         if i == 2:  # a first partial exit fill raises the peak, then the operator resets
             exit_order = of(exits, ClosePosition)[0]
-            s.engine.on_fill("live", exit_order.client_order_id, [(5100, 100, 0)])
+            fill(s.engine, "live", exit_order.client_order_id, [(5100, 100, 0)])
             s.engine.reset_drawdown("live")
             reset_peak = breaker.peak
         trades += closed(s.fill_at(exits, 5100), "live")

@@ -1,0 +1,131 @@
+"""The one way to assemble a daemon (``build_daemon``), and the production wiring on the
+exchange feeds (``build_network_daemon``).
+
+``build_daemon`` takes the feeds, the warm-up source, the recorder and any extra sinks,
+and wires what every daemon needs: the standard sinks (inside ``Daemon``) and, for a
+network feed, the held contracts it must keep subscribed. ``run_trader``, the demo, the
+end-to-end tests and the latency benchmark all come through here.
+
+``build_network_daemon`` connects the network clients to the exchange named by
+``ExchangeEndpoints``: by default the settings (``KALSHI_API_URL``, ``KALSHI_WS_URL``,
+``COINBASE_WS_URL``, ``KALSHI_API_KEY_ID``, ``KALSHI_PRIVATE_KEY_PATH``,
+``WALL_CLOCK_TICKS``), or whatever the caller names (the demo's own simulator), so
+nothing rewrites the settings at run time. It warms up from the candles table (the
+back-fill command and the recorder fill it). The simulator is not imported here: only
+the demo's wiring (``trading.runtime.embedded``) and the tests use it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from django.conf import settings
+
+from marketdata.kalshi.config import signer_from_settings
+from marketdata.kalshi.signing import KalshiSigner
+from marketdata.recorder import Recorder
+from trading.runtime.daemon import CandleSource, Daemon, DaemonConfig, Feed
+from trading.runtime.network import NetworkFeed
+from trading.runtime.session import VenueFactory
+from trading.runtime.sinks import Sink
+from trading.runtime.sinks.held import HeldContractsSink
+from trading.runtime.warmup import table_candles
+
+log = structlog.get_logger(__name__)
+
+
+def build_daemon(
+    config: DaemonConfig | None = None,
+    *,
+    start_ts: int,
+    candles: CandleSource,
+    feeds: Sequence[Feed] = (),
+    recorder: Recorder | None = None,
+    sinks: Sequence[Sink] = (),
+    venues: VenueFactory | None = None,
+) -> Daemon:
+    extra = list(sinks)
+    networks = [feed for feed in feeds if isinstance(feed, NetworkFeed)]
+    if networks:
+        # A held contract stays subscribed through a rotation of the active market.
+        held = HeldContractsSink()
+        for feed in networks:
+            feed.positions = held.positions
+        extra.insert(0, held)
+    return Daemon(
+        config or DaemonConfig(),
+        feeds=feeds,
+        candles=candles,
+        recorder=recorder,
+        start_ts=start_ts,
+        venues=venues,
+        sinks=extra,
+    )
+
+
+@dataclass(frozen=True)
+class ExchangeEndpoints:
+    kalshi_api_url: str
+    kalshi_ws_url: str
+    coinbase_ws_url: str
+    signer: KalshiSigner
+    wall_clock_ticks: bool
+
+    @classmethod
+    def from_settings(cls) -> ExchangeEndpoints:
+        kbtc = settings.KBTC
+        return cls(
+            kalshi_api_url=kbtc["KALSHI_API_URL"],
+            kalshi_ws_url=kbtc["KALSHI_WS_URL"],
+            coinbase_ws_url=kbtc["COINBASE_WS_URL"],
+            signer=signer_from_settings(),
+            wall_clock_ticks=kbtc["WALL_CLOCK_TICKS"],
+        )
+
+
+def table_warmup(before_ts: int) -> list[Any]:
+    candles = table_candles(before_ts, count=60)
+    if len(candles) < 20:
+        log.warning(
+            "warmup_candles_missing",
+            found=len(candles),
+            before_ts=before_ts,
+            hint="run manage.py backfill_klines for the day before the start",
+        )
+    return candles
+
+
+async def build_network_daemon(
+    *,
+    endpoints: ExchangeEndpoints | None = None,
+    start_ms: int | None = None,
+    latency_ms: int = 200,
+    refresh_s: float = 60.0,
+    recorder: bool = True,
+    sinks: Sequence[Sink] = (),
+) -> Daemon:
+    """The daemon on the exchange clients, prepared (restored or started)."""
+    endpoints = endpoints or ExchangeEndpoints.from_settings()
+    feed = NetworkFeed(
+        kalshi_api_url=endpoints.kalshi_api_url,
+        kalshi_ws_url=endpoints.kalshi_ws_url,
+        coinbase_ws_url=endpoints.coinbase_ws_url,
+        signer=endpoints.signer,
+        series_ticker=settings.KBTC["SERIES_TICKER"],
+        refresh_s=refresh_s,
+        wall_clock_ticks=endpoints.wall_clock_ticks,
+    )
+    daemon = build_daemon(
+        DaemonConfig(latency_ms=latency_ms),
+        start_ts=int(time.time() * 1000) if start_ms is None else start_ms,
+        candles=table_warmup,
+        feeds=[feed],
+        recorder=Recorder(label="run_trader") if recorder else None,
+        sinks=sinks,
+    )
+    await daemon.prepare()
+    return daemon

@@ -1,0 +1,86 @@
+"""The dashboard push: the records the live pages show, coalesced in the outbox.
+
+Market card from the engine's per-second ``MarketSnapshot`` (and the chart's forming bar
+from the spot prints themselves), the Signal panel from each lane's ``Decision``, the
+position from the position records, equity and breaker from ``LaneStatus``, and a closed
+trade once its row is committed (``PersistenceSink.on_trade_committed``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from marketdata.model.events import Event, SpotTicker, SpotTrade
+from trading.engine.records import (
+    Decision,
+    LaneStatus,
+    MarketSnapshot,
+    PositionClosed,
+    PositionOpened,
+    PositionUpdated,
+)
+from trading.runtime import outputs
+from trading.runtime.outbox import Outbox
+from trading.runtime.session import SessionOutput
+from trading.runtime.sinks.base import Sink
+from trading.runtime.state import trade_counts
+
+
+class DashboardSink(Sink):
+    name = "dashboard"
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        *,
+        runtime: dict[str, Any],
+        health: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.outbox = outbox
+        self.runtime = runtime
+        self.health_payload = health
+        self.held: dict[str, PositionOpened] = {}
+        self.updates: dict[str, PositionUpdated] = {}
+
+    def consume(self, event: Event | None, produced: Sequence[SessionOutput], now: int) -> None:
+        outbox = self.outbox
+        if isinstance(event, SpotTrade | SpotTicker):
+            outbox.on_spot(event.ts, event.price)
+        for item in produced:
+            if isinstance(item, MarketSnapshot):
+                outbox.market(item)
+            elif isinstance(item, Decision):
+                outbox.put("signal", item.lane, outputs.signal_payload(item))
+            elif isinstance(item, LaneStatus):
+                trades = trade_counts(self.runtime, item.lane, item.ts)[0]
+                outbox.equity(item, trades)
+            elif isinstance(item, PositionOpened):
+                self.held[item.lane] = item
+                self.updates.pop(item.lane, None)
+                self._position(item.lane, item.ts)
+            elif isinstance(item, PositionUpdated):
+                if item.lane in self.held:
+                    self.updates[item.lane] = item
+                    self._position(item.lane, item.ts)
+            elif isinstance(item, PositionClosed):
+                self.held.pop(item.lane, None)
+                self.updates.pop(item.lane, None)
+                self._position(item.lane, item.ts)
+
+    def start(self, records: Sequence[SessionOutput]) -> None:
+        now = max((item.ts for item in records), default=0)
+        self.consume(None, records, now)
+
+    def trade_committed(self, record: PositionClosed) -> None:
+        self.outbox.put("trade", record.lane, outputs.trade_payload(record))
+
+    def _position(self, lane: str, now: int) -> None:
+        self.outbox.position(lane, self.held.get(lane), self.updates.get(lane), now)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.outbox.run(stop, health=self.health_payload)
+
+    def health(self) -> dict[str, Any]:
+        return {"redis": self.outbox.redis_state()}

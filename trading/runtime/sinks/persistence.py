@@ -1,0 +1,131 @@
+"""Persistence: the records that become rows, through the batched writer.
+
+Signal-log rows (sampled by ``DecisionLogGate``; entries and exits always), the position's
+rows (opened, every fill's count, cost and fees, closed), an equity row per lane status,
+and the session's state: at every close and breaker change and every ``state_every_ms``
+of event time. Trades and positions are critical writes (never dropped; spilled at a stop
+during an outage, ``trading.runtime.spill``). Something that must happen only once a
+trade's row is committed (the dashboard's push) registers in ``on_trade_committed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from marketdata.model.events import Event
+from trading.engine.intents import ClosePosition
+from trading.engine.records import (
+    BreakerChanged,
+    Decision,
+    LaneStatus,
+    PositionClosed,
+    PositionOpened,
+    PositionUpdated,
+)
+from trading.runtime import outputs
+from trading.runtime.session import SessionOutput
+from trading.runtime.sinks.base import Sink
+from trading.runtime.state import count_trade, save_state_write, trade_counts
+from trading.runtime.writer import PersistWriter, Write
+from trading.services.trades import DecisionLogGate, bankroll_record
+
+FILL_UPDATES = frozenset({"entry_fill", "exit_fill"})
+
+
+class PersistenceSink(Sink):
+    name = "persistence"
+
+    def __init__(
+        self,
+        writer: PersistWriter,
+        *,
+        runtime: dict[str, Any],
+        snapshot: Callable[[], dict[str, Any]],
+        state_every_ms: int,
+    ) -> None:
+        self.writer = writer
+        self.runtime = runtime  # the daemon's: trade counts live there across restarts
+        self.snapshot = snapshot  # the session's snapshot with the daemon's runtime
+        self.state_every_ms = state_every_ms
+        self.gate = DecisionLogGate()
+        self.statuses: dict[str, LaneStatus] = {}
+        self.last_decision: dict[str, Decision] = {}
+        self.on_trade_committed: list[Callable[[PositionClosed], None]] = []
+        self.last_save_ts: int | None = None
+
+    def start(self, records: Sequence[SessionOutput]) -> None:
+        for item in records:
+            if isinstance(item, LaneStatus):
+                self.statuses[item.lane] = item
+
+    def consume(self, event: Event | None, produced: Sequence[SessionOutput], now: int) -> None:
+        save = False
+        for item in produced:
+            if isinstance(item, Decision):
+                self._decision(item)
+            elif isinstance(item, LaneStatus):
+                self._status(item)
+            elif isinstance(item, PositionUpdated):
+                if item.reason in FILL_UPDATES:
+                    self.writer.put(outputs.position_update_write(item))
+            elif isinstance(item, ClosePosition):
+                status = self.statuses.get(item.lane)
+                params_hash = status.params_hash if status is not None else ""
+                self.writer.put(outputs.exit_decision_write(item, params_hash))
+            elif isinstance(item, PositionOpened):
+                decision = self.last_decision.get(item.lane)
+                self.writer.put(outputs.position_open_write(item, decision))
+            elif isinstance(item, PositionClosed):
+                self._closed(item)
+                save = True
+            elif isinstance(item, BreakerChanged):
+                save = True
+        if self.last_save_ts is None:
+            self.last_save_ts = now
+        if save or now - self.last_save_ts >= self.state_every_ms:
+            self.save_state(now)
+
+    def save_state(self, now: int) -> None:
+        self.last_save_ts = now
+        self.writer.put(save_state_write(self.snapshot(), self.statuses, self.runtime))
+
+    def _decision(self, decision: Decision) -> None:
+        self.last_decision[decision.lane] = decision
+        entered = decision.reason == "ENTRY"
+        kind = self.gate.kind_for(
+            lane=decision.lane,
+            ts_ms=decision.ts,
+            direction=outputs.direction(decision.direction),
+            skip_reason="" if entered else decision.reason,
+            conviction=decision.conviction,
+            entered=entered,
+        )
+        if kind is not None:
+            self.writer.put(outputs.decision_write(decision, kind))
+
+    def _status(self, status: LaneStatus) -> None:
+        self.statuses[status.lane] = status
+        self.writer.put(
+            Write(
+                bankroll_record,
+                {
+                    "lane": status.lane,
+                    "ts_ms": status.ts,
+                    "bankroll": status.bankroll,
+                    "peak": status.peak,
+                    "daily_pnl": status.bankroll - status.daily_start,
+                    "trade_count": trade_counts(self.runtime, status.lane, status.ts)[0],
+                },
+            )
+        )
+
+    def _closed(self, record: PositionClosed) -> None:
+        count_trade(self.runtime, record.lane, record.ts)
+        callbacks = tuple(self.on_trade_committed)
+
+        def committed(_: Any) -> None:  # only once the row is committed (Zulip style)
+            for callback in callbacks:
+                callback(record)
+
+        self.writer.put(outputs.position_close_write(record, after=committed))
