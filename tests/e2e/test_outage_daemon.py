@@ -81,7 +81,7 @@ async def test_a_stop_during_an_outage_ends_cleanly_and_spills_what_was_not_writ
     outputs = uninterrupted_run()
     close_s = elapsed_s(closes(outputs)[0].ts)
     sim = SteppedDaemon()
-    sim.daemon.spill_dir = tmp_path
+    sim.daemon.persistence.spill_dir = tmp_path
     with capture_logs() as logs:
         async with sim:
             await sim.step_to(close_s - 5)

@@ -57,7 +57,7 @@ async def test_trades_closed_during_an_outage_survive_a_stop_and_the_restart(
     last_close_s = elapsed_s(reference_closes[min(1, len(reference_closes) - 1)].ts)
 
     first = SteppedDaemon()
-    first.daemon.spill_dir = tmp_path
+    first.daemon.persistence.spill_dir = tmp_path
     with capture_logs() as logs:
         async with first:
             await first.step_to(entry_s - 30)
@@ -79,7 +79,7 @@ async def test_trades_closed_during_an_outage_survive_a_stop_and_the_restart(
     await asyncio.to_thread(outage.end)
 
     second = SteppedDaemon()
-    second.daemon.spill_dir = tmp_path
+    second.daemon.persistence.spill_dir = tmp_path
     with capture_logs() as logs:
         await second.daemon.prepare()
     applied = [entry for entry in logs if entry["event"] == "persist_spill_applied"]

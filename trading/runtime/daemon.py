@@ -1,26 +1,18 @@
-"""The trading daemon: feeds → session (engine + venues) → sinks.
+"""The trading daemon: feeds → session (engine + venues) → sinks; wiring and lifecycle.
 
-One asyncio loop (django-notes.md §2.10). Feed adapters call ``on_event`` for every
-normalised event; that call runs the session synchronously (the hot path: no database,
-no awaits) and hands what it produced to the sinks (``trading.runtime.sinks``:
-persistence, the dashboard push, the orders watch, and any registered by
-``build_daemon``), each of which only queues. Background tasks drain those queues,
-follow the operator controls (``controls``) and touch the heartbeat. ``stop``
-(SIGTERM/SIGINT in ``run_trader``) ends the feeds first, then saves the session's state
-and drains every queue, so a restart continues where this run stopped; what the database
-would not take (an outage at the stop) is spilled to ``KBTC_DATA_DIR`` and applied by the
-next ``prepare`` before it restores (``trading.runtime.spill``).
-
+One asyncio loop (django-notes.md §2.10). Feeds call ``on_event``; it runs the session
+synchronously (no database, no awaits) and hands what it produced to the sinks
+(``trading.runtime.sinks``), which only queue; their background tasks do the rest, beside
+the controls watch. ``stop`` (SIGTERM/SIGINT) ends the feeds, saves the session's state
+and closes every sink, so a restart continues where this run stopped (writes the database
+would not take are spilled and applied by the next ``prepare``: ``trading.runtime.spill``).
 Assemble one with ``trading.runtime.factory.build_daemon``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
-import time
-from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +25,11 @@ from kbtc_site.db import db_call
 from marketdata.model.candles import Candle
 from marketdata.model.events import Event
 from marketdata.recorder import Recorder
-from trading import live, selectors
+from trading import selectors
 from trading.engine.engine import DEFAULT_BANKROLL
 from trading.engine.params import DEFAULT_PARAMS, ParamError, Params
 from trading.runtime.controls import ControlsWatch
+from trading.runtime.health import HealthReport
 from trading.runtime.outbox import Outbox
 from trading.runtime.session import (
     Session,
@@ -48,13 +41,13 @@ from trading.runtime.session import (
 )
 from trading.runtime.sinks import Sink
 from trading.runtime.sinks.dashboard import DashboardSink
+from trading.runtime.sinks.heartbeat import HeartbeatSink
 from trading.runtime.sinks.orders import UnfilledOrdersSink
 from trading.runtime.sinks.persistence import PersistenceSink
-from trading.runtime.spill import spill_apply, spill_lines, spill_save
+from trading.runtime.spill import spill_apply
 from trading.runtime.state import load_restart
 from trading.runtime.writer import PersistWriter, Write
 from trading.services.controls import emergency_stop_acknowledge
-from trading.services.heartbeat import heartbeat_stop, heartbeat_touch
 
 log = structlog.get_logger(__name__)
 
@@ -77,7 +70,6 @@ class DaemonConfig:
     bankroll: int = DEFAULT_BANKROLL
     latency_ms: int = 200
     base_params: Params = DEFAULT_PARAMS
-    warmup_candles: int = 60
     replay_window_ms: int = 12 * 3600 * 1000
     state_save_every_ms: int = 300_000  # event time (domain.md §3.1: state save 5 min)
     controls_poll_s: float = 1.0
@@ -105,7 +97,6 @@ class Daemon:
         self.start_ts = start_ts
         self.venues = venues or paper_venues(config.latency_ms)
         self.writer = PersistWriter()
-        self.spill_dir = config.spill_dir or Path(settings.KBTC["DATA_DIR"])
         self.session: Session | None = None
         # Run facts saved with the session (warm-up boundary, recorder sessions, trade
         # counts, handled operator resets); one dict the sinks share, filled by ``prepare``.
@@ -117,11 +108,13 @@ class Daemon:
             runtime=self.runtime,
             snapshot=self._snapshot,
             state_every_ms=config.state_save_every_ms,
+            spill_dir=config.spill_dir or Path(settings.KBTC["DATA_DIR"]),
         )
         dashboard = DashboardSink(self.outbox, runtime=self.runtime, health=self.health_payload)
         self.persistence.on_trade_committed.append(dashboard.trade_committed)
         self.orders = UnfilledOrdersSink()
-        self.sinks: list[Sink] = [self.persistence, dashboard, self.orders, *sinks]
+        heartbeat = HeartbeatSink(config.heartbeat_s)
+        self.sinks: list[Sink] = [self.persistence, dashboard, self.orders, heartbeat, *sinks]
         self.controls_version = -1
         self.controls = selectors.ControlsSnapshot()  # the last control read applied
         self.controls_reads = 0  # completed control reads (tests wait on it)
@@ -129,7 +122,7 @@ class Daemon:
         self.errors = 0  # events the session raised on (logged, skipped)
         self.params_error = ""  # why the stored overrides could not be applied, "" if they were
         self._stopping = False
-        self._rate_mark: tuple[float, int] | None = None  # (monotonic s, events) at last health
+        self.health = HealthReport()
 
     # --- start ---------------------------------------------------------------------------
 
@@ -139,7 +132,7 @@ class Daemon:
         First what the last stop could not store (spilled during an outage) is applied:
         its rows, so the state restored is the one that run stopped with, and its recorded
         events, so the replay that rebuilds the market sees them."""
-        await db_call(spill_apply)(self.spill_dir)
+        await db_call(spill_apply)(self.persistence.spill_dir)
         if self.recorder is not None:
             await self.recorder.apply_spills()
         restart = await db_call(load_restart)(
@@ -252,13 +245,8 @@ class Daemon:
         if controls.emergency_stop_pending:
             log.warning("emergency_stop", seq=controls.emergency_stop_seq)
             self._dispatch(session.close_all("EMERGENCY_STOP"))
-            self.writer.put(
-                Write(
-                    emergency_stop_acknowledge,
-                    {"seq": controls.emergency_stop_seq},
-                    critical=True,
-                )
-            )
+            ack = {"seq": controls.emergency_stop_seq}
+            self.writer.put(Write(emergency_stop_acknowledge, ack, critical=True))
 
     def _on_controls_read(self, controls: selectors.ControlsSnapshot) -> None:
         if self.session is not None and not self._stopping:
@@ -267,40 +255,15 @@ class Daemon:
 
     # --- background ----------------------------------------------------------------------
 
-    async def _heartbeat(self, stop: asyncio.Event) -> None:
-        touch = db_call(heartbeat_touch)
-        while not stop.is_set():
-            try:
-                await touch()
-            except Exception as exc:
-                log.warning("heartbeat_failed", error=str(exc).strip())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.config.heartbeat_s)
-
     def health_payload(self) -> dict[str, Any]:
-        feeds: list[dict[str, Any]] = []
-        for feed in self.feeds:
-            health = getattr(feed, "health", None)  # network feeds report their sockets
-            if health is not None:
-                feeds.extend(health())
-        events = self.session.events if self.session else 0
-        wall = time.monotonic()
-        rate = None
-        if self._rate_mark is not None and wall > self._rate_mark[0]:
-            rate = round((events - self._rate_mark[1]) / (wall - self._rate_mark[0]), 1)
-        self._rate_mark = (wall, events)
-        payload: dict[str, Any] = {
-            "ts": self.session.now if self.session else 0,
-            "feeds": feeds,
-            "db": self.writer.state(),
-            "lanes": list(self.config.lanes),
-            "events_per_s": rate,
-            "event_errors": self.errors,
-            "params_error": self.params_error,
-        }
-        for sink in self.sinks:
-            payload.update(sink.health())
-        return payload
+        return self.health.report(
+            feeds=self.feeds,
+            session=self.session,
+            sinks=self.sinks,
+            lanes=self.config.lanes,
+            event_errors=self.errors,
+            params_error=self.params_error,
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``: feeds, recorder, writer, controls, heartbeat, sinks."""
@@ -312,10 +275,8 @@ class Daemon:
             feeds = [group.create_task(feed(self.on_event, stop)) for feed in self.feeds]
             if self.recorder is not None:
                 group.create_task(self.recorder.run(inner))
-            group.create_task(self.writer.run(inner))
             group.create_task(self.controls_watch.poll(inner))
             group.create_task(self.controls_watch.listen(inner))
-            group.create_task(self._heartbeat(inner))
             for sink in self.sinks:
                 group.create_task(sink.run(inner))
             await stop.wait()
@@ -326,62 +287,13 @@ class Daemon:
             assert self.session is not None
             self.persistence.save_state(self.session.now)
             inner.set()
-        await self.writer.flush()
-        await self._publish_last_view()
         for sink in self.sinks:
             await sink.close()
-        try:
-            await db_call(heartbeat_stop)()
-        except Exception as exc:
-            log.warning("heartbeat_stop_failed", error=str(exc).strip())
-        unwritten = self.writer.pending
-        if unwritten:
-            self._spill_unwritten()
         log.info(
             "trader_stopped",
             now=self.session.now if self.session else None,
             written=self.writer.written,
             dropped=self.writer.dropped,
-            unwritten=unwritten,
             failed=self.writer.failed,
             errors=self.errors,
         )
-
-    async def _publish_last_view(self) -> None:
-        # A stop must end even with a dependency away: what could not be done is logged.
-        publisher = live.default_publisher()
-        try:
-            # The coalescing publisher may still hold a trailing send: the dashboard's last
-            # view of this run is the final one, not whichever preceded it.
-            await asyncio.wait_for(self.outbox.publish_pending(publisher), 5.0)
-            await asyncio.wait_for(publisher.drain(), 5.0)
-        except TimeoutError:
-            log.warning("publish_on_stop_timed_out")
-
-    def _spill_unwritten(self) -> None:
-        """The database was away for the whole stop: what is still queued (the final state
-        save among it) goes to a spill file the next start applies before it restores."""
-        writes = self.writer.unwritten()
-        error = self.writer.outage_error
-        lines, unspillable = spill_lines(self.writer.take_unwritten())
-        try:
-            path = spill_save(lines, self.spill_dir) if lines else None
-        except OSError as exc:
-            log.error(
-                "persist_lost_on_stop",
-                pending=len(lines) + len(unspillable),
-                writes=writes,
-                error=f"{error}; spill file: {type(exc).__name__}: {exc}",
-            )
-            return
-        if path is not None:
-            log.warning(
-                "persist_spilled", count=len(lines), path=str(path), writes=writes, error=error
-            )
-        if unspillable:
-            log.error(
-                "persist_lost_on_stop",
-                pending=len(unspillable),
-                writes=dict(Counter(unspillable)),
-                error=error,
-            )

@@ -148,7 +148,7 @@ def test_the_stop_spills_the_writers_queue_and_empties_it(tmp_path: Path):
     daemon.writer.outage_error = "OperationalError: database is away"
 
     with capture_logs() as logs:
-        daemon._spill_unwritten()
+        daemon.persistence._spill_unwritten()
 
     assert daemon.writer.pending == 0
     spilled = [entry for entry in logs if entry["event"] == "persist_spilled"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from marketdata.model.events import Event, OrderUpdate, OwnFill
 from trading.engine.intents import Intent
@@ -28,6 +28,7 @@ class VenueReport:
     "no_liquidity", "market_closed", "cancelled", or a venue's own), "" otherwise: the
     operator sees it, the engine does not need it (the fills are the truth)."""
 
+    kind: ClassVar[str] = "venue_report"
     lane: str
     update: OwnFill | OrderUpdate
     reason: str = ""
@@ -38,7 +39,7 @@ class VenueReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": "venue_report",
+            "kind": self.kind,
             "lane": self.lane,
             "reason": self.reason,
             "update": {"kind": self.update.kind, **_fields(self.update)},

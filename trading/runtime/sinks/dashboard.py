@@ -12,7 +12,10 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import structlog
+
 from marketdata.model.events import Event, SpotTicker, SpotTrade
+from trading import live
 from trading.engine.records import (
     Decision,
     LaneStatus,
@@ -26,6 +29,8 @@ from trading.runtime.outbox import Outbox
 from trading.runtime.session import SessionOutput
 from trading.runtime.sinks.base import Sink
 from trading.runtime.state import trade_counts
+
+log = structlog.get_logger(__name__)
 
 
 class DashboardSink(Sink):
@@ -81,6 +86,17 @@ class DashboardSink(Sink):
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.outbox.run(stop, health=self.health_payload)
+
+    async def close(self) -> None:
+        # A stop must end even with a dependency away: what could not be done is logged.
+        publisher = live.default_publisher()
+        try:
+            # The coalescing publisher may still hold a trailing send: the dashboard's last
+            # view of this run is the final one, not whichever preceded it.
+            await asyncio.wait_for(self.outbox.publish_pending(publisher), 5.0)
+            await asyncio.wait_for(publisher.drain(), 5.0)
+        except TimeoutError:
+            log.warning("publish_on_stop_timed_out")
 
     def health(self) -> dict[str, Any]:
         return {"redis": self.outbox.redis_state()}

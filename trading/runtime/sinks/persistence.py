@@ -10,8 +10,13 @@ trade's row is committed (the dashboard's push) registers in ``on_trade_committe
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
+
+import structlog
 
 from marketdata.model.events import Event
 from trading.engine.intents import ClosePosition
@@ -26,9 +31,12 @@ from trading.engine.records import (
 from trading.runtime import outputs
 from trading.runtime.session import SessionOutput
 from trading.runtime.sinks.base import Sink
+from trading.runtime.spill import spill_lines, spill_save
 from trading.runtime.state import count_trade, save_state_write, trade_counts
 from trading.runtime.writer import PersistWriter, Write
 from trading.services.trades import DecisionLogGate, bankroll_record
+
+log = structlog.get_logger(__name__)
 
 FILL_UPDATES = frozenset({"entry_fill", "exit_fill"})
 
@@ -43,8 +51,10 @@ class PersistenceSink(Sink):
         runtime: dict[str, Any],
         snapshot: Callable[[], dict[str, Any]],
         state_every_ms: int,
+        spill_dir: Path,
     ) -> None:
         self.writer = writer
+        self.spill_dir = spill_dir  # writes a stop could not make go here
         self.runtime = runtime  # the daemon's: trade counts live there across restarts
         self.snapshot = snapshot  # the session's snapshot with the daemon's runtime
         self.state_every_ms = state_every_ms
@@ -129,3 +139,45 @@ class PersistenceSink(Sink):
                 callback(record)
 
         self.writer.put(outputs.position_close_write(record, after=committed))
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.writer.run(stop)
+
+    def health(self) -> dict[str, Any]:
+        return {"db": self.writer.state()}
+
+    async def close(self) -> None:
+        await self.writer.flush()
+        if self.writer.pending:
+            self._spill_unwritten()
+
+    def _spill_unwritten(self) -> None:
+        """The database was away for the whole stop: what is still queued (the final state
+        save among it) goes to a spill file the next start applies before it restores."""
+        writer = self.writer
+        writes = writer.unwritten()
+        error = writer.outage_error
+        lines, unspillable = spill_lines(writer.take_unwritten())
+        try:
+            path = spill_save(lines, self.spill_dir) if lines else None
+        except OSError as exc:
+            log.error(
+                "persist_lost_on_stop",
+                pending=len(lines) + len(unspillable),
+                writes=writes,
+                error=f"{error}; spill file: {type(exc).__name__}: {exc}",
+            )
+            return
+        if path is not None:
+            log.warning(
+                "persist_spilled", count=len(lines), path=str(path), writes=writes, error=error
+            )
+        if unspillable:
+            log.error(
+                "persist_lost_on_stop",
+                pending=len(unspillable),
+                writes=dict(Counter(unspillable)),
+                error=error,
+            )

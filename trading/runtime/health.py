@@ -1,0 +1,50 @@
+"""The trader's self-report for the ``health`` topic (``trading.live``) and ``/healthz``:
+each feed's sockets, the events per second since the last report, and what every sink
+says of itself (database writes, Redis publishes, unfilled orders…)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from trading.runtime.session import Session
+from trading.runtime.sinks import Sink
+
+
+class HealthReport:
+    def __init__(self) -> None:
+        self._mark: tuple[float, int] | None = None  # (monotonic s, events) at the last report
+
+    def report(
+        self,
+        *,
+        feeds: Sequence[object],
+        session: Session | None,
+        sinks: Sequence[Sink],
+        lanes: Sequence[str],
+        event_errors: int,
+        params_error: str,
+    ) -> dict[str, Any]:
+        sockets: list[dict[str, Any]] = []
+        for feed in feeds:
+            health = getattr(feed, "health", None)  # network feeds report their sockets
+            if health is not None:
+                sockets.extend(health())
+        events = session.events if session else 0
+        wall = time.monotonic()
+        rate = None
+        if self._mark is not None and wall > self._mark[0]:
+            rate = round((events - self._mark[1]) / (wall - self._mark[0]), 1)
+        self._mark = (wall, events)
+        payload: dict[str, Any] = {
+            "ts": session.now if session else 0,
+            "feeds": sockets,
+            "lanes": list(lanes),
+            "events_per_s": rate,
+            "event_errors": event_errors,
+            "params_error": params_error,
+        }
+        for sink in sinks:
+            payload.update(sink.health())
+        return payload
