@@ -208,11 +208,8 @@ class NotificationSink:
             if due and burst.held and burst.latest is not None:
                 self._send(burst.latest(burst.held))
                 burst.posted_at, burst.held, burst.latest = now, 0, None
-        for channel, waiting in self._timed_waiting.items():
-            if waiting and now - self._timed_posted_at.get(channel, -1e18) >= TIMED_EVERY_WALL_S:
-                kind = next(kind for kind in TIMED_PRIORITY if kind in waiting)
-                self._send(waiting.pop(kind))
-                self._timed_posted_at[channel] = now
+        for channel in self._timed_waiting:
+            self._release_timed(channel, now)
 
     @property
     def waiting(self) -> int:
@@ -331,12 +328,16 @@ class NotificationSink:
     def _timed(self, kind: str, post: Post) -> None:
         if post.channel not in self.channels:
             return
-        now = self.wall()
-        if now - self._timed_posted_at.get(post.channel, -1e18) >= TIMED_EVERY_WALL_S:
-            self._timed_posted_at[post.channel] = now
-            self._send(post)
-        else:
-            self._timed_waiting.setdefault(post.channel, {})[kind] = post
+        self._timed_waiting.setdefault(post.channel, {})[kind] = post
+        self._release_timed(post.channel, self.wall())
+
+    def _release_timed(self, channel: str, now: float) -> None:
+        """The most important waiting post, if the channel's wall minute has passed."""
+        waiting = self._timed_waiting[channel]
+        if waiting and now - self._timed_posted_at.get(channel, -1e18) >= TIMED_EVERY_WALL_S:
+            kind = next(kind for kind in TIMED_PRIORITY if kind in waiting)
+            self._send(waiting.pop(kind))
+            self._timed_posted_at[channel] = now
 
     def _bankrolls(self) -> dict[str, int | None]:
         return {name: self.bankrolls.get(name) for name in sorted(self.bankrolls)}
