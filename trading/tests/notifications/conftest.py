@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 
 from kbtc_site.celery import app as celery_app
 from trading.notifications.embeds import CHANNELS
@@ -24,6 +25,7 @@ def webhooks(settings: Any, server: WebhookServer) -> WebhookServer:
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "n"}
     }
+    cache.clear()
     return server
 
 
