@@ -340,6 +340,17 @@ def db_error(*, mode: str, text: str, repeats: int) -> Post:
     )
 
 
+def event_failed(*, mode: str, kind: str, error: str, repeats: int) -> Post:
+    return Post(
+        "errors",
+        embed(
+            badge(f"Event failed: {kind}", mode),
+            description="The trader skipped it and trades on.\n" + error + _repeats(repeats),
+            color=RED,
+        ),
+    )
+
+
 def _repeats(repeats: int) -> str:
     """Burst suppression's count: how many more of these the interval held back."""
     if repeats <= 0:

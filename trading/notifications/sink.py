@@ -180,6 +180,15 @@ class NotificationSink:
             "db", lambda repeats: messages.db_error(mode=self.mode, text=text, repeats=repeats)
         )
 
+    def event_failed(self, kind: str, error: str) -> None:
+        """An event the session raised on (logged and skipped by the daemon)."""
+        self._burst(
+            "event",
+            lambda repeats: messages.event_failed(
+                mode=self.mode, kind=kind, error=error, repeats=repeats
+            ),
+        )
+
     # --- the background drain ------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -290,6 +290,18 @@ async def test_a_repeated_db_error_posts_again_after_the_interval_with_its_count
     assert second.embed["description"].startswith("OperationalError: still refused\n2 more")
 
 
+async def test_an_event_the_session_failed_on_posts_to_errors(server):
+    async with running(new_sink()) as sink:
+        sink.event_failed("book_delta", "KeyError: 'KXBTC15M-X'")
+        [post] = await posts(server, 1)
+
+    assert post.channel == "errors"
+    assert post.title == "[PAPER] Event failed: book_delta"
+    assert (
+        post.embed["description"] == "The trader skipped it and trades on.\nKeyError: 'KXBTC15M-X'"
+    )
+
+
 async def test_a_channel_without_a_webhook_is_off_and_quiet(server, settings):
     settings.KBTC = {**settings.KBTC, "DISCORD_WEBHOOKS": {"trades": server.url("trades")}}
     async with running(new_sink()) as sink:
