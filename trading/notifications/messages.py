@@ -114,6 +114,35 @@ def trade_closed(record: PositionClosed, bankroll: int | None) -> list[Post]:
     return [Post(channel, body) for channel in _trade_channels(record.lane)]
 
 
+def live_review(record: PositionClosed, bankroll: int | None, *, channel: str) -> Post:
+    """The live lane's post-trade review (domain.md §8): what the round trip cost and why
+    it ended, with what looked wrong about it."""
+    anomalies = [f"quarantined: {record.quarantine}"] if record.quarantine else []
+    if record.pnl_frac < -0.10:
+        anomalies.append("loss worse than -10 %")
+    return Post(
+        channel,
+        embed(
+            badge(f"Post-trade review: {record.ticker}", "live"),
+            description="Anomalies: " + "; ".join(anomalies) if anomalies else "No anomalies.",
+            fields=(
+                ("Result", "WIN" if record.pnl > 0 else "LOSS" if record.pnl < 0 else "FLAT"),
+                ("PnL", dollars(record.pnl)),
+                ("Fees", dollars(record.fees)),
+                ("Held", duration(record.ts - record.opened_ts)),
+                ("Reason", record.reason),
+                ("Conviction", record.conviction),
+                ("MFE / MAE", f"{ratio(record.mfe)} / {ratio(record.mae)}"),
+                ("Fill source", record.fill_source),
+                ("Bankroll", "-" if bankroll is None else dollars(bankroll)),
+            ),
+            color=RED if anomalies else GREY,
+            footer=record.position_uid,
+            ts_ms=record.ts,
+        ),
+    )
+
+
 def trade_quarantined(record: PositionClosed) -> Post:
     return Post(
         "errors",

@@ -278,7 +278,12 @@ class NotificationSink:
                 self.bankrolls[record.lane] += record.pnl
             self._four_hour.add(record)
             self._day.add(record)
-        self._send_all(messages.trade_closed(record, self.bankrolls.get(record.lane)))
+        bankroll = self.bankrolls.get(record.lane)
+        self._send_all(messages.trade_closed(record, bankroll))
+        if record.lane == "live":
+            # The review falls back to the trades channel when live trades is off (§8).
+            channel = "live_trades" if "live_trades" in self.channels else "trades"
+            self._send(messages.live_review(record, bankroll, channel=channel))
 
     def _clock(self, now_ms: int) -> None:
         """The trading clock reached the next time-based post."""

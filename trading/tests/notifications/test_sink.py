@@ -95,6 +95,34 @@ async def test_a_trade_closed_posts_its_result_and_the_bankroll_after_it(server)
     assert post.field("Bankroll") == "$1,000.10"
 
 
+async def test_a_live_close_is_copied_and_reviewed_on_live_trades(server):
+    async with running(new_sink(mode="live", bankrolls={"live": 200_000_000})) as sink:
+        record = records.closed(lane="live", pnl=-900_000, pnl_frac=-0.2, reason="STOP_LOSS")
+        sink.consume([record], T0 + 312_000)
+        await posts(server, 3)
+
+    trades, copy, review = server.posts
+    assert trades.channel == "trades"
+    assert copy.channel == "live_trades"
+    assert copy.title == trades.title == f"[LIVE] Trade closed: LONG {TICKER} -$0.90"
+    assert review.channel == "live_trades"
+    assert review.title == f"[LIVE] Post-trade review: {TICKER}"
+    assert review.field("Result") == "LOSS"
+    assert review.field("Bankroll") == "$199.10"
+    assert review.embed["description"] == "Anomalies: loss worse than -10 %"
+
+
+async def test_the_live_review_falls_back_to_trades_when_live_trades_is_off(server, settings):
+    settings.KBTC = {**settings.KBTC, "DISCORD_WEBHOOKS": {"trades": server.url("trades")}}
+    async with running(new_sink(mode="live")) as sink:
+        sink.consume([records.closed(lane="live")], T0 + 312_000)
+        await posts(server, 2)
+
+    assert [post.channel for post in server.posts] == ["trades", "trades"]
+    assert server.posts[1].field("Result") == "WIN"
+    assert server.posts[1].embed["description"] == "No anomalies."
+
+
 async def test_a_quarantined_trade_goes_to_errors_and_leaves_the_bankroll(server):
     async with running(new_sink()) as sink:
         record = records.closed(quarantine="INSTANT_STOP_LOSS", reason="STOP_LOSS", pnl=-500_000)
