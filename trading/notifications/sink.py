@@ -30,6 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Concatenate, ParamSpec
 
 import structlog
 
@@ -55,6 +56,26 @@ DAY_MS = 24 * 60 * MINUTE_MS
 TIMED_EVERY_WALL_S = 60.0  # at most one time-based post per channel per wall minute
 TIMED_PRIORITY = ("daily", "four_hour", "heartbeat")
 FEED_DOWN_STATES = frozenset({"reconnecting"})
+
+
+P = ParamSpec("P")
+
+
+def _contained(
+    method: Callable[Concatenate[NotificationSink, P], None],
+) -> Callable[Concatenate[NotificationSink, P], None]:
+    """A notification that cannot be built is logged and counted, never raised: the caller
+    is the trading loop, and a bad post must not become a failed event."""
+
+    @functools.wraps(method)
+    def contained(self: NotificationSink, *args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            method(self, *args, **kwargs)
+        except Exception:
+            self.errors += 1
+            log.exception("notification_not_built", call=method.__name__)
+
+    return contained
 
 
 def dispatch_post(post: Post) -> None:
@@ -100,7 +121,8 @@ class NotificationSink:
         self.burst_interval_s = burst_interval_s
         self.queue_max = queue_max
         self.stop_timeout_s = stop_timeout_s
-        self.dropped = 0
+        self.dropped = 0  # posts dropped from a full queue
+        self.errors = 0  # notifications that could not be built (logged)
         self.bankrolls: dict[str, int] = dict(bankrolls or {})
         self.positions: dict[str, PositionOpened] = {}
         self.spot: float | None = None
@@ -122,6 +144,7 @@ class NotificationSink:
 
     # --- the trading loop's calls (never wait) -------------------------------------------
 
+    @_contained
     def consume(self, produced: Sequence[object], now_ms: int) -> None:
         """The records one event produced, at the trading clock ``now_ms``."""
         self._now_ms = now_ms
@@ -148,17 +171,25 @@ class NotificationSink:
             elif isinstance(record, CandleClosed):
                 self.spot = record.close
 
-    def trader_started(self, *, restored: bool = False) -> None:
+    @_contained
+    def trader_started(
+        self, *, bankrolls: Mapping[str, int] | None = None, restored: bool = False
+    ) -> None:
+        """The daemon is up; ``bankrolls`` is each lane's as it starts (restored or new),
+        which the sink then follows through the records (closes, breaker changes)."""
+        self.bankrolls.update(bankrolls or {})
         self._send(
             messages.trader_started(mode=self.mode, lanes=self._bankrolls(), restored=restored)
         )
 
+    @_contained
     def trader_stopped(self) -> None:
         uptime = 0 if self._start_ms is None else self._now_ms - self._start_ms
         self._send(
             messages.trader_stopped(mode=self.mode, uptime_ms=uptime, lanes=self._bankrolls())
         )
 
+    @_contained
     def feed_state_changed(self, name: str, state: str) -> None:
         """A feed went down (reconnecting) or came back: the first connect and the stop
         are not news; a feed that flaps posts once per burst interval with a count."""
@@ -175,11 +206,13 @@ class NotificationSink:
             ),
         )
 
+    @_contained
     def db_error(self, text: str) -> None:
         self._burst(
             "db", lambda repeats: messages.db_error(mode=self.mode, text=text, repeats=repeats)
         )
 
+    @_contained
     def event_failed(self, kind: str, error: str) -> None:
         """An event the session raised on (logged and skipped by the daemon)."""
         self._burst(
@@ -209,6 +242,7 @@ class NotificationSink:
             if self._thread.is_alive():
                 log.warning("notifications_unsent_at_stop", waiting=len(self._pending))
 
+    @_contained
     def release(self) -> None:
         """Post what waited for the end of its burst interval or its wall minute."""
         now = self.wall()

@@ -256,8 +256,8 @@ async def test_time_based_posts_are_throttled_to_one_per_channel_per_wall_minute
 
 
 async def test_start_and_stop_post_to_errors_with_uptime_and_bankroll(server):
-    async with running(new_sink()) as sink:
-        sink.trader_started(restored=True)
+    async with running(new_sink(bankrolls={})) as sink:
+        sink.trader_started(bankrolls={"paper": BANKROLL}, restored=True)
         sink.consume([], T0)
         sink.consume([], T0 + 59_000)
         sink.trader_stopped()
@@ -385,3 +385,13 @@ async def test_the_trader_keeps_trading_while_the_webhook_hangs(server):
     footers = [post.embed["footer"]["text"] for post in server.posts]
     assert footers[0] == "paper · first"
     assert footers[1:] == [f"paper · p{n}" for n in range(950, 1000)]  # the newest kept
+
+
+async def test_a_record_that_cannot_be_formatted_never_reaches_the_trading_loop(server):
+    async with running(new_sink()) as sink:
+        sink.consume([records.closed(pnl_frac=None)], T0)  # a bug upstream: no PnL fraction
+        sink.consume([records.opened()], T0)
+        [post] = await posts(server, 1)
+
+    assert sink.errors == 1
+    assert post.title.startswith("[PAPER] Trade opened")
