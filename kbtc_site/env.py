@@ -47,7 +47,13 @@ class Env(BaseSettings):
     kbtc_sim_speed: float = Field(default=60.0, gt=0)
     # Unset: on exactly when the market feeds are not on loopback (see ``wall_clock_ticks``).
     kbtc_wall_clock_ticks: bool | None = None
-    kbtc_discord_webhook_url: str = ""
+    # Discord webhooks, one per channel (domain.md §8); unset = that channel is off.
+    discord_trades_webhook: str = ""
+    discord_live_trades_webhook: str = ""
+    discord_risk_webhook: str = ""
+    discord_heartbeat_webhook: str = ""
+    discord_errors_webhook: str = ""
+    discord_attribution_webhook: str = ""
     port: int = Field(default=8000, ge=1, le=65535)
 
     database_url: str | None = None
@@ -65,6 +71,22 @@ class Env(BaseSettings):
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator(
+        "discord_trades_webhook",
+        "discord_live_trades_webhook",
+        "discord_risk_webhook",
+        "discord_heartbeat_webhook",
+        "discord_errors_webhook",
+        "discord_attribution_webhook",
+    )
+    @classmethod
+    def _webhook_url(cls, value: str) -> str:
+        # A typo here would otherwise surface only as a failing channel at the first post.
+        parts = urlsplit(value)
+        if value and (parts.scheme not in ("http", "https") or not parts.hostname):
+            raise ValueError("an http:// or https:// webhook URL")
         return value
 
     @field_validator("database_url")
@@ -99,6 +121,19 @@ class Env(BaseSettings):
     def embedded(self) -> bool:
         """No database URL: the one-process demo on SQLite and in-memory layers."""
         return self.database_url is None
+
+    @property
+    def discord_webhooks(self) -> dict[str, str]:
+        """Channel name → webhook URL, for the channels that are on."""
+        urls = {
+            "trades": self.discord_trades_webhook,
+            "live_trades": self.discord_live_trades_webhook,
+            "risk": self.discord_risk_webhook,
+            "heartbeat": self.discord_heartbeat_webhook,
+            "errors": self.discord_errors_webhook,
+            "attribution": self.discord_attribution_webhook,
+        }
+        return {channel: url for channel, url in urls.items() if url}
 
     @property
     def production(self) -> bool:

@@ -6,6 +6,7 @@ check: the web tier is healthy whether or not the daemon is up. Beside it, ``tra
 is what the running trader last said of itself on its ``health`` topic: each feed's state and
 malformed-frame count, its database writes and Redis publishes, events it failed on, and
 overrides it could not apply, so a trader that beats but cannot trade well is visible here.
+``notifications`` is each Discord channel's state (off, ok, failing with its last error).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from trading import live
+from trading.notifications.status import channel_states
 from trading.selectors import trader_heartbeat
 
 FEED_FIELDS = (
@@ -92,6 +94,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "status": "ok" if healthy else "degraded",
         "checks": checks,
         "trader": trader,
+        # Reported, never failing the check; read from the cache, so only when it is up.
+        "notifications": channel_states() if checks.get("redis", {"ok": True})["ok"] else None,
         "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
     }
     return JsonResponse(body, status=200 if healthy else 503)

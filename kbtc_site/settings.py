@@ -251,5 +251,5 @@ KBTC: dict[str, Any] = {
     "BINANCE_API_URL": ENV.binance_api_url,
     "KALSHI_API_KEY_ID": ENV.kalshi_api_key_id,
     "KALSHI_PRIVATE_KEY_PATH": ENV.kalshi_private_key_path,
-    "DISCORD_WEBHOOK_URL": ENV.kbtc_discord_webhook_url,
+    "DISCORD_WEBHOOKS": ENV.discord_webhooks,
 }

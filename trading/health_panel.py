@@ -9,18 +9,22 @@ from typing import Any
 from django.db import connection
 
 from trading import selectors
+from trading.notifications.status import channel_states
 
 
 def health_context(payload: dict[str, Any] | None) -> dict[str, Any]:
     """The trader's own report, arranged so that only what is wrong stands out: its
     troubles as a list above the feeds (refused overrides, a store it cannot reach, events
     it failed on, orders the book could not fill), each feed's counters with its problems
-    beside them, and a quiet line for what is fine."""
+    beside them, and a quiet line for what is fine. Discord channels that fail are troubles
+    too, shown whether or not the trader is up (a job's post can fail without it)."""
+    notifications = channel_states()
     return {
         "health": payload,
         "feeds": [_feed_row(feed) for feed in (payload or {}).get("feeds", [])],
-        "troubles": _trader_troubles(payload or {}),
+        "troubles": _trader_troubles(payload or {}) + _notification_troubles(notifications),
         "fine": _trader_fine(payload or {}),
+        "notifications": notifications,
         "trader": selectors.trader_heartbeat(),
         "web_db": _db_state(),
     }
@@ -80,6 +84,18 @@ def _trader_troubles(payload: dict[str, Any]) -> list[dict[str, str]]:
                 ),
             }
         )
+    return troubles
+
+
+def _notification_troubles(states: list[dict[str, str]]) -> list[dict[str, str]]:
+    troubles = []
+    for row in states:
+        if row["state"] == "failing":
+            text = f"posts failing: {row['last_error']}"
+            troubles.append({"level": "bad", "label": f"Discord {row['channel']}", "text": text})
+        elif row["state"] == "unknown":
+            text = "state unknown (the cache that holds it is unreachable)"
+            troubles.append({"level": "warn", "label": f"Discord {row['channel']}", "text": text})
     return troubles
 
 

@@ -78,3 +78,15 @@ def test_manage_py_stops_with_the_variables_name() -> None:
     assert result.returncode != 0
     assert "KBTC_SIM_SPEED" in result.stderr
     assert "valid number" in result.stderr
+
+
+def test_each_discord_channel_has_its_own_webhook_and_unset_is_off(monkeypatch):
+    monkeypatch.setenv("DISCORD_RISK_WEBHOOK", "https://discord.com/api/webhooks/1/abc")
+    monkeypatch.setenv("DISCORD_TRADES_WEBHOOK", "")  # empty counts as unset
+    assert load_env().discord_webhooks == {"risk": "https://discord.com/api/webhooks/1/abc"}
+
+
+def test_a_webhook_that_is_not_an_http_url_stops_startup_naming_it(monkeypatch):
+    monkeypatch.setenv("DISCORD_ERRORS_WEBHOOK", "discord.com/api/webhooks/1/abc")
+    with pytest.raises(ImproperlyConfigured, match="DISCORD_ERRORS_WEBHOOK: an http"):
+        load_env()
