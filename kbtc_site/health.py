@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
-from trading import live
+from trading import push
 from trading.notifications.status import channel_states
 from trading.selectors import trader_heartbeat
 
@@ -61,7 +61,7 @@ def trader_reported() -> dict[str, Any] | None:
     """The trader's latest ``health`` payload, trimmed; None when there is none (or the
     cache that holds it is away: the Redis check says so)."""
     try:
-        payload = live.latest_payloads().get(("health", ""))
+        payload = push.latest_payloads().get(("health", ""))
     except Exception:
         return None
     if payload is None:

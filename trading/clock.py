@@ -13,7 +13,7 @@ import datetime as dt
 from django.db.models import Max
 from django.utils import timezone
 
-from trading import live
+from trading import push
 from trading.models import BotState, Trade
 
 RANGES: dict[str, dt.timedelta | None] = {
@@ -28,13 +28,13 @@ def trading_now() -> dt.datetime:
     """The trader's "now", from the first of these that exists:
 
     1. the newest event time in the payloads the daemon published (its live snapshot,
-       refreshed every second while it runs, kept for ``live.LATEST_TTL_S``);
+       refreshed every second while it runs, kept for ``push.LATEST_TTL_S``);
     2. the event time of the daemon's last saved state (``BotState.snapshot_at``: every
        five simulated minutes, at every trade and on shutdown);
     3. the latest trade's exit time (trades recorded without a daemon: imports, tests);
     4. the wall clock (a fresh install).
     """
-    published = live.latest_event_ms()
+    published = push.latest_event_ms()
     if published is not None:
         return dt.datetime.fromtimestamp(published / 1000, tz=dt.UTC)
     saved = BotState.objects.aggregate(at=Max("snapshot_at"))["at"]

@@ -16,7 +16,7 @@ from django.db import close_old_connections
 
 from kbtc_site.permissions import is_operator
 from trading import dashboard
-from trading.live import CONTROLS_GROUP, DASHBOARD_GROUP, TOPICS, topic_group
+from trading.push import CONTROLS_GROUP, DASHBOARD_GROUP, TOPICS, topic_group
 
 GROUPS = (*(topic_group(topic) for topic in TOPICS), CONTROLS_GROUP, DASHBOARD_GROUP)
 
@@ -73,7 +73,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=await database_sync_to_async(_render_sidebar)(self.can_control))
 
     async def dashboard_close(self, event: dict[str, Any]) -> None:
-        """Server-initiated close (``live.close_dashboards``); the page reconnects."""
+        """Server-initiated close (``push.close_dashboards``); the page reconnects."""
         await self.close(code=event.get("code", 1000))
 
     async def dashboard_frame(self, event: dict[str, Any]) -> None:

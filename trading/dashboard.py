@@ -16,10 +16,10 @@ from typing import Any
 from django.core.paginator import Paginator
 from django.template.loader import render_to_string
 
-from trading import clock, selectors
+from trading import clock, push, selectors
 from trading.health_panel import health_context
-from trading.live import latest_payloads
 from trading.models import Direction, Lane
+from trading.push import latest_payloads
 
 LANES = tuple(Lane.values)
 
@@ -122,20 +122,21 @@ def signal_context(lane: str, payload: dict[str, Any] | None) -> dict[str, Any]:
     if payload is None:
         decision = selectors.last_decision(lane=lane)
         if decision is not None:
-            payload = {
-                "ts": int(decision.ts.timestamp() * 1000),
-                "direction": decision.direction or None,
-                "conviction": decision.conviction,
-                "size_mult": decision.size_mult,
-                "driver": decision.driver,
-                "obi": decision.obi,
-                "roc": decision.roc,
-                "regime": decision.regime,
-                "spread_state": decision.spread_state,
-                "skip_reason": decision.skip_reason,
-                "reasons": decision.reasons,
-                "ticker": decision.ticker,
-            }
+            payload = push.signal_payload(
+                ts=int(decision.ts.timestamp() * 1000),
+                lane=lane,
+                ticker=decision.ticker,
+                direction=decision.direction,
+                conviction=decision.conviction,
+                size_mult=decision.size_mult,
+                driver=decision.driver,
+                obi=decision.obi,
+                roc=decision.roc,
+                regime=decision.regime,
+                spread_state=decision.spread_state,
+                skip_reason=decision.skip_reason,
+                reasons=decision.reasons,
+            )
     if not payload:
         return {"lane": lane, "signal": None}
     return {

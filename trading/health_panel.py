@@ -1,5 +1,5 @@
 """The System health widget: the trader's own report, arranged so that only what is wrong
-stands out (the health topic's payload: ``trading.live``)."""
+stands out (the health topic's payload: ``trading.push``)."""
 
 from __future__ import annotations
 

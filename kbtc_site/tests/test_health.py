@@ -10,7 +10,7 @@ from django.conf import settings as django_settings
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from trading import live
+from trading import push
 from trading.models import TraderHeartbeat
 from trading.services.heartbeat import heartbeat_stop, heartbeat_touch
 
@@ -63,7 +63,7 @@ def test_it_checks_redis_when_configured(client: Client) -> None:
 def test_it_shows_what_a_running_trader_last_reported_of_its_feeds_and_writes(
     client: Client,
 ) -> None:
-    live.forget_latest_payloads()
+    push.forget_latest_payloads()
     heartbeat_touch()
     payload = {
         "ts": 1_767_225_600_000,
@@ -88,11 +88,11 @@ def test_it_shows_what_a_running_trader_last_reported_of_its_feeds_and_writes(
         "orders_unfilled": {"paper:no_liquidity": 2},
         "params_error": "",
     }
-    async_to_sync(live.Publisher(min_interval_s=0).publish)("health", payload)
+    async_to_sync(push.Publisher(min_interval_s=0).publish)("health", payload)
     try:
         response = client.get("/healthz")
     finally:
-        live.forget_latest_payloads()
+        push.forget_latest_payloads()
     assert response.status_code == 200  # the web tier is healthy; the trader says how it is
     reported = response.json()["trader"]["reported"]
     assert reported["feeds"]["kalshi"]["malformed"] == 3

@@ -37,7 +37,7 @@ from marketdata.model.events import Event
 from marketdata.recorder import Recorder
 from marketdata.sim.core import SimCore
 from marketdata.sim.stream import history_for
-from trading import live, selectors
+from trading import push, selectors
 from trading.engine.records import PositionClosed, PositionOpened
 from trading.models import ControlAudit, Trade
 from trading.runtime.daemon import Daemon, DaemonConfig
@@ -158,7 +158,7 @@ class TradingServer:
             "trade": {"position_uid": trade.position_uid, "exit_reason": trade.exit_reason},
         }
         message = {"type": "live.message", "topic": "trade", "payloads": [payload]}
-        self.call(get_channel_layer().group_send(live.topic_group("trade"), message))
+        self.call(get_channel_layer().group_send(push.topic_group("trade"), message))
 
     def stop(self) -> None:
         from twisted.internet import reactor as twisted_reactor
@@ -199,7 +199,7 @@ class TradingServer:
 @pytest.fixture
 def server() -> Iterator[TradingServer]:
     # payloads other runs left in a shared (Redis) cache would show on the first render
-    live.forget_latest_payloads()
+    push.forget_latest_payloads()
     running = TradingServer()
     running.start()
     try:
@@ -427,7 +427,7 @@ def test_the_dashboard_streams_reconnects_and_its_pause_stops_the_daemons_entrie
     check_requests(network)
 
     # the server closes the socket with 1000: the page reconnects and updates again
-    server.call(live.close_dashboards(code=1000))
+    server.call(push.close_dashboards(code=1000))
     wait_until(lambda: browser.execute_script("return window.kbtcCloses"), "a close", 5)
     assert browser.execute_script("return window.kbtcCloses") == [1000]
     wait_until(lambda: ws_state(browser) == "dot open", "a reconnected socket", 10)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import structlog
 
 from kbtc_site.db import db_call
-from trading import live, selectors
+from trading import push, selectors
 
 log = structlog.get_logger(__name__)
 
@@ -63,11 +63,11 @@ class ControlsWatch:
                         # bounded: a Redis that accepts and never answers must not hold
                         # the stop (the daemon's task group waits for this task)
                         try:
-                            join = layer.group_add(live.CONTROLS_GROUP, joining)
+                            join = layer.group_add(push.CONTROLS_GROUP, joining)
                             await asyncio.wait_for(join, JOIN_TIMEOUT_S)
                         except TimeoutError as exc:
                             raise ConnectionError(
-                                f"joining {live.CONTROLS_GROUP} timed out after {JOIN_TIMEOUT_S} s"
+                                f"joining {push.CONTROLS_GROUP} timed out after {JOIN_TIMEOUT_S} s"
                             ) from exc
                         channel = joining
                     await asyncio.wait_for(layer.receive(channel), 1.0)
@@ -83,4 +83,4 @@ class ControlsWatch:
         finally:
             if channel:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(layer.group_discard(live.CONTROLS_GROUP, channel), 2.0)
+                    await asyncio.wait_for(layer.group_discard(push.CONTROLS_GROUP, channel), 2.0)

@@ -117,7 +117,7 @@ class Daemon:
         self.sinks: list[Sink] = [self.persistence, dashboard, self.orders, heartbeat, *sinks]
         self.controls_version = -1
         self.controls = selectors.ControlsSnapshot()  # the last control read applied
-        self.controls_reads = 0  # completed control reads (tests wait on it)
+        self.controls_reads = 0  # control reads applied (tests wait on it)
         self.controls_watch = ControlsWatch(self._on_controls_read, poll_s=config.controls_poll_s)
         self.errors = 0  # events the session raised on (logged, skipped)
         self.params_error = ""  # why the stored overrides could not be applied, "" if they were
@@ -170,7 +170,7 @@ class Daemon:
             log.info("trader_started", start_ts=self.start_ts, warmup_candles=len(warmup))
         started = self.session.start()
         for sink in self.sinks:
-            sink.start(started)
+            sink.start(started, restored=self.restored)
         self._apply_controls(controls, first=True)
 
     def _params(self, controls: selectors.ControlsSnapshot) -> Params | None:
@@ -202,9 +202,11 @@ class Daemon:
             return
         try:
             produced = session.feed(event)
-        except Exception:
+        except Exception as exc:
             self.errors += 1
             log.exception("session_event_failed", kind=event.kind, ts=event.ts)
+            for sink in self.sinks:
+                sink.event_failed(event, f"{type(exc).__name__}: {exc}")
             return
         now = session.now
         for sink in self.sinks:
@@ -216,8 +218,6 @@ class Daemon:
         now = self.session.now
         for sink in self.sinks:
             sink.consume(None, produced, now)
-
-    # --- controls ------------------------------------------------------------------------
 
     def _apply_controls(self, controls: selectors.ControlsSnapshot, *, first: bool = False) -> None:
         session = self.session

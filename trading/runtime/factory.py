@@ -28,11 +28,13 @@ from django.conf import settings
 from marketdata.kalshi.config import signer_from_settings
 from marketdata.kalshi.signing import KalshiSigner
 from marketdata.recorder import Recorder
+from trading.notifications.sink import NotificationSink
 from trading.runtime.daemon import CandleSource, Daemon, DaemonConfig, Feed
 from trading.runtime.network import NetworkFeed
 from trading.runtime.session import VenueFactory
 from trading.runtime.sinks import Sink
 from trading.runtime.sinks.held import HeldContractsSink
+from trading.runtime.sinks.notifications import NotificationsRelay
 from trading.runtime.warmup import table_candles
 
 log = structlog.get_logger(__name__)
@@ -47,7 +49,10 @@ def build_daemon(
     recorder: Recorder | None = None,
     sinks: Sequence[Sink] = (),
     venues: VenueFactory | None = None,
+    notify: bool = True,
 ) -> Daemon:
+    """``notify``: post to the Discord channels that are configured (none: no posts)."""
+    config = config or DaemonConfig()
     extra = list(sinks)
     networks = [feed for feed in feeds if isinstance(feed, NetworkFeed)]
     if networks:
@@ -56,8 +61,8 @@ def build_daemon(
         for feed in networks:
             feed.positions = held.positions
         extra.insert(0, held)
-    return Daemon(
-        config or DaemonConfig(),
+    daemon = Daemon(
+        config,
         feeds=feeds,
         candles=candles,
         recorder=recorder,
@@ -65,6 +70,15 @@ def build_daemon(
         venues=venues,
         sinks=extra,
     )
+    if notify:
+        mode = "live" if "live" in config.lanes else "paper"
+        relay = NotificationsRelay(
+            NotificationSink(mode=mode),
+            feeds_health=lambda: [s for f in networks for s in f.health()],
+            db_state=daemon.writer.state,
+        )
+        daemon.sinks.append(relay)
+    return daemon
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The trader's self-report for the ``health`` topic (``trading.live``) and ``/healthz``:
+"""The trader's self-report for the ``health`` topic (``trading.push``) and ``/healthz``:
 each feed's sockets, the events per second since the last report, and what every sink
 says of itself (database writes, Redis publishes, unfilled orders…)."""
 

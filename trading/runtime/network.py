@@ -280,7 +280,7 @@ class NetworkFeed:
     # --- health --------------------------------------------------------------------------
 
     def health(self) -> list[dict[str, Any]]:
-        """One entry per socket for the ``health`` topic (``trading.live``): the client's
+        """One entry per socket for the ``health`` topic (``trading.push``): the client's
         ``FeedStats`` plus the schema's ``name`` and ``last_message_age_ms``."""
         now = self.clock_ms()
         feeds: list[dict[str, Any]] = []

@@ -2,7 +2,7 @@
 
 The hot path only puts the latest payload of a topic (per lane) into the outbox, so bursts
 coalesce in memory; ``run`` publishes what is pending every ``every_s`` (0.2 s: at most 5
-per second per topic, ``trading.live``) and adds the health payload once a second. Payloads
+per second per topic, ``trading.push``) and adds the health payload once a second. Payloads
 are plain JSON (no ``Decimal``, no ``datetime``: the Redis layer packs with msgpack); the
 market, position and equity payloads are built here from the engine's records (the market
 snapshot, the position records, the lane status), the signal and trade payloads by
@@ -21,7 +21,7 @@ import structlog
 from django.conf import settings
 
 from marketdata.model.candles import CandleAggregator
-from trading import live
+from trading import push
 from trading.engine.records import LaneStatus, MarketSnapshot, PositionOpened, PositionUpdated
 from trading.runtime import outputs
 
@@ -125,7 +125,7 @@ class Outbox:
     # --- publishing ----------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event, health: Callable[[], dict[str, Any]]) -> None:
-        publisher = live.default_publisher()
+        publisher = push.default_publisher()
         last_health = 0.0
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -135,7 +135,7 @@ class Outbox:
                 self.pending[("health", "")] = health()
             await self.publish_pending(publisher)
 
-    async def publish_pending(self, publisher: live.Publisher) -> None:
+    async def publish_pending(self, publisher: push.Publisher) -> None:
         pending, self.pending = self.pending, {}
         for (topic, _), payload in pending.items():
             try:

@@ -1,13 +1,14 @@
 """What the daemon does with the session's outputs: database writes and dashboard payloads.
 
 Pure mapping (no I/O here): records become ``Write`` items for the persistence writer and
-plain-JSON payloads for the channel-layer topics of ``trading.live``.
+plain-JSON payloads for the channel-layer topics of ``trading.push``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from trading import push
 from trading.engine.intents import ClosePosition
 from trading.engine.records import (
     Decision,
@@ -154,18 +155,18 @@ def trade_payload(record: PositionClosed) -> dict[str, Any]:
 
 
 def signal_payload(decision: Decision, spread_state: str = "") -> dict[str, Any]:
-    return {
-        "ts": decision.ts,
-        "lane": decision.lane,
-        "ticker": decision.ticker,
-        "direction": direction(decision.direction) or None,
-        "conviction": decision.conviction,
-        "size_mult": decision.size_mult,
-        "driver": decision.driver,
-        "obi": decision.obi,
-        "roc": decision.roc,
-        "regime": decision.regime,
-        "spread_state": spread_state,
-        "skip_reason": "" if decision.reason == "ENTRY" else decision.reason,
-        "reasons": reasons_of(decision),
-    }
+    return push.signal_payload(
+        ts=decision.ts,
+        lane=decision.lane,
+        ticker=decision.ticker,
+        direction=direction(decision.direction),
+        conviction=decision.conviction,
+        size_mult=decision.size_mult,
+        driver=decision.driver,
+        obi=decision.obi,
+        roc=decision.roc,
+        regime=decision.regime,
+        spread_state=spread_state,
+        skip_reason="" if decision.reason == "ENTRY" else decision.reason,
+        reasons=reasons_of(decision),
+    )

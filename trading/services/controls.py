@@ -20,7 +20,6 @@ from django.utils import timezone
 
 from trading.clock import trading_now
 from trading.engine.params import DEFAULT_PARAMS, PARAMS_SCHEMA, ParamError, Params
-from trading.live import announce_control
 from trading.models import (
     BotState,
     BreakerState,
@@ -30,6 +29,7 @@ from trading.models import (
     TradingControls,
     TradingMode,
 )
+from trading.push import announce_control
 
 log = structlog.get_logger(__name__)
 

@@ -7,7 +7,7 @@ from django.test import override_settings
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from trading import live
+from trading import push
 from trading.models import ControlAudit, ParamOverride, TradingControls
 from trading.services import trades
 from trading.tests import factories
@@ -240,7 +240,7 @@ def test_schema_and_docs_are_served(admin_client):
 
 @override_settings(ANONYMOUS_READS=True)
 def test_stats_and_equity_windows_end_at_the_trading_clock_not_the_wall_clock():
-    live.forget_latest_payloads()
+    push.forget_latest_payloads()
     start = 1_767_225_600_000  # 2026-01-01 00:00 UTC, simulated: the daemon is not running
     factories.trade(opened_at_ms=start + 600_000, closed_at_ms=start + 900_000)
     for ts_ms in (start - 86_400_000, start + 900_000):  # 24 h 15 min and 0 before the clock

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from django.core.cache import cache
 
-from trading import clock, live, selectors
+from trading import clock, push, selectors
 from trading.services import controls, trades
 from trading.tests import factories
 
@@ -25,15 +25,15 @@ def ms(at: dt.datetime) -> int:
 
 @pytest.fixture(autouse=True)
 def no_published_payloads() -> Iterator[None]:
-    live.forget_latest_payloads()  # a shared (Redis) cache may hold another run's payloads
+    push.forget_latest_payloads()  # a shared (Redis) cache may hold another run's payloads
     yield
-    live.forget_latest_payloads()
+    push.forget_latest_payloads()
 
 
 def publish(topic: str, at: dt.datetime, lane: str = "") -> None:
-    """What ``live.Publisher`` leaves in the cache for a payload with event time ``at``."""
+    """What ``push.Publisher`` leaves in the cache for a payload with event time ``at``."""
     payload = {"ts": ms(at), **({"lane": lane} if lane else {})}
-    cache.set(live.LATEST_KEY.format(topic=topic, slot=lane), json.dumps(payload))
+    cache.set(push.LATEST_KEY.format(topic=topic, slot=lane), json.dumps(payload))
 
 
 def save_state(at: dt.datetime) -> None:

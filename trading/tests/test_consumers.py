@@ -12,7 +12,7 @@ from django.db import connections
 from django.test import override_settings
 
 from kbtc_site.asgi import application
-from trading import live
+from trading import push
 from trading.services import controls
 from trading.tests import factories
 from trading.tests.test_dashboard import PAYLOADS
@@ -64,7 +64,7 @@ async def test_a_published_payload_arrives_as_its_rendered_partial(topic):
     communicator = await _connect()
     await communicator.receive_from(timeout=5)  # the snapshot
     await communicator.receive_from(timeout=5)  # the trades table
-    await live.Publisher().publish(topic, PAYLOADS[topic])
+    await push.Publisher().publish(topic, PAYLOADS[topic])
     frame = await communicator.receive_from(timeout=5)
     expected = {
         "market": 'id="market-panel"',
@@ -110,7 +110,7 @@ async def test_the_server_can_close_every_dashboard_socket_with_code_1000():
     communicator = await _connect()
     await communicator.receive_from(timeout=5)  # the snapshot
     await communicator.receive_from(timeout=5)  # the trades table
-    await live.close_dashboards()
+    await push.close_dashboards()
     closed = await communicator.receive_output(timeout=5)
     assert closed == {"type": "websocket.close", "code": 1000}
     await communicator.disconnect()

@@ -7,7 +7,7 @@ import pytest
 from django.template.loader import render_to_string
 from django.test import Client, override_settings
 
-from trading import dashboard, live
+from trading import dashboard, push
 from trading.models import ControlAudit
 from trading.services import trades
 from trading.tests import factories
@@ -285,7 +285,7 @@ def test_emergency_stop_button_requests_the_stop():
 
 
 def test_the_daily_pnl_panel_shows_the_days_of_the_trading_clock():
-    live.forget_latest_payloads()
+    push.forget_latest_payloads()
     start = 1_767_225_600_000  # 2026-01-01 00:00 UTC: the demo's simulated time
     factories.trade(opened_at_ms=start + 1_039_000, closed_at_ms=start + 1_160_000, pnl=-3_450_000)
     trades.bot_state_save(
@@ -337,14 +337,14 @@ def test_the_health_panel_shows_what_the_trader_reports_and_only_troubles_stand_
 
 @override_settings(ANONYMOUS_READS=True)
 def test_the_page_load_renders_the_health_report_as_a_push_does():
-    live.forget_latest_payloads()
+    push.forget_latest_payloads()
     pushed = dashboard.render_topic("health", TROUBLED_HEALTH, can_control=False)[0]
     from asgiref.sync import async_to_sync
 
-    async_to_sync(live.Publisher(min_interval_s=0).publish)("health", TROUBLED_HEALTH)
+    async_to_sync(push.Publisher(min_interval_s=0).publish)("health", TROUBLED_HEALTH)
     try:
         page = Client().get("/").content.decode()
     finally:
-        live.forget_latest_payloads()
+        push.forget_latest_payloads()
     assert _troubles(page) == _troubles(pushed)
     assert "malformed: 3" in page

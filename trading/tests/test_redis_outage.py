@@ -21,7 +21,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 from structlog.testing import capture_logs
 
-from trading import live, selectors
+from trading import push, selectors
 from trading.models import ControlAudit
 from trading.runtime.controls import ControlsWatch
 from trading.runtime.outbox import Outbox
@@ -120,7 +120,7 @@ async def test_a_silent_layer_cannot_stall_the_daemons_publishing(redis_silent):
     outbox.put("trade", "paper", {"ts": 1, "lane": "paper"})
     started = time.monotonic()
     with capture_logs() as logs:
-        await asyncio.wait_for(outbox.publish_pending(live.Publisher(min_interval_s=0)), 10)
+        await asyncio.wait_for(outbox.publish_pending(push.Publisher(min_interval_s=0)), 10)
     assert time.monotonic() - started < 5
     assert outbox.failing == 1
     assert outbox.redis_state().startswith("failing")

@@ -20,9 +20,13 @@ class Sink:
         """``produced`` came of ``event`` (None: of an operator control or the start);
         ``now`` is the session's event time after it."""
 
-    def start(self, records: Sequence[SessionOutput]) -> None:
+    def start(self, records: Sequence[SessionOutput], *, restored: bool = False) -> None:
         """The session's state at the start (``Session.start``), before any event: the
-        lanes' status and the positions held. Nothing new happened: no row to write."""
+        lanes' status and the positions held (``restored``: of a saved session). Nothing
+        new happened: no row to write."""
+
+    def event_failed(self, event: Event, error: str) -> None:
+        """The session raised on ``event`` (the daemon logged it and skipped it)."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Background work until ``stop`` is set (after the feeds and the final save)."""

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from marketdata.model.events import Event, SpotTicker, SpotTrade
-from trading import live
+from trading import push
 from trading.engine.records import (
     Decision,
     LaneStatus,
@@ -74,7 +74,7 @@ class DashboardSink(Sink):
                 self.updates.pop(item.lane, None)
                 self._position(item.lane, item.ts)
 
-    def start(self, records: Sequence[SessionOutput]) -> None:
+    def start(self, records: Sequence[SessionOutput], *, restored: bool = False) -> None:
         now = max((item.ts for item in records), default=0)
         self.consume(None, records, now)
 
@@ -89,7 +89,7 @@ class DashboardSink(Sink):
 
     async def close(self) -> None:
         # A stop must end even with a dependency away: what could not be done is logged.
-        publisher = live.default_publisher()
+        publisher = push.default_publisher()
         try:
             # The coalescing publisher may still hold a trailing send: the dashboard's last
             # view of this run is the final one, not whichever preceded it.

@@ -18,7 +18,7 @@ class HeldContractsSink(Sink):
     def __init__(self) -> None:
         self._held: dict[str, tuple[str, int]] = {}  # lane → (ticker, open count)
 
-    def start(self, records: Sequence[SessionOutput]) -> None:
+    def start(self, records: Sequence[SessionOutput], *, restored: bool = False) -> None:
         self.consume(None, records, 0)
 
     def consume(self, event: Event | None, produced: Sequence[SessionOutput], now: int) -> None:

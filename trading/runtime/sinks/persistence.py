@@ -64,7 +64,7 @@ class PersistenceSink(Sink):
         self.on_trade_committed: list[Callable[[PositionClosed], None]] = []
         self.last_save_ts: int | None = None
 
-    def start(self, records: Sequence[SessionOutput]) -> None:
+    def start(self, records: Sequence[SessionOutput], *, restored: bool = False) -> None:
         for item in records:
             if isinstance(item, LaneStatus):
                 self.statuses[item.lane] = item

@@ -12,7 +12,7 @@ from marketdata.sim.stream import generate_events, history_for
 from trading.engine.params import DEFAULT_PARAMS
 from trading.engine.records import PositionClosed, PositionOpened
 from trading.notifications.sink import NotificationSink
-from trading.runtime.session import new_session
+from trading.runtime.session import new_session, paper_venues
 from trading.runtime.warmup import history_candles
 
 pytestmark = pytest.mark.usefixtures("webhooks", "eager")
@@ -28,7 +28,7 @@ async def test_the_sessions_records_post_as_the_engine_traded(server):
     session = new_session(
         DEFAULT_PARAMS,
         bankroll=BANKROLL,
-        latency_ms=200,
+        venues=paper_venues(200),
         warmup=history_candles(history, START, count=60),
     )
     # The wall clock runs with the trading clock here (speed 1): no wall-minute throttling.

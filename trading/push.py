@@ -29,8 +29,10 @@ Topic payloads
 ``signal`` (a lane's latest evaluation)::
 
     {"ts": int, "lane": str, "ticker": str?, "direction": "long"|"short"|null,
-     "conviction": str, "driver": str, "obi": float?, "roc": float?, "regime": str,
-     "spread_state": str, "skip_reason": str, "reasons": dict}
+     "conviction": str, "size_mult": float?, "driver": str, "obi": float?, "roc": float?,
+     "regime": str, "spread_state": str, "skip_reason": str, "reasons": dict}
+
+    (built by ``signal_payload``, from the engine's decision or a signal-log row)
 
 ``position`` (every open position of one lane; ``positions`` empty when flat)::
 
@@ -113,6 +115,40 @@ SEND_TIMEOUT_S = 2.0  # a delayed send has no caller to bound it: a silent Redis
 class DelayedPublishError(Exception):
     """A delayed (coalesced) send of a topic failed; raised by the topic's next ``publish``,
     whose own payload is kept and flushed all the same."""
+
+
+def signal_payload(
+    *,
+    ts: int,
+    lane: str,
+    ticker: str | None,
+    direction: str | None,
+    conviction: str,
+    size_mult: float | None,
+    driver: str,
+    obi: float | None,
+    roc: float | None,
+    regime: str,
+    spread_state: str,
+    skip_reason: str,
+    reasons: dict[str, Any],
+) -> dict[str, Any]:
+    """The ``signal`` topic's payload (one shape, whatever it is built from)."""
+    return {
+        "ts": ts,
+        "lane": lane,
+        "ticker": ticker,
+        "direction": direction or None,
+        "conviction": conviction,
+        "size_mult": size_mult,
+        "driver": driver,
+        "obi": obi,
+        "roc": roc,
+        "regime": regime,
+        "spread_state": spread_state,
+        "skip_reason": skip_reason,
+        "reasons": reasons,
+    }
 
 
 def topic_group(topic: str) -> str:

@@ -12,7 +12,7 @@ from channels.layers import get_channel_layer
 from django.test import override_settings
 from structlog.testing import capture_logs
 
-from trading import live
+from trading import push
 from trading.runtime.outbox import Outbox
 from trading.tests.test_dashboard import PAYLOADS
 
@@ -41,14 +41,14 @@ class FlakyLayer(RecordingLayer):
 @pytest.fixture
 def layer(monkeypatch: pytest.MonkeyPatch) -> RecordingLayer:
     recording = RecordingLayer()
-    monkeypatch.setattr(live, "get_channel_layer", lambda: recording)
+    monkeypatch.setattr(push, "get_channel_layer", lambda: recording)
     return recording
 
 
 @pytest.mark.parametrize("topic", sorted(PAYLOADS))
 def test_every_documented_topic_payload_survives_msgpack(topic):
     payload = PAYLOADS[topic]
-    live.assert_plain_json(payload)
+    push.assert_plain_json(payload)
     message = {"type": "live.message", "topic": topic, "payloads": [payload]}
     assert msgpack.unpackb(msgpack.packb(message)) == message
 
@@ -65,17 +65,17 @@ def test_every_documented_topic_payload_survives_msgpack(topic):
 )
 async def test_publish_refuses_anything_but_plain_json(bad, layer):
     with pytest.raises(TypeError):
-        await live.Publisher().publish("market", bad)
+        await push.Publisher().publish("market", bad)
     assert layer.sent == []
 
 
 async def test_publish_refuses_unknown_topics(layer):
     with pytest.raises(ValueError, match="unknown topic"):
-        await live.Publisher().publish("prices", {})
+        await push.Publisher().publish("prices", {})
 
 
 async def test_a_burst_is_coalesced_to_the_latest_payload_at_five_per_second(layer):
-    publisher = live.Publisher()
+    publisher = push.Publisher()
     for n in range(20):
         await publisher.publish("market", {"ts": n})
     await publisher.drain()
@@ -85,7 +85,7 @@ async def test_a_burst_is_coalesced_to_the_latest_payload_at_five_per_second(lay
 
 
 async def test_one_lanes_burst_does_not_hide_the_other_lane(layer):
-    publisher = live.Publisher()
+    publisher = push.Publisher()
     await publisher.publish("signal", {"lane": "paper", "n": 1})
     await publisher.publish("signal", {"lane": "live", "n": 2})
     await publisher.publish("signal", {"lane": "paper", "n": 3})
@@ -96,14 +96,14 @@ async def test_one_lanes_burst_does_not_hide_the_other_lane(layer):
 
 
 async def test_topics_are_throttled_independently(layer):
-    publisher = live.Publisher()
+    publisher = push.Publisher()
     await publisher.publish("market", {"ts": 1})
     await publisher.publish("health", {"ts": 1})
     assert len(layer.sent) == 2
 
 
 async def test_the_latest_payload_is_kept_for_a_reconnecting_page(layer):
-    publisher = live.Publisher()
+    publisher = push.Publisher()
     await publisher.publish("equity", {"lane": "paper", "bankroll": 5})
     latest = await _latest()
     assert latest[("equity", "paper")] == {"lane": "paper", "bankroll": 5}
@@ -112,19 +112,19 @@ async def test_the_latest_payload_is_kept_for_a_reconnecting_page(layer):
 async def _latest() -> dict[tuple[str, str], dict[str, Any]]:
     from asgiref.sync import sync_to_async
 
-    return await sync_to_async(live.latest_payloads)()
+    return await sync_to_async(push.latest_payloads)()
 
 
 @pytest.fixture
 def flaky(monkeypatch: pytest.MonkeyPatch) -> FlakyLayer:
     flaky = FlakyLayer()
-    monkeypatch.setattr(live, "get_channel_layer", lambda: flaky)
+    monkeypatch.setattr(push, "get_channel_layer", lambda: flaky)
     return flaky
 
 
 async def test_a_failed_delayed_send_is_counted_logged_once_and_its_newest_payload_follows(flaky):
     # 0.5 s: the second publish is delayed, even on a busy machine
-    publisher = live.Publisher(min_interval_s=0.5)
+    publisher = push.Publisher(min_interval_s=0.5)
     await publisher.publish("signal", {"lane": "paper", "n": 0})  # immediate
     flaky.down = True
     with capture_logs() as logs:
@@ -132,11 +132,11 @@ async def test_a_failed_delayed_send_is_counted_logged_once_and_its_newest_paylo
         await publisher.drain()  # nothing escapes the background task
         assert publisher.delayed_failures == 1
         for n in (2, 3):  # the outage goes on: each publish reports the last failed send
-            with pytest.raises(live.DelayedPublishError, match="delayed send of signal failed"):
+            with pytest.raises(push.DelayedPublishError, match="delayed send of signal failed"):
                 await publisher.publish("signal", {"lane": "paper", "n": n})
             await publisher.drain()
         flaky.down = False
-        with pytest.raises(live.DelayedPublishError, match="ConnectionError: Error 111"):
+        with pytest.raises(push.DelayedPublishError, match="ConnectionError: Error 111"):
             await publisher.publish("signal", {"lane": "paper", "n": 4})
         await publisher.drain()
     assert publisher.delayed_failures == 3
@@ -154,7 +154,7 @@ async def test_a_failed_delayed_send_is_counted_logged_once_and_its_newest_paylo
 
 
 async def test_a_failed_immediate_send_keeps_its_payload_for_the_next_flush(flaky):
-    publisher = live.Publisher(min_interval_s=0)
+    publisher = push.Publisher(min_interval_s=0)
     flaky.down = True
     with pytest.raises(ConnectionError):
         await publisher.publish("position", {"lane": "live", "positions": []})
@@ -174,8 +174,8 @@ class SlowLayer(RecordingLayer):
 
 async def test_payloads_that_arrive_during_a_delayed_send_get_a_flush_of_their_own(monkeypatch):
     slow = SlowLayer()
-    monkeypatch.setattr(live, "get_channel_layer", lambda: slow)
-    publisher = live.Publisher(min_interval_s=0.05)
+    monkeypatch.setattr(push, "get_channel_layer", lambda: slow)
+    publisher = push.Publisher(min_interval_s=0.05)
     await publisher.publish("market", {"ts": 1})
     await publisher.publish("market", {"ts": 2})  # delayed
     await asyncio.sleep(0.1)  # its send is under way
@@ -205,7 +205,7 @@ async def test_a_delayed_send_refused_by_redis_is_counted_by_the_outbox_and_caug
 ):
     """A real Redis layer: the daemon's outbox publishes, the layer goes away during a
     delayed send, comes back, and a dashboard's channel receives the newest payload."""
-    publisher = live.Publisher(min_interval_s=0.5)  # the second publish is delayed
+    publisher = push.Publisher(min_interval_s=0.5)  # the second publish is delayed
     outbox = Outbox()
     with capture_logs() as logs:
         outbox.put("market", "", {"ts": 1})
@@ -226,7 +226,7 @@ async def test_a_delayed_send_refused_by_redis_is_counted_by_the_outbox_and_caug
         layer = get_channel_layer()  # the configured layer again: Redis is back
         assert layer is not None
         channel = await layer.new_channel()  # a dashboard's
-        await layer.group_add(live.topic_group("market"), channel)
+        await layer.group_add(push.topic_group("market"), channel)
         outbox.put("market", "", {"ts": 5})
         await outbox.publish_pending(publisher)  # reports the send of ts 4; keeps ts 5
         await publisher.drain()
@@ -235,7 +235,7 @@ async def test_a_delayed_send_refused_by_redis_is_counted_by_the_outbox_and_caug
         outbox.put("market", "", {"ts": 6})
         await outbox.publish_pending(publisher)
         await publisher.drain()
-        await layer.group_discard(live.topic_group("market"), channel)
+        await layer.group_discard(push.topic_group("market"), channel)
     assert outbox.failures == 3
     assert outbox.failing == 0
     events = [entry["event"] for entry in logs]
