@@ -35,12 +35,18 @@ from marketdata.model.events import (
 )
 from marketdata.model.units import PRICE_MAX
 from trading.engine.breaker import day_index, loss_fraction, week_index
-from trading.engine.entry import evaluate_entry, exit_limit, market_signals, shared_verdict
-from trading.engine.exits import ExitThresholds
+from trading.engine.entry import (
+    MarketSignals,
+    SharedVerdict,
+    evaluate_entry,
+    exit_limit,
+    market_signals,
+    shared_verdict,
+)
 from trading.engine.intents import CancelOrder, ClosePosition, Intent, PlaceOrder
-from trading.engine.lane import Lane, PendingOrder, Position
+from trading.engine.lane import Lane, LaneSpec, PendingOrder, Position
 from trading.engine.market import MarketState
-from trading.engine.params import ParamError, Params
+from trading.engine.params import ParamError, Params, market_differences
 from trading.engine.position_watch import exit_price, watch_position
 from trading.engine.records import (
     BreakerChanged,
@@ -64,23 +70,36 @@ class Engine:
     def __init__(
         self,
         params: Params,
-        lanes: Sequence[str] = ("paper", "live"),
+        lanes: Sequence[str | LaneSpec] = ("paper", "live"),
         initial_bankroll_micros: int | Mapping[str, int] = DEFAULT_BANKROLL,
         *,
         market_snapshots: bool = True,
     ) -> None:
+        """``params`` give the market parameters (shared) and every lane's parameters
+        unless its ``LaneSpec`` brings its own, whose market parameters must be the same."""
         self.params = params
         # A driver without an operator (backtests, research) switches the per-second
         # market card off: it costs a record a second and nobody reads it there.
         self.market_snapshots = market_snapshots
         self.params_hash = params.params_hash()
-        self.thresholds = ExitThresholds.of(params)
         self.market = MarketState(params)
+        specs = [LaneSpec.of(lane) for lane in lanes]
         if isinstance(initial_bankroll_micros, int):
-            bankrolls = {name: initial_bankroll_micros for name in lanes}
+            bankrolls = {spec.name: initial_bankroll_micros for spec in specs}
         else:
             bankrolls = dict(initial_bankroll_micros)
-        self.lanes: dict[str, Lane] = {name: Lane(name, bankrolls[name]) for name in lanes}
+        self.lanes: dict[str, Lane] = {}
+        for spec in specs:
+            if spec.name in self.lanes:
+                raise ValueError(f"lane {spec.name}: named twice")
+            lane_params = self._lane_params(spec.name, spec.params or params)
+            self.lanes[spec.name] = Lane(
+                spec.name,
+                bankrolls[spec.name],
+                kind=spec.kind,
+                params=lane_params,
+                decisions=spec.decisions,
+            )
         self.now = 0
         self.paused = False
         self._second: int | None = None
@@ -135,7 +154,7 @@ class Engine:
                     position.opened_record(
                         position.opened_ts,
                         lane.name,
-                        self.params_hash,
+                        lane.params_hash,
                         position.entry_client_order_id,
                     )
                 )
@@ -199,17 +218,28 @@ class Engine:
         out.append(self._lane_status(the_lane))
         return out
 
-    def apply_params(self, params: Params) -> list[Output]:
-        """Swap the parameter set between events (overrides applied by the daemon); the
-        lanes' statuses say which parameters they decide with from now on."""
-        if params.candle_interval_s != self.params.candle_interval_s:
-            raise ParamError("candle_interval_s: cannot change while the engine runs")
-        self.params = params
-        self.params_hash = params.params_hash()
-        self.thresholds = ExitThresholds.of(params)
-        self.market.apply_params(params)
-        self._breaker_keys.clear()
-        return [self._lane_status(lane) for lane in self.lanes.values()]
+    def apply_params(self, params: Params, lane: str | None = None) -> list[Output]:
+        """A lane's new parameters (every lane's when ``lane`` is None), between events;
+        the statuses say which parameters they decide with from now on. Market
+        parameters shape the market state every lane shares: they cannot change while the
+        engine runs (``ParamError`` names them; they apply with a new engine)."""
+        targets = list(self.lanes.values()) if lane is None else [self.lanes[lane]]
+        checked = self._lane_params(lane or "every lane", params)
+        out: list[Output] = []
+        for the_lane in targets:
+            the_lane.set_params(checked)
+            self._breaker_keys.pop(the_lane.name, None)
+            out.append(self._lane_status(the_lane))
+        return out
+
+    def _lane_params(self, lane: str, params: Params) -> Params:
+        changed = market_differences(params, self.params)
+        if changed:
+            raise ParamError(
+                f"{', '.join(changed)}: market parameter(s) of lane {lane} differ from the "
+                "engine's; they apply to every lane with a new engine (at the next start)"
+            )
+        return params
 
     def warm_up(self, candles: Iterable[Candle]) -> None:
         """Feed completed candles older than "now" (ATR regime and ROC) before starting."""
@@ -252,15 +282,25 @@ class Engine:
         self._second = now // 1000
 
     @classmethod
-    def restore(cls, params: Params, snapshot: Mapping[str, Any]) -> Engine:
+    def restore(
+        cls,
+        params: Params,
+        snapshot: Mapping[str, Any],
+        lanes: Sequence[str | LaneSpec] | None = None,
+    ) -> Engine:
+        """The saved lanes (``lanes``: their parameters and settings where not the
+        engine's); market state comes back by ``adopt_market``."""
         if snapshot.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"unknown engine snapshot version {snapshot.get('version')!r}")
-        engine = cls(params, lanes=tuple(snapshot["lanes"]))
+        engine = cls(params, lanes=())
         engine.now = snapshot["now"]
         engine.paused = snapshot["paused"]
-        engine.lanes = {
-            name: Lane.from_dict(name, data) for name, data in snapshot["lanes"].items()
-        }
+        specs = {spec.name: spec for spec in map(LaneSpec.of, lanes or ())}
+        for name, data in snapshot["lanes"].items():
+            spec = specs.get(name)
+            lane_params = engine._lane_params(name, (spec and spec.params) or params)
+            decisions = spec.decisions if spec is not None else True
+            engine.lanes[name] = Lane.from_dict(name, data, params=lane_params, decisions=decisions)
         return engine
 
     # --- per second ----------------------------------------------------------------------
@@ -270,7 +310,7 @@ class Engine:
         self._on_candles(market.candles.advance(now), out)
         market.select_active(now, force=False)
         market.sample_second(now)
-        shared = None
+        verdicts: dict[int, tuple[MarketSignals, SharedVerdict]] = {}
         day = day_index(now)
         week = week_index(now)
         for lane in self.lanes.values():
@@ -283,20 +323,27 @@ class Engine:
             if lane.position is not None:
                 self._watch(lane, out, per_second=True)
             elif not lane.orders:
-                if shared is None:
-                    signals = market_signals(market, now, self.params)
-                    shared = shared_verdict(signals, market, now=now, params=self.params)
+                # lanes that decide with the same parameters share one verdict a second
+                params = lane.params
+                pair = verdicts.get(id(params))
+                if pair is None:
+                    signals = market_signals(market, now, params)
+                    pair = verdicts[id(params)] = (
+                        signals,
+                        shared_verdict(signals, market, now=now, params=params),
+                    )
                 decision, order = evaluate_entry(
                     lane,
-                    shared,
-                    signals,
+                    pair[1],
+                    pair[0],
                     market,
                     now=now,
                     paused=self.paused,
-                    params=self.params,
-                    params_hash=self.params_hash,
+                    params=params,
+                    params_hash=lane.params_hash,
                 )
-                out.append(decision)
+                if lane.decisions or order is not None:
+                    out.append(decision)
                 if order is not None:
                     self._send_entry(lane, order, decision.driver, out)
         minute = now // 60_000
@@ -329,14 +376,14 @@ class Engine:
             return  # nothing the limits depend on moved since the last evaluation
         self._breaker_keys[lane.name] = key
         before = lane.breaker.reason
-        after = lane.breaker.evaluate(self.params)
+        after = lane.breaker.evaluate(lane.params)
         if after != before:
-            halts = lane.breaker.halts(live=lane.live, params=self.params)
+            halts = lane.breaker.halts(live=lane.live, params=lane.params)
             out.append(BreakerChanged(self.now, lane.name, after, halts, lane.breaker.bankroll))
             out.append(self._lane_status(lane))
 
     def _expire_orders(self, lane: Lane, out: list[Output]) -> None:
-        timeout = self.params.order_timeout_s * 1000
+        timeout = lane.params.order_timeout_s * 1000
         for order in list(lane.orders.values()):
             age = self.now - order.ts
             if age >= 3 * timeout:
@@ -477,7 +524,7 @@ class Engine:
         if opening:
             out.append(
                 position.opened_record(
-                    now, lane.name, self.params_hash, position.entry_client_order_id
+                    now, lane.name, lane.params_hash, position.entry_client_order_id
                 )
             )
             out.append(FeaturesCaptured(now, lane.name, position.uid, order.features))
@@ -528,7 +575,7 @@ class Engine:
     def _close(
         self, lane: Lane, position: Position, fill_source: str, now: int, out: list[Output]
     ) -> None:
-        quarantine = lane.quarantine(position, now, self.params)
+        quarantine = lane.quarantine(position, now, lane.params)
         if quarantine:
             # Quarantined trades leave no trace: neither their PnL nor the peak it raised.
             lane.breaker.reverse(position.realized, position.peak_raised)
@@ -538,7 +585,7 @@ class Engine:
                 lane.name,
                 fill_source=fill_source,
                 quarantine=quarantine,
-                params_hash=self.params_hash,
+                params_hash=lane.params_hash,
             )
         )
         lane.position = None
@@ -550,7 +597,7 @@ class Engine:
         b = lane.breaker
         cooldown = None
         if lane.last_exit_ts is not None:
-            cooldown = lane.last_exit_ts + self.params.reentry_cooldown_s * 1000
+            cooldown = lane.last_exit_ts + lane.params.reentry_cooldown_s * 1000
         return LaneStatus(
             self.now,
             lane.name,
@@ -562,10 +609,10 @@ class Engine:
             loss_fraction(b.daily_start, b.bankroll),
             loss_fraction(b.weekly_start, b.bankroll),
             b.reason,
-            b.halts(live=lane.live, params=self.params),
+            b.halts(live=lane.live, params=lane.params),
             cooldown,
             lane.position.uid if lane.position is not None else None,
-            self.params_hash,
+            lane.params_hash,
         )
 
     def _market_snapshot(self) -> MarketSnapshot:

@@ -50,7 +50,7 @@ def market_signals(market: MarketState, now: int, params: Params) -> MarketSigna
         ticker,
         book,
         obi,
-        market.roc_direction(obi),
+        market.roc_direction(obi, params),
         spread,
         market.tfi(ticker, now),
         market.current_roc,

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 from marketdata.model.units import PRICE_MAX
 from trading.engine.breaker import Breaker
+from trading.engine.exits import ExitThresholds
 from trading.engine.intents import Purpose
 from trading.engine.params import Params
 from trading.engine.records import PositionClosed, PositionOpened
@@ -184,13 +185,52 @@ class Position:
         )
 
 
-class Lane:
-    """One trader: paper or live. ``live`` decides the contract cap, the breaker's power
-    to halt (paper halts only with ``paper_breaker_halts``) and rapid-fire quarantine."""
+LaneKind = Literal["paper", "live", "research"]
+LANE_KINDS: tuple[LaneKind, ...] = ("paper", "live", "research")
 
-    def __init__(self, name: str, bankroll: int) -> None:
+
+@dataclass(frozen=True)
+class LaneSpec:
+    """A lane of an engine: its name, its kind and its parameters (None: the engine's).
+
+    The kind, not the name, makes a lane live: the contract cap, the breaker's power to
+    halt (paper and research halt only with ``paper_breaker_halts``) and rapid-fire
+    quarantine. A research lane trades on paper like a paper lane; ``decisions`` off spares
+    it the per-second decision records that only an operator reads (its entries are still
+    recorded), so a flat lane that sees no signal costs little."""
+
+    name: str
+    kind: LaneKind = "paper"
+    params: Params | None = None
+    decisions: bool = True
+
+    @classmethod
+    def of(cls, lane: str | LaneSpec) -> LaneSpec:
+        if isinstance(lane, LaneSpec):
+            return lane
+        return cls(lane, "live" if lane == "live" else "paper")
+
+
+class Lane:
+    """One trader: its bankroll and breaker, position, orders and cooldowns, decided with
+    its own (lane) parameters over the engine's shared market."""
+
+    def __init__(
+        self,
+        name: str,
+        bankroll: int,
+        *,
+        kind: LaneKind = "paper",
+        params: Params | None = None,
+        decisions: bool = True,
+    ) -> None:
+        if kind not in LANE_KINDS:
+            raise ValueError(f"lane {name}: kind must be one of {', '.join(LANE_KINDS)}")
         self.name = name
-        self.live = name == "live"
+        self.kind = kind
+        self.live = kind == "live"
+        self.decisions = decisions
+        self.set_params(params or Params())
         self.breaker = Breaker.fresh(bankroll)
         self.position: Position | None = None
         self.orders: dict[str, PendingOrder] = {}
@@ -225,8 +265,14 @@ class Lane:
 
     # --- persistence ---------------------------------------------------------------------
 
+    def set_params(self, params: Params) -> None:
+        self.params = params
+        self.params_hash = params.params_hash()
+        self.thresholds = ExitThresholds.of(params)
+
     def to_dict(self) -> dict[str, Any]:
         return {
+            "kind": self.kind,
             "breaker": self.breaker.to_dict(),
             "position": asdict(self.position) if self.position else None,
             "last_exit_ts": self.last_exit_ts,
@@ -236,8 +282,12 @@ class Lane:
         }
 
     @classmethod
-    def from_dict(cls, name: str, data: dict[str, Any]) -> Lane:
-        lane = cls(name, 0)
+    def from_dict(
+        cls, name: str, data: dict[str, Any], *, params: Params, decisions: bool = True
+    ) -> Lane:
+        # snapshots from before lanes had kinds: the name said it
+        kind: LaneKind = data.get("kind") or ("live" if name == "live" else "paper")
+        lane = cls(name, 0, kind=kind, params=params, decisions=decisions)
         lane.breaker = Breaker.from_dict(data["breaker"])
         lane.position = Position(**data["position"]) if data["position"] else None
         lane.last_exit_ts = data["last_exit_ts"]

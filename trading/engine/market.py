@@ -94,7 +94,8 @@ class MarketState:
         # candle close, so this is computed then (at most three times per candle), not
         # every second: whatever changes them must call ``on_candle_closed``.
         self.recent_candles: list[Candle] = []
-        self._roc_directions: dict[Direction | None, Direction | None] = {}
+        # (OBI direction, id of the lane parameters) → ROC direction, this candle
+        self._roc_directions: dict[tuple[Direction | None, int], Direction | None] = {}
         self.book_volume = 0  # top-N volume of both sides of the active book, last second
 
     def apply_params(self, params: Params) -> None:
@@ -117,19 +118,21 @@ class MarketState:
         self.current_roc = roc([c.close for c in self.recent_candles], lookback)
         self._roc_directions.clear()
 
-    def roc_direction(self, obi: Direction | None) -> Direction | None:
-        """The ROC signal of the completed candles for this second's OBI direction."""
+    def roc_direction(self, obi: Direction | None, params: Params) -> Direction | None:
+        """The ROC signal of the completed candles for this second's OBI direction, with
+        a lane's thresholds (``params``)."""
         directions = self._roc_directions
-        if obi not in directions:
-            directions[obi] = roc_direction(
+        key = (obi, id(params))
+        if key not in directions:
+            directions[key] = roc_direction(
                 self.recent_candles,
                 atr_pct=self.regime.atr_pct,
                 regime=self.regime.regime,
                 holding=False,
                 obi=obi,
-                params=self.params,
+                params=params,
             )
-        return directions[obi]
+        return directions[key]
 
     # --- events --------------------------------------------------------------------------
 

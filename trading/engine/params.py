@@ -35,6 +35,14 @@ original's candle counts are re-expressed inside one 900 s window):
 
 ``obi_history_len`` (20) and ``spread_history_len`` (180, baseline the last
 ``sd_baseline_window`` = 60) count readings taken once per second of event time.
+
+Market and lane parameters (interfaces.md §5). ``MARKET_PARAMS`` shape market state and
+are shared by every lane of an engine: the series, the candles and the ATR regime built on
+them, the OBI readings and their smoothing windows, the spread history and its
+classification, the ROC look-back and the trade-flow window. Every other parameter is a
+lane parameter: it decides (signal thresholds, guards, sizing, breaker, exits, the ML
+gate's use) and may differ between the lanes of one engine. A market parameter changes
+only with a new engine (the daemon's next start); a lane parameter at once.
 """
 
 from __future__ import annotations
@@ -236,6 +244,43 @@ def _check_relations(p: Params) -> None:
             )
 
 
+MARKET_PARAMS: frozenset[str] = frozenset(
+    {
+        "series_ticker",
+        "candle_interval_s",
+        "atr_period",
+        "atr_smooth_period",
+        "atr_low_threshold",
+        "atr_high_threshold",
+        "atr_regime_confirm_bars",
+        "obi_depth_levels",
+        "obi_smooth_window_s",
+        "obi_smooth_min_samples",
+        "obi_stdev_window_s",
+        "obi_history_len",
+        "roc_lookback",
+        "sd_enabled",
+        "spread_history_len",
+        "sd_baseline_window",
+        "sd_wide_threshold",
+        "sd_tight_threshold",
+        "sd_min_history",
+        "sd_staleness_s",
+        "tfi_window_s",
+    }
+)
+
+
+def market_differences(a: Params, b: Params) -> list[str]:
+    """The market parameters on which ``a`` and ``b`` differ (sorted)."""
+    return sorted(name for name in MARKET_PARAMS if getattr(a, name) != getattr(b, name))
+
+
+def with_market_of(lane: Params, market: Params) -> Params:
+    """``lane``'s lane parameters over ``market``'s market parameters."""
+    return dataclasses.replace(lane, **{name: getattr(market, name) for name in MARKET_PARAMS})
+
+
 def params_schema() -> list[dict[str, Any]]:
     """Name, type, default, bounds and meaning of every parameter (for the API and admin)."""
     return [
@@ -246,6 +291,7 @@ def params_schema() -> list[dict[str, Any]]:
             "min": spec.metadata["min"],
             "max": spec.metadata["max"],
             "doc": spec.metadata["doc"],
+            "scope": "market" if spec.name in MARKET_PARAMS else "lane",
         }
         for spec in dataclasses.fields(Params)
     ]

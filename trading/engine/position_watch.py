@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from trading.engine.exits import ExitInputs, settlement_window_exit, strategy_exit
 from trading.engine.health import HealthInputs, health_score
 from trading.engine.lane import Lane, Position
+from trading.engine.params import Params
 from trading.engine.records import PositionUpdated
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def exit_price(engine: Engine, position: Position) -> int | None:
 def watch_position(
     engine: Engine, lane: Lane, position: Position, out: list[Output], *, per_second: bool
 ) -> str:
-    market, params, now = engine.market, engine.params, engine.now
+    market, params, now = engine.market, lane.params, engine.now
     price = exit_price(engine, position)
     gain = None if price is None or position.count <= 0 else position.gain_at(price)
     pnl = None if gain is None or position.cost <= 0 else gain / position.cost
@@ -38,7 +39,7 @@ def watch_position(
         position.track(pnl)
     own_obi = market.obi.smoothed if market.obi.ticker == position.ticker else None
     if per_second and params.exit_intelligence_enabled:
-        _score(engine, position, own_obi, pnl)
+        _score(engine, params, position, own_obi, pnl)
     if (
         per_second
         and now - position.last_telemetry_ts >= params.position_telemetry_interval_s * 1000
@@ -84,7 +85,7 @@ def watch_position(
         current_roc=market.current_roc,
         entry_roc=position.entry_roc,
     )
-    reason = strategy_exit(inputs, engine.thresholds, params)
+    reason = strategy_exit(inputs, lane.thresholds, params)
     if reason:
         return reason
     if (
@@ -96,7 +97,9 @@ def watch_position(
     return ""
 
 
-def _score(engine: Engine, position: Position, obi: float | None, pnl: float | None) -> None:
+def _score(
+    engine: Engine, params: Params, position: Position, obi: float | None, pnl: float | None
+) -> None:
     market, now = engine.market, engine.now
     entry_regime = position.regime if position.regime in ("LOW", "MEDIUM", "HIGH") else None
     score = health_score(
@@ -112,11 +115,11 @@ def _score(engine: Engine, position: Position, obi: float | None, pnl: float | N
             spot_roc_30s=market.spot_roc(now, 30),
             spot_roc_60s=market.spot_roc(now, 60),
         ),
-        engine.params,
+        params,
     )
     position.last_health = score
     position.min_health = score if position.min_health is None else min(position.min_health, score)
-    if score < engine.params.health_score_threshold:
+    if score < params.health_score_threshold:
         position.breaches += 1
     else:
         position.breaches = 0

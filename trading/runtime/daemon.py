@@ -27,7 +27,13 @@ from marketdata.model.events import Event
 from marketdata.recorder import Recorder
 from trading import selectors
 from trading.engine.engine import DEFAULT_BANKROLL
-from trading.engine.params import DEFAULT_PARAMS, ParamError, Params
+from trading.engine.params import (
+    DEFAULT_PARAMS,
+    ParamError,
+    Params,
+    market_differences,
+    with_market_of,
+)
 from trading.runtime.controls import ControlsWatch
 from trading.runtime.health import HealthReport
 from trading.runtime.outbox import Outbox
@@ -121,6 +127,9 @@ class Daemon:
         self.controls_watch = ControlsWatch(self._on_controls_read, poll_s=config.controls_poll_s)
         self.errors = 0  # events the session raised on (logged, skipped)
         self.params_error = ""  # why the stored overrides could not be applied, "" if they were
+        self.market_params = config.base_params  # the market parameters this run started with
+        self.lane_params_hash = ""
+        self.params_pending: list[str] = []  # market overrides waiting for the next start
         self._stopping = False
         self.health = HealthReport()
 
@@ -141,6 +150,7 @@ class Daemon:
         controls = await db_call(selectors.controls_current)()
         # Invalid overrides at start: the base parameters, never a guess at what was meant.
         params = self._params(controls) or self.config.base_params
+        self.market_params, self.lane_params_hash = params, params.params_hash()
         journal = self.recorder.record if self.recorder is not None else None
         if restart is not None:
             warmup = await db_call(self.candles)(restart.warmup_before_ts)
@@ -229,13 +239,8 @@ class Daemon:
             params = self._params(controls)
             # Invalid overrides keep the parameters the session trades on now: falling back
             # to the base set would silently drop every valid override along with them.
-            if params is not None and params.params_hash() != session.engine.params_hash:
-                try:
-                    self._dispatch(session.apply_params(params))
-                    log.info("params_applied", params_hash=params.params_hash())
-                except ParamError as error:
-                    self.params_error = f"parameters not applied: {error}"
-                    log.error("params_not_applied", error=str(error))
+            if params is not None:
+                self._apply_params(params)
         handled = self.runtime.setdefault("drawdown_reset_seq", {})
         for lane, seq in controls.drawdown_reset_seq.items():
             if lane in self.config.lanes and seq > handled.get(lane, 0):
@@ -247,6 +252,22 @@ class Daemon:
             self._dispatch(session.close_all("EMERGENCY_STOP"))
             ack = {"seq": controls.emergency_stop_seq}
             self.writer.put(Write(emergency_stop_acknowledge, ack, critical=True))
+
+    def _apply_params(self, params: Params) -> None:
+        """Lane parameters apply now; market parameters shape the market every lane shares,
+        so they wait for the next start (and the health panel says so)."""
+        self.params_pending = market_differences(params, self.market_params)
+        lane_params = with_market_of(params, self.market_params)
+        if lane_params.params_hash() == self.lane_params_hash:
+            return
+        try:
+            self._dispatch(self.session.apply_params(lane_params))  # type: ignore[union-attr]
+        except ParamError as error:
+            self.params_error = f"parameters not applied: {error}"
+            log.error("params_not_applied", error=str(error))
+            return
+        self.lane_params_hash = lane_params.params_hash()
+        log.info("params_applied", params_hash=self.lane_params_hash)
 
     def _on_controls_read(self, controls: selectors.ControlsSnapshot) -> None:
         if self.session is not None and not self._stopping:
@@ -263,6 +284,7 @@ class Daemon:
             lanes=self.config.lanes,
             event_errors=self.errors,
             params_error=self.params_error,
+            params_pending=self.params_pending,
         )
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -25,6 +25,7 @@ class HealthReport:
         lanes: Sequence[str],
         event_errors: int,
         params_error: str,
+        params_pending: Sequence[str] = (),
     ) -> dict[str, Any]:
         sockets: list[dict[str, Any]] = []
         for feed in feeds:
@@ -44,6 +45,8 @@ class HealthReport:
             "events_per_s": rate,
             "event_errors": event_errors,
             "params_error": params_error,
+            # market parameters overridden since the start: they apply at the next one
+            "params_pending_restart": list(params_pending),
         }
         for sink in sinks:
             payload.update(sink.health())

@@ -29,6 +29,7 @@ from marketdata.model.candles import Candle
 from marketdata.model.events import ClockTick, Event
 from trading.engine.engine import Engine, Output
 from trading.engine.intents import CancelOrder, ClosePosition, PlaceOrder
+from trading.engine.lane import LaneSpec
 from trading.engine.params import Params
 from trading.venues.base import Venue, VenueReport
 from trading.venues.paper import PaperVenue
@@ -168,7 +169,7 @@ def paper_venues(latency_ms: int) -> VenueFactory:
 def new_session(
     params: Params,
     *,
-    lanes: tuple[str, ...] = ("paper",),
+    lanes: Sequence[str | LaneSpec] = ("paper",),
     bankroll: int | Mapping[str, int],
     venues: VenueFactory,
     warmup: Iterable[Candle] = (),
@@ -177,7 +178,7 @@ def new_session(
 ) -> Session:
     engine = Engine(params, lanes, bankroll, market_snapshots=market_snapshots)
     engine.warm_up(warmup)
-    return Session(engine, venues(lanes), on_consumed=on_consumed)
+    return Session(engine, venues(tuple(engine.lanes)), on_consumed=on_consumed)
 
 
 def restored_session(

@@ -70,21 +70,22 @@ def test_invalid_stored_overrides_keep_the_parameters_in_force_and_say_why() -> 
     trader = daemon()
     trader._apply_controls(controls(1, min_hold_s=90))
     assert trader.session is not None
-    assert trader.session.engine.params.min_hold_s == 90
+    assert trader.session.engine.lanes["paper"].params.min_hold_s == 90
 
     with capture_logs() as logs:
         trader._apply_controls(controls(2, min_hold_s=60, obi_long_threshold=3))
 
     # nothing of the invalid set applied, and the valid override in force is not dropped
-    assert trader.session.engine.params.min_hold_s == 90
-    assert trader.session.engine.params.obi_long_threshold == DEFAULT_PARAMS.obi_long_threshold
+    assert trader.session.engine.lanes["paper"].params.min_hold_s == 90
+    paper = trader.session.engine.lanes["paper"].params
+    assert paper.obi_long_threshold == DEFAULT_PARAMS.obi_long_threshold
     rejected = [entry for entry in logs if entry["event"] == "overrides_rejected"]
     assert rejected
     assert "obi_long_threshold" in rejected[0]["error"]
     assert "obi_long_threshold" in trader.health_payload()["params_error"]
 
     trader._apply_controls(controls(3, min_hold_s=60))
-    assert trader.session.engine.params.min_hold_s == 60
+    assert trader.session.engine.lanes["paper"].params.min_hold_s == 60
     assert trader.health_payload()["params_error"] == ""
 
 
@@ -116,3 +117,16 @@ def test_the_health_payload_says_optional_writes_were_dropped_when_the_queue_was
     assert trader.writer.dropped == 1
     assert [entry["event"] for entry in logs] == ["persist_queue_full_dropping"]
     assert "1 optional writes dropped" in trader.health_payload()["db"]
+
+
+def test_a_market_parameter_override_waits_for_the_next_start_and_says_so() -> None:
+    trader = daemon()
+    trader._apply_controls(controls(1, obi_history_len=5, min_hold_s=90))
+    assert trader.session is not None
+    lane = trader.session.engine.lanes["paper"]
+    assert lane.params.min_hold_s == 90  # a lane parameter: at once
+    assert lane.params.obi_history_len == DEFAULT_PARAMS.obi_history_len
+    assert trader.health_payload()["params_pending_restart"] == ["obi_history_len"]
+    assert trader.health_payload()["params_error"] == ""
+    trader._apply_controls(controls(2, min_hold_s=90))
+    assert trader.health_payload()["params_pending_restart"] == []

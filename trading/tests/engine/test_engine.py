@@ -13,6 +13,7 @@ from trading.engine.records import (
     BreakerChanged,
     CandleClosed,
     FeaturesCaptured,
+    LaneStatus,
     OrderDone,
     PositionClosed,
     PositionOpened,
@@ -548,9 +549,8 @@ def test_candles_close_on_event_time_and_feed_the_regime():
 
 
 def test_regime_change_is_recorded():
-    s = Scenario(lanes=("paper",))
     p = P.with_overrides({"atr_period": 2, "atr_smooth_period": 1, "atr_regime_confirm_bars": 1})
-    s.engine.apply_params(p)
+    s = Scenario(p, lanes=("paper",))
     for i in range(3):
         s.feed(ClockTick(ts=T0 + i * 900_000))
         s.feed(status(T0 + i * 900_000, T0 + i * 900_000))
@@ -561,13 +561,18 @@ def test_regime_change_is_recorded():
     assert [(r.old, r.new) for r in of(s.outputs, RegimeChanged)] == [("MEDIUM", "HIGH")]
 
 
-def test_apply_params_swaps_rules_but_not_the_candle_interval():
+def test_apply_params_swaps_a_lanes_rules_but_never_the_shared_market_parameters():
     s = Scenario()
-    s.engine.apply_params(P.with_overrides({"obi_consecutive_readings": 1, "obi_history_len": 5}))
+    out = s.engine.apply_params(P.with_overrides({"obi_consecutive_readings": 1}), lane="paper")
+    assert [(st.lane, st.params_hash) for st in of(out, LaneStatus)] == [
+        ("paper", P.with_overrides({"obi_consecutive_readings": 1}).params_hash())
+    ]
+    assert s.engine.lanes["live"].params == P
     out = s.enter_long()
     assert decisions(out)[0].reason == "ENTRY"
-    with pytest.raises(ParamError, match="candle_interval_s"):
-        s.engine.apply_params(P.with_overrides({"candle_interval_s": 60}))
+    for market_param in ({"candle_interval_s": 60}, {"obi_history_len": 5}):
+        with pytest.raises(ParamError, match=f"{next(iter(market_param))}.*next start"):
+            s.engine.apply_params(P.with_overrides(market_param))
 
 
 def test_the_live_breaker_halts_entries_and_clears_by_operator_reset():

@@ -2,7 +2,14 @@ import json
 
 import pytest
 
-from trading.engine.params import DEFAULT_PARAMS, PARAMS_SCHEMA, ParamError, Params
+from trading.engine.params import (
+    DEFAULT_PARAMS,
+    PARAMS_SCHEMA,
+    ParamError,
+    Params,
+    market_differences,
+    with_market_of,
+)
 
 
 def test_it_has_the_interfaces_defaults_in_seconds():
@@ -75,8 +82,21 @@ def test_the_schema_lists_every_parameter_as_plain_json():
         "min": 0,
         "max": 3600,
         "doc": row["doc"],
+        "scope": "lane",
     }
     json.dumps(PARAMS_SCHEMA)
+
+
+def test_market_parameters_are_those_that_shape_the_shared_market_state():
+    scopes = {row["name"]: row["scope"] for row in PARAMS_SCHEMA}
+    for name in ("candle_interval_s", "atr_period", "obi_history_len", "spread_history_len"):
+        assert scopes[name] == "market"
+    for name in ("obi_long_threshold", "roc_long_threshold", "stop_loss_frac", "max_drawdown"):
+        assert scopes[name] == "lane"
+    lane = DEFAULT_PARAMS.with_overrides({"obi_history_len": 5, "min_hold_s": 60})
+    assert market_differences(lane, DEFAULT_PARAMS) == ["obi_history_len"]
+    mixed = with_market_of(lane, DEFAULT_PARAMS)
+    assert (mixed.obi_history_len, mixed.min_hold_s) == (DEFAULT_PARAMS.obi_history_len, 60)
 
 
 def test_it_is_immutable():

@@ -171,20 +171,21 @@ def test_roc_is_neutral_in_low_regime_or_while_holding():
     assert direction(rising, regime="MEDIUM", holding=True) is None
 
 
-def test_the_markets_roc_signal_is_refreshed_by_a_candle_close_and_a_parameter_change():
+def test_the_markets_roc_signal_is_refreshed_by_a_candle_close_and_read_with_a_lanes_thresholds():
     # The market computes ROC per candle close, not per second: a stale value would trade.
     market = MarketState(P)
     rising = [candle(100, 100, 100, 100), up(100, 100.5), up(100.5, 100.8), up(100.8, 101)]
     for bar in rising[:3]:
         market.candles.closed.append(bar)
         market.on_candle_closed()
-    assert (market.roc_direction(None), market.current_roc) == (None, None)
+    assert (market.roc_direction(None, P), market.current_roc) == (None, None)
     market.candles.closed.append(rising[3])
     market.on_candle_closed()
     assert market.current_roc == pytest.approx(1.0)
-    assert [market.roc_direction(obi) for obi in (None, "LONG", "SHORT")] == ["LONG"] * 2 + [None]
-    market.apply_params(P.with_overrides({"roc_long_threshold": 2.0}))
-    assert market.roc_direction(None) is None
+    directions = [market.roc_direction(obi, P) for obi in (None, "LONG", "SHORT")]
+    assert directions == ["LONG"] * 2 + [None]
+    assert market.roc_direction(None, P.with_overrides({"roc_long_threshold": 2.0})) is None
+    assert market.roc_direction(None, P) == "LONG"  # another lane's thresholds: its own
 
 
 # --- spread divergence -----------------------------------------------------------------
