@@ -10,8 +10,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
+from kbtc_core.db import db_call
 from kbtc_site import demo
-from kbtc_site.db import db_call
 from marketdata.sim.core import SimCore
 from marketdata.sim.stream import history_for
 from trading.models import BotState

@@ -4,7 +4,7 @@ The recorder buffers events during a database outage; a stop while the database 
 away used to count them as lost. Now ``Recorder.close`` writes them to a spill file in the
 data directory, and the next recorder applies the waiting files, in order, before it stores
 any new event, as the trading daemon does with its rows (``trading/runtime/spill.py``); the
-files themselves are handled by ``kbtc_site.spillfiles``.
+files themselves are handled by ``kbtc_core.spillfiles``.
 
 Format: ``recorder-spill-NNNNNN.jsonl``, one event per line, in the order recorded::
 
@@ -20,7 +20,7 @@ session (its own close failed with the database away).
 
 Files are applied in one transaction and removed only after it committed; a line that cannot
 be read stops the start naming the file and the line, and nothing is applied (see
-``kbtc_site.spillfiles``). ``db`` names the database the events belong to: a recorder on
+``kbtc_core.spillfiles``). ``db`` names the database the events belong to: a recorder on
 another one leaves the file alone.
 
 What is not restored: the derived candles and book snapshots of the spilled events (they
@@ -43,7 +43,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from kbtc_site.spillfiles import SpillDirectory
+from kbtc_core.spillfiles import SpillDirectory
 from marketdata.model.events import (
     Event,
     EventFormatError,

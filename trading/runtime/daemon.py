@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 
-from kbtc_site.db import db_call
+from kbtc_core.db import db_call
 from marketdata.model.candles import Candle
 from marketdata.model.events import Event
 from marketdata.recorder import Recorder

@@ -7,7 +7,7 @@ the lanes' bankroll set back. Now the stop writes them to a spill file in
 
 Format: ``persist-spill-NNNNNN.jsonl``, one write per line,
 ``{"format": 1, "db": "...", "write": "position_close", "critical": true, "kwargs": {...}}``,
-written whole, never over an earlier spill (the files: ``kbtc_site.spillfiles``). Applying
+written whole, never over an earlier spill (the files: ``kbtc_core.spillfiles``). Applying
 is idempotent (a row already written is not written again: positions and trades by their
 unique ``position_uid``, signal-log and bankroll rows by lane and time; state saves and
 position updates set absolute values), in one transaction, and a file is removed only
@@ -31,7 +31,7 @@ import structlog
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
-from kbtc_site.spillfiles import SpillDirectory, database_identity
+from kbtc_core.spillfiles import SpillDirectory, database_identity
 from trading.models import BankrollSnapshot, Decision, OpenPosition, Trade
 from trading.runtime.state import save_rows
 from trading.runtime.writer import Write
