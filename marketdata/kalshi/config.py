@@ -10,7 +10,7 @@ from typing import Any
 from marketdata.kalshi.rest import KalshiRestClient
 from marketdata.kalshi.signing import KalshiSigner, KeyFileError
 from marketdata.kalshi.ws import KalshiWsClient
-from marketdata.wsfeed import EventSink
+from marketdata.model.events import EventSink
 
 
 def _settings() -> tuple[dict[str, Any], bool]:

@@ -28,7 +28,7 @@ from django.conf import settings
 
 from kbtc_core.db import db_call
 from marketdata.model.candles import Candle
-from marketdata.model.events import Event
+from marketdata.model.events import Event, EventSink
 from marketdata.recorder import Recorder
 from trading import live, selectors
 from trading.engine.engine import DEFAULT_BANKROLL
@@ -55,7 +55,6 @@ from trading.venues.paper import Execution
 
 log = structlog.get_logger(__name__)
 
-EventSink = Callable[[Event], None]
 Feed = Callable[[EventSink, asyncio.Event], Coroutine[Any, Any, None]]
 CandleSource = Callable[[int], list[Candle]]
 SPOT_KINDS = frozenset({"spot_trade", "spot_ticker"})
