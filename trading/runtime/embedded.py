@@ -16,7 +16,6 @@ or, when ``KBTC_HISTORY`` is set, inside the file (its last week).
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 import uuid
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from django.conf import settings
 
 from kbtc_core.db import db_call
 from marketdata.history.backfill import backfill
+from marketdata.history.klines import last_open_ms
 from marketdata.kalshi.config import signer_from_settings
 from marketdata.recorder import Recorder
 from marketdata.sim.auth import KeyRegistry, generate_key_pair
@@ -56,34 +56,11 @@ def _saved_now() -> int | None:
     return snapshot["engine"]["now"] if snapshot else None
 
 
-def history_last_ts(path: Any) -> int:
-    """Open time (ms) of the last bar of a kline CSV (plain, .gz, .bz2, .xz), streamed."""
-    import bz2
-    import gzip
-    import lzma
-
-    path = Path(path).expanduser()
-    opener = {".xz": lzma.open, ".lzma": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}
-    last = ""
-    with opener.get(path.suffix, open)(path, "rt") as lines:  # type: ignore[operator]
-        for line in lines:
-            if line[:1].isdigit():
-                last = line
-    stamp = last.partition(",")[0]
-    if not stamp:
-        raise ValueError(f"{path}: no kline rows")
-    if stamp.isdigit():
-        value = int(stamp)
-        return value // 1000 if value > 10**14 else value  # microseconds in newer files
-    when = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    return int(when.replace(tzinfo=when.tzinfo or dt.UTC).timestamp() * 1000)
-
-
 def default_start(history_path: Any) -> int:
     if history_path:
         # the file's last week, with a week of history before it for the warm-up; seven
         # minutes into a window, like the tests' default start
-        last = history_last_ts(history_path)
+        last = last_open_ms(history_path)
         return last - DEMO_DAYS * 86_400_000 - last % 900_000 + 7 * 60_000
     return SYNTHETIC_START
 
