@@ -47,10 +47,10 @@ async def _measure(minutes: int) -> tuple[list[int], float, int]:
     from marketdata.kalshi.ws import KalshiWsClient
     from marketdata.model.events import Event, EventSink
     from marketdata.recorder import Recorder
+    from marketdata.sim.prices import history_candles
     from marketdata.sim.testing import running_simulator
     from trading.runtime.daemon import Daemon, DaemonConfig
     from trading.runtime.network import NetworkFeed, held_positions
-    from trading.runtime.warmup import history_candles
 
     latencies: list[int] = []
     kinds: list[str] = []

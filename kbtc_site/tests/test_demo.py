@@ -13,10 +13,10 @@ from django.db import connections
 from kbtc_core.db import db_call
 from kbtc_site import demo
 from marketdata.sim.core import SimCore
+from marketdata.sim.prices import history_candles
 from marketdata.sim.stream import history_for
 from trading.models import BotState
 from trading.runtime.daemon import Daemon, DaemonConfig
-from trading.runtime.warmup import history_candles
 from trading.selectors import trader_heartbeat
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

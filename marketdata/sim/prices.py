@@ -18,23 +18,12 @@ import itertools
 import math
 import random
 from bisect import bisect_left
-from dataclasses import dataclass
 from pathlib import Path
 
 from marketdata.history.klines import klines_between, open_kline_path
+from marketdata.model.candles import MINUTE_MS, Candle, MinuteBar, candles_from_minutes
 
-MINUTE_MS = 60_000
 SECONDS_PER_MINUTE = 60
-
-
-@dataclass(frozen=True, slots=True)
-class MinuteBar:
-    ts: int  # open time, ms
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
 
 
 class PriceHistory:
@@ -89,6 +78,17 @@ def load_history(
             for ts, kline in klines_between(text, start_ts, end_ts, name=path.name)
         ]
     return PriceHistory(bars)
+
+
+def history_candles(
+    history: PriceHistory, before_ts: int, *, count: int, interval_s: int = 900
+) -> list[Candle]:
+    """The last ``count`` complete candles before ``before_ts`` from the history itself: the
+    warm-up where no candles table is filled (the demo's first start, tests, benchmarks),
+    the same bars the simulator's Binance endpoint serves."""
+    begin = before_ts - before_ts % (interval_s * 1000) - count * interval_s * 1000
+    bars = history.range(max(begin, history.first_ts), before_ts)
+    return candles_from_minutes(bars, interval_s, before_ts)
 
 
 def synthetic_history(

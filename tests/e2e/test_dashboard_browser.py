@@ -36,6 +36,7 @@ from selenium.webdriver.common.by import By
 from marketdata.model.events import Event
 from marketdata.recorder import Recorder
 from marketdata.sim.core import SimCore
+from marketdata.sim.prices import history_candles
 from marketdata.sim.stream import history_for
 from trading import live, selectors
 from trading.engine.records import PositionClosed, PositionOpened
@@ -43,7 +44,6 @@ from trading.models import ControlAudit, Trade
 from trading.runtime.daemon import Daemon, DaemonConfig
 from trading.runtime.feeds import sim_stream_feed
 from trading.runtime.session import SessionOutput
-from trading.runtime.warmup import history_candles
 from trading.tests import factories
 
 from .conftest import BANKROLL, LATENCY, SEED, START

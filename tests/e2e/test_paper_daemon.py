@@ -20,13 +20,13 @@ from marketdata.model.fees import fee_for_fill
 from marketdata.model.units import PRICE_MAX
 from marketdata.recorder import Recorder, iter_events
 from marketdata.sim.core import SimCore
+from marketdata.sim.prices import history_candles
 from marketdata.sim.stream import history_for
 from trading.engine.params import DEFAULT_PARAMS
 from trading.engine.records import PositionClosed, trade_list_hash
 from trading.models import BotState, Trade
 from trading.runtime.daemon import Daemon, DaemonConfig
 from trading.runtime.session import new_session
-from trading.runtime.warmup import history_candles
 from trading.venues.paper import Execution
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -20,7 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from django.conf import settings
@@ -30,15 +30,13 @@ from marketdata.history.backfill import backfill
 from marketdata.history.klines import last_open_ms
 from marketdata.kalshi.config import signer_from_settings
 from marketdata.recorder import Recorder
-from marketdata.sim.auth import KeyRegistry, generate_key_pair
-from marketdata.sim.core import SimCore
-from marketdata.sim.server import WS_PATH, SimExchange
-from marketdata.sim.stream import history_for
 from trading import selectors
 from trading.runtime.daemon import Daemon, DaemonConfig
-from trading.runtime.feeds import sim_stream_feed
 from trading.runtime.network import NetworkFeed, held_positions
-from trading.runtime.warmup import history_candles, table_candles
+from trading.runtime.warmup import table_candles
+
+if TYPE_CHECKING:
+    from marketdata.sim.server import SimExchange
 
 log = structlog.get_logger(__name__)
 
@@ -68,6 +66,13 @@ def default_start(history_path: Any) -> int:
 async def build_sim_daemon(
     *, speed: float | None = None, start_ms: int | None = None, latency_ms: int = 200
 ) -> Daemon:
+    # The simulator is imported here, not at the top: run_trader on the real exchanges
+    # imports this module and must not load it.
+    from marketdata.sim.core import SimCore
+    from marketdata.sim.prices import history_candles
+    from marketdata.sim.stream import history_for
+    from trading.runtime.feeds import sim_stream_feed
+
     kbtc = settings.KBTC
     seed = kbtc["SIM_SEED"]
     history_path = kbtc["HISTORY"]
@@ -152,6 +157,9 @@ class EmbeddedExchange:
 
 async def start_embedded_exchange(*, speed: float | None = None) -> EmbeddedExchange:
     """The embedded profile's simulator: started in this loop, settings pointed at it."""
+    from marketdata.sim.auth import KeyRegistry, generate_key_pair
+    from marketdata.sim.server import WS_PATH, SimExchange
+
     kbtc = settings.KBTC
     history_path = kbtc["HISTORY"]
     saved = await db_call(_saved_now)()
