@@ -173,10 +173,10 @@ def last_open_ms(path: str | Path) -> int:
     backwards, so it is read to its end (seconds for the shared 3-year history); only its
     last lines are parsed."""
     with open_kline_path(path) as text:
-        tail = collections.deque(text, maxlen=_TAIL_LINES)
-    # A full tail does not start at line 1, so its first line is no header to skip.
-    first = 2 if len(tail) == _TAIL_LINES else 1
-    klines = list(iter_klines(tail, name=Path(path).name, first_line=first))
+        tail = collections.deque(enumerate(text, start=1), maxlen=_TAIL_LINES)
+    first = tail[0][0] if tail else 1  # the file's own line numbers, for the error messages
+    lines = (line for _, line in tail)
+    klines = list(iter_klines(lines, name=Path(path).name, first_line=first))
     if not klines:
         raise KlineFormatError(f"{path}: no kline rows")
     return iso_to_ms(klines[-1].open_time)

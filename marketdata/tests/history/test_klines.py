@@ -82,7 +82,10 @@ def test_a_bad_row_in_the_range_names_the_file_and_line(tmp_path):
     path.write_text(iso_file() + "oops\n")
     with pytest.raises(KlineFormatError, match=r"bad.csv:4: not a kline"):
         load_history(path, T0)
-    with pytest.raises(KlineFormatError, match="not a kline"):
+    with pytest.raises(KlineFormatError, match=r"bad.csv:4: not a kline"):
+        last_open_ms(path)
+    path.write_text(iso_file([ROWS[0]] * 30) + "oops\n")
+    with pytest.raises(KlineFormatError, match=r"bad.csv:32: not a kline"):
         last_open_ms(path)
 
 
