@@ -45,14 +45,13 @@ async def _measure(minutes: int) -> tuple[list[int], float, int]:
     from marketdata.coinbase.ws import CoinbaseWsClient
     from marketdata.kalshi.signing import KalshiSigner
     from marketdata.kalshi.ws import KalshiWsClient
-    from marketdata.model.events import Event
+    from marketdata.model.events import Event, EventSink
     from marketdata.recorder import Recorder
+    from marketdata.sim.prices import history_candles
     from marketdata.sim.testing import running_simulator
-    from marketdata.wsfeed import EventSink
     from trading.runtime.daemon import DaemonConfig
     from trading.runtime.factory import build_daemon
     from trading.runtime.network import NetworkFeed
-    from trading.runtime.warmup import history_candles
 
     latencies: list[int] = []
     kinds: list[str] = []

@@ -5,9 +5,7 @@ latest event time, never the wall clock in simulation). ``ContractSelector`` hol
 choice, rotates it when the window closes, and keeps every ticker with an open position in
 the wanted set until the position is closed or the market settles; everything else is
 unsubscribed. ``ContractRotation`` wires the selector to the REST client (market lists) and
-the WS client (``set_markets``). ``BookSet`` keeps one book per ticker, so a position is only
-ever marked against its own ticker's book: the original bot's single shared book let an old
-market's deltas land in the new one (domain.md §11.1).
+the WS client (``set_markets``).
 """
 
 from __future__ import annotations
@@ -22,8 +20,7 @@ import structlog
 
 from marketdata.kalshi.errors import KalshiError
 from marketdata.kalshi.wire import MarketInfo
-from marketdata.model.book import OrderBook
-from marketdata.model.events import BookDelta, BookSnapshot, Event, MarketStatus
+from marketdata.model.events import Event, MarketStatus
 
 log = structlog.get_logger(__name__)
 
@@ -248,28 +245,3 @@ class ContractRotation:
                     finally:
                         stopper.cancel()
                         waker.cancel()
-
-
-class BookSet:
-    """One order book per ticker. There is no fallback: asking for a ticker without a book
-    returns None, never another ticker's book."""
-
-    def __init__(self) -> None:
-        self.books: dict[str, OrderBook] = {}
-
-    def apply(self, event: BookSnapshot | BookDelta) -> OrderBook:
-        book = self.books.get(event.ticker)
-        if book is None:
-            book = self.books[event.ticker] = OrderBook(event.ticker)
-        book.apply(event)
-        return book
-
-    def book_for(self, ticker: str) -> OrderBook | None:
-        return self.books.get(ticker)
-
-    def retain(self, tickers: Iterable[str]) -> None:
-        """Drop the books of tickers no longer followed."""
-        keep = set(tickers)
-        for ticker in list(self.books):
-            if ticker not in keep:
-                del self.books[ticker]

@@ -25,13 +25,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidURI, WebSocketException
 from websockets.frames import Frame, Opcode
 
-from marketdata.model.events import Event
+from marketdata.model.events import Event, EventSink
 from marketdata.model.units import WireFormatError
 from marketdata.ratelimit import Backoff
 
 log = structlog.get_logger(__name__)
 
-EventSink = Callable[[Event], None]
 MAX_LOGGED_FRAME = 300
 
 

@@ -14,7 +14,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import close_old_connections
 
-from kbtc_site.permissions import is_operator
+from kbtc_core.permissions import is_operator
 from trading import dashboard
 from trading.push import CONTROLS_GROUP, DASHBOARD_GROUP, TOPICS, topic_group
 

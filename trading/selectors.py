@@ -19,7 +19,6 @@ from trading.engine.params import DEFAULT_PARAMS, PARAMS_SCHEMA, ParamError, Par
 from trading.models import (
     BankrollSnapshot,
     BotState,
-    ControlAudit,
     Decision,
     Lane,
     OpenPosition,
@@ -175,10 +174,6 @@ def decisions_list(
 
 def last_decision(*, lane: str) -> Decision | None:
     return Decision.objects.filter(lane=lane).order_by("-ts", "-id").first()
-
-
-def audit_list() -> QuerySet[ControlAudit]:
-    return ControlAudit.objects.all()
 
 
 # --- equity and candles -------------------------------------------------------------------

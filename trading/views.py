@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from kbtc_site.permissions import is_operator
+from kbtc_core.permissions import is_operator
 from trading import clock, dashboard, selectors
 from trading.models import Lane
 from trading.services import controls

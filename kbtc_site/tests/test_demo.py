@@ -10,14 +10,14 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
+from kbtc_core.db import db_call
 from kbtc_site import demo
-from kbtc_site.db import db_call
 from marketdata.sim.core import SimCore
+from marketdata.sim.prices import history_candles
 from marketdata.sim.stream import history_for
 from trading.models import BotState
 from trading.runtime.daemon import DaemonConfig
 from trading.runtime.factory import build_daemon
-from trading.runtime.warmup import history_candles
 from trading.selectors import trader_heartbeat
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

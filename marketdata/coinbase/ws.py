@@ -24,11 +24,11 @@ from typing import Any
 
 import structlog
 
-from marketdata.model.events import ClockTick, SpotTicker, SpotTrade
+from marketdata.model.events import ClockTick, EventSink, SpotTicker, SpotTrade
 from marketdata.model.units import WireFormatError
 from marketdata.ratelimit import Backoff
 from marketdata.wiretime import parse_time_ms
-from marketdata.wsfeed import EventSink, ReconnectingFeed, wall_ms
+from marketdata.wsfeed import ReconnectingFeed, wall_ms
 
 log = structlog.get_logger(__name__)
 

@@ -8,57 +8,22 @@ multiplier); every change then becomes a complete ``MarketStatus`` (interfaces.m
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
 from marketdata.kalshi.wire import (
     MarketInfo,
+    MarketMeta,
     fee_fraction,
     mapping,
-    market_status,
     result_value,
     strike_value,
     text,
 )
-from marketdata.model.events import MarketPhase, MarketStatus, Side
+from marketdata.model.events import MarketStatus
 from marketdata.model.units import WireFormatError
 from marketdata.wiretime import parse_epoch_s_ms
-
-
-@dataclass(frozen=True, slots=True)
-class MarketMeta:
-    """What the client knows of a market, merged from REST and lifecycle messages."""
-
-    ticker: str
-    phase: MarketPhase
-    open_ts: int | None
-    close_ts: int | None
-    strike: float | None
-    result: Side | None = None
-    fee_type: str = "quadratic"
-    fee_multiplier: Fraction = Fraction(1)
-
-    # True once an ``event_fee_update`` set this market's fees: the event-level override
-    # then wins over the series' fees that every REST refresh passes to ``remember``.
-    fee_override: bool = False
-
-    def status_event(self, ts: int, recv_ts: int | None) -> MarketStatus | None:
-        if self.open_ts is None:
-            return None
-        return market_status(
-            ts,
-            self.ticker,
-            self.phase,
-            strike=self.strike,
-            open_ts=self.open_ts,
-            close_ts=self.close_ts,
-            result=self.result,
-            fee_type=self.fee_type,
-            fee_multiplier=self.fee_multiplier,
-            recv_ts=recv_ts,
-        )
-
 
 LIFECYCLE_EVENTS = frozenset(
     {
@@ -148,17 +113,11 @@ class MarketDirectory:
                     if fee_multiplier is not None
                     else (known.fee_multiplier if known else Fraction(1)),
                 )
-            self.markets[market.ticker] = MarketMeta(
-                ticker=market.ticker,
-                phase=market.phase,
-                open_ts=market.open_ts,
-                close_ts=market.close_ts,
-                strike=market.strike,
+            self.markets[market.ticker] = replace(
+                market.meta(fee_type=fees[0], fee_multiplier=fees[1]),
                 # A REST read lagging the WS ``determined`` has no result yet: a result once
                 # known is kept (settlement must not wait on a read that raced it).
                 result=market.result or (known.result if known is not None else None),
-                fee_type=fees[0],
-                fee_multiplier=fees[1],
                 fee_override=known.fee_override if known is not None else False,
             )
 

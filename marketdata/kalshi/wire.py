@@ -122,58 +122,74 @@ class MarketInfo:
     def contains(self, now_ms: int) -> bool:
         return self.open_ts <= now_ms < self.close_ts
 
-    def status_event(
-        self, ts: int, *, fee_type: str = "quadratic", fee_multiplier: Fraction = Fraction(1)
-    ) -> MarketStatus:
-        return market_status(
-            ts,
-            self.ticker,
-            self.phase,
-            strike=self.strike,
+    def meta(
+        self, *, fee_type: str = "quadratic", fee_multiplier: Fraction = Fraction(1)
+    ) -> MarketMeta:
+        """What this listing says of the market, with its series' fees."""
+        return MarketMeta(
+            ticker=self.ticker,
+            phase=self.phase,
             open_ts=self.open_ts,
             close_ts=self.close_ts,
+            strike=self.strike,
             result=self.result,
             fee_type=fee_type,
             fee_multiplier=fee_multiplier,
         )
 
+    def status_event(
+        self, ts: int, *, fee_type: str = "quadratic", fee_multiplier: Fraction = Fraction(1)
+    ) -> MarketStatus:
+        """The listing's status (no receive time: REST is a poll, not a stream)."""
+        event = self.meta(fee_type=fee_type, fee_multiplier=fee_multiplier).status_event(ts, None)
+        assert event is not None  # a listing always has its open time
+        return event
+
 
 DECIDED_PHASES: frozenset[MarketPhase] = frozenset({"determined", "finalized"})
 
 
-def market_status(
-    ts: int,
-    ticker: str,
-    phase: MarketPhase,
-    *,
-    strike: float | None,
-    open_ts: int,
-    close_ts: int | None,
-    result: Side | None,
-    fee_type: str,
-    fee_multiplier: Fraction,
-    recv_ts: int | None = None,
-) -> MarketStatus:
-    """The one way a Kalshi market becomes a ``MarketStatus`` (REST listing or WS lifecycle).
+@dataclass(frozen=True, slots=True)
+class MarketMeta:
+    """What the client knows of a market, merged from REST and lifecycle messages."""
 
-    ``result`` is carried only in ``determined``/``finalized``: interfaces.md §3 ("determined
-    with result") and the SDK3 status lifecycle (closed → determined → finalized). A result
-    seen beside any other status (a paused or re-opened market, a REST read racing the
-    determination) is not a settlement signal; the value itself is kept by the caller and
-    shows again once the phase is decided.
-    """
-    return MarketStatus(
-        ts=ts,
-        ticker=ticker,
-        status=phase,
-        strike=strike,
-        open_ts=open_ts,
-        close_ts=close_ts,
-        result=result if phase in DECIDED_PHASES else None,
-        fee_type=fee_type,
-        fee_multiplier=fee_multiplier,
-        recv_ts=recv_ts,
-    )
+    ticker: str
+    phase: MarketPhase
+    open_ts: int | None
+    close_ts: int | None
+    strike: float | None
+    result: Side | None = None
+    fee_type: str = "quadratic"
+    fee_multiplier: Fraction = Fraction(1)
+
+    # True once an ``event_fee_update`` set this market's fees: the event-level override
+    # then wins over the series' fees that every REST refresh passes to ``remember``.
+    fee_override: bool = False
+
+    def status_event(self, ts: int, recv_ts: int | None) -> MarketStatus | None:
+        """The one way a Kalshi market becomes a ``MarketStatus`` (REST listing or WS
+        lifecycle); None while its open time is unknown.
+
+        ``result`` is carried only in ``determined``/``finalized``: interfaces.md §3
+        ("determined with result") and the SDK3 status lifecycle (closed → determined →
+        finalized). A result seen beside any other status (a paused or re-opened market, a
+        REST read racing the determination) is not a settlement signal; the value itself is
+        kept here and shows again once the phase is decided.
+        """
+        if self.open_ts is None:
+            return None
+        return MarketStatus(
+            ts=ts,
+            ticker=self.ticker,
+            status=self.phase,
+            strike=self.strike,
+            open_ts=self.open_ts,
+            close_ts=self.close_ts,
+            result=self.result if self.phase in DECIDED_PHASES else None,
+            fee_type=self.fee_type,
+            fee_multiplier=self.fee_multiplier,
+            recv_ts=recv_ts,
+        )
 
 
 def strike_value(value: object, name: str = "floor_strike") -> float | None:

@@ -23,9 +23,10 @@ from marketdata.kalshi import ws_parse
 from marketdata.kalshi.market_meta import MarketDirectory
 from marketdata.kalshi.signing import KalshiSigner
 from marketdata.kalshi.wire import MarketInfo, mapping, text
+from marketdata.model.events import EventSink
 from marketdata.model.units import WireFormatError
 from marketdata.ratelimit import Backoff
-from marketdata.wsfeed import EventSink, ReconnectingFeed, wall_ms
+from marketdata.wsfeed import ReconnectingFeed, wall_ms
 
 log = structlog.get_logger(__name__)
 

@@ -11,7 +11,10 @@ Bars without any update are not invented: a gap in the feed is a gap in the cand
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+MINUTE_MS = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,3 +125,44 @@ class CandleAggregator:
             self._volume,
             self._ticks,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteBar:
+    """One 1-minute bar: a kline as the simulator replays it and the warm-up reads it."""
+
+    ts: int  # open time, ms
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+def candles_from_minutes(
+    bars: Sequence[MinuteBar], interval_s: int, before_ts: int
+) -> list[Candle]:
+    """1-minute bars → the complete ``interval_s`` candles ending at or before ``before_ts``
+    (a candle missing a minute is left out, not invented)."""
+    interval_ms = interval_s * 1000
+    per_candle = interval_ms // MINUTE_MS
+    groups: dict[int, list[MinuteBar]] = {}
+    for bar in bars:
+        groups.setdefault(bar.ts - bar.ts % interval_ms, []).append(bar)
+    candles = []
+    for start, group in sorted(groups.items()):
+        if start + interval_ms > before_ts or len(group) != per_candle:
+            continue  # incomplete, or not yet closed at the start
+        candles.append(
+            Candle(
+                start_ts=start,
+                interval_s=interval_s,
+                open=group[0].open,
+                high=max(b.high for b in group),
+                low=min(b.low for b in group),
+                close=group[-1].close,
+                volume=sum(b.volume for b in group),
+                tick_count=len(group),
+            )
+        )
+    return candles

@@ -11,6 +11,7 @@ contract, money micro-dollars (``units``).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar, Literal
@@ -150,6 +151,9 @@ Event = (
     | OwnFill
     | ClockTick
 )
+
+# Whatever takes events one at a time: the feeds deliver to it, the daemon is one.
+EventSink = Callable[[Event], None]
 
 EVENT_TYPES: dict[str, type[Any]] = {
     cls.kind: cls

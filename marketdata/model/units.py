@@ -69,11 +69,6 @@ def format_fp(count: int) -> str:
     return f"{Decimal(count) / COUNT_SCALE:.2f}"
 
 
-def format_money(micros: int) -> str:
-    """Micro-dollars → dollar string with six decimals."""
-    return f"{Decimal(micros) / MICROS_PER_DOLLAR:.6f}"
-
-
 def micros_to_decimal(micros: int) -> Decimal:
     """Micro-dollars → ``Decimal`` dollars (database columns are ``Decimal(18,6)``)."""
     return Decimal(micros) / MICROS_PER_DOLLAR

@@ -4,7 +4,7 @@ The recorder buffers events during a database outage; a stop while the database 
 away used to count them as lost. Now ``Recorder.close`` writes them to a spill file in the
 data directory, and the next recorder applies the waiting files, in order, before it stores
 any new event, as the trading daemon does with its rows (``trading/runtime/spill.py``); the
-files themselves are handled by ``kbtc_site.spillfiles``.
+files themselves are handled by ``kbtc_core.spillfiles``.
 
 Format: ``recorder-spill-NNNNNN.jsonl``, one event per line, in the order recorded::
 
@@ -20,7 +20,7 @@ session (its own close failed with the database away).
 
 Files are applied in one transaction and removed only after it committed; a line that cannot
 be read stops the start naming the file and the line, and nothing is applied (see
-``kbtc_site.spillfiles``). ``db`` names the database the events belong to: a recorder on
+``kbtc_core.spillfiles``). ``db`` names the database the events belong to: a recorder on
 another one leaves the file alone.
 
 What is not restored: the derived candles and book snapshots of the spilled events (they
@@ -43,7 +43,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from kbtc_site.spillfiles import SpillDirectory
+from kbtc_core.spillfiles import SpillDirectory, spill_line
 from marketdata.model.events import (
     Event,
     EventFormatError,
@@ -58,7 +58,6 @@ from marketdata.recorder.store import _MARKET_UPDATE_FIELDS
 
 log = structlog.get_logger(__name__)
 
-SPILL_FORMAT = 1
 PREFIX = "recorder-spill"
 _LABEL_MAX = RecordingSession._meta.get_field("label").max_length or 100
 
@@ -98,10 +97,7 @@ def spill_lines(
     ended_ms: int,
 ) -> list[str]:
     """One JSON line per ``(seq, event)``; ``fields`` is the journal's text verbatim."""
-    head = json.dumps(
-        {"format": SPILL_FORMAT, "db": db, "session": session_id, "token": token, "label": label},
-        separators=(",", ":"),
-    )[:-1]
+    head = spill_line(db, session=session_id, token=token, label=label)[:-1]
     tail = f',"dropped":{int(dropped)},"ended_ms":{int(ended_ms)}}}'
     return [
         f'{head},"seq":{int(seq)},"kind":{json.dumps(event.kind)},"fields":{journal_json(event)}'
@@ -137,20 +133,12 @@ def _str(record: dict[str, Any], key: str) -> str:
     return value
 
 
-def _parse(line: str, number: int) -> SpilledEvent:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON ({exc})") from exc
-    if not isinstance(record, dict):
-        raise ValueError("not a JSON object")
-    if record.get("format") != SPILL_FORMAT:
-        raise ValueError(f"unknown format {record.get('format')!r}")
+def _parse(record: dict[str, Any], number: int) -> SpilledEvent:
     fields = record.get("fields")
     if not isinstance(fields, dict):
         raise ValueError("fields is not an object")
     spilled = SpilledEvent(
-        db=_str(record, "db"),
+        db=record["db"],
         session=_int(record, "session", optional=True),
         token=_str(record, "token"),
         label=_str(record, "label"),

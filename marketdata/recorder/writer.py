@@ -27,8 +27,8 @@ from django.conf import settings
 from django.db import Error as DjangoDatabaseError
 from django.db import connection
 
-from kbtc_site.db import db_call
-from kbtc_site.spillfiles import database_identity
+from kbtc_core.db import db_call
+from kbtc_core.spillfiles import database_identity
 from marketdata.model.events import Event
 from marketdata.recorder import spill, store
 from marketdata.recorder.derive import PreparedBatch, StreamDeriver
@@ -131,7 +131,7 @@ class Recorder:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Apply waiting spills, drain batches until ``stop`` is set, then flush what is left
-        (``close``). A spill file that cannot be read raises ``kbtc_site.spillfiles.SpillError``."""
+        (``close``). A spill file that cannot be read raises ``kbtc_core.spillfiles.SpillError``."""
         failures = 0
         while not self._spills_applied and not stop.is_set():
             try:
@@ -159,7 +159,7 @@ class Recorder:
 
     async def apply_spills(self) -> None:
         """Store the events earlier recorders spilled (once; also done before the first
-        store). Raises ``kbtc_site.spillfiles.SpillError`` for an unreadable file, a
+        store). Raises ``kbtc_core.spillfiles.SpillError`` for an unreadable file, a
         database error if away."""
         await db_call(self._apply_spills_sync)()
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from marketdata.sim.prices import MINUTE_MS, MinuteBar, PricePath
+from marketdata.model.candles import MINUTE_MS, MinuteBar
+from marketdata.sim.prices import PricePath
 
 INTERVALS_MIN = {
     "1m": 1, "3m": 3, "5m": 5, "15m": 15, "30m": 30,

@@ -13,31 +13,17 @@ runs agree byte for byte.
 
 from __future__ import annotations
 
-import bz2
 import functools
-import gzip
 import itertools
-import lzma
 import math
 import random
 from bisect import bisect_left
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
 
-MINUTE_MS = 60_000
+from marketdata.history.klines import klines_between, open_kline_path
+from marketdata.model.candles import MINUTE_MS, Candle, MinuteBar, candles_from_minutes
+
 SECONDS_PER_MINUTE = 60
-
-
-@dataclass(frozen=True, slots=True)
-class MinuteBar:
-    ts: int  # open time, ms
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
 
 
 class PriceHistory:
@@ -69,23 +55,6 @@ class PriceHistory:
         return self.bars[lo:hi]
 
 
-def _open_text(path: Path) -> IO[str]:
-    opener = {".xz": lzma.open, ".lzma": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}
-    return opener.get(path.suffix, open)(path, "rt")  # type: ignore[operator]
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_time(field: str) -> int:
-    """Bar open time as ms: ISO-8601 (``2023-03-24T14:00:00Z``) or Binance's epoch ms/us."""
-    if field.isdigit():
-        value = int(field)
-        return value // 1000 if value > 10**14 else value  # data.binance.vision moved to us
-    return int(datetime.fromisoformat(field).replace(tzinfo=UTC).timestamp() * 1000)
-
-
 @functools.lru_cache(maxsize=8)
 def load_history(
     path: str | Path, start_ts: int | None = None, end_ts: int | None = None
@@ -93,33 +62,33 @@ def load_history(
     """Read a 1-minute kline CSV, keeping ``start_ts <= ts < end_ts`` (cached per process).
 
     Streams the file instead of loading it whole: the shared 3-year file is 1.6M rows, and
-    a replay needs a few days of it. ISO timestamps sort as strings, which lets the scan skip
-    rows without parsing them.
+    a replay needs a few days of it (``klines_between`` skips the rest without parsing it).
     """
     path = Path(path).expanduser()
-    lo_iso = _iso(start_ts) if start_ts is not None else ""
-    hi_iso = _iso(end_ts) if end_ts is not None else "~"
-    bars: list[MinuteBar] = []
-    with _open_text(path) as lines:
-        for line in lines:
-            stamp, _, rest = line.partition(",")
-            if not stamp[:1].isdigit():
-                continue  # header
-            if len(stamp) == 20 and stamp[4] == "-":  # ISO: compare without parsing
-                if stamp < lo_iso:
-                    continue
-                if stamp >= hi_iso:
-                    break
-                ts = _parse_time(stamp)
-            else:
-                ts = _parse_time(stamp)
-                if start_ts is not None and ts < start_ts:
-                    continue
-                if end_ts is not None and ts >= end_ts:
-                    break
-            o, h, low, c, v = rest.split(",")[:5]
-            bars.append(MinuteBar(ts, float(o), float(h), float(low), float(c), float(v)))
+    with open_kline_path(path) as text:
+        bars = [
+            MinuteBar(
+                ts,
+                float(kline.open),
+                float(kline.high),
+                float(kline.low),
+                float(kline.close),
+                float(kline.volume),
+            )
+            for ts, kline in klines_between(text, start_ts, end_ts, name=path.name)
+        ]
     return PriceHistory(bars)
+
+
+def history_candles(
+    history: PriceHistory, before_ts: int, *, count: int, interval_s: int = 900
+) -> list[Candle]:
+    """The last ``count`` complete candles before ``before_ts`` from the history itself: the
+    warm-up where no candles table is filled (the demo's first start, tests, benchmarks),
+    the same bars the simulator's Binance endpoint serves."""
+    begin = before_ts - before_ts % (interval_s * 1000) - count * interval_s * 1000
+    bars = history.range(max(begin, history.first_ts), before_ts)
+    return candles_from_minutes(bars, interval_s, before_ts)
 
 
 def synthetic_history(

@@ -49,21 +49,22 @@ class Collector:
     """What a consumer of a feed sees: every event, plus one book per ticker."""
 
     def __init__(self) -> None:
-        from marketdata.selection import BookSet
+        from marketdata.model.book import OrderBook
 
         self.events: list = []
-        self.books = BookSet()
+        self.books: dict[str, OrderBook] = {}
 
     def __call__(self, event) -> None:
+        from marketdata.model.book import OrderBook
         from marketdata.model.events import BookDelta, BookSnapshot
 
         self.events.append(event)
         if isinstance(event, BookSnapshot | BookDelta):
-            self.books.apply(event)
+            self.books.setdefault(event.ticker, OrderBook(event.ticker)).apply(event)
 
     def kinds(self) -> set[str]:
         return {e.kind for e in self.events}
 
     def levels(self, ticker: str):
-        book = self.books.book_for(ticker)
+        book = self.books.get(ticker)
         return None if book is None else book.snapshot_levels()

@@ -8,9 +8,9 @@ from marketdata.kalshi.rest import KalshiRestClient
 from marketdata.kalshi.signing import KalshiSigner
 from marketdata.kalshi.wire import MarketInfo
 from marketdata.kalshi.ws import KalshiWsClient
-from marketdata.model.events import BookDelta, BookSnapshot, MarketStatus
+from marketdata.model.events import MarketStatus
 from marketdata.ratelimit import Backoff
-from marketdata.selection import BookSet, ContractRotation, ContractSelector, SoonestWindowPolicy
+from marketdata.selection import ContractRotation, ContractSelector, SoonestWindowPolicy
 from marketdata.sim.testing import running_simulator
 from marketdata.tests.kalshi_fixtures import Collector, until
 
@@ -34,12 +34,6 @@ def window(index: int, status: str) -> MarketInfo:
 def active_of(selector: ContractSelector) -> MarketInfo:
     assert selector.active is not None
     return selector.active
-
-
-def book_of(books: BookSet, ticker: str):
-    book = books.book_for(ticker)
-    assert book is not None
-    return book
 
 
 def test_the_active_contract_is_the_open_market_whose_window_contains_now():
@@ -80,18 +74,6 @@ def test_a_held_ticker_stays_wanted_until_closed_or_settled():
     selector.set_position("KXBTC15M-W1", -200)  # a NO position is held too
     selector.set_position("KXBTC15M-W1", 0)
     assert selector.wanted() == {"KXBTC15M-W1"}  # still the active one
-
-
-def test_a_position_is_never_marked_against_another_tickers_book():
-    books = BookSet()
-    books.apply(BookSnapshot(ts=1, ticker="OLD", yes=((4000, 100),), no=((5000, 100),)))
-    books.apply(BookSnapshot(ts=1, ticker="NEW", yes=((6000, 100),), no=((3000, 100),)))
-    books.apply(BookDelta(ts=2, ticker="NEW", side="yes", price=6500, delta=100))
-    assert book_of(books, "OLD").best_yes_bid == 4000
-    assert book_of(books, "NEW").best_yes_bid == 6500
-    assert books.book_for("NEVER") is None
-    books.retain({"NEW"})
-    assert books.book_for("OLD") is None
 
 
 async def test_rotation_at_close_subscribes_the_new_market_and_keeps_the_held_one():

@@ -24,13 +24,13 @@ from django.db import connections
 from marketdata.model.events import Event
 from marketdata.recorder import Recorder
 from marketdata.sim.core import SimCore
+from marketdata.sim.prices import history_candles
 from marketdata.sim.stream import history_for
 from trading.engine.engine import Engine
 from trading.runtime.daemon import DaemonConfig
 from trading.runtime.factory import build_daemon
 from trading.runtime.session import SessionOutput
 from trading.runtime.sinks import Observer
-from trading.runtime.warmup import history_candles
 
 SEED = 7
 START = 1_767_225_600_000  # 2026-01-01 00:00 UTC (synthetic path, seed 7: trades within 4 h)

@@ -13,11 +13,11 @@ import functools
 from collections.abc import Sequence
 
 from marketdata.sim.core import SimCore
+from marketdata.sim.prices import history_candles
 from marketdata.sim.stream import history_for
 from trading.engine.params import DEFAULT_PARAMS
 from trading.engine.records import PositionClosed, PositionOpened
 from trading.runtime.session import SessionOutput, new_session, paper_venues
-from trading.runtime.warmup import history_candles
 
 from .conftest import BANKROLL, LATENCY, SEED, START
 

@@ -36,6 +36,7 @@ from selenium.webdriver.common.by import By
 from marketdata.model.events import Event
 from marketdata.recorder import Recorder
 from marketdata.sim.core import SimCore
+from marketdata.sim.prices import history_candles
 from marketdata.sim.stream import history_for
 from trading import push, selectors
 from trading.engine.records import PositionClosed, PositionOpened
@@ -45,7 +46,6 @@ from trading.runtime.factory import build_daemon
 from trading.runtime.feeds import sim_stream_feed
 from trading.runtime.session import SessionOutput
 from trading.runtime.sinks import Observer
-from trading.runtime.warmup import history_candles
 from trading.tests import factories
 
 from .conftest import BANKROLL, LATENCY, SEED, START

@@ -18,7 +18,7 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 
-from kbtc_site.db import db_call
+from kbtc_core.db import db_call
 from marketdata.history.backfill import backfill
 from marketdata.kalshi.signing import KalshiSigner
 from marketdata.ratelimit import Backoff

@@ -1,7 +1,7 @@
 """PostgreSQL goes away while the daemon trades (the stepped simulator feeds it).
 
 The outage is real: new connections are refused (``ALLOW_CONNECTIONS false``) and the open
-ones killed (``pg_terminate_backend``), as ``marketdata/tests/test_recorder_outage.py`` does
+ones killed (``pg_terminate_backend``), as ``marketdata/tests/recorder/test_outage.py`` does
 to the recorder. The daemon must keep trading on the feed, say on its health payload that
 its writes are waiting, write every trade and position once the database is back, and then
 say the database is fine again.

@@ -21,6 +21,7 @@ from marketdata.model.fees import fee_for_fill
 from marketdata.model.units import PRICE_MAX
 from marketdata.recorder import Recorder, iter_events
 from marketdata.sim.core import SimCore
+from marketdata.sim.prices import history_candles
 from marketdata.sim.stream import history_for
 from trading.engine.params import DEFAULT_PARAMS
 from trading.engine.records import PositionClosed, trade_list_hash
@@ -29,7 +30,6 @@ from trading.runtime.daemon import DaemonConfig
 from trading.runtime.factory import build_daemon
 from trading.runtime.session import new_session, paper_venues
 from trading.runtime.sinks import Observer
-from trading.runtime.warmup import history_candles
 from trading.venues.base import VenueReport
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -2,7 +2,7 @@
 (writes).
 
 Reads follow ``settings.ANONYMOUS_READS``; every write needs an authenticated staff user
-(``kbtc_site.permissions.OperatorOrReadOnly``): a knox bearer token, or a session plus CSRF.
+(``kbtc_core.permissions.OperatorOrReadOnly``): a knox bearer token, or a session plus CSRF.
 A control its rules refuse answers 409 with the reason; an invalid override 400.
 """
 

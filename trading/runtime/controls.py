@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import structlog
 
-from kbtc_site.db import db_call
+from kbtc_core.db import db_call
 from trading import push, selectors
 
 log = structlog.get_logger(__name__)

@@ -21,9 +21,9 @@ from typing import Any
 import structlog
 from django.conf import settings
 
-from kbtc_site.db import db_call
+from kbtc_core.db import db_call
 from marketdata.model.candles import Candle
-from marketdata.model.events import Event
+from marketdata.model.events import Event, EventSink
 from marketdata.recorder import Recorder
 from trading import selectors
 from trading.engine.engine import DEFAULT_BANKROLL
@@ -57,7 +57,6 @@ from trading.services.controls import emergency_stop_acknowledge
 
 log = structlog.get_logger(__name__)
 
-EventSink = Callable[[Event], None]
 Feed = Callable[[EventSink, asyncio.Event], Coroutine[Any, Any, None]]
 CandleSource = Callable[[int], list[Candle]]
 

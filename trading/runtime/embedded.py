@@ -15,28 +15,25 @@ or, when ``KBTC_HISTORY`` is set, inside the file (its last week).
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from django.conf import settings
 
-from kbtc_site.db import db_call
+from kbtc_core.db import db_call
 from marketdata.history.backfill import backfill
+from marketdata.history.klines import last_open_ms
 from marketdata.kalshi.signing import KalshiSigner
 from marketdata.recorder import Recorder
-from marketdata.sim.auth import KeyRegistry, generate_key_pair
-from marketdata.sim.core import SimCore
-from marketdata.sim.server import WS_PATH, SimExchange
-from marketdata.sim.stream import history_for
 from trading import selectors
 from trading.runtime.daemon import Daemon, DaemonConfig
 from trading.runtime.factory import ExchangeEndpoints, build_daemon
-from trading.runtime.feeds import sim_stream_feed
-from trading.runtime.warmup import history_candles, table_candles
+from trading.runtime.warmup import table_candles
+
+if TYPE_CHECKING:
+    from marketdata.sim.server import SimExchange
 
 log = structlog.get_logger(__name__)
 
@@ -54,34 +51,11 @@ def _saved_now() -> int | None:
     return snapshot["engine"]["now"] if snapshot else None
 
 
-def history_last_ts(path: Any) -> int:
-    """Open time (ms) of the last bar of a kline CSV (plain, .gz, .bz2, .xz), streamed."""
-    import bz2
-    import gzip
-    import lzma
-
-    path = Path(path).expanduser()
-    opener = {".xz": lzma.open, ".lzma": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}
-    last = ""
-    with opener.get(path.suffix, open)(path, "rt") as lines:  # type: ignore[operator]
-        for line in lines:
-            if line[:1].isdigit():
-                last = line
-    stamp = last.partition(",")[0]
-    if not stamp:
-        raise ValueError(f"{path}: no kline rows")
-    if stamp.isdigit():
-        value = int(stamp)
-        return value // 1000 if value > 10**14 else value  # microseconds in newer files
-    when = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    return int(when.replace(tzinfo=when.tzinfo or dt.UTC).timestamp() * 1000)
-
-
 def default_start(history_path: Any) -> int:
     if history_path:
         # the file's last week, with a week of history before it for the warm-up; seven
         # minutes into a window, like the tests' default start
-        last = history_last_ts(history_path)
+        last = last_open_ms(history_path)
         return last - DEMO_DAYS * 86_400_000 - last % 900_000 + 7 * 60_000
     return SYNTHETIC_START
 
@@ -89,6 +63,13 @@ def default_start(history_path: Any) -> int:
 async def build_sim_daemon(
     *, speed: float | None = None, start_ms: int | None = None, latency_ms: int = 200
 ) -> Daemon:
+    # The simulator is imported here, not at the top: run_trader on the real exchanges
+    # imports this module and must not load it.
+    from marketdata.sim.core import SimCore
+    from marketdata.sim.prices import history_candles
+    from marketdata.sim.stream import history_for
+    from trading.runtime.feeds import sim_stream_feed
+
     kbtc = settings.KBTC
     seed = kbtc["SIM_SEED"]
     history_path = kbtc["HISTORY"]
@@ -124,7 +105,10 @@ class EmbeddedExchange:
 
 
 async def start_embedded_exchange(*, speed: float | None = None) -> EmbeddedExchange:
-    """The embedded profile's simulator: started in this loop, settings pointed at it."""
+    """The embedded profile's simulator, started in this loop, and the endpoints to it."""
+    from marketdata.sim.auth import KeyRegistry, generate_key_pair
+    from marketdata.sim.server import WS_PATH, SimExchange
+
     kbtc = settings.KBTC
     history_path = kbtc["HISTORY"]
     saved = await db_call(_saved_now)()

@@ -14,10 +14,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from marketdata.model.events import Event
+from marketdata.model.events import EventSink
 from marketdata.sim.core import SimCore
-
-EventSink = Callable[[Event], None]
 
 
 def sim_stream_feed(

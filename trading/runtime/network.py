@@ -46,10 +46,10 @@ from marketdata.kalshi.rest import KalshiRestClient
 from marketdata.kalshi.signing import KalshiSigner
 from marketdata.kalshi.wire import MarketInfo
 from marketdata.kalshi.ws import KalshiWsClient
-from marketdata.model.events import ClockTick, Event, MarketStatus
+from marketdata.model.events import ClockTick, Event, EventSink, MarketStatus
 from marketdata.ratelimit import Backoff
 from marketdata.selection import ContractRotation, ContractSelector
-from marketdata.wsfeed import EventSink, ReconnectingFeed, wall_ms
+from marketdata.wsfeed import ReconnectingFeed, wall_ms
 from trading.runtime.wall_clock import QuietTicker
 
 log = structlog.get_logger(__name__)

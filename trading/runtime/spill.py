@@ -7,7 +7,7 @@ the lanes' bankroll set back. Now the stop writes them to a spill file in
 
 Format: ``persist-spill-NNNNNN.jsonl``, one write per line,
 ``{"format": 1, "db": "...", "write": "position_close", "critical": true, "kwargs": {...}}``,
-written whole, never over an earlier spill (the files: ``kbtc_site.spillfiles``). Applying
+written whole, never over an earlier spill (the files: ``kbtc_core.spillfiles``). Applying
 is idempotent (a row already written is not written again: positions and trades by their
 unique ``position_uid``, signal-log and bankroll rows by lane and time; state saves and
 position updates set absolute values), in one transaction, and a file is removed only
@@ -20,7 +20,6 @@ data directory) leaves the file alone.
 from __future__ import annotations
 
 import inspect
-import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ import structlog
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
-from kbtc_site.spillfiles import SpillDirectory, database_identity
+from kbtc_core.spillfiles import SpillDirectory, database_identity, spill_line
 from trading.models import BankrollSnapshot, Decision, OpenPosition, Trade
 from trading.runtime.state import save_rows
 from trading.runtime.writer import Write
@@ -47,7 +46,6 @@ from trading.services.trades import (
 
 log = structlog.get_logger(__name__)
 
-SPILL_FORMAT = 1
 PREFIX = "persist-spill"
 _OUTAGE = (OperationalError, InterfaceError)
 
@@ -144,16 +142,9 @@ def spill_lines(writes: Sequence[Write]) -> tuple[list[str], list[str]]:
         if name is None:
             unspillable.append(getattr(write.fn, "__name__", str(write.fn)))
             continue
-        record = {
-            "format": SPILL_FORMAT,
-            "db": db,
-            "write": name,
-            "critical": write.critical,
-            "kwargs": write.kwargs,
-        }
         try:
             # NaN stays allowed (a signal reading can be one): a row is worth more than purity
-            lines.append(json.dumps(record, separators=(",", ":")))
+            lines.append(spill_line(db, write=name, critical=write.critical, kwargs=write.kwargs))
         except (TypeError, ValueError):
             unspillable.append(name)
     return lines, unspillable
@@ -175,17 +166,7 @@ def spill_read(path: Path) -> list[SpilledWrite]:
     return SpillDirectory(path.parent, PREFIX).read(path, _parse, stops="the trader")
 
 
-def _parse(line: str, number: int) -> SpilledWrite:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON ({exc})") from exc
-    if not isinstance(record, dict):
-        raise ValueError("not a JSON object")
-    if record.get("format") != SPILL_FORMAT:
-        raise ValueError(f"unknown format {record.get('format')!r}")
-    if not isinstance(record.get("db"), str):
-        raise ValueError("no database named (db)")
+def _parse(record: dict[str, Any], number: int) -> SpilledWrite:
     name, kwargs = record.get("write"), record.get("kwargs")
     if name not in SPILLABLE:
         raise ValueError(f"unknown write {name!r}")

@@ -21,8 +21,8 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from marketdata.model.events import ClockTick
-from marketdata.wsfeed import EventSink, wall_ms
+from marketdata.model.events import ClockTick, EventSink
+from marketdata.wsfeed import wall_ms
 
 
 class QuietTicker:

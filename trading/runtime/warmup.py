@@ -1,54 +1,16 @@
 """Completed 15-minute candles older than the start, for the ATR regime and ROC.
 
-Two sources: the candles table (production: the back-fill command and the live recorder
-fill it) and, where the table has nothing that old, the simulator's own price history
-(the embedded demo and the tests: the same bars its Binance endpoint serves). Only bars
-that end at or before ``before_ts`` are returned ("warm-up reads only data older than
-now", interfaces.md §4).
+From the candles table (the back-fill command and the live recorder fill it); where the
+table has nothing that old, the demo and the tests fall back to the simulator's own price
+history (``marketdata.sim.prices.history_candles``). Only bars that end at or before
+``before_ts`` are returned ("warm-up reads only data older than now", interfaces.md §4).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 
-from marketdata.model.candles import Candle
-from marketdata.sim.prices import MinuteBar, PriceHistory
-
-MINUTE_MS = 60_000
-
-
-def aggregate(bars: Sequence[MinuteBar], interval_s: int, before_ts: int) -> list[Candle]:
-    """1-minute bars → complete ``interval_s`` candles ending at or before ``before_ts``."""
-    interval_ms = interval_s * 1000
-    per_candle = interval_ms // MINUTE_MS
-    groups: dict[int, list[MinuteBar]] = {}
-    for bar in bars:
-        groups.setdefault(bar.ts - bar.ts % interval_ms, []).append(bar)
-    candles = []
-    for start, group in sorted(groups.items()):
-        if start + interval_ms > before_ts or len(group) != per_candle:
-            continue  # incomplete, or not yet closed at the start
-        candles.append(
-            Candle(
-                start_ts=start,
-                interval_s=interval_s,
-                open=group[0].open,
-                high=max(b.high for b in group),
-                low=min(b.low for b in group),
-                close=group[-1].close,
-                volume=sum(b.volume for b in group),
-                tick_count=len(group),
-            )
-        )
-    return candles
-
-
-def history_candles(
-    history: PriceHistory, before_ts: int, *, count: int, interval_s: int = 900
-) -> list[Candle]:
-    begin = before_ts - before_ts % (interval_s * 1000) - count * interval_s * 1000
-    return aggregate(history.range(max(begin, history.first_ts), before_ts), interval_s, before_ts)
+from marketdata.model.candles import Candle, MinuteBar, candles_from_minutes
 
 
 def table_candles(before_ts: int, *, count: int, interval_s: int = 900) -> list[Candle]:
@@ -86,4 +48,6 @@ def table_candles(before_ts: int, *, count: int, interval_s: int = 900) -> list[
             )
     if direct:
         return [direct[ts] for ts in sorted(direct)]
-    return aggregate([minute_bars[ts] for ts in sorted(minute_bars)], interval_s, before_ts)
+    return candles_from_minutes(
+        [minute_bars[ts] for ts in sorted(minute_bars)], interval_s, before_ts
+    )

@@ -21,7 +21,7 @@ import structlog
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
-from kbtc_site.db import db_call
+from kbtc_core.db import db_call
 
 log = structlog.get_logger(__name__)
 

@@ -15,13 +15,13 @@ from marketdata.kalshi.signing import KalshiSigner
 from marketdata.model.events import ClockTick, Event, SpotTrade
 from marketdata.sim.auth import generate_key_pair
 from marketdata.sim.core import SimCore
+from marketdata.sim.prices import history_candles
 from marketdata.sim.stream import history_for
 from trading.engine.intents import ClosePosition
 from trading.engine.params import DEFAULT_PARAMS
 from trading.engine.records import PositionClosed, PositionOpened
 from trading.runtime.network import NetworkFeed
 from trading.runtime.session import SessionOutput, new_session, paper_venues
-from trading.runtime.warmup import history_candles
 
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 LOOK_MS = 100  # the ticker's poll

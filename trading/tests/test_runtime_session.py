@@ -3,11 +3,11 @@ import json
 import pytest
 
 from marketdata.model.events import ClockTick, Event, SpotTrade
+from marketdata.sim.prices import history_candles
 from marketdata.sim.stream import generate_events, history_for
 from trading.engine.params import DEFAULT_PARAMS
 from trading.engine.records import PositionClosed, trade_list_hash
 from trading.runtime.session import new_session, paper_venues, restored_session
-from trading.runtime.warmup import history_candles
 
 START = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 SEED = 7

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 
 from marketdata.model.events import Event, OwnFill
+from marketdata.sim.prices import history_candles
 from marketdata.sim.stream import generate_events, history_for
 from trading.engine.engine import Engine
 from trading.engine.params import DEFAULT_PARAMS
@@ -21,7 +22,6 @@ from trading.runtime.session import Session, new_session, paper_venues
 from trading.runtime.sinks.dashboard import DashboardSink
 from trading.runtime.sinks.held import HeldContractsSink
 from trading.runtime.sinks.persistence import PersistenceSink
-from trading.runtime.warmup import history_candles
 from trading.runtime.writer import PersistWriter
 from trading.venues.base import VenueReport
 from trading.venues.paper import PaperVenue

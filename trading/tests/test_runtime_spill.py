@@ -12,7 +12,7 @@ import pytest
 from django.db import OperationalError
 from structlog.testing import capture_logs
 
-from kbtc_site.spillfiles import SpillError
+from kbtc_core.spillfiles import SpillError
 from trading.engine.params import DEFAULT_PARAMS
 from trading.engine.records import LaneStatus
 from trading.models import BankrollSnapshot, BotState, Decision, OpenPosition, Trade

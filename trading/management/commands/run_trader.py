@@ -26,8 +26,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import InterfaceError, OperationalError, connection
 
-from kbtc_site.db import db_call
-from kbtc_site.spillfiles import SpillError
+from kbtc_core.db import db_call
+from kbtc_core.spillfiles import SpillError
 from marketdata.kalshi.signing import KeyFileError
 from trading.runtime.factory import build_network_daemon
 from trading.runtime.spill import spill_apply

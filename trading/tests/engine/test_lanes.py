@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from marketdata.sim.prices import history_candles
 from marketdata.sim.stream import generate_events, history_for
 from trading.engine.engine import Engine
 from trading.engine.lane import LaneSpec
 from trading.engine.params import DEFAULT_PARAMS, ParamError
 from trading.engine.records import Decision, PositionClosed, trade_list_hash
 from trading.runtime.session import new_session, paper_venues
-from trading.runtime.warmup import history_candles
 
 START = 1_767_225_600_000  # 2026-01-01 00:00 UTC: seed 7 trades in the first hours
 SEED = 7

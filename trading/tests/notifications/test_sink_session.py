@@ -8,12 +8,12 @@ import asyncio
 
 import pytest
 
+from marketdata.sim.prices import history_candles
 from marketdata.sim.stream import generate_events, history_for
 from trading.engine.params import DEFAULT_PARAMS
 from trading.engine.records import PositionClosed, PositionOpened
 from trading.notifications.sink import NotificationSink
 from trading.runtime.session import new_session, paper_venues
-from trading.runtime.warmup import history_candles
 
 pytestmark = pytest.mark.usefixtures("webhooks", "eager")
 

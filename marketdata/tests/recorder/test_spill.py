@@ -11,7 +11,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from kbtc_site.spillfiles import SpillError, database_identity
+from kbtc_core.spillfiles import SpillError, database_identity
 from marketdata.model.events import event_to_dict
 from marketdata.models import RecordedEvent, RecordingSession
 from marketdata.recorder import Recorder, iter_events, session_gaps

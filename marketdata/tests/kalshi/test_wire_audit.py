@@ -13,7 +13,7 @@ from marketdata.model.events import OwnFill, PublicTrade
 from marketdata.ratelimit import Backoff
 from marketdata.sim.wire import trade_rest, ws_trade
 from marketdata.tests.kalshi_fixtures import Collector, until
-from marketdata.tests.sim_orders_helpers import call, quiet
+from marketdata.tests.sim.order_helpers import call, quiet
 
 
 def test_a_public_trade_names_the_book_side_the_taker_hit():
@@ -134,7 +134,7 @@ async def test_books_stay_right_when_kalshi_flips_the_use_yes_price_default():
     With the flipped default a client that does not ask for false gets NO bids on the YES
     scale and files every NO level at the wrong price."""
     from marketdata.sim.testing import running_simulator
-    from marketdata.tests.test_kalshi_ws_sim import active_ticker, exchange_levels, live_client
+    from marketdata.tests.kalshi.test_ws_sim import active_ticker, exchange_levels, live_client
 
     async with running_simulator() as sim:
         sim.exchange.use_yes_price_default = True
@@ -167,8 +167,8 @@ def test_the_simulator_honours_use_yes_price_on_snapshots_and_deltas():
 def test_the_book_subscribe_asks_for_own_side_prices_and_drops_the_ask_if_refused():
     import json
 
+    from marketdata.tests.kalshi.test_ws_frames import sent
     from marketdata.tests.kalshi_fixtures import signer
-    from marketdata.tests.test_kalshi_ws_frames import sent
 
     client = KalshiWsClient("ws://unused/trade-api/ws/v2", signer(), Collector())
     client.set_markets(["KXBTC15M-26JUL232045-45"])

@@ -12,7 +12,7 @@ import httpx
 
 from marketdata.sim.auth import generate_key_pair, sign_headers
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def free_port() -> int:

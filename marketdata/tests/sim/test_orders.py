@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marketdata.model.fees import OrderFeeAccumulator
 from marketdata.model.units import PRICE_MAX, format_dollars, format_fp, parse_dollars, parse_fp
-from marketdata.tests.sim_orders_helpers import call, quiet, v2
+from marketdata.tests.sim.order_helpers import call, quiet, v2
 
 
 async def test_an_order_crossing_three_levels_fills_level_by_level(sim_exchange):

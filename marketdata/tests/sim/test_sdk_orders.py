@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 
 from marketdata.model.units import format_dollars, parse_dollars, parse_fp
-from marketdata.tests.sim_orders_helpers import quiet
-from marketdata.tests.test_sim_sdk import sdk_client
+from marketdata.tests.sim.order_helpers import quiet
+from marketdata.tests.sim.test_sdk import sdk_client
 
 
 async def test_the_official_sdk_places_reads_and_cancels_orders(sim_exchange):

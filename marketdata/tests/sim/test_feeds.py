@@ -10,7 +10,7 @@ import pytest
 
 from marketdata.sim.prices import second_prices
 from marketdata.sim.testing import running_simulator
-from marketdata.tests.simhelpers import drain, frames_until
+from marketdata.tests.sim.frames import drain, frames_until
 
 WS_PATH = "/trade-api/ws/v2"
 

@@ -15,7 +15,7 @@ from marketdata.kalshi.rest import KalshiRestClient
 from marketdata.kalshi.signing import KalshiSigner
 from marketdata.ratelimit import TokenBucket
 from marketdata.sim.testing import SimHandle, running_simulator
-from marketdata.tests.sim_orders_helpers import quiet
+from marketdata.tests.sim.order_helpers import quiet
 
 
 class LoggingTransport(httpx.AsyncHTTPTransport):

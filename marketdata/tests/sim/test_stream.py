@@ -138,7 +138,7 @@ def test_the_maker_never_sees_future_prices():
 
 def test_real_history_file_replays_when_present():
     path = os.environ.get("KBTC_HISTORY") or str(
-        Path(__file__).resolve().parents[3]
+        Path(__file__).resolve().parents[4]
         / "shared/data/binance_btcusdt_1m_20230324_20260331.csv.xz"
     )
     if not os.path.exists(path):

@@ -6,7 +6,7 @@ import pytest
 from marketdata.model.book import OrderBook
 from marketdata.model.ticks import is_on_grid
 from marketdata.model.units import parse_dollars
-from marketdata.tests.simhelpers import apply_frame, drain, frames_until, rest_book
+from marketdata.tests.sim.frames import apply_frame, drain, frames_until, rest_book
 
 WS_PATH = "/trade-api/ws/v2"
 

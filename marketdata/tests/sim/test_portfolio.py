@@ -13,8 +13,8 @@ from marketdata.model.fees import order_fee
 from marketdata.model.units import MICROS_PER_CENT, PRICE_MAX, format_dollars, format_fp
 from marketdata.sim.account_wire import money
 from marketdata.sim.testing import running_simulator
-from marketdata.tests.sim_orders_helpers import call, quiet, v2
-from marketdata.tests.simhelpers import frames_until
+from marketdata.tests.sim.frames import frames_until
+from marketdata.tests.sim.order_helpers import call, quiet, v2
 
 OPENING = 100_000 * MICROS_PER_CENT  # $1,000
 

@@ -2,30 +2,35 @@
 until its next start applies it.
 
 The trading daemon (``trading.runtime.spill``: its rows) and the recorder
-(``marketdata.recorder.spill``: its events) each own their line format and how a line is
-applied; the files are handled here, once. A file is written whole: a temp file, fsync, then
-a hard link under the next free number (unlike a rename, a link never replaces an earlier
-spill) and the directory fsynced. It is read whole before anything is applied: the first
-line that cannot be parsed raises ``SpillError`` naming the file and the line, so a start
-stops rather than drop the writes in it. It is removed only after the caller's apply
-committed. Each line names the database it belongs to (``database_identity``), so a process
-on another database (tests, a benchmark, a demo sharing the data directory) leaves it alone.
+(``marketdata.recorder.spill``: its events) each own their fields and how a line is applied;
+the files and each line's envelope are handled here, once. A line is one JSON object that
+starts with its ``format`` and its ``db`` (``spill_line``, ``spill_record``). A file is
+written whole: a temp file, fsync, then a hard link under the next free number (unlike a
+rename, a link never replaces an earlier spill) and the directory fsynced. It is read whole
+before anything is applied: the first line that cannot be parsed raises ``SpillError``
+naming the file and the line, so a start stops rather than drop the writes in it. It is
+removed only after the caller's apply committed. Each line names the database it belongs to
+(``database_identity``), so a process on another database (tests, a benchmark, a demo
+sharing the data directory) leaves it alone.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from django.db import connection
 
 log = structlog.get_logger(__name__)
+
+SPILL_FORMAT = 1
 
 
 class SpilledLine(Protocol):
@@ -38,6 +43,28 @@ Line = TypeVar("Line", bound=SpilledLine)
 
 class SpillError(Exception):
     """A spill file that cannot be read; the start stops rather than lose its writes."""
+
+
+def spill_line(db: str, **fields: Any) -> str:
+    """One spill line: ``{"format": 1, "db": db, **fields}`` as compact JSON. Raises
+    ``TypeError``/``ValueError`` for fields JSON cannot hold."""
+    return json.dumps({"format": SPILL_FORMAT, "db": db, **fields}, separators=(",", ":"))
+
+
+def spill_record(line: str) -> dict[str, Any]:
+    """The JSON object of one spill line, its envelope checked (``format``, ``db``); raises
+    ``ValueError`` saying what is wrong."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc})") from exc
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    if record.get("format") != SPILL_FORMAT:
+        raise ValueError(f"unknown format {record.get('format')!r}")
+    if not isinstance(record.get("db"), str):
+        raise ValueError("no database named (db)")
+    return record
 
 
 def database_identity() -> str:
@@ -89,10 +116,13 @@ class SpillDirectory:
         self._fsync()
         return path
 
-    def read(self, path: Path, parse: Callable[[str, int], Line], *, stops: str) -> list[Line]:
-        """Every line of the file through ``parse(line, number)`` (which raises ValueError
-        for a line it cannot take), or ``SpillError`` naming the file and the first such
-        line. ``stops`` says what did not start ("the trader", "the recorder")."""
+    def read(
+        self, path: Path, parse: Callable[[dict[str, Any], int], Line], *, stops: str
+    ) -> list[Line]:
+        """Every line of the file, its envelope checked (``spill_record``), through
+        ``parse(record, number)`` (which raises ValueError for a record it cannot take), or
+        ``SpillError`` naming the file and the first such line. ``stops`` says what did not
+        start ("the trader", "the recorder")."""
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -103,7 +133,7 @@ class SpillDirectory:
             if not line and number == last:
                 break  # the newline that ends the last line
             try:
-                parsed.append(parse(line, number))
+                parsed.append(parse(spill_record(line), number))
             except ValueError as exc:
                 raise SpillError(
                     f"spill file {path}, line {number}: {exc}. Nothing in it was applied and "
@@ -112,7 +142,7 @@ class SpillDirectory:
         return parsed
 
     def waiting(
-        self, parse: Callable[[str, int], Line], *, stops: str
+        self, parse: Callable[[dict[str, Any], int], Line], *, stops: str
     ) -> list[tuple[Path, list[Line]]]:
         """Every waiting file of this database with its lines, oldest first, all read
         before the caller applies any; a file of another database is left alone (logged)."""
