@@ -36,6 +36,7 @@ from marketdata.model.events import (
 from marketdata.model.units import PRICE_MAX
 from trading.engine.breaker import day_index, loss_fraction, week_index
 from trading.engine.entry import (
+    EntryFeatures,
     MarketSignals,
     SharedVerdict,
     evaluate_entry,
@@ -310,7 +311,7 @@ class Engine:
         self._on_candles(market.candles.advance(now), out)
         market.select_active(now, force=False)
         market.sample_second(now)
-        verdicts: dict[int, tuple[MarketSignals, SharedVerdict]] = {}
+        second = _Second()
         day = day_index(now)
         week = week_index(now)
         for lane in self.lanes.values():
@@ -323,35 +324,47 @@ class Engine:
             if lane.position is not None:
                 self._watch(lane, out, per_second=True)
             elif not lane.orders:
-                # lanes that decide with the same parameters share one verdict a second
-                params = lane.params
-                pair = verdicts.get(id(params))
-                if pair is None:
-                    signals = market_signals(market, now, params)
-                    pair = verdicts[id(params)] = (
-                        signals,
-                        shared_verdict(signals, market, now=now, params=params),
-                    )
-                decision, order = evaluate_entry(
-                    lane,
-                    pair[1],
-                    pair[0],
-                    market,
-                    now=now,
-                    paused=self.paused,
-                    params=params,
-                    params_hash=lane.params_hash,
-                )
-                if lane.decisions or order is not None:
-                    out.append(decision)
-                if order is not None:
-                    self._send_entry(lane, order, decision.driver, out)
+                self._evaluate_entry(lane, second, out)
         minute = now // 60_000
         if minute != self._minute:
             self._minute = minute
             out.extend(self._lane_status(lane) for lane in self.lanes.values())
         if self.market_snapshots:
             out.append(self._market_snapshot())
+
+    def _evaluate_entry(self, lane: Lane, second: _Second, out: list[Output]) -> None:
+        """A flat lane's entry evaluation; lanes that decide with the same parameters share
+        this second's signals and verdict."""
+        market, now, params = self.market, self.now, lane.params
+        key = id(params)
+        signals = second.signals.get(key)
+        if signals is None:
+            signals = second.signals[key] = market_signals(market, now, params, second.first)
+            if second.first is None:
+                second.first = signals
+                remaining = market.remaining_ms(signals.ticker, now)
+                second.features = EntryFeatures(market, now, remaining)
+        if not lane.decisions and signals.obi is None and signals.roc is None:
+            return  # no signal, no entry, and nobody reads the decision: nothing to do
+        verdict = second.verdicts.get(key)
+        if verdict is None:
+            verdict = second.verdicts[key] = shared_verdict(
+                signals, market, now=now, params=params, features=second.features
+            )
+        decision, order = evaluate_entry(
+            lane,
+            verdict,
+            signals,
+            market,
+            now=now,
+            paused=self.paused,
+            params=params,
+            params_hash=lane.params_hash,
+        )
+        if lane.decisions or order is not None:
+            out.append(decision)
+        if order is not None:
+            self._send_entry(lane, order, decision.driver, out)
 
     def _on_candles(self, candles: list[Candle], out: list[Output]) -> None:
         regime = self.market.regime
@@ -655,6 +668,18 @@ class Engine:
             position.cost,
             position.fees,
         )
+
+
+class _Second:
+    """What lanes share within one second's evaluation (by parameter set)."""
+
+    __slots__ = ("features", "first", "signals", "verdicts")
+
+    def __init__(self) -> None:
+        self.first: MarketSignals | None = None  # the market part of the signals
+        self.features: EntryFeatures | None = None
+        self.signals: dict[int, MarketSignals] = {}
+        self.verdicts: dict[int, SharedVerdict] = {}
 
 
 def _ignore(event: object, out: list[Output]) -> None:

@@ -38,23 +38,54 @@ class MarketSignals:
     roc_value: float | None  # ROC(roc_lookback), stored on the trade as entry ROC
 
 
-def market_signals(market: MarketState, now: int, params: Params) -> MarketSignals:
-    ticker = market.active
-    book = market.books.get(ticker) if ticker else None
+def market_signals(
+    market: MarketState, now: int, params: Params, same_second: MarketSignals | None = None
+) -> MarketSignals:
+    """This second's signals with a lane's thresholds (``params``). ``same_second``: the
+    signals another parameter set read this second; what depends only on the market (the
+    book, the spread state, the trade flow, the ROC value) is taken from it."""
     regime = market.regime.regime
     obi = obi_direction(
         market.obi.history, market.book_volume, holding=False, regime=regime, params=params
     )
+    roc_signal = market.roc_direction(obi, params)
+    if same_second is not None:
+        base = same_second
+        return MarketSignals(
+            base.ticker, base.book, obi, roc_signal, base.spread, base.tfi, base.roc_value
+        )
+    ticker = market.active
+    book = market.books.get(ticker) if ticker else None
     spread = market.spread.state(now, book.spread if book else None, regime)
     return MarketSignals(
-        ticker,
-        book,
-        obi,
-        market.roc_direction(obi, params),
-        spread,
-        market.tfi(ticker, now),
-        market.current_roc,
+        ticker, book, obi, roc_signal, spread, market.tfi(ticker, now), market.current_roc
     )
+
+
+class EntryFeatures:
+    """This second's entry feature vector (domain.md §7.1), market state only: one per
+    second for every lane, computed the first time a rule or an entry reads it (the ML gate
+    reads it before the verdict; most seconds nothing does)."""
+
+    __slots__ = ("_market", "_now", "_remaining", "_value")
+
+    def __init__(self, market: MarketState, now: int, remaining_ms: int | None) -> None:
+        self._market, self._now, self._remaining = market, now, remaining_ms
+        self._value: dict[str, float | int | None] | None = None
+
+    def get(self, book: OrderBook) -> dict[str, float | int | None]:
+        if self._value is None:
+            market = self._market
+            self._value = entry_features(
+                now=self._now,
+                book=book,
+                candles=market.last_candles(11),
+                obi_raw=market.obi.last_raw,
+                atr_pct=market.regime.atr_pct,
+                remaining_ms=self._remaining,
+                depth_levels=market.params.obi_depth_levels,
+            )
+        return self._value
 
 
 @fast_init
@@ -80,10 +111,10 @@ class SharedVerdict:
     # The first rule after the low-conviction gate that blocked ("" = none): trend, price.
     after_low_reason: str
     size_mult: float  # of ``resolution``'s conviction (a halted lane logs NONE's 0.0)
-    # The entry feature vector (domain.md §7.1), taken before any lane's verdict whenever a
-    # direction reached the price guard with a price, so a rule (the ML gate) can read it;
+    # The entry feature vector (domain.md §7.1), readable by any rule before the verdict
+    # whenever a direction reached the price guard with a price (``features.get(book)``);
     # None otherwise (no entry can follow). Market state only: shared by the lanes.
-    features: dict[str, float | int | None] | None
+    features: EntryFeatures | None
 
 
 def _first(rules: tuple[tuple[str, str], ...], passed: frozenset[str]) -> str:
@@ -126,7 +157,12 @@ def size_mult(conviction: Conviction, params: Params) -> float:
 
 
 def shared_verdict(
-    sig: MarketSignals, market: MarketState, *, now: int, params: Params
+    sig: MarketSignals,
+    market: MarketState,
+    *,
+    now: int,
+    params: Params,
+    features: EntryFeatures | None = None,
 ) -> SharedVerdict:
     regime = market.regime.regime
     remaining = market.remaining_ms(sig.ticker, now)
@@ -178,17 +214,10 @@ def shared_verdict(
             price_rule = ("price_guard", blocked) if blocked else _PRICE_OK
     trend = trend_rule[1] if trend_rule[1] != "ok" else ""
     price_reason = "" if price_rule is None or price_rule[1] == "ok" else price_rule[1]
-    features = None
-    if price is not None and book is not None:
-        features = entry_features(
-            now=now,
-            book=book,
-            candles=market.last_candles(11),
-            obi_raw=market.obi.last_raw,
-            atr_pct=market.regime.atr_pct,
-            remaining_ms=remaining,
-            depth_levels=params.obi_depth_levels,
-        )
+    if price is None or book is None:
+        features = None
+    elif features is None:
+        features = EntryFeatures(market, now, remaining)
     return SharedVerdict(
         ticker=sig.ticker,
         book=book,
@@ -314,6 +343,7 @@ def _entry_order(
 ) -> PendingOrder:
     assert shared.ticker is not None
     assert shared.features is not None
+    assert shared.book is not None
     assert shared.price is not None
     assert res.direction is not None
     return PendingOrder(
@@ -329,7 +359,7 @@ def _entry_order(
         entry_obi=market.obi.smoothed,
         entry_roc=sig.roc_value,
         regime=market.regime.regime,
-        features=shared.features,
+        features=shared.features.get(shared.book),
     )
 
 
