@@ -9,7 +9,7 @@ import contextlib
 
 import structlog
 
-from kbtc_site.db import db_call
+from kbtc_core.db import db_call
 from trading.runtime.sinks.base import Sink
 from trading.services.heartbeat import heartbeat_stop, heartbeat_touch
 
