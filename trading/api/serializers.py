@@ -66,6 +66,11 @@ class OverrideOutput(serializers.Serializer):
     min = serializers.FloatField(allow_null=True)
     max = serializers.FloatField(allow_null=True)
     doc = serializers.CharField()
+    scope = serializers.ChoiceField(
+        choices=["market", "lane"],
+        help_text="market: shapes the market every lane shares, an override applies at the "
+        "trader's next start; lane: an override applies within a second",
+    )
     overridden = serializers.BooleanField()
     value = serializers.JSONField()
     set_by = serializers.CharField(allow_null=True)

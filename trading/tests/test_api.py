@@ -163,6 +163,8 @@ def test_overrides_can_be_read_set_and_cleared(bearer):
     assert rows["min_hold_s"]["overridden"] is True
     assert rows["min_hold_s"]["value"] == 90
     assert rows["min_hold_s"]["set_by"] == "operator"
+    # which overrides wait for the trader's next start, and which apply at once
+    assert (rows["min_hold_s"]["scope"], rows["obi_history_len"]["scope"]) == ("lane", "market")
     assert bearer.delete("/api/param-overrides/min_hold_s/").status_code == 200
     assert bearer.delete("/api/param-overrides/min_hold_s/").status_code == 404
     bearer.post("/api/param-overrides/", {"name": "min_hold_s", "value": 90}, format="json")
