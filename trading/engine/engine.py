@@ -38,8 +38,8 @@ from trading.engine.exits import ExitThresholds
 from trading.engine.intents import CancelOrder, ClosePosition, Intent, PlaceOrder
 from trading.engine.lane import Lane, PendingOrder, Position
 from trading.engine.market import MarketState
-from trading.engine.params import ParamError, Params
-from trading.engine.position_watch import exit_price, watch_position
+from trading.engine.params import MARKET_PARAMS, ParamError, Params
+from trading.engine.position_watch import watch_position
 from trading.engine.records import (
     BreakerChanged,
     CandleClosed,
@@ -75,7 +75,8 @@ class Engine:
         self.now = 0
         self.paused = False
         self._second: int | None = None
-        self._marks: dict[str, int | None] = {}  # last exit price each lane's position saw
+        # The best YES bid and ask each lane's position was last judged on.
+        self._marks: dict[str, tuple[int | None, int | None] | None] = {}
         self._breaker_keys: dict[str, tuple[int, int, int, int, bool]] = {}
         self._dispatch = {
             BookDelta: self._on_book_delta,
@@ -163,8 +164,9 @@ class Engine:
 
     def apply_params(self, params: Params) -> None:
         """Swap the parameter set between events (overrides applied by the daemon)."""
-        if params.candle_interval_s != self.params.candle_interval_s:
-            raise ParamError("candle_interval_s: cannot change while the engine runs")
+        for name in MARKET_PARAMS:
+            if getattr(params, name) != getattr(self.params, name):
+                raise ParamError(f"{name}: cannot change while the engine runs")
         self.params = params
         self.params_hash = params.params_hash()
         self.thresholds = ExitThresholds.of(params)
@@ -227,7 +229,7 @@ class Engine:
 
     def _on_second(self, out: list[Output]) -> None:
         market, now = self.market, self.now
-        self._on_candles(market.candles.advance(now), out)
+        self._on_candles(market.advance_candles(now), out)
         market.select_active(now, force=False)
         market.sample_second(now)
         shared = None
@@ -307,28 +309,27 @@ class Engine:
         book = market.books.get(ticker) or market.book(ticker)
         book.apply_delta(event.side, event.price, event.delta, event.ts)
         market.last_kalshi_ts = event.ts
-        self._book_moved(ticker, out, event.side)
+        self._book_moved(ticker, out)
 
     def _on_book_snapshot(self, event: BookSnapshot, out: list[Output]) -> None:
         self.market.book(event.ticker).apply_snapshot(event.yes, event.no, event.ts)
         self.market.last_kalshi_ts = event.ts
         self._book_moved(event.ticker, out)
 
-    def _book_moved(self, ticker: str, out: list[Output], side: str | None = None) -> None:
-        """Re-check held positions on ``ticker`` whose executable exit price may have moved.
+    def _book_moved(self, ticker: str, out: list[Output]) -> None:
+        """Re-check held positions on ``ticker`` whose exit price or mark may have moved.
 
-        A long exits at the best YES bid and a short at the best YES ask (= 1 − best NO bid),
-        so a delta on one side (``side``) cannot move the other direction's exit price.
+        Within a second only the executable exit price (the guards, and whether anything
+        can be sold) and the mark (the stops and targets: both sides' best prices) can
+        change an exit's verdict, so a delta that moves neither is not re-checked.
         """
         for lane in self.lanes.values():
             position = lane.position
             if position is not None and position.ticker == ticker:
-                if side is not None and (side == "yes") != position.long:
-                    continue
-                # Within a second only the executable price can change an exit's verdict.
-                price = exit_price(self, position)
-                if price != self._marks.get(lane.name):
-                    self._marks[lane.name] = price
+                book = self.market.books.get(ticker)
+                key = None if book is None else (book.best_yes_bid, book.best_yes_ask)
+                if key != self._marks.get(lane.name):
+                    self._marks[lane.name] = key
                     self._watch(lane, out, per_second=False)
 
     def _on_spot(self, event: SpotTrade | SpotTicker, out: list[Output]) -> None:
@@ -436,6 +437,7 @@ class Engine:
                 entry_roc=order.entry_roc,
                 regime=order.regime,
                 last_telemetry_ts=now,
+                entry_exit_roc=self.market.exit_roc(),
             )
             lane.position = position
         position.add_entry_fill(yes_price, count, fee)

@@ -35,6 +35,12 @@ original's candle counts are re-expressed inside one 900 s window):
 
 ``obi_history_len`` (20) and ``spread_history_len`` (180, baseline the last
 ``sd_baseline_window`` = 60) count readings taken once per second of event time.
+
+Market parameters shape market state that every lane shares and cannot change while an
+engine runs (``Engine.apply_params`` refuses them): ``candle_interval_s`` (the 15-minute
+candles of ATR, ROC and the entry signals) and ``exit_candle_s`` (default 180: five spot
+candles per contract, read only by the candle exits, interfaces.md §5). Every other
+parameter is a lane parameter: it decides, and may change between events.
 """
 
 from __future__ import annotations
@@ -59,7 +65,8 @@ def _p(default: Any, low: float | None = None, high: float | None = None, doc: s
 class Params:
     # --- market / candles ----------------------------------------------------------------
     series_ticker: str = _p("KXBTC15M", doc="series whose contracts are traded")
-    candle_interval_s: int = _p(900, 60, 3600, "spot candle length for ATR/ROC")
+    candle_interval_s: int = _p(900, 60, 3600, "[market] spot candle length for ATR/ROC")
+    exit_candle_s: int = _p(180, 60, 900, "[market] spot candle length of the candle exits")
     # --- ATR regime (domain §3.3) --------------------------------------------------------
     atr_period: int = _p(14, 2, 100, "true ranges in the simple-mean ATR")
     atr_smooth_period: int = _p(3, 1, 20, "ATR% values averaged for the regime class")
@@ -252,4 +259,6 @@ def params_schema() -> list[dict[str, Any]]:
 
 
 PARAMS_SCHEMA: list[dict[str, Any]] = params_schema()
+# Shape market state shared by every lane (see the module docstring): fixed while it runs.
+MARKET_PARAMS = ("candle_interval_s", "exit_candle_s")
 DEFAULT_PARAMS = Params()
