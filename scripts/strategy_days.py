@@ -29,12 +29,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from marketdata.sim.stream import generate_events, history_for  # noqa: E402
-from trading.engine.engine import DEFAULT_BANKROLL  # noqa: E402
-from trading.engine.params import Params  # noqa: E402
-from trading.engine.records import PositionClosed  # noqa: E402
-from trading.runtime.session import new_session  # noqa: E402
-from trading.runtime.warmup import history_candles  # noqa: E402
+from marketdata.sim.stream import generate_events, history_for
+from trading.engine.engine import DEFAULT_BANKROLL
+from trading.engine.params import Params
+from trading.engine.records import PositionClosed
+from trading.runtime.session import new_session
+from trading.runtime.warmup import history_candles
 
 DAYS = ("2025-09-21", "2024-05-20", "2025-03-09", "2025-01-13")
 MINUTES = 24 * 60
