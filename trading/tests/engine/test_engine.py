@@ -682,13 +682,16 @@ def test_regime_change_is_recorded():
     assert [(r.old, r.new) for r in of(s.outputs, RegimeChanged)] == [("MEDIUM", "HIGH")]
 
 
-def test_apply_params_swaps_rules_but_not_the_candle_interval():
+def test_apply_params_swaps_rules_but_not_the_market_parameters():
     s = Scenario()
     s.engine.apply_params(P.with_overrides({"obi_consecutive_readings": 1, "obi_history_len": 5}))
     out = s.enter_long()
     assert decisions(out)[0].reason == "ENTRY"
-    with pytest.raises(ParamError, match="candle_interval_s"):
+    with pytest.raises(ParamError, match="candle_interval_s: cannot change"):
         s.engine.apply_params(P.with_overrides({"candle_interval_s": 60}))
+    with pytest.raises(ParamError, match="exit_candle_s: cannot change"):
+        s.engine.apply_params(P.with_overrides({"exit_candle_s": 60}))
+    assert s.engine.market.exit_candles.interval_s == 180
 
 
 def test_the_live_breaker_halts_entries_and_clears_by_operator_reset():
