@@ -23,21 +23,14 @@ if TYPE_CHECKING:
     from trading.engine.engine import Engine, Output
 
 
-def exit_price(engine: Engine, position: Position) -> int | None:
-    book = engine.market.books.get(position.ticker)
-    if book is None:
-        return None
-    return book.best_yes_bid if position.long else book.best_yes_ask
-
-
 def watch_position(
     engine: Engine, lane: Lane, position: Position, out: list[Output], *, per_second: bool
 ) -> str:
     market, params, now = engine.market, engine.params, engine.now
     book = market.books.get(position.ticker)
-    price = exit_price(engine, position)
     bid, ask = (None, None) if book is None else (book.best_yes_bid, book.best_yes_ask)
-    # Both doubled: twice the gain at the mid against twice the premium paid.
+    price = bid if position.long else ask  # executable: what the exit would sell into
+    # The mark, both doubled: twice the gain at the mid against twice the premium paid.
     mark_gain = None
     if bid is not None and ask is not None and position.count > 0 and position.cost > 0:
         mark_gain = position.gain_at_mid(bid, ask)
