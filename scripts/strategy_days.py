@@ -22,8 +22,10 @@ import json
 import os
 import statistics
 import sys
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,9 @@ MINUTES = 24 * 60
 WARMUP_CANDLES = 60
 LATENCY_MS = 200  # DaemonConfig's default
 NEAR_MIN_HOLD_MS = 5_000
+# Hold-time buckets, seconds: [edge_i, edge_i+1); around the defaults' min_hold_s (120),
+# roc_max_hold_s (360), obi_max_hold_s (540) and the 900 s window.
+HOLD_EDGES = (0, 120, 126, 180, 360, 540, 900)
 
 
 def day_start_ms(day: str) -> int:
@@ -48,9 +53,13 @@ def day_start_ms(day: str) -> int:
     return int(start.timestamp() * 1000)
 
 
-def run_day(day: str, *, seed: int, history: str, params: Params) -> list[PositionClosed]:
+def run_day(
+    day: str, *, seed: int, history: str | None, params: Params, minutes: int = MINUTES
+) -> list[PositionClosed]:
+    """The paper lane's closed trades over ``minutes`` from ``day`` 00:00 UTC (``history``
+    None: the simulator's seeded synthetic path, for tests)."""
     start = day_start_ms(day)
-    prices = history_for(seed, start, MINUTES, history)
+    prices = history_for(seed, start, minutes, history)
     session = new_session(
         params,
         lanes=("paper",),
@@ -59,7 +68,7 @@ def run_day(day: str, *, seed: int, history: str, params: Params) -> list[Positi
         warmup=history_candles(prices, start, count=WARMUP_CANDLES),
     )
     trades: list[PositionClosed] = []
-    for event in generate_events(seed, start, MINUTES, prices):
+    for event in generate_events(seed, start, minutes, prices):
         trades.extend(o for o in session.feed(event) if isinstance(o, PositionClosed))
     return trades
 
@@ -77,8 +86,18 @@ def summary(trades: Sequence[PositionClosed], params: Params) -> dict[str, Any]:
         "fees_usd": round(sum(t.fees for t in trades) / 1e6, 2),
         "reasons": dict(Counter(t.reason for t in trades).most_common()),
         "hold_s": _quantiles(holds),
+        "hold_buckets_s": _buckets(holds),
         "near_min_hold_share": round(near / len(trades), 3) if trades else None,
     }
+
+
+def _buckets(holds: Sequence[float]) -> dict[str, int]:
+    """Exits per hold-time bucket [low, high) in seconds, the last one open-ended."""
+    labels = [f"{low}-{high}" for low, high in pairwise(HOLD_EDGES)] + [f"{HOLD_EDGES[-1]}+"]
+    counts = dict.fromkeys(labels, 0)
+    for hold in holds:
+        counts[labels[bisect_right(HOLD_EDGES, hold) - 1]] += 1
+    return counts
 
 
 def _quantiles(values: Sequence[float]) -> dict[str, float] | None:
