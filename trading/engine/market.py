@@ -294,6 +294,7 @@ class MarketState:
         closed = self.exit_candles.closed
         if len(closed) <= lookback:
             return None
+        # ROC reads only the two ends of its window: pass those, not a copy of the deque.
         return roc([closed[-1 - lookback].close, closed[-1].close], 1)
 
     def spot_roc(self, now: int, seconds: int) -> float | None:
