@@ -48,7 +48,7 @@ from trading.engine.intents import CancelOrder, ClosePosition, Intent, PlaceOrde
 from trading.engine.lane import Lane, LaneSpec, PendingOrder, Position
 from trading.engine.market import MarketState
 from trading.engine.params import ParamError, Params, market_differences
-from trading.engine.position_watch import exit_price, watch_position
+from trading.engine.position_watch import watch_position
 from trading.engine.records import (
     BreakerChanged,
     CandleClosed,
@@ -105,7 +105,8 @@ class Engine:
         self.paused = False
         self._second: int | None = None
         self._minute: int | None = None
-        self._marks: dict[str, int | None] = {}  # last exit price each lane's position saw
+        # The best YES bid and ask each lane's position was last judged on.
+        self._marks: dict[str, tuple[int | None, int | None] | None] = {}
         self._breaker_keys: dict[str, tuple[int, int, int, int, bool]] = {}
         self._dispatch = {
             BookDelta: self._on_book_delta,
@@ -308,7 +309,7 @@ class Engine:
 
     def _on_second(self, out: list[Output]) -> None:
         market, now = self.market, self.now
-        self._on_candles(market.candles.advance(now), out)
+        self._on_candles(market.advance_candles(now), out)
         market.select_active(now, force=False)
         market.sample_second(now)
         second = _Second()
@@ -414,28 +415,27 @@ class Engine:
         book = market.books.get(ticker) or market.book(ticker)
         book.apply_delta(event.side, event.price, event.delta, event.ts)
         market.last_kalshi_ts = event.ts
-        self._book_moved(ticker, out, event.side)
+        self._book_moved(ticker, out)
 
     def _on_book_snapshot(self, event: BookSnapshot, out: list[Output]) -> None:
         self.market.book(event.ticker).apply_snapshot(event.yes, event.no, event.ts)
         self.market.last_kalshi_ts = event.ts
         self._book_moved(event.ticker, out)
 
-    def _book_moved(self, ticker: str, out: list[Output], side: str | None = None) -> None:
-        """Re-check held positions on ``ticker`` whose executable exit price may have moved.
+    def _book_moved(self, ticker: str, out: list[Output]) -> None:
+        """Re-check held positions on ``ticker`` whose exit price or mark may have moved.
 
-        A long exits at the best YES bid and a short at the best YES ask (= 1 − best NO bid),
-        so a delta on one side (``side``) cannot move the other direction's exit price.
+        Within a second only the executable exit price (the guards, and whether anything
+        can be sold) and the mark (the stops and targets: both sides' best prices) can
+        change an exit's verdict, so a delta that moves neither is not re-checked.
         """
         for lane in self.lanes.values():
             position = lane.position
             if position is not None and position.ticker == ticker:
-                if side is not None and (side == "yes") != position.long:
-                    continue
-                # Within a second only the executable price can change an exit's verdict.
-                price = exit_price(self, position)
-                if price != self._marks.get(lane.name):
-                    self._marks[lane.name] = price
+                book = self.market.books.get(ticker)
+                key = None if book is None else (book.best_yes_bid, book.best_yes_ask)
+                if key != self._marks.get(lane.name):
+                    self._marks[lane.name] = key
                     self._watch(lane, out, per_second=False)
 
     def _on_spot(self, event: SpotTrade | SpotTicker, out: list[Output]) -> None:
@@ -531,6 +531,7 @@ class Engine:
                 regime=order.regime,
                 last_telemetry_ts=now,
                 entry_client_order_id=order.client_order_id,
+                entry_exit_roc=self.market.exit_roc(),
             )
             lane.position = position
         position.add_entry_fill(yes_price, count, fee)

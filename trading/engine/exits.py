@@ -1,17 +1,26 @@
-"""Exit rules for an open position (domain.md §3.12 with interfaces.md §5, §13).
+"""Exit rules for an open position (domain.md §3.12 with interfaces.md §5, §13 point 10).
 
 Order of a pass: settlement-window guards (short settlement guard, expiry guard), then the
 strategy exits behind the ``min_hold_s`` gate (OBI set, then ROC set; both apply to every
 position), then a non-shadow health-score decay. ``CONTRACT_SETTLED`` is driven by the
 contract's result event (``engine``), not by this module.
 
-Profit and loss is the fraction of the premium paid (long: YES price, short: NO price)
-measured on the executable exit price (long: best YES bid, short: best YES ask), compared
-exactly in integers: ``gain`` = exit premium × count − cost, both in micro-dollars.
+Stops and targets are judged on the **mark**: the mid of the position's own contract (long
+the YES mid, short the NO mid = 1 − YES mid) as a fraction of the premium paid, compared
+exactly in integers (``gain`` at the mark against ``cost``). Judged on the executable price
+instead, the spread alone (wider than the 2 % stop on most books) stopped nearly every
+position out at ``min_hold_s``. Exits still execute at the executable price. With one side
+of the book empty there is no mark, so no stop or target in that pass.
+
+The candle exits read spot candles of ``exit_candle_s`` that opened at or after the entry
+(the candles of the hold): a 15-minute contract never sees a 15-minute candle close while
+it is held, so 15-minute candles could only repeat what the entry already knew.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -32,13 +41,17 @@ class ExitThresholds:
     long_target: Fraction
     short_stop: Fraction
     short_target: Fraction
+    # VOLATILITY_SPIKE: an exit candle's range, % of its open, above the HIGH regime's
+    # ATR % scaled from 15 minutes to ``exit_candle_s`` by √time (a random walk's range).
+    spike_range_pct: float
 
     @classmethod
     def of(cls, params: Params) -> ExitThresholds:
         stop = exact(params.stop_loss_frac)
         short_stop = stop * exact(params.short_stop_loss_mult)
         mult = exact(params.profit_target_mult)
-        return cls(stop, stop * mult, short_stop, short_stop * mult)
+        spike = params.atr_high_threshold * math.sqrt(params.exit_candle_s / 900)
+        return cls(stop, stop * mult, short_stop, short_stop * mult, spike)
 
 
 @fast_init
@@ -47,12 +60,14 @@ class ExitInputs:
     direction: Direction
     held_ms: int
     regime: Regime
-    gain: int | None  # micro-dollars at the executable exit price; None: that side is empty
-    cost: int  # micro-dollars paid for the open count
+    # The gain at the mark and the premium paid for the open count, in one unit (the watch
+    # passes both doubled, so a mid between two price units is exact); None: no mark.
+    gain: int | None
+    cost: int
     obi: float | None  # smoothed
-    last_candle: Candle | None
-    current_roc: float | None
-    entry_roc: float | None
+    hold_candles: Sequence[Candle]  # completed exit candles opened at/after the entry
+    current_roc: float | None  # ROC(roc_lookback) of the exit candles now
+    entry_roc: float | None  # the same when the entry filled
 
 
 def _at_most(gain: int, cost: int, frac: Fraction) -> bool:
@@ -80,7 +95,8 @@ def settlement_window_exit(
 
     Reading (ambiguity): domain.md §3.12.1 has the live lane judge "underwater" on the mark
     (mid) and paper on the executable price; the engine is one for both lanes and uses the
-    executable price (the price the exit would get, as interfaces.md §5 does for stops).
+    executable price (the price the exit would get). interfaces.md §5 moved stops and
+    targets to the mark but left these guards unchanged.
     """
     if (
         direction == "SHORT"
@@ -97,22 +113,20 @@ def settlement_window_exit(
 
 
 def strategy_exit(inputs: ExitInputs, thresholds: ExitThresholds, params: Params) -> str:
-    if inputs.gain is None:
-        return ""
     if inputs.held_ms < params.min_hold_s * 1000 and inputs.regime != "HIGH":
-        return ""  # BUG-013: the spread alone would stop a fresh position out
+        return ""  # BUG-013: give a fresh position time to move
     return _obi_exit(inputs, thresholds, params) or _roc_exit(inputs, params)
 
 
 def _obi_exit(inputs: ExitInputs, thresholds: ExitThresholds, params: Params) -> str:
-    assert inputs.gain is not None
     gain, cost, long = inputs.gain, inputs.cost, inputs.direction == "LONG"
-    stop = thresholds.long_stop if long else thresholds.short_stop
-    target = thresholds.long_target if long else thresholds.short_target
-    if _at_most(gain, cost, stop):
-        return "STOP_LOSS"
-    if _at_least(gain, cost, target):
-        return "TAKE_PROFIT"
+    if gain is not None:
+        stop = thresholds.long_stop if long else thresholds.short_stop
+        target = thresholds.long_target if long else thresholds.short_target
+        if _at_most(gain, cost, stop):
+            return "STOP_LOSS"
+        if _at_least(gain, cost, target):
+            return "TAKE_PROFIT"
     obi = inputs.obi
     if (
         obi is not None
@@ -123,7 +137,7 @@ def _obi_exit(inputs: ExitInputs, thresholds: ExitThresholds, params: Params) ->
         )
     ):
         return "SIGNAL_DECAY"
-    if inputs.regime == "HIGH":
+    if any(_range_pct(c) > thresholds.spike_range_pct for c in inputs.hold_candles):
         return "VOLATILITY_SPIKE"
     if inputs.held_ms >= params.obi_max_hold_s * 1000:
         return "TIME_EXIT"
@@ -131,21 +145,19 @@ def _obi_exit(inputs: ExitInputs, thresholds: ExitThresholds, params: Params) ->
 
 
 def _roc_exit(inputs: ExitInputs, params: Params) -> str:
-    assert inputs.gain is not None
-    # Reading (ambiguity): domain.md §3.12 reads "the latest completed candle", as here. In
-    # the original a position had held two candle closes before these rules ran, so that
-    # candle always closed during the hold; with ``min_hold_s`` (§13.2) and 15-minute
-    # windows that coincide with the 15-minute candles, it is the candle that closed
-    # before the entry. Kept literal; listed as an open question in docs/engine.md.
-    candle = inputs.last_candle
-    if candle is not None and inputs.gain > 0 and candle.open > 0:
+    candle = inputs.hold_candles[-1] if inputs.hold_candles else None
+    gain = inputs.gain
+    if candle is not None and gain is not None and gain > 0 and candle.open > 0:
         body_pct = abs(candle.close - candle.open) / candle.open * 100
         if body_pct >= params.roc_blowoff_candle_pct:
             return "BLOWOFF_TAKE_PROFIT"
     early = _early_allowed(inputs, params)
     entry, current = inputs.entry_roc, inputs.current_roc
     stalled = (
-        entry
+        # Only once the ROC has moved past the entry: as many candles of the hold as its
+        # look-back (3 by default, issue #16's "at least 3 exit candles of the hold").
+        len(inputs.hold_candles) >= params.roc_lookback
+        and entry
         and current is not None
         and abs(current) < params.roc_momentum_stall_ratio * abs(entry)
     )
@@ -162,6 +174,12 @@ def _roc_exit(inputs: ExitInputs, params: Params) -> str:
     return ""
 
 
+def _range_pct(candle: Candle) -> float:
+    return (candle.high - candle.low) / candle.open * 100 if candle.open > 0 else 0.0
+
+
 def _early_allowed(inputs: ExitInputs, params: Params) -> bool:
-    assert inputs.gain is not None
-    return inputs.held_ms >= params.early_exit_min_hold_s * 1000 or inputs.gain < 0
+    """Decay-style exits before ``early_exit_min_hold_s`` need a loss on the mark."""
+    if inputs.held_ms >= params.early_exit_min_hold_s * 1000:
+        return True
+    return inputs.gain is not None and inputs.gain < 0

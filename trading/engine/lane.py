@@ -79,6 +79,8 @@ class Position:
     last_telemetry_ts: int = 0
     exit_client_order_id: str = ""  # the order of the latest exit fill
     entry_client_order_id: str = ""  # the order whose first fill opened it
+    # ROC of the exit candles completed at the entry: MOMENTUM_STALL's reference.
+    entry_exit_roc: float | None = None
 
     @property
     def long(self) -> bool:
@@ -123,6 +125,13 @@ class Position:
     def gain_at(self, yes_price: int) -> int:
         """Micro-dollars gained (gross of fees) by selling the open count at ``yes_price``."""
         return self.premium(yes_price) * self.count - self.cost
+
+    def gain_at_mid(self, best_yes_bid: int, best_yes_ask: int) -> int:
+        """Twice the gain (gross of fees) at the mid, in micro-dollars: doubled so that a
+        mid between two price units stays exact. Compare it with ``2 × cost``."""
+        doubled_mid = best_yes_bid + best_yes_ask
+        premium = doubled_mid if self.long else 2 * PRICE_MAX - doubled_mid
+        return premium * self.count - 2 * self.cost
 
     def track(self, pnl_frac: float) -> None:
         self.mfe = pnl_frac if self.mfe is None else max(self.mfe, pnl_frac)

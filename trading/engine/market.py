@@ -85,6 +85,9 @@ class MarketState:
         self.last_kalshi_ts: int | None = None
         self.spot_samples: deque[tuple[int, float]] = deque(maxlen=SPOT_SAMPLES)
         self.candles = CandleAggregator(params.candle_interval_s)
+        # Shorter spot candles read only by the candle exits (``exit_candle_s``): a
+        # 15-minute contract never sees a 15-minute candle close while it is held.
+        self.exit_candles = CandleAggregator(params.exit_candle_s)
         self.regime = RegimeTracker(params)
         self.obi = ObiTracker(params)
         self.spread = SpreadTracker(params)
@@ -143,9 +146,17 @@ class MarketState:
         return book
 
     def on_spot(self, ts: int, price: float) -> list[Candle]:
+        """Fold a spot price in; returns the ``candle_interval_s`` candle it closed, if any."""
         self.spot = price
         self.last_spot_ts = ts
+        self.exit_candles.update(ts, price)
         return self.candles.update(ts, price)
+
+    def advance_candles(self, now: int) -> list[Candle]:
+        """Close the bars that end at or before ``now`` (every second of event time);
+        returns the closed ``candle_interval_s`` candle, if any."""
+        self.exit_candles.advance(now)
+        return self.candles.advance(now)
 
     def on_public_trade(self, event: PublicTrade) -> None:
         flow = self.flows.get(event.ticker)
@@ -268,6 +279,26 @@ class MarketState:
         last = list(islice(reversed(closed), n))
         last.reverse()
         return last
+
+    def exit_candles_since(self, ts: int) -> list[Candle]:
+        """Completed exit candles that opened at or after ``ts`` (a position's entry),
+        oldest first: the candles of the hold."""
+        held: list[Candle] = []
+        for candle in reversed(self.exit_candles.closed):
+            if candle.start_ts < ts:
+                break
+            held.append(candle)
+        held.reverse()
+        return held
+
+    def exit_roc(self) -> float | None:
+        """ROC(``roc_lookback``) of the completed exit candles (MOMENTUM_STALL)."""
+        lookback = self.params.roc_lookback
+        closed = self.exit_candles.closed
+        if len(closed) <= lookback:
+            return None
+        # ROC reads only the two ends of its window: pass those, not a copy of the deque.
+        return roc([closed[-1 - lookback].close, closed[-1].close], 1)
 
     def spot_roc(self, now: int, seconds: int) -> float | None:
         """(spot − spot N s ago) / spot N s ago × 100 from the per-second samples.

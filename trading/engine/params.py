@@ -37,7 +37,9 @@ original's candle counts are re-expressed inside one 900 s window):
 ``sd_baseline_window`` = 60) count readings taken once per second of event time.
 
 Market and lane parameters (interfaces.md §5). ``MARKET_PARAMS`` shape market state and
-are shared by every lane of an engine: the series, the candles and the ATR regime built on
+are shared by every lane of an engine: the series, the spot candles (``candle_interval_s``:
+the 15-minute candles of ATR, ROC and the entry signals; ``exit_candle_s``, default 180:
+five spot candles per contract, read only by the candle exits) and the ATR regime built on
 them, the OBI readings and their smoothing windows, the spread history and its
 classification, the ROC look-back and the trade-flow window. Every other parameter is a
 lane parameter: it decides (signal thresholds, guards, sizing, breaker, exits, the ML
@@ -67,7 +69,8 @@ def _p(default: Any, low: float | None = None, high: float | None = None, doc: s
 class Params:
     # --- market / candles ----------------------------------------------------------------
     series_ticker: str = _p("KXBTC15M", doc="series whose contracts are traded")
-    candle_interval_s: int = _p(900, 60, 3600, "spot candle length for ATR/ROC")
+    candle_interval_s: int = _p(900, 60, 3600, "[market] spot candle length for ATR/ROC")
+    exit_candle_s: int = _p(180, 60, 900, "[market] spot candle length of the candle exits")
     # --- ATR regime (domain §3.3) --------------------------------------------------------
     atr_period: int = _p(14, 2, 100, "true ranges in the simple-mean ATR")
     atr_smooth_period: int = _p(3, 1, 20, "ATR% values averaged for the regime class")
@@ -248,6 +251,7 @@ MARKET_PARAMS: frozenset[str] = frozenset(
     {
         "series_ticker",
         "candle_interval_s",
+        "exit_candle_s",
         "atr_period",
         "atr_smooth_period",
         "atr_low_threshold",

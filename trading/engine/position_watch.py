@@ -1,10 +1,13 @@
 """One look at an open position: mark it, score its health, and pick an exit reason.
 
 Marks use the position's own contract (its book, its close time, its result); a rotation
-of the active contract changes nothing here (BUG-012, §11.1). The executable exit price is
-the best YES bid for a long and the best YES ask for a short, in YES space for both (the
-original compared a NO price with a YES entry for shorts, §11.1). With that side of the
-book empty nothing can be sold, so no exit is chosen (BUG-034).
+of the active contract changes nothing here (BUG-012, §11.1). The **mark** is that book's
+mid (long: YES mid, short: NO mid = 1 − YES mid): stops, targets, the health score's PnL,
+MFE and MAE are judged on it (interfaces.md §5); with either side of the book empty there
+is none. The executable exit price is the best YES bid for a long and the best YES ask for
+a short, in YES space for both (the original compared a NO price with a YES entry for
+shorts, §11.1): the settlement-window guards judge on it, and with that side empty nothing
+can be sold, so no exit is chosen (BUG-034).
 """
 
 from __future__ import annotations
@@ -21,20 +24,18 @@ if TYPE_CHECKING:
     from trading.engine.engine import Engine, Output
 
 
-def exit_price(engine: Engine, position: Position) -> int | None:
-    book = engine.market.books.get(position.ticker)
-    if book is None:
-        return None
-    return book.best_yes_bid if position.long else book.best_yes_ask
-
-
 def watch_position(
     engine: Engine, lane: Lane, position: Position, out: list[Output], *, per_second: bool
 ) -> str:
     market, params, now = engine.market, lane.params, engine.now
-    price = exit_price(engine, position)
-    gain = None if price is None or position.count <= 0 else position.gain_at(price)
-    pnl = None if gain is None or position.cost <= 0 else gain / position.cost
+    book = market.books.get(position.ticker)
+    bid, ask = (None, None) if book is None else (book.best_yes_bid, book.best_yes_ask)
+    price = bid if position.long else ask  # executable: what the exit would sell into
+    # The mark, both doubled: twice the gain at the mid against twice the premium paid.
+    mark_gain = None
+    if bid is not None and ask is not None and position.count > 0 and position.cost > 0:
+        mark_gain = position.gain_at_mid(bid, ask)
+    pnl = None if mark_gain is None else mark_gain / (2 * position.cost)
     if pnl is not None:
         position.track(pnl)
     own_obi = market.obi.smoothed if market.obi.ticker == position.ticker else None
@@ -65,11 +66,10 @@ def watch_position(
         return ""
     if position.exit_reason:
         return position.exit_reason  # a retry keeps the original reason (lesson 6)
-    assert gain is not None
     reason = settlement_window_exit(
         direction=position.direction,
         remaining_ms=market.remaining_ms(position.ticker, now),
-        underwater=gain < 0,
+        underwater=position.gain_at(price) < 0,
         params=params,
     )
     if reason:
@@ -78,12 +78,12 @@ def watch_position(
         direction=position.direction,
         held_ms=now - position.opened_ts,
         regime=market.regime.regime,
-        gain=gain,
-        cost=position.cost,
+        gain=mark_gain,
+        cost=2 * position.cost,
         obi=own_obi,
-        last_candle=market.candles.closed[-1] if market.candles.closed else None,
-        current_roc=market.current_roc,
-        entry_roc=position.entry_roc,
+        hold_candles=market.exit_candles_since(position.opened_ts),
+        current_roc=market.exit_roc(),
+        entry_roc=position.entry_exit_roc,
     )
     reason = strategy_exit(inputs, lane.thresholds, params)
     if reason:

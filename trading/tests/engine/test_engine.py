@@ -2,7 +2,14 @@ import json
 
 import pytest
 
-from marketdata.model.events import ClockTick, MarketStatus, OrderUpdate, OwnFill, PublicTrade
+from marketdata.model.events import (
+    ClockTick,
+    MarketStatus,
+    OrderUpdate,
+    OwnFill,
+    PublicTrade,
+    SpotTrade,
+)
 from marketdata.sim.stream import generate_events
 from trading.engine.engine import Engine
 from trading.engine.entry import size_mult
@@ -139,13 +146,13 @@ def test_unknown_fills_and_done_reports_are_ignored():
     assert done(s.engine, "paper", "nope") == []
 
 
-def test_stop_loss_fires_on_the_executable_bid_only_after_min_hold():
+def test_stop_loss_fires_on_the_mark_only_after_min_hold():
     s = Scenario()
     entered(s)
     ticker = ticker_at(T0)
-    s.delta(ticker, "yes", 4950, 10_000)  # best bid 49.5 ¢: −1 %
+    s.delta(ticker, "yes", 4950, 10_000)  # best bid 49.5 ¢, ask 50 ¢: mark 49.75 ¢, −0.5 %
     s.tick(116)  # entry was at T0+3 s; now T0+119 s
-    s.delta(ticker, "yes", 4950, -10_000)  # bid back to 48 ¢: −4 %, but held 116 s
+    s.delta(ticker, "yes", 4950, -10_000)  # bid back to 48 ¢: mark 49 ¢, −2 %, but held 116 s
     assert not of(s.outputs, ClosePosition)
     s.delta(ticker, "yes", 4950, 10_000)
     s.tick(4)  # held exactly 120 s
@@ -161,6 +168,127 @@ def test_stop_loss_fires_on_the_executable_bid_only_after_min_hold():
     assert trade.pnl == (4800 - 5000) * 4000 - 10_000
     assert s.engine.lanes["paper"].breaker.bankroll == 1_000_000_000 + trade.pnl
     assert s.engine.lanes["paper"].position is None
+
+
+def tight_long(s, *, enter_at_ms=None):
+    """Enter both lanes long on a tight bid-heavy book (bid 49.9 ¢, ask 50 ¢: mark −0.1 %),
+    the entry filling at 50 ¢ at ``enter_at_ms`` after T0 (default: when decided)."""
+    out = s.enter_long()
+    s.feed(snapshot(s.now, ticker_at(T0), ((4990, 150_000),), ((5000, 50_000),)))
+    if enter_at_ms is not None:
+        s.feed(SpotTrade(ts=T0 + enter_at_ms, price=90000.0, size=0.1))
+    s.fill_all(of(out, PlaceOrder))
+    return ticker_at(T0)
+
+
+@pytest.mark.parametrize(
+    ("bid", "ask", "stops"),
+    [
+        (4800, 5000, True),  # mark 49 ¢: exactly −2 % of the 50 ¢ premium
+        (4790, 5000, True),  # one tick (0.1 ¢) lower: mark 48.95 ¢
+        (4810, 5000, False),  # one tick higher: mark 49.05 ¢, −1.9 %
+        (4600, 5200, True),  # a 6 ¢ spread around the same 49 ¢ mark
+        (4610, 5200, False),
+    ],
+)
+def test_the_stop_is_judged_on_the_mark_one_tick_either_side(bid, ask, stops):
+    s = Scenario(lanes=("paper",))
+    ticker = tight_long(s)
+    s.tick(120)  # past min_hold_s
+    assert not of(s.outputs, ClosePosition)
+    out = s.feed(snapshot(s.now, ticker, ((bid, 150_000),), ((10_000 - ask, 50_000),)))
+    assert [e.reason for e in of(out, ClosePosition)] == (["STOP_LOSS"] if stops else [])
+    if stops:  # judged on the mark, executed at the executable price (the bid, IOC)
+        trade = closed(s.fill_at(of(out, ClosePosition), bid))[0]
+        assert (trade.exit_yes_price, trade.pnl) == (bid, (bid - 5000) * 4000)
+
+
+def test_a_wide_spread_with_an_unchanged_mid_does_not_stop_out():
+    s = Scenario(lanes=("paper",))
+    ticker = tight_long(s)
+    # bid 40 ¢, ask 59.8 ¢: the executable bid is −20 %, the mark (49.9 ¢) still −0.2 %
+    s.feed(snapshot(s.now, ticker, ((4000, 150_000),), ((4020, 50_000),)))
+    out = s.tick(300)
+    assert not of(s.outputs, ClosePosition)
+    telemetry = [u for u in of(out, PositionUpdated) if u.reason == "telemetry"][-1]
+    assert telemetry.exit_yes_price == 4000
+    assert telemetry.pnl_frac == pytest.approx(-0.002)
+    position = position_of(s.engine)
+    assert (position.mae, position.mfe) == (pytest.approx(-0.002), pytest.approx(-0.002))
+
+
+def test_no_stop_without_a_mark_while_one_side_is_empty():
+    s = Scenario(lanes=("paper",))
+    ticker = tight_long(s)
+    s.tick(120)
+    out = s.feed(snapshot(s.now, ticker, ((4000, 150_000),), ()))  # no asks: no mid
+    assert not of(out, ClosePosition)
+    out = s.feed(snapshot(s.now, ticker, ((4000, 150_000),), ((5000, 50_000),)))  # mark 45 ¢
+    assert [e.reason for e in of(out, ClosePosition)] == ["STOP_LOSS"]
+
+
+def spot_path(s, prices):
+    """One spot print per second (a clock tick each) at the given prices."""
+    out = []
+    for price in prices:
+        out += s.tick(1, spot=price)
+    return out
+
+
+@pytest.mark.parametrize(("enter_at_ms", "reverses_at_360"), [(180_000, True), (180_001, False)])
+def test_an_exit_candle_that_opened_before_the_entry_is_not_read(enter_at_ms, reverses_at_360):
+    """The exit candle [180 s, 360 s) is red. Entered at 180 s it is a candle of the hold
+    and CANDLE_REVERSAL reads it when it closes; entered 1 ms later it opened before the
+    entry and is never read (the next red candle, closing at 540 s, is)."""
+    s = Scenario(lanes=("paper",))
+    s.open_contract(T0 + 177_000, yes=((4990, 150_000),), spot=90000.0)
+    spot_path(s, [90000.0] * 2)
+    s.now = T0 + 179_000
+    out = s.tick(1)  # the third OBI reading at 180 s: the entry is decided
+    if enter_at_ms > 180_000:
+        s.feed(SpotTrade(ts=T0 + enter_at_ms, price=90000.0, size=0.1))
+    s.fill_all(of(out, PlaceOrder))
+    assert position_of(s.engine).opened_ts == T0 + enter_at_ms
+    spot_path(s, [90000.0 - i for i in range(1, 180)])  # [180 s, 360 s): red, −0.2 ‰
+    out = spot_path(s, [89800.0])  # 360 s: that candle closes
+    assert bool(of(out, ClosePosition)) is reverses_at_360
+    if not reverses_at_360:
+        spot_path(s, [89800.0 - i for i in range(1, 180)])  # [360 s, 540 s): red too
+        spot_path(s, [89600.0])  # 540 s: it closes
+        assert [e.reason for e in of(s.outputs, ClosePosition)] == ["CANDLE_REVERSAL"]
+        assert of(s.outputs, ClosePosition)[0].ts == T0 + 540_000
+
+
+def test_momentum_stall_on_exit_candles_of_the_hold():
+    """ROC(3) of the exit candles at the entry: +0.23 % (four rising candles before it).
+    After two flat candles of the hold it is +0.075 %, under half, but the stall waits for
+    three candles of the hold; after the third it is 0."""
+    params = P.with_overrides({"roc_max_hold_s": 3600, "obi_max_hold_s": 3600})
+    s = Scenario(params, lanes=("paper",))
+    rising = [89730.0 + 67.5 * (k + i / 179) for k in range(4) for i in range(180)]
+    s.now = T0 - 721_000
+    spot_path(s, rising[:717])  # [−720 s, −3 s)
+    s.open_contract(T0 - 3000, yes=((4990, 150_000),), spot=rising[717])
+    out = spot_path(s, [*rising[718:], 90000.0])  # entry decided at T0 (an exit candle close)
+    s.fill_all(of(out, PlaceOrder))
+    position = position_of(s.engine)
+    assert position.opened_ts == T0
+    assert position.entry_exit_roc == pytest.approx((90000 - 89797.5) / 89797.5 * 100)
+    spot_path(s, [90000.0] * 539)
+    assert not of(s.outputs, ClosePosition)
+    assert s.engine.market.exit_roc() == pytest.approx((90000 - 89932.5) / 89932.5 * 100)
+    out = spot_path(s, [90000.0])  # 540 s: the third candle of the hold closes
+    assert [e.reason for e in of(out, ClosePosition)] == ["MOMENTUM_STALL"]
+
+
+def test_volatility_spike_on_an_exit_candle_of_the_hold():
+    s = Scenario(lanes=("paper",))
+    tight_long(s)
+    # [180 s, 360 s): up 0.25 % and back, a range above 0.5 % × √(180 / 900) ≈ 0.224 %
+    path = [90000.0] * (180 - 3 - 1) + [90225.0, 90000.0] + [90000.0] * 179
+    out = spot_path(s, path)
+    assert [e.reason for e in of(out, ClosePosition)] == ["VOLATILITY_SPIKE"]
+    assert of(out, ClosePosition)[0].ts == T0 + 360_000
 
 
 def test_a_partial_exit_keeps_the_reason_and_retries():
@@ -570,9 +698,10 @@ def test_apply_params_swaps_a_lanes_rules_but_never_the_shared_market_parameters
     assert s.engine.lanes["live"].params == P
     out = s.enter_long()
     assert decisions(out)[0].reason == "ENTRY"
-    for market_param in ({"candle_interval_s": 60}, {"obi_history_len": 5}):
+    for market_param in ({"candle_interval_s": 60}, {"obi_history_len": 5}, {"exit_candle_s": 60}):
         with pytest.raises(ParamError, match=f"{next(iter(market_param))}.*next start"):
             s.engine.apply_params(P.with_overrides(market_param))
+    assert s.engine.market.exit_candles.interval_s == 180
 
 
 def test_the_live_breaker_halts_entries_and_clears_by_operator_reset():

@@ -3,6 +3,7 @@ from typing import Any
 
 import pytest
 
+from marketdata.model.candles import Candle
 from trading.engine.exits import ExitInputs, ExitThresholds, settlement_window_exit, strategy_exit
 from trading.engine.health import (
     HealthInputs,
@@ -14,7 +15,7 @@ from trading.engine.health import (
     roc_alignment,
 )
 from trading.engine.params import DEFAULT_PARAMS
-from trading.tests.engine.factories import candle
+from trading.tests.engine.factories import T0
 
 P = DEFAULT_PARAMS
 TH = ExitThresholds.of(P)
@@ -22,12 +23,18 @@ COST = 50_000_000  # 100 contracts at 50 ¢
 HOLD = 120_000
 
 
-def long_gain(bid):
-    return bid * 10_000 - COST
+def long_gain(mark):
+    return mark * 10_000 - COST
 
 
-def short_gain(ask):
-    return (10_000 - ask) * 10_000 - COST
+def short_gain(yes_mark):
+    return (10_000 - yes_mark) * 10_000 - COST
+
+
+def exit_candle(o, c, h=None, low=None):
+    """A completed 180 s exit candle (start time is irrelevant to the rules)."""
+    high = max(o, c) if h is None else h
+    return Candle(T0, 180, o, high, min(o, c) if low is None else low, c, 0.0, 10)
 
 
 BASE_INPUTS = ExitInputs(
@@ -37,7 +44,7 @@ BASE_INPUTS = ExitInputs(
     gain=0,
     cost=COST,
     obi=0.7,
-    last_candle=None,
+    hold_candles=(),
     current_roc=None,
     entry_roc=None,
 )
@@ -52,7 +59,7 @@ def reason(**kw):
 
 
 @pytest.mark.parametrize(
-    ("bid", "expected"),
+    ("mark", "expected"),
     [
         (4900, "STOP_LOSS"),
         (4899, "STOP_LOSS"),
@@ -62,8 +69,18 @@ def reason(**kw):
         (5151, "TAKE_PROFIT"),
     ],
 )
-def test_long_stop_and_target_on_the_premium(bid, expected):
-    assert reason(gain=long_gain(bid)) == expected
+def test_long_stop_and_target_on_the_premium(mark, expected):
+    assert reason(gain=long_gain(mark)) == expected
+
+
+@pytest.mark.parametrize(
+    ("bid", "ask", "expected"),
+    [(4800, 5000, "STOP_LOSS"), (4799, 5000, "STOP_LOSS"), (4801, 5000, "")],
+)
+def test_the_stop_is_exact_on_a_mid_between_two_price_units(bid, ask, expected):
+    """Half a price unit either side of −2 % decides (the watch passes both doubled)."""
+    doubled_gain = (bid + ask) * 10_000 - 2 * COST
+    assert reason(gain=doubled_gain, cost=2 * COST) == expected
 
 
 @pytest.mark.parametrize(
@@ -79,8 +96,12 @@ def test_no_strategy_exit_before_min_hold_unless_regime_high():
     assert reason(held_ms=0, regime="HIGH", gain=long_gain(4000)) == "STOP_LOSS"
 
 
-def test_no_exit_when_the_exit_side_is_empty():
-    assert reason(gain=None, held_ms=10**9) == ""
+def test_without_a_mark_there_is_no_stop_or_target_but_time_still_counts():
+    assert reason(gain=None) == ""
+    assert reason(gain=None, held_ms=360_000) == "TIME_EXIT"
+    # Early decay-style exits need a loss on the mark; with none known they wait.
+    assert reason(gain=None, held_ms=0, regime="HIGH", obi=0.5) == ""
+    assert reason(gain=None, obi=0.5) == "SIGNAL_DECAY"
 
 
 @pytest.mark.parametrize(
@@ -96,10 +117,33 @@ def test_signal_decay_through_the_neutral_band(direction, obi, expected):
     assert reason(direction=direction, obi=obi) == expected
 
 
-def test_signal_decay_early_needs_a_loss_and_otherwise_volatility_spike():
+def test_signal_decay_early_needs_a_loss():
     assert reason(held_ms=0, regime="HIGH", obi=0.5, gain=-1) == "SIGNAL_DECAY"
-    assert reason(held_ms=0, regime="HIGH", obi=0.5, gain=0) == "VOLATILITY_SPIKE"
-    assert reason(held_ms=0, regime="HIGH", obi=None, gain=-1) == "VOLATILITY_SPIKE"
+    assert reason(held_ms=0, regime="HIGH", obi=0.5, gain=0) == ""
+    assert reason(held_ms=0, regime="HIGH", obi=None, gain=-1) == ""
+
+
+def test_the_spike_threshold_is_the_high_atr_scaled_by_root_time():
+    assert TH.spike_range_pct == pytest.approx(0.5 * (180 / 900) ** 0.5)  # ≈ 0.2236 %
+    p = P.with_overrides({"exit_candle_s": 900, "atr_high_threshold": 0.8})
+    assert ExitThresholds.of(p).spike_range_pct == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize(
+    ("high", "expected"), [(100.224, "VOLATILITY_SPIKE"), (100.2236, ""), (100.2, "")]
+)
+def test_volatility_spike_on_an_exit_candles_range(high, expected):
+    calm = exit_candle(100, 100.05)
+    wild = exit_candle(100, 100.1, h=high, low=100)
+    assert reason(hold_candles=(calm, wild)) == expected
+    assert reason(hold_candles=(wild, calm)) == expected  # any candle of the hold
+    assert reason(regime="HIGH") == ""  # the 15-minute regime alone no longer exits
+
+
+def test_the_regime_still_lifts_the_min_hold_gate():
+    wild = exit_candle(100, 100, h=100.3, low=100)
+    assert reason(held_ms=0, hold_candles=(wild,)) == ""
+    assert reason(held_ms=0, regime="HIGH", hold_candles=(wild,)) == "VOLATILITY_SPIKE"
 
 
 @pytest.mark.parametrize(("held", "expected"), [(359_999, ""), (360_000, "TIME_EXIT")])
@@ -118,7 +162,14 @@ def test_obi_time_exit(held, expected):
     [(101.5, 1, "BLOWOFF_TAKE_PROFIT"), (101.49, 1, ""), (101.5, 0, "")],
 )
 def test_blowoff_take_profit(close, gain, expected):
-    assert reason(gain=gain, last_candle=candle(100, close, 100, close)) == expected
+    # the body counts, not the range: a 1.5 % candle is also far past the spike threshold
+    no_spike = P.with_overrides({"atr_high_threshold": 10.0})
+    last = exit_candle(100, close)
+    thresholds = ExitThresholds.of(no_spike)
+    assert strategy_exit(inputs(gain=gain, hold_candles=(last,)), thresholds, no_spike) == expected
+
+
+FLAT = (exit_candle(100, 100),) * 3
 
 
 @pytest.mark.parametrize(
@@ -126,15 +177,16 @@ def test_blowoff_take_profit(close, gain, expected):
     [(0.49, "MOMENTUM_STALL"), (-0.49, "MOMENTUM_STALL"), (0.5, ""), (None, "")],
 )
 def test_momentum_stall(current, expected):
-    assert reason(entry_roc=1.0, current_roc=current) == expected
+    assert reason(entry_roc=1.0, current_roc=current, hold_candles=FLAT) == expected
 
 
-def test_momentum_stall_needs_an_entry_roc_and_early_exit():
-    assert reason(entry_roc=0.0, current_roc=0.0) == ""
-    assert (
-        reason(held_ms=0, regime="HIGH", obi=0.7, gain=0, entry_roc=1.0, current_roc=0.1)
-        == "VOLATILITY_SPIKE"
-    )
+def test_momentum_stall_needs_three_candles_of_the_hold_an_entry_roc_and_early_exit():
+    assert reason(entry_roc=1.0, current_roc=0.0, hold_candles=FLAT[:2]) == ""
+    assert reason(entry_roc=0.0, current_roc=0.0, hold_candles=FLAT) == ""
+    assert reason(entry_roc=None, current_roc=0.0, hold_candles=FLAT) == ""
+    early = {"held_ms": 0, "regime": "HIGH", "gain": 0, "hold_candles": FLAT}
+    assert reason(entry_roc=1.0, current_roc=0.1, **early) == ""
+    assert reason(entry_roc=1.0, current_roc=0.1, **{**early, "gain": -1}) == "MOMENTUM_STALL"
 
 
 @pytest.mark.parametrize(
@@ -147,8 +199,10 @@ def test_momentum_stall_needs_an_entry_roc_and_early_exit():
     ],
 )
 def test_candle_reversal(direction, obi, o, c, expected):
-    last = candle(o, max(o, c), min(o, c), c)
-    assert reason(direction=direction, obi=obi, last_candle=last) == expected
+    older = exit_candle(o, 2 * o - c)  # the other way: only the latest candle counts
+    last = exit_candle(o, c)
+    assert reason(direction=direction, obi=obi, hold_candles=(older, last)) == expected
+    assert reason(direction=direction, obi=obi, hold_candles=()) == ""
 
 
 def sw(direction="SHORT", remaining=200_000, underwater=True):

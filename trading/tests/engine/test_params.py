@@ -24,6 +24,7 @@ def test_it_has_the_interfaces_defaults_in_seconds():
     assert (p.stop_loss_frac, p.short_stop_loss_mult, p.profit_target_mult) == (0.02, 1.5, 1.5)
     assert p.paper_breaker_halts is False
     assert p.series_ticker == "KXBTC15M"
+    assert (p.candle_interval_s, p.exit_candle_s) == (900, 180)
 
 
 def test_an_override_returns_a_new_validated_set():
@@ -45,6 +46,8 @@ def test_an_override_returns_a_new_validated_set():
         ("paper_breaker_halts", 1, "paper_breaker_halts: must be bool, got 1"),
         ("series_ticker", "", "series_ticker: must be str, got ''"),
         ("no_such", 1, "no_such: unknown parameter"),
+        ("exit_candle_s", 59, "exit_candle_s: must be between 60 and 900, got 59"),
+        ("exit_candle_s", 901, "exit_candle_s: must be between 60 and 900, got 901"),
     ],
 )
 def test_an_invalid_override_names_the_parameter_and_its_bounds(name, value, message):
