@@ -2,8 +2,8 @@
 
 Signal-log rows (sampled by ``DecisionLogGate``; entries and exits always), the position's
 rows (opened, every fill's count, cost and fees, closed), an equity row per lane status,
-and the session's state: at every close and breaker change and every ``state_every_ms``
-of event time. Trades and positions are critical writes (never dropped; spilled at a stop
+and the session's state: at every fill (entry and exit), close and breaker change and
+every ``state_every_ms`` of event time. Trades and positions are critical writes (never dropped; spilled at a stop
 during an outage, ``trading.runtime.spill``). Something that must happen only once a
 trade's row is committed (the dashboard's push) registers in ``on_trade_committed``.
 """
@@ -79,6 +79,7 @@ class PersistenceSink(Sink):
             elif isinstance(item, PositionUpdated):
                 if item.reason in FILL_UPDATES:
                     self.writer.put(outputs.position_update_write(item))
+                    save = True
             elif isinstance(item, ClosePosition):
                 status = self.statuses.get(item.lane)
                 params_hash = status.params_hash if status is not None else ""
@@ -86,6 +87,9 @@ class PersistenceSink(Sink):
             elif isinstance(item, PositionOpened):
                 decision = self.last_decision.get(item.lane)
                 self.writer.put(outputs.position_open_write(item, decision))
+                # The state goes with the row (one batch, in order): a trader killed right
+                # after an entry restarts knowing the position it holds (issue #15).
+                save = True
             elif isinstance(item, PositionClosed):
                 self._closed(item)
                 save = True
