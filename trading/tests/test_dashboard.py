@@ -187,7 +187,8 @@ def test_the_page_renders_every_live_widget_that_pushes_can_replace():
         "positions-paper",
         "positions-live",
         "trades-panel",
-        "stats-panel",
+        "stats-paper",
+        "stats-live",
         "flagged-panel",
         "equity-chart",
         "btc-chart",
@@ -227,7 +228,7 @@ def test_topic_payloads_render_their_partials():
     assert 'id="sidebar"' in equity[0]
     assert '"value": 1010.0' in equity[1]
     trade, trades = dashboard.render_topic("trade", TRADE, can_control=False)
-    assert 'id="stats-panel"' in trade
+    assert 'id="stats-paper"' in trade
     assert trades.startswith('<div id="trades-panel"')  # its own frame: the page may drop it
     assert 'hx-trigger="load' not in trade + trades  # a push never makes the page request
 
@@ -296,7 +297,7 @@ def test_the_daily_pnl_panel_shows_the_days_of_the_trading_clock():
         weekly_baseline=1_000_000_000,
         snapshot_at_ms=start + 86_400_000 + 60_000,  # the trader's clock: 2026-01-02 00:01
     )
-    stats = render_to_string(dashboard.STATS, dashboard.stats_context())
+    stats = render_to_string(dashboard.STATS, dashboard.stats_context("paper"))
     assert "14 days to 2026-01-02" in stats
     assert re.search(r'<span class="day">01-01</span>.*-\$3\.45', stats)
     assert "No trades in these" not in stats
