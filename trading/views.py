@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import structlog
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
@@ -18,8 +17,6 @@ from kbtc_site.permissions import is_operator
 from trading import clock, dashboard, selectors
 from trading.models import Lane
 from trading.services import controls
-
-log = structlog.get_logger(__name__)
 
 RANGE_LABELS = (("24h", "24H"), ("1w", "1W"), ("1m", "1M"), ("all", "All"))
 
@@ -80,7 +77,6 @@ def _control(request: HttpRequest, call: Any) -> HttpResponse:
         message = call(actor)
     except controls.ControlRefused as refusal:
         message, refused = f"Refused: {refusal}", True
-    log.info("dashboard_control", actor=actor.label, refused=refused, message=message)
     context = dashboard.sidebar_context(can_control=True)
     return HttpResponse(
         render_to_string(dashboard.CONTROL_MESSAGE, {"message": message, "refused": refused})

@@ -113,9 +113,7 @@ async def pause_stretch(
         assert held is not None, "the stretch must start with an open position"
         mark = len(sim.outputs)
         at = sim.now
-        response = await sim.control(
-            lambda: api("post", "/api/trading-pause", {"paused": paused})
-        )
+        response = await sim.control(lambda: api("post", "/api/trading-pause", {"paused": paused}))
         assert response.status_code == 200
         assert sim.engine.paused is paused
         assert within_a_second(at, sim.now)
@@ -176,9 +174,7 @@ async def test_reset_drawdown_moves_the_running_lanes_peak_to_its_bankroll(api):
         breaker = paper(sim).breaker
         assert breaker.peak > breaker.bankroll
 
-        response = await sim.control(
-            lambda: api("post", "/api/reset-drawdown?mode=paper")
-        )
+        response = await sim.control(lambda: api("post", "/api/reset-drawdown?mode=paper"))
         assert response.status_code == 200
         breaker = paper(sim).breaker
         assert breaker.peak == breaker.bankroll == breaker.daily_start == breaker.weekly_start
@@ -204,9 +200,7 @@ async def test_switching_to_live_is_refused_and_the_daemon_keeps_trading_paper(a
     async with SteppedDaemon() as sim:
         await sim.step_to(60)
         version = sim.daemon.controls.version
-        response = await sim.control(
-            lambda: api("post", "/api/trading-mode", {"mode": "live"})
-        )
+        response = await sim.control(lambda: api("post", "/api/trading-mode", {"mode": "live"}))
         assert response.status_code == 409
         assert "live" in response.json()["detail"]
         assert sim.daemon.controls.trading_mode == "paper"

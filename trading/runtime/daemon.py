@@ -41,7 +41,7 @@ from trading.engine.records import (
     PositionOpened,
     PositionUpdated,
 )
-from trading.runtime import outputs
+from trading.runtime import console, outputs
 from trading.runtime.controls import ControlsWatch
 from trading.runtime.outbox import Outbox
 from trading.runtime.session import Session, SessionOutput, new_session, restored_session
@@ -227,6 +227,7 @@ class Daemon:
                 self.lanes[item.lane].exit_coid[item.position_uid] = item.client_order_id
                 self.writer.put(outputs.exit_decision_write(item, params_hash))
             elif isinstance(item, PositionOpened):
+                console.trade_opened(item)
                 memory = self.lanes[item.lane]
                 coid = memory.entry_coid.pop("pending", "")
                 self.writer.put(outputs.position_open_write(item, memory.last_decision, coid))
@@ -240,8 +241,10 @@ class Daemon:
                         self.writer.put(write)
                 self._queue_position(item.lane)
             elif isinstance(item, PositionClosed):
+                console.trade_closed(item)
                 self._on_closed(item)
             elif isinstance(item, BreakerChanged):
+                console.breaker_changed(item)
                 self._save_state()
                 self._queue_equity(item.lane)
             elif isinstance(item, Execution) and item.reason not in ("filled", "cancelled"):

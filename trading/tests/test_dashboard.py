@@ -399,10 +399,10 @@ def test_a_paper_trip_reads_tripped_not_enforced_unless_the_paper_breaker_halts(
     assert "badge warn" in breaker
     assert "not enforced (trips are shown, paper keeps trading)" in sidebar
 
-    trades_override = {"name": "paper_breaker_halts", "value": True}
     from trading.services import controls
 
-    controls.override_set(actor=controls.Actor.process("tuner"), **trades_override)
+    tuner = controls.Actor.process("tuner")
+    controls.override_set(name="paper_breaker_halts", value=True, actor=tuner)
     sidebar = dashboard.render_sidebar(can_control=False)
     breaker = _between(sidebar, '<dd class="breaker">', "</dd>")
     assert "MAX_DRAWDOWN_HALT · halting" in breaker
