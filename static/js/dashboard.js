@@ -3,6 +3,7 @@
 (function () {
   "use strict";
   var charts = {};
+  window.kbtcCharts = charts;  // the series, for the browser test and a curious operator
 
   function readJson(id) {
     var el = document.getElementById(id);
@@ -22,6 +23,7 @@
   // The equity chart shows one lane (the lane tab) as account value or PnL (the value tab):
   // PnL is the bankroll less the lane's initial bankroll, as the API reports it.
   var view = { lane: "paper", value: "account", days: 1, initial: 0, interval: 60 };
+  charts.view = view;
 
   function equityValue(bankroll) {
     return view.value === "pnl" ? Math.round((bankroll - view.initial) * 100) / 100 : bankroll;
