@@ -514,23 +514,28 @@ def _market_state(market: dict[str, Any]) -> dict[str, Any]:
 def signal_accuracy(*, lane: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """The signal log's most frequent (OBI direction, ROC direction, decision, conviction,
     skip reason) combinations; the directions are the entry rules' outcomes kept in each
-    row's reasons. Entry evaluations only (exit rows carry no signal)."""
+    row's reasons. Entry evaluations only (exit rows carry no signal). The database counts
+    rows per distinct reasons (the rules' outcomes are categorical: a few hundred groups
+    for millions of rows); the directions are read from each group here."""
     rows = Decision.objects.exclude(kind="exit")
     if lane:
         rows = rows.filter(lane=lane)
+    groups = (
+        rows.values("direction", "conviction", "skip_reason", "reasons")
+        .annotate(rows=Count("id"))
+        .order_by()
+    )
     counts: dict[tuple[str, str, str, str, str], int] = {}
-    for direction, conviction, skip, reasons in rows.values_list(
-        "direction", "conviction", "skip_reason", "reasons"
-    ).iterator(chunk_size=5000):
-        rules = dict(_rules(reasons))
+    for group in groups.iterator(chunk_size=2000):
+        rules = dict(_rules(group["reasons"]))
         key = (
             rules.get("obi", ""),
             rules.get("roc", ""),
-            direction or "flat",
-            conviction,
-            skip,
+            group["direction"] or "flat",
+            group["conviction"],
+            group["skip_reason"],
         )
-        counts[key] = counts.get(key, 0) + 1
+        counts[key] = counts.get(key, 0) + group["rows"]
     top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
     names = ("obi_direction", "roc_direction", "decision", "conviction", "skip_reason")
     return [{**dict(zip(names, key, strict=True)), "count": count} for key, count in top]

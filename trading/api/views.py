@@ -64,7 +64,10 @@ class Pagination(PageNumberPagination):
 
 
 class HealthView(APIView):
-    permission_classes = [AllowAny]  # a liveness probe; /healthz checks the dependencies
+    # A liveness probe (``/healthz`` checks the dependencies): no credentials read, so a
+    # stale token in a monitor's config cannot turn it into a 401.
+    authentication_classes = []
+    permission_classes = [AllowAny]
 
     @extend_schema(responses=dict)
     def get(self, request: Request) -> Response:

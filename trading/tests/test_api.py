@@ -357,6 +357,9 @@ def test_the_paper_breaker_is_operator_changeable_through_the_overrides(bearer):
 
 def test_health_is_the_originals_ok(anonymous):
     assert anonymous.get("/api/health").json() == {"status": "ok"}
+    stale = APIClient()
+    stale.credentials(HTTP_AUTHORIZATION="Bearer " + "0" * 64)
+    assert stale.get("/api/health/").status_code == 200
 
 
 def test_trades_are_paged_newest_first_with_flagged_rows(anonymous):
