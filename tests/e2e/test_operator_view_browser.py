@@ -26,7 +26,6 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.apps import apps
 from selenium.webdriver import Chrome
-from selenium.webdriver.common.by import By
 
 from trading import live
 from trading.models import BankrollSnapshot, BotState, ControlAudit
@@ -147,8 +146,18 @@ def _js(driver: Chrome, script: str, *args: Any) -> Any:
     return driver.execute_script(script, *args)
 
 
+# Read and click in one script each: the socket swaps the sidebar out from under a WebElement.
 def _visible(driver: Chrome, element_id: str) -> bool:
-    return bool(driver.find_element(By.ID, element_id).is_displayed())
+    return bool(_js(driver, "return document.getElementById(arguments[0]).offsetParent !== null;",
+                    element_id))  # fmt: skip
+
+
+def _text(driver: Chrome, selector: str) -> str:
+    return str(_js(driver, "return document.querySelector(arguments[0]).textContent;", selector))
+
+
+def _click(driver: Chrome, selector: str) -> None:
+    _js(driver, "document.querySelector(arguments[0]).click();", selector)
 
 
 def _series(driver: Chrome, name: str) -> list[dict[str, Any]]:
@@ -156,8 +165,13 @@ def _series(driver: Chrome, name: str) -> list[dict[str, Any]]:
 
 
 def _breaker(driver: Chrome, lane: str) -> tuple[str, str]:
-    badge = driver.find_element(By.CSS_SELECTOR, f"#sidebar-{lane} .breaker .badge")
-    return str(badge.text), str(badge.get_attribute("class"))
+    text, classes = _js(
+        driver,
+        "var badge = document.querySelector(arguments[0]);"
+        "return [badge.textContent, badge.className];",
+        f"#sidebar-{lane} .breaker .badge",
+    )
+    return str(text), str(classes)
 
 
 def _range(driver: Chrome, label: str, days: int) -> None:
@@ -184,11 +198,10 @@ def test_the_operators_view(web: str, browser: Chrome) -> None:
     text, classes = _breaker(browser, "paper")
     assert text == "MAX_DRAWDOWN_HALT · tripped, not enforced on paper"
     assert "warn" in classes
-    count = browser.find_element(By.CSS_SELECTOR, "#sidebar-paper .trade-count").text
-    assert count == "3"
+    assert _text(browser, "#sidebar-paper .trade-count") == "3"
     screenshot(browser, "operator-paper.png")
 
-    browser.find_element(By.CSS_SELECTOR, ".lane-tabs button[data-lane=live]").click()
+    _click(browser, ".lane-tabs button[data-lane=live]")
     wait_until(lambda: _visible(browser, "sidebar-live"), "the live lane's sidebar", 5)
     assert not _visible(browser, "sidebar-paper")
     assert _visible(browser, "stats-live")
@@ -202,7 +215,7 @@ def test_the_operators_view(web: str, browser: Chrome) -> None:
         10,
     )
     screenshot(browser, "operator-live.png")
-    browser.find_element(By.CSS_SELECTOR, ".lane-tabs button[data-lane=paper]").click()
+    _click(browser, ".lane-tabs button[data-lane=paper]")
     wait_until(lambda: _series(browser, "equity")[-1]["value"] == 4999.0, "paper equity", 10)
 
     # --- chart ranges: each spans its whole range up to "now", bounded --------------------
@@ -237,7 +250,7 @@ def test_the_operators_view(web: str, browser: Chrome) -> None:
 
     # --- the PnL toggle: bankroll less the lane's initial bankroll ------------------------
     initial = float(_js(browser, "return window.kbtcCharts.view.initial"))
-    browser.find_element(By.CSS_SELECTOR, ".value-tabs button[data-value=pnl]").click()
+    _click(browser, ".value-tabs button[data-value=pnl]")
     wait_until(
         lambda: abs(_series(browser, "equity")[-1]["value"] - (4999.0 - initial)) < 0.006,
         "the PnL curve",
@@ -247,15 +260,11 @@ def test_the_operators_view(web: str, browser: Chrome) -> None:
 
     # --- a refused control: its message stays through the socket's re-renders -------------
     _js(browser, "window.confirm = function () { return true; };")
-    browser.find_element(
-        By.XPATH, "//div[@id='sidebar']//button[starts-with(normalize-space(), 'Switch to live')]"
-    ).click()
+    _click(browser, "#sidebar button[hx-post='/controls/trading-mode/']")
     message = "Refused: the live lane does not exist yet"
-    wait_until(
-        lambda: message in browser.find_element(By.ID, "control-message").text, "the refusal", 5
-    )
-    assert "refused" in str(
-        browser.find_element(By.CSS_SELECTOR, "#control-message .message").get_attribute("class")
+    wait_until(lambda: message in _text(browser, "#control-message"), "the refusal", 5)
+    assert "refused" in _js(
+        browser, "return document.querySelector('#control-message .message').className"
     )
     assert ControlAudit.objects.get().applied is False
     for _ in range(3):  # what the daemon's announcements and equity pushes do
@@ -269,14 +278,14 @@ def test_the_operators_view(web: str, browser: Chrome) -> None:
             5,
         )
         time.sleep(0.3)
-        assert message in browser.find_element(By.ID, "control-message").text
+        assert message in _text(browser, "#control-message")
     screenshot(browser, "operator-refused.png")
-    browser.find_element(By.CSS_SELECTOR, "#control-message .dismiss").click()
-    wait_until(lambda: browser.find_element(By.ID, "control-message").text == "", "dismissed", 5)
+    _click(browser, "#control-message .dismiss")
+    wait_until(lambda: _text(browser, "#control-message") == "", "dismissed", 5)
 
     # --- the breaker: an operator enforces it on paper -------------------------------------
-    browser.find_element(By.ID, "paper-breaker-toggle").click()
+    _click(browser, "#paper-breaker-toggle")
     wait_until(lambda: "halting" in _breaker(browser, "paper")[0].lower(), "enforced", 5)
-    assert "Paper breaker enforced" in browser.find_element(By.ID, "control-message").text
+    assert "Paper breaker enforced" in _text(browser, "#control-message")
     assert BotState.objects.get(lane="paper").breaker_state == "MAX_DRAWDOWN_HALT"
     screenshot(browser, "operator-breaker-enforced.png")
