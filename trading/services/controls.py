@@ -92,14 +92,11 @@ def _audit(
     applied: bool = True,
     message: str = "",
 ) -> ControlAudit:
-    # one console line per control, applied or refused: the log says what the audit says
-    log.info(
-        "control" if applied else "control_refused",
-        action=action,
-        actor=actor.label,
-        source=actor.source,
-        message=message or None,
-    )
+    # One console line per control, applied or refused, once its audit row is committed:
+    # the log says what the audit says.
+    line = {"action": action, "actor": actor.label, "source": actor.source}
+    event = "control" if applied else "control_refused"
+    transaction.on_commit(lambda: log.info(event, **line, message=message or None))
     return ControlAudit.objects.create(
         at=timezone.now(),
         actor_id=actor.user_id,

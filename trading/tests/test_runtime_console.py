@@ -69,7 +69,7 @@ def test_a_breaker_change_says_whether_it_is_enforced(reason, halts, state, enfo
     ]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the line follows the commit
 def test_each_control_is_one_info_line_applied_or_refused():
     robot = controls.Actor.process("tuner")
     with capture_logs() as logs:
