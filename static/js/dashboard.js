@@ -30,6 +30,7 @@
   }
 
   function setEquity(data) {
+    if (!charts.equity) { return; }
     view.initial = data.initial_bankroll || 0;
     charts.equityPoints = data.equity;
     charts.equity.setData(data.equity.map(function (p) { return { time: p.time, value: equityValue(p.bankroll) }; }));
@@ -37,6 +38,7 @@
   }
 
   function setCandles(data) {
+    if (!charts.candles) { return; }
     view.interval = data.interval_s || 60;
     charts.candles.setData(data.candles);
     charts.ema5.setData(data.ema5);
@@ -76,6 +78,7 @@
   }
 
   function rememberEma(data) {
+    if (!charts.emaState) { return; }
     charts.lastBar = data.candles.length ? data.candles[data.candles.length - 1] : null;
     [5, 20].forEach(function (span) {
       var series = data["ema" + span];
