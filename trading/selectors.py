@@ -591,8 +591,11 @@ def diagnostics() -> dict[str, Any]:
         can_trade[lane] = (
             lane == Lane.PAPER and not controls.paused and not risk.get("breaker_enforced")
         )
+    feeds = {feed.get("name"): feed for feed in health.get("feeds", [])}
     return {
         "trader": trader_heartbeat(),
+        "kalshi_ws": _socket_brief(feeds.get("kalshi")),
+        "spot_ws": _socket_brief(feeds.get("coinbase")),
         "health_reported": health or None,
         "feeds": health.get("feeds", []),
         "atr_regime": market.get("regime"),
@@ -604,6 +607,23 @@ def diagnostics() -> dict[str, Any]:
         "has_live_position": positions_list(lane=Lane.LIVE).exists(),
         "trading_mode": controls.trading_mode,
         "can_trade": can_trade,
+    }
+
+
+def _socket_brief(feed: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A feed's counters in the original's per-socket shape (None: no such socket, as when
+    the trader reads the in-process simulator stream)."""
+    if feed is None:
+        return None
+    age_ms = feed.get("last_message_age_ms")
+    return {
+        "connected": feed.get("state") == "connected",
+        "state": feed.get("state"),
+        "last_message_age_sec": None if age_ms is None else round(age_ms / 1000, 1),
+        "message_count": feed.get("messages", 0),
+        "connect_attempts": feed.get("connects", 0),
+        "reconnects": feed.get("reconnects", 0),
+        "active_ticker": feed.get("active_ticker"),
     }
 
 

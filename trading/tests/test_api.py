@@ -4,6 +4,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.apps import apps
 from django.test import override_settings
 from knox.models import AuthToken
@@ -506,10 +507,35 @@ def test_status_carries_the_originals_keys_and_the_breakers_truth(anonymous):
 def test_diagnostics_report_the_candles_and_the_positions(anonymous):
     _minute_bars(DAY0, 3)
     body = anonymous.get("/api/diagnostics").json()
+    assert (body["kalshi_ws"], body["spot_ws"]) == (None, None)  # no trader reported
     assert body["candle_count"] == 3
     assert body["last_candle_time"] == (DAY0 + 120_000) // 1000
     assert body["has_paper_position"] is False
     assert body["can_trade"] == {"paper": True, "live": False}
+
+
+def test_diagnostics_give_each_socket_in_the_originals_shape(anonymous):
+    feeds = [
+        {"name": "coinbase", "state": "connected", "messages": 120, "connects": 1,
+         "reconnects": 0, "last_message_age_ms": 250},
+        {"name": "kalshi", "state": "reconnecting", "messages": 40, "connects": 3,
+         "reconnects": 2, "last_message_age_ms": 12_400, "active_ticker": "KXBTC15M-X"},
+    ]  # fmt: skip
+    health = {"ts": T0, "feeds": feeds}
+    async_to_sync(live.Publisher(min_interval_s=0).publish)("health", health)  # as the trader
+    try:
+        body = anonymous.get("/api/diagnostics").json()
+    finally:
+        live.forget_latest_payloads()
+    assert body["spot_ws"]["connected"] is True
+    assert body["spot_ws"]["last_message_age_sec"] == 0.2
+    kalshi = body["kalshi_ws"]
+    assert (kalshi["connected"], kalshi["message_count"], kalshi["connect_attempts"]) == (
+        False,
+        40,
+        3,
+    )
+    assert kalshi["active_ticker"] == "KXBTC15M-X"
 
 
 # --- charts: whole span, bounded payload ---------------------------------------------------
