@@ -29,7 +29,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         )
         detail = (
             f"the database is unavailable ({type(exc).__name__}): the request did not complete;"
-            " check GET /api/controls/ once it is back before sending a control again"
+            " check GET /api/controls once it is back before sending a control again"
         )
         return Response({"detail": detail}, status=503, headers={"Retry-After": "5"})
     return exception_handler(exc, context)

@@ -54,6 +54,9 @@ class Env(BaseSettings):
     discord_heartbeat_webhook: str = ""
     discord_errors_webhook: str = ""
     discord_attribution_webhook: str = ""
+    # The original's single shared bearer token for its scripts (domain.md §9.1), beside the
+    # per-user tokens; empty: not accepted.
+    dashboard_api_token: str = ""
     port: int = Field(default=8000, ge=1, le=65535)
 
     database_url: str | None = None
@@ -116,6 +119,14 @@ class Env(BaseSettings):
         if self.database_url is None or self.redis_url is None:
             raise ValueError("DATABASE_URL, REDIS_URL: production needs PostgreSQL and Redis")
         return self
+
+    @field_validator("dashboard_api_token")
+    @classmethod
+    def _token_is_long(cls, value: str) -> str:
+        # It acts as an operator with no password and no expiry: a guessable one is a hole.
+        if value and len(value) < 32:
+            raise ValueError("at least 32 characters (or empty to turn it off)")
+        return value
 
     @property
     def embedded(self) -> bool:

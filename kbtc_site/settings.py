@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "channels",
     "rest_framework",
     "knox",
@@ -65,7 +66,22 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers a locked-out login
 ]
+
+# Login lockout (django-axes): five failed passwords for one username from one address lock
+# that pair out for half an hour; keyed on the pair so that nobody can lock the operator out
+# from elsewhere by guessing at their name. Unlock: ``manage.py axes_reset_username NAME``
+# (or ``axes_reset_ip``, ``axes_reset``), or delete the access attempts in the admin.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=30)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
 
 ROOT_URLCONF = "kbtc_site.urls"
 ASGI_APPLICATION = "kbtc_site.asgi.application"
@@ -181,11 +197,13 @@ ANONYMOUS_READS = (
     ENV.kbtc_anonymous_reads if ENV.kbtc_anonymous_reads is not None else not ENV.production
 )
 API_AUTH = ENV.kbtc_api_auth
+DASHBOARD_API_TOKEN = ENV.dashboard_api_token
 
 REST_FRAMEWORK = {
     # Bearer tokens first: an unauthenticated or wrong-token call then gets 401 with a
     # WWW-Authenticate header; the browser's session (with CSRF) is tried when no token is sent.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "kbtc_site.dashboard_token.DashboardTokenAuthentication",
         "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -206,7 +224,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "TITLE": "KBTC API",
-    "DESCRIPTION": "Status, trades, equity, decisions, overrides and operator controls.",
+    "DESCRIPTION": (
+        "The original's paths and answer shapes (status, trades, equity, stats, controls)"
+        " plus positions, decisions and the controls' state. Every path answers with and"
+        " without a trailing slash. Writes need an operator: `Authorization: Bearer <token>`"
+        " (a per-user token from `manage.py create_api_token`, or `DASHBOARD_API_TOKEN`) or"
+        " a staff session with CSRF. Money and prices are float dollars (display figures)."
+    ),
+    "PREPROCESSING_HOOKS": ["kbtc_site.schema.drop_slash_twins"],
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

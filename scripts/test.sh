@@ -20,9 +20,16 @@ export KBTC_DATA_DIR="${KBTC_TEST_DATA_DIR:-$(mktemp -d)}"
 echo "test profile: database=${DATABASE_URL:-embedded SQLite} redis=${REDIS_URL:-none}"
 
 if [ "${KBTC_LINT:-1}" = "1" ]; then
-  .venv/bin/ruff check .
-  .venv/bin/ruff format --check .
-  .venv/bin/mypy .
+  # Lint what is tracked, not whatever else lies in the folder (scratch files, other tools'
+  # output); outside a git checkout, the whole folder.
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    mapfile -t sources < <(git ls-files -- '*.py' | grep -v '/migrations/')
+  else
+    sources=(.)
+  fi
+  .venv/bin/ruff check --force-exclude "${sources[@]}"
+  .venv/bin/ruff format --check --force-exclude "${sources[@]}"
+  .venv/bin/mypy "${sources[@]}"
   "$py" manage.py makemigrations --check --dry-run
 fi
 exec "$py" -m pytest "$@"

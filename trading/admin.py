@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from trading.models import (
     BankrollSnapshot,
@@ -22,6 +23,8 @@ from trading.models import (
     TradingControls,
 )
 from trading.services import controls
+
+REFUSED_FLAG = "_kbtc_control_refused"
 
 
 def _actor(request: HttpRequest) -> controls.Actor:
@@ -232,27 +235,34 @@ class TradingControlsAdmin(ServiceWritesAdmin):
     def save_model(
         self, request: HttpRequest, obj: TradingControls, form: Any, change: bool
     ) -> None:
-        actor = _actor(request)
+        """Each changed field is its own audited control; a refused one is reported alone
+        (``response_change`` then drops the admin's "changed successfully")."""
         data = form.cleaned_data
-        try:
-            if "trading_mode" in form.changed_data:
-                controls.trading_mode_set(mode=data["trading_mode"], actor=actor)
-            if "paused" in form.changed_data:
-                controls.trading_pause_set(paused=data["paused"], actor=actor)
-            if "live_trade_limit" in form.changed_data or data.get("reset_trade_count"):
-                controls.trade_limit_set(
-                    limit=data["live_trade_limit"],
-                    reset=bool(data.get("reset_trade_count")),
-                    actor=actor,
-                )
-        except controls.ControlRefused as refusal:
-            self.message_user(request, f"Refused: {refusal}", messages.ERROR)
+        calls: list[tuple[str, Any]] = []
+        if "trading_mode" in form.changed_data:
+            calls.append(
+                ("Trading mode", partial(controls.trading_mode_set, mode=data["trading_mode"]))
+            )
+        if "paused" in form.changed_data:
+            calls.append(("Pause", partial(controls.trading_pause_set, paused=data["paused"])))
+        if "live_trade_limit" in form.changed_data or data.get("reset_trade_count"):
+            reset = bool(data.get("reset_trade_count"))
+            limit = partial(controls.trade_limit_set, limit=data["live_trade_limit"], reset=reset)
+            calls.append(("Live trade limit", limit))
+        for label, call in calls:
+            self._run(request, label, call)
+
+    def response_change(self, request: HttpRequest, obj: TradingControls) -> HttpResponse:
+        if getattr(request, REFUSED_FLAG, False):
+            return HttpResponseRedirect(request.path)  # the refusal, without a success line
+        return super().response_change(request, obj)
 
     def _run(self, request: HttpRequest, label: str, call: Any) -> None:
         try:
             call(actor=_actor(request))
             self.message_user(request, f"{label}: done (audited).")
         except controls.ControlRefused as refusal:
+            setattr(request, REFUSED_FLAG, True)
             self.message_user(request, f"{label} refused: {refusal}", messages.ERROR)
 
     @admin.action(description="Pause new entries (every lane)")

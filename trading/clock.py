@@ -16,12 +16,8 @@ from django.utils import timezone
 from trading import push
 from trading.models import BotState, Trade
 
-RANGES: dict[str, dt.timedelta | None] = {
-    "24h": dt.timedelta(hours=24),
-    "1w": dt.timedelta(days=7),
-    "1m": dt.timedelta(days=30),
-    "all": None,
-}
+# The dashboard's chart ranges as the API's ``days`` (0: all of it, as the original's).
+RANGE_DAYS: dict[str, int] = {"24h": 1, "1w": 7, "1m": 30, "all": 0}
 
 
 def trading_now() -> dt.datetime:
@@ -49,10 +45,16 @@ def trading_now() -> dt.datetime:
 def range_start(range_name: str, *, now: dt.datetime | None = None) -> dt.datetime | None:
     """Where a chart range ("24h", "1w", "1m"; unknown names read as "24h") starts, counted
     back from the trading clock; None for "all"."""
-    span = RANGES.get(range_name, RANGES["24h"])
-    if span is None:
+    return days_start(RANGE_DAYS.get(range_name, 1), now=now)
+
+
+def days_start(days: int, *, now: dt.datetime | None = None) -> dt.datetime | None:
+    """``days`` back from the trading clock; None for 0 (everything)."""
+    if days < 0:
+        raise ValueError(f"days must be 0 (all) or more, not {days}")
+    if days == 0:
         return None
-    return (now or trading_now()) - span
+    return (now or trading_now()) - dt.timedelta(days=days)
 
 
 def day_start(day: dt.date) -> dt.datetime:

@@ -25,6 +25,7 @@ LANES = tuple(Lane.values)
 
 # widget templates, by the ids they render
 SIDEBAR = "trading/partials/sidebar.html"
+CONTROL_MESSAGE = "trading/partials/control_message.html"
 MARKET = "trading/partials/market.html"
 SIGNAL = "trading/partials/signal.html"
 HEALTH = "trading/partials/health.html"
@@ -55,6 +56,14 @@ def contracts(hundredths: int | None) -> str:
     return "—" if hundredths is None else f"{hundredths / 100:g}"
 
 
+def interval_text(seconds: int) -> str:
+    """A bar width for a heading: 60 → ``1-minute``, 14400 → ``4-hour``."""
+    for unit, name in ((604_800, "week"), (86_400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds % unit == 0:
+            return f"{seconds // unit}-{name}"
+    return f"{seconds}-second"
+
+
 def percent(fraction: float | None, digits: int = 1) -> str:
     return "—" if fraction is None else f"{fraction * 100:.{digits}f}%"
 
@@ -62,10 +71,12 @@ def percent(fraction: float | None, digits: int = 1) -> str:
 # --- contexts -----------------------------------------------------------------------------
 
 
-def sidebar_context(*, can_control: bool, message: str = "") -> dict[str, Any]:
-    status = selectors.status()
+def sidebar_context(*, can_control: bool) -> dict[str, Any]:
+    controls = selectors.controls_current()
+    params, params_error = selectors.effective_params()
     lanes = []
-    for risk in status["lanes"]:
+    for lane in LANES:
+        risk = selectors.lane_risk(lane=lane, params=params)
         if risk.get("available"):
             risk = {
                 **risk,
@@ -80,13 +91,13 @@ def sidebar_context(*, can_control: bool, message: str = "") -> dict[str, Any]:
             }
         lanes.append(risk)
     return {
-        "controls": status["controls"],
+        "controls": {k: v for k, v in controls.as_dict().items() if k != "overrides"},
         "lanes": lanes,
-        "trader": status["trader"],
-        "overrides_active": status["overrides_active"],
-        "params_error": status["params_error"],
+        "trader": selectors.trader_heartbeat(),
+        "overrides_active": len(controls.overrides),
+        "params_error": params_error,
+        "paper_breaker_halts": params.paper_breaker_halts,
         "can_control": can_control,
-        "message": message,
     }
 
 
@@ -148,6 +159,9 @@ def signal_context(lane: str, payload: dict[str, Any] | None) -> dict[str, Any]:
             "conviction": "" if payload.get("conviction") == "NONE" else payload.get("conviction"),
             "driver": "" if payload.get("driver") in (None, "-") else payload.get("driver"),
             "obi_text": percent(payload.get("obi")),
+            # the daemon's payload leaves it empty; the entry rules' outcome has it
+            "spread_state": payload.get("spread_state")
+            or selectors.spread_state_of(payload.get("reasons")),
             "roc_text": "—" if payload.get("roc") is None else f"{payload['roc']:.3f}%",
             "size_mult_text": (
                 "—" if payload.get("size_mult") is None else f"×{payload['size_mult']:.2f}"
@@ -195,12 +209,13 @@ def positions_context(lane: str, payload: dict[str, Any] | None) -> dict[str, An
     return {"lane": lane, "positions": rows}
 
 
-def stats_context() -> dict[str, Any]:
-    totals = selectors.trade_stats(lane=Lane.PAPER)
+def stats_context(lane: str) -> dict[str, Any]:
+    totals = selectors.trade_stats(lane=lane)
     now = clock.trading_now()
-    daily = selectors.daily_pnl(lane=Lane.PAPER, days=DAILY_PNL_DAYS, now=now)
+    daily = selectors.daily_pnl(lane=lane, days=DAILY_PNL_DAYS, now=now)
     biggest = max((abs(float(row["pnl"] or 0)) for row in daily), default=0.0) or 1.0
     return {
+        "lane": lane,
         "totals": {
             **totals,
             "win_rate_text": percent(totals["win_rate"]),
@@ -222,7 +237,7 @@ def stats_context() -> dict[str, Any]:
         ],
         "by_regime": [
             {**row, "win_rate_text": percent(row["win_rate"]), "pnl_text": dollars(row["pnl"])}
-            for row in selectors.win_rate_by_regime(lane=Lane.PAPER)
+            for row in selectors.win_rate_by_regime(lane=lane)
         ],
     }
 
@@ -234,8 +249,8 @@ def flagged_context() -> dict[str, Any]:
 # --- rendering ----------------------------------------------------------------------------
 
 
-def render_sidebar(*, can_control: bool, message: str = "") -> str:
-    return render_to_string(SIDEBAR, sidebar_context(can_control=can_control, message=message))
+def render_sidebar(*, can_control: bool) -> str:
+    return render_to_string(SIDEBAR, sidebar_context(can_control=can_control))
 
 
 def render_topic(topic: str, payload: dict[str, Any], *, can_control: bool) -> list[str]:
@@ -254,7 +269,7 @@ def render_topic(topic: str, payload: dict[str, Any], *, can_control: bool) -> l
     if topic == "trade":
         html = "".join(
             [
-                render_to_string(STATS, stats_context()),
+                render_to_string(STATS, stats_context(lane)),
                 render_to_string(FLAGGED, flagged_context()),
             ]
         )
@@ -279,7 +294,7 @@ def snapshot_context(*, can_control: bool) -> dict[str, Any]:
         "signals": [signal_context(lane, latest.get(("signal", lane))) for lane in LANES],
         "health": health_context(latest.get(("health", ""))),
         "positions": [positions_context(lane, latest.get(("position", lane))) for lane in LANES],
-        "stats": stats_context(),
+        "stats": [stats_context(lane) for lane in LANES],
         "flagged": flagged_context(),
     }
 
@@ -293,7 +308,7 @@ def render_snapshot(*, can_control: bool) -> str:
         *(render_to_string(SIGNAL, signal) for signal in context["signals"]),
         render_to_string(HEALTH, context["health"]),
         *(render_to_string(POSITIONS, positions) for positions in context["positions"]),
-        render_to_string(STATS, context["stats"]),
+        *(render_to_string(STATS, stats) for stats in context["stats"]),
         render_to_string(FLAGGED, context["flagged"]),
     ]
     return "".join(parts)

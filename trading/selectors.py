@@ -13,12 +13,15 @@ from django.db.models import Avg, Count, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from trading import charts
 from trading.clock import day_start, last_days
 from trading.engine.breaker import loss_fraction
+from trading.engine.engine import DEFAULT_BANKROLL
 from trading.engine.params import DEFAULT_PARAMS, PARAMS_SCHEMA, ParamError, Params
 from trading.models import (
     BankrollSnapshot,
     BotState,
+    BreakerState,
     Decision,
     Lane,
     OpenPosition,
@@ -27,6 +30,7 @@ from trading.models import (
     TraderHeartbeat,
     TradingControls,
 )
+from trading.push import latest_payloads
 
 # Exits the bookkeeping makes, not the strategy: left out of stats (domain.md §3.12.3).
 MECHANICAL_EXITS = ("ORPHAN_SETTLED", "TICKER_ROLLED", "RETRY")
@@ -176,54 +180,80 @@ def last_decision(*, lane: str) -> Decision | None:
     return Decision.objects.filter(lane=lane).order_by("-ts", "-id").first()
 
 
+def live_trades_counted(*, since: dt.datetime | None) -> int:
+    """Live round trips closed since the trade limit's count started (all without a start)."""
+    trades = Trade.objects.filter(lane=Lane.LIVE)
+    return trades.filter(closed_at__gte=since).count() if since else trades.count()
+
+
 # --- equity and candles -------------------------------------------------------------------
 
 
-def equity_points(*, lane: str, since: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """Bankroll history as chart points: time in UTC seconds, money as float dollars."""
-    rows = BankrollSnapshot.objects.filter(lane=lane)
-    if since:
+def _span_start(first: dt.datetime | None, since: dt.datetime | None) -> dt.datetime | None:
+    """Where a chart's span starts: ``since``, or for "all" the first row's time."""
+    return since if since is not None else first
+
+
+def equity_series(*, lane: str, since: dt.datetime | None, now: dt.datetime) -> dict[str, Any]:
+    """The lane's bankroll history from ``since`` (None: all) to ``now``, thinned to at most
+    ``charts.MAX_POINTS`` points (the last of each bucket, and the first point): time in UTC
+    seconds, money as float dollars (a chart, not accounting), drawdown in percent."""
+    rows = BankrollSnapshot.objects.filter(lane=lane, ts__lte=now)
+    if since is not None:
         rows = rows.filter(ts__gte=since)
-    rows = rows.order_by("ts")[:5000]
-    return [
+    first = rows.order_by("ts").values_list("ts", flat=True).first()
+    start = _span_start(first, since)
+    span_s = int((now - start).total_seconds()) if start else 0
+    width = charts.bucket_for(span_s) if rows.count() > charts.MAX_POINTS else 0
+    fields = ("ts", "bankroll", "peak", "drawdown", "daily_pnl", "trade_count")
+    points = (
         {
-            "time": int(row.ts.timestamp()),
-            "bankroll": float(row.bankroll),
-            "peak": float(row.peak),
-            "drawdown": row.drawdown,
-            "daily_pnl": float(row.daily_pnl),
-            "trade_count": row.trade_count,
+            "time": int(ts.timestamp()),
+            "bankroll": float(bankroll),
+            "peak_bankroll": float(peak),
+            "drawdown_pct": round(drawdown * 100, 4),
+            "daily_pnl": float(daily),
+            "trade_count": count,
         }
-        for row in rows
-    ]
+        for ts, bankroll, peak, drawdown, daily, count in rows.order_by("ts", "id")
+        .values_list(*fields)
+        .iterator(chunk_size=5000)
+    )
+    return {
+        "equity": charts.last_per_bucket(points, width) if width else list(points),
+        "bucket_s": width,
+    }
 
 
-def candles(
-    *, interval_s: int = 60, since: dt.datetime | None = None, limit: int = 1500
-) -> list[dict[str, Any]]:
-    """BTC spot bars from marketdata's ``Candle`` (newest ``limit``, oldest first), or []
-    when that table does not exist yet. Live bars win over Binance history at equal times."""
+def btc_candles(*, since: dt.datetime | None, now: dt.datetime) -> dict[str, Any]:
+    """BTC spot bars from ``since`` (None: all) to ``now`` as bucketed OHLC, at most
+    ``charts.MAX_POINTS`` bars, with EMA 5/20 of the bars shown. Read from the 15-minute
+    bars when the bucket is that wide or wider, else from the 1-minute bars; live bars win
+    over Binance history at equal times. Empty when marketdata's table does not exist."""
     try:
         candle_model = apps.get_model("marketdata", "Candle")
     except LookupError:
-        return []
-    rows = candle_model.objects.filter(interval_s=interval_s)
-    if since:
-        rows = rows.filter(open_time__gte=since)
-    newest = list(rows.order_by("-open_time", "source")[: limit * 2])
-    by_time: dict[int, dict[str, Any]] = {}
-    for row in newest:
-        time_s = int(row.open_time.timestamp())
-        if time_s in by_time and row.source != "live":
-            continue
-        by_time[time_s] = {
-            "time": time_s,
-            "open": float(row.open),
-            "high": float(row.high),
-            "low": float(row.low),
-            "close": float(row.close),
-        }
-    return [by_time[time_s] for time_s in sorted(by_time)][-limit:]
+        return {"candles": [], "interval_s": 60, **{f"ema{n}": [] for n in EMA_SPANS}}
+    all_bars = candle_model.objects.filter(open_time__lte=now)
+    if since is not None:
+        all_bars = all_bars.filter(open_time__gte=since)
+    first = all_bars.order_by("open_time").values_list("open_time", flat=True).first()
+    start = _span_start(first, since)
+    width = charts.bucket_for(int((now - start).total_seconds()) if start else 0)
+    # 15-minute bars where the bucket allows (a quarter of the rows to read), unless the
+    # span has none (a table filled with 1-minute bars only).
+    wide = width >= 900 and all_bars.filter(interval_s=900).exists()
+    source_s = 900 if wide else 60
+    rows = (
+        all_bars.filter(interval_s=source_s)
+        .order_by("open_time", "source")  # "binance" < "live": the live bar comes last, wins
+        .values_list("open_time", "open", "high", "low", "close", "volume")
+        .iterator(chunk_size=5000)
+    )
+    bars = charts.ohlc_buckets(
+        ((int(t.timestamp()), o, h, lo, c, v) for t, o, h, lo, c, v in rows), width
+    )
+    return {"candles": bars, "interval_s": width, **{f"ema{n}": ema(bars, n) for n in EMA_SPANS}}
 
 
 def ema(points: list[dict[str, Any]], span: int) -> list[dict[str, Any]]:
@@ -235,13 +265,6 @@ def ema(points: list[dict[str, Any]], span: int) -> list[dict[str, Any]]:
         value = point["close"] if value is None else alpha * point["close"] + (1 - alpha) * value
         out.append({"time": point["time"], "value": round(value, 2)})
     return out
-
-
-def candles_with_ema(
-    *, interval_s: int = 60, since: dt.datetime | None = None
-) -> dict[str, list[dict[str, Any]]]:
-    bars = candles(interval_s=interval_s, since=since)
-    return {"candles": bars, **{f"ema{span}": ema(bars, span) for span in EMA_SPANS}}
 
 
 # --- stats --------------------------------------------------------------------------------
@@ -281,13 +304,15 @@ def trade_stats(*, lane: str | None = None) -> dict[str, Any]:
 def daily_pnl(
     *, lane: str | None = None, days: int = 30, now: dt.datetime | None = None
 ) -> list[dict[str, Any]]:
-    """Per UTC day of the last ``days`` to the trading clock's day (``trading.clock``):
-    trades, PnL, wins, losses and win rate, oldest first; days without trades are left out."""
-    start, end = last_days(days, now=now)
+    """Per UTC day of the last ``days`` to the trading clock's day (``trading.clock``; 0:
+    every day): trades, PnL, wins, losses and win rate, oldest first; days without trades
+    are left out."""
+    trades = counted_trades(lane=lane)
+    if days:
+        start, end = last_days(days, now=now)
+        trades = trades.filter(closed_at__gte=start, closed_at__lt=end)
     rows = (
-        counted_trades(lane=lane)
-        .filter(closed_at__gte=start, closed_at__lt=end)
-        .annotate(day=TruncDate("closed_at", tzinfo=dt.UTC))
+        trades.annotate(day=TruncDate("closed_at", tzinfo=dt.UTC))
         .values("day")
         .annotate(trades=Count("id"), pnl_sum=Sum("pnl"), wins=Count("id", filter=Q(pnl__gte=0)))
         .order_by("day")
@@ -346,12 +371,25 @@ def overrides_list() -> list[dict[str, Any]]:
     return out
 
 
+def breaker_view(*, lane: str, tripped: str, params: Params) -> dict[str, Any]:
+    """What the breaker does, in words an operator cannot misread: a paper trip halts
+    entries only with ``paper_breaker_halts`` (off by default, as in the original, which
+    kept paper trading to collect data), so a tripped paper breaker usually is not one."""
+    if not tripped or tripped == BreakerState.OK:
+        return {"breaker_tripped": False, "breaker_enforced": False, "breaker_text": "clear"}
+    enforced = lane == Lane.LIVE or params.paper_breaker_halts
+    text = f"{tripped}: " + (
+        "halting new entries" if enforced else "tripped, not enforced on paper (entries go on)"
+    )
+    return {"breaker_tripped": True, "breaker_enforced": enforced, "breaker_text": text}
+
+
 def lane_risk(*, lane: str, params: Params = DEFAULT_PARAMS) -> dict[str, Any]:
-    """The sidebar figures of one lane: bankroll, drawdown and losses against their limits."""
+    """The sidebar figures of one lane: bankroll, drawdown and losses against their limits,
+    the breaker and what it does, and the lane's closed-trade count."""
     state = BotState.objects.filter(lane=lane).first()
-    latest = BankrollSnapshot.objects.filter(lane=lane).order_by("-ts").first()
     if state is None:
-        return {"lane": lane, "available": False}
+        return {"lane": lane, "available": False, "trade_count": 0}
 
     return {
         "lane": lane,
@@ -365,26 +403,226 @@ def lane_risk(*, lane: str, params: Params = DEFAULT_PARAMS) -> dict[str, Any]:
         "weekly_loss": loss_fraction(state.weekly_baseline, state.bankroll),
         "weekly_loss_limit": params.weekly_loss_limit,
         "breaker_state": state.breaker_state,
+        **breaker_view(lane=lane, tripped=state.breaker_state, params=params),
+        "paper_breaker_halts": params.paper_breaker_halts,
         "trades_today": state.trades_today,
-        "trade_count": latest.trade_count if latest else 0,
+        "trade_count": Trade.objects.filter(lane=lane).count(),
         "updated_at": state.updated_at,
     }
 
 
+def lane_initial_bankroll(*, lane: str) -> Decimal:
+    """The bankroll the lane started with: its bankroll less the PnL of every trade booked
+    to it (quarantined trades are reversed out of the bankroll, so left out here too); the
+    engine's default on a lane with no saved state."""
+    state = BotState.objects.filter(lane=lane).first()
+    if state is None:
+        return Decimal(DEFAULT_BANKROLL) / 1_000_000
+    booked = Trade.objects.filter(lane=lane, quarantined=False).aggregate(total=Sum("pnl"))
+    return state.bankroll - _money(booked["total"])
+
+
+def recent_trades(*, lane: str, limit: int = 10) -> QuerySet[Trade]:
+    return trades_list(lane=lane)[:limit]
+
+
 def status() -> dict[str, Any]:
-    """What the dashboard sidebar and ``GET /api/status/`` show."""
+    """``GET /api/status``: the original's keys (``trading_mode``, ``trading_paused``,
+    ``paper_bankroll``, ``paper_risk``, ``paper_decision``, ``market_states`` …) where
+    this system has the figure, and its own (``controls``, ``trader``, ``params_hash``).
+    Money as float dollars (display figures); the live lane's are null until it exists."""
     controls = controls_current()
     params, params_error = effective_params()
+    risk = {lane: lane_risk(lane=lane, params=params) for lane in Lane.values}
+    latest = latest_payloads()
+    market = latest.get(("market", ""))
+    lanes = {
+        lane: {
+            "positions": list(positions_list(lane=lane).values(*POSITION_FIELDS)),
+            "recent_trades": list(recent_trades(lane=lane).values(*TRADE_BRIEF_FIELDS)),
+        }
+        for lane in Lane.values
+    }
     return {
+        "trading_mode": controls.trading_mode,
+        "trading_paused": "paused" if controls.paused else "off",
+        "paper_bankroll": risk[Lane.PAPER].get("bankroll"),
+        "live_bankroll": risk[Lane.LIVE].get("bankroll"),
+        "wallet_balance": None,  # no exchange account until the live lane exists
+        "orphaned_positions": [],
+        "market_states": {"BTC": _market_state(market)} if market else {},
+        "atr": {"regime": market.get("regime"), "atr_pct": market.get("atr_pct")}
+        if market
+        else None,
+        "risk": risk[controls.trading_mode],
+        "paper": lanes[Lane.PAPER],
+        "live": lanes[Lane.LIVE],
+        "paper_risk": risk[Lane.PAPER],
+        "live_risk": risk[Lane.LIVE],
+        "paper_decision": _decision_brief(last_decision(lane=Lane.PAPER)),
+        "live_decision": _decision_brief(last_decision(lane=Lane.LIVE)),
         "controls": {k: v for k, v in controls.as_dict().items() if k != "overrides"},
         "overrides_active": len(controls.overrides),
         "params_error": params_error,
         "params_hash": params.params_hash(),
         "trader": trader_heartbeat(),
-        "lanes": [lane_risk(lane=lane, params=params) for lane in Lane.values],
-        "open_positions": OpenPosition.objects.count(),
-        "last_decisions": {lane: _decision_brief(last_decision(lane=lane)) for lane in Lane.values},
     }
+
+
+POSITION_FIELDS = (
+    "position_uid", "ticker", "direction", "contracts", "entry_price", "opened_at", "cost",
+    "fees", "stop_price", "target_price", "conviction", "driver",
+)  # fmt: skip
+TRADE_BRIEF_FIELDS = (
+    "position_uid", "ticker", "direction", "contracts", "entry_price", "exit_price",
+    "opened_at", "closed_at", "pnl", "fees", "exit_reason", "quarantined",
+)  # fmt: skip
+
+
+def _market_state(market: dict[str, Any]) -> dict[str, Any]:
+    """The trader's last market payload in the original's per-symbol shape (prices in
+    dollars, YES space)."""
+
+    def price(units: int | None) -> float | None:
+        return None if units is None else units / 10_000
+
+    return {
+        "spot_price": market.get("spot"),
+        "kalshi_ticker": market.get("ticker"),
+        "best_bid": price(market.get("yes_bid")),
+        "best_ask": price(market.get("yes_ask")),
+        "mid": None
+        if market.get("yes_bid") is None or market.get("yes_ask") is None
+        else (market["yes_bid"] + market["yes_ask"]) / 20_000,
+        "spread": price(market.get("spread")),
+        "obi": market.get("obi"),
+        "time_remaining_sec": market.get("seconds_to_close"),
+        "price_to_beat": market.get("price_to_beat"),
+        "as_of_ms": market.get("ts"),
+    }
+
+
+def signal_accuracy(*, lane: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The signal log's most frequent (OBI direction, ROC direction, decision, conviction,
+    skip reason) combinations; the directions are the entry rules' outcomes kept in each
+    row's reasons. Entry evaluations only (exit rows carry no signal). The database counts
+    rows per distinct reasons (the rules' outcomes are categorical: a few hundred groups
+    for millions of rows); the directions are read from each group here."""
+    rows = Decision.objects.exclude(kind="exit")
+    if lane:
+        rows = rows.filter(lane=lane)
+    groups = (
+        rows.values("direction", "conviction", "skip_reason", "reasons")
+        .annotate(rows=Count("id"))
+        .order_by()
+    )
+    counts: dict[tuple[str, str, str, str, str], int] = {}
+    for group in groups.iterator(chunk_size=2000):
+        rules = dict(_rules(group["reasons"]))
+        key = (
+            rules.get("obi", ""),
+            rules.get("roc", ""),
+            group["direction"] or "flat",
+            group["conviction"],
+            group["skip_reason"],
+        )
+        counts[key] = counts.get(key, 0) + group["rows"]
+    top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    names = ("obi_direction", "roc_direction", "decision", "conviction", "skip_reason")
+    return [{**dict(zip(names, key, strict=True)), "count": count} for key, count in top]
+
+
+def _rules(reasons: Any) -> list[tuple[str, str]]:
+    """``reasons["rules"]`` as (rule, outcome) pairs; [] for rows without them."""
+    rules = reasons.get("rules") if isinstance(reasons, dict) else None
+    if not isinstance(rules, list):
+        return []
+    return [(str(rule[0]), str(rule[1])) for rule in rules if isinstance(rule, list | tuple)]
+
+
+def spread_state_of(reasons: Any) -> str:
+    """The spread rule's outcome (WIDE, TIGHT, NORMAL …) kept in a decision's reasons."""
+    return dict(_rules(reasons)).get("spread", "")
+
+
+def deploy_check() -> dict[str, Any]:
+    """``GET /api/deploy-check``: whether a restart now would leave something behind. An
+    open live position blocks; resting exchange orders and orphans need the live lane
+    (none exist without it). Paper positions do not block: they are saved and restored."""
+    controls = controls_current()
+    blockers = [
+        f"Open live position: {p.ticker} ({p.direction}, {p.contracts:g} contracts)"
+        for p in positions_list(lane=Lane.LIVE)
+    ]
+    if controls.emergency_stop_pending:
+        blockers.append("An emergency stop is pending: the trader has not flattened yet")
+    safe = not blockers
+    return {
+        "safe_to_deploy": safe,
+        "trading_mode": controls.trading_mode,
+        "blockers": blockers,
+        "orphans": 0,
+        "message": "Safe to deploy" if safe else "BLOCKED: " + "; ".join(blockers),
+    }
+
+
+def diagnostics() -> dict[str, Any]:
+    """``GET /api/diagnostics``: the trader's last health report (feeds with their counters,
+    troubles) beside what the database says about candles, positions and the breaker."""
+    latest = latest_payloads()
+    health = latest.get(("health", "")) or {}
+    market = latest.get(("market", "")) or {}
+    controls = controls_current()
+    params, _ = effective_params()
+    candles_60 = _minute_candles()
+    last = candles_60.order_by("-open_time").first() if candles_60 is not None else None
+    can_trade = {}
+    for lane in Lane.values:
+        risk = lane_risk(lane=lane, params=params)
+        can_trade[lane] = (
+            lane == Lane.PAPER and not controls.paused and not risk.get("breaker_enforced")
+        )
+    feeds = {feed.get("name"): feed for feed in health.get("feeds", [])}
+    return {
+        "trader": trader_heartbeat(),
+        "kalshi_ws": _socket_brief(feeds.get("kalshi")),
+        "spot_ws": _socket_brief(feeds.get("coinbase")),
+        "health_reported": health or None,
+        "feeds": health.get("feeds", []),
+        "atr_regime": market.get("regime"),
+        "book_healthy": market.get("yes_bid") is not None and market.get("yes_ask") is not None,
+        "candle_count": candles_60.count() if candles_60 is not None else 0,
+        "last_candle_close": float(last.close) if last else None,
+        "last_candle_time": int(last.open_time.timestamp()) if last else None,
+        "has_paper_position": positions_list(lane=Lane.PAPER).exists(),
+        "has_live_position": positions_list(lane=Lane.LIVE).exists(),
+        "trading_mode": controls.trading_mode,
+        "can_trade": can_trade,
+    }
+
+
+def _socket_brief(feed: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A feed's counters in the original's per-socket shape (None: no such socket, as when
+    the trader reads the in-process simulator stream)."""
+    if feed is None:
+        return None
+    age_ms = feed.get("last_message_age_ms")
+    return {
+        "connected": feed.get("state") == "connected",
+        "state": feed.get("state"),
+        "last_message_age_sec": None if age_ms is None else round(age_ms / 1000, 1),
+        "message_count": feed.get("messages", 0),
+        "connect_attempts": feed.get("connects", 0),
+        "reconnects": feed.get("reconnects", 0),
+        "active_ticker": feed.get("active_ticker"),
+    }
+
+
+def _minute_candles() -> QuerySet[Any] | None:
+    try:
+        return apps.get_model("marketdata", "Candle").objects.filter(interval_s=60)
+    except LookupError:
+        return None
 
 
 def _decision_brief(decision: Decision | None) -> dict[str, Any] | None:

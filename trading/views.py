@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
 from kbtc_core.permissions import is_operator
@@ -29,13 +30,24 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     if not _may_read(request):
         return redirect_to_login(request.get_full_path())
     chart_range = request.GET.get("range", "24h")
-    since = clock.range_start(chart_range)
+    chart_range = chart_range if chart_range in clock.RANGE_DAYS else "24h"
+    days = clock.RANGE_DAYS[chart_range]
+    now = clock.trading_now()
+    since = clock.days_start(days, now=now)
+    equity = {
+        **selectors.equity_series(lane=Lane.PAPER, since=since, now=now),
+        "initial_bankroll": float(selectors.lane_initial_bankroll(lane=Lane.PAPER)),
+    }
+    candles = selectors.btc_candles(since=since, now=now)
     context: dict[str, Any] = {
         "snapshot": dashboard.snapshot_context(can_control=is_operator(request.user)),
-        "ranges": RANGE_LABELS,
+        "ranges": [(name, (label, clock.RANGE_DAYS[name])) for name, label in RANGE_LABELS],
         "range": chart_range,
-        "equity_json": _script_json(selectors.equity_points(lane=Lane.PAPER, since=since)),
-        "candles_json": _script_json(selectors.candles_with_ema(since=since)),
+        "days": days,
+        "lanes": Lane.values,
+        "equity_json": _script_json(equity),
+        "candles_json": _script_json(candles),
+        "candle_interval": dashboard.interval_text(candles["interval_s"]),
         **dashboard.trades_context(request.GET),
     }
     return render(request, "trading/dashboard.html", context)
@@ -54,15 +66,22 @@ def partial_trades(request: HttpRequest) -> HttpResponse:
 
 
 def _control(request: HttpRequest, call: Any) -> HttpResponse:
-    """Run one control as the logged-in operator and answer with the re-rendered sidebar."""
+    """Run one control as the logged-in operator; answer with its message (which stays until
+    dismissed or replaced: it lives outside every widget the socket re-renders) and the
+    re-rendered sidebar, swapped out of band."""
     if not is_operator(request.user):
         return HttpResponseForbidden("An authenticated operator is required.")
     actor = controls.Actor.from_user(request.user, source="dashboard")
+    refused = False
     try:
         message = call(actor)
     except controls.ControlRefused as refusal:
-        message = f"Refused: {refusal}"
-    return HttpResponse(dashboard.render_sidebar(can_control=True, message=message))
+        message, refused = f"Refused: {refusal}", True
+    context = dashboard.sidebar_context(can_control=True)
+    return HttpResponse(
+        render_to_string(dashboard.CONTROL_MESSAGE, {"message": message, "refused": refused})
+        + render_to_string(dashboard.SIDEBAR, {**context, "oob": True})
+    )
 
 
 @require_POST
@@ -94,3 +113,16 @@ def control_emergency_stop(request: HttpRequest) -> HttpResponse:
         return "Emergency stop requested: paused; the trader flattens every lane."
 
     return _control(request, stop)
+
+
+@require_POST
+def control_paper_breaker(request: HttpRequest) -> HttpResponse:
+    halts = request.POST.get("halts", "").lower() in ("1", "true", "on", "yes")
+
+    def enforce(actor: controls.Actor) -> str:
+        controls.paper_breaker_halts_set(halts=halts, actor=actor)
+        if halts:
+            return "Paper breaker enforced: a paper trip now halts paper entries."
+        return "Paper breaker not enforced: paper trips are shown, paper entries go on."
+
+    return _control(request, enforce)

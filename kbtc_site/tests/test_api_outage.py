@@ -21,7 +21,7 @@ def test_a_control_during_an_outage_answers_503_and_changes_nothing(outage):
     outage.begin()
     connections.close_all()
     try:
-        response = client.post("/api/controls/trading-pause/", {"paused": True}, format="json")
+        response = client.post("/api/trading-pause", {"paused": True}, format="json")
     finally:
         outage.end()
     assert response.status_code == 503

@@ -16,14 +16,14 @@ def test_a_minted_token_lets_an_operator_pause_trading() -> None:
     call_command("create_api_token", "ops", stdout=out)
     token = out.getvalue().strip().splitlines()[-1]
     response = Client().post(
-        "/api/controls/trading-pause/",
+        "/api/trading-pause",
         {"paused": True},
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {token}",
     )
     assert response.status_code == 200, response.content
     wrong = Client().post(
-        "/api/controls/trading-pause/",
+        "/api/trading-pause",
         {"paused": False},
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {token[:-1]}x",

@@ -3,6 +3,7 @@
 (function () {
   "use strict";
   var charts = {};
+  window.kbtcCharts = charts;  // the series, for the browser test and a curious operator
 
   function readJson(id) {
     var el = document.getElementById(id);
@@ -19,16 +20,40 @@
     });
   }
 
-  function setEquity(points) {
-    charts.equity.setData(points.map(function (p) { return { time: p.time, value: p.bankroll }; }));
+  // The equity chart shows one lane (the lane tab) as account value or PnL (the value tab):
+  // PnL is the bankroll less the lane's initial bankroll, as the API reports it.
+  var view = { lane: "paper", value: "account", days: 1, initial: 0, interval: 60 };
+  charts.view = view;
+
+  function equityValue(bankroll) {
+    return view.value === "pnl" ? Math.round((bankroll - view.initial) * 100) / 100 : bankroll;
+  }
+
+  function setEquity(data) {
+    if (!charts.equity) { return; }
+    view.initial = data.initial_bankroll || 0;
+    charts.equityPoints = data.equity;
+    charts.equity.setData(data.equity.map(function (p) { return { time: p.time, value: equityValue(p.bankroll) }; }));
     charts.equityChart.timeScale().fitContent();
   }
 
   function setCandles(data) {
+    if (!charts.candles) { return; }
+    view.interval = data.interval_s || 60;
     charts.candles.setData(data.candles);
     charts.ema5.setData(data.ema5);
     charts.ema20.setData(data.ema20);
     charts.btcChart.timeScale().fitContent();
+    var label = document.getElementById("btc-interval");
+    if (label) { label.textContent = intervalText(view.interval); }
+  }
+
+  function intervalText(seconds) {
+    var units = [[604800, "week"], [86400, "day"], [3600, "hour"], [60, "minute"]];
+    for (var i = 0; i < units.length; i++) {
+      if (seconds % units[i][0] === 0) { return (seconds / units[i][0]) + "-" + units[i][1]; }
+    }
+    return seconds + "-second";
   }
 
   function initCharts() {
@@ -36,6 +61,7 @@
     var equityEl = document.getElementById("equity-chart");
     var btcEl = document.getElementById("btc-chart");
     if (!LC || !equityEl || !btcEl) { return; }
+    view.days = parseInt(equityEl.dataset.days || "1", 10);
     charts.equityChart = makeChart(equityEl);
     charts.equity = charts.equityChart.addSeries(LC.AreaSeries, {
       lineColor: "#2fbf71", topColor: "rgba(47,191,113,0.35)", bottomColor: "rgba(47,191,113,0.02)",
@@ -45,19 +71,41 @@
     charts.ema5 = charts.btcChart.addSeries(LC.LineSeries, { color: "#f5a623", lineWidth: 1 });
     charts.ema20 = charts.btcChart.addSeries(LC.LineSeries, { color: "#4a90e2", lineWidth: 1 });
     charts.emaState = {};
-    setEquity(readJson("equity-data") || []);
-    var candles = readJson("candle-data") || { candles: [], ema5: [], ema20: [] };
+    setEquity(readJson("equity-data") || { equity: [], initial_bankroll: 0 });
+    var candles = readJson("candle-data") || { candles: [], ema5: [], ema20: [], interval_s: 60 };
     setCandles(candles);
     rememberEma(candles);
   }
 
   function rememberEma(data) {
+    if (!charts.emaState) { return; }
+    charts.lastBar = data.candles.length ? data.candles[data.candles.length - 1] : null;
     [5, 20].forEach(function (span) {
       var series = data["ema" + span];
       charts.emaState[span] = series.length ? series[series.length - 1] : null;
       // the last point's value before the forming bar, to re-derive the EMA on each tick
       charts.emaState["prev" + span] = series.length > 1 ? series[series.length - 2].value : null;
     });
+  }
+
+  // A tick is the forming 1-minute bar; on a wider chart it is merged into its bucket.
+  function bucketBar(tick) {
+    var time = tick.time - (tick.time % view.interval);
+    var last = charts.lastBar;
+    if (last && last.time === time) {
+      if (last.minute !== tick.time) { last.minuteHigh = last.high; last.minuteLow = last.low; }
+      var bar = {
+        time: time, open: last.open, close: tick.close,
+        high: Math.max(last.minuteHigh !== undefined ? last.minuteHigh : last.high, tick.high),
+        low: Math.min(last.minuteLow !== undefined ? last.minuteLow : last.low, tick.low),
+        minute: tick.time, minuteHigh: last.minuteHigh, minuteLow: last.minuteLow,
+      };
+      charts.lastBar = bar;
+      return bar;
+    }
+    if (last && time < last.time) { return null; }  // older than the chart: ignore
+    charts.lastBar = { time: time, open: tick.open, high: tick.high, low: tick.low, close: tick.close, minute: tick.time };
+    return charts.lastBar;
   }
 
   function tickEma(candle) {
@@ -74,23 +122,65 @@
     });
   }
 
-  function loadRange(range) {
-    document.querySelectorAll(".range button").forEach(function (b) {
-      b.classList.toggle("active", b.dataset.range === range);
+  function activate(selector, attribute, value) {
+    document.querySelectorAll(selector).forEach(function (b) {
+      b.classList.toggle("active", b.dataset[attribute] === value);
     });
-    var lane = document.getElementById("equity-chart").dataset.lane;
-    fetch("/api/equity/?lane=" + lane + "&range=" + range, { credentials: "same-origin" })
-      .then(function (r) { return r.json(); }).then(function (d) { setEquity(d.points); });
-    fetch("/api/candles/?range=" + range, { credentials: "same-origin" })
+  }
+
+  function loadEquity() {
+    fetch("/api/equity?mode=" + view.lane + "&days=" + view.days, { credentials: "same-origin" })
+      .then(function (r) { return r.json(); }).then(setEquity);
+  }
+
+  function loadRange(button) {
+    activate(".range button", "range", button.dataset.range);
+    view.days = parseInt(button.dataset.days, 10);
+    loadEquity();
+    fetch("/api/btc-price?days=" + view.days, { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (d) { setCandles(d); rememberEma(d); });
   }
 
+  function showLane(lane) {
+    view.lane = lane;
+    document.body.dataset.lane = lane;
+    activate(".lane-tabs button", "lane", lane);
+    var label = document.getElementById("equity-lane");
+    if (label) { label.textContent = lane; }
+    document.getElementById("equity-chart").dataset.lane = lane;
+    loadEquity();
+  }
+
+  function showValue(value) {
+    view.value = value;
+    activate(".value-tabs button", "value", value);
+    var label = document.getElementById("equity-value-label");
+    if (label) { label.textContent = value === "pnl" ? "PnL" : "account value"; }
+    setEquity({ equity: charts.equityPoints || [], initial_bankroll: view.initial });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.body.dataset.lane = view.lane;
     initCharts();
     document.querySelectorAll(".range button").forEach(function (b) {
-      b.addEventListener("click", function () { loadRange(b.dataset.range); });
+      b.addEventListener("click", function () { loadRange(b); });
     });
+    document.querySelectorAll(".lane-tabs button").forEach(function (b) {
+      b.addEventListener("click", function () { showLane(b.dataset.lane); });
+    });
+    document.querySelectorAll(".value-tabs button").forEach(function (b) {
+      b.addEventListener("click", function () { showValue(b.dataset.value); });
+    });
+  });
+
+  // A control's message stays until dismissed or replaced by the next control's.
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    if (target && target.classList && target.classList.contains("dismiss")) {
+      var box = document.getElementById("control-message");
+      if (box) { box.innerHTML = ""; }
+    }
   });
 
   // JSON frames are chart ticks, not HTML: handle them and stop htmx from swapping.
@@ -119,10 +209,15 @@
     var tick = JSON.parse(message);
     if (!charts.equity) { return; }
     if (tick.chart === "btc" && tick.candle) {
-      charts.candles.update(tick.candle);
-      tickEma(tick.candle);
-    } else if (tick.chart === "equity" && tick.lane === document.getElementById("equity-chart").dataset.lane) {
-      charts.equity.update(tick.point);
+      var bar = bucketBar(tick.candle);
+      if (bar) {
+        charts.candles.update({ time: bar.time, open: bar.open, high: bar.high, low: bar.low, close: bar.close });
+        tickEma(bar);
+      }
+    } else if (tick.chart === "equity" && tick.lane === view.lane) {
+      var point = { time: tick.point.time, bankroll: tick.point.value };
+      (charts.equityPoints = charts.equityPoints || []).push(point);
+      charts.equity.update({ time: point.time, value: equityValue(point.bankroll) });
     }
   });
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -139,3 +140,12 @@ class SteppedDaemon:
         """Every queued database write done (the writer runs on the loop)."""
         await self.wait_for(lambda: self.daemon.writer.pending == 0, "the writer to drain")
         await self.daemon.writer.flush()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """Headless Chromium (``tests/e2e/browser.py``), closed after the test."""
+    from .browser import chromium
+
+    with chromium(tmp_path / "chromium") as driver:
+        yield driver

@@ -113,9 +113,7 @@ async def pause_stretch(
         assert held is not None, "the stretch must start with an open position"
         mark = len(sim.outputs)
         at = sim.now
-        response = await sim.control(
-            lambda: api("post", "/api/controls/trading-pause/", {"paused": paused})
-        )
+        response = await sim.control(lambda: api("post", "/api/trading-pause", {"paused": paused}))
         assert response.status_code == 200
         assert sim.engine.paused is paused
         assert within_a_second(at, sim.now)
@@ -152,7 +150,7 @@ async def test_emergency_stop_pauses_and_flattens_the_lane_within_a_second(api):
         assert held is not None
         at, mark = sim.now, len(sim.outputs)
 
-        response = await sim.control(lambda: api("post", "/api/controls/emergency-stop/"))
+        response = await sim.control(lambda: api("post", "/api/emergency-stop"))
         assert response.status_code == 200
         closed = closes(sim.outputs[mark:])
         assert [(c.position_uid, c.reason) for c in closed] == [(held.uid, "EMERGENCY_STOP")]
@@ -176,9 +174,7 @@ async def test_reset_drawdown_moves_the_running_lanes_peak_to_its_bankroll(api):
         breaker = paper(sim).breaker
         assert breaker.peak > breaker.bankroll
 
-        response = await sim.control(
-            lambda: api("post", "/api/controls/reset-drawdown/", {"lane": "paper"})
-        )
+        response = await sim.control(lambda: api("post", "/api/reset-drawdown?mode=paper"))
         assert response.status_code == 200
         breaker = paper(sim).breaker
         assert breaker.peak == breaker.bankroll == breaker.daily_start == breaker.weekly_start
@@ -189,14 +185,14 @@ async def test_trade_limit_is_read_by_the_daemon_with_nothing_to_count_on_paper(
     async with SteppedDaemon() as sim:
         await sim.step_to(60)
         response = await sim.control(
-            lambda: api("post", "/api/controls/trade-limit/", {"limit": 3, "reset": True})
+            lambda: api("post", "/api/trade-limit", {"limit": 3, "reset": True})
         )
         assert response.status_code == 200
         assert sim.daemon.controls.live_trade_limit == 3
         assert sim.daemon.controls.live_trade_count_since_ms is not None
         assert tuple(sim.engine.lanes) == ("paper",)
 
-        await sim.control(lambda: api("post", "/api/controls/trade-limit/", {"limit": None}))
+        await sim.control(lambda: api("post", "/api/trade-limit", {"limit": None}))
         assert sim.daemon.controls.live_trade_limit is None
 
 
@@ -204,9 +200,7 @@ async def test_switching_to_live_is_refused_and_the_daemon_keeps_trading_paper(a
     async with SteppedDaemon() as sim:
         await sim.step_to(60)
         version = sim.daemon.controls.version
-        response = await sim.control(
-            lambda: api("post", "/api/controls/trading-mode/", {"mode": "live"})
-        )
+        response = await sim.control(lambda: api("post", "/api/trading-mode", {"mode": "live"}))
         assert response.status_code == 409
         assert "live" in response.json()["detail"]
         assert sim.daemon.controls.trading_mode == "paper"

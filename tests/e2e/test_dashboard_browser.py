@@ -18,8 +18,7 @@ import datetime as dt
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -27,10 +26,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connections
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver import Chrome
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from marketdata.model.events import Event
@@ -48,6 +45,7 @@ from trading.runtime.session import SessionOutput
 from trading.runtime.sinks import Observer
 from trading.tests import factories
 
+from .browser import PASSWORD, log_in, screenshot, wait_until, ws_state
 from .conftest import BANKROLL, LATENCY, SEED, START
 from .reference_run import elapsed_s, entries, uninterrupted_run
 
@@ -60,19 +58,6 @@ pytestmark = [
 
 SPEED = 120  # simulated seconds per wall second
 PAST_ENTRY_S = 10  # the paused stretch runs this long past the uninterrupted run's entry
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-PASSWORD = "browser-test-password"
-CHROMIUM_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1400,2000",
-)
 
 
 class TradingServer:
@@ -208,33 +193,6 @@ def server() -> Iterator[TradingServer]:
         running.stop()
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'chromium'}")
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def wait_until(condition: Callable[[], Any], what: str, within_s: float) -> Any:
-    deadline = time.monotonic() + within_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} within {within_s} s")
-        time.sleep(0.1)
-
-
 def network_log(driver: Chrome) -> list[dict[str, Any]]:
     """Chrome's DevTools network events since the last call."""
     messages = (json.loads(entry["message"])["message"] for entry in driver.get_log("performance"))
@@ -266,18 +224,6 @@ def distinct_spots(driver: Chrome, count: int, within_s: float) -> set[str]:
 
     wait_until(enough, f"{count} distinct spot values", within_s)
     return seen
-
-
-def log_in(driver: Chrome, base: str, username: str) -> None:
-    driver.get(f"{base}/admin/login/?next=/")
-    driver.find_element(By.ID, "id_username").send_keys(username)
-    driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    wait_until(lambda: urlparse(driver.current_url).path == "/", "dashboard after login", 10)
-
-
-def ws_state(driver: Chrome) -> str:
-    return str(driver.execute_script("return document.getElementById('ws-state').className"))
 
 
 def press(driver: Chrome, label: str) -> None:
@@ -316,7 +262,7 @@ def utc_day(ts_ms: int) -> str:
 def daily_pnl_days(driver: Chrome) -> list[str]:
     return list(
         driver.execute_script(
-            "return Array.from(document.querySelectorAll('#stats-panel .bars .day'))"
+            "return Array.from(document.querySelectorAll('#stats-paper .bars .day'))"
             ".map(function (d) { return d.textContent; });"
         )
     )
@@ -487,8 +433,7 @@ def test_the_dashboard_streams_reconnects_and_its_pause_stops_the_daemons_entrie
     wait_until(lambda: "Trader's DB: ok" in health_panel_text(browser), "the trader's report", 10)
     assert browser.find_elements(By.CSS_SELECTOR, "#health-panel .trouble.bad") == []
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+    screenshot(browser, "dashboard.png")
 
     # the closed-trades table: a push updates the newest page, and never a view the reader
     # filtered or paged (the page drops the pushed table, and requests nothing)

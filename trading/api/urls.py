@@ -1,30 +1,51 @@
+"""The API's paths: the original's (domain.md §9.2) plus this system's own reads.
+
+Every path answers with and without a trailing slash, POST included, with no redirect (a
+redirected POST loses its body in most clients). The schema lists the form without the
+slash (``kbtc_site.schema.drop_slash_twins``).
+"""
+
 from __future__ import annotations
 
-from django.urls import path
+from typing import Any
+
+from django.urls import URLPattern, path
 
 from trading.api import views
 
 app_name = "api"
 
+
+def both(route: str, view: Any, name: str) -> list[URLPattern]:
+    return [path(route, view, name=name), path(f"{route}/", view, name=f"{name}-slash")]
+
+
 urlpatterns = [
-    path("status/", views.StatusView.as_view(), name="status"),
-    path("trades/", views.TradeListView.as_view(), name="trades"),
-    path("positions/", views.PositionListView.as_view(), name="positions"),
-    path("decisions/", views.DecisionListView.as_view(), name="decisions"),
-    path("equity/", views.EquityView.as_view(), name="equity"),
-    path("candles/", views.CandleView.as_view(), name="candles"),
-    path("stats/", views.StatsView.as_view(), name="stats"),
-    path("param-overrides/", views.OverrideView.as_view(), name="overrides"),
-    path("param-overrides/<str:name>/", views.OverrideDetailView.as_view(), name="override"),
-    path("controls/", views.ControlsView.as_view(), name="controls"),
-    path("controls/trading-mode/", views.TradingModeView.as_view(), name="trading-mode"),
-    path("controls/trading-pause/", views.TradingPauseView.as_view(), name="trading-pause"),
-    path("controls/emergency-stop/", views.EmergencyStopView.as_view(), name="emergency-stop"),
-    path(
-        "controls/close-all-exchange-positions/",
+    *both("health", views.HealthView.as_view(), "health"),
+    *both("status", views.StatusView.as_view(), "status"),
+    *both("diagnostics", views.DiagnosticsView.as_view(), "diagnostics"),
+    *both("deploy-check", views.DeployCheckView.as_view(), "deploy-check"),
+    *both("trades", views.TradeListView.as_view(), "trades"),
+    *both("errored-trades", views.ErroredTradeListView.as_view(), "errored-trades"),
+    *both("positions", views.PositionListView.as_view(), "positions"),
+    *both("decisions", views.DecisionListView.as_view(), "decisions"),
+    *both("equity", views.EquityView.as_view(), "equity"),
+    *both("btc-price", views.BtcPriceView.as_view(), "btc-price"),
+    *both("stats", views.StatsView.as_view(), "stats"),
+    *both("stats/daily", views.StatsDailyView.as_view(), "stats-daily"),
+    *both("stats/by-regime", views.StatsByRegimeView.as_view(), "stats-by-regime"),
+    *both("stats/signal-accuracy", views.SignalAccuracyView.as_view(), "stats-signal-accuracy"),
+    *both("param-overrides", views.OverrideView.as_view(), "overrides"),
+    *both("param-overrides/<str:name>", views.OverrideDetailView.as_view(), "override"),
+    *both("controls", views.ControlsView.as_view(), "controls"),
+    *both("trading-mode", views.TradingModeView.as_view(), "trading-mode"),
+    *both("trading-pause", views.TradingPauseView.as_view(), "trading-pause"),
+    *both("emergency-stop", views.EmergencyStopView.as_view(), "emergency-stop"),
+    *both(
+        "close-all-exchange-positions",
         views.CloseAllExchangePositionsView.as_view(),
-        name="close-all-exchange-positions",
+        "close-all-exchange-positions",
     ),
-    path("controls/reset-drawdown/", views.ResetDrawdownView.as_view(), name="reset-drawdown"),
-    path("controls/trade-limit/", views.TradeLimitView.as_view(), name="trade-limit"),
+    *both("reset-drawdown", views.ResetDrawdownView.as_view(), "reset-drawdown"),
+    *both("trade-limit", views.TradeLimitView.as_view(), "trade-limit"),
 ]

@@ -46,6 +46,7 @@ from trading.runtime.session import (
     restored_session,
 )
 from trading.runtime.sinks import Sink
+from trading.runtime.sinks.console import ConsoleSink
 from trading.runtime.sinks.dashboard import DashboardSink
 from trading.runtime.sinks.heartbeat import HeartbeatSink
 from trading.runtime.sinks.orders import UnfilledOrdersSink
@@ -118,8 +119,8 @@ class Daemon:
         dashboard = DashboardSink(self.outbox, runtime=self.runtime, health=self.health_payload)
         self.persistence.on_trade_committed.append(dashboard.trade_committed)
         self.orders = UnfilledOrdersSink()
-        heartbeat = HeartbeatSink(config.heartbeat_s)
-        self.sinks: list[Sink] = [self.persistence, dashboard, self.orders, heartbeat, *sinks]
+        standard = [self.persistence, dashboard, self.orders, ConsoleSink()]
+        self.sinks: list[Sink] = [*standard, HeartbeatSink(config.heartbeat_s), *sinks]
         self.controls_version = -1
         self.controls = selectors.ControlsSnapshot()  # the last control read applied
         self.controls_reads = 0  # control reads applied (tests wait on it)

@@ -92,6 +92,11 @@ def _audit(
     applied: bool = True,
     message: str = "",
 ) -> ControlAudit:
+    # One console line per control, applied or refused, once its audit row is committed:
+    # the log says what the audit says.
+    line = {"action": action, "actor": actor.label, "source": actor.source}
+    event = "control" if applied else "control_refused"
+    transaction.on_commit(lambda: log.info(event, **line, message=message or None))
     return ControlAudit.objects.create(
         at=timezone.now(),
         actor_id=actor.user_id,
@@ -147,10 +152,10 @@ def _change_controls(
     with transaction.atomic(durable=True):
         controls = _controls_for_update()
         before = _controls_dict(controls)
+        if apply is not None:  # sees the controls as they were
+            apply(controls)
         for name, value in changes.items():
             setattr(controls, name, value)
-        if apply is not None:
-            apply(controls)
         controls.version += 1
         controls.save()
         _audit(actor=actor, action=action, before=before, after=_controls_dict(controls))
@@ -169,8 +174,16 @@ def trading_mode_set(*, mode: str, actor: Actor) -> TradingControls:
 
 
 def trading_pause_set(*, paused: bool, actor: Actor) -> TradingControls:
-    """Pause stops new entries on every lane; exits continue (interfaces.md §8)."""
-    return _change_controls(actor=actor, action="trading_pause_set", paused=paused)
+    """Pause stops new entries on every lane; exits continue (interfaces.md §8). Resuming
+    restarts the live trade limit's count when a limit is set (domain.md §3.17.10)."""
+
+    def restart_count(controls: TradingControls) -> None:
+        if not paused and controls.paused and controls.live_trade_limit is not None:
+            controls.live_trade_count_since = trading_now()
+
+    return _change_controls(
+        actor=actor, action="trading_pause_set", apply=restart_count, paused=paused
+    )
 
 
 def emergency_stop(*, actor: Actor) -> TradingControls:
@@ -254,6 +267,14 @@ def _lane_dict(state: BotState) -> dict[str, Any]:
         "breaker_state": state.breaker_state,
         "drawdown_reset_seq": state.drawdown_reset_seq,
     }
+
+
+def paper_breaker_halts_set(*, halts: bool, actor: Actor) -> ParamOverride:
+    """Whether a paper breaker trip halts paper entries: the ``paper_breaker_halts``
+    parameter, stored as an override (audited as ``override_set``). Off by default, as in
+    the original, which kept paper trading through trips to collect data."""
+    note = "paper breaker " + ("enforced" if halts else "not enforced")
+    return override_set(name="paper_breaker_halts", value=halts, actor=actor, note=note)
 
 
 # --- parameter overrides -----------------------------------------------------------------

@@ -100,3 +100,29 @@ def test_deleting_an_override_in_admin_clears_it_through_the_service(admin_clien
     admin_client.post(f"/admin/trading/paramoverride/{override.pk}/delete/", {"post": "yes"})
     assert not ParamOverride.objects.exists()
     assert ControlAudit.objects.filter(action="override_clear").count() == 1
+
+
+def test_a_refused_admin_edit_shows_only_the_refusal(admin_client):
+    TradingControls.objects.get_or_create(pk=1)
+    response = admin_client.post(
+        "/admin/trading/tradingcontrols/1/change/",
+        {"trading_mode": "live", "paused": "", "live_trade_limit": ""},
+        follow=True,
+    )
+    shown = [str(m) for m in response.context["messages"]]
+    assert len(shown) == 1
+    assert shown[0].startswith("Trading mode refused: the live lane does not exist yet")
+    assert TradingControls.objects.get().trading_mode == "paper"
+    assert ControlAudit.objects.get().applied is False
+
+
+def test_an_admin_edit_that_applies_says_so(admin_client):
+    TradingControls.objects.get_or_create(pk=1)
+    response = admin_client.post(
+        "/admin/trading/tradingcontrols/1/change/",
+        {"trading_mode": "paper", "paused": "on", "live_trade_limit": ""},
+        follow=True,
+    )
+    shown = [str(m) for m in response.context["messages"]]
+    assert "Pause: done (audited)." in shown
+    assert any("changed successfully" in m for m in shown)

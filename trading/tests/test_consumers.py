@@ -49,7 +49,8 @@ async def test_connecting_sends_a_snapshot_of_every_widget():
         "signal-paper",
         "health-panel",
         "positions-paper",
-        "stats-panel",
+        "stats-paper",
+        "stats-live",
         "flagged-panel",
     ):
         assert f'id="{widget}"' in snapshot
@@ -72,7 +73,7 @@ async def test_a_published_payload_arrives_as_its_rendered_partial(topic):
         "position": 'id="positions-paper"',
         "equity": 'id="sidebar"',
         "health": 'id="health-panel"',
-        "trade": 'id="stats-panel"',
+        "trade": 'id="stats-paper"',
     }[topic]
     assert expected in frame
     if topic in ("market", "equity"):

@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from django.test import Client, override_settings
 
 from trading import dashboard, push
-from trading.models import ControlAudit
+from trading.models import ControlAudit, ParamOverride
 from trading.services import trades
 from trading.tests import factories
 
@@ -187,7 +187,8 @@ def test_the_page_renders_every_live_widget_that_pushes_can_replace():
         "positions-paper",
         "positions-live",
         "trades-panel",
-        "stats-panel",
+        "stats-paper",
+        "stats-live",
         "flagged-panel",
         "equity-chart",
         "btc-chart",
@@ -227,7 +228,7 @@ def test_topic_payloads_render_their_partials():
     assert 'id="sidebar"' in equity[0]
     assert '"value": 1010.0' in equity[1]
     trade, trades = dashboard.render_topic("trade", TRADE, can_control=False)
-    assert 'id="stats-panel"' in trade
+    assert 'id="stats-paper"' in trade
     assert trades.startswith('<div id="trades-panel"')  # its own frame: the page may drop it
     assert 'hx-trigger="load' not in trade + trades  # a push never makes the page request
 
@@ -256,7 +257,9 @@ def test_pause_button_posts_with_csrf_and_rerenders_the_sidebar():
     token = match.group(1)
     response = client.post("/controls/pause/", {"paused": "true"}, HTTP_X_CSRFTOKEN=token)
     assert response.status_code == 200
-    assert "Resume" in response.content.decode()
+    body = response.content.decode()
+    assert "Resume" in body  # the sidebar, swapped out of band
+    assert 'id="sidebar" class="card sidebar" hx-swap-oob="true"' in body
     assert ControlAudit.objects.get().source == "dashboard"
 
 
@@ -296,7 +299,7 @@ def test_the_daily_pnl_panel_shows_the_days_of_the_trading_clock():
         weekly_baseline=1_000_000_000,
         snapshot_at_ms=start + 86_400_000 + 60_000,  # the trader's clock: 2026-01-02 00:01
     )
-    stats = render_to_string(dashboard.STATS, dashboard.stats_context())
+    stats = render_to_string(dashboard.STATS, dashboard.stats_context("paper"))
     assert "14 days to 2026-01-02" in stats
     assert re.search(r'<span class="day">01-01</span>.*-\$3\.45', stats)
     assert "No trades in these" not in stats
@@ -348,3 +351,116 @@ def test_the_page_load_renders_the_health_report_as_a_push_does():
         push.forget_latest_payloads()
     assert _troubles(page) == _troubles(pushed)
     assert "malformed: 3" in page
+
+
+def test_a_refused_controls_message_lives_outside_what_the_socket_rerenders():
+    factories.lane_state()
+    client = Client()
+    client.force_login(factories.operator())
+    body = client.post("/controls/trading-mode/", {"mode": "live"}).content.decode()
+    message = body[: body.index('<div id="sidebar"')]
+    assert message.startswith('<div id="control-message"')
+    assert 'class="message refused"' in message
+    assert "Refused: the live lane does not exist yet" in message
+    # the pushes that re-render the sidebar (controls changed, equity) carry no message,
+    # and the page keeps the message box outside the sidebar
+    pushed = dashboard.render_sidebar(can_control=True)
+    assert 'id="control-message"' not in pushed
+    assert "Refused" not in pushed
+    page = client.get("/").content.decode()
+    assert page.index('id="control-message"') < page.index('id="sidebar"')
+    assert 'id="control-message"' not in _between(page, '<div id="sidebar"', "</aside>")
+
+
+def test_an_applied_controls_message_is_not_marked_refused():
+    client = Client()
+    client.force_login(factories.operator())
+    body = client.post("/controls/pause/", {"paused": "true"}).content.decode()
+    assert '<p class="message"><span>Paused: no new entries on any lane.</span>' in body
+
+
+def _between(text: str, start: str, end: str) -> str:
+    begin = text.index(start)
+    return text[begin : text.index(end, begin)]
+
+
+def _tripped_paper_lane() -> None:
+    factories.lane_state()
+    from trading.models import BotState
+
+    BotState.objects.filter(lane="paper").update(breaker_state="MAX_DRAWDOWN_HALT")
+
+
+def test_a_paper_trip_reads_tripped_not_enforced_unless_the_paper_breaker_halts():
+    _tripped_paper_lane()
+    sidebar = dashboard.render_sidebar(can_control=False)
+    breaker = _between(sidebar, '<dd class="breaker">', "</dd>")
+    assert "MAX_DRAWDOWN_HALT · tripped, not enforced on paper" in breaker
+    assert "badge warn" in breaker
+    assert "not enforced (trips are shown, paper keeps trading)" in sidebar
+
+    from trading.services import controls
+
+    tuner = controls.Actor.process("tuner")
+    controls.override_set(name="paper_breaker_halts", value=True, actor=tuner)
+    sidebar = dashboard.render_sidebar(can_control=False)
+    breaker = _between(sidebar, '<dd class="breaker">', "</dd>")
+    assert "MAX_DRAWDOWN_HALT · halting" in breaker
+    assert "badge bad" in breaker
+
+
+def test_a_clear_breaker_reads_clear():
+    factories.lane_state()
+    breaker = _between(dashboard.render_sidebar(can_control=False), '<dd class="breaker">', "</dd>")
+    assert "clear" in breaker
+
+
+def test_the_operator_turns_the_paper_breaker_on_and_off_audited():
+    _tripped_paper_lane()
+    client = Client()
+    client.force_login(factories.operator())
+    body = client.post("/controls/paper-breaker/", {"halts": "true"}).content.decode()
+    assert "Paper breaker enforced" in body
+    assert "MAX_DRAWDOWN_HALT · halting" in body
+    assert ParamOverride.objects.get(name="paper_breaker_halts").value is True
+    body = client.post("/controls/paper-breaker/", {"halts": "false"}).content.decode()
+    assert "tripped, not enforced on paper" in body
+    audits = ControlAudit.objects.order_by("id")
+    assert [(a.action, a.source, a.after["value"]) for a in audits] == [
+        ("override_set", "dashboard", True),
+        ("override_set", "dashboard", False),
+    ]
+    assert Client().post("/controls/paper-breaker/", {"halts": "true"}).status_code == 403
+
+
+def test_the_sidebar_shows_each_lanes_total_trade_count():
+    factories.lane_state()
+    for _ in range(3):
+        factories.trade()
+    factories.trade(lane="live")
+    sidebar = dashboard.render_sidebar(can_control=False)
+    paper = _between(sidebar, 'id="sidebar-paper"', "</section>")
+    assert '<dt>Trades (total)</dt><dd class="trade-count">3</dd>' in paper
+
+
+def test_the_signal_cards_spread_comes_from_the_entry_rules():
+    payload = {**SIGNAL, "spread_state": "", "reasons": {"rules": [["spread", "WIDE"]]}}
+    html = render_to_string(dashboard.SIGNAL, dashboard.signal_context("paper", payload))
+    assert '<span class="spread-state">WIDE</span>' in html
+
+
+@override_settings(ANONYMOUS_READS=True)
+def test_the_page_has_lane_tabs_a_value_toggle_and_lane_scoped_widgets():
+    page = Client().get("/").content.decode()
+    assert '<button type="button" data-lane="paper" class="active">Paper</button>' in page
+    assert '<button type="button" data-lane="live" class="">Live</button>' in page
+    assert 'data-value="pnl"' in page
+    for widget in ("signal-live", "positions-live", "stats-live"):
+        assert re.search(rf'id="{widget}" class="[^"]*lane-live', page), widget
+    assert 'rel="icon"' in page
+
+
+def test_the_favicon_is_served():
+    response = Client().get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith("favicon.svg")

@@ -52,10 +52,10 @@ def test_a_control_commits_and_answers_ok_when_its_announcement_cannot_be_sent(r
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
 
     with capture_logs() as logs:
-        response = client.post("/api/controls/trading-pause/", {"paused": True}, format="json")
+        response = client.post("/api/trading-pause", {"paused": True}, format="json")
 
     assert response.status_code == 200, response.content
-    assert response.json()["paused"] is True
+    assert response.json()["trading_paused"] == "paused"
     assert selectors.controls_current().paused is True  # what the daemon's poll reads
     assert ControlAudit.objects.get().applied is True
     failed = [entry for entry in logs if entry["event"] == "control_announce_failed"]

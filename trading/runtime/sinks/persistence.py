@@ -3,9 +3,10 @@
 Signal-log rows (sampled by ``DecisionLogGate``; entries and exits always), the position's
 rows (opened, every fill's count, cost and fees, closed), an equity row per lane status,
 and the session's state: at every fill (entry and exit), close and breaker change and
-every ``state_every_ms`` of event time. Trades and positions are critical writes (never dropped; spilled at a stop
-during an outage, ``trading.runtime.spill``). Something that must happen only once a
-trade's row is committed (the dashboard's push) registers in ``on_trade_committed``.
+every ``state_every_ms`` of event time. Trades and positions are critical writes (never
+dropped; spilled at a stop during an outage, ``trading.runtime.spill``). Something that
+must happen only once a trade's row is committed (the dashboard's push) registers in
+``on_trade_committed``.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ def opened(**fields: Any) -> PositionOpened:
         "entry_roc": 0.45,
         "regime": "MEDIUM",
         "params_hash": "p1",
+        "entry_client_order_id": "kbtc-paper-1",
     }
     return PositionOpened(**{**values, **fields})
 
@@ -67,6 +68,7 @@ def closed(**fields: Any) -> PositionClosed:
         "regime": "MEDIUM",
         "quarantine": "",
         "params_hash": "p1",
+        "exit_client_order_id": "kbtc-paper-2",
     }
     return PositionClosed(**{**values, **fields})
 
