@@ -6,6 +6,10 @@ check: the web tier is healthy whether or not the daemon is up. Beside it, ``tra
 is what the running trader last said of itself on its ``health`` topic: each feed's state and
 malformed-frame count, its database writes and Redis publishes, events it failed on, and
 overrides it could not apply, so a trader that beats but cannot trade well is visible here.
+
+That detail (process ids, host names, error texts) is for operators and, where anonymous
+reads are on (the demo), for everyone; an anonymous caller in production gets only the
+verdict: ``status``, each check's ``ok`` and the trader's ``state``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,11 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from knox.auth import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
 
+from kbtc_site.permissions import is_operator
 from trading import live
 from trading.selectors import trader_heartbeat
 
@@ -73,6 +81,30 @@ def trader_reported() -> dict[str, Any] | None:
     return reported
 
 
+def may_see_detail(request: HttpRequest, *, database_ok: bool) -> bool:
+    """Anonymous reads on, or an operator: by session or by ``Authorization: Bearer``. Who is
+    asking is read from the database: with it down, only the verdict (never a 500)."""
+    if settings.ANONYMOUS_READS:
+        return True
+    if not database_ok:
+        return False
+    if is_operator(getattr(request, "user", None)):
+        return True
+    try:
+        found = TokenAuthentication().authenticate(Request(request))
+    except AuthenticationFailed:
+        return False
+    return found is not None and is_operator(found[0])
+
+
+def verdict_only(body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "status": body["status"],
+        "checks": {name: {"ok": check["ok"]} for name, check in body["checks"].items()},
+        "trader": {"state": body["trader"]["state"]},
+    }
+
+
 def healthz(request: HttpRequest) -> JsonResponse:
     started = time.monotonic()
     checks: dict[str, dict[str, Any]] = {"database": check_database()}
@@ -94,4 +126,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "trader": trader,
         "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
     }
+    if not may_see_detail(request, database_ok=checks["database"]["ok"]):
+        body = verdict_only(body)
     return JsonResponse(body, status=200 if healthy else 503)

@@ -82,7 +82,8 @@ class TradingPauseInput(serializers.Serializer):
 
 
 class TradeLimitInput(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=0, allow_null=True, required=False, default=None)
+    # Bounds are the service's (``controls.MAX_TRADE_LIMIT``): a refusal there is audited.
+    limit = serializers.IntegerField(allow_null=True, required=False, default=None)
     reset = serializers.BooleanField(required=False, default=False)
 
 

@@ -3,7 +3,9 @@
 
 Reads follow ``settings.ANONYMOUS_READS``; every write needs an authenticated staff user
 (``kbtc_site.permissions.OperatorOrReadOnly``): a knox bearer token, or a session plus CSRF.
-A control its rules refuse answers 409 with the reason; an invalid override 400.
+A control its rules refuse answers 409 with the reason; a value outside its type or bounds
+(an override, a trade limit) 400; both are audited. Bodies are JSON only, bounded in size and
+depth (``kbtc_site.input_bounds``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def _query(serializer_class: type[Any], request: Request) -> dict[str, Any]:
 def _refused(refusal: controls.ControlRefused) -> Response:
     code = (
         status.HTTP_400_BAD_REQUEST
-        if isinstance(refusal, controls.OverrideInvalid)
+        if isinstance(refusal, controls.ControlInvalid)
         else status.HTTP_409_CONFLICT
     )
     return Response({"detail": str(refusal)}, status=code)
@@ -209,9 +211,14 @@ class ResetDrawdownView(APIView):
 
 
 class TradeLimitView(APIView):
-    @extend_schema(request=s.TradeLimitInput, responses=s.ControlsOutput)
+    @extend_schema(
+        request=s.TradeLimitInput, responses={200: s.ControlsOutput, 400: s.DetailOutput}
+    )
     def post(self, request: Request) -> Response:
         body = s.TradeLimitInput(data=request.data)
         body.is_valid(raise_exception=True)
-        controls.trade_limit_set(actor=_actor(request), **body.validated_data)
+        try:
+            controls.trade_limit_set(actor=_actor(request), **body.validated_data)
+        except controls.ControlRefused as refusal:
+            return _refused(refusal)
         return _controls()
