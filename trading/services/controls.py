@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from marketdata.kalshi.series_lookup import series_refusal
 from trading.clock import trading_now
 from trading.engine.params import DEFAULT_PARAMS, PARAMS_SCHEMA, ParamError, Params
 from trading.live import announce_control
@@ -316,9 +318,8 @@ def _param_bounds(name: str) -> str:
     return "a known parameter name"
 
 
-def override_validate(*, name: str, value: Any) -> Params:
-    """The parameter set with every stored override plus this one, or ``OverrideInvalid``
-    naming the parameter and its bounds."""
+def _params_with(*, name: str, value: Any) -> Params:
+    """The parameter set with every stored override plus this one (types and bounds only)."""
     current = dict(ParamOverride.objects.values_list("name", "value"))
     current[name] = value
     try:
@@ -327,6 +328,18 @@ def override_validate(*, name: str, value: Any) -> Params:
         raise OverrideInvalid(f"{error} (expected {_param_bounds(name)})") from error
     except (TypeError, ValueError) as error:
         raise OverrideInvalid(f"{name}: {error} (expected {_param_bounds(name)})") from error
+
+
+def override_validate(*, name: str, value: Any) -> Params:
+    """The parameter set with every stored override plus this one, or ``OverrideInvalid``
+    naming the parameter and its bounds. A value must also be one that can trade: a
+    ``series_ticker`` the exchange does not list (asked over Kalshi REST) is refused."""
+    params = _params_with(name=name, value=value)
+    if name == "series_ticker":
+        reason = series_refusal(value, base_url=str(settings.KBTC["KALSHI_API_URL"]))
+        if reason is not None:
+            raise OverrideInvalid(f"series_ticker: {reason}")
+    return params
 
 
 def override_check(*, name: str, value: Any, actor: Actor) -> None:
@@ -348,6 +361,7 @@ def override_set(*, name: str, value: Any, actor: Actor, note: str = "") -> Para
     """Store one override; an invalid one changes nothing, is audited as refused (who tried
     what) and raises ``OverrideInvalid`` naming the parameter and its bounds."""
     try:
+        override_validate(name=name, value=value)  # outside the transaction: it may ask Kalshi
         return _override_store(name=name, value=value, actor=actor, note=note)
     except OverrideInvalid as invalid:
         _refuse(
@@ -362,7 +376,7 @@ def override_set(*, name: str, value: Any, actor: Actor, note: str = "") -> Para
 
 def _override_store(*, name: str, value: Any, actor: Actor, note: str) -> ParamOverride:
     with transaction.atomic(durable=True):
-        override_validate(name=name, value=value)
+        _params_with(name=name, value=value)  # against the overrides stored by now
         existing = ParamOverride.objects.select_for_update().filter(name=name).first()
         before = {"name": name, "value": existing.value if existing else None}
         override, _ = ParamOverride.objects.update_or_create(
