@@ -1,6 +1,8 @@
 """``/healthz``: each configured dependency, plus the trader's heartbeat.
 
-Non-200 only when a configured dependency (database; Redis where configured) is down.
+Non-200 only when a configured dependency (database; Redis where configured) is down;
+``status`` also reads "degraded" (with 200) when the trader reports a trouble that needs
+the operator (the health panel's red ones: lost journal events, an unreachable store).
 The trader heartbeat is reported ("running", "stale", "not running") but never fails the
 check: the web tier is healthy whether or not the daemon is up. Beside it, ``trader.reported``
 is what the running trader last said of itself on its ``health`` topic: each feed's state and
@@ -26,6 +28,7 @@ from rest_framework.request import Request
 
 from kbtc_site.permissions import is_operator
 from trading import live
+from trading.health_panel import trader_troubles
 from trading.selectors import trader_heartbeat
 
 FEED_FIELDS = (
@@ -37,7 +40,7 @@ FEED_FIELDS = (
     "last_message_age_ms",
     "last_error",
 )
-TRADER_FIELDS = ("db", "redis", "event_errors", "orders_unfilled", "params_error")
+TRADER_FIELDS = ("db", "redis", "event_errors", "orders_unfilled", "params_error", "recorder")
 
 
 def check_database() -> dict[str, Any]:
@@ -78,6 +81,11 @@ def trader_reported() -> dict[str, Any] | None:
         feed.get("name", "?"): {name: feed.get(name) for name in FEED_FIELDS}
         for feed in payload.get("feeds", [])
     }
+    # The health panel's list, the same words: what needs the operator is "bad".
+    reported["troubles"] = [
+        {"level": t["level"], "text": f"{t['label']}: {t['text']}"}
+        for t in trader_troubles(payload)
+    ]
     return reported
 
 
@@ -120,8 +128,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
         reported = trader_reported()
         if reported is not None:
             trader["reported"] = reported
+    # A trader trouble that needs the operator (losing journal events, an unreachable store,
+    # refused parameters) degrades the verdict; the code stays 200, since the web tier
+    # itself is up and restarting it would not help.
+    troubled = any(t["level"] == "bad" for t in trader.get("reported", {}).get("troubles", []))
     body = {
-        "status": "ok" if healthy else "degraded",
+        "status": "ok" if healthy and not troubled else "degraded",
         "checks": checks,
         "trader": trader,
         "elapsed_ms": round((time.monotonic() - started) * 1000, 1),

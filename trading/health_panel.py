@@ -19,7 +19,7 @@ def health_context(payload: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "health": payload,
         "feeds": [_feed_row(feed) for feed in (payload or {}).get("feeds", [])],
-        "troubles": _trader_troubles(payload or {}),
+        "troubles": trader_troubles(payload or {}),
         "fine": _trader_fine(payload or {}),
         "trader": selectors.trader_heartbeat(),
         "web_db": _db_state(),
@@ -45,7 +45,7 @@ def _feed_row(feed: dict[str, Any]) -> dict[str, Any]:
     return {**feed, "connected": connected, "problems": problems}
 
 
-def _trader_troubles(payload: dict[str, Any]) -> list[dict[str, str]]:
+def trader_troubles(payload: dict[str, Any]) -> list[dict[str, str]]:
     """``level`` "bad" for what needs the operator now, "warn" for what went wrong and was
     handled; what is fine is not listed (the quiet line says it)."""
     troubles = []
@@ -70,6 +70,7 @@ def _trader_troubles(payload: dict[str, Any]) -> list[dict[str, str]]:
                 "text": f"{payload['event_errors']} events failed (logged and skipped)",
             }
         )
+    troubles.extend(_recorder_troubles(payload.get("recorder")))
     if payload.get("orders_unfilled"):
         troubles.append(
             {
@@ -83,6 +84,27 @@ def _trader_troubles(payload: dict[str, Any]) -> list[dict[str, str]]:
     return troubles
 
 
+def _recorder_troubles(recorder: dict[str, Any] | None) -> list[dict[str, str]]:
+    """The journal under overload (marketdata.recorder.writer): losing events now is "bad",
+    events lost earlier or a buffer past half full "warn"."""
+    if not recorder:
+        return []
+    depth = (
+        f"{recorder['buffered']} of {recorder['buffer_bound']} events waiting,"
+        f" {recorder['lag_s']} s of market time behind"
+    )
+    if recorder["dropping"]:
+        text = f"dropping events now (buffer full): {recorder['dropped']} dropped; {depth}"
+        return [{"level": "bad", "label": "Recorder", "text": text}]
+    troubles = []
+    if recorder["dropped"]:
+        text = f"{recorder['dropped']} events dropped when its buffer was full (journal gaps)"
+        troubles.append({"level": "warn", "label": "Recorder", "text": text})
+    if recorder["buffered"] * 2 >= recorder["buffer_bound"]:
+        troubles.append({"level": "warn", "label": "Recorder backlog", "text": depth})
+    return troubles
+
+
 def _trader_fine(payload: dict[str, Any]) -> list[str]:
     fine = [
         f"{label}: {payload[key]}"
@@ -93,6 +115,9 @@ def _trader_fine(payload: dict[str, Any]) -> list[str]:
         fine.append("no event errors")
     if payload.get("events_per_s") is not None:
         fine.append(f"{payload['events_per_s']} events/s")
+    recorder = payload.get("recorder")
+    if recorder and not _recorder_troubles(recorder):
+        fine.append(f"journal {recorder['buffered']} waiting, {recorder['lag_s']} s behind")
     return fine
 
 

@@ -418,6 +418,7 @@ class Daemon:
             "event_errors": self.errors,
             "orders_unfilled": dict(self.orders_unfilled),
             "params_error": self.params_error,
+            "recorder": self.recorder.health() if self.recorder is not None else None,
         }
 
     async def run(self, stop: asyncio.Event) -> None:
