@@ -40,7 +40,15 @@ FEED_FIELDS = (
     "last_message_age_ms",
     "last_error",
 )
-TRADER_FIELDS = ("db", "redis", "event_errors", "orders_unfilled", "params_error", "recorder")
+TRADER_FIELDS = (
+    "db",
+    "redis",
+    "event_errors",
+    "orders_unfilled",
+    "params_error",
+    "recorder",
+    "held_contracts",
+)
 
 
 def check_database() -> dict[str, Any]:

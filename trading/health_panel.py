@@ -71,6 +71,7 @@ def trader_troubles(payload: dict[str, Any]) -> list[dict[str, str]]:
             }
         )
     troubles.extend(_recorder_troubles(payload.get("recorder")))
+    troubles.extend(_stuck_holds(payload.get("held_contracts")))
     if payload.get("orders_unfilled"):
         troubles.append(
             {
@@ -103,6 +104,21 @@ def _recorder_troubles(recorder: dict[str, Any] | None) -> list[dict[str, str]]:
     if recorder["buffered"] * 2 >= recorder["buffer_bound"]:
         troubles.append({"level": "warn", "label": "Recorder backlog", "text": depth})
     return troubles
+
+
+def _stuck_holds(held: dict[str, Any] | None) -> list[dict[str, str]]:
+    """Held contracts long past their close with no result from the exchange
+    (``trading.runtime.held_status``): the position and its lane's trading wait on them."""
+    return [
+        {
+            "level": "bad",
+            "label": "Stuck hold",
+            "text": f"{stuck['ticker']} held {stuck['minutes_past_close']} min past its close"
+            f" without a result (asked {stuck['lookups']} times;"
+            f" last answer: {stuck['last_answer']})",
+        }
+        for stuck in (held or {}).get("stuck", [])
+    ]
 
 
 def _trader_fine(payload: dict[str, Any]) -> list[str]:
