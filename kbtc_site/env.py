@@ -113,10 +113,10 @@ class Env(BaseSettings):
         if self.kbtc_wall_clock_ticks is not None:
             return self.kbtc_wall_clock_ticks
         feeds = (self.kalshi_api_url, self.kalshi_ws_url, self.coinbase_ws_url)
-        return not any(_on_loopback(url) for url in feeds)
+        return not any(on_loopback(url) for url in feeds)
 
 
-def _on_loopback(url: str) -> bool:
+def on_loopback(url: str) -> bool:
     host = urlsplit(url).hostname or ""
     if host == "localhost" or host.endswith(".localhost"):
         return True
