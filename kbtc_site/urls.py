@@ -14,3 +14,6 @@ urlpatterns = [
     path("api/", include("trading.api.urls")),
     path("", include("trading.urls")),
 ]
+
+handler404 = "kbtc_site.api_errors.handler404"
+handler500 = "kbtc_site.api_errors.handler500"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from trading.models import Decision, Lane, OpenPosition, Trade, TradingMode
+from trading.services.controls import MAX_TRADE_LIMIT
 
 
 class TradeOutput(serializers.ModelSerializer):
@@ -81,9 +83,16 @@ class TradingPauseInput(serializers.Serializer):
     paused = serializers.BooleanField()
 
 
+@extend_schema_field(
+    {"type": "integer", "minimum": 0, "maximum": MAX_TRADE_LIMIT, "nullable": True}
+)
+class TradeLimitField(serializers.IntegerField):
+    """Documents the service's bounds; checks none itself, so that the service refuses an
+    out-of-bounds limit and audits the refusal (as the admin's form does)."""
+
+
 class TradeLimitInput(serializers.Serializer):
-    # Bounds are the service's (``controls.MAX_TRADE_LIMIT``): a refusal there is audited.
-    limit = serializers.IntegerField(allow_null=True, required=False, default=None)
+    limit = TradeLimitField(allow_null=True, required=False, default=None)
     reset = serializers.BooleanField(required=False, default=False)
 
 

@@ -138,6 +138,12 @@ def test_deleting_an_override_that_does_not_exist_is_a_json_404(bearer):
     assert "min_hold_s" in response.json()["detail"]
 
 
+def test_an_unknown_api_path_is_a_json_404():
+    response = APIClient().get("/api/no-such-thing/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "no such API path: /api/no-such-thing/"}
+
+
 def test_a_nul_in_a_query_is_a_json_400():
     response = APIClient().get("/api/trades/?exit_reason=%00")
     assert response.status_code == 400
