@@ -16,6 +16,12 @@ A determined or finalized market with a result becomes a ``MarketStatus`` event 
 ticker and phase. A closed market without a result, an unknown market or a failed lookup is
 retried at the next pass, never defaulted. A hold still unresolved ``stuck_after_s`` after its
 close is a trouble (``health()``: the panel shows it red and ``/healthz`` degrades).
+
+Wiring (the daemon's): ``consume(produced, now)`` after every event, ``hold`` for each
+position restored at start, ``check_soon()`` when the Kalshi socket reconnects, ``run(stop)``
+beside the feeds, ``inject`` journals the event and feeds it to the session like a feed's,
+and ``health()`` goes into the health report as ``held_contracts`` (``trading.health_panel``
+and ``/healthz`` already read that key).
 """
 
 from __future__ import annotations
