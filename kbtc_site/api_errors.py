@@ -1,4 +1,6 @@
-"""The REST API's answer when the database is away: 503 with what happened, not a bare 500.
+"""The REST API's answer when the database is away: 503 with what happened, not a bare 500;
+and, for paths under ``/api/`` that no view answers (an unknown path, a server error), JSON
+instead of Django's HTML pages.
 
 A control is one durable transaction: it committed whole or not at all. An outage met
 before the commit (nearly always: the token check reads the database first) changed
@@ -12,6 +14,8 @@ from typing import Any
 
 import structlog
 from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -33,3 +37,15 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         )
         return Response({"detail": detail}, status=503, headers={"Retry-After": "5"})
     return exception_handler(exc, context)
+
+
+def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": f"no such API path: {request.path}"}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "server error (logged)"}, status=500)
+    return defaults.server_error(request)

@@ -8,7 +8,6 @@ what it expected.
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -16,6 +15,8 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from kbtc_core.net import on_loopback
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -159,17 +160,7 @@ class Env(BaseSettings):
         if self.kbtc_wall_clock_ticks is not None:
             return self.kbtc_wall_clock_ticks
         feeds = (self.kalshi_api_url, self.kalshi_ws_url, self.coinbase_ws_url)
-        return not any(_on_loopback(url) for url in feeds)
-
-
-def _on_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return not any(on_loopback(url) for url in feeds)
 
 
 def describe_error(error: ValidationError) -> str:

@@ -1,12 +1,18 @@
 """``/healthz``: each configured dependency, plus the trader's heartbeat.
 
-Non-200 only when a configured dependency (database; Redis where configured) is down.
+Non-200 only when a configured dependency (database; Redis where configured) is down;
+``status`` also reads "degraded" (with 200) when the trader reports a trouble that needs
+the operator (the health panel's red ones: lost journal events, an unreachable store).
 The trader heartbeat is reported ("running", "stale", "not running") but never fails the
 check: the web tier is healthy whether or not the daemon is up. Beside it, ``trader.reported``
 is what the running trader last said of itself on its ``health`` topic: each feed's state and
 malformed-frame count, its database writes and Redis publishes, events it failed on, and
 overrides it could not apply, so a trader that beats but cannot trade well is visible here.
 ``notifications`` is each Discord channel's state (off, ok, failing with its last error).
+
+That detail (process ids, host names, error texts) is for operators and, where anonymous
+reads are on (the demo), for everyone; an anonymous caller in production gets only the
+verdict: ``status``, each check's ``ok`` and the trader's ``state``.
 """
 
 from __future__ import annotations
@@ -17,8 +23,13 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from knox.auth import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
 
+from kbtc_core.permissions import is_operator
 from trading import push
+from trading.health_panel import trader_troubles
 from trading.notifications.status import channel_states
 from trading.selectors import trader_heartbeat
 
@@ -31,7 +42,15 @@ FEED_FIELDS = (
     "last_message_age_ms",
     "last_error",
 )
-TRADER_FIELDS = ("db", "redis", "event_errors", "orders_unfilled", "params_error")
+TRADER_FIELDS = (
+    "db",
+    "redis",
+    "event_errors",
+    "orders_unfilled",
+    "params_error",
+    "recorder",
+    "held_contracts",
+)
 
 
 def check_database() -> dict[str, Any]:
@@ -72,7 +91,36 @@ def trader_reported() -> dict[str, Any] | None:
         feed.get("name", "?"): {name: feed.get(name) for name in FEED_FIELDS}
         for feed in payload.get("feeds", [])
     }
+    # The health panel's list, the same words: what needs the operator is "bad".
+    reported["troubles"] = [
+        {"level": t["level"], "text": f"{t['label']}: {t['text']}"}
+        for t in trader_troubles(payload)
+    ]
     return reported
+
+
+def may_see_detail(request: HttpRequest, *, database_ok: bool) -> bool:
+    """Anonymous reads on, or an operator: by session or by ``Authorization: Bearer``. Who is
+    asking is read from the database: with it down, only the verdict (never a 500)."""
+    if settings.ANONYMOUS_READS:
+        return True
+    if not database_ok:
+        return False
+    if is_operator(getattr(request, "user", None)):
+        return True
+    try:
+        found = TokenAuthentication().authenticate(Request(request))
+    except AuthenticationFailed:
+        return False
+    return found is not None and is_operator(found[0])
+
+
+def verdict_only(body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "status": body["status"],
+        "checks": {name: {"ok": check["ok"]} for name, check in body["checks"].items()},
+        "trader": {"state": body["trader"]["state"]},
+    }
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -90,12 +138,18 @@ def healthz(request: HttpRequest) -> JsonResponse:
         reported = trader_reported()
         if reported is not None:
             trader["reported"] = reported
+    # A trader trouble that needs the operator (losing journal events, an unreachable store,
+    # refused parameters) degrades the verdict; the code stays 200, since the web tier
+    # itself is up and restarting it would not help.
+    troubled = any(t["level"] == "bad" for t in trader.get("reported", {}).get("troubles", []))
     body = {
-        "status": "ok" if healthy else "degraded",
+        "status": "ok" if healthy and not troubled else "degraded",
         "checks": checks,
         "trader": trader,
         # Reported, never failing the check; read from the cache, so only when it is up.
         "notifications": channel_states() if checks.get("redis", {"ok": True})["ok"] else None,
         "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
     }
+    if not may_see_detail(request, database_ok=checks["database"]["ok"]):
+        body = verdict_only(body)
     return JsonResponse(body, status=200 if healthy else 503)

@@ -8,6 +8,7 @@ from typing import Any
 
 import dj_database_url
 import django_stubs_ext
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 from kbtc_site.env import BASE_DIR, load_env
 from kbtc_site.logging import build_logging
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "csp",
     "django_celery_beat",
     "kbtc_site",
     "marketdata",
@@ -58,6 +60,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "kbtc_core.input_bounds.RequestBoundsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -182,6 +186,28 @@ CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the cookie for hx-post
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# The one body bound: Django's forms, the API's JSON parser and kbtc_core/input_bounds.py's
+# middleware all read it. Every legitimate body is a few hundred bytes (a control or an
+# override); a megabyte leaves room for an admin form and none for a memory-filling upload.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1_048_576
+# Scripts only from our own files (no inline script, no eval): an injected <script> or
+# on*= attribute does nothing. Inline styles stay allowed: the partials draw bars with
+# style="width: …" and the API docs page (drf-spectacular's template) has a <style> block.
+# Swagger UI draws its icons from data: images.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 if ENV.production:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
@@ -212,6 +238,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "kbtc_site.api_errors.api_exception_handler",
+    # JSON only, bounded in size and depth, no NaN/Infinity (kbtc_core/input_bounds.py).
+    "DEFAULT_PARSER_CLASSES": ["kbtc_core.input_bounds.BoundedJSONParser"],
 }
 REST_KNOX = {
     "AUTH_HEADER_PREFIX": "Bearer",

@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
+from kbtc_core.input_bounds import BoundedJSONFormField
 from trading.models import (
     BankrollSnapshot,
     BotState,
@@ -139,6 +140,8 @@ class ServiceWritesAdmin(admin.ModelAdmin):
 
 class ParamOverrideForm(forms.ModelForm):
     actor: controls.Actor | None = None  # set per request by the admin: refusals are audited
+    # Bounded depth and size, no NaN/Infinity: a form error, never a 500 (issue #15).
+    value = BoundedJSONFormField()
 
     class Meta:
         model = ParamOverride
@@ -197,11 +200,23 @@ class ParamOverrideAdmin(ServiceWritesAdmin):
 
 
 class TradingControlsForm(forms.ModelForm):
+    actor: controls.Actor | None = None  # set per request by the admin: refusals are audited
     reset_trade_count = forms.BooleanField(required=False, help_text="restart the live count")
 
     class Meta:
         model = TradingControls
         fields = ("trading_mode", "paused", "live_trade_limit")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        # The service's bounds, asked before the model's own (the column's range differs
+        # between SQLite and PostgreSQL), so a refused limit is the same, and audited, on both.
+        if self.actor is not None and "live_trade_limit" in self.changed_data:
+            try:
+                controls.trade_limit_check(limit=cleaned.get("live_trade_limit"), actor=self.actor)
+            except controls.ControlRefused as refusal:
+                raise forms.ValidationError({"live_trade_limit": str(refusal)}) from refusal
+        return cleaned
 
 
 @admin.register(TradingControls)
@@ -227,6 +242,12 @@ class TradingControlsAdmin(ServiceWritesAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_form(
+        self, request: HttpRequest, obj: Any | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[Any]]:
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"actor": _actor(request)})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TradingControls]:
         TradingControls.objects.get_or_create(pk=1)

@@ -22,7 +22,7 @@ def health_context(payload: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "health": payload,
         "feeds": [_feed_row(feed) for feed in (payload or {}).get("feeds", [])],
-        "troubles": _trader_troubles(payload or {}) + _notification_troubles(notifications),
+        "troubles": trader_troubles(payload or {}) + _notification_troubles(notifications),
         "fine": _trader_fine(payload or {}),
         "notifications": notifications,
         "trader": selectors.trader_heartbeat(),
@@ -49,7 +49,7 @@ def _feed_row(feed: dict[str, Any]) -> dict[str, Any]:
     return {**feed, "connected": connected, "problems": problems}
 
 
-def _trader_troubles(payload: dict[str, Any]) -> list[dict[str, str]]:
+def trader_troubles(payload: dict[str, Any]) -> list[dict[str, str]]:
     """``level`` "bad" for what needs the operator now, "warn" for what went wrong and was
     handled; what is fine is not listed (the quiet line says it)."""
     troubles = []
@@ -74,6 +74,8 @@ def _trader_troubles(payload: dict[str, Any]) -> list[dict[str, str]]:
                 "text": f"{payload['event_errors']} events failed (logged and skipped)",
             }
         )
+    troubles.extend(_recorder_troubles(payload.get("recorder")))
+    troubles.extend(_stuck_holds(payload.get("held_contracts")))
     if payload.get("orders_unfilled"):
         troubles.append(
             {
@@ -99,6 +101,42 @@ def _notification_troubles(states: list[dict[str, str]]) -> list[dict[str, str]]
     return troubles
 
 
+def _recorder_troubles(recorder: dict[str, Any] | None) -> list[dict[str, str]]:
+    """The journal under overload (marketdata.recorder.writer): losing events now is "bad",
+    events lost earlier or a buffer past half full "warn"."""
+    if not recorder:
+        return []
+    depth = (
+        f"{recorder['buffered']} of {recorder['buffer_bound']} events waiting,"
+        f" {recorder['lag_s']} s of market time behind"
+    )
+    if recorder["dropping"]:
+        text = f"dropping events now (buffer full): {recorder['dropped']} dropped; {depth}"
+        return [{"level": "bad", "label": "Recorder", "text": text}]
+    troubles = []
+    if recorder["dropped"]:
+        text = f"{recorder['dropped']} events dropped when its buffer was full (journal gaps)"
+        troubles.append({"level": "warn", "label": "Recorder", "text": text})
+    if recorder["buffered"] * 2 >= recorder["buffer_bound"]:
+        troubles.append({"level": "warn", "label": "Recorder backlog", "text": depth})
+    return troubles
+
+
+def _stuck_holds(held: dict[str, Any] | None) -> list[dict[str, str]]:
+    """Held contracts long past their close with no result from the exchange
+    (``trading.runtime.held_status``): the position and its lane's trading wait on them."""
+    return [
+        {
+            "level": "bad",
+            "label": "Stuck hold",
+            "text": f"{stuck['ticker']} held {stuck['minutes_past_close']} min past its close"
+            f" without a result (asked {stuck['lookups']} times;"
+            f" last answer: {stuck['last_answer']})",
+        }
+        for stuck in (held or {}).get("stuck", [])
+    ]
+
+
 def _trader_fine(payload: dict[str, Any]) -> list[str]:
     fine = [
         f"{label}: {payload[key]}"
@@ -109,6 +147,9 @@ def _trader_fine(payload: dict[str, Any]) -> list[str]:
         fine.append("no event errors")
     if payload.get("events_per_s") is not None:
         fine.append(f"{payload['events_per_s']} events/s")
+    recorder = payload.get("recorder")
+    if recorder and not _recorder_troubles(recorder):
+        fine.append(f"journal {recorder['buffered']} waiting, {recorder['lag_s']} s behind")
     return fine
 
 

@@ -9,10 +9,12 @@ from asgiref.sync import async_to_sync
 from django.conf import settings as django_settings
 from django.test import Client, override_settings
 from django.utils import timezone
+from knox.models import AuthToken
 
 from trading import push
 from trading.models import TraderHeartbeat
 from trading.services.heartbeat import heartbeat_stop, heartbeat_touch
+from trading.tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -117,3 +119,37 @@ def test_with_redis_down_a_running_trader_still_reads_as_running(
     trader = response.json()["trader"]
     assert trader["state"] == "running"
     assert "reported" not in trader  # its self-report lives in the cache that is away
+
+
+@override_settings(ANONYMOUS_READS=False)
+def test_an_anonymous_caller_in_production_gets_the_verdict_without_pids_or_hosts(
+    client: Client,
+) -> None:
+    heartbeat_touch()
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["trader"] == {"state": "running"}
+    assert all(check == {"ok": True} for check in body["checks"].values())
+    text = response.content.decode()
+    beat = TraderHeartbeat.objects.get()
+    assert str(beat.pid) not in text
+    assert beat.hostname not in text
+
+
+@override_settings(ANONYMOUS_READS=False)
+def test_an_operator_token_in_production_gets_the_detail(client: Client) -> None:
+    heartbeat_touch()
+    _, token = AuthToken.objects.create(factories.operator())
+    body = client.get("/healthz", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    assert body["trader"]["pid"] == TraderHeartbeat.objects.get().pid
+    assert client.get("/healthz", HTTP_AUTHORIZATION="Bearer " + "0" * 64).json()["trader"] == {
+        "state": "running"
+    }
+
+
+@override_settings(ANONYMOUS_READS=False)
+def test_an_operator_session_in_production_gets_the_detail(admin_client: Client) -> None:
+    heartbeat_touch()
+    assert "hostname" in admin_client.get("/healthz").json()["trader"]

@@ -5,6 +5,11 @@ in-memory buffer. ``run(stop)`` drains the buffer in batches on the ORM thread (
 PostgreSQL). When the database is down, batches stay in the buffer and are retried in
 order; once the buffer holds ``buffer_bound`` events, new events are dropped, counted and
 logged (their sequence numbers stay missing in the journal, so a replay can see the gap).
+That drop is the recorder's answer to overload, chosen over back-pressure (the feeds and the
+engine must never wait on the database) and over spilling to disk while running (a disk slow
+enough to matter would stall the same way): it is never silent. ``health()`` says how deep
+the buffer is, how far behind in market time the journal is and how many events were
+dropped, and the daemon reports it on the health panel and ``/healthz``.
 
 A stop while the database is still away spills what is buffered to a file in the data
 directory (``marketdata.recorder.spill``); the next recorder applies waiting spills before
@@ -20,6 +25,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import structlog
@@ -94,6 +100,7 @@ class Recorder:
         self._check_stored = False  # after a failed commit: did it land anyway?
         self._deriver = StreamDeriver(copy_text=connection.vendor == "postgresql")
         self._wakeup = asyncio.Event()
+        self._newest_ts = 0  # event time of the newest event handed to record()
         self._drop_episode: tuple[int, int] | None = None  # (first seq, dropped at start)
         self._drop_logged_at = 0.0
         self._store = db_call(self._store_sync)
@@ -104,6 +111,7 @@ class Recorder:
     def record(self, event: Event) -> None:
         """Queue one event for storage. Never blocks, never touches the database."""
         self.emitted += 1
+        self._newest_ts = event.ts
         if len(self._pending) + self._prepared_events >= self.buffer_bound:
             self._drop(self.emitted)
             return
@@ -116,6 +124,31 @@ class Recorder:
     @property
     def buffered(self) -> int:
         return len(self._pending) + self._prepared_events
+
+    @property
+    def lag_s(self) -> float:
+        """How far behind the journal is, in market (event) time: the newest event handed
+        over against the oldest still waiting; 0 with nothing waiting."""
+        if self._prepared and self._prepared[0].source:
+            oldest = self._prepared[0].source[0][1].ts
+        elif self._pending:
+            oldest = self._pending[0][1].ts
+        else:
+            return 0.0
+        return max(0, self._newest_ts - oldest) / 1000
+
+    def health(self) -> dict[str, Any]:
+        """Plain JSON for the health topic: queue depth, lag and drops (``dropping``: the
+        buffer is full now and events are being lost)."""
+        return {
+            "recorded": self.recorded,
+            "dropped": self.dropped,
+            "dropping": self._drop_episode is not None and self.buffered >= self.buffer_bound,
+            "buffered": self.buffered,
+            "buffer_bound": self.buffer_bound,
+            "lag_s": round(self.lag_s, 1),
+            "flush_errors": self.flush_errors,
+        }
 
     def stats(self) -> RecorderStats:
         return RecorderStats(

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from trading.models import Decision, Lane, OpenPosition, Trade, TradingMode
+from trading.services.controls import MAX_TRADE_LIMIT
 
 MAX_PER_PAGE = 100
 
@@ -87,8 +89,16 @@ class TradingPauseInput(serializers.Serializer):
     paused = serializers.BooleanField()
 
 
+@extend_schema_field(
+    {"type": "integer", "minimum": 0, "maximum": MAX_TRADE_LIMIT, "nullable": True}
+)
+class TradeLimitField(serializers.IntegerField):
+    """Documents the service's bounds; checks none itself, so that the service refuses an
+    out-of-bounds limit and audits the refusal (as the admin's form does)."""
+
+
 class TradeLimitInput(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=0, allow_null=True, required=False)
+    limit = TradeLimitField(allow_null=True, required=False)  # absent: keep the limit
     reset = serializers.BooleanField(required=False, default=False)
 
 

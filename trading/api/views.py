@@ -4,7 +4,9 @@
 Reads follow ``settings.ANONYMOUS_READS``; every write needs an operator
 (``kbtc_core.permissions.OperatorOrReadOnly``): a per-user knox bearer token, the shared
 ``DASHBOARD_API_TOKEN``, or a staff session plus CSRF. A control its rules refuse answers 409
-``{"success": false, "error": …}`` (audited); a bad body or query 400 naming the field.
+``{"success": false, "error": …}``; a value outside its type or bounds (an override, a trade
+limit) 400; both are audited; a bad body or query 400 naming the field. Bodies are JSON only,
+bounded in size and depth (``kbtc_core.input_bounds``).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def _mode(query: dict[str, Any]) -> str:
 def _refused(refusal: controls.ControlRefused) -> Response:
     code = (
         status.HTTP_400_BAD_REQUEST
-        if isinstance(refusal, controls.OverrideInvalid)
+        if isinstance(refusal, controls.ControlInvalid)
         else status.HTTP_409_CONFLICT
     )
     reason = str(refusal)
@@ -384,12 +386,19 @@ class ResetDrawdownView(APIView):
 
 
 class TradeLimitView(APIView):
-    @extend_schema(request=s.TradeLimitInput, responses=s.ControlOutput)
+    @extend_schema(
+        request=s.TradeLimitInput, responses={200: s.ControlOutput, 400: s.ControlOutput}
+    )
     def post(self, request: Request) -> Response:
         body = s.validated(s.TradeLimitInput, request.data)
         current = selectors.controls_current()
         limit = body.get("limit", current.live_trade_limit)
-        state = controls.trade_limit_set(limit=limit, reset=body["reset"], actor=_actor(request))
+        try:
+            state = controls.trade_limit_set(
+                limit=limit, reset=body["reset"], actor=_actor(request)
+            )
+        except controls.ControlRefused as refusal:  # out of bounds: 400, audited
+            return _refused(refusal)
         completed = selectors.live_trades_counted(since=state.live_trade_count_since)
         return Response(
             {

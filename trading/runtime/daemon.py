@@ -285,6 +285,7 @@ class Daemon:
             event_errors=self.errors,
             params_error=self.params_error,
             params_pending=self.params_pending,
+            recorder=self.recorder.health() if self.recorder is not None else None,
         )
 
     async def run(self, stop: asyncio.Event) -> None:

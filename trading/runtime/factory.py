@@ -34,6 +34,7 @@ from trading.runtime.network import NetworkFeed
 from trading.runtime.session import VenueFactory
 from trading.runtime.sinks import Sink
 from trading.runtime.sinks.held import HeldContractsSink
+from trading.runtime.sinks.held_status import HeldStatusSink
 from trading.runtime.sinks.notifications import NotificationsRelay
 from trading.runtime.warmup import table_candles
 
@@ -70,6 +71,8 @@ def build_daemon(
         venues=venues,
         sinks=extra,
     )
+    for feed in networks:
+        daemon.sinks.append(HeldStatusSink(feed, daemon.on_event))
     if notify:
         mode = "live" if "live" in config.lanes else "paper"
         relay = NotificationsRelay(

@@ -26,6 +26,7 @@ class HealthReport:
         event_errors: int,
         params_error: str,
         params_pending: Sequence[str] = (),
+        recorder: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         sockets: list[dict[str, Any]] = []
         for feed in feeds:
@@ -47,6 +48,8 @@ class HealthReport:
             "params_error": params_error,
             # market parameters overridden since the start: they apply at the next one
             "params_pending_restart": list(params_pending),
+            # the journal's queue depth, lag and drops (marketdata.recorder.writer)
+            "recorder": recorder,
         }
         for sink in sinks:
             payload.update(sink.health())

@@ -9,15 +9,18 @@ dashboard's buttons, the admin, tasks (and the daemon, acknowledging an emergenc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from marketdata.kalshi.series_lookup import series_refusal
 from trading.clock import trading_now
 from trading.engine.params import DEFAULT_PARAMS, PARAMS_SCHEMA, ParamError, Params
 from trading.models import (
@@ -40,8 +43,17 @@ class ControlRefused(Exception):
     """An operator control that its rules refuse; the message says why."""
 
 
-class OverrideInvalid(ControlRefused):
+class ControlInvalid(ControlRefused):
+    """A control's value outside its type or bounds (an API answers 400, not 409)."""
+
+
+class OverrideInvalid(ControlInvalid):
     """A parameter override outside the parameter's type or bounds."""
+
+
+# The live lane's round-trip limit: a day of 15-minute windows is 96; far above any real
+# limit, far below PostgreSQL's integer column (a trillion was a 500 there, stored on SQLite).
+MAX_TRADE_LIMIT = 100_000
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,20 @@ def _controls_dict(controls: TradingControls) -> dict[str, Any]:
     }
 
 
+def _storable(value: Any) -> Any:
+    """``value`` as PostgreSQL can store it in ``jsonb``/text: NUL spelled ``\\u0000`` and
+    NaN/Infinity as strings. A refusal of exactly such a value must still be audited."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\u0000")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {_storable(str(key)): _storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(item) for item in value]
+    return value
+
+
 def _audit(
     *,
     actor: Actor,
@@ -104,9 +130,9 @@ def _audit(
         source=actor.source,
         action=action,
         applied=applied,
-        message=message[:300],
-        before=before,
-        after=after,
+        message=_storable(message)[:300],
+        before=_storable(before),
+        after=_storable(after),
     )
 
 
@@ -169,7 +195,13 @@ def trading_mode_set(*, mode: str, actor: Actor) -> TradingControls:
             actor=actor, action="trading_mode_set", request={"mode": mode}, reason=LIVE_LANE_MISSING
         )
     if mode != TradingMode.PAPER:
-        raise ControlRefused(f"unknown trading mode {mode!r}: expected paper or live")
+        _refuse(
+            actor=actor,
+            action="trading_mode_set",
+            request={"mode": mode},
+            reason=f"unknown trading mode {mode!r}: expected paper or live",
+            refusal=ControlInvalid,
+        )
     return _change_controls(actor=actor, action="trading_mode_set", trading_mode=mode)
 
 
@@ -218,10 +250,28 @@ def close_all_exchange_positions(*, actor: Actor) -> None:
     )
 
 
+def trade_limit_check(*, limit: object, actor: Actor) -> None:
+    """Refuse (audited, ``ControlInvalid``) a limit that is not a whole number between 0 and
+    ``MAX_TRADE_LIMIT``; None means no limit. The API and the admin both ask here first."""
+    if limit is None or (
+        isinstance(limit, int) and not isinstance(limit, bool) and 0 <= limit <= MAX_TRADE_LIMIT
+    ):
+        return
+    _refuse(
+        actor=actor,
+        action="trade_limit_set",
+        request={"limit": limit},
+        reason=(
+            f"the trade limit must be a whole number between 0 and {MAX_TRADE_LIMIT}"
+            f" (or empty for no limit), got {limit!r}"
+        ),
+        refusal=ControlInvalid,
+    )
+
+
 def trade_limit_set(*, limit: int | None, reset: bool = False, actor: Actor) -> TradingControls:
     """The live lane's round-trip limit (None: unlimited); ``reset`` restarts the count."""
-    if limit is not None and limit < 0:
-        raise ControlRefused("the trade limit must be zero or more (or empty for no limit)")
+    trade_limit_check(limit=limit, actor=actor)
     changes: dict[str, Any] = {"live_trade_limit": limit}
     if reset:
         # Counted against trade times, which are event times: in a replay or the demo the
@@ -289,9 +339,8 @@ def _param_bounds(name: str) -> str:
     return "a known parameter name"
 
 
-def override_validate(*, name: str, value: Any) -> Params:
-    """The parameter set with every stored override plus this one, or ``OverrideInvalid``
-    naming the parameter and its bounds."""
+def _params_with(*, name: str, value: Any) -> Params:
+    """The parameter set with every stored override plus this one (types and bounds only)."""
     current = dict(ParamOverride.objects.values_list("name", "value"))
     current[name] = value
     try:
@@ -300,6 +349,18 @@ def override_validate(*, name: str, value: Any) -> Params:
         raise OverrideInvalid(f"{error} (expected {_param_bounds(name)})") from error
     except (TypeError, ValueError) as error:
         raise OverrideInvalid(f"{name}: {error} (expected {_param_bounds(name)})") from error
+
+
+def override_validate(*, name: str, value: Any) -> Params:
+    """The parameter set with every stored override plus this one, or ``OverrideInvalid``
+    naming the parameter and its bounds. A value must also be one that can trade: a
+    ``series_ticker`` the exchange does not list (asked over Kalshi REST) is refused."""
+    params = _params_with(name=name, value=value)
+    if name == "series_ticker":
+        reason = series_refusal(value, base_url=str(settings.KBTC["KALSHI_API_URL"]))
+        if reason is not None:
+            raise OverrideInvalid(f"series_ticker: {reason}")
+    return params
 
 
 def override_check(*, name: str, value: Any, actor: Actor) -> None:
@@ -321,6 +382,7 @@ def override_set(*, name: str, value: Any, actor: Actor, note: str = "") -> Para
     """Store one override; an invalid one changes nothing, is audited as refused (who tried
     what) and raises ``OverrideInvalid`` naming the parameter and its bounds."""
     try:
+        override_validate(name=name, value=value)  # outside the transaction: it may ask Kalshi
         return _override_store(name=name, value=value, actor=actor, note=note)
     except OverrideInvalid as invalid:
         _refuse(
@@ -335,7 +397,7 @@ def override_set(*, name: str, value: Any, actor: Actor, note: str = "") -> Para
 
 def _override_store(*, name: str, value: Any, actor: Actor, note: str) -> ParamOverride:
     with transaction.atomic(durable=True):
-        override_validate(name=name, value=value)
+        _params_with(name=name, value=value)  # against the overrides stored by now
         existing = ParamOverride.objects.select_for_update().filter(name=name).first()
         before = {"name": name, "value": existing.value if existing else None}
         override, _ = ParamOverride.objects.update_or_create(

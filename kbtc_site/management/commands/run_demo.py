@@ -51,6 +51,9 @@ class Command(BaseCommand):
                 f"First run: operator login is '{OPERATOR_USERNAME}' / '{password}' "
                 "(shown once; change it in the admin)"
             )
+        # Piped (a log file, a process manager) stdout is block-buffered: without a flush
+        # the one-time password would appear only when the server stops, if ever.
+        self.stdout.flush()
         self._serve(host, port)
 
     def _serve(self, host: str, port: int) -> None:
@@ -66,6 +69,7 @@ class Command(BaseCommand):
             loop = asyncio.get_event_loop()
             background.extend(loop.create_task(job()) for job in demo.BACKGROUND_JOBS)
             self.stdout.write(f"listening on {host}:{port}")
+            self.stdout.flush()
 
         def on_shutdown() -> defer.Deferred[None]:
             # Returning a Deferred holds the reactor (and the loop) until the jobs are done.

@@ -8,6 +8,11 @@ candles table (``backfill_klines``). ``--sim-stream`` instead steps the in-proce
 simulator's event stream (from ``KBTC_HISTORY`` where set; no sockets), for tests and
 offline experiments.
 
+"Now" starts where the market is: ``--start-ms`` if given; else, when ``KALSHI_API_URL`` is
+on loopback (the simulator listens only there), the simulator's own clock (``GET
+/sim/clock``), so a simulator replaying the past gets a warm-up from the candles before its
+time, not before the wall clock's; else the wall clock (the real exchanges).
+
 The database is the one thing it cannot start without (the saved state, the spilled
 writes of a stop during an outage, the warm-up candles): it waits ``KBTC_DB_WAIT_S`` for
 it, logging each refused attempt, then exits with one line naming it.
@@ -21,12 +26,14 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import structlog
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import InterfaceError, OperationalError, connection
 
 from kbtc_core.db import db_call
+from kbtc_core.net import on_loopback
 from kbtc_core.spillfiles import SpillError
 from marketdata.kalshi.signing import KeyFileError
 from trading.runtime.factory import build_network_daemon
@@ -84,6 +91,28 @@ async def wait_for_database(wait_s: float, stop: asyncio.Event) -> bool:
     return False
 
 
+async def market_start_ms(kalshi_api_url: str) -> int | None:
+    """The simulator's simulated now when ``kalshi_api_url`` is on loopback; None for a
+    remote exchange (whose time is wall time). A loopback exchange that does not answer
+    ``/sim/clock`` is a ``CommandError``: starting at the wall clock would find no warm-up."""
+    if not on_loopback(kalshi_api_url):
+        return None
+    root = kalshi_api_url.split("/trade-api/", 1)[0].rstrip("/")
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            response = await client.get(f"{root}/sim/clock")
+            response.raise_for_status()
+            released = response.json()["released_ms"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        raise CommandError(
+            f"run_trader: KALSHI_API_URL ({kalshi_api_url}) is on loopback but its simulator"
+            f" clock ({root}/sim/clock) did not answer: {_error_line(exc)}; pass --start-ms"
+        ) from None
+    if not isinstance(released, int) or isinstance(released, bool):
+        raise CommandError(f"run_trader: {root}/sim/clock answered released_ms={released!r}")
+    return released
+
+
 class Command(BaseCommand):
     help = "Run the realtime paper-trading loop on the exchange feeds (or the simulator stream)"
 
@@ -97,7 +126,10 @@ class Command(BaseCommand):
             "--speed", type=float, default=None, help="--sim-stream: simulated s per wall s"
         )
         parser.add_argument(
-            "--start-ms", type=int, default=None, help="--sim-stream: simulated start time"
+            "--start-ms",
+            type=int,
+            default=None,
+            help="market start time, ms (default: the simulator's clock on loopback, else now)",
         )
         parser.add_argument("--latency-ms", type=int, default=200, help="paper order latency")
         parser.add_argument(
@@ -138,7 +170,11 @@ class Command(BaseCommand):
                 )
                 source = "the in-process simulator stream"
             else:
-                daemon = await build_network_daemon(latency_ms=latency_ms, refresh_s=refresh_s)
+                if start_ms is None:
+                    start_ms = await market_start_ms(str(settings.KBTC["KALSHI_API_URL"]))
+                daemon = await build_network_daemon(
+                    start_ms=start_ms, latency_ms=latency_ms, refresh_s=refresh_s
+                )
                 source = "the exchange feeds"
         except _DB_DOWN as exc:
             raise CommandError(
