@@ -62,6 +62,7 @@ def _group(
     key: Callable[[TradeOutcome], str],
     order: Iterable[str] = (),
 ) -> dict[str, dict[str, Any]]:
+    order = tuple(order)
     groups: dict[str, list[TradeOutcome]] = {name: [] for name in order}
     for trade in trades:
         groups.setdefault(key(trade) or "UNKNOWN", []).append(trade)
