@@ -32,8 +32,9 @@ def write_klines(path: Path, bars: Sequence[MinuteBar]) -> Path:
 
 
 def kline_file(tmp_path: Path, *, hours_after: int = 6, name: str = "klines.csv") -> Path:
-    """Eight days of seed 7's path before ``START`` and ``hours_after`` hours after it."""
-    begin = START - 8 * 86_400_000
+    """Seed 7's path from a week before ``START`` to ``hours_after`` hours after it: the
+    same bars ``history_for(SEED, START, ...)`` gives the simulator."""
+    begin = START - 7 * 86_400_000
     return write_klines(
         tmp_path / name, synthetic_bars(SEED, begin, (START - begin) // 60_000 + hours_after * 60)
     )
