@@ -68,12 +68,15 @@ class MetricsSink:
 
 
 def build_session(
-    params: Params, *, lane: str, bankroll: int, latency_ms: int, warmup: Sequence[Candle]
+    params: Params,
+    *,
+    lanes: tuple[str, ...],
+    bankroll: int,
+    latency_ms: int,
+    warmup: Sequence[Candle],
 ) -> Session:
-    """The one place a backtest builds an engine: the daemon's ``new_session``."""
-    return new_session(
-        params, lanes=(lane,), bankroll=bankroll, latency_ms=latency_ms, warmup=warmup
-    )
+    """The one place a backtest or a replay builds an engine: the daemon's ``new_session``."""
+    return new_session(params, lanes=lanes, bankroll=bankroll, latency_ms=latency_ms, warmup=warmup)
 
 
 @dataclass(slots=True)
@@ -104,7 +107,9 @@ def run_pass(
     of the period, stops the pass with ``DataGap`` naming its times: a replay across a hole
     would trade a market that never was. ``on_progress(events, ts)`` every few thousand."""
     sessions = [
-        build_session(s.params, lane=lane, bankroll=bankroll, latency_ms=latency_ms, warmup=warmup)
+        build_session(
+            s.params, lanes=(lane,), bankroll=bankroll, latency_ms=latency_ms, warmup=warmup
+        )
         for s in sets
     ]
     sinks = [MetricsSink(bankroll) for _ in sets]

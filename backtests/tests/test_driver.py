@@ -95,7 +95,7 @@ def test_a_run_stopped_at_t_decides_like_a_longer_run_before_t(market):
 
     def outputs(stream):
         session = build_session(
-            DEFAULT_PARAMS, lane="paper", bankroll=BANKROLL, latency_ms=LATENCY, warmup=warmup
+            DEFAULT_PARAMS, lanes=("paper",), bankroll=BANKROLL, latency_ms=LATENCY, warmup=warmup
         )
         return [o for e in stream for o in session.feed(e)]
 
