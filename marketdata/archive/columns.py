@@ -12,14 +12,18 @@ it reads back with the field's default.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import gc
+import itertools
 import types
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from marketdata.model.events import EVENT_TYPES, Event, EventFormatError
 
@@ -122,51 +126,90 @@ def events_to_table(
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
-def _decoder(kind: str, available: Iterable[str]) -> tuple[type[Any], tuple[FieldColumn, ...]]:
-    cls = EVENT_TYPES[kind]
-    present = set(available)
-    return cls, tuple(c for c in KIND_COLUMNS[kind] if c.column in present)
-
-
 def table_to_events(table: pa.Table) -> list[Event]:
-    """Inverse of ``events_to_table``: the same events, equal field by field, in order."""
+    """Inverse of ``events_to_table``: the same events, equal field by field, in order.
+
+    Decoded a kind at a time (its rows filtered in Arrow, its columns turned into Python
+    lists, the events built positionally), then put back in stream order: several times
+    faster than building row by row, which is what lets a backtest replay the archive at
+    engine speed."""
     if KIND not in table.column_names:
         raise EventFormatError("archive table has no 'kind' column")
-    values = {name: table.column(name).to_pylist() for name in table.column_names}
-    kinds = values[KIND]
-    builders: dict[str, Callable[[int], Event]] = {}
-    out: list[Event] = []
-    append = out.append
-    for row, kind in enumerate(kinds):
-        build = builders.get(kind)
-        if build is None:
-            if kind not in EVENT_TYPES:
-                raise EventFormatError(f"unknown event kind {kind!r} in archive row {row}")
-            build = builders[kind] = _row_builder(kind, values)
-        append(build(row))
+    # Hundreds of thousands of new objects, none in a reference cycle: the collector would
+    # only re-scan everything the process holds (the caller's stream, the engine) each time.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _decode(table)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _decode(table: pa.Table) -> list[Event]:
+    kind_column = table.column(KIND)
+    kinds = pc.unique(kind_column).to_pylist()
+    out: list[Any] = [None] * table.num_rows
+    for kind in kinds:
+        if kind not in EVENT_TYPES:
+            row = kinds_first_row(kind_column, kind)
+            raise EventFormatError(f"unknown event kind {kind!r} in archive row {row}")
+        mask = pc.equal(kind_column, kind)
+        positions = pc.indices_nonzero(mask).to_pylist()
+        for position, event in zip(positions, _decode_kind(kind, table.filter(mask)), strict=True):
+            out[position] = event
     return out
 
 
-def _row_builder(kind: str, values: dict[str, list[Any]]) -> Callable[[int], Event]:
-    cls, cols = _decoder(kind, values)
-    plain = [(c.field, values[c.column]) for c in cols if not (c.is_fraction or c.is_levels)]
-    fractions = [(c.field, values[c.column]) for c in cols if c.is_fraction]
-    levels = [(c.field, values[c.column]) for c in cols if c.is_levels]
-    required = [(c.column, values[c.column]) for c in cols if not c.nullable]
+def kinds_first_row(kind_column: pa.ChunkedArray, kind: str | None) -> int:
+    mask = pc.is_null(kind_column) if kind is None else pc.equal(kind_column, kind)
+    return int(pc.indices_nonzero(mask)[0].as_py())
 
-    def build(row: int) -> Event:
-        for name, column in required:
-            if column[row] is None:
-                raise EventFormatError(f"{kind} archive row {row} has no {name}")
-        kwargs = {name: column[row] for name, column in plain}
-        for name, column in fractions:
-            kwargs[name] = Fraction(column[row])
-        for name, column in levels:
-            kwargs[name] = tuple((int(p), int(c)) for p, c in column[row])
-        try:
-            event: Event = cls(**kwargs)
-        except TypeError as exc:
-            raise EventFormatError(f"bad {kind} archive row {row}: {exc}") from exc
-        return event
 
-    return build
+def _decode_kind(kind: str, rows: pa.Table) -> list[Event]:
+    """One kind's rows as events. Built as ``fast_init`` builds the engine's records: the
+    instances are made bare and each field stored through its slot's descriptor, a whole
+    column at a time (the frozen dataclass ``__init__`` costs about a microsecond an event;
+    the event types have no ``__post_init__`` to skip). A field the file lacks (newer than
+    the file) takes its default, or the file is refused."""
+    cls = EVENT_TYPES[kind]
+    present = set(rows.column_names)
+    count = rows.num_rows
+    events: list[Any] = list(map(object.__new__, itertools.repeat(cls, count)))
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    for col in KIND_COLUMNS[kind]:
+        if col.column in present:
+            column = rows.column(col.column)
+            if not col.nullable and column.null_count:
+                row = int(pc.indices_nonzero(pc.is_null(column))[0].as_py())
+                raise EventFormatError(f"{kind} archive row {row} of its kind has no {col.column}")
+            values = _python_values(column)
+            if col.is_fraction:
+                values = [Fraction(value) for value in values]
+            elif col.is_levels:
+                values = [tuple((int(p), int(c)) for p, c in levels) for levels in values]
+        elif defaults[col.field] is not dataclasses.MISSING:
+            values = [defaults[col.field]] * count
+        else:
+            raise EventFormatError(f"archive file has no column {col.column} for {kind} events")
+        collections.deque(map(cls.__dict__[col.field].__set__, events, values), maxlen=0)
+    return events
+
+
+def _python_values(column: pa.ChunkedArray) -> list[Any]:
+    """A column as Python values, by the fastest exact route: Arrow's ``to_pylist`` builds
+    each value through a scalar (about a microsecond each); numbers without nulls go through
+    NumPy (float64 and int64 convert exactly), strings through their dictionary."""
+    count = len(column)
+    if column.null_count == count:
+        return [None] * count
+    if column.null_count == 0:
+        kind = column.type
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+            values: list[Any] = column.to_numpy().tolist()
+            return values
+        if pa.types.is_string(kind):
+            encoded = pc.dictionary_encode(column).combine_chunks()
+            words = encoded.dictionary.to_pylist()
+            return [words[index] for index in encoded.indices.to_numpy().tolist()]
+    return column.to_pylist()

@@ -216,3 +216,25 @@ def test_archive_events_command_says_when_there_is_nothing_to_archive(tmp_path):
         )
     with pytest.raises(CommandError, match="--end must be after --start"):
         call_command("archive_events", "--start", "2025-01-02", "--end", "2025-01-01")
+
+
+def test_a_row_without_a_required_field_or_of_an_unknown_kind_is_refused_by_name(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from marketdata.archive.columns import events_to_table
+    from marketdata.archive.store import day_path
+
+    table = events_to_table([ClockTick(ts=START_TS), SpotTrade(ts=START_TS, price=1.0, size=2.0)])
+    path = day_path(tmp_path, "bad", dt.date(2026, 1, 1))
+    path.parent.mkdir(parents=True)
+    no_size = table.set_column(
+        table.schema.get_field_index("size"), "size", pa.array([None, None], pa.float64())
+    )
+    pq.write_table(no_size, path)
+    with pytest.raises(ArchiveError, match=r"2026-01-01\.parquet: spot_trade .* has no size"):
+        list(read_events(tmp_path, "bad"))
+    strange = table.set_column(0, "kind", pa.array(["clock_tick", "moon_phase"]))
+    pq.write_table(strange, path)
+    with pytest.raises(ArchiveError, match=r"unknown event kind 'moon_phase' in archive row 1"):
+        list(read_events(tmp_path, "bad"))
