@@ -167,3 +167,46 @@ def test_a_hole_in_the_journal_fails_the_run_and_names_the_hole(klines):
     run = BacktestRun.objects.get()
     assert run.status == RunStatus.FAILED
     assert "no events from 2026-01-01T00:09:59" in run.error
+
+
+def test_the_candles_table_serves_as_history_like_the_file(klines):
+    from marketdata.history.klines import Kline
+    from marketdata.history.store import klines_store
+
+    bars = load_history(str(klines)).bars
+    klines_store(
+        Kline(
+            ms_to_utc(b.ts).isoformat(), repr(b.open), repr(b.high), repr(b.low), repr(b.close),
+            repr(b.volume),
+        )
+        for b in bars
+    )  # fmt: skip
+    from_file, _ = backtest("--history", str(klines), "--seed", str(SEED))
+    err = io.StringIO()
+    out = io.StringIO()
+    call_command(
+        "backtest", *PERIOD, "--history", "table", "--seed", str(SEED), "--json",
+        stdout=out, stderr=err,
+    )  # fmt: skip
+    from_table = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert from_table["data"]["prices"] == "candles table (1-minute bars)"
+    assert from_table["trade_list_sha256"] == from_file["trade_list_sha256"]
+    assert from_table["trades"] > 0
+    assert err.getvalue() == ""  # no terminal: no progress bar
+
+
+def test_settled_markets_need_the_simulators_support_or_are_labelled_real(klines, tmp_path):
+    settled = tmp_path / "settled.csv"
+    settled.write_text(
+        "ticker,open_time,close_time,floor_strike,expiration_value,result\n"
+        "KXBTC15M-26JAN010015-15,2026-01-01T05:00:00+00:00,2026-01-01T05:15:00+00:00,"
+        "65000.00,65010.00,yes\n"
+    )
+    try:
+        import marketdata.sim.settled  # noqa: F401
+    except ImportError:
+        with pytest.raises(CommandError, match="needs the simulator's settled-markets support"):
+            backtest("--history", str(klines), "--settled", str(settled))
+        return
+    result, _ = backtest("--history", str(klines), "--settled", str(settled))
+    assert result["data"]["settlement"].startswith(f"real where {settled} covers")
