@@ -46,7 +46,13 @@ def file_sets(path: Path) -> list[ParamSet]:
         raise ParamFileError(f"{path}: not valid {Path(path).suffix[1:] or 'JSON'}: {exc}") from exc
     if not isinstance(loaded, dict) or not loaded:
         raise ParamFileError(f"{path}: expected a table of parameters or of named sets")
-    named = all(isinstance(value, dict) for value in loaded.values())
+    tables = [name for name, value in loaded.items() if isinstance(value, dict)]
+    named = len(tables) == len(loaded)
+    if tables and not named:
+        raise ParamFileError(
+            f"{path}: mixes named sets ({', '.join(map(str, tables))}) with parameters "
+            "at the top level; put every parameter inside a set"
+        )
     sets = loaded if named else {Path(path).stem: loaded}
     result = []
     for name, overrides in sets.items():
