@@ -47,16 +47,15 @@ class MetricsSink:
 
     def consume(self, outputs: Iterable[object]) -> None:
         for output in outputs:
-            kind = type(output)
-            if kind is Decision:
+            if isinstance(output, Decision):
                 self.decisions += 1
-                if output.reason == "ENTRY":  # type: ignore[attr-defined]
+                if output.reason == "ENTRY":
                     self.entries += 1
-            elif kind is PositionClosed:
-                self.trades.append(output)  # type: ignore[arg-type]
-                if not output.quarantine:  # type: ignore[attr-defined]
+            elif isinstance(output, PositionClosed):
+                self.trades.append(output)
+                if not output.quarantine:
                     last = self.equity[-1][1] if self.equity else self.bankroll
-                    self.equity.append((output.ts, last + output.pnl))  # type: ignore[attr-defined]
+                    self.equity.append((output.ts, last + output.pnl))
 
     @property
     def counted_trades(self) -> list[PositionClosed]:
