@@ -48,11 +48,12 @@ def _fill_candles_table(history) -> None:
 
 async def _run_daemon(history) -> Daemon:
     core = SimCore(seed=SEED, start_ts=START, history=history)
+    recorder = Recorder(label="parity", flush_interval_s=0.05)
     daemon = Daemon(
         DaemonConfig(latency_ms=LATENCY, bankroll=BANKROLL),
         feeds=[],
         candles=lambda before: table_candles(before, count=60),
-        recorder=Recorder(label="parity", flush_interval_s=0.05),
+        recorder=recorder,
         start_ts=START,
     )
     await daemon.prepare()
@@ -64,7 +65,7 @@ async def _run_daemon(history) -> Daemon:
         for event in core.step():
             daemon.on_event(event)
         await asyncio.sleep(0)
-        while daemon.recorder.buffered > 4000 or daemon.writer.pending > 1000:  # noqa: ASYNC110
+        while recorder.buffered > 4000 or daemon.writer.pending > 1000:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
     stop.set()
     await task
