@@ -2,8 +2,8 @@
 
 The replay is the backtester's own driver (``driver.build_session``: the daemon's session)
 fed the recorded events; its outputs become the rows the daemon would have written, through
-the daemon's own choices (``DecisionLogGate`` for the signal log, an exit row per
-``ClosePosition``, a trade row per ``PositionClosed``). Both sides are reduced to the same
+the daemon's own choices and mapping (``DecisionLogGate`` and ``trading.runtime.outputs``'
+signal-log writes, an exit row per ``ClosePosition``, a trade row per ``PositionClosed``). Both sides are reduced to the same
 plain tuples, hashed, and compared row by row; the first difference is named.
 
 The replay starts flat with the given bankroll and warms up on the candles table before the
@@ -14,6 +14,7 @@ daemon's start), not a stretch that begins with a position open.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from marketdata.recorder.rows import ms_to_utc, utc_to_ms
 from trading.engine.intents import ClosePosition
 from trading.engine.params import Params
 from trading.engine.records import Decision, PositionClosed
+from trading.runtime import outputs
 from trading.runtime.warmup import table_candles
 from trading.services.trades import DecisionLogGate
 
@@ -114,73 +116,55 @@ def replay_rows(
     trades: list[Row] = []
     count = 0
     params_hash = params.params_hash()
-    for event in _chain(first, events):
+    for event in itertools.chain((first,), events):
         count += 1
         for output in session.feed(event):
             if isinstance(output, Decision):
-                entered = output.reason == "ENTRY"
-                direction = (output.direction or "").lower()
-                skip = "" if entered else output.reason
-                kind = gate.kind_for(
-                    lane=output.lane,
-                    ts_ms=output.ts,
-                    direction=direction,
-                    skip_reason=skip,
-                    conviction=output.conviction,
-                    entered=entered,
-                )
+                kind = _gate(gate, output)
                 if kind is not None:
-                    decisions.append(
-                        (
-                            output.lane,
-                            output.ts,
-                            str(kind),
-                            output.ticker or "",
-                            direction,
-                            output.conviction,
-                            skip[:64],
-                            output.params_hash,
-                        )
-                    )
+                    decisions.append(_decision_row(outputs.decision_write(output, kind).kwargs))
             elif isinstance(output, ClosePosition):
-                direction = "long" if output.side == "yes" else "short"
-                decisions.append(
-                    (
-                        output.lane,
-                        output.ts,
-                        "exit",
-                        output.ticker,
-                        direction,
-                        "",
-                        output.reason[:64],
-                        params_hash,
-                    )
-                )
+                write = outputs.exit_decision_write(output, params_hash)
+                decisions.append(_decision_row(write.kwargs))
             elif isinstance(output, PositionClosed):
-                trades.append(
-                    (
-                        output.lane,
-                        output.position_uid,
-                        output.ticker,
-                        output.direction.lower(),
-                        output.opened_ts,
-                        output.ts,
-                        output.count,
-                        output.entry_yes_price,
-                        output.exit_yes_price,
-                        output.cost,
-                        output.proceeds,
-                        output.fees,
-                        output.pnl,
-                        output.reason,
-                    )
-                )
+                trades.append(_trade_row(output))
     return decisions, trades, count
 
 
-def _chain(first: Any, rest: Any) -> Any:
-    yield first
-    yield from rest
+def _gate(gate: DecisionLogGate, decision: Decision) -> str | None:
+    """The daemon's choice of signal-log row for an evaluation (``Daemon._on_decision``)."""
+    entered = decision.reason == "ENTRY"
+    return gate.kind_for(
+        lane=decision.lane,
+        ts_ms=decision.ts,
+        direction=outputs.direction(decision.direction),
+        skip_reason="" if entered else decision.reason,
+        conviction=decision.conviction,
+        entered=entered,
+    )
+
+
+def _decision_row(kwargs: dict[str, Any]) -> Row:
+    """The compared columns of a signal-log write, with ``decision_record``'s defaults."""
+    return (
+        kwargs["lane"],
+        kwargs["ts_ms"],
+        str(kwargs["kind"]),
+        kwargs.get("ticker", ""),
+        kwargs.get("direction", ""),
+        kwargs.get("conviction", ""),
+        kwargs.get("skip_reason", "")[:64],
+        kwargs.get("params_hash", ""),
+    )
+
+
+def _trade_row(record: PositionClosed) -> Row:
+    return (
+        *(record.lane, record.position_uid, record.ticker, outputs.direction(record.direction)),
+        *(record.opened_ts, record.ts, record.count, record.entry_yes_price),
+        *(record.exit_yes_price, record.cost, record.proceeds, record.fees, record.pnl),
+        record.reason,
+    )
 
 
 def stored_rows(start_ts: int, end_ts: int, lanes: tuple[str, ...]) -> tuple[list[Row], list[Row]]:
