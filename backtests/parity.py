@@ -3,8 +3,9 @@
 The replay is the backtester's own driver (``driver.build_session``: the daemon's session)
 fed the recorded events; its outputs become the rows the daemon would have written, through
 the daemon's own choices and mapping (``DecisionLogGate`` and ``trading.runtime.outputs``'
-signal-log writes, an exit row per ``ClosePosition``, a trade row per ``PositionClosed``). Both sides are reduced to the same
-plain tuples, hashed, and compared row by row; the first difference is named.
+signal-log writes, an exit row per ``ClosePosition``, a trade row per ``PositionClosed``).
+Both sides are reduced to the same plain tuples, hashed, and compared row by row; the first
+difference is named.
 
 The replay starts flat with the given bankroll and warms up on the candles table before the
 first recorded event, as a fresh ``run_trader`` start does: compare whole sessions (from the
