@@ -2,10 +2,10 @@
 (engine + paper venue, ``trading.runtime.session``) → a metrics sink.
 
 Nothing here decides or fills: ``build_session`` is the only place a backtest constructs
-the engine, and the sink only reads the records the session returns. Several parameter
-sets run as separate sessions fed the same events in one pass (until the engine runs
-research lanes, each with its own parameters, over one market: then ``build_session``
-changes, nothing else).
+the engine, and the sinks only read the records the session returns. Several parameter
+sets are research lanes of one engine, each with its own lane parameters, over one pass of
+the market (``trading.engine.lane.LaneSpec``); one set is the named lane alone, so its
+trades are those of the daemon's lane.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 from marketdata.model.candles import Candle
 from marketdata.model.events import Event
-from trading.engine.params import Params
+from trading.engine.lane import LaneKind, LaneSpec
+from trading.engine.params import Params, market_differences, with_market_of
 from trading.engine.records import Decision, PositionClosed, trade_list_hash
-from trading.runtime.session import Session, new_session
+from trading.runtime.session import Session, new_session, paper_venues
 
 PROGRESS_EVERY = 8192  # events between progress reports
 
@@ -69,13 +70,31 @@ class MetricsSink:
 def build_session(
     params: Params,
     *,
-    lanes: tuple[str, ...],
+    lanes: Sequence[str | LaneSpec],
     bankroll: int,
     latency_ms: int,
     warmup: Sequence[Candle],
 ) -> Session:
-    """The one place a backtest or a replay builds an engine: the daemon's ``new_session``."""
-    return new_session(params, lanes=lanes, bankroll=bankroll, latency_ms=latency_ms, warmup=warmup)
+    """The one place a backtest or a replay builds an engine: the daemon's ``new_session``
+    (its paper venue; no market card: nobody watches a backtest's)."""
+    return new_session(
+        params,
+        lanes=lanes,
+        bankroll=bankroll,
+        venues=paper_venues(latency_ms),
+        warmup=warmup,
+        market_snapshots=False,
+    )
+
+
+def lane_specs(sets: Sequence[ParamSet], lane: str) -> list[LaneSpec]:
+    """One set: the lane itself (paper or live, by name); several: a research lane each,
+    named by its set, with the first set's market parameters (they must agree)."""
+    if len(sets) == 1:
+        kind: LaneKind = "live" if lane == "live" else "paper"
+        return [LaneSpec(lane, kind, sets[0].params)]
+    market = sets[0].params
+    return [LaneSpec(s.name, "research", with_market_of(s.params, market)) for s in sets]
 
 
 @dataclass(slots=True)
@@ -105,14 +124,20 @@ def run_pass(
     A stretch longer than ``max_gap_ms`` without events, at the start, inside or at the end
     of the period, stops the pass with ``DataGap`` naming its times: a replay across a hole
     would trade a market that never was. ``on_progress(events, ts)`` every few thousand."""
-    sessions = [
-        build_session(
-            s.params, lanes=(lane,), bankroll=bankroll, latency_ms=latency_ms, warmup=warmup
-        )
-        for s in sets
+    specs = lane_specs(sets, lane)
+    different = [
+        (s.name, name) for s in sets[1:] for name in market_differences(s.params, sets[0].params)
     ]
+    if different:
+        shown = ", ".join(f"{name} of {set_name}" for set_name, name in different)
+        raise ValueError(
+            f"parameter sets of one pass must share their market parameters; differing: {shown}"
+        )
+    session = build_session(
+        sets[0].params, lanes=specs, bankroll=bankroll, latency_ms=latency_ms, warmup=warmup
+    )
     sinks = [MetricsSink(bankroll) for _ in sets]
-    pairs = list(zip(sessions, sinks, strict=True))
+    by_lane = {spec.name: sink for spec, sink in zip(specs, sinks, strict=True)}
     started = time.perf_counter()
     count = 0
     first_ts: int | None = None
@@ -125,10 +150,10 @@ def run_pass(
             last = ts
         if first_ts is None:
             first_ts = ts
-        for session, sink in pairs:
-            outputs = session.feed(event)
-            if outputs:
-                sink.consume(outputs)
+        outputs = session.feed(event)
+        if outputs:
+            for lane_name, sink in by_lane.items():
+                sink.consume(o for o in outputs if getattr(o, "lane", lane_name) == lane_name)
         count += 1
         if on_progress is not None and count % PROGRESS_EVERY == 0:
             on_progress(count, last)

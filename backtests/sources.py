@@ -31,9 +31,9 @@ from backtests.driver import iso_ms
 from marketdata.archive.store import ArchiveError, day_of, day_path, read_events, stream_sha256
 from marketdata.model.candles import Candle
 from marketdata.model.events import Event, event_to_dict
-from marketdata.sim.prices import MINUTE_MS, MinuteBar, PriceHistory, load_history
+from marketdata.sim.prices import MINUTE_MS, MinuteBar, PriceHistory, history_candles, load_history
 from marketdata.sim.stream import LOOKAHEAD_MS, WARMUP_DAYS, generate_events
-from trading.runtime.warmup import history_candles, table_candles
+from trading.runtime.warmup import table_candles
 
 WARMUP_CANDLES = 60  # what the daemon warms up with (DaemonConfig.warmup_candles)
 SIMULATED_SETTLEMENT = "simulated 60 s average"

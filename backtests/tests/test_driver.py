@@ -11,12 +11,11 @@ from backtests.driver import DataGap, ParamSet, build_session, run_pass
 from backtests.sources import history_source
 from backtests.tests.helpers import BANKROLL, LATENCY, SEED, START, kline_file, write_klines
 from marketdata.model.events import ClockTick
-from marketdata.sim.prices import load_history
+from marketdata.sim.prices import history_candles, load_history
 from marketdata.sim.stream import generate_events, history_for
 from trading.engine.params import DEFAULT_PARAMS
 from trading.engine.records import Decision, PositionClosed, trade_list_hash
-from trading.runtime.session import new_session
-from trading.runtime.warmup import history_candles
+from trading.runtime.session import new_session, paper_venues
 
 MINUTES = 120
 
@@ -47,7 +46,7 @@ def _pass(events, sets, warmup, end_ts=None, **options):
 def test_it_trades_exactly_as_the_daemons_session(market):
     events, warmup = market
     daemon_like = new_session(
-        DEFAULT_PARAMS, bankroll=BANKROLL, latency_ms=LATENCY, warmup=warmup
+        DEFAULT_PARAMS, bankroll=BANKROLL, venues=paper_venues(LATENCY), warmup=warmup
     ).feed_all(events)
     expected = [o for o in daemon_like if isinstance(o, PositionClosed)]
     result = _pass(events, [ParamSet("default", DEFAULT_PARAMS)], warmup)
@@ -63,13 +62,30 @@ def test_it_trades_exactly_as_the_daemons_session(market):
         assert (ts, value) == (trade.ts, bankroll)
 
 
-def test_several_sets_in_one_pass_trade_as_they_would_alone(market):
+def _money(trades):
+    """A trade without the lane's name (a research lane is named by its set)."""
+    return [
+        (t.ticker, t.direction, t.opened_ts, t.ts, t.count, t.entry_yes_price,
+         t.exit_yes_price, t.fees, t.pnl, t.reason)
+        for t in trades
+    ]  # fmt: skip
+
+
+def test_several_sets_are_research_lanes_of_one_pass_that_trade_as_they_would_alone(market):
     events, warmup = market
     wide = dataclasses.replace(DEFAULT_PARAMS, stop_loss_frac=0.08, profit_target_mult=3.0)
     together = _pass(events, [ParamSet("default", DEFAULT_PARAMS), ParamSet("wide", wide)], warmup)
     alone = _pass(events, [ParamSet("wide", wide)], warmup)
-    assert together.sinks[1].trades == alone.sinks[0].trades
-    assert together.sinks[0].trade_list_sha256() != together.sinks[1].trade_list_sha256()
+    assert {t.lane for t in together.sinks[1].trades} == {"wide"}
+    assert _money(together.sinks[1].trades) == _money(alone.sinks[0].trades)
+    assert _money(together.sinks[0].trades) != _money(together.sinks[1].trades)
+
+
+def test_sets_of_one_pass_must_share_their_market_parameters(market):
+    events, warmup = market
+    odd = dataclasses.replace(DEFAULT_PARAMS, obi_history_len=5)
+    with pytest.raises(ValueError, match="obi_history_len of odd"):
+        _pass(events, [ParamSet("default", DEFAULT_PARAMS), ParamSet("odd", odd)], warmup)
 
 
 def test_a_hole_in_the_stream_stops_the_pass_naming_its_times(market):
