@@ -634,7 +634,6 @@ class Engine:
         ticker = market.active
         book = market.books.get(ticker) if ticker else None
         contract = market.contracts.get(ticker) if ticker else None
-        levels = self.params.obi_depth_levels
         history = market.obi.history
         return MarketSnapshot(
             now,
@@ -645,8 +644,8 @@ class Engine:
             book.best_yes_bid if book else None,
             book.best_yes_ask if book else None,
             book.spread if book else None,
-            book.bid_volume(levels) if book else 0,
-            book.ask_volume(levels) if book else 0,
+            market.bid_volume if book else 0,
+            market.ask_volume if book else 0,
             history[-1] if history else None,
             market.regime.regime,
             market.regime.atr_pct,

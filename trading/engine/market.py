@@ -100,6 +100,7 @@ class MarketState:
         # (OBI direction, id of the lane parameters) → ROC direction, this candle
         self._roc_directions: dict[tuple[Direction | None, int], Direction | None] = {}
         self.book_volume = 0  # top-N volume of both sides of the active book, last second
+        self.bid_volume = self.ask_volume = 0  # its two sides
 
     def apply_params(self, params: Params) -> None:
         """New parameters; windows keep their readings (trimmed to the new lengths)."""
@@ -256,10 +257,11 @@ class MarketState:
             self.spot_samples.append((now, self.spot))
         book = self.books.get(self.active) if self.active else None
         if book is None:
-            self.book_volume = 0
+            self.book_volume = self.bid_volume = self.ask_volume = 0
             return
         levels = self.params.obi_depth_levels
         bid_volume, ask_volume = book.bid_volume(levels), book.ask_volume(levels)
+        self.bid_volume, self.ask_volume = bid_volume, ask_volume  # this second's, top N
         self.book_volume = bid_volume + ask_volume
         raw = raw_obi(bid_volume, ask_volume)
         if raw is not None:

@@ -54,6 +54,9 @@ class Session:
         self.venues = dict(venues)  # lane → venue
         # each venue once, in lane order (one paper venue serves many lanes)
         self._distinct: tuple[Venue, ...] = tuple({id(v): v for v in venues.values()}.values())
+        if len(self._distinct) == 1:
+            self._venue = self._distinct[0]
+            self._consume = self._consume_one_venue  # type: ignore[method-assign]
         self.on_consumed = on_consumed
         self.second: int | None = None  # latest whole second of event time consumed
         self.events = 0
@@ -123,6 +126,26 @@ class Session:
             due = venue.next_due_ts()
             if due is not None and due <= now:
                 self._report(venue.execute_due(now), out)
+
+    def _consume_one_venue(self, event: Event, out: list[SessionOutput]) -> None:
+        """``_consume`` for the common case of one venue serving every lane (the same steps,
+        without the loops: this is the daemon's hot path)."""
+        self.events += 1
+        if self.on_consumed is not None:
+            self.on_consumed(event)
+        engine = self.engine
+        now = event.ts if event.ts > engine.now else engine.now
+        venue = self._venue
+        due = venue.next_due_ts()
+        if due is not None and due <= now:
+            self._report(venue.execute_due(now), out)
+        reports = venue.on_event(event)
+        if reports:
+            self._report(reports, out)
+        self._handle(engine.on_event(event), out)
+        due = venue.next_due_ts()
+        if due is not None and due <= now:
+            self._report(venue.execute_due(now), out)
 
     def _handle(self, outputs: list[Output], out: list[SessionOutput]) -> None:
         for output in outputs:

@@ -96,7 +96,7 @@ def test_malformed_json_is_a_json_400(bearer):
 
 
 def test_a_form_encoded_body_is_a_json_415(bearer):
-    response = bearer.post("/api/controls/trading-pause/", {"paused": "true"})
+    response = bearer.post("/api/trading-pause", {"paused": "true"})
     assert response.status_code == 415
     assert "detail" in response.json()
 
@@ -111,7 +111,7 @@ def test_a_body_over_the_bound_is_a_json_413_before_anything_reads_it(bearer):
 
 @pytest.mark.parametrize("limit", [1_000_000_000_000, MAX_TRADE_LIMIT + 1, -5])
 def test_a_trade_limit_out_of_bounds_is_a_400_audited_and_changes_nothing(bearer, limit):
-    response = bearer.post("/api/controls/trade-limit/", {"limit": limit}, format="json")
+    response = bearer.post("/api/trade-limit", {"limit": limit}, format="json")
     assert response.status_code == 400
     assert str(MAX_TRADE_LIMIT) in response.json()["detail"]
     assert not TradingControls.objects.filter(version__gt=0).exists()
@@ -121,7 +121,7 @@ def test_a_trade_limit_out_of_bounds_is_a_400_audited_and_changes_nothing(bearer
 
 
 def test_the_largest_trade_limit_is_stored(bearer):
-    response = bearer.post("/api/controls/trade-limit/", {"limit": MAX_TRADE_LIMIT}, format="json")
+    response = bearer.post("/api/trade-limit", {"limit": MAX_TRADE_LIMIT}, format="json")
     assert response.status_code == 200
     assert response.json()["live_trade_limit"] == MAX_TRADE_LIMIT
 
