@@ -48,6 +48,19 @@ class Env(BaseSettings):
     # Unset: on exactly when the market feeds are not on loopback (see ``wall_clock_ticks``).
     kbtc_wall_clock_ticks: bool | None = None
     kbtc_discord_webhook_url: str = ""
+
+    # Backups (docs/runbooks/backups.md): local dumps, and S3-compatible storage when a bucket
+    # is set. The schedule is a crontab in UTC that ``sync_schedules`` writes to beat.
+    kbtc_backup_dir: Path | None = None  # default: KBTC_DATA_DIR/backups
+    kbtc_backup_schedule: str = "30 3 * * *"
+    kbtc_backup_keep_days: int = Field(default=7, ge=1)
+    kbtc_backup_s3_bucket: str = ""
+    kbtc_backup_s3_prefix: str = "kbtc/"
+    kbtc_backup_s3_endpoint_url: str = ""  # empty: AWS itself
+    kbtc_backup_s3_region: str = "us-east-1"
+    kbtc_backup_s3_access_key_id: str = ""
+    kbtc_backup_s3_secret_access_key: str = ""
+    kbtc_backup_s3_keep_days: int = Field(default=30, ge=1)
     port: int = Field(default=8000, ge=1, le=65535)
 
     database_url: str | None = None
@@ -66,6 +79,20 @@ class Env(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("kbtc_backup_schedule")
+    @classmethod
+    def _crontab(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("a crontab of 5 fields (minute hour day month weekday), in UTC")
+        return value
+
+    @model_validator(mode="after")
+    def _backup_keys_in_pairs(self) -> Env:
+        if bool(self.kbtc_backup_s3_access_key_id) != bool(self.kbtc_backup_s3_secret_access_key):
+            names = "KBTC_BACKUP_S3_ACCESS_KEY_ID, KBTC_BACKUP_S3_SECRET_ACCESS_KEY"
+            raise ValueError(f"{names}: set both or neither")
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -99,6 +126,10 @@ class Env(BaseSettings):
     def embedded(self) -> bool:
         """No database URL: the one-process demo on SQLite and in-memory layers."""
         return self.database_url is None
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.kbtc_backup_dir or self.kbtc_data_dir / "backups"
 
     @property
     def production(self) -> bool:

@@ -78,3 +78,16 @@ def test_manage_py_stops_with_the_variables_name() -> None:
     assert result.returncode != 0
     assert "KBTC_SIM_SPEED" in result.stderr
     assert "valid number" in result.stderr
+
+
+def test_it_refuses_a_backup_schedule_not_in_crontab_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KBTC_BACKUP_SCHEDULE", "daily")
+    with pytest.raises(ImproperlyConfigured, match="KBTC_BACKUP_SCHEDULE: a crontab of 5 fields"):
+        load_env()
+
+
+def test_it_refuses_half_a_pair_of_backup_bucket_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KBTC_BACKUP_S3_ACCESS_KEY_ID", "AKIA0000")
+    monkeypatch.delenv("KBTC_BACKUP_S3_SECRET_ACCESS_KEY", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="set both or neither"):
+        load_env()
