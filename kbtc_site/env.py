@@ -49,6 +49,9 @@ class Env(BaseSettings):
     kbtc_wall_clock_ticks: bool | None = None
     kbtc_discord_webhook_url: str = ""
 
+    # /metrics: with a token, scrapers send it as a bearer token; without, loopback only.
+    kbtc_metrics_token: str = ""
+
     # Backups (docs/runbooks/backups.md): local dumps, and S3-compatible storage when a bucket
     # is set. The schedule is a crontab in UTC that ``sync_schedules`` writes to beat.
     kbtc_backup_dir: Path | None = None  # default: KBTC_DATA_DIR/backups

@@ -169,7 +169,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 if ENV.production:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = 31_536_000
@@ -252,6 +252,7 @@ KBTC: dict[str, Any] = {
     "KALSHI_API_KEY_ID": ENV.kalshi_api_key_id,
     "KALSHI_PRIVATE_KEY_PATH": ENV.kalshi_private_key_path,
     "DISCORD_WEBHOOK_URL": ENV.kbtc_discord_webhook_url,
+    "METRICS_TOKEN": ENV.kbtc_metrics_token,
     "BACKUP_DIR": ENV.backup_dir,
     "BACKUP_SCHEDULE": ENV.kbtc_backup_schedule,
     "BACKUP_KEEP_DAYS": ENV.kbtc_backup_keep_days,

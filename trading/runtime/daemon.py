@@ -123,6 +123,10 @@ class Daemon:
         self.controls_watch = ControlsWatch(self._on_controls_read, poll_s=config.controls_poll_s)
         self.errors = 0  # events the session raised on (logged, skipped)
         self.orders_unfilled: Counter[str] = Counter()  # "lane:reason" → orders not (fully) filled
+        # Since start, for /metrics (Prometheus counters; a restart resets them, as rate() expects)
+        self.decisions: Counter[str] = Counter()  # "lane:reason" → evaluations (ENTRY or a skip)
+        self.orders: Counter[str] = Counter()  # lane → orders sent to its venue (entries, exits)
+        self.fills: Counter[str] = Counter()  # lane → fills its venue reported
         self.params_error = ""  # why the stored overrides could not be applied, "" if they were
         self._last_save_ts = 0
         self._last_equity_ts = 0
@@ -222,8 +226,10 @@ class Daemon:
             if isinstance(item, Decision):
                 self._on_decision(item)
             elif isinstance(item, PlaceOrder):
+                self.orders[item.lane] += 1
                 self.lanes[item.lane].entry_coid["pending"] = item.client_order_id
             elif isinstance(item, ClosePosition):
+                self.orders[item.lane] += 1
                 self.lanes[item.lane].exit_coid[item.position_uid] = item.client_order_id
                 self.writer.put(outputs.exit_decision_write(item, params_hash))
             elif isinstance(item, PositionOpened):
@@ -244,8 +250,10 @@ class Daemon:
             elif isinstance(item, BreakerChanged):
                 self._save_state()
                 self._queue_equity(item.lane)
-            elif isinstance(item, Execution) and item.reason not in ("filled", "cancelled"):
-                self._on_unfilled(item)
+            elif isinstance(item, Execution):
+                self.fills[item.lane] += len(item.fills)
+                if item.reason not in ("filled", "cancelled"):
+                    self._on_unfilled(item)
 
     def _on_unfilled(self, execution: Execution) -> None:
         """An order the paper venue could not (fully) fill: no liquidity, the market no longer
@@ -267,6 +275,7 @@ class Daemon:
 
     def _on_decision(self, decision: Decision) -> None:
         self.lanes[decision.lane].last_decision = decision
+        self.decisions[f"{decision.lane}:{decision.reason}"] += 1
         entered = decision.reason == "ENTRY"
         kind = self.gate.kind_for(
             lane=decision.lane,
@@ -418,6 +427,16 @@ class Daemon:
             "event_errors": self.errors,
             "orders_unfilled": dict(self.orders_unfilled),
             "params_error": self.params_error,
+            "decisions": dict(self.decisions),
+            "orders": dict(self.orders),
+            "fills": dict(self.fills),
+            "queues": {
+                "writer": self.writer.pending,
+                "recorder": self.recorder.buffered if self.recorder else 0,
+            },
+            "writer_lag_s": round(self.writer.lag_s(), 3),
+            "writer_dropped": self.writer.dropped,
+            "recorder_dropped": self.recorder.dropped if self.recorder else 0,
         }
 
     async def run(self, stop: asyncio.Event) -> None:
