@@ -1,1 +1,87 @@
-"""Models of the backtests app (added by the issues that build it)."""
+"""Backtest runs and their results (interfaces.md §11).
+
+A run is one parameter set over one stretch of one data source: identified by the data's
+hash, the parameters' hash and the code version; its trades by a trade-list hash. Runs of
+one market pass share a ``batch``. Money is ``Decimal(18,6)`` dollars as everywhere in the
+database; metrics and attribution are plain JSON (money in integer micro-dollars there, as
+the engine reports it).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from trading.models import count_field, money_field, price_field
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class BacktestRun(models.Model):
+    batch = models.UUIDField(default=uuid.uuid4, db_index=True, help_text="one market pass")
+    name = models.CharField(max_length=64, help_text="parameter set name")
+    lane = models.CharField(max_length=8, help_text="lane rules the set ran under")
+    source = models.CharField(max_length=16, help_text="journal, history or archive")
+    data = models.JSONField(default=dict, help_text="what it ran on (files, books, settlement)")
+    data_sha256 = models.CharField(max_length=64, blank=True)
+    code_version = models.CharField(max_length=120)
+    params = models.JSONField(help_text="every parameter's value")
+    params_hash = models.CharField(max_length=64)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    bankroll = money_field(help_text="starting bankroll, dollars")
+    status = models.CharField(max_length=8, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    error = models.TextField(blank=True)
+    progress = models.FloatField(default=0.0, help_text="share of the period's time done")
+    events = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True, help_text="wall time of the pass")
+    trade_list_sha256 = models.CharField(max_length=64, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    attribution = models.JSONField(default=dict, blank=True)
+    equity = models.JSONField(
+        default=list, blank=True, help_text="[[ts ms, bankroll micro-dollars], ...] per close"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"backtest {self.pk} {self.name} ({self.source}, {self.status})"
+
+
+class BacktestTrade(models.Model):
+    run = models.ForeignKey(BacktestRun, on_delete=models.CASCADE, related_name="trades")
+    position_uid = models.CharField(max_length=64)
+    ticker = models.CharField(max_length=64)
+    direction = models.CharField(max_length=8)
+    conviction = models.CharField(max_length=16, blank=True)
+    driver = models.CharField(max_length=32, blank=True)
+    regime = models.CharField(max_length=16, blank=True)
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField()
+    contracts = count_field()
+    entry_price = price_field(help_text="YES-space dollars")
+    exit_price = price_field(help_text="YES-space dollars")
+    entry_cost = money_field()
+    exit_proceeds = money_field()
+    fees = money_field()
+    pnl = money_field()
+    pnl_pct = models.FloatField(help_text="PnL / entry cost")
+    exit_reason = models.CharField(max_length=40)
+    quarantine = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["run", "closed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "position_uid"], name="backtesttrade_run_uid")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.ticker} {self.exit_reason} (run {self.run_id})"

@@ -25,6 +25,21 @@ def iter_events(
     Sequence order is consumption order, which need not be ``ts`` order (feeds interleave);
     replaying by ``ts`` would reorder what the engine saw.
     """
+    for _, _, event in iter_keyed_events(
+        start_ts, end_ts, kinds, session_id=session_id, chunk_size=chunk_size
+    ):
+        yield event
+
+
+def iter_keyed_events(
+    start_ts: int | None = None,
+    end_ts: int | None = None,
+    kinds: Iterable[str] | None = None,
+    *,
+    session_id: int | None = None,
+    chunk_size: int = 5_000,
+) -> Iterator[tuple[int, int, Event]]:
+    """``iter_events`` with each event's journal key: ``(session id, seq, event)``."""
     events = RecordedEvent.objects.all()
     if start_ts is not None:
         events = events.filter(ts__gte=ms_to_utc(start_ts))
@@ -34,9 +49,9 @@ def iter_events(
         events = events.filter(kind__in=list(kinds))
     if session_id is not None:
         events = events.filter(session_id=session_id)
-    rows = events.order_by("session_id", "seq").values_list("kind", "fields")
-    for kind, fields in rows.iterator(chunk_size=chunk_size):
-        yield event_from_dict(kind, fields)
+    rows = events.order_by("session_id", "seq").values_list("session_id", "seq", "kind", "fields")
+    for session, seq, kind, fields in rows.iterator(chunk_size=chunk_size):
+        yield session, seq, event_from_dict(kind, fields)
 
 
 def session_gaps(session_id: int) -> list[tuple[int, int]]:

@@ -1,0 +1,167 @@
+"""``manage.py backtest``: the engine over a recorded, historical or archived stretch."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from argparse import ArgumentParser
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from backtests.driver import DataGap
+from backtests.paramsets import ParamFileError, param_sets
+from backtests.runner import PassOutcome, backtest_run, summary
+from backtests.sources import Source, SourceError, archive_source, history_source, journal_source
+from marketdata.management.commands.archive_events import default_root
+from marketdata.management.commands.backfill_klines import parse_utc
+from marketdata.recorder.rows import utc_to_ms
+from trading.engine.engine import DEFAULT_BANKROLL
+
+
+def dollars_to_micros(value: str) -> int:
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise CommandError(f"not an amount of dollars: {value!r}") from None
+    if amount <= 0:
+        raise CommandError(f"--bankroll must be positive, got {value}")
+    return int(amount * 1_000_000)
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the decision engine and the paper venue (the daemon's own session) over "
+        "[--start, --end) of the recorded journal, a BTC history with simulated books, or "
+        "the event archive; store the run(s) with trades, equity curve and metrics."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--start", required=True, type=parse_utc, help="UTC, inclusive")
+        parser.add_argument("--end", required=True, type=parse_utc, help="UTC, exclusive")
+        parser.add_argument(
+            "--source", choices=("journal", "history", "archive"), default="history"
+        )
+        parser.add_argument(
+            "--history",
+            default=None,
+            help="1-minute kline file (default KBTC_HISTORY), or 'table' for the candles table",
+        )
+        parser.add_argument("--settled", type=Path, default=None, help="settled-markets file")
+        parser.add_argument("--seed", type=int, default=1, help="simulated books' seed")
+        parser.add_argument("--archive-dir", type=Path, default=None)
+        parser.add_argument("--stream", default="journal", help="archive stream name")
+        parser.add_argument(
+            "--params", default="default", help="'default', 'stored' or a .json/.toml file"
+        )
+        parser.add_argument("--lane", choices=("paper", "live"), default="paper")
+        parser.add_argument("--bankroll", default=str(DEFAULT_BANKROLL / 1_000_000))
+        parser.add_argument("--latency-ms", type=int, default=200)
+        parser.add_argument(
+            "--max-gap-s", type=int, default=120, help="longest stretch without events allowed"
+        )
+        parser.add_argument("--json", action="store_true", help="one JSON object, last line")
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        start_ts, end_ts = utc_to_ms(options["start"]), utc_to_ms(options["end"])
+        if end_ts <= start_ts:
+            raise CommandError("--end must be after --start")
+        if options["latency_ms"] < 0 or options["max_gap_s"] <= 0:
+            raise CommandError("--latency-ms must be >= 0 and --max-gap-s > 0")
+        bankroll = dollars_to_micros(options["bankroll"])
+        try:
+            sets = param_sets(options["params"])
+            source = self._source(options, start_ts, end_ts)
+        except (ParamFileError, SourceError) as exc:
+            raise CommandError(str(exc)) from exc
+        bar = tqdm(
+            total=round((end_ts - start_ts) / 1000),
+            unit="sim-s",
+            unit_scale=True,
+            disable=options["no_progress"] or not sys.stderr.isatty(),
+            desc=f"backtest {source.kind}",
+        )
+        started = time.perf_counter()
+
+        def progress(events: int, ts: int) -> None:
+            bar.update(max(0, round((ts - start_ts) / 1000) - bar.n))
+            rate = events / max(time.perf_counter() - started, 1e-9)
+            bar.set_postfix(events=events, ev_s=f"{rate:,.0f}", refresh=False)
+
+        try:
+            outcome = backtest_run(
+                source,
+                sets,
+                lane=options["lane"],
+                bankroll=bankroll,
+                latency_ms=options["latency_ms"],
+                start_ts=start_ts,
+                end_ts=end_ts,
+                max_gap_ms=options["max_gap_s"] * 1000,
+                on_progress=progress,
+            )
+        except (DataGap, SourceError) as exc:
+            raise CommandError(
+                f"data gap: {exc}" if isinstance(exc, DataGap) else str(exc)
+            ) from exc
+        finally:
+            bar.close()
+        self._report(outcome, as_json=options["json"])
+
+    def _source(self, options: dict[str, Any], start_ts: int, end_ts: int) -> Source:
+        kind = options["source"]
+        history = options["history"] or settings.KBTC["HISTORY"]
+        if kind == "journal":
+            return journal_source(start_ts, end_ts)
+        if kind == "archive":
+            return archive_source(
+                start_ts,
+                end_ts,
+                root=options["archive_dir"] or default_root(),
+                stream=options["stream"],
+                history=None if history in (None, "table") else Path(history),
+            )
+        if history is None:
+            raise CommandError("--source history needs --history FILE (or KBTC_HISTORY) or 'table'")
+        return history_source(
+            start_ts,
+            end_ts,
+            history=None if history == "table" else Path(history),
+            seed=options["seed"],
+            settled=options["settled"],
+        )
+
+    def _report(self, outcome: PassOutcome, *, as_json: bool) -> None:
+        rows = [summary(outcome, run) for run in outcome.runs]
+        data = outcome.data
+        self.stdout.write(
+            f"data: {data['source']}; books {data['books']}; settlement {data['settlement']}; "
+            f"warm-up {data['warmup']}; sha256 {outcome.data_sha256[:16]}"
+        )
+        self.stdout.write(
+            f"{outcome.events:,} events in {outcome.seconds:.1f} s "
+            f"({outcome.events / max(outcome.seconds, 1e-9):,.0f}/s)"
+        )
+        for row in rows:
+            pf = row["profit_factor"]
+            self.stdout.write(
+                f"run {row['run_id']} [{row['name']}]: {row['trades']} trades, "
+                f"net ${row['net_pnl']:,.2f} (fees ${row['fees']:,.2f}), "
+                f"win rate {row['win_rate']:.1%}, Sharpe {row['sharpe']:.2f}, "
+                f"max DD {row['max_drawdown']:.1%}, "
+                f"PF {'∞' if pf is None else f'{pf:.2f}'}, "
+                f"{'passes' if row['passes_minimum'] else 'fails'} the minimum"
+                + (f"; red flags: {'; '.join(row['red_flags'])}" if row["red_flags"] else "")
+            )
+        if as_json:
+            last = dict(rows[0])
+            if len(rows) > 1:
+                last["runs"] = rows
+            self.stdout.write(json.dumps(last, sort_keys=True))
