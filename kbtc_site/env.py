@@ -20,6 +20,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+# Days kept by default: (embedded demo, server).
+RETENTION_DEFAULTS = {"events": (1, 14), "book_snapshots": (2, 30), "decisions": (3, 90)}
+
+
 class Env(BaseSettings):
     """Every setting KBTC reads; the field name upper-cased is the variable's name."""
 
@@ -51,6 +55,12 @@ class Env(BaseSettings):
 
     # /metrics: with a token, scrapers send it as a bearer token; without, loopback only.
     kbtc_metrics_token: str = ""
+
+    # Retention (kbtc_site/retention.py), in days of the trading clock; unset: the profile's
+    # default (``retention_days``). Events are archived before they are deleted.
+    kbtc_retain_events_days: int | None = Field(default=None, ge=1)
+    kbtc_retain_book_snapshots_days: int | None = Field(default=None, ge=1)
+    kbtc_retain_decisions_days: int | None = Field(default=None, ge=1)
 
     # Backups (docs/runbooks/backups.md): local dumps, and S3-compatible storage when a bucket
     # is set. The schedule is a crontab in UTC that ``sync_schedules`` writes to beat.
@@ -129,6 +139,14 @@ class Env(BaseSettings):
     def embedded(self) -> bool:
         """No database URL: the one-process demo on SQLite and in-memory layers."""
         return self.database_url is None
+
+    def retention_days(self, table: Literal["events", "book_snapshots", "decisions"]) -> int:
+        """As set, else the default: the demo keeps little (it must cap its own disk), a
+        server keeps weeks (the archive keeps the events beyond)."""
+        value = getattr(self, f"kbtc_retain_{table}_days")
+        if value is not None:
+            return int(value)
+        return RETENTION_DEFAULTS[table][0 if self.embedded else 1]
 
     @property
     def backup_dir(self) -> Path:

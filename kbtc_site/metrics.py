@@ -98,8 +98,6 @@ def trader_metrics(report: dict[str, Any]) -> Iterator[Metric]:
         ("writer_dropped", _counter, "writer_dropped", "Optional writes dropped (queue full)"),
         ("recorder_dropped", _counter, "recorder_dropped_events", "Events the recorder lost"),
         ("event_errors", _counter, "event_errors", "Events the trader failed on"),
-        # Reported by the notification sender (issue #25) once it lands.
-        ("notification_failures", _counter, "notification_failures", "Notifications not sent"),
     )
     for key, make, name, doc in singles:
         if (value := _number(report.get(key))) is not None:

@@ -34,6 +34,7 @@ def jobs() -> tuple[Job, ...]:
     # until the next sync_schedules, which writes the setting's time back.
     return (
         Job("trader heartbeat watch", "trading.check_trader_heartbeat", every_s=60),
+        Job("data retention", "kbtc_site.enforce_retention", every_s=3600),
         Job(
             "database backup",
             "kbtc_site.backup_database",

@@ -42,7 +42,7 @@ def _finish(run: BackupRun, status: str, message: str = "") -> BackupRun:
     run.save()
     log_method = log.info if status == BackupStatus.OK else log.error
     log_method(f"{run.kind}_{status}", file=run.file_name, message=message[:500])
-    # Notification hook (#25): trading.notifications.backup_status(run) is called here.
+    # Notification hook (#25): trading.notifications.jobs.notify_backup_status(...) goes here.
     return run
 
 

@@ -33,7 +33,7 @@ REPORT: dict[str, Any] = {
     "decisions": {"paper:ENTRY": 4, "paper:SPREAD_TOO_WIDE": 120},
     "orders": {"paper": 8}, "fills": {"paper": 7},
     "queues": {"writer": 12, "recorder": 300}, "writer_lag_s": 0.4,
-    "writer_dropped": 0, "recorder_dropped": 6, "notification_failures": 1,
+    "writer_dropped": 0, "recorder_dropped": 6,
 }  # fmt: skip
 
 
@@ -71,7 +71,6 @@ def test_it_shows_what_the_trader_reported(client: Client, reported: None) -> No
     assert samples[("kbtc_queue_depth", (("queue", "recorder"),))] == 300
     assert samples[("kbtc_writer_lag_seconds", ())] == 0.4
     assert samples[("kbtc_recorder_dropped_events_total", ())] == 6
-    assert samples[("kbtc_notification_failures_total", ())] == 1
     assert samples[("kbtc_trader_store_ok", (("store", "redis"),))] == 0
 
 
