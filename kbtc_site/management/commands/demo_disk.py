@@ -80,11 +80,12 @@ def _bytes(path: Path) -> int:
 
 def _database_figures() -> dict[str, Any]:
     name = Path(settings.DATABASES["default"]["NAME"])
-    dropped = RecordingSession.objects.aggregate(n=Sum("dropped"))["n"] or 0
+    totals = RecordingSession.objects.aggregate(recorded=Sum("recorded"), dropped=Sum("dropped"))
     return {
+        "recorded_events": int(totals["recorded"] or 0),
         "db_bytes": sum(_bytes(Path(f"{name}{suffix}")) for suffix in ("", "-wal", "-shm")),
         "db_events": RecordedEvent.objects.count(),
-        "recorder_dropped": int(dropped),
+        "recorder_dropped": int(totals["dropped"] or 0),
     }
 
 
@@ -97,14 +98,31 @@ class Command(BaseCommand):
         parser.add_argument(
             "--start", type=parse_utc, default=None, help="UTC (default: the demo's start)"
         )
+        parser.add_argument(
+            "--retain-events-days",
+            type=float,
+            default=None,
+            help="this run's event retention (default: KBTC_RETAIN_EVENTS_DAYS); under 0.5 the"
+            " restart replay (12 h) would miss events: for short test runs only",
+        )
 
     def handle(
-        self, *args: Any, days: float, speed: float, start: dt.datetime | None, **options: Any
+        self,
+        *args: Any,
+        days: float,
+        speed: float,
+        start: dt.datetime | None,
+        retain_events_days: float | None,
+        **options: Any,
     ) -> None:
         if not settings.EMBEDDED:
             raise CommandError("demo_disk measures the embedded demo: unset DATABASE_URL")
         if days <= 0 or speed <= 0:
             raise CommandError("--days and --speed must be positive")
+        if retain_events_days is not None:
+            if retain_events_days <= 0:
+                raise CommandError("--retain-events-days must be positive")
+            settings.KBTC = {**settings.KBTC, "RETAIN_EVENTS_DAYS": retain_events_days}
         call_command("migrate", interactive=False, verbosity=0)
         began = time.monotonic()
         start_ms = default_start(settings.KBTC["HISTORY"]) if start is None else utc_to_ms(start)
