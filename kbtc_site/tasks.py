@@ -8,7 +8,13 @@ from kbtc_site.backups.services import backup_run
 from kbtc_site.retention import retention_enforce
 
 
-@shared_task(name="kbtc_site.backup_database", ignore_result=False)
+# pg_dump's own limit is 6 h (dumps.PG_TIMEOUT_S): the task's must not cut it shorter.
+@shared_task(
+    name="kbtc_site.backup_database",
+    ignore_result=False,
+    soft_time_limit=6 * 3600 + 300,
+    time_limit=6 * 3600 + 600,
+)
 def backup_database() -> str:
     """The nightly backup; a failure is recorded (BackupRun) and raised for the worker log."""
     return backup_run().file_name

@@ -92,3 +92,30 @@ def prune(bucket: Bucket, now: datetime) -> list[str]:
     except (BotoCoreError, ClientError) as exc:
         raise BackupError(f"pruning s3://{bucket.name}/{bucket.prefix}: {exc}") from None
     return doomed
+
+
+def sync_archive(bucket: Bucket, root: Path) -> list[str]:
+    """Upload the event archive's day files that the bucket lacks (or holds at another size:
+    a day merged again) under ``<prefix>archive/``; returns the keys uploaded. Retention
+    deleted these events from the database, so the archive is the only copy left on the
+    machine: it goes off the machine too, and is never pruned there."""
+    if not root.is_dir():
+        return []
+    client = bucket.client()
+    base = f"{bucket.prefix}archive/"
+    try:
+        remote: dict[str, int] = {}
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket.name, Prefix=base)
+        for page in pages:
+            remote.update(
+                {str(item["Key"]): int(item["Size"]) for item in page.get("Contents", [])}
+            )
+        uploaded = []
+        for path in sorted(root.glob("*/*/*.parquet")):
+            key = base + path.relative_to(root).as_posix()
+            if remote.get(key) != path.stat().st_size:
+                client.upload_file(str(path), bucket.name, key)
+                uploaded.append(key)
+    except (BotoCoreError, ClientError, OSError) as exc:
+        raise BackupError(f"archive upload to s3://{bucket.name}/{base}: {exc}") from None
+    return uploaded

@@ -19,6 +19,7 @@ from kbtc_site.backups import dumps, remote
 from kbtc_site.backups.dumps import BackupError
 from kbtc_site.backups.naming import DUMP_SUFFIXES, dump_name, stamp_of
 from kbtc_site.models import BackupKind, BackupRun, BackupStatus
+from marketdata.management.commands.archive_events import default_root
 
 log = structlog.get_logger(__name__)
 
@@ -62,8 +63,14 @@ def prune_local(directory: Path, *, now: datetime, keep_days: int) -> list[Path]
     """Delete dumps (and manifests) older than ``keep_days`` by their names' time; the newest
     dump is always kept, however old, so a stopped schedule never empties the folder."""
     cutoff = now - timedelta(days=keep_days)
-    stamped = [(stamp, path) for path in directory.iterdir() if (stamp := stamp_of(path.name))]
+    # A dump's ".partial" (a run that died mid-dump) goes by the same time as its dump would.
+    stamped = [
+        (stamp, path)
+        for path in directory.iterdir()
+        if (stamp := stamp_of(path.name.removesuffix(".partial")))
+    ]
     newest = max((s for s, p in stamped if p.suffix in DUMP_SUFFIXES), default=None)
+    # (a .partial's suffix is ".partial": it never counts as the newest dump)
     doomed = [path for stamp, path in stamped if stamp < cutoff and stamp != newest]
     for path in doomed:
         path.unlink(missing_ok=True)
@@ -100,6 +107,7 @@ def backup_run(*, now: datetime | None = None) -> BackupRun:
             run.remote_key = remote.upload(bucket, [target, manifest_path(target)])[0]
             run.save(update_fields=["remote_key"])
             remote.prune(bucket, now)
+            remote.sync_archive(bucket, default_root())
         prune_local(directory, now=now, keep_days=kbtc["BACKUP_KEEP_DAYS"])
     except (BackupError, OSError) as exc:
         _finish(run, BackupStatus.FAILED, str(exc))

@@ -19,7 +19,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 from moto.server import ThreadedMotoServer
 
-from kbtc_site.backups import dumps
+from kbtc_site.backups import dumps, remote
 from kbtc_site.backups.dumps import BackupError
 from kbtc_site.backups.services import (
     backup_run,
@@ -27,9 +27,12 @@ from kbtc_site.backups.services import (
     prune_local,
 )
 from kbtc_site.models import BackupKind, BackupRun, BackupStatus
+from marketdata.archive.store import write_events
 from marketdata.models import RecordingSession
+from marketdata.sim.stream import generate_events
 
 NOON = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+JAN1 = 1_767_225_600_000  # 2026-01-01T00:00Z
 
 
 @pytest.fixture
@@ -133,7 +136,7 @@ def s3_server() -> Iterator[str]:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_backup_uploads_to_s3_and_prunes_remote_copies_past_30_days(
-    settings: Any, backup_dir: Path, s3_server: str
+    settings: Any, backup_dir: Path, s3_server: str, tmp_path: Path
 ) -> None:
     keys = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
     client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1", **keys)
@@ -149,19 +152,30 @@ def test_a_backup_uploads_to_s3_and_prunes_remote_copies_past_30_days(
         "BACKUP_S3_ACCESS_KEY_ID": "test",
         "BACKUP_S3_SECRET_ACCESS_KEY": "test",
     }
+    # The event archive (what retention moved out of the database) goes up too.
+    archive_root = tmp_path / "data" / "archive"
+    settings.KBTC = {**settings.KBTC, "DATA_DIR": tmp_path / "data"}
+    day = write_events(archive_root, "journal", generate_events(1, JAN1, 3))[0]
     _sessions(2)
     run = backup_run(now=NOON)
 
     assert run.remote_key == "kbtc/kbtc-20261204T120000Z.dump"
     listed = {item["Key"] for item in client.list_objects_v2(Bucket="kbtc-backups")["Contents"]}
+    archived_key = "kbtc/archive/journal/2026/2026-01-01.parquet"
     assert listed == {
         recent,
         "kbtc/notes.txt",  # not a backup: never touched
         "kbtc/kbtc-20261204T120000Z.dump",
         "kbtc/kbtc-20261204T120000Z.json",
+        archived_key,
     }
     body = client.get_object(Bucket="kbtc-backups", Key=run.remote_key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == run.sha256
+    uploaded = client.get_object(Bucket="kbtc-backups", Key=archived_key)["Body"].read()
+    assert uploaded == day.path.read_bytes()
+    bucket = remote.Bucket.from_settings(settings.KBTC)
+    assert bucket is not None
+    assert remote.sync_archive(bucket, archive_root) == []  # already there: not sent again
 
 
 @pytest.mark.postgres
@@ -187,6 +201,7 @@ def test_local_retention_drops_dumps_past_7_days_and_keeps_the_newest(tmp_path: 
     names = [
         "kbtc-20261120T033000Z.dump",
         "kbtc-20261120T033000Z.json",
+        "kbtc-20261126T033000Z.dump.partial",  # a dump that died: goes by its time too
         "kbtc-20261127T032959Z.dump",
         "kbtc-20261128T033000Z.dump",
         "notes.txt",
@@ -194,11 +209,11 @@ def test_local_retention_drops_dumps_past_7_days_and_keeps_the_newest(tmp_path: 
     for name in names:
         (tmp_path / name).write_text("")
     deleted = prune_local(tmp_path, now=datetime(2026, 12, 4, 3, 30, tzinfo=UTC), keep_days=7)
-    assert sorted(p.name for p in deleted) == names[:3]
-    assert sorted(p.name for p in tmp_path.iterdir()) == names[3:]
+    assert sorted(p.name for p in deleted) == names[:4]
+    assert sorted(p.name for p in tmp_path.iterdir()) == names[4:]
     # Long after the schedule stopped, the newest dump is still there.
     prune_local(tmp_path, now=NOON + timedelta(days=365), keep_days=7)
-    assert (tmp_path / names[3]).exists()
+    assert (tmp_path / names[4]).exists()
 
 
 def test_the_sqlite_backup_is_one_consistent_snapshot_while_another_writer_inserts(
