@@ -104,3 +104,30 @@ def test_the_health_payload_says_optional_writes_were_dropped_when_the_queue_was
     assert trader.writer.dropped == 1
     assert [entry["event"] for entry in logs] == ["persist_queue_full_dropping"]
     assert "1 optional writes dropped" in trader.health_payload()["db"]
+
+
+def test_the_health_payload_counts_fills_by_lane_and_reports_the_writer_queue() -> None:
+    trader = daemon()
+    partial = Execution(
+        "paper", "e", START, ((5000, 100, START), (5010, 100, START)), 300, "partial"
+    )
+    trader._dispatch(
+        [Execution("paper", "f", START, ((5000, 300, START),), 300, "filled"), partial]
+    )
+    trader.writer.put(Write(print, {"ts": 1}))
+    health = trader.health_payload()
+    assert health["fills"] == {"paper": 3}
+    assert health["queues"]["writer"] == 1
+    assert health["writer_lag_s"] >= 0
+    assert health["recorder_dropped"] == 0
+
+
+def test_the_writer_lag_is_zero_when_its_queue_is_empty_and_grows_while_it_waits() -> None:
+    trader = daemon()
+    assert trader.writer.lag_s() == 0
+    trader.writer.put(Write(print, {"ts": 1}))
+    first = trader.writer.lag_s()
+    trader.writer.put(Write(print, {"ts": 2}))  # a later write does not reset the wait
+    assert trader.writer.lag_s() >= first > 0
+    trader.writer.take_unwritten()
+    assert trader.writer.lag_s() == 0
