@@ -168,6 +168,8 @@ def sqlite_backup(source: Path, target: Path) -> dict[str, int]:
             counts = _sqlite_counts(src)
             src.backup(dst)
             src.execute("ROLLBACK")
+            # The copy carries the source's WAL mode; one self-contained file is the backup.
+            dst.execute("PRAGMA journal_mode=DELETE")
         finally:
             dst.close()
             src.close()
@@ -184,7 +186,8 @@ def sqlite_restore_counts(dump: Path) -> dict[str, int]:
     with tempfile.TemporaryDirectory(prefix="kbtc-drill-") as scratch_dir:
         scratch = Path(scratch_dir) / "restored.sqlite3"
         try:
-            src = sqlite3.connect(f"file:{dump}?mode=ro", uri=True)
+            # immutable: nothing (no -wal or -shm file) is written beside the backup
+            src = sqlite3.connect(f"file:{dump}?mode=ro&immutable=1", uri=True)
             dst = sqlite3.connect(scratch)
             try:
                 src.backup(dst)

@@ -242,6 +242,10 @@ def test_the_sqlite_backup_is_one_consistent_snapshot_while_another_writer_inser
         thread.join()
     assert counts["main.event"] >= 20_000
     assert dumps.sqlite_restore_counts(tmp_path / "copy.sqlite3") == counts
+    # one self-contained file: no WAL mode carried over, nothing left beside it
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("copy")) == [
+        "copy.sqlite3"
+    ]
 
 
 def test_the_sqlite_drill_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
