@@ -134,10 +134,9 @@ def journal_archive_before(before: dt.date, root: Path) -> list[ArchivedDay]:
     """Archive then delete the journal's days older than ``before`` (UTC), oldest first."""
     done: list[ArchivedDay] = []
     cursor: dt.date | None = None
+    older = RecordedEvent.objects.filter(ts__lt=ms_to_utc(day_start_ms(before)))
     while True:
-        oldest = RecordedEvent.objects.filter(ts__lt=ms_to_utc(day_start_ms(before))).aggregate(
-            ts=Min("ts")
-        )["ts"]
+        oldest = older.aggregate(ts=Min("ts"))["ts"]
         if oldest is None:
             return done
         day = day_of(utc_to_ms(oldest))
@@ -147,22 +146,18 @@ def journal_archive_before(before: dt.date, root: Path) -> list[ArchivedDay]:
         if day >= before:
             return done
         keys = _write_day_file(root, day)
-        path = day_path(root, STREAM, day)
-        done.append(ArchivedDay(day, path, pq.ParquetFile(path).metadata.num_rows if keys else 0,
-                                _delete(keys)))  # fmt: skip
+        if keys:
+            path = day_path(root, STREAM, day)
+            archived = pq.ParquetFile(path).metadata.num_rows
+            done.append(ArchivedDay(day, path, archived, _delete(keys)))
         cursor = day
 
 
 def book_snapshots_delete_before(before: dt.datetime) -> int:
     """Book snapshots older than ``before`` (derived from the journal: not archived)."""
+    old_ids = OrderBookSnapshot.objects.filter(ts__lt=before).values_list("id", flat=True)
     deleted = 0
-    while True:
-        ids = list(
-            OrderBookSnapshot.objects.filter(ts__lt=before).values_list("id", flat=True)[
-                :DELETE_CHUNK
-            ]
-        )
-        if not ids:
-            return deleted
+    while ids := list(old_ids[:DELETE_CHUNK]):
         count, _ = OrderBookSnapshot.objects.filter(id__in=ids).delete()
         deleted += count
+    return deleted
