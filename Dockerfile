@@ -4,7 +4,7 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
-RUN useradd --create-home kbtc && mkdir -p /data && chown kbtc /data
+RUN useradd --create-home kbtc && mkdir -p /data/backups /data/archive && chown -R kbtc /data
 USER kbtc
 ENV KBTC_DATA_DIR=/data
 # collectstatic only needs settings that parse; the real secret comes from the environment.

@@ -13,6 +13,12 @@ start) and runs the same daemon as ``run_trader``: the network clients, over loo
 shares daphne's loop and so the in-memory channel layer with the dashboard. Cancelled, it
 stops the daemon as SIGTERM stops ``run_trader``: the feeds first, then the final state
 saved and every queue drained, so the next start continues where this one stopped.
+
+``retention_keeper`` is the demo's stand-in for beat's retention job (``kbtc_site.retention``),
+so the demo's disk stays bounded however long it runs: every ``RETENTION_EVERY_S`` wall
+seconds (a simulated hour at the default speed) it archives and deletes what is past the
+embedded profile's retention, in a thread of its own (a day's archive takes seconds; the
+trader's ORM thread must not wait for it).
 """
 
 from __future__ import annotations
@@ -87,4 +93,27 @@ async def stop_jobs(jobs: Iterable[asyncio.Task[None]]) -> None:
             log.error("demo_job_failed", job=job.get_name(), error=repr(result))
 
 
-BACKGROUND_JOBS: list[Callable[[], Coroutine[Any, Any, None]]] = [paper_trader]
+RETENTION_EVERY_S = 60.0
+
+
+def _retention_pass() -> None:
+    from django.db import connection
+
+    from kbtc_site.retention import retention_enforce
+
+    try:
+        retention_enforce()
+    finally:
+        connection.close()  # this pool thread's own connection: not left open between passes
+
+
+async def retention_keeper() -> None:
+    while True:
+        await asyncio.sleep(RETENTION_EVERY_S)
+        try:
+            await asyncio.to_thread(_retention_pass)
+        except Exception:  # logged and tried again next pass: the demo keeps trading
+            log.exception("demo_retention_failed")
+
+
+BACKGROUND_JOBS: list[Callable[[], Coroutine[Any, Any, None]]] = [paper_trader, retention_keeper]

@@ -21,6 +21,10 @@ from kbtc_core.net import on_loopback
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+# Days kept by default: (embedded demo, server).
+RETENTION_DEFAULTS = {"events": (1, 14), "book_snapshots": (2, 30), "decisions": (3, 90)}
+
+
 class Env(BaseSettings):
     """Every setting KBTC reads; the field name upper-cased is the variable's name."""
 
@@ -58,6 +62,28 @@ class Env(BaseSettings):
     # The original's single shared bearer token for its scripts (domain.md §9.1), beside the
     # per-user tokens; empty: not accepted.
     dashboard_api_token: str = ""
+
+    # /metrics: with a token, scrapers send it as a bearer token; without, loopback only.
+    kbtc_metrics_token: str = ""
+
+    # Retention (kbtc_site/retention.py), in days of the trading clock; unset: the profile's
+    # default (``retention_days``). Events are archived before they are deleted.
+    kbtc_retain_events_days: int | None = Field(default=None, ge=1)
+    kbtc_retain_book_snapshots_days: int | None = Field(default=None, ge=1)
+    kbtc_retain_decisions_days: int | None = Field(default=None, ge=1)
+
+    # Backups (docs/runbooks/backups.md): local dumps, and S3-compatible storage when a bucket
+    # is set. The schedule is a crontab in UTC that ``sync_schedules`` writes to beat.
+    kbtc_backup_dir: Path | None = None  # default: KBTC_DATA_DIR/backups
+    kbtc_backup_schedule: str = "30 3 * * *"
+    kbtc_backup_keep_days: int = Field(default=7, ge=1)
+    kbtc_backup_s3_bucket: str = ""
+    kbtc_backup_s3_prefix: str = "kbtc/"
+    kbtc_backup_s3_endpoint_url: str = ""  # empty: AWS itself
+    kbtc_backup_s3_region: str = "us-east-1"
+    kbtc_backup_s3_access_key_id: str = ""
+    kbtc_backup_s3_secret_access_key: str = ""
+    kbtc_backup_s3_keep_days: int = Field(default=30, ge=1)
     port: int = Field(default=8000, ge=1, le=65535)
 
     database_url: str | None = None
@@ -92,6 +118,20 @@ class Env(BaseSettings):
         if value and (parts.scheme not in ("http", "https") or not parts.hostname):
             raise ValueError("an http:// or https:// webhook URL")
         return value
+
+    @field_validator("kbtc_backup_schedule")
+    @classmethod
+    def _crontab(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("a crontab of 5 fields (minute hour day month weekday), in UTC")
+        return value
+
+    @model_validator(mode="after")
+    def _backup_keys_in_pairs(self) -> Env:
+        if bool(self.kbtc_backup_s3_access_key_id) != bool(self.kbtc_backup_s3_secret_access_key):
+            names = "KBTC_BACKUP_S3_ACCESS_KEY_ID, KBTC_BACKUP_S3_SECRET_ACCESS_KEY"
+            raise ValueError(f"{names}: set both or neither")
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -133,6 +173,18 @@ class Env(BaseSettings):
     def embedded(self) -> bool:
         """No database URL: the one-process demo on SQLite and in-memory layers."""
         return self.database_url is None
+
+    def retention_days(self, table: Literal["events", "book_snapshots", "decisions"]) -> int:
+        """As set, else the default: the demo keeps little (it must cap its own disk), a
+        server keeps weeks (the archive keeps the events beyond)."""
+        value = getattr(self, f"kbtc_retain_{table}_days")
+        if value is not None:
+            return int(value)
+        return RETENTION_DEFAULTS[table][0 if self.embedded else 1]
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.kbtc_backup_dir or self.kbtc_data_dir / "backups"
 
     @property
     def discord_webhooks(self) -> dict[str, str]:

@@ -76,13 +76,18 @@ def check_redis() -> dict[str, Any]:
     return {"ok": True}
 
 
-def trader_reported() -> dict[str, Any] | None:
-    """The trader's latest ``health`` payload, trimmed; None when there is none (or the
+def trader_reported_payload() -> dict[str, Any] | None:
+    """The trader's latest ``health`` payload as published; None when there is none (or the
     cache that holds it is away: the Redis check says so)."""
     try:
-        payload = push.latest_payloads().get(("health", ""))
+        return push.latest_payloads().get(("health", ""))
     except Exception:
         return None
+
+
+def trader_reported() -> dict[str, Any] | None:
+    """The trader's latest ``health`` payload, trimmed for ``/healthz``."""
+    payload = trader_reported_payload()
     if payload is None:
         return None
     reported: dict[str, Any] = {"ts": payload.get("ts")}

@@ -9,30 +9,67 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
-from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
+from django_celery_beat.models import (
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    PeriodicTasks,
+)
 
 
 @dataclass(frozen=True)
 class Job:
+    """Every ``every_s`` seconds, or at the times of ``crontab`` (5 fields, UTC)."""
+
     name: str
     task: str
-    every_s: int
+    every_s: int | None = None
+    crontab: str | None = None
 
 
-JOBS: tuple[Job, ...] = (Job("trader heartbeat watch", "trading.check_trader_heartbeat", 60),)
+def jobs() -> tuple[Job, ...]:
+    # The backup's time is a setting (KBTC_BACKUP_SCHEDULE): an edit in the admin lasts
+    # until the next sync_schedules, which writes the setting's time back.
+    return (
+        Job("trader heartbeat watch", "trading.check_trader_heartbeat", every_s=60),
+        Job("data retention", "kbtc_site.enforce_retention", every_s=3600),
+        Job(
+            "database backup",
+            "kbtc_site.backup_database",
+            crontab=settings.KBTC["BACKUP_SCHEDULE"],
+        ),
+    )
+
+
+def _timing(job: Job) -> dict[str, object]:
+    if job.crontab is not None:
+        minute, hour, day_of_month, month_of_year, day_of_week = job.crontab.split()
+        crontab, _ = CrontabSchedule.objects.get_or_create(
+            minute=minute,
+            hour=hour,
+            day_of_month=day_of_month,
+            month_of_year=month_of_year,
+            day_of_week=day_of_week,
+            timezone="UTC",
+        )
+        return {"crontab": crontab, "interval": None}
+    if job.every_s is None:
+        raise ValueError(f"job {job.name!r} has neither every_s nor crontab")
+    interval, _ = IntervalSchedule.objects.get_or_create(
+        every=job.every_s, period=IntervalSchedule.SECONDS
+    )
+    return {"interval": interval, "crontab": None}
 
 
 @transaction.atomic
-def sync_schedules(jobs: tuple[Job, ...] = JOBS) -> list[str]:
+def sync_schedules(wanted: tuple[Job, ...] | None = None) -> list[str]:
     """Create or update each job; returns the names created."""
     created_names = []
-    for job in jobs:
-        interval, _ = IntervalSchedule.objects.get_or_create(
-            every=job.every_s, period=IntervalSchedule.SECONDS
-        )
+    for job in jobs() if wanted is None else wanted:
         _, created = PeriodicTask.objects.update_or_create(
-            name=job.name, defaults={"task": job.task, "interval": interval, "crontab": None}
+            name=job.name, defaults={"task": job.task, **_timing(job)}
         )
         if created:
             created_names.append(job.name)

@@ -211,7 +211,7 @@ CONTENT_SECURITY_POLICY = {
 if ENV.production:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = 31_536_000
@@ -305,4 +305,18 @@ KBTC: dict[str, Any] = {
     "KALSHI_API_KEY_ID": ENV.kalshi_api_key_id,
     "KALSHI_PRIVATE_KEY_PATH": ENV.kalshi_private_key_path,
     "DISCORD_WEBHOOKS": ENV.discord_webhooks,
+    "METRICS_TOKEN": ENV.kbtc_metrics_token,
+    "RETAIN_EVENTS_DAYS": ENV.retention_days("events"),
+    "RETAIN_BOOK_SNAPSHOTS_DAYS": ENV.retention_days("book_snapshots"),
+    "RETAIN_DECISIONS_DAYS": ENV.retention_days("decisions"),
+    "BACKUP_DIR": ENV.backup_dir,
+    "BACKUP_SCHEDULE": ENV.kbtc_backup_schedule,
+    "BACKUP_KEEP_DAYS": ENV.kbtc_backup_keep_days,
+    "BACKUP_S3_BUCKET": ENV.kbtc_backup_s3_bucket,
+    "BACKUP_S3_PREFIX": ENV.kbtc_backup_s3_prefix,
+    "BACKUP_S3_ENDPOINT_URL": ENV.kbtc_backup_s3_endpoint_url,
+    "BACKUP_S3_REGION": ENV.kbtc_backup_s3_region,
+    "BACKUP_S3_ACCESS_KEY_ID": ENV.kbtc_backup_s3_access_key_id,
+    "BACKUP_S3_SECRET_ACCESS_KEY": ENV.kbtc_backup_s3_secret_access_key,
+    "BACKUP_S3_KEEP_DAYS": ENV.kbtc_backup_s3_keep_days,
 }

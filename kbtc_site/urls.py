@@ -10,11 +10,13 @@ from drf_spectacular.views import (
 )
 
 from kbtc_site.health import healthz
+from kbtc_site.metrics import metrics
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     # browsers ask for /favicon.ico on pages without an icon link (the admin, the API docs)
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

@@ -62,6 +62,7 @@ SIMULATOR_WIRING = {
     "trading/runtime/embedded.py",  # builds the demo's exchange and the --sim-stream daemon
     "trading/runtime/feeds.py",  # the in-process simulator stream
     "marketdata/management/commands/simulate_exchange.py",  # the simulator's own command
+    "kbtc_site/management/commands/demo_disk.py",  # runs the demo's trader on the simulator
 }
 
 

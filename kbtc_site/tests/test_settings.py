@@ -90,3 +90,16 @@ def test_a_webhook_that_is_not_an_http_url_stops_startup_naming_it(monkeypatch):
     monkeypatch.setenv("DISCORD_ERRORS_WEBHOOK", "discord.com/api/webhooks/1/abc")
     with pytest.raises(ImproperlyConfigured, match="DISCORD_ERRORS_WEBHOOK: an http"):
         load_env()
+
+
+def test_it_refuses_a_backup_schedule_not_in_crontab_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KBTC_BACKUP_SCHEDULE", "daily")
+    with pytest.raises(ImproperlyConfigured, match="KBTC_BACKUP_SCHEDULE: a crontab of 5 fields"):
+        load_env()
+
+
+def test_it_refuses_half_a_pair_of_backup_bucket_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KBTC_BACKUP_S3_ACCESS_KEY_ID", "AKIA0000")
+    monkeypatch.delenv("KBTC_BACKUP_S3_SECRET_ACCESS_KEY", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="set both or neither"):
+        load_env()

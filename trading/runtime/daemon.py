@@ -47,6 +47,7 @@ from trading.runtime.session import (
 )
 from trading.runtime.sinks import Sink
 from trading.runtime.sinks.console import ConsoleSink
+from trading.runtime.sinks.counters import CountersSink
 from trading.runtime.sinks.dashboard import DashboardSink
 from trading.runtime.sinks.heartbeat import HeartbeatSink
 from trading.runtime.sinks.orders import UnfilledOrdersSink
@@ -119,7 +120,7 @@ class Daemon:
         dashboard = DashboardSink(self.outbox, runtime=self.runtime, health=self.health_payload)
         self.persistence.on_trade_committed.append(dashboard.trade_committed)
         self.orders = UnfilledOrdersSink()
-        standard = [self.persistence, dashboard, self.orders, ConsoleSink()]
+        standard = [self.persistence, dashboard, self.orders, ConsoleSink(), CountersSink()]
         self.sinks: list[Sink] = [*standard, HeartbeatSink(config.heartbeat_s), *sinks]
         self.controls_version = -1
         self.controls = selectors.ControlsSnapshot()  # the last control read applied

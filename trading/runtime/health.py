@@ -50,7 +50,10 @@ class HealthReport:
             "params_pending_restart": list(params_pending),
             # the journal's queue depth, lag and drops (marketdata.recorder.writer)
             "recorder": recorder,
+            "recorder_dropped": (recorder or {}).get("dropped", 0),
         }
+        queues = {"recorder": (recorder or {}).get("buffered", 0)}
         for sink in sinks:
             payload.update(sink.health())
+        payload["queues"] = {**queues, **payload.pop("queues", {})}
         return payload

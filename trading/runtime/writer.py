@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ class PersistWriter:
         self.failed = 0
         self.outage_retries = 0  # failed batch attempts over the run
         self.outage_error = ""  # the current outage's error; "" once a batch commits again
+        self._behind_since: float | None = None  # monotonic s the queue last stopped being empty
 
     def put(self, write: Write) -> None:
         if not write.critical:
@@ -59,6 +61,8 @@ class PersistWriter:
                     log.warning("persist_queue_full_dropping", dropped=self.dropped)
                 return
             self._optional += 1
+        if not self._queue:
+            self._behind_since = time.monotonic()
         self._queue.append(write)
         if write.critical or len(self._queue) >= self.batch_size:
             self._wakeup.set()
@@ -66,6 +70,13 @@ class PersistWriter:
     @property
     def pending(self) -> int:
         return len(self._queue)
+
+    def lag_s(self) -> float:
+        """Seconds since the queue was last empty (0 when it is): an upper bound on how long
+        the oldest waiting write has waited."""
+        if not self._queue or self._behind_since is None:
+            return 0.0
+        return time.monotonic() - self._behind_since
 
     def unwritten(self) -> dict[str, int]:
         """What is still queued, by write (``position_close``: 1, ...), for the stop log."""

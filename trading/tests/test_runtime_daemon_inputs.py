@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from structlog.testing import capture_logs
 
-from marketdata.model.events import OrderUpdate
+from marketdata.model.events import OrderUpdate, OwnFill
 from trading import selectors
 from trading.engine.params import DEFAULT_PARAMS
 from trading.runtime.daemon import Daemon, DaemonConfig
@@ -42,6 +42,23 @@ def ended(coid: str, reason: str, filled: int = 0) -> VenueReport:
         remaining_count=0,
     )
     return VenueReport("paper", update, reason)
+
+
+def filled(coid: str) -> VenueReport:
+    fill = OwnFill(
+        ts=START,
+        trade_id=f"{coid}#1",
+        order_id=coid,
+        client_order_id=coid,
+        ticker="KX-1",
+        side="yes",
+        action="buy",
+        yes_price=5000,
+        count=100,
+        fee=0,
+        is_taker=True,
+    )
+    return VenueReport("paper", fill)
 
 
 def test_an_order_the_venue_cannot_fill_is_logged_and_counted_with_its_reason() -> None:
@@ -130,3 +147,25 @@ def test_a_market_parameter_override_waits_for_the_next_start_and_says_so() -> N
     assert trader.health_payload()["params_error"] == ""
     trader._apply_controls(controls(2, min_hold_s=90))
     assert trader.health_payload()["params_pending_restart"] == []
+
+
+def test_the_health_payload_counts_fills_by_lane_and_reports_the_writer_queue() -> None:
+    trader = daemon()
+    trader._dispatch([filled("f"), filled("e"), filled("e"), ended("e", "partial", 200)])
+    trader.writer.put(Write(print, {"ts": 1}))
+    health = trader.health_payload()
+    assert health["fills"] == {"paper": 3}
+    assert health["queues"]["writer"] == 1
+    assert health["writer_lag_s"] >= 0
+    assert health["recorder_dropped"] == 0
+
+
+def test_the_writer_lag_is_zero_when_its_queue_is_empty_and_grows_while_it_waits() -> None:
+    trader = daemon()
+    assert trader.writer.lag_s() == 0
+    trader.writer.put(Write(print, {"ts": 1}))
+    first = trader.writer.lag_s()
+    trader.writer.put(Write(print, {"ts": 2}))  # a later write does not reset the wait
+    assert trader.writer.lag_s() >= first > 0
+    trader.writer.take_unwritten()
+    assert trader.writer.lag_s() == 0

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from kbtc_site.schedules import JOBS, sync_schedules
+from kbtc_site.schedules import jobs, sync_schedules
 
 
 class Command(BaseCommand):
@@ -13,4 +13,4 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         created = sync_schedules()
         if options["verbosity"] > 0:
-            self.stdout.write(f"{len(JOBS)} schedules in place, {len(created)} created")
+            self.stdout.write(f"{len(jobs())} schedules in place, {len(created)} created")

@@ -151,7 +151,12 @@ class PersistenceSink(Sink):
         await self.writer.run(stop)
 
     def health(self) -> dict[str, Any]:
-        return {"db": self.writer.state()}
+        return {
+            "db": self.writer.state(),
+            "writer_lag_s": round(self.writer.lag_s(), 3),
+            "writer_dropped": self.writer.dropped,
+            "queues": {"writer": self.writer.pending},
+        }
 
     async def close(self) -> None:
         await self.writer.flush()

@@ -1,0 +1,2 @@
+"""Database backups: dumps, their off-machine copies, retention and the restore drill
+(docs/runbooks/backups.md)."""
