@@ -43,6 +43,7 @@ from marketdata.model.units import PRICE_MAX
 from marketdata.sim.maker import MarketMaker, Quote, VolatilityEstimate, fair_yes, make_quote
 from marketdata.sim.prices import PriceHistory, PricePath
 from marketdata.sim.schedule import WINDOW_S, MarketSchedule, SimMarket
+from marketdata.sim.settled import SettledMarkets
 
 if TYPE_CHECKING:
     from marketdata.sim.matching import MatchingEngine
@@ -62,10 +63,11 @@ class SimCore:
         history: PriceHistory,
         listing_lead_s: int = 3600,
         clock_ticks: bool = True,
+        settled: SettledMarkets | None = None,
     ) -> None:
         self.seed = seed
         self.path = PricePath(history, seed)
-        self.schedule = MarketSchedule(self.path, listing_lead_s=listing_lead_s)
+        self.schedule = MarketSchedule(self.path, listing_lead_s=listing_lead_s, settled=settled)
         self.clock_ticks = clock_ticks
         self.fee_type = FEE_TYPE
         self.fee_multiplier = FEE_MULTIPLIER

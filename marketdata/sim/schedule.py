@@ -17,7 +17,9 @@ Lifecycle, a pure function of simulated time so REST and WS can never disagree:
   ``settled``.
 
 Settlement (interfaces.md §6): both 60-second averages rounded to cents half up, YES when
-the closing average is at least the strike.
+the closing average is at least the strike. Where a settled-markets file covers the window
+(``settled``), the real ``floor_strike`` and ``result`` win, and ``SimMarket.source`` says
+which rule each market used.
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ from zoneinfo import ZoneInfo
 
 from marketdata.model.events import MarketPhase, Side
 from marketdata.sim.prices import PricePath
+from marketdata.sim.settled import (
+    SOURCE_AVERAGE,
+    SOURCE_FILE,
+    SOURCE_FILE_RESULT,
+    SOURCE_FILE_STRIKE,
+    SettledMarkets,
+)
 
 SERIES = "KXBTC15M"
 WINDOW_S = 900
@@ -68,7 +77,8 @@ def ticker_for(close_ts: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SimMarket:
-    """One window's contract. Strike and result are filled from the path when known."""
+    """One window's contract: strike and result from the settled file where it has them,
+    else from the path's 60-second averages (``source`` says which)."""
 
     ticker: str
     event_ticker: str
@@ -78,11 +88,9 @@ class SimMarket:
     determine_ts: int
     settle_ts: int
     strike_cents: int  # price to beat, cents (known to the core; hidden before open)
-    close_cents: int  # closing 60 s average, cents (hidden before determination)
-
-    @property
-    def result(self) -> Side:
-        return "yes" if self.close_cents >= self.strike_cents else "no"
+    close_cents: int | None  # settlement value, cents (hidden before determination)
+    result: Side  # hidden before determination
+    source: str = SOURCE_AVERAGE
 
     @property
     def strike(self) -> float:
@@ -113,8 +121,10 @@ class MarketSchedule:
         listing_lead_s: int = 3600,
         determine_delay_s: int = 2,
         settle_delay_s: int = 6,
+        settled: SettledMarkets | None = None,
     ) -> None:
         self.path = path
+        self.settled = settled
         self.listing_lead_ms = listing_lead_s * 1000
         self.determine_delay_ms = determine_delay_s * 1000
         self.settle_delay_ms = settle_delay_s * 1000
@@ -126,20 +136,39 @@ class MarketSchedule:
     def market(self, open_ts: int) -> SimMarket:
         market = self._markets.get(open_ts)
         if market is None:
-            close_ts = open_ts + WINDOW_S * 1000
-            market = SimMarket(
-                ticker=ticker_for(close_ts),
-                event_ticker=event_ticker_for(close_ts),
-                created_ts=open_ts - self.listing_lead_ms,
-                open_ts=open_ts,
-                close_ts=close_ts,
-                determine_ts=close_ts + self.determine_delay_ms,
-                settle_ts=close_ts + self.settle_delay_ms,
-                strike_cents=average_cents(self.path, open_ts // 1000),
-                close_cents=average_cents(self.path, close_ts // 1000),
-            )
+            market = self._make(open_ts)
             self._markets[open_ts] = market
         return market
+
+    def _make(self, open_ts: int) -> SimMarket:
+        close_ts = open_ts + WINDOW_S * 1000
+        strike = average_cents(self.path, open_ts // 1000)
+        path_close = average_cents(self.path, close_ts // 1000)
+        close: int | None = path_close
+        real = self.settled.get(close_ts) if self.settled is not None else None
+        source = SOURCE_AVERAGE
+        if real is not None and real.strike_cents is not None:
+            strike, source = real.strike_cents, SOURCE_FILE_STRIKE
+        result: Side = "yes" if path_close >= strike else "no"
+        if real is not None and real.result is not None:
+            result = real.result
+            # The real settlement value, or none: a path average beside a real result
+            # could contradict it.
+            close = real.expiration_cents
+            source = SOURCE_FILE if source == SOURCE_FILE_STRIKE else SOURCE_FILE_RESULT
+        return SimMarket(
+            ticker=ticker_for(close_ts),
+            event_ticker=event_ticker_for(close_ts),
+            created_ts=open_ts - self.listing_lead_ms,
+            open_ts=open_ts,
+            close_ts=close_ts,
+            determine_ts=close_ts + self.determine_delay_ms,
+            settle_ts=close_ts + self.settle_delay_ms,
+            strike_cents=strike,
+            close_cents=close,
+            result=result,
+            source=source,
+        )
 
     def visible(self, now: int, *, history_s: int = 7200) -> list[SimMarket]:
         """Markets that exist at ``now``: listed, open, or closed within ``history_s``.

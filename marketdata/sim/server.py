@@ -50,6 +50,7 @@ from marketdata.sim.order_faults import order_faults
 from marketdata.sim.orders import routes as order_routes
 from marketdata.sim.prices import MINUTE_MS, PriceHistory
 from marketdata.sim.rest import PREFIX, error, routes
+from marketdata.sim.settled import SettledMarkets
 from marketdata.sim.sockets import Outbox, coinbase_ws, kalshi_ws
 from marketdata.sim.state import PublicState
 from marketdata.sim.stream import history_for
@@ -74,11 +75,15 @@ class SimExchange:
         port: int = 0,
         ping_interval_s: float = 10.0,
         opening_balance_cents: int = 100_000,
+        settled: SettledMarkets | None = None,
     ) -> None:
         self.seed = seed
         self.clock = SimClock(start_ms, speed=speed, stepped=stepped)
         self.core = SimCore(
-            seed=seed, start_ts=start_ms, history=history_for(seed, start_ms, days * 1440, history)
+            seed=seed,
+            start_ts=start_ms,
+            history=history_for(seed, start_ms, days * 1440, history),
+            settled=settled,
         )
         self.state = PublicState()
         self.faults = faults or FaultConfig()
@@ -225,6 +230,15 @@ class SimExchange:
             if changed is not None:
                 frames += session.on_ticker(changed, event.ts)
             outbox.put(frames)
+        if isinstance(event, MarketStatus) and event.status == "determined":
+            market = self.core.schedule.market(event.open_ts)
+            log.info(
+                "market %s determined %s (settlement source %s, strike %.2f)",
+                market.ticker,
+                market.result,
+                market.source,
+                market.strike,
+            )
         if isinstance(event, MarketStatus) and event.status == "finalized" and event.result:
             market = self.core.schedule.market(event.open_ts)
             self.clearing.settle(event.ticker, market.event_ticker, event.result, event.ts)

@@ -15,6 +15,7 @@ from pathlib import Path
 from marketdata.model.events import Event, event_to_dict
 from marketdata.sim.core import SimCore
 from marketdata.sim.prices import MINUTE_MS, PriceHistory, load_history, synthetic_history
+from marketdata.sim.settled import SettledMarkets
 
 WARMUP_DAYS = 7  # history before start: volatility warm-up, strikes, back-fill of candles
 LOOKAHEAD_MS = 2 * 3600 * 1000  # listings ahead of "now" need their window's prices
@@ -49,13 +50,16 @@ def generate_events(
     history: str | Path | PriceHistory | None = None,
     *,
     clock_ticks: bool = True,
+    settled: SettledMarkets | None = None,
 ) -> Iterator[Event]:
-    """Yield ``minutes`` of simulated market from ``start_ts_ms`` (initial state first)."""
+    """Yield ``minutes`` of simulated market from ``start_ts_ms`` (initial state first);
+    ``settled`` gives covered windows their real strike and result."""
     core = SimCore(
         seed=seed,
         start_ts=start_ts_ms,
         history=history_for(seed, start_ts_ms, minutes, history),
         clock_ticks=clock_ticks,
+        settled=settled,
     )
     yield from core.initial_events()
     for _ in range(minutes * 60):

@@ -26,6 +26,7 @@ from marketdata.sim.clock import SimClock
 from marketdata.sim.faults import FaultConfig
 from marketdata.sim.prices import PriceHistory
 from marketdata.sim.server import WS_PATH, SimExchange
+from marketdata.sim.settled import SettledMarkets
 
 DEFAULT_START_MS = 1_735_689_600_000 + 7 * 60_000  # 2025-01-01T00:07:00Z, mid-window
 
@@ -91,6 +92,7 @@ async def running_simulator(
     faults: FaultConfig | None = None,
     ping_interval_s: float = 10.0,
     opening_balance_cents: int = 100_000,
+    settled: SettledMarkets | None = None,
 ) -> AsyncIterator[SimHandle]:
     private, public = generate_key_pair()
     key_id = str(uuid.uuid4())
@@ -107,6 +109,7 @@ async def running_simulator(
         keys=keys,
         ping_interval_s=ping_interval_s,
         opening_balance_cents=opening_balance_cents,
+        settled=settled,
     )
     await exchange.start()
     try:
