@@ -104,6 +104,27 @@ class KalshiRestClient(KalshiTransport):
         rows = await self._paginate("/markets", "markets", params)
         return self._parse_rows(parse_market, rows, "market")
 
+    async def list_market_objects(
+        self,
+        *,
+        series_ticker: str,
+        status: str,
+        min_close_ts: int | None = None,
+        max_close_ts: int | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """The raw market objects of a listing (close bounds in Unix seconds), for callers
+        that keep fields ``MarketInfo`` does not carry (the settled-markets back-fill)."""
+        params = {
+            "series_ticker": series_ticker,
+            "status": status,
+            "min_close_ts": min_close_ts,
+            "max_close_ts": max_close_ts,
+            "limit": limit,
+        }
+        rows = await self._paginate("/markets", "markets", params)
+        return self._parse(lambda rs: [dict(mapping(r, "market")) for r in rs], rows, "markets")
+
     async def get_market(self, ticker: str) -> MarketInfo:
         body = await self._read(f"/markets/{ticker}")
         return self._parse(

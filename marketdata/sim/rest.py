@@ -23,7 +23,7 @@ STATUS_FILTER = {
     "closed": ("closed", "determined"),
     "settled": ("finalized",),  # presumed (§7 point 7)
 }
-HISTORY_S = 86_400  # settled markets stay listed this long
+HISTORY_S = 86_400  # settled markets stay in the unfiltered listing this long
 
 
 def error(status: int, code: str, message: str) -> web.Response:
@@ -74,7 +74,17 @@ def routes(sim: SimExchange) -> list[web.RouteDef]:
         status = query.get("status")
         if status is not None and status not in STATUS_FILTER:
             return error(400, "invalid_parameters", "invalid status filter")
-        chosen = visible(now)
+        min_close, max_close = _int(query, "min_close_ts"), _int(query, "max_close_ts")
+        if status == "settled":
+            # Every settled market the path covers (the back-fill pages through them), not
+            # only the last day's: bounds applied before the markets are built.
+            chosen = sim.core.schedule.settled_by(
+                now,
+                min_close_ts=None if min_close is None else min_close * 1000,
+                max_close_ts=None if max_close is None else max_close * 1000,
+            )
+        else:
+            chosen = visible(now)
         if query.get("series_ticker") not in (None, "", SERIES):
             chosen = []
         if query.get("event_ticker"):
@@ -82,7 +92,6 @@ def routes(sim: SimExchange) -> list[web.RouteDef]:
         if query.get("tickers"):
             wanted = set(query["tickers"].split(","))
             chosen = [m for m in chosen if m.ticker in wanted]
-        min_close, max_close = _int(query, "min_close_ts"), _int(query, "max_close_ts")
         if min_close is not None:
             chosen = [m for m in chosen if m.close_ts // 1000 >= min_close]
         if max_close is not None:

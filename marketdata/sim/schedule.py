@@ -75,6 +75,27 @@ def ticker_for(close_ts: int) -> str:
     return f"{event_ticker_for(close_ts)}-{local:%M}"
 
 
+def close_times_for(ticker: str) -> list[int]:
+    """Close times (ms) a ticker can name: none if it is not a KXBTC15M ticker, two in the
+    hour US Eastern repeats in November (the ticker does not say which offset)."""
+    prefix, _, rest = ticker.partition("-")
+    stamp = rest.partition("-")[0]
+    if prefix != SERIES or len(stamp) != 11 or stamp[2:5] not in MONTHS:
+        return []
+    try:
+        local = datetime(
+            2000 + int(stamp[:2]),
+            MONTHS.index(stamp[2:5]) + 1,
+            int(stamp[5:7]),
+            int(stamp[7:9]),
+            int(stamp[9:11]),
+        )
+    except ValueError:
+        return []
+    closes = {int(local.replace(tzinfo=EASTERN, fold=fold).timestamp() * 1000) for fold in (0, 1)}
+    return sorted(c for c in closes if c % (WINDOW_S * 1000) == 0 and ticker_for(c) == ticker)
+
+
 @dataclass(frozen=True, slots=True)
 class SimMarket:
     """One window's contract: strike and result from the settled file where it has them,
@@ -188,10 +209,31 @@ class MarketSchedule:
         return markets
 
     def by_ticker(self, ticker: str, now: int) -> SimMarket | None:
-        for market in self.visible(now):
-            if market.ticker == ticker:
-                return market
+        """The market a ticker names, if it exists at ``now`` (settled long ago included)."""
+        for close_ts in close_times_for(ticker):
+            open_ts = close_ts - WINDOW_S * 1000
+            if self._covered(open_ts) and self.market(open_ts).phase(now) is not None:
+                return self.market(open_ts)
         return None
+
+    def settled_by(
+        self, now: int, *, min_close_ts: int | None = None, max_close_ts: int | None = None
+    ) -> list[SimMarket]:
+        """Every finalized market the path covers, newest close first, within the bounds
+        (ms, inclusive): what ``GET /markets?status=settled`` pages through."""
+        window = WINDOW_S * 1000
+        first_close = self.path.history.first_ts + 60_000 + window
+        first_close += -first_close % window
+        last_close = self.window_open(now - self.settle_delay_ms)
+        if min_close_ts is not None:
+            first_close = max(first_close, min_close_ts + -min_close_ts % window)
+        if max_close_ts is not None:
+            last_close = min(last_close, max_close_ts - max_close_ts % window)
+        markets = []
+        for close_ts in range(last_close, first_close - 1, -window):
+            if self._covered(close_ts - window):
+                markets.append(self.market(close_ts - window))
+        return [m for m in markets if m.phase(now) == "finalized"]
 
     def _covered(self, open_ts: int) -> bool:
         close_ts = open_ts + WINDOW_S * 1000

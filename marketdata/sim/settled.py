@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from marketdata.model.events import Side
 
@@ -140,6 +140,35 @@ def parse_row(row: dict[str, str]) -> SettledMarket:
         result="yes" if result == "yes" else "no" if result == "no" else None,
         volume=hundredths(row.get("volume") or ""),
     )
+
+
+def settled_from_market_json(market: dict[str, Any]) -> SettledMarket:
+    """A Kalshi market object (``GET /markets``) as a settled market; raises ValueError.
+
+    ``floor_strike`` is a JSON number there (the CSV's column came from it), the rest are
+    strings (``expiration_value``, ``volume_fp``, ``result`` empty until determined).
+    """
+    strike = market.get("floor_strike")
+    if strike is not None and not isinstance(strike, int | float | str):
+        raise ValueError(f"floor_strike is not a number: {strike!r}")
+    if isinstance(strike, bool):
+        raise ValueError(f"floor_strike is not a number: {strike!r}")
+    texts = {
+        "ticker": market.get("ticker"),
+        "open_time": market.get("open_time"),
+        "close_time": market.get("close_time"),
+        "expiration_value": market.get("expiration_value"),
+        "result": market.get("result"),
+        "volume": market.get("volume_fp"),
+    }
+    for name, value in texts.items():
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name} is not a string: {value!r}")
+    if not texts["ticker"] or not texts["open_time"] or not texts["close_time"]:
+        raise ValueError("market without ticker, open_time or close_time")
+    row = {name: value or "" for name, value in texts.items()}
+    row["floor_strike"] = "" if strike is None else str(strike)  # str(float) is its repr
+    return parse_row(row)
 
 
 def load_settled(path: str | Path) -> SettledMarkets:

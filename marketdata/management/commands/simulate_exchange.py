@@ -20,8 +20,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from marketdata.settled_backfill import settled_from_table
 from marketdata.sim.auth import KeyRegistry, parse_api_key_option
 from marketdata.sim.faults import FaultConfig
+from marketdata.sim.schedule import SERIES
 from marketdata.sim.server import SimExchange
 from marketdata.sim.settled import SettledFileError, SettledMarkets, load_settled
 
@@ -60,7 +62,10 @@ class Command(BaseCommand):
             "--settled",
             default=None,
             metavar="FILE",
-            help="settled KXBTC15M markets CSV (default: KBTC_SETTLED): real strikes and results",
+            help=(
+                "settled KXBTC15M markets: a CSV file, or 'table' for what backfill_settled "
+                "stored (default: KBTC_SETTLED); covered windows get real strikes and results"
+            ),
         )
         parser.add_argument(
             "--account-balance",
@@ -114,7 +119,7 @@ class Command(BaseCommand):
         if not path:
             return None
         try:
-            settled = load_settled(path)
+            settled = settled_from_table(SERIES) if str(path) == "table" else load_settled(path)
         except SettledFileError as exc:
             raise CommandError(f"--settled: {exc}") from None
         markets = list(settled)

@@ -1,0 +1,155 @@
+"""``backfill_settled``'s work: Kalshi's settled markets of a series, day by day, into the
+``SettledMarket`` table (services), and that table as the simulator's settlements (selector).
+
+Resumable: each UTC day's markets are written in one transaction after all its pages are
+read, so the latest stored close inside the range ends a complete day and a re-run starts
+with the day after it. Pacing and retries (429, 5xx) are the REST client's token buckets and
+backoff (exchange-protocols.md §1.6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.db import transaction
+
+from marketdata.kalshi.rest import KalshiRestClient
+from marketdata.models import SettledMarket as SettledRow
+from marketdata.sim.settled import (
+    SettledFileError,
+    SettledMarket,
+    SettledMarkets,
+    settled_from_market_json,
+)
+
+DAY_MS = 86_400_000
+
+
+class SettledBackfillError(Exception):
+    """A listing the back-fill cannot store (the message names the market)."""
+
+
+@dataclass
+class SettledBackfillResult:
+    days: int = 0  # days fetched this run
+    skipped_days: int = 0  # days a previous run had completed
+    stored: int = 0  # markets written (new or refreshed)
+    unsettled: int = 0  # listed as settled but without a result yet: not stored
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _dollars(cents: int | None) -> Decimal | None:
+    return None if cents is None else Decimal(cents) / 100
+
+
+def resume_from(series: str, start_ms: int, end_ms: int) -> int:
+    """The first day to fetch: the day after the latest stored close in ``[start, end)``."""
+    latest = (
+        SettledRow.objects.filter(
+            series=series, close_time__gte=_dt(start_ms), close_time__lt=_dt(end_ms)
+        )
+        .order_by("-close_time")
+        .values_list("close_time", flat=True)
+        .first()
+    )
+    if latest is None:
+        return start_ms
+    day = _ms(latest) - (_ms(latest) - start_ms) % DAY_MS
+    return min(end_ms, day + DAY_MS)
+
+
+def settled_store(*, series: str, markets: list[SettledMarket]) -> int:
+    with transaction.atomic():
+        for market in markets:
+            SettledRow.objects.update_or_create(
+                ticker=market.ticker,
+                defaults={
+                    "series": series,
+                    "open_time": _dt(market.open_ts),
+                    "close_time": _dt(market.close_ts),
+                    "floor_strike": _dollars(market.strike_cents),
+                    "expiration_value": _dollars(market.expiration_cents),
+                    "result": market.result or "",
+                    "volume": None if market.volume is None else Decimal(market.volume) / 100,
+                },
+            )
+    return len(markets)
+
+
+async def settled_backfill(
+    *,
+    client: KalshiRestClient,
+    series: str,
+    start_ms: int,
+    end_ms: int,
+    store: Callable[[str, list[SettledMarket]], Awaitable[object]],
+    first_day_ms: int | None = None,
+    page_size: int = 1000,
+    on_day: Callable[[int, int], None] = lambda day_ms, count: None,
+) -> SettledBackfillResult:
+    """Fetch closes in ``[start, end)`` a day at a time from ``first_day_ms`` (resume point);
+    ``store(series, markets)`` writes one day (``settled_store`` through ``db_call``)."""
+    result = SettledBackfillResult()
+    day = start_ms if first_day_ms is None else first_day_ms
+    result.skipped_days = (day - start_ms + DAY_MS - 1) // DAY_MS
+    while day < end_ms:
+        last = min(day + DAY_MS, end_ms)
+        # Kalshi's close bounds are whole seconds, inclusive: [day, last - 1 s].
+        objects = await client.list_market_objects(
+            series_ticker=series,
+            status="settled",
+            min_close_ts=day // 1000,
+            max_close_ts=(last - 1) // 1000,
+            limit=page_size,
+        )
+        markets: list[SettledMarket] = []
+        for market in objects:
+            try:
+                parsed = settled_from_market_json(market)
+            except (ValueError, ArithmeticError) as exc:
+                raise SettledBackfillError(f"{market.get('ticker')!r}: {exc}") from None
+            if not day <= parsed.close_ts < last:
+                raise SettledBackfillError(
+                    f"{parsed.ticker}: closes outside the requested day {_dt(day):%Y-%m-%d}"
+                )
+            if parsed.result is None:
+                result.unsettled += 1
+                continue
+            markets.append(parsed)
+        await store(series, markets)
+        result.stored += len(markets)
+        result.days += 1
+        on_day(day, len(markets))
+        day = last
+    return result
+
+
+def settled_from_table(series: str) -> SettledMarkets:
+    """The stored settled markets of a series, for the simulator (``--settled table``)."""
+    markets = [
+        SettledMarket(
+            ticker=row.ticker,
+            open_ts=_ms(row.open_time),
+            close_ts=_ms(row.close_time),
+            strike_cents=None if row.floor_strike is None else int(row.floor_strike * 100),
+            expiration_cents=(
+                None if row.expiration_value is None else int(row.expiration_value * 100)
+            ),
+            result="yes" if row.result == "yes" else "no" if row.result == "no" else None,
+            volume=None if row.volume is None else int(row.volume * 100),
+        )
+        for row in SettledRow.objects.filter(series=series).order_by("close_time")
+    ]
+    if not markets:
+        raise SettledFileError(f"no {series} markets in the SettledMarket table: backfill_settled")
+    return SettledMarkets(markets, source=f"table SettledMarket ({series})")
