@@ -40,7 +40,15 @@ from marketdata.model.events import (
     SpotTrade,
 )
 from marketdata.model.units import PRICE_MAX
-from marketdata.sim.maker import MarketMaker, Quote, VolatilityEstimate, fair_yes, make_quote
+from marketdata.sim.maker import (
+    SIGMA_SCALE,
+    SPREAD_PROFILES,
+    FairInputs,
+    MarketMaker,
+    Quote,
+    VolatilityEstimate,
+    make_quote,
+)
 from marketdata.sim.prices import PriceHistory, PricePath
 from marketdata.sim.schedule import WINDOW_S, MarketSchedule, SimMarket
 from marketdata.sim.settled import SettledMarkets
@@ -50,7 +58,8 @@ if TYPE_CHECKING:
 
 FEE_TYPE = "quadratic"
 FEE_MULTIPLIER = Fraction(1)
-TRADE_RATE = 0.12  # public trades per second on a calm mid-window book
+TRADE_RATE = 0.4  # public trades per second on a calm mid-window book
+TRADE_SIZE_MEDIAN = 160  # contracts; with TRADE_RATE, the volume per window (see below)
 VOL_WARMUP_S = 1800
 
 
@@ -64,7 +73,13 @@ class SimCore:
         listing_lead_s: int = 3600,
         clock_ticks: bool = True,
         settled: SettledMarkets | None = None,
+        spread: str = "real",
+        sigma_scale: float = SIGMA_SCALE,
     ) -> None:
+        if spread not in SPREAD_PROFILES:
+            raise ValueError(f"spread profile must be one of {sorted(SPREAD_PROFILES)}")
+        self.base_spread = SPREAD_PROFILES[spread]
+        self.sigma_scale = sigma_scale
         self.seed = seed
         self.path = PricePath(history, seed)
         self.schedule = MarketSchedule(self.path, listing_lead_s=listing_lead_s, settled=settled)
@@ -76,6 +91,7 @@ class SimCore:
         self.now = self.second * 1000  # latest simulated time reached (ms)
         self.books: dict[str, OrderBook] = {}
         self.makers: dict[str, MarketMaker] = {}
+        self.basis: dict[str, float] = {}  # per open market: path minus real index, $
         self.active: SimMarket | None = None
         self.flow = random.Random(f"kbtc-flow:{seed}")
         self.spot_trade_id = 0
@@ -178,33 +194,40 @@ class SimCore:
                     events.append(self._open_book(market, ts))
         return events
 
-    def _fair(self, market: SimMarket, second: int) -> tuple[float, float]:
-        """(fair YES probability, momentum in sigmas) from prints up to ``second`` only."""
+    def fair_inputs(self, market: SimMarket, second: int) -> FairInputs:
+        """What the fair value of ``market`` at ``second`` is computed from: prints up to
+        ``second`` only, the path shifted onto the real index by the market's basis."""
         close_s = market.close_ts // 1000
         window_start = close_s - 60
         window_sum, count = 0.0, 0
         if second >= window_start:
             count = second - window_start + 1
             window_sum = sum(self.path.price_at_second(s) for s in range(window_start, second + 1))
-        sigma = max(self.vol.sigma_dollars, 0.01)
-        fair = fair_yes(
-            self.spot,
-            market.strike,
-            close_s - second - 1,
-            sigma,
-            window_sum=window_sum,
+        basis = self.basis.get(market.ticker, 0.0)
+        return FairInputs(
+            spot=self.spot - basis,
+            strike=market.strike,
+            seconds_left=close_s - second - 1,
+            sigma=max(self.vol.sigma_dollars, 0.01),
+            window_sum=window_sum - basis * count,
             window_count=count,
         )
-        momentum = (self.recent[-1] - self.recent[0]) / (sigma * math.sqrt(len(self.recent)))
+
+    def _fair(self, market: SimMarket, second: int) -> tuple[float, float]:
+        """(fair YES probability, momentum in sigmas) from prints up to ``second`` only."""
+        inputs = self.fair_inputs(market, second)
+        fair = inputs.fair(self.sigma_scale)
+        momentum = (self.recent[-1] - self.recent[0]) / (inputs.sigma * math.sqrt(len(self.recent)))
         return fair, momentum
 
     def _quote_for(self, market: SimMarket, second: int) -> Quote:
         fair, momentum = self._fair(market, second)
         seconds_left = market.close_ts / 1000 - second
-        return make_quote(fair, self.vol.ratio, seconds_left, momentum)
+        return make_quote(fair, self.vol.ratio, seconds_left, momentum, self.base_spread)
 
     def _open_book(self, market: SimMarket, ts: int) -> BookSnapshot:
         self.active = market
+        self.basis[market.ticker] = self.schedule.basis(market.open_ts)
         maker = MarketMaker(self.seed, market.ticker)
         self.makers[market.ticker] = maker
         levels = maker.initial_levels(self._quote_for(market, ts // 1000 - 1))
@@ -216,6 +239,7 @@ class SimCore:
 
     def _close_book(self, market: SimMarket, ts: int) -> list[Event]:
         maker = self.makers.pop(market.ticker, None)
+        self.basis.pop(market.ticker, None)
         if self.active is market:
             self.active = None
         if maker is None:
@@ -290,7 +314,7 @@ class SimCore:
                 if self.orders is not None
                 else 0
             )
-            wanted = max(1, int(self.flow.lognormvariate(math.log(10), 1.2))) * 100
+            wanted = max(1, int(self.flow.lognormvariate(math.log(TRADE_SIZE_MEDIAN), 1.2))) * 100
             count = min(wanted, available + resting)
             if count <= 0:
                 continue

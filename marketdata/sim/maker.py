@@ -36,7 +36,14 @@ GRID: tuple[int, ...] = tuple(
 )
 SIDES: tuple[Side, Side] = ("yes", "no")
 NEAR_TICKS = 4  # levels behind the touch that get "near" sizes
-BASE_SPREAD = 260  # price units at calm volatility, mid-window (≈ 2-3 cents, like real books)
+# Touch-to-touch width in price units at calm volatility, mid-window. "real": the KXBTC15M
+# tape of 2026-02-02 (1-8 cents, median 3 for mids $0.20-0.80); "tight": books as they have
+# tightened since (about 1 cent).
+SPREAD_PROFILES = {"real": 260, "tight": 60}
+BASE_SPREAD = SPREAD_PROFILES["real"]
+# Volatility multiplier of the fair value: fit on half of the 2026-02-02 tape's markets by
+# ``bench/simcal.py`` (``marketdata.sim.calibration.fit_sigma_scale``), scored on the rest.
+SIGMA_SCALE = 0.95
 
 
 def _phi(x: float) -> float:
@@ -70,6 +77,28 @@ def fair_yes(
     if variance <= 0:
         return 1.0 if mean >= strike else 0.0
     return _phi((mean - strike) / math.sqrt(variance))
+
+
+@dataclass(frozen=True, slots=True)
+class FairInputs:
+    """Everything the fair value depends on at one second (the past only)."""
+
+    spot: float  # on the index's scale (path minus basis)
+    strike: float
+    seconds_left: float
+    sigma: float  # $/sqrt(s), before ``SIGMA_SCALE``
+    window_sum: float  # prints already inside the closing minute, on the index's scale
+    window_count: int
+
+    def fair(self, sigma_scale: float = SIGMA_SCALE) -> float:
+        return fair_yes(
+            self.spot,
+            self.strike,
+            self.seconds_left,
+            self.sigma * sigma_scale,
+            window_sum=self.window_sum,
+            window_count=self.window_count,
+        )
 
 
 class VolatilityEstimate:
@@ -116,11 +145,17 @@ def _quantize(value: float, step: float) -> float:
     return round(value / step) * step
 
 
-def make_quote(fair: float, vol_ratio: float, seconds_left: float, momentum: float) -> Quote:
+def make_quote(
+    fair: float,
+    vol_ratio: float,
+    seconds_left: float,
+    momentum: float,
+    base_spread: int = BASE_SPREAD,
+) -> Quote:
     """The touch and size multipliers for a fair YES probability (pure; no randomness)."""
     vol_mult = min(3.0, max(0.7, vol_ratio))
     closeness = max(0.0, (120.0 - seconds_left) / 120.0)
-    spread = BASE_SPREAD * vol_mult * (1.0 + 1.5 * closeness)
+    spread = base_spread * vol_mult * (1.0 + 1.5 * closeness)
     center = fair * PRICE_MAX
     yes_bid = round_to_grid(int(center - spread / 2), "down")
     yes_ask = round_to_grid(math.ceil(center + spread / 2), "up")

@@ -191,6 +191,37 @@ class MarketSchedule:
             source=source,
         )
 
+    def basis(self, open_ts: int, *, count: int = 8, lookback: int = 96) -> float:
+        """Dollars the replayed path runs above the real index, as known at ``open_ts``.
+
+        The real strike is the index's 60 s average before open; beside the path's own
+        average at the same moment it measures the gap between the history (Binance
+        BTCUSDT) and the index (BRTI, USD), which the maker must remove before it compares
+        spot with a real strike. The median of the last ``count`` real strikes, up to and
+        including this window's (published at its open): never a later one. No settled
+        file, or none in reach: 0.
+        """
+        if self.settled is None:
+            return 0.0
+        gaps: list[int] = []
+        window = WINDOW_S * 1000
+        for back in range(lookback):
+            start = open_ts - back * window
+            real = self.settled.get(start + window)
+            if real is None or real.strike_cents is None:
+                continue
+            if not self.path.history.covers(start - 60_000, start):
+                break
+            gaps.append(average_cents(self.path, start // 1000) - real.strike_cents)
+            if len(gaps) == count:
+                break
+        gaps.sort()
+        if not gaps:
+            return 0.0
+        middle = len(gaps) // 2
+        median = gaps[middle] if len(gaps) % 2 else (gaps[middle - 1] + gaps[middle]) / 2
+        return median / 100
+
     def visible(self, now: int, *, history_s: int = 7200) -> list[SimMarket]:
         """Markets that exist at ``now``: listed, open, or closed within ``history_s``.
 

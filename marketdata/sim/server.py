@@ -76,6 +76,7 @@ class SimExchange:
         ping_interval_s: float = 10.0,
         opening_balance_cents: int = 100_000,
         settled: SettledMarkets | None = None,
+        spread: str = "real",
     ) -> None:
         self.seed = seed
         self.clock = SimClock(start_ms, speed=speed, stepped=stepped)
@@ -84,6 +85,7 @@ class SimExchange:
             start_ts=start_ms,
             history=history_for(seed, start_ms, days * 1440, history),
             settled=settled,
+            spread=spread,
         )
         self.state = PublicState()
         self.faults = faults or FaultConfig()

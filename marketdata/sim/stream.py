@@ -51,15 +51,18 @@ def generate_events(
     *,
     clock_ticks: bool = True,
     settled: SettledMarkets | None = None,
+    spread: str = "real",
 ) -> Iterator[Event]:
     """Yield ``minutes`` of simulated market from ``start_ts_ms`` (initial state first);
-    ``settled`` gives covered windows their real strike and result."""
+    ``settled`` gives covered windows their real strike and result; ``spread`` is the
+    maker's spread profile (``maker.SPREAD_PROFILES``)."""
     core = SimCore(
         seed=seed,
         start_ts=start_ts_ms,
         history=history_for(seed, start_ts_ms, minutes, history),
         clock_ticks=clock_ticks,
         settled=settled,
+        spread=spread,
     )
     yield from core.initial_events()
     for _ in range(minutes * 60):

@@ -93,6 +93,7 @@ async def running_simulator(
     ping_interval_s: float = 10.0,
     opening_balance_cents: int = 100_000,
     settled: SettledMarkets | None = None,
+    spread: str = "real",
 ) -> AsyncIterator[SimHandle]:
     private, public = generate_key_pair()
     key_id = str(uuid.uuid4())
@@ -110,6 +111,7 @@ async def running_simulator(
         ping_interval_s=ping_interval_s,
         opening_balance_cents=opening_balance_cents,
         settled=settled,
+        spread=spread,
     )
     await exchange.start()
     try:

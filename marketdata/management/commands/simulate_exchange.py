@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from marketdata.settled_backfill import settled_from_table
 from marketdata.sim.auth import KeyRegistry, parse_api_key_option
 from marketdata.sim.faults import FaultConfig
+from marketdata.sim.maker import SPREAD_PROFILES
 from marketdata.sim.schedule import SERIES
 from marketdata.sim.server import SimExchange
 from marketdata.sim.settled import SettledFileError, SettledMarkets, load_settled
@@ -66,6 +67,12 @@ class Command(BaseCommand):
                 "settled KXBTC15M markets: a CSV file, or 'table' for what backfill_settled "
                 "stored (default: KBTC_SETTLED); covered windows get real strikes and results"
             ),
+        )
+        parser.add_argument(
+            "--spread",
+            choices=sorted(SPREAD_PROFILES),
+            default=None,
+            help="the maker's spread profile (default: KBTC_SIM_SPREAD, real)",
         )
         parser.add_argument(
             "--account-balance",
@@ -112,6 +119,7 @@ class Command(BaseCommand):
             port=options["port"],
             opening_balance_cents=int(balance),
             settled=settled,
+            spread=options["spread"] or settings.KBTC["SIM_SPREAD"],
         )
         asyncio.run(self._serve(exchange, len(keys.keys)))
 
