@@ -19,6 +19,7 @@ import statistics
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from marketdata.model.book import OrderBook
 from marketdata.model.events import BookDelta, BookSnapshot, Event, PublicTrade
@@ -198,7 +199,7 @@ def _quantiles(values: list[float]) -> dict[str, float]:
     }
 
 
-def mid_error_figures(observations: list[Observation]) -> dict[str, object]:
+def mid_error_figures(observations: list[Observation]) -> dict[str, Any]:
     """Median and p90 |mid error| (cents), overall and by minutes to close."""
     if not observations:
         raise ValueError("no held-out observations")
@@ -214,7 +215,7 @@ def mid_error_figures(observations: list[Observation]) -> dict[str, object]:
     }
 
 
-def spread_figures(spreads_cents: list[float]) -> dict[str, object]:
+def spread_figures(spreads_cents: list[float]) -> dict[str, Any]:
     ordered = sorted(spreads_cents)
     histogram: dict[str, int] = {}
     for value in ordered:
@@ -240,7 +241,7 @@ def sim_and_real_spreads(observations: list[Observation]) -> tuple[list[float], 
 
 def settlement_agreement(
     settled: SettledMarkets, history: PriceHistory, seed: int, start_ts: int, end_ts: int
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """How often the 60 s average rule on the replayed path (strike and close both from the
     path) gives Kalshi's result, over markets closing in ``[start_ts, end_ts]``."""
     path = PricePath(history, seed)

@@ -60,7 +60,8 @@ FEE_TYPE = "quadratic"
 FEE_MULTIPLIER = Fraction(1)
 TRADE_RATE = 0.4  # public trades per second on a calm mid-window book
 TRADE_SIZE_MEDIAN = 160  # contracts; with TRADE_RATE, the volume per window (see below)
-VOL_WARMUP_S = 1800
+# The volatility windows' length: after it the estimate no longer depends on the start.
+VOL_WARMUP_S = VolatilityEstimate.SLOW_S
 
 
 class SimCore:
@@ -94,7 +95,6 @@ class SimCore:
         self.basis: dict[str, float] = {}  # per open market: path minus real index, $
         self.active: SimMarket | None = None
         self.flow = random.Random(f"kbtc-flow:{seed}")
-        self.spot_trade_id = 0
         self.spot = self.path.price_at_second(self.second - 1)
         self.recent: deque[float] = deque(maxlen=61)  # last prints, for momentum
         self.vol = VolatilityEstimate(self.path.price_at_second(self.second - VOL_WARMUP_S - 1))
@@ -126,6 +126,9 @@ class SimCore:
         second = self.second
         ts = second * 1000
         events: list[Event] = [ClockTick(ts=ts)] if self.clock_ticks else []
+        # Seeded per second, not once per run: a run started later (a restart at its saved
+        # time) draws the same jitter and trade flow for the same second.
+        self.flow.seed(f"kbtc-flow:{self.seed}:{second}")
         events += self._lifecycle(ts)
         price = self.path.price_at_second(second)
         jitter = self.flow.randrange(0, 900)
@@ -255,7 +258,6 @@ class SimCore:
 
     def _spot(self, ts: int, price: float) -> list[Event]:
         previous, self.spot = self.spot, price
-        self.spot_trade_id += 1
         bar = self.path.history.bar(ts - ts % 60_000)
         size = round(bar.volume / 60 * self.flow.expovariate(1.0) + 0.00001, 8)
         # A rise is a buyer lifting the offer, a fall a seller hitting the bid.
@@ -265,7 +267,8 @@ class SimCore:
             else (price, round(price + 0.01, 2))
         )
         return [
-            SpotTrade(ts=ts, price=price, size=size, trade_id=str(self.spot_trade_id)),
+            # One print per second: its second is its id, the same whenever a run started.
+            SpotTrade(ts=ts, price=price, size=size, trade_id=str(ts // 1000)),
             SpotTicker(ts=ts, price=price, best_bid=bid, best_ask=ask),
         ]
 

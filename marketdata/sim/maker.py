@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import random
 from bisect import bisect_left, bisect_right
+from collections import deque
 from dataclasses import dataclass
 
 from marketdata.model.book import OrderBook
@@ -102,22 +103,42 @@ class FairInputs:
 
 
 class VolatilityEstimate:
-    """EWMA of squared one-second log returns, fast and slow (past prints only)."""
+    """Mean squared one-second log return over the last 5 minutes (fast) and hour (slow).
 
-    __slots__ = ("fast", "last", "slow")
+    Exact rolling windows of integer-quantised squares rather than EWMAs: the estimate is
+    then a function of the last hour of prints alone, whatever second the simulator
+    started at, so a restart at a saved time quotes exactly as the uninterrupted run did
+    (an EWMA remembers its starting point for hours, and float sums their order).
+    """
 
-    FAST = 1 / 300
-    SLOW = 1 / 3600
+    __slots__ = ("fast_sum", "last", "slow_sum", "squares")
+
+    FAST_S = 300
+    SLOW_S = 3600
+    QUANTUM = 1e-16  # of a squared log return: far below a one-cent move's (~1e-14)
 
     def __init__(self, first_price: float, per_second: float = 0.00008) -> None:
         self.last = first_price
-        self.fast = self.slow = per_second * per_second
+        seed = round(per_second * per_second / self.QUANTUM)
+        self.squares: deque[int] = deque([seed] * self.SLOW_S, maxlen=self.SLOW_S)
+        self.fast_sum = seed * self.FAST_S
+        self.slow_sum = seed * self.SLOW_S
 
     def update(self, price: float) -> None:
         r = math.log(price / self.last) if self.last > 0 else 0.0
         self.last = price
-        self.fast += (r * r - self.fast) * self.FAST
-        self.slow += (r * r - self.slow) * self.SLOW
+        square = round(r * r / self.QUANTUM)
+        self.fast_sum += square - self.squares[-self.FAST_S]
+        self.slow_sum += square - self.squares[0]
+        self.squares.append(square)
+
+    @property
+    def fast(self) -> float:
+        return self.fast_sum * self.QUANTUM / self.FAST_S
+
+    @property
+    def slow(self) -> float:
+        return self.slow_sum * self.QUANTUM / self.SLOW_S
 
     @property
     def sigma_dollars(self) -> float:
