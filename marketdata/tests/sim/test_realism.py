@@ -122,7 +122,7 @@ def test_a_restart_at_the_saved_time_continues_the_same_market():
     assert _touches(first, saved, next_open) == _touches(resumed, saved, next_open)
 
 
-def _touches(events: list[Event], start: int, end: int) -> list[tuple[int, int | None, int | None]]:
+def _touches(events: list[Event], start: int, end: int) -> list[tuple[int, int, int | None]]:
     books: dict[str, OrderBook] = {}
     seen = []
     for event in events:

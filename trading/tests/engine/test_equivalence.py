@@ -13,6 +13,9 @@ The "all outputs" hashes were re-taken once more when ``Decision`` gained ``size
 ``to_dict()``. Output counts, trade counts and the trade-list hashes did not move, and
 the outputs without that key hash to the previous values (5f4c7413… for 7/60/250,
 454c871e… for 11/60/0).
+
+Issue #17 (simulator realism) changed the streams themselves, so all five values of both
+entries were re-taken there, with the engine unchanged.
 """
 
 from __future__ import annotations
@@ -54,12 +57,14 @@ def outputs_sha256(outputs: Sequence[Output]) -> str:
 # (seed, minutes, fill latency ms) → (stream sha256, outputs, trades, trade list, all outputs),
 # the engine driven by the session and the paper venue (``factories.replay``).
 GOLDEN = {
+    # Both streams re-taken for issue #17 (simulator realism: start-independent synthetic
+    # path, calibrated maker, more public volume); the engine did not change.
     (11, 60, 0): (
-        "6c6c04f1e6a676ea778cca6d2b9b42b84d7ec2248251e202d2a2d92e3f3291aa",
-        6351,
-        10,
-        "8d14ff800d894d3a2d1d4e7f698a5f5e7ef89f7147e2841277abe6934592f95a",
-        "2846b8b4b112f818fadd1d54a51e6959aa7cc2aa69e05c4e33587047c6a26eff",
+        "94899f7a04c5eafa6d4eb91b5391993c7c92561e686e87f45da63e208843c07d",
+        6145,
+        12,
+        "4ce006d8889bedd8bd0526ee0f9630c25c6338d1ef4255a4edad6a03242e14ac",
+        "e1b861658e6930c9bf2c6f27b7c81510056125a8ed577164b2db35b4b43be159",
     ),
     # Re-taken when the paper venue replaced the old in-engine fill driver (same engine):
     # that driver filled a due order after applying the event that crossed its due time and
@@ -67,11 +72,11 @@ GOLDEN = {
     # Same trades at the same prices; fill times move, and an exit filled before the next
     # second's evaluation adds four REENTRY_COOLDOWN decisions (was 6563 outputs).
     (7, 60, 250): (
-        "d5a70f4b6e8f8167dabebe84bdc254f89f6e41b32b3f623591197d00f5c99cc8",
-        6567,
-        6,
-        "f2426734e8e8470fc29d1d0de908d240e831637c0752debb237117bd084e647f",
-        "a5b2d20607f6a5cd890912cd55f0bbc9d44774e2459f3a2a3b7fb27fa704aed3",
+        "cc065b732a1c02bff60e4d9d5a554acf7166c732398fd6c2382576e29e3a4c24",
+        6366,
+        16,
+        "17418ce947fd04b6bb6b8b04625f29f8ca569e98e81a0b1e5bc9d1245f391308",
+        "453e71265b00f3f4f4252f64a23e077ffb49461d5342143e569ec9e0e6780605",
     ),
 }
 
