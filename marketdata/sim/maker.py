@@ -44,7 +44,7 @@ SPREAD_PROFILES = {"real": 260, "tight": 60}
 BASE_SPREAD = SPREAD_PROFILES["real"]
 # Volatility multiplier of the fair value: fit on half of the 2026-02-02 tape's markets by
 # ``bench/simcal.py`` (``marketdata.sim.calibration.fit_sigma_scale``), scored on the rest.
-SIGMA_SCALE = 0.95
+SIGMA_SCALE = 1.0
 
 
 def _phi(x: float) -> float:
