@@ -60,11 +60,11 @@ GOLDEN = {
     # Both streams re-taken for issue #17 (simulator realism: start-independent synthetic
     # path, calibrated maker, more public volume); the engine did not change.
     (11, 60, 0): (
-        "94899f7a04c5eafa6d4eb91b5391993c7c92561e686e87f45da63e208843c07d",
-        6145,
+        "0b599716d75e81475b766899544926755d35cde461f4dd0d81f3f714207472b9",
+        6913,
         12,
-        "4ce006d8889bedd8bd0526ee0f9630c25c6338d1ef4255a4edad6a03242e14ac",
-        "e1b861658e6930c9bf2c6f27b7c81510056125a8ed577164b2db35b4b43be159",
+        "fc63ef03c604f9a7ee2021fc6be2430b871cc7d0a3c4759a401e4409c90ab743",
+        "8a26c0c2029d986532ae3f04d53c9e52ddb5c7b1c95fa62aaaead1ba75c791e1",
     ),
     # Re-taken when the paper venue replaced the old in-engine fill driver (same engine):
     # that driver filled a due order after applying the event that crossed its due time and
@@ -72,11 +72,11 @@ GOLDEN = {
     # Same trades at the same prices; fill times move, and an exit filled before the next
     # second's evaluation adds four REENTRY_COOLDOWN decisions (was 6563 outputs).
     (7, 60, 250): (
-        "cc065b732a1c02bff60e4d9d5a554acf7166c732398fd6c2382576e29e3a4c24",
-        6366,
-        16,
-        "17418ce947fd04b6bb6b8b04625f29f8ca569e98e81a0b1e5bc9d1245f391308",
-        "453e71265b00f3f4f4252f64a23e077ffb49461d5342143e569ec9e0e6780605",
+        "7f149b6cd77a53de1671e6ed3740ca5dba2570a4bb3e02fe2368acf8073d11e1",
+        6053,
+        17,
+        "c2dc4a42850d9a977189f6a73c82fa7ed034393176c0100a73767322acd5594d",
+        "fca85274500b0f8a618eaf988a1984d1797c06c5213a062a49e75bc5c409f42d",
     ),
 }
 
