@@ -18,10 +18,12 @@ from django.db import transaction
 
 from marketdata.kalshi.rest import KalshiRestClient
 from marketdata.models import SettledMarket as SettledRow
+from marketdata.sim.schedule import SERIES
 from marketdata.sim.settled import (
     SettledFileError,
     SettledMarket,
     SettledMarkets,
+    load_settled,
     settled_from_market_json,
 )
 
@@ -153,3 +155,13 @@ def settled_from_table(series: str) -> SettledMarkets:
     if not markets:
         raise SettledFileError(f"no {series} markets in the SettledMarket table: backfill_settled")
     return SettledMarkets(markets, source=f"table SettledMarket ({series})")
+
+
+def settled_source(value: object) -> SettledMarkets | None:
+    """``KBTC_SETTLED`` / ``--settled``: unset → None, ``table`` → the back-filled table,
+    else a settled-markets CSV. Raises ``SettledFileError`` naming what is wrong."""
+    if not value:
+        return None
+    if str(value) == "table":
+        return settled_from_table(SERIES)
+    return load_settled(str(value))

@@ -30,6 +30,7 @@ from kbtc_site.db import db_call
 from marketdata.history.backfill import backfill
 from marketdata.kalshi.config import signer_from_settings
 from marketdata.recorder import Recorder
+from marketdata.settled_backfill import settled_source
 from marketdata.sim.auth import KeyRegistry, generate_key_pair
 from marketdata.sim.core import SimCore
 from marketdata.sim.server import WS_PATH, SimExchange
@@ -100,7 +101,13 @@ async def build_sim_daemon(
     history = history_for(
         seed, start_ms, SIM_MINUTES // 7, str(history_path) if history_path else None
     )
-    core = SimCore(seed=seed, start_ts=start_ms, history=history)
+    core = SimCore(
+        seed=seed,
+        start_ts=start_ms,
+        history=history,
+        settled=await db_call(settled_source)(kbtc["SETTLED"]),
+        spread=kbtc["SIM_SPREAD"],
+    )
 
     def candles(before_ts: int) -> list[Any]:
         stored = table_candles(before_ts, count=60)
@@ -190,6 +197,8 @@ async def start_embedded_exchange(*, speed: float | None = None) -> EmbeddedExch
         history=str(history_path) if history_path else None,
         days=DEMO_DAYS,
         keys=keys,
+        settled=await db_call(settled_source)(kbtc["SETTLED"]),
+        spread=kbtc["SIM_SPREAD"],
     )
     await exchange.start()
     key_path = Path(kbtc["DATA_DIR"]) / "embedded_sim_key.pem"  # throwaway, this run only

@@ -20,13 +20,12 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from marketdata.settled_backfill import settled_from_table
+from marketdata.settled_backfill import settled_source
 from marketdata.sim.auth import KeyRegistry, parse_api_key_option
 from marketdata.sim.faults import FaultConfig
 from marketdata.sim.maker import SPREAD_PROFILES
-from marketdata.sim.schedule import SERIES
 from marketdata.sim.server import SimExchange
-from marketdata.sim.settled import SettledFileError, SettledMarkets, load_settled
+from marketdata.sim.settled import SettledFileError, SettledMarkets
 
 
 def parse_start(text: str | None) -> int:
@@ -124,12 +123,12 @@ class Command(BaseCommand):
         asyncio.run(self._serve(exchange, len(keys.keys)))
 
     def _settled(self, path: Any) -> SettledMarkets | None:
-        if not path:
-            return None
         try:
-            settled = settled_from_table(SERIES) if str(path) == "table" else load_settled(path)
+            settled = settled_source(path)
         except SettledFileError as exc:
             raise CommandError(f"--settled: {exc}") from None
+        if settled is None:
+            return None
         markets = list(settled)
         first, last = markets[0], markets[-1]
         self.stdout.write(
