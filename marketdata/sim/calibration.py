@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from marketdata.model.book import OrderBook
-from marketdata.model.events import BookDelta, BookSnapshot, Event, PublicTrade
+from marketdata.model.events import (
+    BookDelta,
+    BookSnapshot,
+    ClockTick,
+    Event,
+    MarketStatus,
+    PublicTrade,
+)
 from marketdata.model.units import PRICE_MAX
 from marketdata.sim.core import SimCore
 from marketdata.sim.maker import FairInputs
@@ -124,6 +131,7 @@ def run_over_tape(
         if quote.two_sided:
             due.setdefault(quote.ts // 1000, []).append(quote)
     books: dict[str, OrderBook] = {}
+    opens: dict[str, int] = {}
     run = TapeRun([], [], {}, 0)
     first_open = core.second * 1000 - core.second * 1000 % (WINDOW_S * 1000) + WINDOW_S * 1000
     for event in _events(core, end_ts):
@@ -135,15 +143,16 @@ def run_over_tape(
             book.apply(event)
         elif isinstance(event, PublicTrade):
             run.volume[event.ticker] = run.volume.get(event.ticker, 0) + event.count
-        elif event.kind == "clock_tick":
+        elif isinstance(event, ClockTick):
             for quote in due.pop(event.ts // 1000, ()):
                 _observe(core, books, quote, held_out, run)
-    market_opens = {m.ticker: m.open_ts for m in core.schedule._markets.values()}
+        elif isinstance(event, MarketStatus) and event.status == "open":
+            opens[event.ticker] = event.open_ts
+    # Whole windows only: the one open at the start and the one cut by the end traded less.
     run.volume = {
         ticker: count // 100
         for ticker, count in run.volume.items()
-        if market_opens.get(ticker, 0) >= first_open
-        and market_opens[ticker] + WINDOW_S * 1000 <= end_ts
+        if opens.get(ticker, 0) >= first_open and opens[ticker] + WINDOW_S * 1000 <= end_ts
     }
     return run
 
