@@ -24,7 +24,7 @@ import random
 import uuid
 from collections import deque
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from marketdata.model.book import OrderBook
 from marketdata.model.events import (
@@ -53,15 +53,28 @@ from marketdata.sim.prices import PriceHistory, PricePath
 from marketdata.sim.schedule import WINDOW_S, MarketSchedule, SimMarket
 from marketdata.sim.settled import SettledMarkets
 
-if TYPE_CHECKING:
-    from marketdata.sim.matching import MatchingEngine
-
 FEE_TYPE = "quadratic"
 FEE_MULTIPLIER = Fraction(1)
 TRADE_RATE = 0.4  # public trades per second on a calm mid-window book
 TRADE_SIZE_MEDIAN = 160  # contracts; with TRADE_RATE, the volume per window (see below)
 # The volatility windows' length: after it the estimate no longer depends on the start.
 VOL_WARMUP_S = VolatilityEstimate.SLOW_S
+
+
+class RestingOrders(Protocol):
+    """Accounts' resting orders on the core's books (``matching.MatchingEngine``): the
+    hooks through which the maker's requotes and the public trade flow fill them. A
+    protocol, so the core needs nothing from the order side (which builds on the core)."""
+
+    def resting_size(self, ticker: str, side: Side, price: int) -> int: ...
+
+    def fill_resting(
+        self, ticker: str, side: Side, price: int, count: int, ts: int
+    ) -> list[Event]: ...
+
+    def after_requote(self, ticker: str, ts: int) -> list[Event]: ...
+
+    def close_market(self, ticker: str, ts: int) -> list[Event]: ...
 
 
 class SimCore:
@@ -87,7 +100,7 @@ class SimCore:
         self.clock_ticks = clock_ticks
         self.fee_type = FEE_TYPE
         self.fee_multiplier = FEE_MULTIPLIER
-        self.orders: MatchingEngine | None = None  # resting orders of accounts (part 2)
+        self.orders: RestingOrders | None = None  # resting orders of accounts (part 2)
         self.second = start_ts // 1000  # next second to process
         self.now = self.second * 1000  # latest simulated time reached (ms)
         self.books: dict[str, OrderBook] = {}
