@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from marketdata.sim.core import SimCore
 from marketdata.sim.schedule import SERIES, SimMarket
+from marketdata.sim.state import PublicState
 from marketdata.sim.wire import market_json, orderbook_rest, series_json, trade_rest
-
-if TYPE_CHECKING:
-    from marketdata.sim.server import SimExchange
 
 PREFIX = "/trade-api/v2"
 # Status filter vocabulary differs from the status field (VER A-33): filter → field values.
@@ -65,7 +64,15 @@ def _page(items: list[Any], query: Any) -> tuple[list[Any], str]:
     return page, next_cursor
 
 
-def routes(sim: SimExchange) -> list[web.RouteDef]:
+class MarketView(Protocol):
+    """What the market-data handlers read of the exchange (``server.SimExchange``)."""
+
+    core: SimCore
+    state: PublicState
+    released_until: int
+
+
+def routes(sim: MarketView) -> list[web.RouteDef]:
     def visible(now: int) -> list[SimMarket]:
         return sim.core.schedule.visible(now, history_s=HISTORY_S)
 
