@@ -40,7 +40,7 @@ NEAR_TICKS = 4  # levels behind the touch that get "near" sizes
 # Touch-to-touch width in price units at calm volatility, mid-window. "real": the KXBTC15M
 # tape of 2026-02-02 (1-8 cents, median 3 for mids $0.20-0.80); "tight": books as they have
 # tightened since (about 1 cent).
-SPREAD_PROFILES = {"real": 260, "tight": 60}
+SPREAD_PROFILES = {"real": 260, "tight": 20}
 BASE_SPREAD = SPREAD_PROFILES["real"]
 # Volatility multiplier of the fair value: fit on half of the 2026-02-02 tape's markets by
 # ``bench/simcal.py`` (``marketdata.sim.calibration.fit_sigma_scale``), scored on the rest.

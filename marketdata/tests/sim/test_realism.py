@@ -152,7 +152,7 @@ def _median_spread(spread: str) -> float:
 def test_the_tight_spread_profile_quotes_tighter_than_the_real_one():
     real, tight = _median_spread("real"), _median_spread("tight")
     assert 200 <= real <= 400  # 2-4 cents, the tape's middle
-    assert tight <= 200
+    assert tight <= 100  # a cent
     with pytest.raises(ValueError, match="spread profile"):
         list(generate_events(2, START, 1, spread="wide"))
 
