@@ -206,10 +206,14 @@ class SettledMarket(models.Model):
     volume = models.DecimalField(
         max_digits=16, decimal_places=2, null=True, blank=True, help_text="Contracts traded."
     )
+    settlement_time = models.DateTimeField(help_text="When Kalshi settled it.")
     fetched_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes = [models.Index(fields=["series", "close_time"], name="settled_series_close")]
+        indexes = [
+            models.Index(fields=["series", "close_time"], name="settled_series_close"),
+            models.Index(fields=["series", "settlement_time"], name="settled_series_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.ticker} {self.result or '?'}"

@@ -1,10 +1,11 @@
 """``backfill_settled``'s work: Kalshi's settled markets of a series, day by day, into the
 ``SettledMarket`` table (services), and that table as the simulator's settlements (selector).
 
-Resumable: each UTC day's markets are written in one transaction after all its pages are
-read, so the latest stored close inside the range ends a complete day and a re-run starts
-with the day after it. Pacing and retries (429, 5xx) are the REST client's token buckets and
-backoff (exchange-protocols.md §1.6).
+Days are of settlement time, the one time filter Kalshi takes with ``status=settled``
+(exchange-protocols.md §1.4). Resumable: each UTC day's markets are written in one
+transaction after all its pages are read, so the latest stored settlement inside the range
+ends a complete day and a re-run starts with the day after it. Pacing and retries (429,
+5xx) are the REST client's token buckets and backoff (exchange-protocols.md §1.6).
 """
 
 from __future__ import annotations
@@ -55,13 +56,13 @@ def _dollars(cents: int | None) -> Decimal | None:
 
 
 def resume_from(series: str, start_ms: int, end_ms: int) -> int:
-    """The first day to fetch: the day after the latest stored close in ``[start, end)``."""
+    """The first day to fetch: the day after the latest stored settlement in the range."""
     latest = (
         SettledRow.objects.filter(
-            series=series, close_time__gte=_dt(start_ms), close_time__lt=_dt(end_ms)
+            series=series, settlement_time__gte=_dt(start_ms), settlement_time__lt=_dt(end_ms)
         )
-        .order_by("-close_time")
-        .values_list("close_time", flat=True)
+        .order_by("-settlement_time")
+        .values_list("settlement_time", flat=True)
         .first()
     )
     if latest is None:
@@ -83,6 +84,7 @@ def settled_store(*, series: str, markets: list[SettledMarket]) -> int:
                     "expiration_value": _dollars(market.expiration_cents),
                     "result": market.result or "",
                     "volume": None if market.volume is None else Decimal(market.volume) / 100,
+                    "settlement_time": _dt(market.settled_ts or market.close_ts),
                 },
             )
     return len(markets)
@@ -99,19 +101,19 @@ async def settled_backfill(
     page_size: int = 1000,
     on_day: Callable[[int, int], None] = lambda day_ms, count: None,
 ) -> SettledBackfillResult:
-    """Fetch closes in ``[start, end)`` a day at a time from ``first_day_ms`` (resume point);
+    """Fetch markets settled in ``[start, end)`` a day at a time from ``first_day_ms``;
     ``store(series, markets)`` writes one day (``settled_store`` through ``db_call``)."""
     result = SettledBackfillResult()
     day = start_ms if first_day_ms is None else first_day_ms
     result.skipped_days = (day - start_ms + DAY_MS - 1) // DAY_MS
     while day < end_ms:
         last = min(day + DAY_MS, end_ms)
-        # Kalshi's close bounds are whole seconds, inclusive: [day, last - 1 s].
+        # Kalshi's time bounds are whole seconds, inclusive: [day, last - 1 s].
         objects = await client.list_market_objects(
             series_ticker=series,
             status="settled",
-            min_close_ts=day // 1000,
-            max_close_ts=(last - 1) // 1000,
+            min_settled_ts=day // 1000,
+            max_settled_ts=(last - 1) // 1000,
             limit=page_size,
         )
         markets: list[SettledMarket] = []
@@ -120,9 +122,9 @@ async def settled_backfill(
                 parsed = settled_from_market_json(market)
             except (ValueError, ArithmeticError) as exc:
                 raise SettledBackfillError(f"{market.get('ticker')!r}: {exc}") from None
-            if not day <= parsed.close_ts < last:
+            if parsed.settled_ts is None or not day <= parsed.settled_ts < last:
                 raise SettledBackfillError(
-                    f"{parsed.ticker}: closes outside the requested day {_dt(day):%Y-%m-%d}"
+                    f"{parsed.ticker}: not settled inside the requested day {_dt(day):%Y-%m-%d}"
                 )
             if parsed.result is None:
                 result.unsettled += 1
@@ -149,6 +151,7 @@ def settled_from_table(series: str) -> SettledMarkets:
             ),
             result="yes" if row.result == "yes" else "no" if row.result == "no" else None,
             volume=None if row.volume is None else int(row.volume * 100),
+            settled_ts=_ms(row.settlement_time),
         )
         for row in SettledRow.objects.filter(series=series).order_by("close_time")
     ]

@@ -109,17 +109,18 @@ class KalshiRestClient(KalshiTransport):
         *,
         series_ticker: str,
         status: str,
-        min_close_ts: int | None = None,
-        max_close_ts: int | None = None,
+        min_settled_ts: int | None = None,
+        max_settled_ts: int | None = None,
         limit: int = 1000,
     ) -> list[dict[str, Any]]:
-        """The raw market objects of a listing (close bounds in Unix seconds), for callers
-        that keep fields ``MarketInfo`` does not carry (the settled-markets back-fill)."""
+        """The raw market objects of a listing (settlement-time bounds in Unix seconds, the
+        one time filter ``status=settled`` takes), for callers that keep fields
+        ``MarketInfo`` does not carry (the settled-markets back-fill)."""
         params = {
             "series_ticker": series_ticker,
             "status": status,
-            "min_close_ts": min_close_ts,
-            "max_close_ts": max_close_ts,
+            "min_settled_ts": min_settled_ts,
+            "max_settled_ts": max_settled_ts,
             "limit": limit,
         }
         rows = await self._paginate("/markets", "markets", params)

@@ -82,13 +82,21 @@ def routes(sim: MarketView) -> list[web.RouteDef]:
         if status is not None and status not in STATUS_FILTER:
             return error(400, "invalid_parameters", "invalid status filter")
         min_close, max_close = _int(query, "min_close_ts"), _int(query, "max_close_ts")
-        if status == "settled":
+        min_settled, max_settled = _int(query, "min_settled_ts"), _int(query, "max_settled_ts")
+        settled_bounds = min_settled is not None or max_settled is not None
+        # Kalshi: time filters exclude each other, and go with one status each (close with
+        # closed, settled with settled; exchange-protocols.md §1.4).
+        if settled_bounds and (status not in (None, "settled") or min_close or max_close):
+            return error(400, "invalid_parameters", "incompatible timestamp filters")
+        if (min_close is not None or max_close is not None) and status == "settled":
+            return error(400, "invalid_parameters", "close filters do not go with settled")
+        if status == "settled" or settled_bounds:
             # Every settled market the path covers (the back-fill pages through them), not
             # only the last day's: bounds applied before the markets are built.
             chosen = sim.core.schedule.settled_by(
                 now,
-                min_close_ts=None if min_close is None else min_close * 1000,
-                max_close_ts=None if max_close is None else max_close * 1000,
+                min_settled_ts=None if min_settled is None else min_settled * 1000,
+                max_settled_ts=None if max_settled is None else max_settled * 1000,
             )
         else:
             chosen = visible(now)

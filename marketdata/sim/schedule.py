@@ -248,18 +248,20 @@ class MarketSchedule:
         return None
 
     def settled_by(
-        self, now: int, *, min_close_ts: int | None = None, max_close_ts: int | None = None
+        self, now: int, *, min_settled_ts: int | None = None, max_settled_ts: int | None = None
     ) -> list[SimMarket]:
-        """Every finalized market the path covers, newest close first, within the bounds
+        """Every finalized market the path covers, newest first, settled within the bounds
         (ms, inclusive): what ``GET /markets?status=settled`` pages through."""
         window = WINDOW_S * 1000
         first_close = self.path.history.first_ts + 60_000 + window
         first_close += -first_close % window
         last_close = self.window_open(now - self.settle_delay_ms)
-        if min_close_ts is not None:
-            first_close = max(first_close, min_close_ts + -min_close_ts % window)
-        if max_close_ts is not None:
-            last_close = min(last_close, max_close_ts - max_close_ts % window)
+        if min_settled_ts is not None:
+            earliest = min_settled_ts - self.settle_delay_ms
+            first_close = max(first_close, earliest + -earliest % window)
+        if max_settled_ts is not None:
+            latest = max_settled_ts - self.settle_delay_ms
+            last_close = min(last_close, latest - latest % window)
         markets = []
         for close_ts in range(last_close, first_close - 1, -window):
             if self._covered(close_ts - window):

@@ -57,6 +57,7 @@ class SettledMarket:
     expiration_cents: int | None
     result: Side | None
     volume: int | None = None
+    settled_ts: int | None = None  # when Kalshi settled it (the listing's time filter)
 
 
 class SettledMarkets:
@@ -139,6 +140,7 @@ def parse_row(row: dict[str, str]) -> SettledMarket:
         expiration_cents=cents(row["expiration_value"]),
         result="yes" if result == "yes" else "no" if result == "no" else None,
         volume=hundredths(row.get("volume") or ""),
+        settled_ts=parse_time_ms(settled) if (settled := row.get("settlement_ts") or "") else None,
     )
 
 
@@ -160,6 +162,7 @@ def settled_from_market_json(market: dict[str, Any]) -> SettledMarket:
         "expiration_value": market.get("expiration_value"),
         "result": market.get("result"),
         "volume": market.get("volume_fp"),
+        "settlement_ts": market.get("settlement_ts"),
     }
     for name, value in texts.items():
         if value is not None and not isinstance(value, str):

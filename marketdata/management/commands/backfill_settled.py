@@ -1,6 +1,7 @@
-"""``manage.py backfill_settled --series KXBTC15M --start --end``: Kalshi's settled markets
-(real strike, result, volume) into the ``SettledMarket`` table, a day at a time; a re-run
-resumes after the last complete day (``--restart`` fetches the whole range again)."""
+"""``manage.py backfill_settled --series KXBTC15M --start --end``: Kalshi's markets settled
+in ``[start, end)`` (real strike, result, volume) into the ``SettledMarket`` table, a day of
+settlement time at a time; a re-run resumes after the last complete day (``--restart``
+fetches the whole range again)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def parse_utc(value: str) -> datetime:
 
 class Command(BaseCommand):
     help = (
-        "Page Kalshi's settled markets of a series (GET /markets?status=settled, closes in "
+        "Page Kalshi's settled markets of a series (GET /markets?status=settled, settled in "
         "[--start, --end)) from KALSHI_API_URL into the SettledMarket table. Resumable."
     )
 

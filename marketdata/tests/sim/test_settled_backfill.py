@@ -67,6 +67,19 @@ async def test_settled_markets_are_readable_long_after_close_and_listed_with_cur
                 if cursor is None:
                     break
             other = await client.get("/markets", params={"series_ticker": "KXETH15M"})
+            day = int(RANGE_START.timestamp())
+            one_day = (
+                await client.get(
+                    "/markets",
+                    params={
+                        "status": "settled",
+                        "min_settled_ts": day,
+                        "max_settled_ts": day + 86_399,
+                        "limit": 1000,
+                    },
+                )
+            ).json()["markets"]
+            mixed = await client.get("/markets", params={"status": "settled", "min_close_ts": day})
             missing = await client.get("/markets/KXBTC15M-20JAN010000-00")
     assert (one["status"], one["result"], one["floor_strike"]) == (
         "finalized",
@@ -81,6 +94,10 @@ async def test_settled_markets_are_readable_long_after_close_and_listed_with_cur
     assert len(set(closes)) == len(closes)
     assert len(listed) >= 6 * 96  # the week of path before the start, less its first hour
     assert other.json()["markets"] == []
+    # A day of settlement time: settled 6 s after close, so closes 00:00 .. 23:45.
+    assert len(one_day) == 96
+    assert one_day[-1]["close_time"] == "2024-12-27T00:00:00Z"
+    assert mixed.status_code == 400  # Kalshi: close filters go with status=closed only
     assert missing.status_code == 404
 
 
@@ -126,6 +143,7 @@ def test_the_table_is_the_simulators_settlements():
         expiration_value="92999.99",
         result="no",
         volume="91281.50",
+        settlement_time=datetime(2025, 1, 1, 5, 0, 13, tzinfo=UTC),
     )
     (market,) = list(settled_from_table(SERIES))
     assert (market.strike_cents, market.expiration_cents, market.result, market.volume) == (
