@@ -1,6 +1,7 @@
 """Real settlements: a window the settled file covers takes its real strike and result; any
 other falls back to the 60-second-average rule and says so; bad files stop with the line."""
 
+import logging
 import lzma
 from io import StringIO
 
@@ -101,7 +102,8 @@ def test_an_uncovered_market_falls_back_to_the_average_rule_and_says_so(history,
     assert partial.result == ("yes" if close >= 9_000_000 else "no")
 
 
-async def test_rest_says_which_source_settled_each_market(history, settled):
+async def test_rest_and_the_log_say_which_source_settled_each_market(history, settled, caplog):
+    caplog.set_level(logging.INFO, logger="marketdata.sim.server")
     async with running_simulator(seed=3, history=history, settled=settled) as sim:
         await sim.advance(40 * 60)
         async with httpx.AsyncClient(base_url=sim.kalshi_api_url) as client:
@@ -111,6 +113,13 @@ async def test_rest_says_which_source_settled_each_market(history, settled):
     assert covered["kbtc_settlement_source"] == SOURCE_FILE
     assert covered["result"] == settled.get(COVERED_OPEN + WINDOW).result
     assert by_open["2025-01-01T00:00:00Z"]["kbtc_settlement_source"] == SOURCE_AVERAGE
+    logged = [r.getMessage() for r in caplog.records if "determined" in r.getMessage()]
+    assert any(
+        m.startswith(f"market {covered['ticker']} determined {covered['result']}")
+        and f"settlement source {SOURCE_FILE}" in m
+        for m in logged
+    )
+    assert any(f"settlement source {SOURCE_AVERAGE}" in m for m in logged)
 
 
 def write(tmp_path, body, name="settled.csv.xz"):
