@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 
@@ -90,6 +91,38 @@ def settled_store(*, series: str, markets: list[SettledMarket]) -> int:
     return len(markets)
 
 
+def _parse(market: dict[str, Any]) -> SettledMarket:
+    try:
+        parsed = settled_from_market_json(market)
+    except (ValueError, ArithmeticError) as exc:
+        raise SettledBackfillError(f"{market.get('ticker')!r}: {exc}") from None
+    if parsed.settled_ts is None:
+        raise SettledBackfillError(f"{parsed.ticker}: listed as settled without settlement_ts")
+    return parsed
+
+
+async def _historical(
+    client: KalshiRestClient, series: str, low: int, high: int, page_size: int
+) -> dict[int, list[SettledMarket]]:
+    """Markets settled in ``[low, high)`` from the historical tier, by UTC day of
+    ``low``'s grid. It has no time filter and lists newest first: read until a whole page
+    is older than ``low``."""
+    by_day: dict[int, list[SettledMarket]] = {}
+    async for page in client.historical_market_pages(series_ticker=series, limit=page_size):
+        older = 0
+        for market in page:
+            parsed = _parse(market)
+            settled = parsed.settled_ts or 0
+            if settled < low:
+                older += 1
+            elif settled < high:
+                day = settled - (settled - low) % DAY_MS
+                by_day.setdefault(day, []).append(parsed)
+        if page and older == len(page):
+            break
+    return by_day
+
+
 async def settled_backfill(
     *,
     client: KalshiRestClient,
@@ -102,34 +135,42 @@ async def settled_backfill(
     on_day: Callable[[int, int], None] = lambda day_ms, count: None,
 ) -> SettledBackfillResult:
     """Fetch markets settled in ``[start, end)`` a day at a time from ``first_day_ms``;
-    ``store(series, markets)`` writes one day (``settled_store`` through ``db_call``)."""
+    ``store(series, markets)`` writes one day (``settled_store`` through ``db_call``).
+
+    Kalshi keeps markets settled before its historical cutoff only under
+    ``/historical/markets``; days before the cutoff come from there (one newest-first
+    pass), later ones from ``/markets?status=settled``; a day across the cutoff from both,
+    deduplicated by ticker (the tiers overlap, protocols §1.4).
+    """
     result = SettledBackfillResult()
     day = start_ms if first_day_ms is None else first_day_ms
     result.skipped_days = (day - start_ms + DAY_MS - 1) // DAY_MS
+    cutoff = await client.get_historical_cutoff() if day < end_ms else 0
+    historical: dict[int, list[SettledMarket]] = {}
+    if day < min(cutoff, end_ms):
+        historical = await _historical(client, series, day, min(cutoff, end_ms), page_size)
     while day < end_ms:
         last = min(day + DAY_MS, end_ms)
-        # Kalshi's time bounds are whole seconds, inclusive: [day, last - 1 s].
-        objects = await client.list_market_objects(
-            series_ticker=series,
-            status="settled",
-            min_settled_ts=day // 1000,
-            max_settled_ts=(last - 1) // 1000,
-            limit=page_size,
-        )
-        markets: list[SettledMarket] = []
-        for market in objects:
-            try:
-                parsed = settled_from_market_json(market)
-            except (ValueError, ArithmeticError) as exc:
-                raise SettledBackfillError(f"{market.get('ticker')!r}: {exc}") from None
-            if parsed.settled_ts is None or not day <= parsed.settled_ts < last:
-                raise SettledBackfillError(
-                    f"{parsed.ticker}: not settled inside the requested day {_dt(day):%Y-%m-%d}"
-                )
-            if parsed.result is None:
-                result.unsettled += 1
-                continue
-            markets.append(parsed)
+        found = {m.ticker: m for m in historical.pop(day, [])}
+        if last > cutoff:
+            # Kalshi's time bounds are whole seconds, inclusive: [day, last - 1 s].
+            objects = await client.list_market_objects(
+                series_ticker=series,
+                status="settled",
+                min_settled_ts=day // 1000,
+                max_settled_ts=(last - 1) // 1000,
+                limit=page_size,
+            )
+            for market in objects:
+                parsed = _parse(market)
+                if not day <= (parsed.settled_ts or 0) < last:
+                    raise SettledBackfillError(
+                        f"{parsed.ticker}: not settled inside the requested day {_dt(day):%Y-%m-%d}"
+                    )
+                found[parsed.ticker] = parsed
+        markets = [m for m in found.values() if m.result is not None]
+        result.unsettled += len(found) - len(markets)
+        markets.sort(key=lambda m: m.close_ts)
         await store(series, markets)
         result.stored += len(markets)
         result.days += 1

@@ -12,7 +12,7 @@ from aiohttp import web
 from marketdata.sim.core import SimCore
 from marketdata.sim.schedule import SERIES, SimMarket
 from marketdata.sim.state import PublicState
-from marketdata.sim.wire import market_json, orderbook_rest, series_json, trade_rest
+from marketdata.sim.wire import iso, market_json, orderbook_rest, series_json, trade_rest
 
 PREFIX = "/trade-api/v2"
 # Status filter vocabulary differs from the status field (VER A-33): filter → field values.
@@ -71,6 +71,8 @@ class MarketView(Protocol):
     state: PublicState
     released_until: int
 
+    def historical_cutoff(self) -> int: ...
+
 
 def routes(sim: MarketView) -> list[web.RouteDef]:
     def visible(now: int) -> list[SimMarket]:
@@ -91,11 +93,13 @@ def routes(sim: MarketView) -> list[web.RouteDef]:
         if (min_close is not None or max_close is not None) and status == "settled":
             return error(400, "invalid_parameters", "close filters do not go with settled")
         if status == "settled" or settled_bounds:
-            # Every settled market the path covers (the back-fill pages through them), not
-            # only the last day's: bounds applied before the markets are built.
+            # Every settled market the path covers since the historical cutoff (older ones
+            # are only under /historical/markets, as at Kalshi), not only the last day's.
+            cutoff = sim.historical_cutoff()
+            low = cutoff if min_settled is None else max(cutoff, min_settled * 1000)
             chosen = sim.core.schedule.settled_by(
                 now,
-                min_settled_ts=None if min_settled is None else min_settled * 1000,
+                min_settled_ts=low,
                 max_settled_ts=None if max_settled is None else max_settled * 1000,
             )
         else:
@@ -147,6 +151,38 @@ def routes(sim: MarketView) -> list[web.RouteDef]:
         page, cursor = _page([trade_rest(t) for t in chosen], query)
         return web.json_response({"trades": page, "cursor": cursor})
 
+    async def historical_cutoff(request: web.Request) -> web.Response:
+        moment = iso(sim.historical_cutoff())
+        return web.json_response(
+            {
+                "market_settled_ts": moment,
+                "trades_created_ts": moment,
+                "orders_updated_ts": moment,
+                "market_positions_last_updated_ts": moment,
+            }
+        )
+
+    async def historical_markets(request: web.Request) -> web.Response:
+        """Markets settled before the cutoff, newest first; one filter at a time."""
+        query = request.query
+        filters = [name for name in ("tickers", "event_ticker", "series_ticker") if query.get(name)]
+        if len(filters) > 1:
+            return error(400, "invalid_parameters", "filters are mutually exclusive")
+        cutoff = sim.historical_cutoff()
+        chosen = [
+            m for m in sim.core.schedule.settled_by(sim.released_until) if m.settle_ts < cutoff
+        ]
+        if query.get("series_ticker") not in (None, "", SERIES):
+            chosen = []
+        if query.get("event_ticker"):
+            chosen = [m for m in chosen if m.event_ticker == query["event_ticker"]]
+        if query.get("tickers"):
+            wanted = set(query["tickers"].split(","))
+            chosen = [m for m in chosen if m.ticker in wanted]
+        bodies = [market_json(m, sim.state, sim.released_until) for m in chosen]
+        page, cursor = _page(bodies, query)
+        return web.json_response({"markets": page, "cursor": cursor})
+
     async def series(request: web.Request) -> web.Response:
         if request.match_info["series"] != SERIES:
             return error(404, "not_found", "series not found")
@@ -167,5 +203,7 @@ def routes(sim: MarketView) -> list[web.RouteDef]:
         web.get(f"{PREFIX}/markets/{{ticker}}", market),
         web.get(f"{PREFIX}/markets/{{ticker}}/orderbook", orderbook),
         web.get(f"{PREFIX}/series/{{series}}", series),
+        web.get(f"{PREFIX}/historical/cutoff", historical_cutoff),
+        web.get(f"{PREFIX}/historical/markets", historical_markets),
         web.get(f"{PREFIX}/exchange/status", exchange_status),
     ]

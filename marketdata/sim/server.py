@@ -77,8 +77,12 @@ class SimExchange:
         opening_balance_cents: int = 100_000,
         settled: SettledMarkets | None = None,
         spread: str = "real",
+        historical_days: float | None = None,
     ) -> None:
         self.seed = seed
+        # Kalshi moves markets settled before a cutoff to /historical/markets; None keeps
+        # every settled market in the live listing.
+        self.historical_days = historical_days
         self.clock = SimClock(start_ms, speed=speed, stepped=stepped)
         self.core = SimCore(
             seed=seed,
@@ -331,6 +335,13 @@ class SimExchange:
             if dice.hit("rest_slow"):
                 await asyncio.sleep(self.faults.rest_slow_ms / 1000)
         return await handler(request)
+
+    def historical_cutoff(self) -> int:
+        """Markets settled before this (ms) are only in the historical tier."""
+        if self.historical_days is None:
+            return 0
+        cutoff = self.released_until - int(self.historical_days * 86_400_000)
+        return cutoff - cutoff % 3_600_000
 
     async def _klines(self, request: web.Request) -> web.Response:
         try:

@@ -94,6 +94,7 @@ async def running_simulator(
     opening_balance_cents: int = 100_000,
     settled: SettledMarkets | None = None,
     spread: str = "real",
+    historical_days: float | None = None,
 ) -> AsyncIterator[SimHandle]:
     private, public = generate_key_pair()
     key_id = str(uuid.uuid4())
@@ -112,6 +113,7 @@ async def running_simulator(
         opening_balance_cents=opening_balance_cents,
         settled=settled,
         spread=spread,
+        historical_days=historical_days,
     )
     await exchange.start()
     try:

@@ -20,6 +20,7 @@ from marketdata.settled_backfill import settled_from_table
 from marketdata.sim.schedule import SERIES, WINDOW_S
 from marketdata.sim.settled import SOURCE_FILE, SettledFileError
 from marketdata.sim.testing import running_simulator
+from marketdata.sim.wire import iso as wire_iso
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -177,3 +178,38 @@ def test_bad_ranges_and_page_sizes_are_refused():
         call_command(
             "backfill_settled", "--start", "2026-01-01", "--end", "2026-01-02", "--page-size", "0"
         )
+
+
+async def test_days_before_kalshis_historical_cutoff_come_from_the_historical_tier():
+    async with running_simulator(historical_days=2.5) as sim:
+        cutoff = sim.exchange.historical_cutoff()
+        assert RANGE_START.timestamp() * 1000 < cutoff < RANGE_END.timestamp() * 1000
+        async with httpx.AsyncClient(base_url=sim.kalshi_api_url) as client:
+            live = (
+                await client.get("/markets", params={"status": "settled", "limit": 1000})
+            ).json()["markets"]
+            old = (
+                await client.get(
+                    "/historical/markets", params={"series_ticker": SERIES, "limit": 1000}
+                )
+            ).json()["markets"]
+            both = await client.get(
+                "/historical/markets", params={"series_ticker": SERIES, "event_ticker": "x"}
+            )
+        out = await sync_to_async(command, thread_sensitive=False)(sim, RANGE_START, RANGE_END)
+        rows = await sync_to_async(stored, thread_sensitive=False)()
+        schedule = sim.exchange.core.schedule
+    assert live
+    assert old
+    assert min(m["settlement_ts"] for m in live) >= wire_iso(cutoff)
+    assert max(m["settlement_ts"] for m in old) < wire_iso(cutoff)
+    assert both.status_code == 400
+    assert "384 settled markets stored over 4 day(s)" in out
+    start_ms = int(RANGE_START.timestamp() * 1000)
+    expected = [
+        schedule.market(open_ts)
+        for open_ts in range(start_ms - 900_000, start_ms + 4 * DAY_MS - 900_000, 900_000)
+    ]
+    assert [(t, c, r) for t, c, _, r in rows] == [
+        (m.ticker, m.close_ts, m.result) for m in expected
+    ]
