@@ -74,6 +74,12 @@ class Command(BaseCommand):
             help="the maker's spread profile (default: KBTC_SIM_SPREAD, real)",
         )
         parser.add_argument(
+            "--historical-days",
+            type=float,
+            default=None,
+            help="markets settled longer ago than this are only under /historical/markets",
+        )
+        parser.add_argument(
             "--account-balance",
             default="1000.00",
             help="opening cash of each new account (one per API key), in dollars",
@@ -104,6 +110,9 @@ class Command(BaseCommand):
         if balance < 0 or balance != balance.to_integral_value():
             raise CommandError("--account-balance: whole cents, not negative")
         settled = self._settled(options["settled"] or settings.KBTC["SETTLED"])
+        historical_days = options["historical_days"]
+        if historical_days is not None and not historical_days > 0:
+            raise CommandError("--historical-days must be positive")
         if options["host"] not in ("127.0.0.1", "localhost", "::1"):
             raise CommandError("the simulator listens on loopback only")
         exchange = SimExchange(
@@ -119,6 +128,7 @@ class Command(BaseCommand):
             opening_balance_cents=int(balance),
             settled=settled,
             spread=options["spread"] or settings.KBTC["SIM_SPREAD"],
+            historical_days=historical_days,
         )
         asyncio.run(self._serve(exchange, len(keys.keys)))
 

@@ -176,3 +176,8 @@ def test_the_command_refuses_a_bad_settled_file_before_serving(tmp_path):
     bad = write(tmp_path, HEADER + ROW.format(strike="x", result="yes"))
     with pytest.raises(CommandError, match=r"--settled: .* line 2"):
         call_command("simulate_exchange", "--settled", str(bad), stdout=StringIO())
+
+
+def test_the_command_refuses_a_historical_tier_that_is_not_positive():
+    with pytest.raises(CommandError, match="--historical-days must be positive"):
+        call_command("simulate_exchange", "--historical-days", "0", stdout=StringIO())
