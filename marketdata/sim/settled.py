@@ -18,7 +18,7 @@ import csv
 import gzip
 import lzma
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -140,7 +140,6 @@ def parse_row(row: dict[str, str]) -> SettledMarket:
         expiration_cents=cents(row["expiration_value"]),
         result="yes" if result == "yes" else "no" if result == "no" else None,
         volume=hundredths(row.get("volume") or ""),
-        settled_ts=parse_time_ms(settled) if (settled := row.get("settlement_ts") or "") else None,
     )
 
 
@@ -162,7 +161,6 @@ def settled_from_market_json(market: dict[str, Any]) -> SettledMarket:
         "expiration_value": market.get("expiration_value"),
         "result": market.get("result"),
         "volume": market.get("volume_fp"),
-        "settlement_ts": market.get("settlement_ts"),
     }
     for name, value in texts.items():
         if value is not None and not isinstance(value, str):
@@ -171,7 +169,12 @@ def settled_from_market_json(market: dict[str, Any]) -> SettledMarket:
         raise ValueError("market without ticker, open_time or close_time")
     row = {name: value or "" for name, value in texts.items()}
     row["floor_strike"] = "" if strike is None else str(strike)  # str(float) is its repr
-    return parse_row(row)
+    settled = market.get("settlement_ts")
+    if settled is not None and not isinstance(settled, str):
+        raise ValueError(f"settlement_ts is not a string: {settled!r}")
+    # Only here, not from CSV files: the shared file's column is cut at 25 characters
+    # ("…13.4879+"), and the simulator does not need it.
+    return replace(parse_row(row), settled_ts=parse_time_ms(settled) if settled else None)
 
 
 def load_settled(path: str | Path) -> SettledMarkets:

@@ -181,3 +181,13 @@ def test_the_command_refuses_a_bad_settled_file_before_serving(tmp_path):
 def test_the_command_refuses_a_historical_tier_that_is_not_positive():
     with pytest.raises(CommandError, match="--historical-days must be positive"):
         call_command("simulate_exchange", "--historical-days", "0", stdout=StringIO())
+
+
+def test_the_shared_files_cut_settlement_times_do_not_stop_the_load(tmp_path):
+    """Its settlement_ts column is cut at 25 characters ("…13.4879+"); the simulator does
+    not use it, so the CSV reader leaves it alone."""
+    row = ROW.format(strike="67100.01", result="no").replace(
+        "2026-04-04T16:30:13.48666", "2026-04-04T16:30:13.4879+"
+    )
+    (market,) = list(load_settled(write(tmp_path, HEADER + row)))
+    assert (market.result, market.settled_ts) == ("no", None)
