@@ -196,10 +196,10 @@ def _settlement(settled: Path | None) -> tuple[str, dict[str, Any]]:
     if settled is None:
         return SIMULATED_SETTLEMENT, {}
     try:  # the simulator's settled-markets support (issue #17)
-        from marketdata.sim.settled import SettledFileError, load_settled
+        from marketdata.settled import SettledFileError, load_settled
     except ImportError as exc:
         raise SourceError(
-            "--settled needs the simulator's settled-markets support (marketdata.sim.settled), "
+            "--settled needs the simulator's settled-markets support (marketdata.settled), "
             "which this build does not have"
         ) from exc
     try:

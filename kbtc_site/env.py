@@ -48,6 +48,9 @@ class Env(BaseSettings):
     kbtc_db_wait_s: int = Field(default=30, ge=0)
     kbtc_series_ticker: str = "KXBTC15M"
     kbtc_history: Path | None = None
+    # Real KXBTC15M settlements (CSV of Kalshi's settled markets) for the simulator.
+    kbtc_settled: Path | None = None
+    kbtc_sim_spread: Literal["real", "tight"] = "real"
     kbtc_sim_seed: int = 7
     kbtc_sim_speed: float = Field(default=60.0, gt=0)
     # Unset: on exactly when the market feeds are not on loopback (see ``wall_clock_ticks``).

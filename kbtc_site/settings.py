@@ -294,6 +294,8 @@ KBTC: dict[str, Any] = {
     "HEARTBEAT_STALE_S": ENV.kbtc_heartbeat_stale_s,
     "DB_WAIT_S": ENV.kbtc_db_wait_s,
     "HISTORY": ENV.kbtc_history,
+    "SETTLED": ENV.kbtc_settled,
+    "SIM_SPREAD": ENV.kbtc_sim_spread,
     "SIM_SEED": ENV.kbtc_sim_seed,
     "SIM_SPEED": ENV.kbtc_sim_speed,
     "WALL_CLOCK_TICKS": ENV.wall_clock_ticks,

@@ -185,3 +185,35 @@ class Market(models.Model):
 
     def __str__(self) -> str:
         return self.ticker
+
+
+class SettledMarket(models.Model):
+    """A settled market as Kalshi lists it (``GET /markets?status=settled``), written by
+    ``manage.py backfill_settled``: the real price to beat and result that the simulator
+    (``--settled table``) and backtests settle covered windows with."""
+
+    ticker = models.CharField(max_length=64, unique=True)
+    series = models.CharField(max_length=32)
+    open_time = models.DateTimeField()
+    close_time = models.DateTimeField()
+    floor_strike = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True, help_text="Price to beat."
+    )
+    expiration_value = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True, help_text="Settlement value."
+    )
+    result = models.CharField(max_length=3, blank=True, default="", help_text="yes, no or ''.")
+    volume = models.DecimalField(
+        max_digits=16, decimal_places=2, null=True, blank=True, help_text="Contracts traded."
+    )
+    settlement_time = models.DateTimeField(help_text="When Kalshi settled it.")
+    fetched_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["series", "close_time"], name="settled_series_close"),
+            models.Index(fields=["series", "settlement_time"], name="settled_series_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticker} {self.result or '?'}"

@@ -204,7 +204,7 @@ def test_settled_markets_need_the_simulators_support_or_are_labelled_real(klines
         "65000.00,65010.00,yes\n"
     )
     try:
-        import marketdata.sim.settled  # noqa: F401
+        import marketdata.settled  # noqa: F401
     except ImportError:
         with pytest.raises(CommandError, match="needs the simulator's settled-markets support"):
             backtest("--history", str(klines), "--settled", str(settled))

@@ -10,7 +10,8 @@ definitely not placed and is retried within the write bucket.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
@@ -65,6 +66,19 @@ V2_ORDERS = "/portfolio/events/orders"
 CANCEL_V2_COST = 2  # tokens (protocols §1.4, cancel-order-v2)
 
 
+def _epoch_ms(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value > 10**11 else value * 1000
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is not None:
+            return int(moment.replace(tzinfo=moment.tzinfo or UTC).timestamp() * 1000)
+    raise WireFormatError(f"not a time: {value!r}")
+
+
 class _NotPlaced(Exception):
     """Internal: the create never reached the exchange (connection refused or timed out)."""
 
@@ -103,6 +117,52 @@ class KalshiRestClient(KalshiTransport):
         }
         rows = await self._paginate("/markets", "markets", params)
         return self._parse_rows(parse_market, rows, "market")
+
+    async def list_market_objects(
+        self,
+        *,
+        series_ticker: str,
+        status: str,
+        min_settled_ts: int | None = None,
+        max_settled_ts: int | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """The raw market objects of a listing (settlement-time bounds in Unix seconds, the
+        one time filter ``status=settled`` takes), for callers that keep fields
+        ``MarketInfo`` does not carry (the settled-markets back-fill)."""
+        params = {
+            "series_ticker": series_ticker,
+            "status": status,
+            "min_settled_ts": min_settled_ts,
+            "max_settled_ts": max_settled_ts,
+            "limit": limit,
+        }
+        rows = await self._paginate("/markets", "markets", params)
+        return self._parse(lambda rs: [dict(mapping(r, "market")) for r in rs], rows, "markets")
+
+    async def get_historical_cutoff(self) -> int:
+        """``market_settled_ts`` of ``GET /historical/cutoff`` as epoch ms: markets settled
+        before it are only under ``/historical/markets`` (protocols §1.4). Accepts RFC 3339
+        or epoch seconds, as the field's format is not pinned down."""
+        body = await self._read("/historical/cutoff")
+        return self._parse(
+            lambda b: _epoch_ms(field(mapping(b, "body"), "market_settled_ts")), body, "cutoff"
+        )
+
+    async def historical_market_pages(
+        self, *, series_ticker: str, limit: int = 1000, max_pages: int = 2000
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Pages of ``GET /historical/markets`` (newest first), so a caller can stop early."""
+        cursor: str | None = None
+        for _ in range(max_pages):
+            params = {"series_ticker": series_ticker, "limit": limit, "cursor": cursor}
+            body = mapping(await self._read("/historical/markets", params), "historical")
+            rows = body.get("markets") or []
+            yield self._parse(lambda rs: [dict(mapping(r, "market")) for r in rs], rows, "markets")
+            cursor = body.get("cursor") or None
+            if cursor is None:
+                return
+        log.warning("kalshi_rest_page_limit", path="/historical/markets", pages=max_pages)
 
     async def get_market(self, ticker: str) -> MarketInfo:
         body = await self._read(f"/markets/{ticker}")

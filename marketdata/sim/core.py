@@ -24,7 +24,7 @@ import random
 import uuid
 from collections import deque
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from marketdata.model.book import OrderBook
 from marketdata.model.events import (
@@ -40,17 +40,41 @@ from marketdata.model.events import (
     SpotTrade,
 )
 from marketdata.model.units import PRICE_MAX
-from marketdata.sim.maker import MarketMaker, Quote, VolatilityEstimate, fair_yes, make_quote
+from marketdata.settled import SettledMarkets
+from marketdata.sim.maker import (
+    SIGMA_SCALE,
+    SPREAD_PROFILES,
+    FairInputs,
+    MarketMaker,
+    Quote,
+    VolatilityEstimate,
+    make_quote,
+)
 from marketdata.sim.prices import PriceHistory, PricePath
 from marketdata.sim.schedule import WINDOW_S, MarketSchedule, SimMarket
 
-if TYPE_CHECKING:
-    from marketdata.sim.matching import MatchingEngine
-
 FEE_TYPE = "quadratic"
 FEE_MULTIPLIER = Fraction(1)
-TRADE_RATE = 0.12  # public trades per second on a calm mid-window book
-VOL_WARMUP_S = 1800
+TRADE_RATE = 0.4  # public trades per second on a calm mid-window book
+TRADE_SIZE_MEDIAN = 160  # contracts; with TRADE_RATE, the volume per window (see below)
+# The volatility windows' length: after it the estimate no longer depends on the start.
+VOL_WARMUP_S = VolatilityEstimate.SLOW_S
+
+
+class RestingOrders(Protocol):
+    """Accounts' resting orders on the core's books (``matching.MatchingEngine``): the
+    hooks through which the maker's requotes and the public trade flow fill them. A
+    protocol, so the core needs nothing from the order side (which builds on the core)."""
+
+    def resting_size(self, ticker: str, side: Side, price: int) -> int: ...
+
+    def fill_resting(
+        self, ticker: str, side: Side, price: int, count: int, ts: int
+    ) -> list[Event]: ...
+
+    def after_requote(self, ticker: str, ts: int) -> list[Event]: ...
+
+    def close_market(self, ticker: str, ts: int) -> list[Event]: ...
 
 
 class SimCore:
@@ -62,21 +86,28 @@ class SimCore:
         history: PriceHistory,
         listing_lead_s: int = 3600,
         clock_ticks: bool = True,
+        settled: SettledMarkets | None = None,
+        spread: str = "real",
+        sigma_scale: float = SIGMA_SCALE,
     ) -> None:
+        if spread not in SPREAD_PROFILES:
+            raise ValueError(f"spread profile must be one of {sorted(SPREAD_PROFILES)}")
+        self.base_spread = SPREAD_PROFILES[spread]
+        self.sigma_scale = sigma_scale
         self.seed = seed
         self.path = PricePath(history, seed)
-        self.schedule = MarketSchedule(self.path, listing_lead_s=listing_lead_s)
+        self.schedule = MarketSchedule(self.path, listing_lead_s=listing_lead_s, settled=settled)
         self.clock_ticks = clock_ticks
         self.fee_type = FEE_TYPE
         self.fee_multiplier = FEE_MULTIPLIER
-        self.orders: MatchingEngine | None = None  # resting orders of accounts (part 2)
+        self.orders: RestingOrders | None = None  # resting orders of accounts (part 2)
         self.second = start_ts // 1000  # next second to process
         self.now = self.second * 1000  # latest simulated time reached (ms)
         self.books: dict[str, OrderBook] = {}
         self.makers: dict[str, MarketMaker] = {}
+        self.basis: dict[str, float] = {}  # per open market: path minus real index, $
         self.active: SimMarket | None = None
         self.flow = random.Random(f"kbtc-flow:{seed}")
-        self.spot_trade_id = 0
         self.spot = self.path.price_at_second(self.second - 1)
         self.recent: deque[float] = deque(maxlen=61)  # last prints, for momentum
         self.vol = VolatilityEstimate(self.path.price_at_second(self.second - VOL_WARMUP_S - 1))
@@ -108,6 +139,9 @@ class SimCore:
         second = self.second
         ts = second * 1000
         events: list[Event] = [ClockTick(ts=ts)] if self.clock_ticks else []
+        # Seeded per second, not once per run: a run started later (a restart at its saved
+        # time) draws the same jitter and trade flow for the same second.
+        self.flow.seed(f"kbtc-flow:{self.seed}:{second}")
         events += self._lifecycle(ts)
         price = self.path.price_at_second(second)
         jitter = self.flow.randrange(0, 900)
@@ -176,33 +210,40 @@ class SimCore:
                     events.append(self._open_book(market, ts))
         return events
 
-    def _fair(self, market: SimMarket, second: int) -> tuple[float, float]:
-        """(fair YES probability, momentum in sigmas) from prints up to ``second`` only."""
+    def fair_inputs(self, market: SimMarket, second: int) -> FairInputs:
+        """What the fair value of ``market`` at ``second`` is computed from: prints up to
+        ``second`` only, the path shifted onto the real index by the market's basis."""
         close_s = market.close_ts // 1000
         window_start = close_s - 60
         window_sum, count = 0.0, 0
         if second >= window_start:
             count = second - window_start + 1
             window_sum = sum(self.path.price_at_second(s) for s in range(window_start, second + 1))
-        sigma = max(self.vol.sigma_dollars, 0.01)
-        fair = fair_yes(
-            self.spot,
-            market.strike,
-            close_s - second - 1,
-            sigma,
-            window_sum=window_sum,
+        basis = self.basis.get(market.ticker, 0.0)
+        return FairInputs(
+            spot=self.spot - basis,
+            strike=market.strike,
+            seconds_left=close_s - second - 1,
+            sigma=max(self.vol.sigma_dollars, 0.01),
+            window_sum=window_sum - basis * count,
             window_count=count,
         )
-        momentum = (self.recent[-1] - self.recent[0]) / (sigma * math.sqrt(len(self.recent)))
+
+    def _fair(self, market: SimMarket, second: int) -> tuple[float, float]:
+        """(fair YES probability, momentum in sigmas) from prints up to ``second`` only."""
+        inputs = self.fair_inputs(market, second)
+        fair = inputs.fair(self.sigma_scale)
+        momentum = (self.recent[-1] - self.recent[0]) / (inputs.sigma * math.sqrt(len(self.recent)))
         return fair, momentum
 
     def _quote_for(self, market: SimMarket, second: int) -> Quote:
         fair, momentum = self._fair(market, second)
         seconds_left = market.close_ts / 1000 - second
-        return make_quote(fair, self.vol.ratio, seconds_left, momentum)
+        return make_quote(fair, self.vol.ratio, seconds_left, momentum, self.base_spread)
 
     def _open_book(self, market: SimMarket, ts: int) -> BookSnapshot:
         self.active = market
+        self.basis[market.ticker] = self.schedule.basis(market.open_ts)
         maker = MarketMaker(self.seed, market.ticker)
         self.makers[market.ticker] = maker
         levels = maker.initial_levels(self._quote_for(market, ts // 1000 - 1))
@@ -214,6 +255,7 @@ class SimCore:
 
     def _close_book(self, market: SimMarket, ts: int) -> list[Event]:
         maker = self.makers.pop(market.ticker, None)
+        self.basis.pop(market.ticker, None)
         if self.active is market:
             self.active = None
         if maker is None:
@@ -229,7 +271,6 @@ class SimCore:
 
     def _spot(self, ts: int, price: float) -> list[Event]:
         previous, self.spot = self.spot, price
-        self.spot_trade_id += 1
         bar = self.path.history.bar(ts - ts % 60_000)
         size = round(bar.volume / 60 * self.flow.expovariate(1.0) + 0.00001, 8)
         # A rise is a buyer lifting the offer, a fall a seller hitting the bid.
@@ -239,7 +280,8 @@ class SimCore:
             else (price, round(price + 0.01, 2))
         )
         return [
-            SpotTrade(ts=ts, price=price, size=size, trade_id=str(self.spot_trade_id)),
+            # One print per second: its second is its id, the same whenever a run started.
+            SpotTrade(ts=ts, price=price, size=size, trade_id=str(ts // 1000)),
             SpotTicker(ts=ts, price=price, best_bid=bid, best_ask=ask),
         ]
 
@@ -288,7 +330,7 @@ class SimCore:
                 if self.orders is not None
                 else 0
             )
-            wanted = max(1, int(self.flow.lognormvariate(math.log(10), 1.2))) * 100
+            wanted = max(1, int(self.flow.lognormvariate(math.log(TRADE_SIZE_MEDIAN), 1.2))) * 100
             count = min(wanted, available + resting)
             if count <= 0:
                 continue

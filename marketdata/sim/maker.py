@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import random
 from bisect import bisect_left, bisect_right
+from collections import deque
 from dataclasses import dataclass
 
 from marketdata.model.book import OrderBook
@@ -36,7 +37,14 @@ GRID: tuple[int, ...] = tuple(
 )
 SIDES: tuple[Side, Side] = ("yes", "no")
 NEAR_TICKS = 4  # levels behind the touch that get "near" sizes
-BASE_SPREAD = 260  # price units at calm volatility, mid-window (≈ 2-3 cents, like real books)
+# Touch-to-touch width in price units at calm volatility, mid-window. "real": the KXBTC15M
+# tape of 2026-02-02 (1-8 cents, median 3 for mids $0.20-0.80); "tight": books as they have
+# tightened since (about 1 cent).
+SPREAD_PROFILES = {"real": 260, "tight": 20}
+BASE_SPREAD = SPREAD_PROFILES["real"]
+# Volatility multiplier of the fair value: fit on half of the 2026-02-02 tape's markets by
+# ``bench/simcal.py`` (``marketdata.sim.calibration.fit_sigma_scale``), scored on the rest.
+SIGMA_SCALE = 1.0
 
 
 def _phi(x: float) -> float:
@@ -72,23 +80,65 @@ def fair_yes(
     return _phi((mean - strike) / math.sqrt(variance))
 
 
+@dataclass(frozen=True, slots=True)
+class FairInputs:
+    """Everything the fair value depends on at one second (the past only)."""
+
+    spot: float  # on the index's scale (path minus basis)
+    strike: float
+    seconds_left: float
+    sigma: float  # $/sqrt(s), before ``SIGMA_SCALE``
+    window_sum: float  # prints already inside the closing minute, on the index's scale
+    window_count: int
+
+    def fair(self, sigma_scale: float = SIGMA_SCALE) -> float:
+        return fair_yes(
+            self.spot,
+            self.strike,
+            self.seconds_left,
+            self.sigma * sigma_scale,
+            window_sum=self.window_sum,
+            window_count=self.window_count,
+        )
+
+
 class VolatilityEstimate:
-    """EWMA of squared one-second log returns, fast and slow (past prints only)."""
+    """Mean squared one-second log return over the last 5 minutes (fast) and hour (slow).
 
-    __slots__ = ("fast", "last", "slow")
+    Exact rolling windows of integer-quantised squares rather than EWMAs: the estimate is
+    then a function of the last hour of prints alone, whatever second the simulator
+    started at, so a restart at a saved time quotes exactly as the uninterrupted run did
+    (an EWMA remembers its starting point for hours, and float sums their order).
+    """
 
-    FAST = 1 / 300
-    SLOW = 1 / 3600
+    __slots__ = ("fast_sum", "last", "slow_sum", "squares")
+
+    FAST_S = 300
+    SLOW_S = 3600
+    QUANTUM = 1e-16  # of a squared log return: far below a one-cent move's (~1e-14)
 
     def __init__(self, first_price: float, per_second: float = 0.00008) -> None:
         self.last = first_price
-        self.fast = self.slow = per_second * per_second
+        seed = round(per_second * per_second / self.QUANTUM)
+        self.squares: deque[int] = deque([seed] * self.SLOW_S, maxlen=self.SLOW_S)
+        self.fast_sum = seed * self.FAST_S
+        self.slow_sum = seed * self.SLOW_S
 
     def update(self, price: float) -> None:
         r = math.log(price / self.last) if self.last > 0 else 0.0
         self.last = price
-        self.fast += (r * r - self.fast) * self.FAST
-        self.slow += (r * r - self.slow) * self.SLOW
+        square = round(r * r / self.QUANTUM)
+        self.fast_sum += square - self.squares[-self.FAST_S]
+        self.slow_sum += square - self.squares[0]
+        self.squares.append(square)
+
+    @property
+    def fast(self) -> float:
+        return self.fast_sum * self.QUANTUM / self.FAST_S
+
+    @property
+    def slow(self) -> float:
+        return self.slow_sum * self.QUANTUM / self.SLOW_S
 
     @property
     def sigma_dollars(self) -> float:
@@ -116,11 +166,17 @@ def _quantize(value: float, step: float) -> float:
     return round(value / step) * step
 
 
-def make_quote(fair: float, vol_ratio: float, seconds_left: float, momentum: float) -> Quote:
+def make_quote(
+    fair: float,
+    vol_ratio: float,
+    seconds_left: float,
+    momentum: float,
+    base_spread: int = BASE_SPREAD,
+) -> Quote:
     """The touch and size multipliers for a fair YES probability (pure; no randomness)."""
     vol_mult = min(3.0, max(0.7, vol_ratio))
     closeness = max(0.0, (120.0 - seconds_left) / 120.0)
-    spread = BASE_SPREAD * vol_mult * (1.0 + 1.5 * closeness)
+    spread = base_spread * vol_mult * (1.0 + 1.5 * closeness)
     center = fair * PRICE_MAX
     yes_bid = round_to_grid(int(center - spread / 2), "down")
     yes_ask = round_to_grid(math.ceil(center + spread / 2), "up")

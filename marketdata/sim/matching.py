@@ -26,17 +26,14 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from marketdata.model.events import BookDelta, Event, PublicTrade, Side
 from marketdata.model.fees import OrderFeeAccumulator, order_fee
 from marketdata.model.ticks import is_valid_order_price
 from marketdata.model.units import PRICE_MAX
 from marketdata.sim.clearing import Clearing
+from marketdata.sim.core import SimCore
 from marketdata.sim.order_types import STP, TIME_IN_FORCE, OrderError, OrderRequest, SimOrder
-
-if TYPE_CHECKING:
-    from marketdata.sim.core import SimCore
 
 
 class MatchingEngine:

@@ -4,20 +4,23 @@ and a create that is placed but whose answer never arrives (the connection drops
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from marketdata.sim.faults import FaultConfig, FaultDice
 from marketdata.sim.orders import LEGACY, V2
 from marketdata.sim.rest import error
-
-if TYPE_CHECKING:
-    from marketdata.sim.server import SimExchange
 
 ORDER_WRITE_PREFIXES = (V2, LEGACY)
 
 
-def order_faults(sim: SimExchange) -> Any:
+class OrderFaultSource(Protocol):
+    faults: FaultConfig
+    order_dice: FaultDice
+
+
+def order_faults(sim: OrderFaultSource) -> Any:
     """429 / 5xx / timeout / slow on order writes, and a create whose answer is lost."""
 
     @web.middleware

@@ -17,10 +17,11 @@ model may apply to V2, §7 point 3 — our client reads both). Handlers are thin
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from marketdata.model.events import Event
 from marketdata.model.units import (
     PRICE_MAX,
     WireFormatError,
@@ -38,11 +39,10 @@ from marketdata.sim.account_wire import (
     settlement_json,
 )
 from marketdata.sim.auth import KEY_ID
+from marketdata.sim.clearing import Clearing
+from marketdata.sim.matching import MatchingEngine
 from marketdata.sim.order_types import OrderError, OrderRequest, SimOrder
 from marketdata.sim.rest import PREFIX, _page, error
-
-if TYPE_CHECKING:
-    from marketdata.sim.server import SimExchange
 
 V2 = f"{PREFIX}/portfolio/events/orders"
 LEGACY = f"{PREFIX}/portfolio/orders"
@@ -168,7 +168,19 @@ def parse_legacy(body: dict[str, Any]) -> OrderRequest:
     )
 
 
-def routes(sim: SimExchange) -> list[web.RouteDef]:
+class OrderDesk(Protocol):
+    """What the order handlers need of the exchange (``server.SimExchange``)."""
+
+    engine: MatchingEngine
+    clearing: Clearing
+    released_until: int
+
+    def order_time(self) -> int: ...
+
+    def publish(self, events: list[Event]) -> None: ...
+
+
+def routes(sim: OrderDesk) -> list[web.RouteDef]:
     engine = sim.engine
 
     def user(request: web.Request) -> str:

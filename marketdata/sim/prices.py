@@ -91,29 +91,98 @@ def history_candles(
     return candles_from_minutes(bars, interval_s, before_ts)
 
 
+SYNTHETIC_ORIGIN_MS = 1_577_836_800_000  # 2020-01-01T00:00Z: day 0 of every synthetic path
+DAY_MINUTES = 1440
+_BASE_VOL = 0.0006  # per-minute stdev of log returns, about BTC's typical level
+
+
 def synthetic_history(
     seed: int, start_ts: int, minutes: int, price: float = 65_000.0
 ) -> PriceHistory:
     """A seeded BTC-like path: log-normal minute returns with slowly wandering volatility.
 
     Volatility regimes matter because the market maker widens in volatile spells; a constant
-    sigma would never exercise that.
+    sigma would never exercise that. The path is one fixed function of (seed, minute) from
+    ``SYNTHETIC_ORIGIN_MS`` on, whatever ``start_ts`` asks for: each UTC day is drawn from
+    its own seed between two daily anchors (open price and volatility, a cheap chain from
+    the origin), so a demo restarted at its saved time continues the same market instead
+    of a fresh one (it once jumped 9.3 % across a restart).
     """
-    rng = random.Random(f"kbtc-synthetic:{seed}:{start_ts}")
+    first = start_ts - start_ts % MINUTE_MS
+    if first < SYNTHETIC_ORIGIN_MS:
+        raise ValueError("the synthetic path starts at 2020-01-01T00:00Z")
     bars: list[MinuteBar] = []
-    vol = 0.0006  # per-minute stdev of log returns, about BTC's typical level
-    ts = start_ts - start_ts % MINUTE_MS
-    for _ in range(minutes):
-        vol = min(0.003, max(0.0002, vol * math.exp(rng.gauss(0.0, 0.05))))
-        close = round(price * math.exp(rng.gauss(0.0, vol)), 2)
-        wick = abs(rng.gauss(0.0, vol * 0.5)) * price
-        high = round(max(price, close) + wick * rng.random(), 2)
-        low = round(min(price, close) - wick * rng.random(), 2)
-        volume = round(abs(rng.gauss(8.0, 6.0)) * (vol / 0.0006) + 0.01, 5)
-        bars.append(MinuteBar(ts, price, high, low, close, volume))
-        price = close
-        ts += MINUTE_MS
+    day = (first - SYNTHETIC_ORIGIN_MS) // (DAY_MINUTES * MINUTE_MS)
+    end = first + minutes * MINUTE_MS
+    while len(bars) < minutes:
+        for bar in _synthetic_day(seed, day, price):
+            if first <= bar.ts < end:
+                bars.append(bar)
+        day += 1
     return PriceHistory(bars)
+
+
+_ANCHORS: dict[tuple[int, float], list[tuple[float, float]]] = {}
+
+
+def _anchor(seed: int, day: int, price: float) -> tuple[float, float]:
+    """(open price, per-minute volatility) of synthetic day ``day``: a mean-reverting chain
+    from the origin, so prices stay BTC-like over years and any day is cheap to reach."""
+    chain = _ANCHORS.setdefault((seed, price), [(price, _BASE_VOL)])
+    if len(chain) <= day:
+        rng = random.Random(f"kbtc-synthetic-days:{seed}:{len(chain)}")
+        while len(chain) <= day:
+            level, vol = chain[-1]
+            drift = -0.01 * math.log(level / price)
+            level = round(level * math.exp(drift + rng.gauss(0.0, vol * math.sqrt(DAY_MINUTES))), 2)
+            log_vol = math.log(vol)
+            log_vol += rng.gauss(0.0, 0.3) - 0.1 * (log_vol - math.log(_BASE_VOL))
+            chain.append((level, min(0.003, max(0.0002, math.exp(log_vol)))))
+    return chain[day]
+
+
+@functools.lru_cache(maxsize=64)
+def _synthetic_day(seed: int, day: int, price: float) -> tuple[MinuteBar, ...]:
+    """The day's 1440 bars: a log-price bridge between its anchor and the next day's,
+    under a volatility that wanders (bridged) between the two anchors' levels."""
+    (level, vol_open), (next_level, vol_close) = (
+        _anchor(seed, day, price),
+        _anchor(seed, day + 1, price),
+    )
+    rng = random.Random(f"kbtc-synthetic:{seed}:{day}")
+    steps = DAY_MINUTES
+    wander = _bridge(rng, 0.0, 0.0, steps, 0.05)
+    vols = [
+        min(
+            0.003,
+            max(
+                0.0002,
+                math.exp(
+                    math.log(vol_open) * (1 - i / steps)
+                    + math.log(vol_close) * (i / steps)
+                    + wander[i]
+                ),
+            ),
+        )
+        for i in range(steps)
+    ]
+    walk = [0.0]
+    for vol in vols:
+        walk.append(walk[-1] + rng.gauss(0.0, vol))
+    target = math.log(next_level / level)
+    logs = [walk[i] - (walk[-1] - target) * i / steps for i in range(steps + 1)]
+    ts = SYNTHETIC_ORIGIN_MS + day * DAY_MINUTES * MINUTE_MS
+    bars: list[MinuteBar] = []
+    open_price = level
+    for i, vol in enumerate(vols):
+        close = next_level if i == steps - 1 else round(level * math.exp(logs[i + 1]), 2)
+        wick = abs(rng.gauss(0.0, vol * 0.5)) * open_price
+        high = round(max(open_price, close) + wick * rng.random(), 2)
+        low = round(min(open_price, close) - wick * rng.random(), 2)
+        volume = round(abs(rng.gauss(8.0, 6.0)) * (vol / _BASE_VOL) + 0.01, 5)
+        bars.append(MinuteBar(ts + i * MINUTE_MS, open_price, high, low, close, volume))
+        open_price = close
+    return tuple(bars)
 
 
 def _bridge(rng: random.Random, start: float, end: float, steps: int, scale: float) -> list[float]:

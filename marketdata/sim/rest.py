@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from marketdata.sim.core import SimCore
 from marketdata.sim.schedule import SERIES, SimMarket
-from marketdata.sim.wire import market_json, orderbook_rest, series_json, trade_rest
-
-if TYPE_CHECKING:
-    from marketdata.sim.server import SimExchange
+from marketdata.sim.state import PublicState
+from marketdata.sim.wire import iso, market_json, orderbook_rest, series_json, trade_rest
 
 PREFIX = "/trade-api/v2"
 # Status filter vocabulary differs from the status field (VER A-33): filter → field values.
@@ -23,7 +22,7 @@ STATUS_FILTER = {
     "closed": ("closed", "determined"),
     "settled": ("finalized",),  # presumed (§7 point 7)
 }
-HISTORY_S = 86_400  # settled markets stay listed this long
+HISTORY_S = 86_400  # settled markets stay in the unfiltered listing this long
 
 
 def error(status: int, code: str, message: str) -> web.Response:
@@ -65,7 +64,17 @@ def _page(items: list[Any], query: Any) -> tuple[list[Any], str]:
     return page, next_cursor
 
 
-def routes(sim: SimExchange) -> list[web.RouteDef]:
+class MarketView(Protocol):
+    """What the market-data handlers read of the exchange (``server.SimExchange``)."""
+
+    core: SimCore
+    state: PublicState
+    released_until: int
+
+    def historical_cutoff(self) -> int: ...
+
+
+def routes(sim: MarketView) -> list[web.RouteDef]:
     def visible(now: int) -> list[SimMarket]:
         return sim.core.schedule.visible(now, history_s=HISTORY_S)
 
@@ -74,7 +83,27 @@ def routes(sim: SimExchange) -> list[web.RouteDef]:
         status = query.get("status")
         if status is not None and status not in STATUS_FILTER:
             return error(400, "invalid_parameters", "invalid status filter")
-        chosen = visible(now)
+        min_close, max_close = _int(query, "min_close_ts"), _int(query, "max_close_ts")
+        min_settled, max_settled = _int(query, "min_settled_ts"), _int(query, "max_settled_ts")
+        settled_bounds = min_settled is not None or max_settled is not None
+        # Kalshi: time filters exclude each other, and go with one status each (close with
+        # closed, settled with settled; exchange-protocols.md §1.4).
+        if settled_bounds and (status not in (None, "settled") or min_close or max_close):
+            return error(400, "invalid_parameters", "incompatible timestamp filters")
+        if (min_close is not None or max_close is not None) and status == "settled":
+            return error(400, "invalid_parameters", "close filters do not go with settled")
+        if status == "settled" or settled_bounds:
+            # Every settled market the path covers since the historical cutoff (older ones
+            # are only under /historical/markets, as at Kalshi), not only the last day's.
+            cutoff = sim.historical_cutoff()
+            low = cutoff if min_settled is None else max(cutoff, min_settled * 1000)
+            chosen = sim.core.schedule.settled_by(
+                now,
+                min_settled_ts=low,
+                max_settled_ts=None if max_settled is None else max_settled * 1000,
+            )
+        else:
+            chosen = visible(now)
         if query.get("series_ticker") not in (None, "", SERIES):
             chosen = []
         if query.get("event_ticker"):
@@ -82,7 +111,6 @@ def routes(sim: SimExchange) -> list[web.RouteDef]:
         if query.get("tickers"):
             wanted = set(query["tickers"].split(","))
             chosen = [m for m in chosen if m.ticker in wanted]
-        min_close, max_close = _int(query, "min_close_ts"), _int(query, "max_close_ts")
         if min_close is not None:
             chosen = [m for m in chosen if m.close_ts // 1000 >= min_close]
         if max_close is not None:
@@ -123,6 +151,38 @@ def routes(sim: SimExchange) -> list[web.RouteDef]:
         page, cursor = _page([trade_rest(t) for t in chosen], query)
         return web.json_response({"trades": page, "cursor": cursor})
 
+    async def historical_cutoff(request: web.Request) -> web.Response:
+        moment = iso(sim.historical_cutoff())
+        return web.json_response(
+            {
+                "market_settled_ts": moment,
+                "trades_created_ts": moment,
+                "orders_updated_ts": moment,
+                "market_positions_last_updated_ts": moment,
+            }
+        )
+
+    async def historical_markets(request: web.Request) -> web.Response:
+        """Markets settled before the cutoff, newest first; one filter at a time."""
+        query = request.query
+        filters = [name for name in ("tickers", "event_ticker", "series_ticker") if query.get(name)]
+        if len(filters) > 1:
+            return error(400, "invalid_parameters", "filters are mutually exclusive")
+        cutoff = sim.historical_cutoff()
+        chosen = [
+            m for m in sim.core.schedule.settled_by(sim.released_until) if m.settle_ts < cutoff
+        ]
+        if query.get("series_ticker") not in (None, "", SERIES):
+            chosen = []
+        if query.get("event_ticker"):
+            chosen = [m for m in chosen if m.event_ticker == query["event_ticker"]]
+        if query.get("tickers"):
+            wanted = set(query["tickers"].split(","))
+            chosen = [m for m in chosen if m.ticker in wanted]
+        bodies = [market_json(m, sim.state, sim.released_until) for m in chosen]
+        page, cursor = _page(bodies, query)
+        return web.json_response({"markets": page, "cursor": cursor})
+
     async def series(request: web.Request) -> web.Response:
         if request.match_info["series"] != SERIES:
             return error(404, "not_found", "series not found")
@@ -143,5 +203,7 @@ def routes(sim: SimExchange) -> list[web.RouteDef]:
         web.get(f"{PREFIX}/markets/{{ticker}}", market),
         web.get(f"{PREFIX}/markets/{{ticker}}/orderbook", orderbook),
         web.get(f"{PREFIX}/series/{{series}}", series),
+        web.get(f"{PREFIX}/historical/cutoff", historical_cutoff),
+        web.get(f"{PREFIX}/historical/markets", historical_markets),
         web.get(f"{PREFIX}/exchange/status", exchange_status),
     ]

@@ -17,7 +17,9 @@ Lifecycle, a pure function of simulated time so REST and WS can never disagree:
   ``settled``.
 
 Settlement (interfaces.md §6): both 60-second averages rounded to cents half up, YES when
-the closing average is at least the strike.
+the closing average is at least the strike. Where a settled-markets file covers the window
+(``settled``), the real ``floor_strike`` and ``result`` win, and ``SimMarket.source`` says
+which rule each market used.
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from marketdata.model.events import MarketPhase, Side
+from marketdata.settled import (
+    SOURCE_AVERAGE,
+    SOURCE_FILE,
+    SOURCE_FILE_RESULT,
+    SOURCE_FILE_STRIKE,
+    SettledMarkets,
+)
 from marketdata.sim.prices import PricePath
 
 SERIES = "KXBTC15M"
@@ -66,9 +75,31 @@ def ticker_for(close_ts: int) -> str:
     return f"{event_ticker_for(close_ts)}-{local:%M}"
 
 
+def close_times_for(ticker: str) -> list[int]:
+    """Close times (ms) a ticker can name: none if it is not a KXBTC15M ticker, two in the
+    hour US Eastern repeats in November (the ticker does not say which offset)."""
+    prefix, _, rest = ticker.partition("-")
+    stamp = rest.partition("-")[0]
+    if prefix != SERIES or len(stamp) != 11 or stamp[2:5] not in MONTHS:
+        return []
+    try:
+        local = datetime(
+            2000 + int(stamp[:2]),
+            MONTHS.index(stamp[2:5]) + 1,
+            int(stamp[5:7]),
+            int(stamp[7:9]),
+            int(stamp[9:11]),
+        )
+    except ValueError:
+        return []
+    closes = {int(local.replace(tzinfo=EASTERN, fold=fold).timestamp() * 1000) for fold in (0, 1)}
+    return sorted(c for c in closes if c % (WINDOW_S * 1000) == 0 and ticker_for(c) == ticker)
+
+
 @dataclass(frozen=True, slots=True)
 class SimMarket:
-    """One window's contract. Strike and result are filled from the path when known."""
+    """One window's contract: strike and result from the settled file where it has them,
+    else from the path's 60-second averages (``source`` says which)."""
 
     ticker: str
     event_ticker: str
@@ -78,11 +109,9 @@ class SimMarket:
     determine_ts: int
     settle_ts: int
     strike_cents: int  # price to beat, cents (known to the core; hidden before open)
-    close_cents: int  # closing 60 s average, cents (hidden before determination)
-
-    @property
-    def result(self) -> Side:
-        return "yes" if self.close_cents >= self.strike_cents else "no"
+    close_cents: int | None  # settlement value, cents (hidden before determination)
+    result: Side  # hidden before determination
+    source: str = SOURCE_AVERAGE
 
     @property
     def strike(self) -> float:
@@ -113,8 +142,10 @@ class MarketSchedule:
         listing_lead_s: int = 3600,
         determine_delay_s: int = 2,
         settle_delay_s: int = 6,
+        settled: SettledMarkets | None = None,
     ) -> None:
         self.path = path
+        self.settled = settled
         self.listing_lead_ms = listing_lead_s * 1000
         self.determine_delay_ms = determine_delay_s * 1000
         self.settle_delay_ms = settle_delay_s * 1000
@@ -126,20 +157,70 @@ class MarketSchedule:
     def market(self, open_ts: int) -> SimMarket:
         market = self._markets.get(open_ts)
         if market is None:
-            close_ts = open_ts + WINDOW_S * 1000
-            market = SimMarket(
-                ticker=ticker_for(close_ts),
-                event_ticker=event_ticker_for(close_ts),
-                created_ts=open_ts - self.listing_lead_ms,
-                open_ts=open_ts,
-                close_ts=close_ts,
-                determine_ts=close_ts + self.determine_delay_ms,
-                settle_ts=close_ts + self.settle_delay_ms,
-                strike_cents=average_cents(self.path, open_ts // 1000),
-                close_cents=average_cents(self.path, close_ts // 1000),
-            )
+            market = self._make(open_ts)
             self._markets[open_ts] = market
         return market
+
+    def _make(self, open_ts: int) -> SimMarket:
+        close_ts = open_ts + WINDOW_S * 1000
+        strike = average_cents(self.path, open_ts // 1000)
+        path_close = average_cents(self.path, close_ts // 1000)
+        close: int | None = path_close
+        real = self.settled.get(close_ts) if self.settled is not None else None
+        source = SOURCE_AVERAGE
+        if real is not None and real.strike_cents is not None:
+            strike, source = real.strike_cents, SOURCE_FILE_STRIKE
+        result: Side = "yes" if path_close >= strike else "no"
+        if real is not None and real.result is not None:
+            result = real.result
+            # The real settlement value, or none: a path average beside a real result
+            # could contradict it.
+            close = real.expiration_cents
+            source = SOURCE_FILE if source == SOURCE_FILE_STRIKE else SOURCE_FILE_RESULT
+        return SimMarket(
+            ticker=ticker_for(close_ts),
+            event_ticker=event_ticker_for(close_ts),
+            created_ts=open_ts - self.listing_lead_ms,
+            open_ts=open_ts,
+            close_ts=close_ts,
+            determine_ts=close_ts + self.determine_delay_ms,
+            settle_ts=close_ts + self.settle_delay_ms,
+            strike_cents=strike,
+            close_cents=close,
+            result=result,
+            source=source,
+        )
+
+    def basis(self, open_ts: int, *, count: int = 8, lookback: int = 96) -> float:
+        """Dollars the replayed path runs above the real index, as known at ``open_ts``.
+
+        The real strike is the index's 60 s average before open; beside the path's own
+        average at the same moment it measures the gap between the history (Binance
+        BTCUSDT) and the index (BRTI, USD), which the maker must remove before it compares
+        spot with a real strike. The median of the last ``count`` real strikes, up to and
+        including this window's (published at its open): never a later one. No settled
+        file, or none in reach: 0.
+        """
+        if self.settled is None:
+            return 0.0
+        gaps: list[int] = []
+        window = WINDOW_S * 1000
+        for back in range(lookback):
+            start = open_ts - back * window
+            real = self.settled.get(start + window)
+            if real is None or real.strike_cents is None:
+                continue
+            if not self.path.history.covers(start - 60_000, start):
+                break
+            gaps.append(average_cents(self.path, start // 1000) - real.strike_cents)
+            if len(gaps) == count:
+                break
+        gaps.sort()
+        if not gaps:
+            return 0.0
+        middle = len(gaps) // 2
+        median = gaps[middle] if len(gaps) % 2 else (gaps[middle - 1] + gaps[middle]) / 2
+        return median / 100
 
     def visible(self, now: int, *, history_s: int = 7200) -> list[SimMarket]:
         """Markets that exist at ``now``: listed, open, or closed within ``history_s``.
@@ -159,10 +240,33 @@ class MarketSchedule:
         return markets
 
     def by_ticker(self, ticker: str, now: int) -> SimMarket | None:
-        for market in self.visible(now):
-            if market.ticker == ticker:
-                return market
+        """The market a ticker names, if it exists at ``now`` (settled long ago included)."""
+        for close_ts in close_times_for(ticker):
+            open_ts = close_ts - WINDOW_S * 1000
+            if self._covered(open_ts) and self.market(open_ts).phase(now) is not None:
+                return self.market(open_ts)
         return None
+
+    def settled_by(
+        self, now: int, *, min_settled_ts: int | None = None, max_settled_ts: int | None = None
+    ) -> list[SimMarket]:
+        """Every finalized market the path covers, newest first, settled within the bounds
+        (ms, inclusive): what ``GET /markets?status=settled`` pages through."""
+        window = WINDOW_S * 1000
+        first_close = self.path.history.first_ts + 60_000 + window
+        first_close += -first_close % window
+        last_close = self.window_open(now - self.settle_delay_ms)
+        if min_settled_ts is not None:
+            earliest = min_settled_ts - self.settle_delay_ms
+            first_close = max(first_close, earliest + -earliest % window)
+        if max_settled_ts is not None:
+            latest = max_settled_ts - self.settle_delay_ms
+            last_close = min(last_close, latest - latest % window)
+        markets = []
+        for close_ts in range(last_close, first_close - 1, -window):
+            if self._covered(close_ts - window):
+                markets.append(self.market(close_ts - window))
+        return [m for m in markets if m.phase(now) == "finalized"]
 
     def _covered(self, open_ts: int) -> bool:
         close_ts = open_ts + WINDOW_S * 1000

@@ -36,6 +36,7 @@ from marketdata.model.events import (
     SpotTicker,
     SpotTrade,
 )
+from marketdata.settled import SettledMarkets
 from marketdata.sim.auth import KEY_ID, AuthError, KeyRegistry, has_auth_headers
 from marketdata.sim.clearing import Clearing
 from marketdata.sim.clock import SimClock
@@ -74,11 +75,21 @@ class SimExchange:
         port: int = 0,
         ping_interval_s: float = 10.0,
         opening_balance_cents: int = 100_000,
+        settled: SettledMarkets | None = None,
+        spread: str = "real",
+        historical_days: float | None = None,
     ) -> None:
         self.seed = seed
+        # Kalshi moves markets settled before a cutoff to /historical/markets; None keeps
+        # every settled market in the live listing.
+        self.historical_days = historical_days
         self.clock = SimClock(start_ms, speed=speed, stepped=stepped)
         self.core = SimCore(
-            seed=seed, start_ts=start_ms, history=history_for(seed, start_ms, days * 1440, history)
+            seed=seed,
+            start_ts=start_ms,
+            history=history_for(seed, start_ms, days * 1440, history),
+            settled=settled,
+            spread=spread,
         )
         self.state = PublicState()
         self.faults = faults or FaultConfig()
@@ -225,6 +236,15 @@ class SimExchange:
             if changed is not None:
                 frames += session.on_ticker(changed, event.ts)
             outbox.put(frames)
+        if isinstance(event, MarketStatus) and event.status == "determined":
+            market = self.core.schedule.market(event.open_ts)
+            log.info(
+                "market %s determined %s (settlement source %s, strike %.2f)",
+                market.ticker,
+                market.result,
+                market.source,
+                market.strike,
+            )
         if isinstance(event, MarketStatus) and event.status == "finalized" and event.result:
             market = self.core.schedule.market(event.open_ts)
             self.clearing.settle(event.ticker, market.event_ticker, event.result, event.ts)
@@ -315,6 +335,13 @@ class SimExchange:
             if dice.hit("rest_slow"):
                 await asyncio.sleep(self.faults.rest_slow_ms / 1000)
         return await handler(request)
+
+    def historical_cutoff(self) -> int:
+        """Markets settled before this (ms) are only in the historical tier."""
+        if self.historical_days is None:
+            return 0
+        cutoff = self.released_until - int(self.historical_days * 86_400_000)
+        return cutoff - cutoff % 3_600_000
 
     async def _klines(self, request: web.Request) -> web.Response:
         try:

@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
 from marketdata.sim.auth import KEY_ID
-from marketdata.sim.coinbase import CoinbaseSession, ticker_payload
+from marketdata.sim.coinbase import CoinbaseSession, DayStats, ticker_payload
+from marketdata.sim.core import SimCore
 from marketdata.sim.faults import FaultConfig, FaultDice
 from marketdata.sim.kalshi_ws import KalshiSession
-
-if TYPE_CHECKING:
-    from marketdata.sim.server import SimExchange
+from marketdata.sim.state import PublicState
 
 Handler = Callable[[web.Request], Awaitable[web.WebSocketResponse]]
 
@@ -44,7 +45,25 @@ class Outbox:
             self.queue.put_nowait(frame)
 
 
-def kalshi_ws(sim: SimExchange) -> Handler:
+class SocketHost(Protocol):
+    """What the WebSocket handlers need of the exchange (``server.SimExchange``)."""
+
+    core: SimCore
+    state: PublicState
+    released_until: int
+    seed: int
+    faults: FaultConfig
+    connection_ids: itertools.count[int]
+    kalshi: dict[Outbox, KalshiSession]
+    coinbase: dict[Outbox, CoinbaseSession]
+    use_yes_price_default: bool
+    ping_interval_s: float
+    spot_trades: deque[dict[str, Any]]
+
+    def day_stats(self, ts: int) -> DayStats: ...
+
+
+def kalshi_ws(sim: SocketHost) -> Handler:
     def known_market(ticker: str) -> bool:
         return sim.core.schedule.by_ticker(ticker, sim.released_until) is not None
 
@@ -85,7 +104,7 @@ async def _ping(ws: web.WebSocketResponse, interval_s: float) -> None:
             await ws.ping(b"heartbeat")
 
 
-def coinbase_ws(sim: SimExchange) -> Handler:
+def coinbase_ws(sim: SocketHost) -> Handler:
     async def handler(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from marketdata.model.events import Event, event_to_dict
+from marketdata.settled import SettledMarkets
 from marketdata.sim.core import SimCore
 from marketdata.sim.prices import MINUTE_MS, PriceHistory, load_history, synthetic_history
 
@@ -49,13 +50,19 @@ def generate_events(
     history: str | Path | PriceHistory | None = None,
     *,
     clock_ticks: bool = True,
+    settled: SettledMarkets | None = None,
+    spread: str = "real",
 ) -> Iterator[Event]:
-    """Yield ``minutes`` of simulated market from ``start_ts_ms`` (initial state first)."""
+    """Yield ``minutes`` of simulated market from ``start_ts_ms`` (initial state first);
+    ``settled`` gives covered windows their real strike and result; ``spread`` is the
+    maker's spread profile (``maker.SPREAD_PROFILES``)."""
     core = SimCore(
         seed=seed,
         start_ts=start_ts_ms,
         history=history_for(seed, start_ts_ms, minutes, history),
         clock_ticks=clock_ticks,
+        settled=settled,
+        spread=spread,
     )
     yield from core.initial_events()
     for _ in range(minutes * 60):

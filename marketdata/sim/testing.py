@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest_asyncio
 
+from marketdata.settled import SettledMarkets
 from marketdata.sim.auth import KeyRegistry, generate_key_pair, sign_headers
 from marketdata.sim.clock import SimClock
 from marketdata.sim.faults import FaultConfig
@@ -91,6 +92,9 @@ async def running_simulator(
     faults: FaultConfig | None = None,
     ping_interval_s: float = 10.0,
     opening_balance_cents: int = 100_000,
+    settled: SettledMarkets | None = None,
+    spread: str = "real",
+    historical_days: float | None = None,
 ) -> AsyncIterator[SimHandle]:
     private, public = generate_key_pair()
     key_id = str(uuid.uuid4())
@@ -107,6 +111,9 @@ async def running_simulator(
         keys=keys,
         ping_interval_s=ping_interval_s,
         opening_balance_cents=opening_balance_cents,
+        settled=settled,
+        spread=spread,
+        historical_days=historical_days,
     )
     await exchange.start()
     try:

@@ -93,7 +93,9 @@ def market_json(market: SimMarket, state: PublicState, now: int) -> dict[str, An
         "settlement_value_dollars": settlement,
         "settlement_ts": iso(market.settle_ts) if phase == "finalized" else None,
         "settlement_bounds_type": "default",
-        "expiration_value": f"{market.close_cents / 100:.2f}" if decided else "",
+        "expiration_value": (
+            f"{market.close_cents / 100:.2f}" if decided and market.close_cents is not None else ""
+        ),
         "strike_type": "greater_or_equal",
         "floor_strike": market.strike if opened else None,
         "custom_strike": {"round_digits": "2"},
@@ -103,6 +105,8 @@ def market_json(market: SimMarket, state: PublicState, now: int) -> dict[str, An
         "price_ranges": [dict(r) for r in PRICE_RANGES],
         "fractional_trading_enabled": True,
         "exchange_index": 0,
+        # Not Kalshi's: which rule settled this market (marketdata.settled.SOURCE_*).
+        "kbtc_settlement_source": market.source,
     }
 
 

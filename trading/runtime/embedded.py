@@ -65,6 +65,7 @@ async def build_sim_daemon(
 ) -> Daemon:
     # The simulator is imported here, not at the top: run_trader on the real exchanges
     # imports this module and must not load it.
+    from marketdata.settled_backfill import settled_source
     from marketdata.sim.core import SimCore
     from marketdata.sim.prices import history_candles
     from marketdata.sim.stream import history_for
@@ -79,7 +80,13 @@ async def build_sim_daemon(
     history = history_for(
         seed, start_ms, SIM_MINUTES // 7, str(history_path) if history_path else None
     )
-    core = SimCore(seed=seed, start_ts=start_ms, history=history)
+    core = SimCore(
+        seed=seed,
+        start_ts=start_ms,
+        history=history,
+        settled=await db_call(settled_source)(kbtc["SETTLED"]),
+        spread=kbtc["SIM_SPREAD"],
+    )
 
     def candles(before_ts: int) -> list[Any]:
         stored = table_candles(before_ts, count=60)
@@ -106,6 +113,7 @@ class EmbeddedExchange:
 
 async def start_embedded_exchange(*, speed: float | None = None) -> EmbeddedExchange:
     """The embedded profile's simulator, started in this loop, and the endpoints to it."""
+    from marketdata.settled_backfill import settled_source
     from marketdata.sim.auth import KeyRegistry, generate_key_pair
     from marketdata.sim.server import WS_PATH, SimExchange
 
@@ -124,6 +132,8 @@ async def start_embedded_exchange(*, speed: float | None = None) -> EmbeddedExch
         history=str(history_path) if history_path else None,
         days=DEMO_DAYS,
         keys=keys,
+        settled=await db_call(settled_source)(kbtc["SETTLED"]),
+        spread=kbtc["SIM_SPREAD"],
     )
     await exchange.start()
     base = exchange.base_url

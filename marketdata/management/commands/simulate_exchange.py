@@ -3,7 +3,8 @@
 Kalshi on its real paths (``/trade-api/v2``, ``/trade-api/ws/v2``), Coinbase at
 ``/coinbase``, Binance klines at ``/binance/api/v3/klines``, controls at ``/sim/faults`` and
 ``/sim/clock``. Replays ``KBTC_HISTORY`` if set (then ``--start`` is required, inside the
-file), else a seeded synthetic path from ``--start`` (default: now).
+file), else a seeded synthetic path from ``--start`` (default: now). ``--settled FILE`` (or
+``KBTC_SETTLED``) gives the windows that file covers their real strike and result.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from marketdata.settled import SettledFileError, SettledMarkets
+from marketdata.settled_backfill import settled_source
 from marketdata.sim.auth import KeyRegistry, parse_api_key_option
 from marketdata.sim.faults import FaultConfig
+from marketdata.sim.maker import SPREAD_PROFILES
 from marketdata.sim.server import SimExchange
 
 
@@ -54,6 +59,27 @@ class Command(BaseCommand):
         )
         parser.add_argument("--faults", default="", help="e.g. seq_skip=0.01,rest_429=0.05")
         parser.add_argument(
+            "--settled",
+            default=None,
+            metavar="FILE",
+            help=(
+                "settled KXBTC15M markets: a CSV file, or 'table' for what backfill_settled "
+                "stored (default: KBTC_SETTLED); covered windows get real strikes and results"
+            ),
+        )
+        parser.add_argument(
+            "--spread",
+            choices=sorted(SPREAD_PROFILES),
+            default=None,
+            help="the maker's spread profile (default: KBTC_SIM_SPREAD, real)",
+        )
+        parser.add_argument(
+            "--historical-days",
+            type=float,
+            default=None,
+            help="markets settled longer ago than this are only under /historical/markets",
+        )
+        parser.add_argument(
             "--account-balance",
             default="1000.00",
             help="opening cash of each new account (one per API key), in dollars",
@@ -83,6 +109,10 @@ class Command(BaseCommand):
             raise CommandError("--account-balance: not a dollar amount") from None
         if balance < 0 or balance != balance.to_integral_value():
             raise CommandError("--account-balance: whole cents, not negative")
+        settled = self._settled(options["settled"] or settings.KBTC["SETTLED"])
+        historical_days = options["historical_days"]
+        if historical_days is not None and not historical_days > 0:
+            raise CommandError("--historical-days must be positive")
         if options["host"] not in ("127.0.0.1", "localhost", "::1"):
             raise CommandError("the simulator listens on loopback only")
         exchange = SimExchange(
@@ -96,8 +126,26 @@ class Command(BaseCommand):
             host=options["host"],
             port=options["port"],
             opening_balance_cents=int(balance),
+            settled=settled,
+            spread=options["spread"] or settings.KBTC["SIM_SPREAD"],
+            historical_days=historical_days,
         )
         asyncio.run(self._serve(exchange, len(keys.keys)))
+
+    def _settled(self, path: Any) -> SettledMarkets | None:
+        try:
+            settled = settled_source(path)
+        except SettledFileError as exc:
+            raise CommandError(f"--settled: {exc}") from None
+        if settled is None:
+            return None
+        markets = list(settled)
+        first, last = markets[0], markets[-1]
+        self.stdout.write(
+            f"settlements: {len(settled)} real markets from {path} "
+            f"(closes {first.ticker} .. {last.ticker}); other windows: 60 s average rule\n"
+        )
+        return settled
 
     async def _serve(self, exchange: SimExchange, key_count: int) -> None:
         stop = asyncio.Event()

@@ -13,6 +13,9 @@ The "all outputs" hashes were re-taken once more when ``Decision`` gained ``size
 ``to_dict()``. Output counts, trade counts and the trade-list hashes did not move, and
 the outputs without that key hash to the previous values (5f4c7413… for 7/60/250,
 454c871e… for 11/60/0).
+
+Issue #17 (simulator realism) changed the streams themselves, so all five values of both
+entries were re-taken there, with the engine unchanged.
 """
 
 from __future__ import annotations
@@ -59,12 +62,14 @@ def outputs_sha256(outputs: Sequence[Output]) -> str:
 # earlier, at the same prices: a YES-side delta now moves its mark (the old code re-checked
 # a short only on NO-side deltas, which alone moved its executable price).
 GOLDEN = {
+    # Both streams re-taken for issue #17 (simulator realism: start-independent synthetic
+    # path, calibrated maker, more public volume); the engine did not change.
     (11, 60, 0): (
-        "6c6c04f1e6a676ea778cca6d2b9b42b84d7ec2248251e202d2a2d92e3f3291aa",
-        6351,
-        10,
-        "8d14ff800d894d3a2d1d4e7f698a5f5e7ef89f7147e2841277abe6934592f95a",
-        "3041b422c148be0fba7ba7168ce70839591e10fbf94618ed9d87d3617fb2625f",
+        "0b599716d75e81475b766899544926755d35cde461f4dd0d81f3f714207472b9",
+        8161,
+        12,
+        "34ec31c596d29b508273474c5ba1c19758fa543edd7848f9cc94a157ac26f517",
+        "7871ca82903b4db1e89c67e427390bfb297bb8dcdf81da66088bea86abdc4153",
     ),
     # Re-taken when the paper venue replaced the old in-engine fill driver (same engine):
     # that driver filled a due order after applying the event that crossed its due time and
@@ -72,11 +77,11 @@ GOLDEN = {
     # Same trades at the same prices; fill times move, and an exit filled before the next
     # second's evaluation adds four REENTRY_COOLDOWN decisions (was 6563 outputs).
     (7, 60, 250): (
-        "d5a70f4b6e8f8167dabebe84bdc254f89f6e41b32b3f623591197d00f5c99cc8",
-        6567,
-        6,
-        "13cf5fe337632fe47e6338853da60edb8de94699a96ab64385edfebb1ec0bcea",
-        "ce6770d8027ec6be2c6e6f5b5fe748b012f89ee62d9039ead784a5362da0fd1f",
+        "7f149b6cd77a53de1671e6ed3740ca5dba2570a4bb3e02fe2368acf8073d11e1",
+        6249,
+        17,
+        "e19117415f417ca77fc673ca7d3aa03e896f9329417dca9d7d82daf7058aff19",
+        "d2ef8a2eef1d58ccbc58007c8f2d0d96e26d978cc981e83134dea4bf50821734",
     ),
 }
 
@@ -84,18 +89,19 @@ GOLDEN = {
 # Seams (issue #13) made records complete: ``LaneStatus`` and ``MarketSnapshot`` records,
 # the entry and exit order ids on the opened/closed positions, cost and fees on every
 # position update. The hashes above are of the outputs without those additions (the
-# test below strips them), and must not move; these are of everything, re-taken then
-# (and again when the exits moved to the mark and to exit candles of the hold, issue #16,
-# which re-took the hashes above too).
+# test below strips them); when they were added (commit 1412120, before #16 and #17) the
+# stripped outputs hashed to the pre-seams values exactly, so a record change that is not
+# a pure addition shows there. These are of everything, re-taken then, again when the
+# exits moved to the mark and to exit candles of the hold (#16), and with #17's streams.
 # (seed, minutes, latency ms) → (outputs, all outputs sha256).
 GOLDEN_COMPLETE = {
     (11, 60, 0): (
-        10081,
-        "49699ba4d1618cd32d7f179ac33b9f948d5b0a54f38289df1b53fff73b10ba25",
+        11893,
+        "3ad63fcb0d7db42369354400fbf8d7f154431c1c921694a1f2a55740fc04980f",
     ),
     (7, 60, 250): (
-        10293,
-        "589aa89912c5353be6b9c9a7cdb53b5b98220dc7a2dfe2eb4caf4d817deab88d",
+        9988,
+        "05c84e59f03f5cfde17b3b71cd81b11ba972ecc1eb99af20d1174b2c3369aa85",
     ),
 }
 ADDED_RECORDS = frozenset({"lane_status", "market_snapshot"})
