@@ -12,9 +12,7 @@ Assemble one with ``trading.runtime.factory.build_daemon``.
 from __future__ import annotations
 
 import asyncio
-import gc
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +20,16 @@ import structlog
 from django.conf import settings
 
 from kbtc_core.db import db_call
-from marketdata.model.candles import Candle
-from marketdata.model.events import Event, EventSink
+from marketdata.model.events import Event
 from marketdata.recorder import Recorder
 from trading import selectors
-from trading.engine.engine import DEFAULT_BANKROLL
 from trading.engine.params import (
-    DEFAULT_PARAMS,
     ParamError,
     Params,
     market_differences,
     with_market_of,
 )
+from trading.runtime.config import CandleSource, DaemonConfig, Feed, tune_gc
 from trading.runtime.controls import ControlsWatch
 from trading.runtime.health import HealthReport
 from trading.runtime.outbox import Outbox
@@ -46,43 +42,13 @@ from trading.runtime.session import (
     restored_session,
 )
 from trading.runtime.sinks import Sink
-from trading.runtime.sinks.console import ConsoleSink
-from trading.runtime.sinks.counters import CountersSink
-from trading.runtime.sinks.dashboard import DashboardSink
-from trading.runtime.sinks.heartbeat import HeartbeatSink
-from trading.runtime.sinks.orders import UnfilledOrdersSink
-from trading.runtime.sinks.persistence import PersistenceSink
+from trading.runtime.sinks.standard import standard_sinks
 from trading.runtime.spill import spill_apply
 from trading.runtime.state import load_restart
 from trading.runtime.writer import PersistWriter, Write
 from trading.services.controls import emergency_stop_acknowledge
 
 log = structlog.get_logger(__name__)
-
-Feed = Callable[[EventSink, asyncio.Event], Coroutine[Any, Any, None]]
-CandleSource = Callable[[int], list[Candle]]
-
-
-def tune_gc() -> None:
-    """Everything alive after start-up (Django, the warmed-up engine) moves to the
-    permanent generation, so the collections that run inside ``on_event`` (an allocation
-    triggers them) only walk what the run allocated since."""
-    gc.collect()
-    gc.freeze()
-
-
-@dataclass
-class DaemonConfig:
-    lanes: tuple[str, ...] = ("paper",)
-    bankroll: int = DEFAULT_BANKROLL
-    latency_ms: int = 200
-    base_params: Params = DEFAULT_PARAMS
-    replay_window_ms: int = 12 * 3600 * 1000
-    state_save_every_ms: int = 300_000  # event time (domain.md §3.1: state save 5 min)
-    controls_poll_s: float = 1.0
-    heartbeat_s: float = 5.0
-    publish_every_s: float = 0.2
-    spill_dir: Path | None = None  # writes a stop could not make; None: KBTC_DATA_DIR
 
 
 class Daemon:
@@ -110,18 +76,17 @@ class Daemon:
         self.runtime: dict[str, Any] = {}
         self.restored = False
         self.outbox = Outbox(every_s=config.publish_every_s)
-        self.persistence = PersistenceSink(
-            self.writer,
+        self.persistence, standard = standard_sinks(
+            writer=self.writer,
+            outbox=self.outbox,
             runtime=self.runtime,
             snapshot=self._snapshot,
+            health=self.health_payload,
             state_every_ms=config.state_save_every_ms,
             spill_dir=config.spill_dir or Path(settings.KBTC["DATA_DIR"]),
+            heartbeat_s=config.heartbeat_s,
         )
-        dashboard = DashboardSink(self.outbox, runtime=self.runtime, health=self.health_payload)
-        self.persistence.on_trade_committed.append(dashboard.trade_committed)
-        self.orders = UnfilledOrdersSink()
-        standard = [self.persistence, dashboard, self.orders, ConsoleSink(), CountersSink()]
-        self.sinks: list[Sink] = [*standard, HeartbeatSink(config.heartbeat_s), *sinks]
+        self.sinks: list[Sink] = [*standard, *sinks]
         self.controls_version = -1
         self.controls = selectors.ControlsSnapshot()  # the last control read applied
         self.controls_reads = 0  # control reads applied (tests wait on it)
