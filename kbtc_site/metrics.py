@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 from kbtc_site.health import trader_reported_payload
 from kbtc_site.models import BackupKind, BackupRun, BackupStatus
 from trading.models import BotState, BreakerState, OpenPosition
+from trading.notifications.status import channel_states
 from trading.selectors import trader_heartbeat
 
 
@@ -158,9 +159,22 @@ def database_metrics() -> Iterator[Metric]:
     yield ok
 
 
+def notification_metrics() -> Iterator[Metric]:
+    """Each Discord channel: 1 when its last post was given up (failing), else 0; a channel
+    without a webhook is left out."""
+    failing = _gauge(
+        "notification_channel_failing", "1 when the channel's last post was given up", ["channel"]
+    )
+    for row in channel_states():
+        if row["state"] != "off":
+            failing.add_metric([row["channel"]], 1.0 if row["state"] == "failing" else 0.0)
+    yield failing
+
+
 class KbtcCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from database_metrics()
+        yield from notification_metrics()
         report = trader_reported_payload()
         if report is not None:
             yield from trader_metrics(report)

@@ -43,8 +43,21 @@ def _finish(run: BackupRun, status: str, message: str = "") -> BackupRun:
     run.save()
     log_method = log.info if status == BackupStatus.OK else log.error
     log_method(f"{run.kind}_{status}", file=run.file_name, message=message[:500])
-    # Notification hook (#25): trading.notifications.jobs.notify_backup_status(...) goes here.
+    if status != BackupStatus.RUNNING:
+        _notify(run, ok=status == BackupStatus.OK, message=message)
     return run
+
+
+def _notify(run: BackupRun, *, ok: bool, message: str) -> None:
+    """The operator hears of every finished backup or drill (Discord, where configured); a
+    channel that cannot be reached never fails the backup itself."""
+    from trading.notifications.jobs import notify_backup_status
+
+    text = f"{run.kind} {run.file_name or ''}: {message or ('done' if ok else 'failed')}"
+    try:
+        notify_backup_status(mode="", ok=ok, text=text[:1000])
+    except Exception as exc:  # a broker away: logged, the backup's own result stands
+        log.warning("backup_notification_failed", error=f"{type(exc).__name__}: {exc}")
 
 
 def _dump(directory: Path, now: datetime) -> tuple[Path, dict[str, int]]:

@@ -122,3 +122,22 @@ def test_with_a_token_every_scraper_must_send_it(client: Client, settings: Any) 
     assert wrong.status_code == 401
     right = client.get("/metrics", REMOTE_ADDR="10.0.0.5", HTTP_AUTHORIZATION="Bearer s3cret-token")
     assert right.status_code == 200
+
+
+def test_a_failing_discord_channel_shows_as_failing(client: Client, settings: Any) -> None:
+    from trading.notifications.status import delivery_record
+    from trading.notifications.transport import Delivery
+
+    settings.KBTC = {
+        **settings.KBTC,
+        "DISCORD_WEBHOOKS": {"risk": "http://127.0.0.1:9/r", "errors": "http://127.0.0.1:9/e"},
+    }
+    delivery_record(
+        "risk", Delivery(ok=False, attempts=8, error="503 Service Unavailable", waits=())
+    )
+    delivery_record("errors", Delivery(ok=True, attempts=1, error="", waits=()))
+    samples = scrape(client)
+    failing = "kbtc_notification_channel_failing"
+    assert samples[(failing, (("channel", "risk"),))] == 1.0
+    assert samples[(failing, (("channel", "errors"),))] == 0.0
+    assert (failing, (("channel", "trades"),)) not in samples  # no webhook: not listed

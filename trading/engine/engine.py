@@ -455,7 +455,9 @@ class Engine:
 
     def _watch(self, lane: Lane, out: list[Output], *, per_second: bool) -> None:
         assert lane.position is not None
-        reason = watch_position(self, lane, lane.position, out, per_second=per_second)
+        reason = watch_position(
+            self.market, self.now, lane, lane.position, out, per_second=per_second
+        )
         if reason and not lane.orders:
             lane.position.exit_reason = lane.position.exit_reason or reason
             self._send_exit(lane, lane.position, out)

@@ -12,22 +12,25 @@ can be sold, so no exit is chosen (BUG-034).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from trading.engine.exits import ExitInputs, settlement_window_exit, strategy_exit
 from trading.engine.health import HealthInputs, health_score
+from trading.engine.intents import Intent
 from trading.engine.lane import Lane, Position
+from trading.engine.market import MarketState
 from trading.engine.params import Params
-from trading.engine.records import PositionUpdated
-
-if TYPE_CHECKING:
-    from trading.engine.engine import Engine, Output
+from trading.engine.records import PositionUpdated, Record
 
 
 def watch_position(
-    engine: Engine, lane: Lane, position: Position, out: list[Output], *, per_second: bool
+    market: MarketState,
+    now: int,
+    lane: Lane,
+    position: Position,
+    out: list[Intent | Record],
+    *,
+    per_second: bool,
 ) -> str:
-    market, params, now = engine.market, lane.params, engine.now
+    params = lane.params
     book = market.books.get(position.ticker)
     bid, ask = (None, None) if book is None else (book.best_yes_bid, book.best_yes_ask)
     price = bid if position.long else ask  # executable: what the exit would sell into
@@ -40,7 +43,7 @@ def watch_position(
         position.track(pnl)
     own_obi = market.obi.smoothed if market.obi.ticker == position.ticker else None
     if per_second and params.exit_intelligence_enabled:
-        _score(engine, params, position, own_obi, pnl)
+        _score(market, now, params, position, own_obi, pnl)
     if (
         per_second
         and now - position.last_telemetry_ts >= params.position_telemetry_interval_s * 1000
@@ -98,9 +101,13 @@ def watch_position(
 
 
 def _score(
-    engine: Engine, params: Params, position: Position, obi: float | None, pnl: float | None
+    market: MarketState,
+    now: int,
+    params: Params,
+    position: Position,
+    obi: float | None,
+    pnl: float | None,
 ) -> None:
-    market, now = engine.market, engine.now
     entry_regime = position.regime if position.regime in ("LOW", "MEDIUM", "HIGH") else None
     score = health_score(
         HealthInputs(
