@@ -172,13 +172,15 @@ def test_a_missing_or_corrupt_file_is_refused(tmp_path):
         load_settled(broken)
 
 
-def test_the_command_refuses_a_bad_settled_file_before_serving(tmp_path):
+def test_the_command_refuses_a_bad_settled_file_before_serving(tmp_path, monkeypatch):
+    monkeypatch.delenv("KBTC_HISTORY", raising=False)  # the synthetic path: no --start needed
     bad = write(tmp_path, HEADER + ROW.format(strike="x", result="yes"))
     with pytest.raises(CommandError, match=r"--settled: .* line 2"):
         call_command("simulate_exchange", "--settled", str(bad), stdout=StringIO())
 
 
-def test_the_command_refuses_a_historical_tier_that_is_not_positive():
+def test_the_command_refuses_a_historical_tier_that_is_not_positive(monkeypatch):
+    monkeypatch.delenv("KBTC_HISTORY", raising=False)
     with pytest.raises(CommandError, match="--historical-days must be positive"):
         call_command("simulate_exchange", "--historical-days", "0", stdout=StringIO())
 
