@@ -69,7 +69,7 @@ async def _step_until(sim: SimHandle, found: Any, limit_s: int, what: str) -> An
         result = await db_call(found)()
         if result:
             return result
-    raise AssertionError(f"no {what} within {limit_s} simulated seconds")
+    raise AssertionError(f"{what}: not within {limit_s} simulated seconds")
 
 
 async def test_a_contract_settled_while_the_trader_was_down_settles_at_the_restart(
