@@ -22,6 +22,7 @@ from django.db import close_old_connections
 from django.test import override_settings
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from hypothesis.errors import Unsatisfiable
 from knox.models import AuthToken
 from schemathesis.generation import GenerationMode
 
@@ -69,7 +70,13 @@ def test_no_generated_request_gets_a_server_error(api_schema: Any) -> None:
                     f" -> {response.status_code}: {response.text[:200]}"
                 )
 
-        call()
+        try:
+            call()
+        except Unsatisfiable:
+            # An operation with nothing to get wrong (no parameters, no body): schemathesis
+            # cannot make an invalid request of it. Its valid requests ran in the other mode.
+            if mode is not GenerationMode.NEGATIVE:
+                raise
 
     offline = {**settings.KBTC, "KALSHI_API_URL": "http://127.0.0.1:9/trade-api/v2"}
     operations = [result.ok() for result in api_schema.get_all_operations()]

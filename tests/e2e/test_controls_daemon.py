@@ -219,17 +219,17 @@ async def test_switching_to_live_is_refused_and_the_daemon_keeps_trading_paper(a
 async def test_a_parameter_override_applies_to_the_running_engine_and_clearing_restores_it(api):
     async with SteppedDaemon() as sim:
         await sim.step_to(60)
-        engine = sim.engine
-        assert engine.params_hash == DEFAULT_PARAMS.params_hash()
+        lane = sim.engine.lanes["paper"]  # a lane parameter: the lane decides with it
+        assert lane.params_hash == DEFAULT_PARAMS.params_hash()
 
         response = await sim.control(
             lambda: api("post", "/api/param-overrides/", {"name": "min_hold_s", "value": 90})
         )
         assert response.status_code == 200
-        assert engine.params.min_hold_s == 90
-        assert engine.params_hash == DEFAULT_PARAMS.with_overrides({"min_hold_s": 90}).params_hash()
+        assert lane.params.min_hold_s == 90
+        assert lane.params_hash == DEFAULT_PARAMS.with_overrides({"min_hold_s": 90}).params_hash()
 
         response = await sim.control(lambda: api("delete", "/api/param-overrides/min_hold_s/"))
         assert response.status_code == 200
-        assert engine.params == DEFAULT_PARAMS
-        assert engine.params_hash == DEFAULT_PARAMS.params_hash()
+        assert lane.params == DEFAULT_PARAMS
+        assert lane.params_hash == DEFAULT_PARAMS.params_hash()

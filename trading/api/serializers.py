@@ -29,7 +29,8 @@ class ModeQuery(serializers.Serializer):
 
 
 class PageQuery(ModeQuery):
-    page = serializers.IntegerField(min_value=1, default=1)
+    # bounded: a page past the database's offset range answers 400, not 500
+    page = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
     per_page = serializers.IntegerField(min_value=1, max_value=MAX_PER_PAGE, default=10)
 
 

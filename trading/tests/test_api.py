@@ -391,6 +391,7 @@ def test_trades_are_paged_newest_first_with_flagged_rows(anonymous):
         ("per_page=101", "per_page"),
         ("per_page=0", "per_page"),
         ("page=0", "page"),
+        ("page=19965952733043904512", "page"),  # past the database's offset range
         ("mode=moon", "mode"),
         ("date_from=yesterday", "date_from"),
     ],
