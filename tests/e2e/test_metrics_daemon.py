@@ -68,6 +68,7 @@ async def test_the_trader_figures_are_present_and_move_during_a_simulator_run() 
         while not counted("orders") and sim.elapsed_s < 4 * 3600:
             await sim.step(60)
         assert counted("orders"), "no order in 4 simulated hours"
+        await sim.step(600)  # flat again for a while: its decisions move on
         await sim.settle()
         later = await scrape_when(
             lambda s: total(s, "kbtc_orders_total") == counted("orders"),

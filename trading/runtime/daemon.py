@@ -283,6 +283,7 @@ class Daemon:
             now=self.session.now if self.session else None,
             written=self.writer.written,
             dropped=self.writer.dropped,
+            unwritten=self.persistence.unwritten_at_stop,
             failed=self.writer.failed,
             errors=self.errors,
         )

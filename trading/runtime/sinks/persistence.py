@@ -64,6 +64,7 @@ class PersistenceSink(Sink):
         self.last_decision: dict[str, Decision] = {}
         self.on_trade_committed: list[Callable[[PositionClosed], None]] = []
         self.last_save_ts: int | None = None
+        self.unwritten_at_stop = 0
 
     def start(self, records: Sequence[SessionOutput], *, restored: bool = False) -> None:
         for item in records:
@@ -160,6 +161,7 @@ class PersistenceSink(Sink):
 
     async def close(self) -> None:
         await self.writer.flush()
+        self.unwritten_at_stop = self.writer.pending  # what the database would not take
         if self.writer.pending:
             self._spill_unwritten()
 
