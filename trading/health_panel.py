@@ -74,6 +74,15 @@ def trader_troubles(payload: dict[str, Any]) -> list[dict[str, str]]:
                 "text": f"{payload['event_errors']} events failed (logged and skipped)",
             }
         )
+    if payload.get("open_rows_not_held"):
+        troubles.append(
+            {
+                "level": "bad",
+                "label": "Open positions",
+                "text": "stored as open but not held by the trader after its start: "
+                + ", ".join(payload["open_rows_not_held"]),
+            }
+        )
     troubles.extend(_recorder_troubles(payload.get("recorder")))
     troubles.extend(_stuck_holds(payload.get("held_contracts")))
     if payload.get("orders_unfilled"):

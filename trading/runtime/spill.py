@@ -39,6 +39,7 @@ from trading.services.trades import (
     bankroll_record,
     decision_record,
     ms_to_datetime,
+    open_positions_reconcile,
     position_close,
     position_open,
     position_update,
@@ -116,6 +117,8 @@ SPILLABLE: dict[str, _Kind] = {
     "bankroll_record": _Kind(bankroll_record, _bankroll_key, _bankroll_count),
     "state_save": _Kind(save_rows),
     "emergency_stop_acknowledge": _Kind(emergency_stop_acknowledge),
+    # writes only the rows that are missing: applying it twice is harmless
+    "open_positions_reconcile": _Kind(open_positions_reconcile),
 }
 _NAMES = {kind.fn: name for name, kind in SPILLABLE.items()}
 

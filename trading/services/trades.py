@@ -60,6 +60,26 @@ def _optional_price(price: int | None) -> Any:
 # --- positions and trades ----------------------------------------------------------------
 
 
+def open_positions_reconcile(
+    *, lanes: list[str], held: list[dict[str, Any]]
+) -> dict[str, list[str]]:
+    """At a start, the stored open positions against those the restored engine holds
+    (``held``: ``position_open``'s fields of each). A held position without its row (the
+    row was lost with a crash) gets it; a row the engine does not hold is reported (never
+    deleted or booked: its money is not known here), so the operator sees it."""
+    with transaction.atomic():
+        stored = set(
+            OpenPosition.objects.filter(lane__in=lanes).values_list("position_uid", flat=True)
+        )
+        written = []
+        for fields in held:
+            if fields["position_uid"] not in stored:
+                position_open(**fields)
+                written.append(fields["position_uid"])
+    held_uids = {fields["position_uid"] for fields in held}
+    return {"rows_written": written, "rows_not_held": sorted(stored - held_uids)}
+
+
 def position_open(
     *,
     lane: str,

@@ -268,3 +268,21 @@ def test_exit_rows_and_rows_written_without_one_leave_the_size_multiplier_empty(
 
 def test_the_dashboards_signal_payload_carries_the_size_multiplier():
     assert outputs.signal_payload(_engine_decision("NORMAL", 1.0))["size_mult"] == 1.0
+
+
+def test_a_start_restores_the_row_of_a_held_position_and_reports_a_row_nobody_holds():
+    held = {
+        "lane": "paper",
+        "position_uid": "pos-paper-held",
+        "ticker": "KXBTC15M-26JAN010015-15",
+        "direction": "long",
+        "contracts": 300,
+        "entry_price": 4200,
+        "opened_at_ms": 1_767_225_600_000,
+        "cost": 1_260_000,
+    }
+    trades.position_open(**{**held, "position_uid": "pos-paper-stale"})
+    result = trades.open_positions_reconcile(lanes=["paper"], held=[held])
+    assert result == {"rows_written": ["pos-paper-held"], "rows_not_held": ["pos-paper-stale"]}
+    assert trades.open_positions_reconcile(lanes=["paper"], held=[held])["rows_written"] == []
+    assert OpenPosition.objects.filter(position_uid="pos-paper-stale").exists()  # kept

@@ -35,7 +35,7 @@ from trading.runtime.sinks.base import Sink
 from trading.runtime.spill import spill_lines, spill_save
 from trading.runtime.state import count_trade, save_state_write, trade_counts
 from trading.runtime.writer import PersistWriter, Write
-from trading.services.trades import DecisionLogGate, bankroll_record
+from trading.services.trades import DecisionLogGate, bankroll_record, open_positions_reconcile
 
 log = structlog.get_logger(__name__)
 
@@ -65,11 +65,33 @@ class PersistenceSink(Sink):
         self.on_trade_committed: list[Callable[[PositionClosed], None]] = []
         self.last_save_ts: int | None = None
         self.unwritten_at_stop = 0
+        self.reconciled: dict[str, list[str]] = {}  # the start's open-position check
 
     def start(self, records: Sequence[SessionOutput], *, restored: bool = False) -> None:
+        held = []
         for item in records:
             if isinstance(item, LaneStatus):
                 self.statuses[item.lane] = item
+            elif isinstance(item, PositionOpened):
+                held.append(outputs.position_open_write(item, None).kwargs)
+        # The stored open positions and the engine's agree after every start (issue #15):
+        # a held position gets its row, a row nobody holds is a trouble.
+        lanes = sorted(self.statuses)
+        self.writer.put(
+            Write(
+                open_positions_reconcile,
+                {"lanes": lanes, "held": held},
+                critical=True,
+                after=self._reconciled,
+            )
+        )
+
+    def _reconciled(self, result: dict[str, list[str]]) -> None:
+        self.reconciled = result
+        if result["rows_written"]:
+            log.warning("open_position_rows_restored", positions=result["rows_written"])
+        if result["rows_not_held"]:
+            log.error("open_position_rows_not_held", positions=result["rows_not_held"])
 
     def consume(self, event: Event | None, produced: Sequence[SessionOutput], now: int) -> None:
         save = False
@@ -153,6 +175,7 @@ class PersistenceSink(Sink):
 
     def health(self) -> dict[str, Any]:
         return {
+            "open_rows_not_held": self.reconciled.get("rows_not_held", []),
             "db": self.writer.state(),
             "writer_lag_s": round(self.writer.lag_s(), 3),
             "writer_dropped": self.writer.dropped,
