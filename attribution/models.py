@@ -1,1 +1,64 @@
-"""Models of the attribution app (added by the issues that build it)."""
+"""Models of the attribution app (domain.md §5.2, §6).
+
+Money is ``Decimal(18,6)`` dollars as everywhere in the database; the ``attribution`` JSON is
+``attribution.breakdown.attribute()``'s output, whose money is integer micro-dollars.
+Writes go through ``attribution.services``.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from trading.models import Lane, money_field
+
+
+class DailyAttribution(models.Model):
+    """One lane's closed trades of one UTC day (by exit time), quarantined/flagged excluded.
+
+    Days without trades get a row too (zeros): a missing row is a day the job has not done,
+    which is how the back-fill finds it."""
+
+    lane = models.CharField(max_length=8, choices=Lane.choices)
+    day = models.DateField()
+    total_trades = models.IntegerField()
+    total_pnl = money_field()
+    total_fees = money_field()
+    attribution = models.JSONField(default=dict, blank=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-day", "lane"]
+        constraints = [
+            models.UniqueConstraint(fields=["lane", "day"], name="daily_attribution_lane_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lane} {self.day}: {self.total_trades} trades, {self.total_pnl}"
+
+
+class WeeklyAttribution(models.Model):
+    """Seven UTC days from ``week_start`` (a Sunday) to the Saturday, with the drift rule:
+    a session or regime whose PnL is negative this week and was positive the week before."""
+
+    lane = models.CharField(max_length=8, choices=Lane.choices)
+    week_start = models.DateField()
+    total_trades = models.IntegerField()
+    total_pnl = money_field()
+    total_fees = money_field()
+    fee_drag = models.FloatField(null=True, blank=True, help_text="fees / PnL before fees")
+    attribution = models.JSONField(default=dict, blank=True)
+    flipped = models.JSONField(
+        default=list, blank=True, help_text='[{"dimension", "name", "pnl", "prior_pnl"}]'
+    )
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-week_start", "lane"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lane", "week_start"], name="weekly_attribution_lane_week"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lane} week of {self.week_start}: {self.total_trades} trades"

@@ -40,6 +40,9 @@ def jobs() -> tuple[Job, ...]:
             "kbtc_site.backup_database",
             crontab=settings.KBTC["BACKUP_SCHEDULE"],
         ),
+        # Each pass back-fills what earlier passes missed (attribution.services).
+        Job("daily attribution", "attribution.attribute_days", crontab="5 0 * * *"),
+        Job("weekly attribution", "attribution.attribute_weeks", crontab="10 0 * * 0"),
     )
 
 
