@@ -2,7 +2,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from attribution.models import DailyAttribution, WeeklyAttribution
+from attribution.models import (
+    DailyAttribution,
+    SignalBaseline,
+    TripwireState,
+    WeeklyAttribution,
+)
 from trading.admin import ReadOnlyAdmin
 
 
@@ -19,3 +24,16 @@ class DailyAttributionAdmin(ReadOnlyAdmin):
 class WeeklyAttributionAdmin(ReadOnlyAdmin):
     list_display = ("week_start", "lane", "total_trades", "total_pnl", "fee_drag", "flipped")
     list_filter = ("lane",)
+
+
+@admin.register(SignalBaseline)
+class SignalBaselineAdmin(ReadOnlyAdmin):
+    list_display = ("lane", "taken_at", "trades", "win_rate", "sharpe")
+
+
+@admin.register(TripwireState)
+class TripwireStateAdmin(admin.ModelAdmin):
+    """Editable: clearing ``cooldown_until`` re-arms a tripwire at the next hourly check."""
+
+    list_display = ("name", "fired_at", "cooldown_until", "detail", "checked_at")
+    readonly_fields = ("name", "fired_at", "detail", "history", "checked_at")

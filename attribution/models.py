@@ -62,3 +62,38 @@ class WeeklyAttribution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lane} week of {self.week_start}: {self.total_trades} trades"
+
+
+class SignalBaseline(models.Model):
+    """A lane's signal health when it was taken (``attribution.signal_health``): what later
+    figures are judged against. Taken with the first 20 trades, replaced once 30 days old
+    (the original lost the date and replaced it on the second run, domain.md §6.1 ⚠)."""
+
+    lane = models.CharField(max_length=8, choices=Lane.choices, unique=True)
+    taken_at = models.DateTimeField(help_text="trading-clock time of the 30 days it covers")
+    trades = models.IntegerField()
+    win_rate = models.FloatField(null=True, blank=True)
+    sharpe = models.FloatField(null=True, blank=True)
+    health = models.JSONField(default=dict, blank=True, help_text="the figures, ICs included")
+
+    def __str__(self) -> str:
+        return f"{self.lane} baseline of {self.taken_at:%Y-%m-%d}: {self.trades} trades"
+
+
+class TripwireState(models.Model):
+    """A live-health tripwire's (or signal-health alert's) durable state: when it last
+    fired, until when it stays quiet, and the readings a rule needs across runs (the edge
+    skip ratio's last hourly ratios)."""
+
+    name = models.CharField(max_length=64, unique=True)
+    fired_at = models.DateTimeField(null=True, blank=True)
+    cooldown_until = models.DateTimeField(null=True, blank=True)
+    detail = models.CharField(max_length=300, blank=True, help_text="what it last said")
+    history = models.JSONField(default=list, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (fired {self.fired_at or 'never'})"

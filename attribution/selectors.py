@@ -27,8 +27,8 @@ class StoredTrade:
     reason: str
     entry_obi: float | None
     entry_roc: float | None
-    entry_price: int  # YES space, $0.0001
-    exit_price: int
+    entry_yes_price: int  # $0.0001
+    exit_yes_price: int
 
 
 def _ms(at: dt.datetime) -> int:
@@ -48,8 +48,8 @@ def stored_trade(row: Trade) -> StoredTrade:
         reason=row.exit_reason,
         entry_obi=row.entry_obi,
         entry_roc=row.entry_roc,
-        entry_price=int(row.entry_price * 10_000),
-        exit_price=int(row.exit_price * 10_000),
+        entry_yes_price=int(row.entry_price * 10_000),
+        exit_yes_price=int(row.exit_price * 10_000),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from attribution.monitoring import live_health_check
 from attribution.services import attribution_catch_up
 
 
@@ -19,3 +20,9 @@ def attribute_weeks() -> int:
     """The weekly job (Sunday 00:10 UTC): every ended Sunday–Saturday week not yet
     attributed, with the drift rule; returns how many week rows it wrote."""
     return len(attribution_catch_up(days=False).weeks)
+
+
+@shared_task(name="attribution.check_live_health")
+def check_live_health() -> list[str]:
+    """Hourly: signal health per lane and the live-health tripwires; the names that fired."""
+    return live_health_check()
