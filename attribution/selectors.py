@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
+from attribution.breakdown import attribute
+from attribution.models import WeeklyAttribution
 from trading.clock import day_start
 from trading.models import Trade
 
@@ -81,3 +84,114 @@ def first_trade_day(*, lane: str) -> dt.date | None:
         .first()
     )
     return first.astimezone(dt.UTC).date() if first is not None else None
+
+
+# --- the original's answer shape (GET /api/attribution, domain.md §5.1 / §9.2) ----------
+
+
+def _dollars(micro: int) -> float:
+    return round(micro / 1_000_000, 2)
+
+
+def _pct(fraction: float) -> float:
+    return round(fraction * 100, 3)
+
+
+def _signal_groups(result: dict[str, Any]) -> dict[str, Any]:
+    groups: dict[str, Any] = {
+        name: {
+            "trades": g["trades"],
+            "pnl_dollars": _dollars(g["pnl"]),
+            "avg_pnl_pct": _pct(g["avg_pnl_frac"]),
+            "win_rate": round(g["win_rate"], 3),
+            "pnl_share_pct": round(g["share_of_pnl"] * 100, 1),
+        }
+        for name, g in result["by_conviction"].items()
+        if g["trades"]
+    }
+    for name, g in result["by_direction"].items():
+        if g["trades"]:
+            groups[f"direction_{name.lower()}"] = {
+                "trades": g["trades"],
+                "pnl_dollars": _dollars(g["pnl"]),
+                "win_rate": round(g["win_rate"], 3),
+            }
+    return groups
+
+
+def original_shape(result: dict[str, Any]) -> dict[str, Any]:
+    """``attribute()``'s output in the original's keys and units (dollars, percentages):
+    empty groups left out, ``best_regime`` inside the regimes; plus ``avg_hold_s`` where
+    the original counted candles."""
+    execution = result["execution"]
+    regimes: dict[str, Any] = {
+        name: {
+            "trades": g["trades"],
+            "pnl_dollars": _dollars(g["pnl"]),
+            "win_rate": round(g["win_rate"], 3),
+            "avg_hold_s": round(g["avg_hold_s"], 1),
+        }
+        for name, g in result["by_regime"].items()
+        if g["trades"]
+    }
+    if result["best_regime"] is not None:
+        regimes["best_regime"] = result["best_regime"]
+    share = execution["fees_share_of_gross"]
+    return {
+        "total_pnl_dollars": _dollars(result["pnl"]),
+        "total_trades": result["trades"],
+        "signal_attribution": _signal_groups(result),
+        "regime_attribution": regimes,
+        "session_attribution": {
+            name: {
+                "trades": g["trades"],
+                "pnl_dollars": _dollars(g["pnl"]),
+                "win_rate": round(g["win_rate"], 3),
+                "avg_pnl_pct": _pct(g["avg_pnl_frac"]),
+            }
+            for name, g in result["by_session"].items()
+            if g["trades"]
+        },
+        "execution_attribution": {
+            "total_fees_dollars": _dollars(execution["fees"]),
+            "theoretical_pnl": _dollars(execution["theoretical_pnl"]),
+            "actual_pnl": _dollars(result["pnl"]),
+            "execution_drag": _dollars(execution["fees"]),
+            "fees_as_pct_of_gross": round(share * 100, 1) if share is not None else 0,
+        },
+        "exit_reason_breakdown": {
+            name: {
+                "count": g["trades"],
+                "pct_of_all": round(g["share_of_trades"] * 100, 1),
+                "avg_pnl_pct": _pct(g["avg_pnl_frac"]),
+                "pnl_dollars": _dollars(g["pnl"]),
+            }
+            for name, g in result["by_exit_reason"].items()
+        },
+    }
+
+
+def latest_week(*, lane: str) -> dict[str, Any] | None:
+    """The newest weekly row: its fee drag and flipped sessions/regimes (the drift flags)."""
+    row = WeeklyAttribution.objects.filter(lane=lane).order_by("-week_start").first()
+    if row is None:
+        return None
+    return {
+        "week_start": row.week_start.isoformat(),
+        "total_trades": row.total_trades,
+        "total_pnl_dollars": float(row.total_pnl),
+        "fee_drag_pct": round(row.fee_drag * 100, 1) if row.fee_drag is not None else None,
+        "flipped": [
+            {**flip, "pnl": _dollars(flip["pnl"]), "prior_pnl": _dollars(flip["prior_pnl"])}
+            for flip in row.flipped
+        ],
+    }
+
+
+def lane_attribution(*, lane: str) -> dict[str, Any]:
+    """Every counted trade of the lane, recomputed (not summed from the daily rows, as the
+    original's API), plus the newest week's drift flags."""
+    return {
+        **original_shape(attribute(attributable_trades(lane=lane))),
+        "weekly": latest_week(lane=lane),
+    }

@@ -120,16 +120,19 @@ async def retention_keeper() -> None:
 def _attribution_pass() -> None:
     from django.db import connection
 
+    from attribution.monitoring import live_health_check
     from attribution.services import attribution_catch_up
 
     try:
         attribution_catch_up()  # on the trading clock: the simulated days as they end
+        live_health_check()
     finally:
         connection.close()
 
 
 async def attribution_keeper() -> None:
-    """Beat's daily and weekly attribution jobs for the demo, which runs no beat."""
+    """Beat's attribution jobs and hourly signal-health check for the demo, which runs no
+    beat (a wall minute is a simulated hour at the default speed)."""
     while True:
         await asyncio.sleep(RETENTION_EVERY_S)
         try:
