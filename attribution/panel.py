@@ -6,14 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.cache import cache
+from django.db.models import Max
 
+from attribution.models import SignalBaseline
 from attribution.monitoring import lane_signal_health
 from attribution.selectors import lane_attribution
-from trading.models import Lane
+from trading.models import Lane, Trade
 
 PANEL = "attribution/partials/attribution.html"
-# The health panel re-renders at every health push (up to 5 a second); the 30 days behind
-# signal health move with trades, so a minute's staleness is nothing.
+# The health panel re-renders at every health push (up to 5 a second); between trades the
+# 30 days behind signal health only move with the clock, so a minute's staleness is nothing.
 SIGNAL_HEALTH_TTL_S = 60
 
 
@@ -64,5 +66,9 @@ def signal_health_rows() -> list[dict[str, Any]]:
     def compute() -> list[dict[str, Any]]:
         return [lane_signal_health(lane=lane) for lane in Lane.values]
 
-    rows = cache.get_or_set("attribution:signal_health", compute, SIGNAL_HEALTH_TTL_S)
+    # Keyed by the newest trade and baseline too, so a close or a new baseline shows at once.
+    newest = Trade.objects.aggregate(id=Max("id"))["id"]
+    baseline = SignalBaseline.objects.aggregate(at=Max("taken_at"))["at"]
+    key = f"attribution:signal_health:{newest}:{baseline}"
+    rows = cache.get_or_set(key, compute, SIGNAL_HEALTH_TTL_S)
     return rows if rows is not None else compute()

@@ -84,3 +84,6 @@ def test_the_health_panel_lists_signal_health_per_lane():
     assert rows["live"]["trades"] == 0
     html = dashboard.render_topic("health", {"feeds": []}, can_control=False)[0]
     assert '<tr data-lane="paper"><td>paper</td><td>20</td><td>50%</td>' in html
+    with override_settings(ANONYMOUS_READS=True):
+        page = Client().get("/").content.decode()
+    assert '<tr data-lane="paper"><td>paper</td><td>20</td><td>50%</td>' in page
