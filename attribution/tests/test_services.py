@@ -176,3 +176,20 @@ def test_the_command_refuses_a_bad_date():
 
     with pytest.raises(CommandError, match="expected a date YYYY-MM-DD, got '2026-13-01'"):
         call_command("attribution", "--date", "2026-13-01")
+
+
+@pytest.mark.usefixtures("webhooks", "eager")
+def test_the_catch_up_posts_the_newest_day_and_week_only(server):
+    closed(D0_MS + HOUR, pnl=-2_000_000)  # Sunday: back-filled quietly
+    closed(D0_MS + 6 * DAY + HOUR, pnl=1_500_000, conviction="HIGH")  # Saturday
+    attribution_catch_up(now=at(7, 0.1))  # Sunday 00:06: Saturday is yesterday
+    posts = server.on("attribution")
+    assert [p.title for p in posts] == [
+        "[PAPER] Daily attribution 2026-01-10",
+        "[PAPER] Weekly digest 2026-01-04 – 2026-01-10",
+    ]
+    assert posts[0].embed["description"].startswith("1 trades, net $1.50")
+    assert "HIGH $1.50 (1)" in posts[0].field("Conviction")
+    assert posts[1].field("Flipped") == "none"
+    attribution_catch_up(now=at(7, 0.2))
+    assert len(server.on("attribution")) == 2  # nothing new, nothing posted
