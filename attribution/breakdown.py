@@ -26,6 +26,8 @@ SESSIONS = (
 )
 CONVICTIONS = ("HIGH", "NORMAL", "LOW")
 REGIMES = ("LOW", "MEDIUM", "HIGH", "UNKNOWN")
+# A regime needs more than this many trades to be called the best (domain.md §5.1).
+BEST_REGIME_MIN_TRADES = 10
 
 
 class TradeOutcome(Protocol):
@@ -91,9 +93,19 @@ def _summary(trades: Sequence[TradeOutcome], total_pnl: int, total_count: int) -
     }
 
 
+def best_regime(by_regime: dict[str, dict[str, Any]]) -> str | None:
+    """LOW or MEDIUM, whichever has the higher win rate among those with more than
+    ``BEST_REGIME_MIN_TRADES`` trades (the original's rule: HIGH is never "best")."""
+    candidates = [
+        name for name in ("LOW", "MEDIUM") if by_regime[name]["trades"] > BEST_REGIME_MIN_TRADES
+    ]
+    return max(candidates, key=lambda name: by_regime[name]["win_rate"], default=None)
+
+
 def attribute(trades: Sequence[TradeOutcome]) -> dict[str, Any]:
     """Totals, then the same summary per conviction, direction, regime at entry, UTC
     session of the entry and exit reason."""
+    by_regime = _group(trades, lambda t: t.regime, REGIMES)
     pnl = sum(t.pnl for t in trades)
     fees = sum(t.fees for t in trades)
     gross = pnl + fees
@@ -107,7 +119,8 @@ def attribute(trades: Sequence[TradeOutcome]) -> dict[str, Any]:
         },
         "by_conviction": _group(trades, lambda t: t.conviction, CONVICTIONS),
         "by_direction": _group(trades, lambda t: t.direction, ("LONG", "SHORT")),
-        "by_regime": _group(trades, lambda t: t.regime, REGIMES),
+        "by_regime": by_regime,
+        "best_regime": best_regime(by_regime),
         "by_session": _group(
             trades, lambda t: session_of(t.opened_ts), (name for name, _, _ in SESSIONS)
         ),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from attribution.breakdown import attribute
+from attribution.signal_health import signal_health
 from backtests import services
 from backtests.driver import MetricsSink, ParamSet, run_pass
 from backtests.metrics import compute
@@ -104,6 +105,7 @@ def backtest_run(
             metrics["entries_decided"] = sink.entries
             metrics["quarantined_trades"] = len(sink.trades) - len(counted)
             attribution = attribute(counted)
+            attribution["signal_health"] = signal_health(counted)
             services.run_finish(
                 run_id=run.pk,
                 data_sha256=sha,

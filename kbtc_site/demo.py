@@ -18,7 +18,8 @@ saved and every queue drained, so the next start continues where this one stoppe
 so the demo's disk stays bounded however long it runs: every ``RETENTION_EVERY_S`` wall
 seconds (a simulated hour at the default speed) it archives and deletes what is past the
 embedded profile's retention, in a thread of its own (a day's archive takes seconds; the
-trader's ORM thread must not wait for it).
+trader's ORM thread must not wait for it). ``attribution_keeper`` likewise stands in for
+beat's attribution jobs, on the trading clock: each simulated day is attributed once it ends.
 """
 
 from __future__ import annotations
@@ -116,4 +117,32 @@ async def retention_keeper() -> None:
             log.exception("demo_retention_failed")
 
 
-BACKGROUND_JOBS: list[Callable[[], Coroutine[Any, Any, None]]] = [paper_trader, retention_keeper]
+def _attribution_pass() -> None:
+    from django.db import connection
+
+    from attribution.monitoring import live_health_check
+    from attribution.services import attribution_catch_up
+
+    try:
+        attribution_catch_up()  # on the trading clock: the simulated days as they end
+        live_health_check()
+    finally:
+        connection.close()
+
+
+async def attribution_keeper() -> None:
+    """Beat's attribution jobs and hourly signal-health check for the demo, which runs no
+    beat (a wall minute is a simulated hour at the default speed)."""
+    while True:
+        await asyncio.sleep(RETENTION_EVERY_S)
+        try:
+            await asyncio.to_thread(_attribution_pass)
+        except Exception:  # logged and tried again next pass
+            log.exception("demo_attribution_failed")
+
+
+BACKGROUND_JOBS: list[Callable[[], Coroutine[Any, Any, None]]] = [
+    paper_trader,
+    retention_keeper,
+    attribution_keeper,
+]

@@ -40,6 +40,10 @@ def jobs() -> tuple[Job, ...]:
             "kbtc_site.backup_database",
             crontab=settings.KBTC["BACKUP_SCHEDULE"],
         ),
+        # Each pass back-fills what earlier passes missed (attribution.services).
+        Job("daily attribution", "attribution.attribute_days", crontab="5 0 * * *"),
+        Job("weekly attribution", "attribution.attribute_weeks", crontab="10 0 * * 0"),
+        Job("signal health and tripwires", "attribution.check_live_health", every_s=3600),
     )
 
 

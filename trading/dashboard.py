@@ -16,6 +16,8 @@ from typing import Any
 from django.core.paginator import Paginator
 from django.template.loader import render_to_string
 
+from attribution.panel import PANEL as ATTRIBUTION
+from attribution.panel import attribution_context
 from trading import clock, push, selectors
 from trading.health_panel import health_context
 from trading.models import Direction, Lane
@@ -270,6 +272,7 @@ def render_topic(topic: str, payload: dict[str, Any], *, can_control: bool) -> l
         html = "".join(
             [
                 render_to_string(STATS, stats_context(lane)),
+                render_to_string(ATTRIBUTION, attribution_context(lane)),
                 render_to_string(FLAGGED, flagged_context()),
             ]
         )
@@ -295,6 +298,7 @@ def snapshot_context(*, can_control: bool) -> dict[str, Any]:
         "health": health_context(latest.get(("health", ""))),
         "positions": [positions_context(lane, latest.get(("position", lane))) for lane in LANES],
         "stats": [stats_context(lane) for lane in LANES],
+        "attribution": [attribution_context(lane) for lane in LANES],
         "flagged": flagged_context(),
     }
 
@@ -309,6 +313,7 @@ def render_snapshot(*, can_control: bool) -> str:
         render_to_string(HEALTH, context["health"]),
         *(render_to_string(POSITIONS, positions) for positions in context["positions"]),
         *(render_to_string(STATS, stats) for stats in context["stats"]),
+        *(render_to_string(ATTRIBUTION, report) for report in context["attribution"]),
         render_to_string(FLAGGED, context["flagged"]),
     ]
     return "".join(parts)

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import connection
 
+from attribution.panel import signal_health_rows
 from trading import selectors
 from trading.notifications.status import channel_states
 
@@ -27,6 +28,7 @@ def health_context(payload: dict[str, Any] | None) -> dict[str, Any]:
         "notifications": notifications,
         "trader": selectors.trader_heartbeat(),
         "web_db": _db_state(),
+        "signal_health": signal_health_rows(),
     }
 
 

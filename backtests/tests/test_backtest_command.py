@@ -55,6 +55,10 @@ def test_history_run_reports_the_listed_keys_and_stores_the_run(klines):
     assert len(run.equity) == result["trades"]
     assert run.metrics["sharpe"] == result["sharpe"]
     assert run.attribution["trades"] == result["trades"]
+    health = run.attribution["signal_health"]  # the run's signal health (attribution)
+    assert health["trades"] == result["trades"]
+    assert health["win_rate"] == pytest.approx(result["win_rate"])
+    assert health["ic"]["obi"]["n"] + health["ic"]["roc"]["n"] > 0  # entry signals recorded
     assert " src:" in run.code_version
     assert sum(result["exit_reasons"].values()) == result["trades"]
 

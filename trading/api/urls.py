@@ -11,6 +11,7 @@ from typing import Any
 
 from django.urls import URLPattern, path
 
+from attribution.api import AttributionView
 from trading.api import views
 
 app_name = "api"
@@ -35,6 +36,7 @@ urlpatterns = [
     *both("stats/daily", views.StatsDailyView.as_view(), "stats-daily"),
     *both("stats/by-regime", views.StatsByRegimeView.as_view(), "stats-by-regime"),
     *both("stats/signal-accuracy", views.SignalAccuracyView.as_view(), "stats-signal-accuracy"),
+    *both("attribution", AttributionView.as_view(), "attribution"),
     *both("param-overrides", views.OverrideView.as_view(), "overrides"),
     *both("param-overrides/<str:name>", views.OverrideDetailView.as_view(), "override"),
     *both("controls", views.ControlsView.as_view(), "controls"),

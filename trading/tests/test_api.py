@@ -42,6 +42,7 @@ READS = [
     "/api/stats/daily",
     "/api/stats/by-regime",
     "/api/stats/signal-accuracy",
+    "/api/attribution",
     "/api/param-overrides",
     "/api/controls",
 ]

@@ -189,6 +189,8 @@ def test_the_page_renders_every_live_widget_that_pushes_can_replace():
         "trades-panel",
         "stats-paper",
         "stats-live",
+        "attribution-paper",
+        "attribution-live",
         "flagged-panel",
         "equity-chart",
         "btc-chart",
@@ -229,6 +231,7 @@ def test_topic_payloads_render_their_partials():
     assert '"value": 1010.0' in equity[1]
     trade, trades = dashboard.render_topic("trade", TRADE, can_control=False)
     assert 'id="stats-paper"' in trade
+    assert 'id="attribution-paper"' in trade  # a close re-attributes the lane
     assert trades.startswith('<div id="trades-panel"')  # its own frame: the page may drop it
     assert 'hx-trigger="load' not in trade + trades  # a push never makes the page request
 
