@@ -14,7 +14,9 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from backtests.driver import DataGap
+from backtests.models import BacktestRun
 from backtests.paramsets import ParamFileError, param_sets
+from backtests.report import write_report
 from backtests.runner import PassOutcome, backtest_run, summary
 from backtests.sources import Source, SourceError, archive_source, history_source, journal_source
 from marketdata.management.commands.archive_events import default_root
@@ -68,6 +70,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--json", action="store_true", help="one JSON object, last line")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument(
+            "--report",
+            type=Path,
+            default=None,
+            help="write the first set's HTML report to this file (with several sets, "
+            "the others beside it as FILE-stem.<run id>.html)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         start_ts, end_ts = utc_to_ms(options["start"]), utc_to_ms(options["end"])
@@ -113,7 +122,20 @@ class Command(BaseCommand):
             ) from exc
         finally:
             bar.close()
+        if options["report"] is not None:
+            self._write_reports(outcome, options["report"])
         self._report(outcome, as_json=options["json"])
+
+    def _write_reports(self, outcome: PassOutcome, path: Path) -> None:
+        for index, run in enumerate(outcome.runs):
+            target = (
+                path if index == 0 else path.with_name(f"{path.stem}.{run.run_id}{path.suffix}")
+            )
+            try:
+                write_report(BacktestRun.objects.get(pk=run.run_id), target)
+            except OSError as exc:
+                raise CommandError(f"run stored, but cannot write its report: {exc}") from exc
+            self.stderr.write(f"report of run {run.run_id}: {target}")
 
     def _source(self, options: dict[str, Any], start_ts: int, end_ts: int) -> Source:
         kind = options["source"]

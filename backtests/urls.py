@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from backtests import views
+
+urlpatterns = [
+    path("runs/<int:pk>/report", views.run_report, name="backtest-report"),
+    path("runs/<int:pk>/report/", views.run_report, name="backtest-report-slash"),
+]
