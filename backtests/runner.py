@@ -7,6 +7,7 @@ error's text and re-raises.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,12 @@ from backtests.metrics import compute
 from backtests.sources import Source
 from backtests.version import code_version
 
-PROGRESS_SAVE_EVERY = 50  # progress reports between database updates
+# wall seconds between progress saves; each one is also a heartbeat and a cancel check
+PROGRESS_SAVE_S = 2.0
+
+
+class BacktestCancelled(Exception):
+    """An operator cancelled the pass; its runs are marked cancelled."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,32 +59,41 @@ def backtest_run(
     end_ts: int,
     max_gap_ms: int,
     on_progress: Callable[[int, int], None] | None = None,
+    batch: uuid.UUID | None = None,
 ) -> PassOutcome:
-    batch = uuid.uuid4()
-    version = code_version()
-    runs = [
-        services.run_start(
-            batch=batch,
-            name=s.name,
-            lane=lane,
-            source=source.kind,
-            data=source.data,
-            code_version=version,
-            params=s.params,
-            start_ts=start_ts,
-            end_ts=end_ts,
-            bankroll=bankroll,
-        )
-        for s in sets
-    ]
-    reports = 0
+    """Run the pass; ``batch`` names runs already stored (queued by ``enqueue``, begun by the
+    task), one per set in order; without it the runs are created here."""
+    if batch is None:
+        batch = uuid.uuid4()
+        version = code_version()
+        runs = [
+            services.run_start(
+                batch=batch,
+                name=s.name,
+                lane=lane,
+                source=source.kind,
+                data=source.data,
+                code_version=version,
+                params=s.params,
+                start_ts=start_ts,
+                end_ts=end_ts,
+                bankroll=bankroll,
+            )
+            for s in sets
+        ]
+    else:
+        runs = services.runs_of(batch=batch, data=source.data)
+        if [r.name for r in runs] != [s.name for s in sets]:
+            raise ValueError(f"batch {batch} holds other parameter sets than the request's")
+    saved = time.monotonic()
 
     def progress(events: int, ts: int) -> None:
-        nonlocal reports
-        reports += 1
-        if reports % PROGRESS_SAVE_EVERY == 0:
-            done = (ts - start_ts) / (end_ts - start_ts)
-            services.runs_progress(batch=batch, progress=min(done, 1.0), events=events)
+        nonlocal saved
+        if time.monotonic() - saved >= PROGRESS_SAVE_S:
+            saved = time.monotonic()
+            done = min((ts - start_ts) / (end_ts - start_ts), 1.0)
+            if services.runs_progress(batch=batch, progress=done, events=events):
+                raise BacktestCancelled(f"backtest {batch} cancelled at {done:.0%}")
         if on_progress is not None:
             on_progress(events, ts)
 
@@ -118,6 +133,9 @@ def backtest_run(
             outcomes.append(
                 RunOutcome(run.pk, run.name, run.params_hash, sink, metrics, attribution)
             )
+    except BacktestCancelled:
+        services.runs_mark_cancelled(batch=batch)
+        raise
     except BaseException as exc:
         services.runs_fail(batch=batch, error=f"{type(exc).__name__}: {exc}")
         raise
