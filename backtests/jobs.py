@@ -14,7 +14,6 @@ from django.db import transaction
 from backtests import services
 from backtests.models import BacktestRun, RunStatus
 from backtests.request import BacktestRequest, RequestError
-from backtests.tasks import run_backtest
 from backtests.version import code_version
 from trading.services.controls import Actor, _audit
 
@@ -62,6 +61,9 @@ def backtest_enqueue(*, request: BacktestRequest, actor: Actor) -> uuid.UUID:
             after={**wanted, "batch": str(batch), "runs": [r.pk for r in runs]},
             message=f"backtest {request.source} queued: runs {', '.join(str(r.pk) for r in runs)}",
         )
+        # imported here: the task's modules load the simulator, the web process does not
+        from backtests.tasks import run_backtest
+
         transaction.on_commit(lambda: run_backtest.delay(wanted, str(batch)))
     return batch
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from backtests.driver import ParamSet
 from backtests.paramsets import ParamFileError, param_sets
-from backtests.sources import Source, SourceError, archive_source, history_source, journal_source
 from trading.engine.engine import DEFAULT_BANKROLL
+
+if TYPE_CHECKING:
+    from backtests.sources import Source
 
 SOURCES = ("journal", "history", "archive")
 LANES = ("paper", "live")
@@ -83,7 +85,10 @@ class BacktestRequest:
         return None if history in (None, "table") else Path(history)
 
     def source_of(self) -> Source:
-        """The data source (reads the data; raises ``SourceError`` naming what is wrong)."""
+        """The data source (reads the data; raises ``SourceError`` naming what is wrong).
+        Imported here: the sources load the simulator, which the web process never does."""
+        from backtests.sources import archive_source, history_source, journal_source
+
         if self.source == "journal":
             return journal_source(self.start_ts, self.end_ts)
         if self.source == "archive":
@@ -117,6 +122,3 @@ class BacktestRequest:
             return cls(**raw)
         except TypeError as exc:
             raise RequestError(str(exc)) from exc
-
-
-__all__ = ["BacktestRequest", "RequestError", "SourceError", "dollars_to_micros"]

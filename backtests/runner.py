@@ -7,21 +7,57 @@ error's text and re-raises.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from django.db import DatabaseError, connection
 
 from attribution.breakdown import attribute
 from backtests import services
 from backtests.driver import MetricsSink, ParamSet, run_pass
 from backtests.metrics import compute
-from backtests.sources import Source
 from backtests.version import code_version
+
+if TYPE_CHECKING:
+    from backtests.sources import Source
 
 # wall seconds between progress saves; each one is also a heartbeat and a cancel check
 PROGRESS_SAVE_S = 2.0
+HEARTBEAT_S = 5.0
+
+log = structlog.get_logger(__name__)
+
+
+@contextmanager
+def heartbeat(batch: uuid.UUID) -> Iterator[None]:
+    """Mark the batch's running runs alive every few seconds from a thread, however long
+    the work between progress reports (reading data, computing metrics) takes: only a dead
+    process stops beating, and the stale sweep fails its runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(HEARTBEAT_S):
+                try:
+                    services.runs_heartbeat(batch=batch)
+                except DatabaseError as exc:  # a missed beat; the next one may pass
+                    log.warning("backtest_heartbeat_failed", batch=str(batch), error=str(exc))
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"backtest-heartbeat-{batch}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 class BacktestCancelled(Exception):
@@ -98,41 +134,42 @@ def backtest_run(
             on_progress(events, ts)
 
     try:
-        result = run_pass(
-            source.events(),
-            sets,
-            lane=lane,
-            bankroll=bankroll,
-            latency_ms=latency_ms,
-            warmup=source.warmup,
-            start_ts=start_ts,
-            end_ts=end_ts,
-            max_gap_ms=max_gap_ms,
-            on_progress=progress,
-        )
-        sha = source.sha256()
-        outcomes = []
-        for run, sink in zip(runs, result.sinks, strict=True):
-            counted = sink.counted_trades
-            metrics = compute(counted, bankroll=bankroll)
-            metrics["decisions"] = sink.decisions
-            metrics["entries_decided"] = sink.entries
-            metrics["quarantined_trades"] = len(sink.trades) - len(counted)
-            attribution = attribute(counted)
-            services.run_finish(
-                run_id=run.pk,
-                data_sha256=sha,
-                events=result.events,
-                seconds=result.seconds,
-                trades=sink.trades,
-                equity=sink.equity,
-                metrics=metrics,
-                attribution=attribution,
-                trade_list_sha256=sink.trade_list_sha256(),
+        with heartbeat(batch):
+            result = run_pass(
+                source.events(),
+                sets,
+                lane=lane,
+                bankroll=bankroll,
+                latency_ms=latency_ms,
+                warmup=source.warmup,
+                start_ts=start_ts,
+                end_ts=end_ts,
+                max_gap_ms=max_gap_ms,
+                on_progress=progress,
             )
-            outcomes.append(
-                RunOutcome(run.pk, run.name, run.params_hash, sink, metrics, attribution)
-            )
+            sha = source.sha256()
+            outcomes = []
+            for run, sink in zip(runs, result.sinks, strict=True):
+                counted = sink.counted_trades
+                metrics = compute(counted, bankroll=bankroll)
+                metrics["decisions"] = sink.decisions
+                metrics["entries_decided"] = sink.entries
+                metrics["quarantined_trades"] = len(sink.trades) - len(counted)
+                attribution = attribute(counted)
+                services.run_finish(
+                    run_id=run.pk,
+                    data_sha256=sha,
+                    events=result.events,
+                    seconds=result.seconds,
+                    trades=sink.trades,
+                    equity=sink.equity,
+                    metrics=metrics,
+                    attribution=attribution,
+                    trade_list_sha256=sink.trade_list_sha256(),
+                )
+                outcomes.append(
+                    RunOutcome(run.pk, run.name, run.params_hash, sink, metrics, attribution)
+                )
     except BacktestCancelled:
         services.runs_mark_cancelled(batch=batch)
         raise

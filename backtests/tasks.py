@@ -3,56 +3,30 @@ runs whose worker died failed.
 
 A pass is queued by ``backtests.jobs.enqueue`` (its runs stored as ``queued``, so the
 dashboard and the API see them at once). The task begins them (nothing to do if an operator
-cancelled them meanwhile), keeps a heartbeat while it works (a thread, so reading a big
-history file counts as alive too), and ends them done, failed (with the error's text) or
-cancelled. A worker killed outright (SIGKILL, out of memory, a lost machine) cannot say so:
-its runs' heartbeat goes stale and the sweep, every minute from beat and at the start of
-every task, marks them failed.
+cancelled them meanwhile), keeps a heartbeat while it works (``runner.heartbeat``, a
+thread, so reading a big history file counts as alive too), and ends them done, failed (with
+the error's text) or cancelled. A worker killed outright (SIGKILL, out of memory, a lost
+machine) cannot say so: its runs' heartbeat goes stale and the sweep, every minute from beat
+and at the start of every task, marks them failed.
 """
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import structlog
 from celery import shared_task
 from django.conf import settings
-from django.db import connection
 
 from backtests import services
 from backtests.driver import DataGap
 from backtests.request import BacktestRequest, RequestError
-from backtests.runner import BacktestCancelled, backtest_run
-from backtests.sources import SourceError
+from backtests.runner import BacktestCancelled, backtest_run, heartbeat
 
 log = structlog.get_logger(__name__)
 
-HEARTBEAT_S = 5.0
 DAY_S = 86_400
-
-
-@contextmanager
-def heartbeat(batch: uuid.UUID) -> Iterator[None]:
-    stop = threading.Event()
-
-    def beat() -> None:
-        try:
-            while not stop.wait(HEARTBEAT_S):
-                services.runs_heartbeat(batch=batch)
-        finally:
-            connection.close()  # this thread's own connection
-
-    thread = threading.Thread(target=beat, name=f"backtest-heartbeat-{batch}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 @shared_task(name="backtests.sweep_stale_backtests")
@@ -67,32 +41,38 @@ def sweep_stale_backtests() -> list[int]:
 # than the default hour's limit.
 @shared_task(name="backtests.run_backtest", time_limit=DAY_S, soft_time_limit=DAY_S - 300)
 def run_backtest(request: dict[str, Any], batch: str) -> str:
+    # the sources load the simulator: only a worker that runs a backtest imports them
+    from backtests.sources import SourceError
+
     sweep_stale_backtests()
     key = uuid.UUID(batch)
     if not services.runs_begin(batch=key):
         return "not queued (cancelled before it started)"
-    with heartbeat(key):
-        try:
+    try:
+        with heartbeat(key):  # reading a big history file takes a while
             wanted = BacktestRequest.from_dict(request)
             sets = wanted.check()
             source = wanted.source_of()
-        except (RequestError, SourceError) as exc:
-            services.runs_fail(batch=key, error=str(exc))
-            return f"failed: {exc}"
-        try:
-            outcome = backtest_run(
-                source,
-                sets,
-                lane=wanted.lane,
-                bankroll=wanted.bankroll,
-                latency_ms=wanted.latency_ms,
-                start_ts=wanted.start_ts,
-                end_ts=wanted.end_ts,
-                max_gap_ms=wanted.max_gap_s * 1000,
-                batch=key,
-            )
-        except BacktestCancelled:
-            return "cancelled"
-        except DataGap as exc:  # the runs are failed with its text by backtest_run
-            return f"failed: data gap: {exc}"
+    except (RequestError, SourceError) as exc:
+        services.runs_fail(batch=key, error=str(exc))
+        return f"failed: {exc}"
+    except BaseException as exc:
+        services.runs_fail(batch=key, error=f"{type(exc).__name__}: {exc}")
+        raise
+    try:
+        outcome = backtest_run(
+            source,
+            sets,
+            lane=wanted.lane,
+            bankroll=wanted.bankroll,
+            latency_ms=wanted.latency_ms,
+            start_ts=wanted.start_ts,
+            end_ts=wanted.end_ts,
+            max_gap_ms=wanted.max_gap_s * 1000,
+            batch=key,
+        )
+    except BacktestCancelled:
+        return "cancelled"
+    except DataGap as exc:  # the runs are failed with its text by backtest_run
+        return f"failed: data gap: {exc}"
     return f"done: {outcome.events} events, runs {[r.run_id for r in outcome.runs]}"
