@@ -17,9 +17,11 @@ from trading.models import count_field, money_field, price_field
 
 
 class RunStatus(models.TextChoices):
+    QUEUED = "queued"  # started from the admin, waiting for a worker
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class BacktestRun(models.Model):
@@ -35,10 +37,17 @@ class BacktestRun(models.Model):
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
     bankroll = money_field(help_text="starting bankroll, dollars")
-    status = models.CharField(max_length=8, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.RUNNING)
     error = models.TextField(blank=True)
     progress = models.FloatField(default=0.0, help_text="share of the period's time done")
     events = models.BigIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="last sign of life of the process running it"
+    )
+    cancel_requested = models.BooleanField(
+        default=False, help_text="an operator asked to stop it; the pass checks this"
+    )
+    requested_by = models.CharField(max_length=150, blank=True, help_text="who started it")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     seconds = models.FloatField(null=True, blank=True, help_text="wall time of the pass")

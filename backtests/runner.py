@@ -7,20 +7,62 @@ error's text and re-raises.
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from django.db import DatabaseError, connection
 
 from attribution.breakdown import attribute
 from attribution.signal_health import signal_health
 from backtests import services
 from backtests.driver import MetricsSink, ParamSet, run_pass
 from backtests.metrics import compute
-from backtests.sources import Source
 from backtests.version import code_version
 
-PROGRESS_SAVE_EVERY = 50  # progress reports between database updates
+if TYPE_CHECKING:
+    from backtests.sources import Source
+
+# wall seconds between progress saves; each one is also a heartbeat and a cancel check
+PROGRESS_SAVE_S = 2.0
+HEARTBEAT_S = 5.0
+
+log = structlog.get_logger(__name__)
+
+
+@contextmanager
+def heartbeat(batch: uuid.UUID) -> Iterator[None]:
+    """Mark the batch's running runs alive every few seconds from a thread, however long
+    the work between progress reports (reading data, computing metrics) takes: only a dead
+    process stops beating, and the stale sweep fails its runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(HEARTBEAT_S):
+                try:
+                    services.runs_heartbeat(batch=batch)
+                except DatabaseError as exc:  # a missed beat; the next one may pass
+                    log.warning("backtest_heartbeat_failed", batch=str(batch), error=str(exc))
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"backtest-heartbeat-{batch}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+class BacktestCancelled(Exception):
+    """An operator cancelled the pass; its runs are marked cancelled."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,72 +96,85 @@ def backtest_run(
     end_ts: int,
     max_gap_ms: int,
     on_progress: Callable[[int, int], None] | None = None,
+    batch: uuid.UUID | None = None,
 ) -> PassOutcome:
-    batch = uuid.uuid4()
-    version = code_version()
-    runs = [
-        services.run_start(
-            batch=batch,
-            name=s.name,
-            lane=lane,
-            source=source.kind,
-            data=source.data,
-            code_version=version,
-            params=s.params,
-            start_ts=start_ts,
-            end_ts=end_ts,
-            bankroll=bankroll,
-        )
-        for s in sets
-    ]
-    reports = 0
+    """Run the pass; ``batch`` names runs already stored (queued by ``enqueue``, begun by the
+    task), one per set in order; without it the runs are created here."""
+    if batch is None:
+        batch = uuid.uuid4()
+        version = code_version()
+        runs = [
+            services.run_start(
+                batch=batch,
+                name=s.name,
+                lane=lane,
+                source=source.kind,
+                data=source.data,
+                code_version=version,
+                params=s.params,
+                start_ts=start_ts,
+                end_ts=end_ts,
+                bankroll=bankroll,
+            )
+            for s in sets
+        ]
+    else:
+        runs = services.runs_of(batch=batch, data=source.data)
+        if [r.name for r in runs] != [s.name for s in sets]:
+            raise ValueError(f"batch {batch} holds other parameter sets than the request's")
+    saved = time.monotonic()
 
     def progress(events: int, ts: int) -> None:
-        nonlocal reports
-        reports += 1
-        if reports % PROGRESS_SAVE_EVERY == 0:
-            done = (ts - start_ts) / (end_ts - start_ts)
-            services.runs_progress(batch=batch, progress=min(done, 1.0), events=events)
+        nonlocal saved
+        if time.monotonic() - saved >= PROGRESS_SAVE_S:
+            saved = time.monotonic()
+            done = min((ts - start_ts) / (end_ts - start_ts), 1.0)
+            if services.runs_progress(batch=batch, progress=done, events=events):
+                raise BacktestCancelled(f"backtest {batch} cancelled at {done:.0%}")
         if on_progress is not None:
             on_progress(events, ts)
 
     try:
-        result = run_pass(
-            source.events(),
-            sets,
-            lane=lane,
-            bankroll=bankroll,
-            latency_ms=latency_ms,
-            warmup=source.warmup,
-            start_ts=start_ts,
-            end_ts=end_ts,
-            max_gap_ms=max_gap_ms,
-            on_progress=progress,
-        )
-        sha = source.sha256()
-        outcomes = []
-        for run, sink in zip(runs, result.sinks, strict=True):
-            counted = sink.counted_trades
-            metrics = compute(counted, bankroll=bankroll)
-            metrics["decisions"] = sink.decisions
-            metrics["entries_decided"] = sink.entries
-            metrics["quarantined_trades"] = len(sink.trades) - len(counted)
-            attribution = attribute(counted)
-            attribution["signal_health"] = signal_health(counted)
-            services.run_finish(
-                run_id=run.pk,
-                data_sha256=sha,
-                events=result.events,
-                seconds=result.seconds,
-                trades=sink.trades,
-                equity=sink.equity,
-                metrics=metrics,
-                attribution=attribution,
-                trade_list_sha256=sink.trade_list_sha256(),
+        with heartbeat(batch):
+            result = run_pass(
+                source.events(),
+                sets,
+                lane=lane,
+                bankroll=bankroll,
+                latency_ms=latency_ms,
+                warmup=source.warmup,
+                start_ts=start_ts,
+                end_ts=end_ts,
+                max_gap_ms=max_gap_ms,
+                on_progress=progress,
             )
-            outcomes.append(
-                RunOutcome(run.pk, run.name, run.params_hash, sink, metrics, attribution)
-            )
+            sha = source.sha256()
+            outcomes = []
+            for run, sink in zip(runs, result.sinks, strict=True):
+                counted = sink.counted_trades
+                metrics = compute(counted, bankroll=bankroll)
+                metrics["decisions"] = sink.decisions
+                metrics["entries_decided"] = sink.entries
+                metrics["quarantined_trades"] = len(sink.trades) - len(counted)
+                attribution = attribute(counted)
+                attribution["signal_health"] = signal_health(counted)
+                services.run_finish(
+                    run_id=run.pk,
+                    data_sha256=sha,
+                    events=result.events,
+                    seconds=result.seconds,
+                    trades=sink.trades,
+                    equity=sink.equity,
+                    metrics=metrics,
+                    attribution=attribution,
+                    trade_list_sha256=sink.trade_list_sha256(),
+                )
+                outcomes.append(
+                    RunOutcome(run.pk, run.name, run.params_hash, sink, metrics, attribution)
+                )
+    except BacktestCancelled:
+        services.runs_mark_cancelled(batch=batch)
+        raise
     except BaseException as exc:
         services.runs_fail(batch=batch, error=f"{type(exc).__name__}: {exc}")
         raise

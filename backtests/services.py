@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -28,9 +29,14 @@ def run_start(
     start_ts: int,
     end_ts: int,
     bankroll: int,
+    status: str = RunStatus.RUNNING,
+    requested_by: str = "",
 ) -> BacktestRun:
     return BacktestRun.objects.create(
         batch=batch,
+        status=status,
+        requested_by=requested_by,
+        heartbeat_at=timezone.now() if status == RunStatus.RUNNING else None,
         name=name,
         lane=lane,
         source=source,
@@ -44,16 +50,89 @@ def run_start(
     )
 
 
-def runs_progress(*, batch: uuid.UUID, progress: float, events: int) -> None:
+def runs_progress(*, batch: uuid.UUID, progress: float, events: int) -> bool:
+    """Store the progress (a heartbeat too); True when an operator asked to cancel."""
     BacktestRun.objects.filter(batch=batch, status=RunStatus.RUNNING).update(
-        progress=progress, events=events
+        progress=progress, events=events, heartbeat_at=timezone.now()
     )
+    return BacktestRun.objects.filter(batch=batch, cancel_requested=True).exists()
+
+
+def runs_of(*, batch: uuid.UUID, data: dict[str, Any]) -> list[BacktestRun]:
+    """The running runs of ``batch`` in set order, with what they now run on."""
+    BacktestRun.objects.filter(batch=batch, status=RunStatus.RUNNING).update(data=data)
+    runs = list(BacktestRun.objects.filter(batch=batch, status=RunStatus.RUNNING).order_by("pk"))
+    if not runs:
+        raise ValueError(f"backtest batch {batch} has no running runs")
+    return runs
+
+
+def runs_heartbeat(*, batch: uuid.UUID) -> None:
+    BacktestRun.objects.filter(batch=batch, status=RunStatus.RUNNING).update(
+        heartbeat_at=timezone.now()
+    )
+
+
+def runs_begin(*, batch: uuid.UUID, data: dict[str, Any] | None = None) -> int:
+    """Queued runs of ``batch`` start (a worker took them): how many did (0 when an
+    operator cancelled them while queued)."""
+    changes: dict[str, Any] = {"status": RunStatus.RUNNING, "heartbeat_at": timezone.now()}
+    if data is not None:
+        changes["data"] = data
+    return BacktestRun.objects.filter(batch=batch, status=RunStatus.QUEUED).update(**changes)
 
 
 def runs_fail(*, batch: uuid.UUID, error: str) -> None:
-    BacktestRun.objects.filter(batch=batch, status=RunStatus.RUNNING).update(
-        status=RunStatus.FAILED, error=error, finished_at=timezone.now()
+    BacktestRun.objects.filter(
+        batch=batch, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)
+    ).update(status=RunStatus.FAILED, error=error, finished_at=timezone.now())
+
+
+def runs_mark_cancelled(*, batch: uuid.UUID) -> None:
+    BacktestRun.objects.filter(
+        batch=batch, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)
+    ).update(
+        status=RunStatus.CANCELLED,
+        error="cancelled by an operator",
+        finished_at=timezone.now(),
     )
+
+
+def runs_request_cancel(*, batch: uuid.UUID) -> int:
+    """Ask a pass to stop: queued runs are cancelled at once, running ones at the pass's
+    next progress report. Returns how many runs were still queued or running."""
+    with transaction.atomic():
+        active = list(
+            BacktestRun.objects.select_for_update().filter(
+                batch=batch, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)
+            )
+        )
+        BacktestRun.objects.filter(pk__in=[r.pk for r in active]).update(cancel_requested=True)
+        BacktestRun.objects.filter(batch=batch, status=RunStatus.QUEUED).update(
+            status=RunStatus.CANCELLED,
+            error="cancelled by an operator before it started",
+            finished_at=timezone.now(),
+        )
+    return len(active)
+
+
+def runs_sweep_stale(*, stale_s: float) -> list[int]:
+    """Running runs whose process gave no sign of life for ``stale_s`` seconds (a worker
+    killed mid-run) are marked failed, so none stays "running" forever. Returns their ids."""
+    cutoff = timezone.now() - timedelta(seconds=stale_s)
+    with transaction.atomic():
+        stale = list(
+            BacktestRun.objects.select_for_update()
+            .filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff)
+            .values_list("pk", "heartbeat_at")
+        )
+        for pk, heartbeat in stale:
+            BacktestRun.objects.filter(pk=pk, status=RunStatus.RUNNING).update(
+                status=RunStatus.FAILED,
+                error=f"worker lost: no sign of life since {heartbeat:%Y-%m-%d %H:%M:%S} UTC",
+                finished_at=timezone.now(),
+            )
+    return [pk for pk, _ in stale]
 
 
 @transaction.atomic

@@ -45,6 +45,7 @@ class Env(BaseSettings):
     kbtc_data_dir: Path = BASE_DIR / "var"
     kbtc_db_conn_max_age: int = Field(default=0, ge=0)
     kbtc_heartbeat_stale_s: int = Field(default=15, ge=1)
+    kbtc_backtest_stale_s: int = Field(default=60, ge=1)
     kbtc_db_wait_s: int = Field(default=30, ge=0)
     kbtc_series_ticker: str = "KXBTC15M"
     kbtc_history: Path | None = None

@@ -35,6 +35,7 @@ def jobs() -> tuple[Job, ...]:
     return (
         Job("trader heartbeat watch", "trading.check_trader_heartbeat", every_s=60),
         Job("data retention", "kbtc_site.enforce_retention", every_s=3600),
+        Job("stale backtest sweep", "backtests.sweep_stale_backtests", every_s=60),
         Job(
             "database backup",
             "kbtc_site.backup_database",

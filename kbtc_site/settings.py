@@ -292,6 +292,7 @@ LOGGING = build_logging(
 KBTC: dict[str, Any] = {
     "SERIES_TICKER": ENV.kbtc_series_ticker,
     "HEARTBEAT_STALE_S": ENV.kbtc_heartbeat_stale_s,
+    "BACKTEST_STALE_S": ENV.kbtc_backtest_stale_s,
     "DB_WAIT_S": ENV.kbtc_db_wait_s,
     "HISTORY": ENV.kbtc_history,
     "SETTLED": ENV.kbtc_settled,

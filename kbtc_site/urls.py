@@ -21,6 +21,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("trading.api.urls")),
+    path("api/", include("backtests.api")),
+    path("backtests/", include("backtests.urls")),
     path("", include("trading.urls")),
 ]
 

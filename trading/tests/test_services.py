@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -271,7 +272,7 @@ def test_the_dashboards_signal_payload_carries_the_size_multiplier():
 
 
 def test_a_start_restores_the_row_of_a_held_position_and_reports_a_row_nobody_holds():
-    held = {
+    held: dict[str, Any] = {
         "lane": "paper",
         "position_uid": "pos-paper-held",
         "ticker": "KXBTC15M-26JAN010015-15",

@@ -9,30 +9,18 @@ from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from backtests.driver import DataGap
-from backtests.paramsets import ParamFileError, param_sets
-from backtests.runner import PassOutcome, backtest_run, summary
-from backtests.sources import Source, SourceError, archive_source, history_source, journal_source
-from marketdata.management.commands.archive_events import default_root
+from backtests.models import BacktestRun
+from backtests.report import write_report
+from backtests.request import BacktestRequest, RequestError, dollars_to_micros
+from backtests.runner import BacktestCancelled, PassOutcome, backtest_run, summary
+from backtests.sources import SourceError
 from marketdata.management.commands.backfill_klines import parse_utc
 from marketdata.recorder.rows import utc_to_ms
 from trading.engine.engine import DEFAULT_BANKROLL
-
-
-def dollars_to_micros(value: str) -> int:
-    from decimal import Decimal, InvalidOperation
-
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise CommandError(f"not an amount of dollars: {value!r}") from None
-    if amount <= 0:
-        raise CommandError(f"--bankroll must be positive, got {value}")
-    return int(amount * 1_000_000)
 
 
 class Command(BaseCommand):
@@ -68,19 +56,40 @@ class Command(BaseCommand):
         )
         parser.add_argument("--json", action="store_true", help="one JSON object, last line")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument(
+            "--report",
+            type=Path,
+            default=None,
+            help="write the first set's HTML report to this file (with several sets, "
+            "the others beside it as FILE-stem.<run id>.html)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        start_ts, end_ts = utc_to_ms(options["start"]), utc_to_ms(options["end"])
-        if end_ts <= start_ts:
+        if options["end"] <= options["start"]:
             raise CommandError("--end must be after --start")
         if options["latency_ms"] < 0 or options["max_gap_s"] <= 0:
             raise CommandError("--latency-ms must be >= 0 and --max-gap-s > 0")
-        bankroll = dollars_to_micros(options["bankroll"])
         try:
-            sets = param_sets(options["params"])
-            source = self._source(options, start_ts, end_ts)
-        except (ParamFileError, SourceError) as exc:
+            request = BacktestRequest(
+                start_ts=utc_to_ms(options["start"]),
+                end_ts=utc_to_ms(options["end"]),
+                source=options["source"],
+                history=options["history"],
+                settled=str(options["settled"]) if options["settled"] else None,
+                seed=options["seed"],
+                archive_dir=str(options["archive_dir"]) if options["archive_dir"] else None,
+                stream=options["stream"],
+                params=options["params"],
+                lane=options["lane"],
+                bankroll=dollars_to_micros(options["bankroll"]),
+                latency_ms=options["latency_ms"],
+                max_gap_s=options["max_gap_s"],
+            )
+            sets = request.check()
+            source = request.source_of()
+        except (RequestError, SourceError) as exc:
             raise CommandError(str(exc)) from exc
+        start_ts, end_ts = request.start_ts, request.end_ts
         bar = tqdm(
             total=round((end_ts - start_ts) / 1000),
             unit="sim-s",
@@ -99,44 +108,34 @@ class Command(BaseCommand):
             outcome = backtest_run(
                 source,
                 sets,
-                lane=options["lane"],
-                bankroll=bankroll,
-                latency_ms=options["latency_ms"],
+                lane=request.lane,
+                bankroll=request.bankroll,
+                latency_ms=request.latency_ms,
                 start_ts=start_ts,
                 end_ts=end_ts,
-                max_gap_ms=options["max_gap_s"] * 1000,
+                max_gap_ms=request.max_gap_s * 1000,
                 on_progress=progress,
             )
-        except (DataGap, SourceError) as exc:
+        except (DataGap, SourceError, BacktestCancelled) as exc:
             raise CommandError(
                 f"data gap: {exc}" if isinstance(exc, DataGap) else str(exc)
             ) from exc
         finally:
             bar.close()
+        if options["report"] is not None:
+            self._write_reports(outcome, options["report"])
         self._report(outcome, as_json=options["json"])
 
-    def _source(self, options: dict[str, Any], start_ts: int, end_ts: int) -> Source:
-        kind = options["source"]
-        history = options["history"] or settings.KBTC["HISTORY"]
-        if kind == "journal":
-            return journal_source(start_ts, end_ts)
-        if kind == "archive":
-            return archive_source(
-                start_ts,
-                end_ts,
-                root=options["archive_dir"] or default_root(),
-                stream=options["stream"],
-                history=None if history in (None, "table") else Path(history),
+    def _write_reports(self, outcome: PassOutcome, path: Path) -> None:
+        for index, run in enumerate(outcome.runs):
+            target = (
+                path if index == 0 else path.with_name(f"{path.stem}.{run.run_id}{path.suffix}")
             )
-        if history is None:
-            raise CommandError("--source history needs --history FILE (or KBTC_HISTORY) or 'table'")
-        return history_source(
-            start_ts,
-            end_ts,
-            history=None if history == "table" else Path(history),
-            seed=options["seed"],
-            settled=options["settled"],
-        )
+            try:
+                write_report(BacktestRun.objects.get(pk=run.run_id), target)
+            except OSError as exc:
+                raise CommandError(f"run stored, but cannot write its report: {exc}") from exc
+            self.stderr.write(f"report of run {run.run_id}: {target}")
 
     def _report(self, outcome: PassOutcome, *, as_json: bool) -> None:
         rows = [summary(outcome, run) for run in outcome.runs]

@@ -1,0 +1,48 @@
+"""The report page of a stored run and the dashboard's Backtest panel (thin: ``report`` and
+``selectors`` do the work)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from backtests import selectors
+from backtests.models import BacktestRun, RunStatus
+from backtests.report import render_report
+
+ENDED_BADLY = (RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+@require_GET
+def run_report(request: HttpRequest, pk: int) -> HttpResponse:
+    # the same read rule as the dashboard
+    if not (settings.ANONYMOUS_READS or request.user.is_authenticated):
+        return redirect_to_login(request.get_full_path())
+    return HttpResponse(render_report(get_object_or_404(BacktestRun, pk=pk)))
+
+
+# Polled by the dashboard's Backtest panel (htmx): quickly while a pass is queued or running,
+# slowly otherwise; each answer carries its own next interval.
+POLL_ACTIVE_S = 3
+POLL_IDLE_S = 30
+
+
+@require_GET
+def backtest_panel(request: HttpRequest) -> HttpResponse:
+    if not (settings.ANONYMOUS_READS or request.user.is_authenticated):
+        return HttpResponse(status=403)
+    active = selectors.runs_active()
+    latest = selectors.run_latest()
+    done = selectors.run_latest_done()
+    context = {
+        "active": active,
+        "done": done,
+        "summary": selectors.run_summary(done) if done else None,
+        # a newer run that ended without figures (failed, cancelled) is said too
+        "ended": latest if latest and latest.status in ENDED_BADLY else None,
+        "poll_s": POLL_ACTIVE_S if active else POLL_IDLE_S,
+    }
+    return render(request, "backtests/panel.html", context)
