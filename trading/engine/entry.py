@@ -83,7 +83,6 @@ class EntryFeatures:
                 obi_raw=market.obi.last_raw,
                 atr_pct=market.regime.atr_pct,
                 remaining_ms=self._remaining,
-                depth_levels=market.params.obi_depth_levels,
             )
         return self._value
 
