@@ -16,6 +16,11 @@ the outputs without that key hash to the previous values (5f4c7413… for 7/60/2
 
 Issue #17 (simulator realism) changed the streams themselves, so all five values of both
 entries were re-taken there, with the engine unchanged.
+
+Issue #27 (ML gate) renamed the entry feature ``recent_trade_count_60s`` to
+``last_candle_tick_count`` (what it is, domain.md §7.1), so both "all outputs" hashes of each
+entry were re-taken: counts and trade lists did not move, and with the key renamed back the
+stripped outputs hash to the previous values (7871ca82… for 11/60/0, d2ef8a2e… for 7/60/250).
 """
 
 from __future__ import annotations
@@ -69,7 +74,7 @@ GOLDEN = {
         8161,
         12,
         "34ec31c596d29b508273474c5ba1c19758fa543edd7848f9cc94a157ac26f517",
-        "7871ca82903b4db1e89c67e427390bfb297bb8dcdf81da66088bea86abdc4153",
+        "4ba8495845625f6e9423e532562aa13992807cc3b427078c2b4cfca98d36faa4",
     ),
     # Re-taken when the paper venue replaced the old in-engine fill driver (same engine):
     # that driver filled a due order after applying the event that crossed its due time and
@@ -81,7 +86,7 @@ GOLDEN = {
         6249,
         17,
         "e19117415f417ca77fc673ca7d3aa03e896f9329417dca9d7d82daf7058aff19",
-        "d2ef8a2eef1d58ccbc58007c8f2d0d96e26d978cc981e83134dea4bf50821734",
+        "c876febd0f8835299d768f77594f6ca1786e565ddeb339e8d88664c2949581c4",
     ),
 }
 
@@ -97,11 +102,11 @@ GOLDEN = {
 GOLDEN_COMPLETE = {
     (11, 60, 0): (
         11893,
-        "3ad63fcb0d7db42369354400fbf8d7f154431c1c921694a1f2a55740fc04980f",
+        "7f63a2a2f4df3ea70e2bd185c5ad697873e5210cbbe7fdb8fbe896023fa19ba7",
     ),
     (7, 60, 250): (
         9988,
-        "05c84e59f03f5cfde17b3b71cd81b11ba972ecc1eb99af20d1174b2c3369aa85",
+        "88b94a07cfe800a3e4298bd118aa9c3aac3576f84ed413b4f1bb7693177f8c37",
     ),
 }
 ADDED_RECORDS = frozenset({"lane_status", "market_snapshot"})
