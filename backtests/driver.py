@@ -19,7 +19,7 @@ from marketdata.model.candles import Candle
 from marketdata.model.events import Event
 from trading.engine.lane import LaneKind, LaneSpec
 from trading.engine.params import Params, market_differences, with_market_of
-from trading.engine.records import Decision, PositionClosed, trade_list_hash
+from trading.engine.records import Decision, FeaturesCaptured, PositionClosed, trade_list_hash
 from trading.runtime.session import Session, new_session, paper_venues
 
 PROGRESS_EVERY = 8192  # events between progress reports
@@ -38,13 +38,15 @@ class ParamSet:
 @dataclass(slots=True)
 class MetricsSink:
     """What a run keeps of its session's outputs: the closed trades, the equity curve
-    (bankroll after each close that counts) and how many entries were decided."""
+    (bankroll after each close that counts), how many entries were decided and each
+    position's entry features (the ML gate's training rows, ``mlgate.services.store_run``)."""
 
     bankroll: int
     trades: list[PositionClosed] = field(default_factory=list)
     equity: list[tuple[int, int]] = field(default_factory=list)
     decisions: int = 0
     entries: int = 0
+    features: dict[str, tuple[int, dict[str, float | int | None]]] = field(default_factory=dict)
 
     def consume(self, outputs: Iterable[object]) -> None:
         for output in outputs:
@@ -57,6 +59,8 @@ class MetricsSink:
                 if not output.quarantine:
                     last = self.equity[-1][1] if self.equity else self.bankroll
                     self.equity.append((output.ts, last + output.pnl))
+            elif isinstance(output, FeaturesCaptured):
+                self.features[output.position_uid] = (output.ts, output.features)
 
     @property
     def counted_trades(self) -> list[PositionClosed]:

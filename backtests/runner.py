@@ -18,6 +18,7 @@ from backtests.driver import MetricsSink, ParamSet, run_pass
 from backtests.metrics import compute
 from backtests.sources import Source
 from backtests.version import code_version
+from mlgate.services import store_run
 
 PROGRESS_SAVE_EVERY = 50  # progress reports between database updates
 
@@ -114,6 +115,14 @@ def backtest_run(
                 metrics=metrics,
                 attribution=attribution,
                 trade_list_sha256=sink.trade_list_sha256(),
+            )
+            # The ML gate's training rows, marked with the run and its data source (a
+            # history run's books are simulated: the run's ``data`` says so).
+            store_run(
+                run=run.pk,
+                data_source=source.kind,
+                features=sink.features,
+                trades=sink.trades,
             )
             outcomes.append(
                 RunOutcome(run.pk, run.name, run.params_hash, sink, metrics, attribution)
