@@ -7,10 +7,14 @@ order, so the label always finds its row; a backtest writes its run's rows in on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from mlgate.models import TradeFeatures
+from django.db import transaction
+
+from mlgate.models import ModelVersion, TradeFeatures
+from mlgate.predictor import artifact_sha256
+from mlgate.training import TrainResult
 from trading.engine.records import PositionClosed
 
 LABEL_EPSILON = 1_000  # $0.001 in micro-dollars: |pnl| at or below it labels 0 (§7.2)
@@ -92,3 +96,30 @@ def store_run(
     ]
     TradeFeatures.objects.bulk_create(rows, batch_size=1000)
     return len(rows)
+
+
+def save_model(
+    result: TrainResult, *, source: str, lanes: Sequence[str], activate: bool
+) -> ModelVersion:
+    """A trained model as a version row (artifact bytes and everything that describes it);
+    ``activate`` makes it the one the daemon loads, in one transaction with retiring the
+    previous one."""
+    with transaction.atomic():
+        if activate:
+            ModelVersion.objects.filter(active=True).update(active=False)
+        return ModelVersion.objects.create(
+            artifact=result.artifact,
+            artifact_sha256=artifact_sha256(result.artifact),
+            features=list(result.features),
+            features_hash=result.features_hash,
+            threshold=result.threshold,
+            source=source,
+            lanes=list(lanes),
+            period_start_ms=result.period[0],
+            period_end_ms=result.period[1],
+            rows=result.rows,
+            metrics=result.metrics,
+            importances=result.importances,
+            warnings=result.warnings,
+            active=activate,
+        )
