@@ -21,6 +21,10 @@ Issue #27 (ML gate) renamed the entry feature ``recent_trade_count_60s`` to
 ``last_candle_tick_count`` (what it is, domain.md §7.1), so both "all outputs" hashes of each
 entry were re-taken: counts and trade lists did not move, and with the key renamed back the
 stripped outputs hash to the previous values (7871ca82… for 11/60/0, d2ef8a2e… for 7/60/250).
+They were re-taken again for the gate's two lane parameters (``ml_gate_mode``,
+``ml_conviction_up_p``; default off): a new parameter moves every ``params_hash``. With the
+old parameter hash put back, both the stripped and the complete outputs hash to the values
+of the rename exactly; counts and trade lists did not move.
 """
 
 from __future__ import annotations
@@ -74,7 +78,7 @@ GOLDEN = {
         8161,
         12,
         "34ec31c596d29b508273474c5ba1c19758fa543edd7848f9cc94a157ac26f517",
-        "4ba8495845625f6e9423e532562aa13992807cc3b427078c2b4cfca98d36faa4",
+        "4a3652f29ec03920bd00bca743aa9c6f54cf9ba4af58e4bfc9f62d9023714f3b",
     ),
     # Re-taken when the paper venue replaced the old in-engine fill driver (same engine):
     # that driver filled a due order after applying the event that crossed its due time and
@@ -86,7 +90,7 @@ GOLDEN = {
         6249,
         17,
         "e19117415f417ca77fc673ca7d3aa03e896f9329417dca9d7d82daf7058aff19",
-        "c876febd0f8835299d768f77594f6ca1786e565ddeb339e8d88664c2949581c4",
+        "694f961a32c1d1850dc96be37a46f6434c1a686d3a0aa0b3cc41895a5b23a801",
     ),
 }
 
@@ -102,11 +106,11 @@ GOLDEN = {
 GOLDEN_COMPLETE = {
     (11, 60, 0): (
         11893,
-        "7f63a2a2f4df3ea70e2bd185c5ad697873e5210cbbe7fdb8fbe896023fa19ba7",
+        "dd6f97ae32242609ad97f000af9d92ff37b930ea193a67019e29d2eab6fcb563",
     ),
     (7, 60, 250): (
         9988,
-        "88b94a07cfe800a3e4298bd118aa9c3aac3576f84ed413b4f1bb7693177f8c37",
+        "44a47ac9a55826b56e0473e7a30487c0858d9877e6ee1d63e8549ea0f89db997",
     ),
 }
 ADDED_RECORDS = frozenset({"lane_status", "market_snapshot"})
