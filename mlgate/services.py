@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import structlog
 from django.db import transaction
 
 from mlgate.models import ModelVersion, TradeFeatures
-from mlgate.predictor import artifact_sha256
-from mlgate.training import TrainResult
+from mlgate.predictor import GatePredictor, artifact_sha256
+from mlgate.training import MIN_PRECISION, TrainResult, features_hash
 from trading.engine.records import PositionClosed
+
+log = structlog.get_logger(__name__)
 
 LABEL_EPSILON = 1_000  # $0.001 in micro-dollars: |pnl| at or below it labels 0 (§7.2)
 
@@ -123,3 +126,37 @@ def save_model(
             warnings=result.warnings,
             active=activate,
         )
+
+
+def load_active_predictor() -> tuple[GatePredictor | None, str]:
+    """The active model version as a predictor for the daemon, or (None, why not): no
+    active version (""), or one that cannot be used (its error). Logged either way with
+    the figures an operator checks (BUG-033): precision, rows, source, artifact hash."""
+    version = ModelVersion.objects.filter(active=True).first()
+    if version is None:
+        log.info("ml_gate_no_model")
+        return None, ""
+    try:
+        artifact = bytes(version.artifact)
+        if artifact_sha256(artifact) != version.artifact_sha256:
+            raise ValueError("artifact bytes do not match their sha256")
+        if version.features_hash != features_hash(version.features):
+            raise ValueError("feature list does not match its hash")
+        precision = version.metrics.get("oos_precision")
+        if not isinstance(precision, float | int) or precision < MIN_PRECISION:
+            raise ValueError(f"OOS precision {precision} is below the floor {MIN_PRECISION}")
+        predictor = GatePredictor(artifact, version.features, version.threshold, str(version.pk))
+    except Exception as exc:  # any unusable model: fail open, say why (§7.4)
+        error = f"model {version.pk}: {type(exc).__name__}: {exc}"[:240]
+        log.error("ml_gate_load_failed", error=error)
+        return None, error
+    log.info(
+        "ml_gate_model_loaded",
+        model=version.pk,
+        precision=precision,
+        rows=version.rows,
+        source=version.source,
+        threshold=version.threshold,
+        artifact_sha256=version.artifact_sha256,
+    )
+    return predictor, ""

@@ -136,3 +136,27 @@ def test_a_bad_csv_is_refused_naming_the_line():
         read_csv(io.StringIO(bad))
     with pytest.raises(CsvError, match="missing columns"):
         read_csv(io.StringIO("a,b\n1,2\n"))
+
+
+@pytest.mark.django_db
+def test_the_daemon_loads_the_active_model_or_says_why_not():
+    from mlgate.services import load_active_predictor, save_model
+
+    assert load_active_predictor() == (None, "")  # no model: the gate fails open, no error
+    result = train(synthetic(200))
+    version = save_model(result, source="paper", lanes=[], activate=True)
+    predictor, error = load_active_predictor()
+    assert error == ""
+    assert predictor is not None
+    assert (predictor.threshold, predictor.features) == (result.threshold, FEATURE_NAMES)
+    assert predictor.version == str(version.pk)
+    ModelVersion.objects.filter(pk=version.pk).update(artifact=b"not a model")
+    predictor, error = load_active_predictor()
+    assert predictor is None
+    assert "do not match their sha256" in error
+    ModelVersion.objects.filter(pk=version.pk).update(
+        artifact=result.artifact, metrics={**result.metrics, "oos_precision": 0.5}
+    )
+    predictor, error = load_active_predictor()
+    assert predictor is None
+    assert "below the floor 0.58" in error

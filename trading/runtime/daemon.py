@@ -27,6 +27,7 @@ from marketdata.model.events import Event, EventSink
 from marketdata.recorder import Recorder
 from trading import selectors
 from trading.engine.engine import DEFAULT_BANKROLL
+from trading.engine.mlgate import WinPredictor
 from trading.engine.params import (
     DEFAULT_PARAMS,
     ParamError,
@@ -71,6 +72,9 @@ def tune_gc() -> None:
     gc.freeze()
 
 
+PredictorLoader = Callable[[], tuple[WinPredictor | None, str]]
+
+
 @dataclass
 class DaemonConfig:
     lanes: tuple[str, ...] = ("paper",)
@@ -96,8 +100,12 @@ class Daemon:
         start_ts: int,
         venues: VenueFactory | None = None,
         sinks: Sequence[Sink] = (),
+        predictor: PredictorLoader | None = None,
     ) -> None:
         self.config = config
+        # Loads the ML gate's active model (database, blocking; None: no gate model): its
+        # predictor, or None and why (the gate then fails open, §7.4).
+        self.predictor_loader = predictor
         self.feeds = feeds
         self.candles = candles
         self.recorder = recorder
@@ -179,6 +187,9 @@ class Daemon:
             )
             self.runtime.update({"warmup_before_ts": self.start_ts, "recorder_sessions": []})
             log.info("trader_started", start_ts=self.start_ts, warmup_candles=len(warmup))
+        if self.predictor_loader is not None:
+            predictor, error = await db_call(self.predictor_loader)()
+            self.session.engine.ml_gate.set_predictor(predictor, error)
         started = self.session.start()
         for sink in self.sinks:
             sink.start(started, restored=self.restored)

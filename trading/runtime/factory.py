@@ -28,6 +28,7 @@ from django.conf import settings
 from marketdata.kalshi.config import signer_from_settings
 from marketdata.kalshi.signing import KalshiSigner
 from marketdata.recorder import Recorder
+from mlgate.services import load_active_predictor
 from mlgate.sink import FeaturesSink
 from trading.notifications.sink import NotificationSink
 from trading.runtime.daemon import CandleSource, Daemon, DaemonConfig, Feed
@@ -71,6 +72,7 @@ def build_daemon(
         start_ts=start_ts,
         venues=venues,
         sinks=extra,
+        predictor=load_active_predictor,
     )
     for feed in networks:
         daemon.sinks.append(HeldStatusSink(feed, daemon.on_event))

@@ -14,7 +14,7 @@ from marketdata.management.commands.backfill_klines import parse_utc
 from mlgate import services
 from mlgate.management.commands.export_features import epoch_ms, lane_list
 from mlgate.selectors import CsvError, feature_rows, read_csv, training_rows
-from mlgate.training import TrainingError, train
+from mlgate.training import MIN_PRECISION, TrainingError, train
 
 LIVE_MIN_ROWS = 50  # §7.3: a live-only model needs at least this many rows
 
@@ -61,10 +61,18 @@ class Command(BaseCommand):
             result = train(rows)
         except TrainingError as exc:
             raise CommandError(str(exc)) from None
-        version = services.save_model(
-            result, source=source, lanes=options["lanes"], activate=options["activate"]
-        )
         m = result.metrics
+        activate = options["activate"]
+        if activate and m["oos_precision"] < MIN_PRECISION:
+            # BUG-033: the daemon refuses a model below the floor; so does activation.
+            self.stderr.write(
+                f"not activated: time-ordered OOS precision {m['oos_precision']:.3f} "
+                f"is below {MIN_PRECISION}"
+            )
+            activate = False
+        version = services.save_model(
+            result, source=source, lanes=options["lanes"], activate=activate
+        )
         self.stdout.write(
             f"model {version.pk}: {result.rows} rows ({source}), win rate {m['win_rate']:.1%}, "
             f"threshold {result.threshold:.3f}; time-ordered OOS precision "
