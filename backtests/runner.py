@@ -19,6 +19,7 @@ from backtests.metrics import compute
 from backtests.sources import Source
 from backtests.version import code_version
 from mlgate.services import store_run
+from trading.engine.mlgate import WinPredictor
 
 PROGRESS_SAVE_EVERY = 50  # progress reports between database updates
 
@@ -54,6 +55,7 @@ def backtest_run(
     end_ts: int,
     max_gap_ms: int,
     on_progress: Callable[[int, int], None] | None = None,
+    predictor: WinPredictor | None = None,
 ) -> PassOutcome:
     batch = uuid.uuid4()
     version = code_version()
@@ -95,6 +97,7 @@ def backtest_run(
             end_ts=end_ts,
             max_gap_ms=max_gap_ms,
             on_progress=progress,
+            predictor=predictor,
         )
         sha = source.sha256()
         outcomes = []

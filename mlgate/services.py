@@ -130,12 +130,17 @@ def save_model(
 
 def load_active_predictor() -> tuple[GatePredictor | None, str]:
     """The active model version as a predictor for the daemon, or (None, why not): no
-    active version (""), or one that cannot be used (its error). Logged either way with
-    the figures an operator checks (BUG-033): precision, rows, source, artifact hash."""
+    active version (""), or one that cannot be used (its error)."""
     version = ModelVersion.objects.filter(active=True).first()
     if version is None:
         log.info("ml_gate_no_model")
         return None, ""
+    return load_predictor(version)
+
+
+def load_predictor(version: ModelVersion) -> tuple[GatePredictor | None, str]:
+    """``version`` as a predictor, or (None, why it cannot be used). Logged either way with
+    the figures an operator checks (BUG-033): precision, rows, source, artifact hash."""
     try:
         artifact = bytes(version.artifact)
         if artifact_sha256(artifact) != version.artifact_sha256:

@@ -90,3 +90,59 @@ def test_the_daemon_and_a_backtest_store_the_same_vectors(tmp_path):
             )
             assert r.exit_ts_ms == trade.ts > r.entry_ts_ms
             assert r.ticker == trade.ticker
+
+
+def test_a_backtest_gates_with_the_predictor_it_is_given(tmp_path):
+    from mlgate.predictor import GatePredictor
+    from mlgate.tests.test_training import synthetic
+    from mlgate.training import train
+
+    klines = kline_file(tmp_path, hours_after=4)
+    model = train(synthetic(200))
+
+    def trades(mode: str, threshold: float) -> list[PositionClosed]:
+        predictor = GatePredictor(model.artifact, model.features, threshold, "t")
+        params = DEFAULT_PARAMS.with_overrides({"ml_gate_mode": mode})
+        outcome = backtest_run(
+            history_source(START, END, history=klines, seed=SEED),
+            [ParamSet(mode, params)],
+            lane="paper",
+            bankroll=BANKROLL,
+            latency_ms=LATENCY,
+            start_ts=START,
+            end_ts=END,
+            max_gap_ms=120_000,
+            predictor=predictor,
+        )
+        return outcome.runs[0].sink.trades
+
+    off = trades("off", 2.0)
+    assert off
+    # Shadow never changes a trade, whatever the model says; a threshold no p_win reaches
+    # rejects every entry in gate mode.
+    assert [(t.position_uid, t.pnl) for t in trades("shadow", 2.0)] == [
+        (t.position_uid, t.pnl) for t in off
+    ]
+    assert trades("gate", 2.0) == []
+
+
+def test_a_gated_backtest_refuses_a_missing_or_unusable_model(tmp_path):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    from mlgate.models import ModelVersion
+
+    klines = str(kline_file(tmp_path, hours_after=4))
+    args = ("backtest", "--start", "2026-01-01T00:00", "--end", "2026-01-01T01:00",
+            "--source", "history", "--history", klines, "--no-progress")  # fmt: skip
+    with pytest.raises(CommandError, match="--ml-model 999: no such model version"):
+        call_command(*args, "--ml-model", "999", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="model version id or 'active'"):
+        call_command(*args, "--ml-model", "newest", stdout=io.StringIO())
+    version = ModelVersion.objects.create(
+        artifact=b"x", artifact_sha256="0", features=[], features_hash="", threshold=0.5,
+        source="csv", rows=1, metrics={},
+    )  # fmt: skip
+    with pytest.raises(CommandError, match=f"--ml-model {version.pk}: model {version.pk}: "):
+        call_command(*args, "--ml-model", str(version.pk), stdout=io.StringIO())

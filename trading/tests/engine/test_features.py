@@ -3,6 +3,8 @@ boundaries, and that a real stream fills every one of them at some entry."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from marketdata.model.book import OrderBook
@@ -20,8 +22,8 @@ def book(yes: tuple[tuple[int, int], ...], no: tuple[tuple[int, int], ...]) -> O
     return b
 
 
-def features(**overrides):
-    kwargs = {
+def features(**overrides: Any) -> dict[str, float | int | None]:
+    kwargs: dict[str, Any] = {
         "now": T0,
         "book": book(((4800, 150_000),), ((5000, 50_000),)),
         "candles": [candle(100, 110, 90, 105, ticks=t) for t in (10, 20, 30)],
