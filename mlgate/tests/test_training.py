@@ -52,9 +52,14 @@ def test_time_ordered_folds_never_score_a_row_with_a_model_of_its_future():
 def test_threshold_maximises_f1_among_points_with_the_precision_floor():
     y = np.array([1, 1, 1, 0, 1, 0, 0, 0])
     p = np.array([0.9, 0.8, 0.7, 0.65, 0.6, 0.5, 0.4, 0.3])
-    threshold, precision, recall = choose_threshold(y, p)
+    threshold, precision, recall = choose_threshold(y, p, min_selected=1)
     assert (threshold, precision, recall) == (0.6, 0.8, 1.0)
-    assert choose_threshold(np.array([0, 0, 1]), np.array([0.9, 0.8, 0.1]))[0] == 0.5
+    assert choose_threshold(np.array([0, 0, 1]), np.array([0.9, 0.8, 0.1]), 1)[0] == 0.5
+    # One lucky row at the top does not make a threshold: too few rows selected.
+    y = np.array([1] + [0] * 119)
+    p = np.linspace(1.0, 0.0, len(y))
+    assert choose_threshold(y, p, min_selected=1) == (1.0, 1.0, 1.0)
+    assert choose_threshold(y, p)[0] == 0.5
 
 
 def test_a_learnable_signal_trains_validates_and_predicts():
