@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from marketdata.model.candles import Candle
 from marketdata.model.events import Event
 from trading.engine.lane import LaneKind, LaneSpec
+from trading.engine.mlgate import WinPredictor
 from trading.engine.params import Params, market_differences, with_market_of
-from trading.engine.records import Decision, PositionClosed, trade_list_hash
+from trading.engine.records import Decision, FeaturesCaptured, PositionClosed, trade_list_hash
 from trading.runtime.session import Session, new_session, paper_venues
 
 PROGRESS_EVERY = 8192  # events between progress reports
@@ -38,13 +39,15 @@ class ParamSet:
 @dataclass(slots=True)
 class MetricsSink:
     """What a run keeps of its session's outputs: the closed trades, the equity curve
-    (bankroll after each close that counts) and how many entries were decided."""
+    (bankroll after each close that counts), how many entries were decided and each
+    position's entry features (the ML gate's training rows, ``mlgate.services.store_run``)."""
 
     bankroll: int
     trades: list[PositionClosed] = field(default_factory=list)
     equity: list[tuple[int, int]] = field(default_factory=list)
     decisions: int = 0
     entries: int = 0
+    features: dict[str, tuple[int, dict[str, float | int | None]]] = field(default_factory=dict)
 
     def consume(self, outputs: Iterable[object]) -> None:
         for output in outputs:
@@ -57,6 +60,8 @@ class MetricsSink:
                 if not output.quarantine:
                     last = self.equity[-1][1] if self.equity else self.bankroll
                     self.equity.append((output.ts, last + output.pnl))
+            elif isinstance(output, FeaturesCaptured):
+                self.features[output.position_uid] = (output.ts, output.features)
 
     @property
     def counted_trades(self) -> list[PositionClosed]:
@@ -118,12 +123,15 @@ def run_pass(
     end_ts: int,
     max_gap_ms: int,
     on_progress: Callable[[int, int], None] | None = None,
+    predictor: WinPredictor | None = None,
 ) -> PassResult:
     """Feed ``events`` (``start_ts <= ts < end_ts``) to one session per parameter set.
 
     A stretch longer than ``max_gap_ms`` without events, at the start, inside or at the end
     of the period, stops the pass with ``DataGap`` naming its times: a replay across a hole
-    would trade a market that never was. ``on_progress(events, ts)`` every few thousand."""
+    would trade a market that never was. ``on_progress(events, ts)`` every few thousand.
+    ``predictor``: the ML gate's model for lanes whose ``ml_gate_mode`` is on (none: the
+    gate fails open, as the daemon's without a model)."""
     specs = lane_specs(sets, lane)
     different = [
         (s.name, name) for s in sets[1:] for name in market_differences(s.params, sets[0].params)
@@ -136,6 +144,7 @@ def run_pass(
     session = build_session(
         sets[0].params, lanes=specs, bankroll=bankroll, latency_ms=latency_ms, warmup=warmup
     )
+    session.engine.ml_gate.set_predictor(predictor)
     sinks = [MetricsSink(bankroll) for _ in sets]
     by_lane = {spec.name: sink for spec, sink in zip(specs, sinks, strict=True)}
     started = time.perf_counter()

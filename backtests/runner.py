@@ -24,6 +24,8 @@ from backtests import services
 from backtests.driver import MetricsSink, ParamSet, run_pass
 from backtests.metrics import compute
 from backtests.version import code_version
+from mlgate.services import store_run
+from trading.engine.mlgate import WinPredictor
 
 if TYPE_CHECKING:
     from backtests.sources import Source
@@ -97,6 +99,7 @@ def backtest_run(
     max_gap_ms: int,
     on_progress: Callable[[int, int], None] | None = None,
     batch: uuid.UUID | None = None,
+    predictor: WinPredictor | None = None,
 ) -> PassOutcome:
     """Run the pass; ``batch`` names runs already stored (queued by ``enqueue``, begun by the
     task), one per set in order; without it the runs are created here."""
@@ -147,6 +150,7 @@ def backtest_run(
                 end_ts=end_ts,
                 max_gap_ms=max_gap_ms,
                 on_progress=progress,
+                predictor=predictor,
             )
             sha = source.sha256()
             outcomes = []
@@ -168,6 +172,14 @@ def backtest_run(
                     metrics=metrics,
                     attribution=attribution,
                     trade_list_sha256=sink.trade_list_sha256(),
+                )
+                # The ML gate's training rows, marked with the run and its data source (a
+                # history run's books are simulated: the run's ``data`` says so).
+                store_run(
+                    run=run.pk,
+                    data_source=source.kind,
+                    features=sink.features,
+                    trades=sink.trades,
                 )
                 outcomes.append(
                     RunOutcome(run.pk, run.name, run.params_hash, sink, metrics, attribution)

@@ -47,6 +47,7 @@ from trading.engine.entry import (
 from trading.engine.intents import CancelOrder, ClosePosition, Intent, PlaceOrder
 from trading.engine.lane import Lane, LaneSpec, PendingOrder, Position
 from trading.engine.market import MarketState
+from trading.engine.mlgate import MlGate
 from trading.engine.params import ParamError, Params, market_differences
 from trading.engine.position_watch import watch_position
 from trading.engine.records import (
@@ -101,6 +102,8 @@ class Engine:
                 params=lane_params,
                 decisions=spec.decisions,
             )
+        # The ML gate's predictor comes from the daemon (``set_predictor``); none: fail-open.
+        self.ml_gate = MlGate()
         self.now = 0
         self.paused = False
         self._second: int | None = None
@@ -361,6 +364,7 @@ class Engine:
             paused=self.paused,
             params=params,
             params_hash=lane.params_hash,
+            gate=self.ml_gate,
         )
         if lane.decisions or order is not None:
             out.append(decision)

@@ -17,6 +17,7 @@ from trading.engine.features import entry_features
 from trading.engine.frozen import fast_init
 from trading.engine.lane import Lane, PendingOrder
 from trading.engine.market import MarketState
+from trading.engine.mlgate import MlGate
 from trading.engine.params import Params
 from trading.engine.records import Decision
 from trading.engine.resolver import Conviction, Resolution, apply_tfi, resolve
@@ -83,7 +84,6 @@ class EntryFeatures:
                 obi_raw=market.obi.last_raw,
                 atr_pct=market.regime.atr_pct,
                 remaining_ms=self._remaining,
-                depth_levels=market.params.obi_depth_levels,
             )
         return self._value
 
@@ -249,13 +249,15 @@ def evaluate_entry(
     paused: bool,
     params: Params,
     params_hash: str,
+    gate: MlGate | None = None,
 ) -> tuple[Decision, PendingOrder | None]:
     """The lane's own rules around the shared verdict; reason = first rule that blocked.
 
     Rules, in order: the shared gates (contract, near expiry, book health), re-entry
     cooldown, breaker, the signals (OBI, ROC, spread); then, for a halted lane, the
-    breaker's resolver outcome, otherwise resolver, TFI, low conviction, short trend,
-    price guard (when a direction is left) and sizing (when nothing blocked); paused last.
+    breaker's resolver outcome, otherwise resolver, TFI, low conviction, short trend, the
+    ML gate (lanes with ``ml_gate_mode`` on, tradeable decisions only: §7.4), price guard
+    (when a direction is left) and sizing (when nothing blocked); paused last.
     """
     cooldown = guards.reentry_cooldown(now, lane.last_exit_ts, params)
     breaker = lane.breaker
@@ -285,14 +287,19 @@ def evaluate_entry(
         low = res.conviction == "LOW" and not low_ok
         rules += shared.resolve_rules
         rules += (_LOW_DISABLED if low else _LOW_OK, shared.trend_rule)
-        if shared.price_rule is not None:
-            rules += (shared.price_rule,)
-        reason = (
-            reason
-            or shared.signal_reason
-            or ("LOW_CONVICTION_DISABLED" if low else "")
-            or shared.after_low_reason
-        )
+        if params.ml_gate_mode == "off" or gate is None:
+            if shared.price_rule is not None:
+                rules += (shared.price_rule,)
+            reason = (
+                reason
+                or shared.signal_reason
+                or ("LOW_CONVICTION_DISABLED" if low else "")
+                or shared.after_low_reason
+            )
+        else:
+            reason, rules, res, mult = _ml_gate(
+                gate, shared, params, res, rules, mult, reason or shared.signal_reason, low
+            )
         if not reason and res.direction is not None and shared.price is not None:
             count = entry_count(
                 bankroll=breaker.bankroll,
@@ -330,6 +337,41 @@ def evaluate_entry(
     if not entering:
         return decision, None
     return decision, _entry_order(lane, shared, sig, market, res, count, now)
+
+
+def _ml_gate(
+    gate: MlGate,
+    shared: SharedVerdict,
+    params: Params,
+    res: Resolution,
+    rules: tuple[tuple[str, str], ...],
+    mult: float,
+    reason: str,
+    low: bool,
+) -> tuple[str, tuple[tuple[str, str], ...], Resolution, float]:
+    """The ML gate between the short trend guard and the price guard (§7.4): only for a
+    decision still tradeable there, with the second's feature vector."""
+    reason = reason or ("LOW_CONVICTION_DISABLED" if low else "")
+    trend = shared.trend_rule[1]
+    reason = reason or ("" if trend == "ok" else trend)
+    features = shared.features
+    if not reason and res.direction is not None and features is not None:
+        assert shared.book is not None
+        outcome, rejected, res = gate.judge(
+            features.get(shared.book),
+            res,
+            mode=params.ml_gate_mode,
+            up_p=params.ml_conviction_up_p,
+        )
+        rules += (("ml_gate", outcome),)
+        if rejected:
+            reason = outcome
+        mult = size_mult(res.conviction, params)
+    if shared.price_rule is not None:
+        rules += (shared.price_rule,)
+        if not reason and shared.price_rule[1] != "ok":
+            reason = shared.price_rule[1]
+    return reason, rules, res, mult
 
 
 def _entry_order(

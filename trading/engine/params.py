@@ -178,6 +178,9 @@ class Params:
     # --- quarantine (domain §3.18) -------------------------------------------------------
     rapid_fire_exits: int = _p(3, 2, 100, "this many live exits in the window quarantine")
     rapid_fire_window_s: int = _p(60, 1, 3600, "rapid-fire window")
+    # --- ML entry gate (domain §7.4, §13.5) ----------------------------------------------
+    ml_gate_mode: str = _p("off", doc="off, shadow (record p_win only) or gate")
+    ml_conviction_up_p: float = _p(0.70, 0.0, 1.0, "gate: p_win raising conviction one step")
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
@@ -230,7 +233,14 @@ def _check_field(spec: dataclasses.Field[Any], value: Any) -> None:
         raise ParamError(f"{spec.name}: must be between {low} and {high}, got {value}")
 
 
+ML_GATE_MODES = ("off", "shadow", "gate")  # trading.engine.mlgate's, kept here: no cycle
+
+
 def _check_relations(p: Params) -> None:
+    if p.ml_gate_mode not in ML_GATE_MODES:
+        raise ParamError(
+            f"ml_gate_mode: must be one of {', '.join(ML_GATE_MODES)}, got {p.ml_gate_mode!r}"
+        )
     pairs = (
         ("atr_low_threshold", "atr_high_threshold"),
         ("obi_short_threshold", "obi_long_threshold"),

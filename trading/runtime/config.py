@@ -13,10 +13,13 @@ from typing import Any
 from marketdata.model.candles import Candle
 from marketdata.model.events import EventSink
 from trading.engine.engine import DEFAULT_BANKROLL
+from trading.engine.mlgate import WinPredictor
 from trading.engine.params import DEFAULT_PARAMS, Params
 
 Feed = Callable[[EventSink, asyncio.Event], Coroutine[Any, Any, None]]
 CandleSource = Callable[[int], list[Candle]]
+# The ML gate's model for a start: a predictor, or None and why (the gate then fails open).
+PredictorLoader = Callable[[], tuple[WinPredictor | None, str]]
 
 
 def tune_gc() -> None:

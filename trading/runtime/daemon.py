@@ -29,7 +29,7 @@ from trading.engine.params import (
     market_differences,
     with_market_of,
 )
-from trading.runtime.config import CandleSource, DaemonConfig, Feed, tune_gc
+from trading.runtime.config import CandleSource, DaemonConfig, Feed, PredictorLoader, tune_gc
 from trading.runtime.controls import ControlsWatch
 from trading.runtime.health import HealthReport
 from trading.runtime.outbox import Outbox
@@ -62,8 +62,12 @@ class Daemon:
         start_ts: int,
         venues: VenueFactory | None = None,
         sinks: Sequence[Sink] = (),
+        predictor: PredictorLoader | None = None,
     ) -> None:
         self.config = config
+        # Loads the ML gate's active model (database, blocking; None: no gate model): its
+        # predictor, or None and why (the gate then fails open, §7.4).
+        self.predictor_loader = predictor
         self.feeds = feeds
         self.candles = candles
         self.recorder = recorder
@@ -144,6 +148,9 @@ class Daemon:
             )
             self.runtime.update({"warmup_before_ts": self.start_ts, "recorder_sessions": []})
             log.info("trader_started", start_ts=self.start_ts, warmup_candles=len(warmup))
+        if self.predictor_loader is not None:
+            predictor, error = await db_call(self.predictor_loader)()
+            self.session.set_predictor(predictor, error)
         started = self.session.start()
         for sink in self.sinks:
             sink.start(started, restored=self.restored)

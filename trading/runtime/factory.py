@@ -28,6 +28,8 @@ from django.conf import settings
 from marketdata.kalshi.config import signer_from_settings
 from marketdata.kalshi.signing import KalshiSigner
 from marketdata.recorder import Recorder
+from mlgate.services import load_active_predictor
+from mlgate.sink import FeaturesSink
 from trading.notifications.sink import NotificationSink
 from trading.runtime.daemon import CandleSource, Daemon, DaemonConfig, Feed
 from trading.runtime.network import NetworkFeed
@@ -70,9 +72,12 @@ def build_daemon(
         start_ts=start_ts,
         venues=venues,
         sinks=extra,
+        predictor=load_active_predictor,
     )
     for feed in networks:
         daemon.sinks.append(HeldStatusSink(feed, daemon.on_event))
+    # The ML gate's training rows: entry features and exit labels, on the daemon's writer.
+    daemon.sinks.append(FeaturesSink(daemon.writer))
     if notify:
         mode = "live" if "live" in config.lanes else "paper"
         relay = NotificationsRelay(

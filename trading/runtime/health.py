@@ -51,6 +51,8 @@ class HealthReport:
             # the journal's queue depth, lag and drops (marketdata.recorder.writer)
             "recorder": recorder,
             "recorder_dropped": (recorder or {}).get("dropped", 0),
+            # the ML gate's model and what it did (fail-open counted, §7.4)
+            "ml_gate": session.engine.ml_gate.health() if session else None,
         }
         queues = {"recorder": (recorder or {}).get("buffered", 0)}
         for sink in sinks:

@@ -30,6 +30,7 @@ from marketdata.model.events import ClockTick, Event
 from trading.engine.engine import Engine, Output
 from trading.engine.intents import CancelOrder, ClosePosition, PlaceOrder
 from trading.engine.lane import LaneSpec
+from trading.engine.mlgate import WinPredictor
 from trading.engine.params import Params
 from trading.venues.base import Venue, VenueReport
 from trading.venues.paper import PaperVenue
@@ -89,6 +90,10 @@ class Session:
 
     def set_paused(self, paused: bool) -> None:
         self.engine.set_controls(paused=paused)
+
+    def set_predictor(self, predictor: WinPredictor | None, error: str = "") -> None:
+        """The ML gate's model (None: no model, ``error`` says why; the gate fails open)."""
+        self.engine.ml_gate.set_predictor(predictor, error)
 
     def apply_params(self, params: Params) -> list[SessionOutput]:
         return list(self.engine.apply_params(params))

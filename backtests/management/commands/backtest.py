@@ -20,7 +20,30 @@ from backtests.runner import BacktestCancelled, PassOutcome, backtest_run, summa
 from backtests.sources import SourceError
 from marketdata.management.commands.backfill_klines import parse_utc
 from marketdata.recorder.rows import utc_to_ms
+from mlgate.models import ModelVersion
+from mlgate.predictor import GatePredictor
+from mlgate.services import load_predictor
 from trading.engine.engine import DEFAULT_BANKROLL
+
+
+def ml_predictor(choice: str | None) -> GatePredictor | None:
+    """The model a gated backtest uses; one that is missing or unusable stops the run (a
+    backtest that silently fails open would report ungated results as gated)."""
+    if choice is None:
+        return None
+    versions = ModelVersion.objects.all()
+    if choice == "active":
+        version = versions.filter(active=True).first()
+    elif choice.isdigit():
+        version = versions.filter(pk=int(choice)).first()
+    else:
+        raise CommandError(f"--ml-model must be a model version id or 'active', got {choice!r}")
+    if version is None:
+        raise CommandError(f"--ml-model {choice}: no such model version")
+    predictor, error = load_predictor(version)
+    if predictor is None:
+        raise CommandError(f"--ml-model {choice}: {error}")
+    return predictor
 
 
 class Command(BaseCommand):
@@ -53,6 +76,11 @@ class Command(BaseCommand):
         parser.add_argument("--latency-ms", type=int, default=200)
         parser.add_argument(
             "--max-gap-s", type=int, default=120, help="longest stretch without events allowed"
+        )
+        parser.add_argument(
+            "--ml-model",
+            default=None,
+            help="ML gate model version id, or 'active', for lanes with ml_gate_mode on",
         )
         parser.add_argument("--json", action="store_true", help="one JSON object, last line")
         parser.add_argument("--no-progress", action="store_true")
@@ -90,6 +118,7 @@ class Command(BaseCommand):
         except (RequestError, SourceError) as exc:
             raise CommandError(str(exc)) from exc
         start_ts, end_ts = request.start_ts, request.end_ts
+        predictor = ml_predictor(options["ml_model"])
         bar = tqdm(
             total=round((end_ts - start_ts) / 1000),
             unit="sim-s",
@@ -115,6 +144,7 @@ class Command(BaseCommand):
                 end_ts=end_ts,
                 max_gap_ms=request.max_gap_s * 1000,
                 on_progress=progress,
+                predictor=predictor,
             )
         except (DataGap, SourceError, BacktestCancelled) as exc:
             raise CommandError(

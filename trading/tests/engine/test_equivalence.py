@@ -16,6 +16,15 @@ the outputs without that key hash to the previous values (5f4c7413… for 7/60/2
 
 Issue #17 (simulator realism) changed the streams themselves, so all five values of both
 entries were re-taken there, with the engine unchanged.
+
+Issue #27 (ML gate) renamed the entry feature ``recent_trade_count_60s`` to
+``last_candle_tick_count`` (what it is, domain.md §7.1), so both "all outputs" hashes of each
+entry were re-taken: counts and trade lists did not move, and with the key renamed back the
+stripped outputs hash to the previous values (7871ca82… for 11/60/0, d2ef8a2e… for 7/60/250).
+They were re-taken again for the gate's two lane parameters (``ml_gate_mode``,
+``ml_conviction_up_p``; default off): a new parameter moves every ``params_hash``. With the
+old parameter hash put back, both the stripped and the complete outputs hash to the values
+of the rename exactly; counts and trade lists did not move.
 """
 
 from __future__ import annotations
@@ -69,7 +78,7 @@ GOLDEN = {
         8161,
         12,
         "34ec31c596d29b508273474c5ba1c19758fa543edd7848f9cc94a157ac26f517",
-        "7871ca82903b4db1e89c67e427390bfb297bb8dcdf81da66088bea86abdc4153",
+        "4a3652f29ec03920bd00bca743aa9c6f54cf9ba4af58e4bfc9f62d9023714f3b",
     ),
     # Re-taken when the paper venue replaced the old in-engine fill driver (same engine):
     # that driver filled a due order after applying the event that crossed its due time and
@@ -81,7 +90,7 @@ GOLDEN = {
         6249,
         17,
         "e19117415f417ca77fc673ca7d3aa03e896f9329417dca9d7d82daf7058aff19",
-        "d2ef8a2eef1d58ccbc58007c8f2d0d96e26d978cc981e83134dea4bf50821734",
+        "694f961a32c1d1850dc96be37a46f6434c1a686d3a0aa0b3cc41895a5b23a801",
     ),
 }
 
@@ -97,11 +106,11 @@ GOLDEN = {
 GOLDEN_COMPLETE = {
     (11, 60, 0): (
         11893,
-        "3ad63fcb0d7db42369354400fbf8d7f154431c1c921694a1f2a55740fc04980f",
+        "dd6f97ae32242609ad97f000af9d92ff37b930ea193a67019e29d2eab6fcb563",
     ),
     (7, 60, 250): (
         9988,
-        "05c84e59f03f5cfde17b3b71cd81b11ba972ecc1eb99af20d1174b2c3369aa85",
+        "44a47ac9a55826b56e0473e7a30487c0858d9877e6ee1d63e8549ea0f89db997",
     ),
 }
 ADDED_RECORDS = frozenset({"lane_status", "market_snapshot"})
