@@ -27,7 +27,6 @@ def run_report(request: HttpRequest, pk: int) -> HttpResponse:
 # Polled by the dashboard's Backtest panel (htmx): quickly while a pass is queued or running,
 # slowly otherwise; each answer carries its own next interval.
 POLL_ACTIVE_S = 3
-POLL_IDLE_S = 30
 
 
 @require_GET
@@ -43,6 +42,6 @@ def backtest_panel(request: HttpRequest) -> HttpResponse:
         "summary": selectors.run_summary(done) if done else None,
         # a newer run that ended without figures (failed, cancelled) is said too
         "ended": latest if latest and latest.status in ENDED_BADLY else None,
-        "poll_s": POLL_ACTIVE_S if active else POLL_IDLE_S,
+        "poll_s": POLL_ACTIVE_S,  # only while a run is active: idle, the panel is quiet
     }
     return render(request, "backtests/panel.html", context)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver import Chrome
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -99,19 +100,29 @@ def test_the_panel_follows_a_running_pass(live_server, browser, one_day_run):
     browser.get(f"{live_server.url}/")
 
     def panel() -> str:
-        found = browser.find_elements(By.ID, "backtest-panel")
-        return str(found[0].text) if found else ""
+        # the panel is swapped whole by each poll: an element read mid-swap is gone
+        try:
+            found = browser.find_elements(By.ID, "backtest-panel")
+            return str(found[0].text) if found else ""
+        except StaleElementReferenceException:
+            return ""
+
+    def report_link() -> str:
+        try:
+            return (
+                browser.find_element(By.CSS_SELECTOR, "#backtest-panel a").get_attribute("href")
+                or ""
+            )
+        except (StaleElementReferenceException, NoSuchElementException):
+            return ""
 
     wait_until(lambda: "10%" in panel(), "the first progress", 15)
-    assert f"run {one_day_run.pk}" in panel()  # the latest finished run, with its report link
-    assert (
-        browser.find_element(By.CSS_SELECTOR, "#backtest-panel a")
-        .get_attribute("href")
-        .endswith(f"/backtests/runs/{one_day_run.pk}/report")
-    )
+    # the latest finished run, with its report link
+    wait_until(lambda: f"run {one_day_run.pk}" in panel(), "the latest finished run", 15)
+    report = f"/backtests/runs/{one_day_run.pk}/report"
+    wait_until(lambda: report_link().endswith(report), "the report link", 15)
     BacktestRun.objects.filter(pk=running.pk).update(progress=0.6, events=600_000)
-    wait_until(lambda: "60%" in panel(), "the panel to show the stored progress", 15)
-    assert "600000 events" in panel()
+    wait_until(lambda: "60%" in panel() and "600000 events" in panel(), "the stored progress", 15)
     screenshot(browser, "backtest_panel.png")
     BacktestRun.objects.filter(pk=running.pk).update(status=RunStatus.FAILED, error="worker lost")
     wait_until(lambda: "worker lost" in panel(), "the failure", 15)

@@ -31,6 +31,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
 from kbtc_core.spillfiles import SpillDirectory, database_identity, spill_line
+from mlgate import services as mlgate_services
 from trading.models import BankrollSnapshot, Decision, OpenPosition, Trade
 from trading.runtime.state import save_rows
 from trading.runtime.writer import Write
@@ -119,6 +120,9 @@ SPILLABLE: dict[str, _Kind] = {
     "emergency_stop_acknowledge": _Kind(emergency_stop_acknowledge),
     # writes only the rows that are missing: applying it twice is harmless
     "open_positions_reconcile": _Kind(open_positions_reconcile),
+    # the ML gate's rows: get-or-create at the entry, an update at the exit
+    "capture": _Kind(mlgate_services.capture),
+    "label": _Kind(mlgate_services.label),
 }
 _NAMES = {kind.fn: name for name, kind in SPILLABLE.items()}
 
