@@ -30,13 +30,15 @@ CHROMIUM_FLAGS = (
 
 
 @contextmanager
-def chromium(profile_dir: Path) -> Iterator[Chrome]:
+def chromium(profile_dir: Path, *, log: str = "performance") -> Iterator[Chrome]:
+    """Headless Chromium with the project's flags, logging ``log`` ("performance": the
+    network requests; "browser": the console)."""
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile_dir}")
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    options.set_capability("goog:loggingPrefs", {log: "ALL"})
     driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
     driver.set_page_load_timeout(30)
     try:

@@ -12,15 +12,13 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver import Chrome
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from backtests.models import BacktestRun, RunStatus
 from backtests.tests.helpers import SEED, kline_file
-from tests.e2e.browser import CHROMIUM_FLAGS, PASSWORD, screenshot, wait_until
+from tests.e2e.browser import PASSWORD, chromium, screenshot, wait_until
 from trading.tests import factories
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -28,18 +26,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(trans
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'chromium'}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-    driver.set_page_load_timeout(30)
-    try:
+    with chromium(tmp_path / "chromium", log="browser") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture

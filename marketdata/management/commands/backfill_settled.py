@@ -17,6 +17,7 @@ from django.db import connection
 from kbtc_core.db import db_call
 from marketdata.kalshi.errors import KalshiError
 from marketdata.kalshi.rest import KalshiRestClient
+from marketdata.management.commands.backfill_klines import parse_utc
 from marketdata.settled import SettledMarket
 from marketdata.settled_backfill import (
     SettledBackfillError,
@@ -25,15 +26,6 @@ from marketdata.settled_backfill import (
     settled_backfill,
     settled_store,
 )
-
-
-def parse_utc(value: str) -> datetime:
-    """``2026-03-01`` or ``2026-03-01T12:30`` (UTC unless an offset is given)."""
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"not an ISO date or time: {value!r}") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 class Command(BaseCommand):
