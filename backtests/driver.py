@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from marketdata.model.candles import Candle
-from marketdata.model.events import Event
+from marketdata.model.events import Event, MarketStatus
 from trading.engine.lane import LaneKind, LaneSpec
 from trading.engine.mlgate import WinPredictor
 from trading.engine.params import Params, market_differences, with_market_of
@@ -109,6 +109,8 @@ class PassResult:
     seconds: float
     first_ts: int | None
     last_ts: int | None
+    # ticker → "yes"/"no": the settlements the stream carried (input data, not engine state)
+    settlements: dict[str, str] = field(default_factory=dict)
 
 
 def run_pass(
@@ -131,7 +133,8 @@ def run_pass(
     of the period, stops the pass with ``DataGap`` naming its times: a replay across a hole
     would trade a market that never was. ``on_progress(events, ts)`` every few thousand.
     ``predictor``: the ML gate's model for lanes whose ``ml_gate_mode`` is on (none: the
-    gate fails open, as the daemon's without a model)."""
+    gate fails open, as the daemon's without a model). The contracts' results the stream
+    carries (``MarketStatus.result``) are kept for the signal accuracy of the trades."""
     specs = lane_specs(sets, lane)
     different = [
         (s.name, name) for s in sets[1:] for name in market_differences(s.params, sets[0].params)
@@ -151,6 +154,7 @@ def run_pass(
     count = 0
     first_ts: int | None = None
     last = start_ts
+    settlements: dict[str, str] = {}
     for event in events:
         ts = event.ts
         if ts - last > max_gap_ms:
@@ -159,6 +163,8 @@ def run_pass(
             last = ts
         if first_ts is None:
             first_ts = ts
+        if isinstance(event, MarketStatus) and event.result is not None:
+            settlements[event.ticker] = event.result
         outputs = session.feed(event)
         if outputs:
             for lane_name, sink in by_lane.items():
@@ -170,7 +176,7 @@ def run_pass(
         raise DataGap(f"no events from {iso_ms(last)} to {iso_ms(end_ts)} (the period's end)")
     if on_progress is not None:
         on_progress(count, last)
-    return PassResult(sinks, count, time.perf_counter() - started, first_ts, last)
+    return PassResult(sinks, count, time.perf_counter() - started, first_ts, last, settlements)
 
 
 def iso_ms(ts: int) -> str:

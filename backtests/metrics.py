@@ -1,4 +1,5 @@
-"""Backtest metrics from a trade list and an equity curve (domain.md §4.3), pure.
+"""Backtest metrics from a trade list and an equity curve (domain.md §4.3) and the signal
+accuracy of §4.6, pure.
 
 Kept as the original computes them, so reports stay comparable: per-trade returns are
 ``pnl_frac`` (net PnL over the premium paid); Sharpe is their mean over their sample stdev,
@@ -14,8 +15,8 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from attribution.breakdown import TradeOutcome
 
@@ -140,3 +141,75 @@ def red_flags(figures: dict[str, Any]) -> list[str]:
     if figures["trades"] < RED_FLAG_MIN_TRADES:
         flags.append(f"{figures['trades']} trades < {RED_FLAG_MIN_TRADES}: too few to judge")
     return flags
+
+
+# The signals a trade's driver label names (domain.md §0: "OBI+ROC", "OBI", "ROC", with an
+# optional "/TIGHT" or "/WIDE" spread suffix). "OBI/ROC" (a conflict) never trades; an
+# orphan's "UNKNOWN" or "-" names none.
+SIGNALS = ("OBI", "ROC")
+_FIRED = {"OBI+ROC": SIGNALS, "OBI": ("OBI",), "ROC": ("ROC",)}
+
+
+class SignalOutcome(Protocol):
+    @property
+    def ticker(self) -> str: ...
+    @property
+    def direction(self) -> str: ...  # LONG or SHORT
+    @property
+    def driver(self) -> str: ...
+    @property
+    def pnl(self) -> int: ...  # net, micro-dollars
+
+
+def signals_fired(driver: str) -> tuple[str, ...]:
+    """The signals that pointed the trade's way at entry, read from its driver label."""
+    base = driver.removesuffix("/TIGHT").removesuffix("/WIDE")
+    return _FIRED.get(base, ())
+
+
+def signal_accuracy(
+    trades: Sequence[SignalOutcome], settlements: Mapping[str, str]
+) -> dict[str, Any]:
+    """Signal accuracy (domain.md §4.6: OBI/ROC correct / incorrect / neutral), per trade.
+
+    A signal's direction at entry is the trade's direction when the trade's driver names it
+    (the resolver trades only when the signals that fired agree, so a fired signal pointed
+    the trade's way); otherwise the signal was **neutral** (absent, below its threshold or
+    flat) for that trade. A fired signal is judged twice:
+
+    - ``settlement``: against the contract's result, the outcome the signal predicts: a LONG
+      (YES) is **correct** when the contract settled YES, a SHORT when it settled NO;
+      **unsettled** when the data carried no result for the contract (it settled after
+      the period);
+    - ``trade``: against the trade's result after exits and fees: **correct** when its net
+      PnL is positive (a win, as §4.3 counts them).
+
+    ``accuracy`` is correct / (correct + incorrect), None when no signal was judged.
+    """
+    out: dict[str, Any] = {"trades": len(trades)}
+    for signal in SIGNALS:
+        on_settlement = {"correct": 0, "incorrect": 0, "neutral": 0, "unsettled": 0}
+        on_trade = {"correct": 0, "incorrect": 0, "neutral": 0}
+        for trade in trades:
+            if signal not in signals_fired(trade.driver):
+                on_settlement["neutral"] += 1
+                on_trade["neutral"] += 1
+                continue
+            result = settlements.get(trade.ticker)
+            if result is None:
+                on_settlement["unsettled"] += 1
+            elif (result == "yes") == (trade.direction == "LONG"):
+                on_settlement["correct"] += 1
+            else:
+                on_settlement["incorrect"] += 1
+            on_trade["correct" if trade.pnl > 0 else "incorrect"] += 1
+        out[signal] = {
+            "settlement": {**on_settlement, "accuracy": _accuracy(on_settlement)},
+            "trade": {**on_trade, "accuracy": _accuracy(on_trade)},
+        }
+    return out
+
+
+def _accuracy(counts: Mapping[str, int]) -> float | None:
+    judged = counts["correct"] + counts["incorrect"]
+    return counts["correct"] / judged if judged else None

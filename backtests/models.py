@@ -85,6 +85,18 @@ class BacktestTrade(models.Model):
     pnl_pct = models.FloatField(help_text="PnL / entry cost")
     exit_reason = models.CharField(max_length=40)
     quarantine = models.CharField(max_length=40, blank=True)
+    entry_obi = models.FloatField(
+        null=True, blank=True, help_text="smoothed OBI when the entry filled (the engine's record)"
+    )
+    entry_roc = models.FloatField(
+        null=True, blank=True, help_text="ROC(roc_lookback) when the entry filled"
+    )
+    contract_result = models.CharField(
+        max_length=3,
+        blank=True,
+        help_text="the contract's settlement (yes/no) as the pass's data gave it; "
+        "empty when it settled after the period",
+    )
 
     class Meta:
         ordering = ["run", "closed_at", "id"]

@@ -144,6 +144,34 @@ def _groups(groups: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
     ]
 
 
+def signal_accuracy_context(accuracy: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Bars of each signal's correct / incorrect / neutral against the contracts'
+    settlements, and a table of both bases (``metrics.signal_accuracy``); None for a run
+    stored before the figures existed."""
+    if not accuracy:
+        return None
+    rows, items = [], []
+    for signal in ("OBI", "ROC"):
+        for basis, label in (("settlement", "settlement"), ("trade", "trade result")):
+            counts = accuracy[signal][basis]
+            rows.append(
+                {
+                    "signal": signal,
+                    "basis": label,
+                    "correct": counts["correct"],
+                    "incorrect": counts["incorrect"],
+                    "neutral": counts["neutral"],
+                    "unsettled": counts.get("unsettled", "–"),
+                    "accuracy": _pct(counts["accuracy"]),
+                }
+            )
+        on_settlement = accuracy[signal]["settlement"]
+        for verdict in ("correct", "incorrect", "neutral"):
+            n = on_settlement[verdict]
+            items.append((f"{signal} {verdict}", float(n), f"{signal} {verdict}: {n}"))
+    return {"rows": rows, "bars": value_bars(items, signed=False)}
+
+
 def report_context(run: BacktestRun) -> dict[str, Any]:
     m, attribution = run.metrics, run.attribution
     bankroll = int(run.bankroll * 1_000_000)
@@ -208,6 +236,7 @@ def report_context(run: BacktestRun) -> dict[str, Any]:
             signed=False,
         ),
         hold_bars=hold_histogram(holds),
+        signal_accuracy=signal_accuracy_context(m.get("signal_accuracy")),
         by_conviction=_groups(attribution["by_conviction"]),
         by_session=_groups(attribution["by_session"]),
         by_direction=_groups(attribution["by_direction"]),

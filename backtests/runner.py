@@ -22,7 +22,7 @@ from attribution.breakdown import attribute
 from attribution.signal_health import signal_health
 from backtests import services
 from backtests.driver import MetricsSink, ParamSet, run_pass
-from backtests.metrics import compute
+from backtests.metrics import compute, signal_accuracy
 from backtests.version import code_version
 from mlgate.services import store_run
 from trading.engine.mlgate import WinPredictor
@@ -160,6 +160,7 @@ def backtest_run(
                 metrics["decisions"] = sink.decisions
                 metrics["entries_decided"] = sink.entries
                 metrics["quarantined_trades"] = len(sink.trades) - len(counted)
+                metrics["signal_accuracy"] = signal_accuracy(counted, result.settlements)
                 attribution = attribute(counted)
                 attribution["signal_health"] = signal_health(counted)
                 services.run_finish(
@@ -172,6 +173,7 @@ def backtest_run(
                     metrics=metrics,
                     attribution=attribution,
                     trade_list_sha256=sink.trade_list_sha256(),
+                    settlements=result.settlements,
                 )
                 # The ML gate's training rows, marked with the run and its data source (a
                 # history run's books are simulated: the run's ``data`` says so).
@@ -212,6 +214,7 @@ def summary(outcome: PassOutcome, run: RunOutcome) -> dict[str, Any]:
         "hold_seconds": {k: m["hold_seconds"][k] for k in ("p10", "p50", "p90")},
         "passes_minimum": m["thresholds"]["passes_minimum"],
         "red_flags": m["red_flags"],
+        "signal_accuracy": m["signal_accuracy"],
         "trade_list_sha256": run.sink.trade_list_sha256(),
         "params_hash": run.params_hash,
         "events": outcome.events,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -147,7 +147,9 @@ def run_finish(
     metrics: dict[str, Any],
     attribution: dict[str, Any],
     trade_list_sha256: str,
+    settlements: Mapping[str, str],
 ) -> None:
+    """``settlements``: ticker → the contract's result (yes/no) where the data gave one."""
     BacktestTrade.objects.bulk_create(
         [
             BacktestTrade(
@@ -170,6 +172,9 @@ def run_finish(
                 pnl_pct=t.pnl_frac,
                 exit_reason=t.reason,
                 quarantine=t.quarantine,
+                entry_obi=t.entry_obi,
+                entry_roc=t.entry_roc,
+                contract_result=settlements.get(t.ticker, ""),
             )
             for t in trades
         ],

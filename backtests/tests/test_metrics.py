@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from backtests.metrics import compute, max_drawdown, percentile
+from backtests.metrics import compute, max_drawdown, percentile, signal_accuracy, signals_fired
 
 DAY = 86_400_000
 BANKROLL = 1_000_000_000
@@ -106,3 +106,50 @@ def test_helpers():
     assert max_drawdown([]) == 0.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
     assert percentile([5.0], 0.9) == 5.0
+
+
+@dataclass(frozen=True)
+class S:
+    ticker: str
+    direction: str
+    driver: str
+    pnl: int
+
+
+def test_signal_accuracy_counts_each_signal_against_settlement_and_trade_result():
+    trades = [
+        S("A", "LONG", "OBI+ROC", 5),  # A settled yes: both right, and the trade won
+        S("B", "LONG", "OBI", -3),  # B settled no: OBI wrong, ROC neutral, trade lost
+        S("B", "SHORT", "ROC/TIGHT", 0),  # B no: ROC right on settlement, trade flat = not a win
+        S("C", "SHORT", "OBI+ROC/WIDE", 7),  # C unsettled: both unsettled, trade won
+        S("A", "SHORT", "UNKNOWN", -1),  # an orphan: no signal named, neutral for both
+        S("D", "LONG", "-", 2),  # D settled yes, but no signal fired: neutral
+    ]
+    accuracy = signal_accuracy(trades, {"A": "yes", "B": "no", "D": "yes"})
+    assert accuracy == {
+        "trades": 6,
+        "OBI": {
+            "settlement": {
+                "correct": 1, "incorrect": 1, "neutral": 3, "unsettled": 1, "accuracy": 0.5
+            },
+            "trade": {"correct": 2, "incorrect": 1, "neutral": 3, "accuracy": 2 / 3},
+        },
+        "ROC": {
+            "settlement": {
+                "correct": 2, "incorrect": 0, "neutral": 3, "unsettled": 1, "accuracy": 1.0
+            },
+            "trade": {"correct": 2, "incorrect": 1, "neutral": 3, "accuracy": 2 / 3},
+        },
+    }  # fmt: skip
+
+
+def test_signal_accuracy_without_trades_or_fired_signals_has_no_accuracy():
+    empty = signal_accuracy([], {})
+    assert empty["trades"] == 0
+    assert empty["OBI"]["settlement"]["accuracy"] is None
+    assert empty["ROC"]["trade"] == {"correct": 0, "incorrect": 0, "neutral": 0, "accuracy": None}
+    only_roc = signal_accuracy([S("A", "SHORT", "ROC", 1)], {"A": "no"})
+    assert only_roc["OBI"]["settlement"]["neutral"] == 1
+    assert only_roc["OBI"]["settlement"]["accuracy"] is None
+    assert only_roc["ROC"]["settlement"]["correct"] == 1
+    assert signals_fired("OBI/ROC") == ()  # a conflict never trades; nothing is credited

@@ -11,6 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
+from backtests.metrics import signal_accuracy
 from backtests.models import BacktestRun, BacktestTrade, RunStatus
 from backtests.report import equity_chart, hold_histogram, value_bars
 from backtests.tests.helpers import SEED, kline_file
@@ -124,3 +125,34 @@ def test_charts_stay_inside_their_box():
     assert sum(1 for _ in hold_histogram([1.0, 1.0, 1.0])) == 12
     assert value_bars([], signed=False) == []
     assert hold_histogram([]) == []
+
+
+def test_signal_accuracy_is_stored_per_trade_and_shown(stored_run):
+    run, html, result = stored_run
+    accuracy = run.metrics["signal_accuracy"]
+    assert result["signal_accuracy"] == accuracy  # the --json line carries it too
+    counted = list(BacktestTrade.objects.filter(run=run, quarantine=""))
+    assert accuracy["trades"] == len(counted) == result["trades"]
+    # the stored readings and settlements give the same figures again
+    settled = {t.ticker: t.contract_result for t in counted if t.contract_result}
+    assert signal_accuracy(counted, settled) == accuracy
+    assert any(t.entry_obi is not None for t in counted)
+    assert settled  # 15-minute contracts settle inside a two-hour period
+    assert set(settled.values()) <= {"yes", "no"}
+    for signal in ("OBI", "ROC"):
+        on_settlement = accuracy[signal]["settlement"]
+        assert sum(on_settlement[k] for k in ("correct", "incorrect", "neutral", "unsettled")) == (
+            len(counted)
+        )
+    section = html.split('id="signal-accuracy"')[1].split("</section>")[0]
+    chart = section.split('id="signal-accuracy-chart"')[1].split("</svg>")[0]
+    assert chart.count("<rect") == 6  # correct / incorrect / neutral of OBI and ROC
+    for signal in ("OBI", "ROC"):
+        for verdict in ("correct", "incorrect", "neutral"):
+            n = accuracy[signal]["settlement"][verdict]
+            assert f"{signal} {verdict}: {n}</title>" in chart
+        counts = accuracy[signal]["trade"]
+        assert (
+            f"<td>{signal}</td><td>trade result</td><td>{counts['correct']}</td>"
+            f"<td>{counts['incorrect']}</td><td>{counts['neutral']}</td>"
+        ) in section

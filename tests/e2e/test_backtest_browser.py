@@ -75,6 +75,16 @@ def test_the_report_of_a_one_day_run_opens_without_console_errors(
     kpis = browser.find_element(By.ID, "kpis").text
     assert "Sharpe" in kpis
     assert "Win rate" in kpis
+    # signal accuracy: correct / incorrect / neutral of OBI and ROC, every trade counted
+    accuracy = one_day_run.metrics["signal_accuracy"]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#signal-accuracy-chart rect")) == 6
+    for signal in ("OBI", "ROC"):
+        counts = accuracy[signal]["settlement"]
+        assert (
+            sum(counts[k] for k in ("correct", "incorrect", "neutral", "unsettled"))
+            == (one_day_run.metrics["trades"])
+        )
+    assert "OBI" in browser.find_element(By.ID, "signal-accuracy").text
     screenshot(browser, "backtest_report.png")
 
 
