@@ -73,6 +73,10 @@ class TradeSerializer(serializers.Serializer):
     pnl = serializers.FloatField()
     pnl_pct = serializers.FloatField()
     exit_reason = serializers.CharField()
+    driver = serializers.CharField(help_text="the signals that drove the entry")
+    entry_obi = serializers.FloatField(allow_null=True)
+    entry_roc = serializers.FloatField(allow_null=True)
+    contract_result = serializers.CharField(help_text="yes, no, or empty: settled after the period")
 
 
 class ReportSerializer(serializers.Serializer):

@@ -70,7 +70,16 @@ def test_the_report_gives_metrics_attribution_equity_and_trades(api, run):
         assert report["attribution"]["trades"] == result["trades"]
         assert len(report["equity"]) == result["trades"]
         assert report["trade_count"] == len(report["trades"]) == result["trades"]
-        assert set(report["trades"][0]) >= {"ticker", "pnl", "exit_reason", "opened_at"}
+        assert set(report["trades"][0]) >= {
+            "ticker",
+            "pnl",
+            "exit_reason",
+            "opened_at",
+            "driver",
+            "entry_obi",
+            "entry_roc",
+            "contract_result",
+        }
         assert report["params"] == stored.params
     missing = api.get(f"/api/backtest/runs/{stored.pk + 999}/report")
     assert missing.status_code == 404
