@@ -287,7 +287,7 @@ def _change_dollars(change: ExitChange) -> dict[str, Any]:
 
 
 def _ms_utc(ts: int) -> str:
-    return f"{iso_ms(ts)[:19].replace('T', ' ')}"
+    return iso_ms(ts).replace("T", " ").removesuffix("Z")
 
 
 def sweep_report_context(sweep: SweepOutcome) -> dict[str, Any]:
