@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 from attribution.panel import PANEL as ATTRIBUTION
 from attribution.panel import attribution_context
 from trading import clock, push, selectors
+from trading.engine.params import ParamError
 from trading.health_panel import health_context
 from trading.models import Direction, Lane
 from trading.push import latest_payloads
@@ -78,7 +79,11 @@ def sidebar_context(*, can_control: bool) -> dict[str, Any]:
     params, params_error = selectors.effective_params()
     lanes = []
     for lane in LANES:
-        risk = selectors.lane_risk(lane=lane, params=params)
+        try:  # the lane decides on its own overrides over the global ones
+            lane_params = controls.params(lane=lane)
+        except ParamError:
+            lane_params = params
+        risk = selectors.lane_risk(lane=lane, params=lane_params)
         if risk.get("available"):
             risk = {
                 **risk,
@@ -93,14 +98,32 @@ def sidebar_context(*, can_control: bool) -> dict[str, Any]:
             }
         lanes.append(risk)
     return {
-        "controls": {k: v for k, v in controls.as_dict().items() if k != "overrides"},
+        "controls": {
+            k: v for k, v in controls.as_dict().items() if k not in ("overrides", "lane_overrides")
+        },
         "lanes": lanes,
         "trader": selectors.trader_heartbeat(),
-        "overrides_active": len(controls.overrides),
+        "overrides_active": len(controls.overrides)
+        + sum(map(len, controls.lane_overrides.values())),
+        "overrides": overrides_context(),
         "params_error": params_error,
         "paper_breaker_halts": params.paper_breaker_halts,
         "can_control": can_control,
     }
+
+
+def overrides_context() -> list[dict[str, Any]]:
+    """Each stored override as the sidebar lists it: which lane, and when it applies."""
+    return [
+        {
+            "name": row["name"],
+            "value": json.dumps(row["value"]),
+            "lane_text": f"lane {row['lane']}" if row["lane"] else "all lanes",
+            "pending_text": "applies at next restart" if row["scope"] == "market" else "",
+            "set_by": row["set_by"],
+        }
+        for row in selectors.overrides_rows()
+    ]
 
 
 def market_context(payload: dict[str, Any] | None) -> dict[str, Any]:

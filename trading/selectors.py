@@ -404,19 +404,19 @@ def override_applies(name: str) -> str:
 
 def overrides_list(lane: str = "") -> list[dict[str, Any]]:
     """Every parameter with its default, bounds and its value for ``lane`` (blank: every
-    lane): the lane's own override, else the global one, else the default; ``source`` says
+    lane): the lane's own override, else the global one, else the default; ``origin`` says
     which (for the API and admin)."""
     rows = ParamOverride.objects.filter(lane__in={"", lane})
     stored = {(row.name, row.lane): row for row in rows}
     out = []
     for spec in PARAMS_SCHEMA:
         row = stored.get((spec["name"], lane)) or stored.get((spec["name"], ""))
-        source = "default" if row is None else ("lane" if row.lane else "global")
+        origin = "default" if row is None else ("lane" if row.lane else "global")
         out.append(
             {
                 **spec,
                 "overridden": row is not None,
-                "source": source,
+                "origin": origin,
                 "lane": row.lane if row else "",
                 "applies": override_applies(spec["name"]),
                 "value": row.value if row else spec["default"],
@@ -536,8 +536,11 @@ def status() -> dict[str, Any]:
         "live_risk": risk[Lane.LIVE],
         "paper_decision": _decision_brief(last_decision(lane=Lane.PAPER)),
         "live_decision": _decision_brief(last_decision(lane=Lane.LIVE)),
-        "controls": {k: v for k, v in controls.as_dict().items() if k != "overrides"},
-        "overrides_active": len(controls.overrides),
+        "controls": {
+            k: v for k, v in controls.as_dict().items() if k not in ("overrides", "lane_overrides")
+        },
+        "overrides_active": len(controls.overrides)
+        + sum(map(len, controls.lane_overrides.values())),
         "params_error": params_error,
         "params_hash": params.params_hash(),
         "trader": trader_heartbeat(),
