@@ -368,6 +368,8 @@ def _lane_refusal(names: Iterable[str], lane: str) -> str | None:
             " them for every lane (no lane); they apply at the trader's next start"
         )
     lanes = override_lanes()
+    if lane == Lane.LIVE and lane not in lanes:
+        return LIVE_LANE_MISSING
     if lane not in lanes:
         return f"lane {lane!r} does not exist: the trader's lanes are {', '.join(lanes)}"
     return None
