@@ -9,6 +9,8 @@ control`` advances the clock one simulated second past the daemon's next control
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -73,9 +75,7 @@ async def test_a_lane_override_changes_only_that_lanes_decisions_and_a_global_on
             {**NO_ENTRIES, "lane": "ghost"},
             {"name": "obi_history_len", "value": 5, "lane": "paper"},
         ):
-            refused = await sim.control(
-                lambda body=body: api("post", "/api/param-overrides/", body)
-            )
+            refused = await sim.control(partial(api, "post", "/api/param-overrides/", body))
             assert refused.status_code == 400
         assert live.params.min_seconds_to_expiry == 3600
         assert paper.params.obi_history_len == DEFAULT_PARAMS.obi_history_len
