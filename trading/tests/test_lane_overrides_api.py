@@ -136,7 +136,9 @@ def test_the_admin_sets_edits_and_clears_a_lane_override_audited(admin_client):
         ("override_set", True, "admin"),
         ("override_clear", True, "admin"),
     ]
-    assert ControlAudit.objects.order_by("id").last().before == {"min_hold_s@paper": 150}
+    cleared = ControlAudit.objects.order_by("id").last()
+    assert cleared is not None
+    assert cleared.before == {"min_hold_s@paper": 150}
 
 
 @override_settings(ANONYMOUS_READS=True)
