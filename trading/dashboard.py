@@ -19,7 +19,6 @@ from django.template.loader import render_to_string
 from attribution.panel import PANEL as ATTRIBUTION
 from attribution.panel import attribution_context
 from trading import clock, push, selectors
-from trading.engine.params import ParamError
 from trading.health_panel import health_context
 from trading.models import Direction, Lane
 from trading.push import latest_payloads
@@ -79,11 +78,7 @@ def sidebar_context(*, can_control: bool) -> dict[str, Any]:
     params, params_error = selectors.effective_params()
     lanes = []
     for lane in LANES:
-        try:  # the lane decides on its own overrides over the global ones
-            lane_params = controls.params(lane=lane)
-        except ParamError:
-            lane_params = params
-        risk = selectors.lane_risk(lane=lane, params=lane_params)
+        risk = selectors.lane_risk(lane=lane, params=controls.params_or(params, lane=lane))
         if risk.get("available"):
             risk = {
                 **risk,

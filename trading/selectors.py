@@ -107,6 +107,13 @@ class ControlsSnapshot:
         own = self.lane_overrides.get(lane, {}) if lane else {}
         return params_of_lane(base, self.overrides, own, lane=lane or "")
 
+    def params_or(self, fallback: Params, *, lane: str) -> Params:
+        """``lane``'s parameters from the defaults, or ``fallback`` if they no longer fit."""
+        try:
+            return self.params(lane=lane)
+        except ParamError:
+            return fallback
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -508,7 +515,10 @@ def status() -> dict[str, Any]:
     Money as float dollars (display figures); the live lane's are null until it exists."""
     controls = controls_current()
     params, params_error = effective_params()
-    risk = {lane: lane_risk(lane=lane, params=params) for lane in Lane.values}
+    risk = {
+        lane: lane_risk(lane=lane, params=controls.params_or(params, lane=lane))
+        for lane in Lane.values
+    }
     latest = latest_payloads()
     market = latest.get(("market", ""))
     lanes = {
@@ -656,7 +666,7 @@ def diagnostics() -> dict[str, Any]:
     last = candles_60.order_by("-open_time").first() if candles_60 is not None else None
     can_trade = {}
     for lane in Lane.values:
-        risk = lane_risk(lane=lane, params=params)
+        risk = lane_risk(lane=lane, params=controls.params_or(params, lane=lane))
         can_trade[lane] = (
             lane == Lane.PAPER and not controls.paused and not risk.get("breaker_enforced")
         )
