@@ -205,6 +205,9 @@ class ParamOverrideAdmin(ServiceWritesAdmin):
             name=obj.name, value=obj.value, note=obj.note, lane=obj.lane, actor=_actor(request)
         )
         obj.pk = saved.pk
+        where = f"lane {obj.lane}" if obj.lane else "every lane"
+        applies = selectors.override_applies(obj.name)
+        self.message_user(request, f"The trader applies {obj.name} for {where} {applies}.")
 
     def delete_model(self, request: HttpRequest, obj: ParamOverride) -> None:
         controls.override_clear(name=obj.name, lane=obj.lane, actor=_actor(request))

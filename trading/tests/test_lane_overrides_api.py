@@ -123,7 +123,7 @@ def test_the_admin_sets_edits_and_clears_a_lane_override_audited(admin_client):
     override = ParamOverride.objects.get()
     assert (override.name, override.lane, override.value) == ("min_hold_s", "paper", 200)
     listing = admin_client.get(url).content.decode()
-    assert "within a second" in listing
+    assert "The trader applies min_hold_s for lane paper within a second." in listing
 
     admin_client.post(f"{url}{override.pk}/change/", {"value": "150", "note": "edit"})
     assert ParamOverride.objects.get().value == 150
