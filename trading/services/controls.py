@@ -345,7 +345,9 @@ GLOBAL = ""  # the lane of a global override
 
 def override_lanes() -> list[str]:
     """The lanes an override may name: the paper lane every trader runs, and every lane a
-    trader has run (each has a saved-state row from its first start)."""
+    trader has saved state for (at closes, every five minutes of event time and at stops).
+    Lanes are paper or live today (the trading tables hold no other); the live lane is
+    refused with ``LIVE_LANE_MISSING`` until a trader has run it."""
     return sorted({Lane.PAPER.value, *BotState.objects.values_list("lane", flat=True)})
 
 
