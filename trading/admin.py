@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from kbtc_core.input_bounds import BoundedJSONFormField
+from trading import selectors
 from trading.models import (
     BankrollSnapshot,
     BotState,
@@ -145,18 +146,30 @@ class ParamOverrideForm(forms.ModelForm):
 
     class Meta:
         model = ParamOverride
-        fields = ("name", "value", "note")
+        fields = ("name", "lane", "value", "note")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "lane" in self.fields:
+            self.fields["lane"].help_text = (
+                f"empty: every lane (global); or one of the trader's lanes"
+                f" ({', '.join(controls.override_lanes())}). A lane parameter applies within a"
+                " second; a market parameter is only global and applies at the next restart."
+            )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        # On the change page the name is read-only (not in the form): the stored row's.
+        # On the change page the name and lane are read-only (not in the form): the row's.
         name = cleaned.get("name") or (self.instance.name if self.instance.pk else None)
+        lane = cleaned.get("lane", self.instance.lane if self.instance.pk else "") or ""
         if name and "value" in cleaned:
             try:
                 if self.actor is None:
-                    controls.override_validate(name=name, value=cleaned["value"])
+                    controls.override_validate(name=name, value=cleaned["value"], lane=lane)
                 else:
-                    controls.override_check(name=name, value=cleaned["value"], actor=self.actor)
+                    controls.override_check(
+                        name=name, value=cleaned["value"], lane=lane, actor=self.actor
+                    )
             except controls.OverrideInvalid as invalid:
                 raise forms.ValidationError(str(invalid)) from invalid
         return cleaned
@@ -165,12 +178,21 @@ class ParamOverrideForm(forms.ModelForm):
 @admin.register(ParamOverride)
 class ParamOverrideAdmin(ServiceWritesAdmin):
     form = ParamOverrideForm
-    list_display = ("name", "value", "set_by_label", "set_at", "note")
+    list_display = ("name", "lane_label", "value", "applies", "set_by_label", "set_at", "note")
+    list_filter = ("lane",)
     readonly_fields = ("set_by_label", "set_at")
     actions = ("clear_selected",)
 
+    @admin.display(description="lane", ordering="lane")
+    def lane_label(self, obj: ParamOverride) -> str:
+        return obj.lane or "every lane (global)"
+
+    @admin.display(description="applies")
+    def applies(self, obj: ParamOverride) -> str:
+        return selectors.override_applies(obj.name)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return (*self.readonly_fields, "name") if obj else self.readonly_fields
+        return (*self.readonly_fields, "name", "lane") if obj else self.readonly_fields
 
     def get_form(
         self, request: HttpRequest, obj: Any | None = None, change: bool = False, **kwargs: Any
@@ -180,12 +202,15 @@ class ParamOverrideAdmin(ServiceWritesAdmin):
 
     def save_model(self, request: HttpRequest, obj: ParamOverride, form: Any, change: bool) -> None:
         saved = controls.override_set(
-            name=obj.name, value=obj.value, note=obj.note, actor=_actor(request)
+            name=obj.name, value=obj.value, note=obj.note, lane=obj.lane, actor=_actor(request)
         )
         obj.pk = saved.pk
+        where = f"lane {obj.lane}" if obj.lane else "every lane"
+        applies = selectors.override_applies(obj.name)
+        self.message_user(request, f"The trader applies {obj.name} for {where} {applies}.")
 
     def delete_model(self, request: HttpRequest, obj: ParamOverride) -> None:
-        controls.override_clear(name=obj.name, actor=_actor(request))
+        controls.override_clear(name=obj.name, lane=obj.lane, actor=_actor(request))
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
@@ -195,8 +220,12 @@ class ParamOverrideAdmin(ServiceWritesAdmin):
     @admin.action(description="Clear the selected overrides (audited)")
     def clear_selected(self, request: HttpRequest, queryset: QuerySet[ParamOverride]) -> None:
         for override in queryset:
-            controls.override_clear(name=override.name, actor=_actor(request))
-        self.message_user(request, "Overrides cleared; the trader applies it within a second.")
+            controls.override_clear(name=override.name, lane=override.lane, actor=_actor(request))
+        self.message_user(
+            request,
+            "Overrides cleared; the trader applies lane parameters within a second, market"
+            " parameters at its next restart.",
+        )
 
 
 class TradingControlsForm(forms.ModelForm):

@@ -78,7 +78,7 @@ def sidebar_context(*, can_control: bool) -> dict[str, Any]:
     params, params_error = selectors.effective_params()
     lanes = []
     for lane in LANES:
-        risk = selectors.lane_risk(lane=lane, params=params)
+        risk = selectors.lane_risk(lane=lane, params=controls.params_or(params, lane=lane))
         if risk.get("available"):
             risk = {
                 **risk,
@@ -93,14 +93,32 @@ def sidebar_context(*, can_control: bool) -> dict[str, Any]:
             }
         lanes.append(risk)
     return {
-        "controls": {k: v for k, v in controls.as_dict().items() if k != "overrides"},
+        "controls": {
+            k: v for k, v in controls.as_dict().items() if k not in ("overrides", "lane_overrides")
+        },
         "lanes": lanes,
         "trader": selectors.trader_heartbeat(),
-        "overrides_active": len(controls.overrides),
+        "overrides_active": len(controls.overrides)
+        + sum(map(len, controls.lane_overrides.values())),
+        "overrides": overrides_context(),
         "params_error": params_error,
         "paper_breaker_halts": params.paper_breaker_halts,
         "can_control": can_control,
     }
+
+
+def overrides_context() -> list[dict[str, Any]]:
+    """Each stored override as the sidebar lists it: which lane, and when it applies."""
+    return [
+        {
+            "name": row["name"],
+            "value": json.dumps(row["value"]),
+            "lane_text": f"lane {row['lane']}" if row["lane"] else "all lanes",
+            "pending_text": "applies at next restart" if row["scope"] == "market" else "",
+            "set_by": row["set_by"],
+        }
+        for row in selectors.overrides_rows()
+    ]
 
 
 def market_context(payload: dict[str, Any] | None) -> dict[str, Any]:

@@ -262,9 +262,16 @@ class TradingControls(models.Model):
 
 
 class ParamOverride(models.Model):
-    """One row per overridden engine parameter (interfaces.md §5)."""
+    """One row per overridden engine parameter and lane (interfaces.md §5).
 
-    name = models.CharField(max_length=64, unique=True)
+    A blank lane is a global override (every lane); a lane's own row wins over it for that
+    lane. Market parameters shape the market every lane shares: they are only global and
+    apply at the trader's next start; lane parameters apply within a second."""
+
+    name = models.CharField(max_length=64)
+    lane = models.CharField(
+        max_length=32, blank=True, default="", help_text="blank: every lane (global)"
+    )
     value = models.JSONField()
     set_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -274,10 +281,13 @@ class ParamOverride(models.Model):
     note = models.CharField(max_length=200, blank=True)
 
     class Meta:
-        ordering = ["name"]
+        ordering = ["name", "lane"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "lane"], name="paramoverride_name_lane"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.name} = {self.value!r}"
+        return f"{self.name}{f' [{self.lane}]' if self.lane else ''} = {self.value!r}"
 
 
 class ControlAudit(models.Model):

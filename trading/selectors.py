@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -17,7 +18,13 @@ from trading import charts
 from trading.clock import day_start, last_days
 from trading.engine.breaker import loss_fraction
 from trading.engine.engine import DEFAULT_BANKROLL
-from trading.engine.params import DEFAULT_PARAMS, PARAMS_SCHEMA, ParamError, Params
+from trading.engine.params import (
+    DEFAULT_PARAMS,
+    MARKET_PARAMS,
+    PARAMS_SCHEMA,
+    ParamError,
+    Params,
+)
 from trading.models import (
     BankrollSnapshot,
     BotState,
@@ -56,6 +63,25 @@ def trader_heartbeat(process: str = "run_trader") -> dict[str, Any]:
 # --- the daemon's control read ------------------------------------------------------------
 
 
+def params_of_lane(
+    base: Params,
+    overrides: Mapping[str, Any],
+    own: Mapping[str, Any],
+    *,
+    lane: str = "",
+) -> Params:
+    """A lane's effective parameters: ``base`` ← the global ``overrides`` ← the lane's
+    ``own``. Raises ``ParamError`` when one does not fit, or when a lane's own override
+    names a market parameter (market parameters are only global)."""
+    market = sorted(MARKET_PARAMS & set(own))
+    if market:
+        raise ParamError(
+            f"{', '.join(market)}: market parameter(s) shape the market every lane shares;"
+            f" they cannot be set for lane {lane or '?'}, only for every lane"
+        )
+    return base.with_overrides({**overrides, **own})
+
+
 @dataclass(frozen=True)
 class ControlsSnapshot:
     """Everything the daemon applies from the database, read in one go every second.
@@ -71,23 +97,47 @@ class ControlsSnapshot:
     live_trade_limit: int | None = None
     live_trade_count_since_ms: int | None = None
     version: int = 0
-    overrides: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)  # global: name → value
+    lane_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # lane → name → value
     drawdown_reset_seq: dict[str, int] = field(default_factory=dict)
 
-    def params(self, base: Params = DEFAULT_PARAMS) -> Params:
-        """``base`` with the overrides applied; raises ``ParamError`` if one no longer fits."""
-        return base.with_overrides(self.overrides)
+    def params(self, base: Params = DEFAULT_PARAMS, lane: str | None = None) -> Params:
+        """``base`` with the global overrides, then ``lane``'s own (None: the global set);
+        raises ``ParamError`` if one no longer fits."""
+        own = self.lane_overrides.get(lane, {}) if lane else {}
+        return params_of_lane(base, self.overrides, own, lane=lane or "")
+
+    def params_or(self, fallback: Params, *, lane: str) -> Params:
+        """``lane``'s parameters from the defaults, or ``fallback`` if they no longer fit."""
+        try:
+            return self.params(lane=lane)
+        except ParamError:
+            return fallback
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def overrides_stored() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The stored overrides: the global ones (name → value) and each lane's own."""
+    overrides: dict[str, Any] = {}
+    lane_overrides: dict[str, dict[str, Any]] = {}
+    for lane, name, value in ParamOverride.objects.values_list("lane", "name", "value"):
+        if lane:
+            lane_overrides.setdefault(lane, {})[name] = value
+        else:
+            overrides[name] = value
+    return overrides, lane_overrides
+
+
 def controls_current() -> ControlsSnapshot:
     controls = TradingControls.objects.filter(pk=1).first()
-    overrides = dict(ParamOverride.objects.values_list("name", "value"))
+    overrides, lane_overrides = overrides_stored()
     resets = dict(BotState.objects.values_list("lane", "drawdown_reset_seq"))
     if controls is None:
-        return ControlsSnapshot(overrides=overrides, drawdown_reset_seq=resets)
+        return ControlsSnapshot(
+            overrides=overrides, lane_overrides=lane_overrides, drawdown_reset_seq=resets
+        )
     since = controls.live_trade_count_since
     return ControlsSnapshot(
         trading_mode=controls.trading_mode,
@@ -98,6 +148,7 @@ def controls_current() -> ControlsSnapshot:
         live_trade_count_since_ms=int(since.timestamp() * 1000) if since else None,
         version=controls.version,
         overrides=overrides,
+        lane_overrides=lane_overrides,
         drawdown_reset_seq=resets,
     )
 
@@ -107,10 +158,11 @@ def bot_state_get(*, lane: str) -> BotState | None:
     return BotState.objects.filter(lane=lane).first()
 
 
-def effective_params() -> tuple[Params, str]:
-    """The defaults with the stored overrides, and an error text if they do not apply."""
+def effective_params(lane: str | None = None) -> tuple[Params, str]:
+    """The defaults with the stored overrides (global, then ``lane``'s own), and an error
+    text if they do not apply."""
     try:
-        return controls_current().params(), ""
+        return controls_current().params(lane=lane), ""
     except ParamError as error:
         return DEFAULT_PARAMS, str(error)
 
@@ -352,16 +404,28 @@ def win_rate_by_regime(*, lane: str | None = None) -> list[dict[str, Any]]:
 # --- overrides and status -----------------------------------------------------------------
 
 
-def overrides_list() -> list[dict[str, Any]]:
-    """Every parameter with its default, bounds and any override (for the API and admin)."""
-    stored = {row.name: row for row in ParamOverride.objects.all()}
+def override_applies(name: str) -> str:
+    """When an override of ``name`` takes effect (the operator's words)."""
+    return "at the next restart" if name in MARKET_PARAMS else "within a second"
+
+
+def overrides_list(lane: str = "") -> list[dict[str, Any]]:
+    """Every parameter with its default, bounds and its value for ``lane`` (blank: every
+    lane): the lane's own override, else the global one, else the default; ``origin`` says
+    which (for the API and admin)."""
+    rows = ParamOverride.objects.filter(lane__in={"", lane})
+    stored = {(row.name, row.lane): row for row in rows}
     out = []
     for spec in PARAMS_SCHEMA:
-        row = stored.get(spec["name"])
+        row = stored.get((spec["name"], lane)) or stored.get((spec["name"], ""))
+        origin = "default" if row is None else ("lane" if row.lane else "global")
         out.append(
             {
                 **spec,
                 "overridden": row is not None,
+                "origin": origin,
+                "lane": row.lane if row else "",
+                "applies": override_applies(spec["name"]),
                 "value": row.value if row else spec["default"],
                 "set_by": row.set_by_label if row else None,
                 "set_at": row.set_at if row else None,
@@ -369,6 +433,24 @@ def overrides_list() -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def overrides_rows() -> list[dict[str, Any]]:
+    """Every stored override (global and per lane), with who set it, when, and when it
+    applies: what the dashboard lists."""
+    return [
+        {
+            "name": row.name,
+            "lane": row.lane,
+            "value": row.value,
+            "scope": "market" if row.name in MARKET_PARAMS else "lane",
+            "applies": override_applies(row.name),
+            "set_by": row.set_by_label,
+            "set_at": row.set_at,
+            "note": row.note,
+        }
+        for row in ParamOverride.objects.order_by("name", "lane")
+    ]
 
 
 def breaker_view(*, lane: str, tripped: str, params: Params) -> dict[str, Any]:
@@ -433,7 +515,10 @@ def status() -> dict[str, Any]:
     Money as float dollars (display figures); the live lane's are null until it exists."""
     controls = controls_current()
     params, params_error = effective_params()
-    risk = {lane: lane_risk(lane=lane, params=params) for lane in Lane.values}
+    risk = {
+        lane: lane_risk(lane=lane, params=controls.params_or(params, lane=lane))
+        for lane in Lane.values
+    }
     latest = latest_payloads()
     market = latest.get(("market", ""))
     lanes = {
@@ -461,8 +546,11 @@ def status() -> dict[str, Any]:
         "live_risk": risk[Lane.LIVE],
         "paper_decision": _decision_brief(last_decision(lane=Lane.PAPER)),
         "live_decision": _decision_brief(last_decision(lane=Lane.LIVE)),
-        "controls": {k: v for k, v in controls.as_dict().items() if k != "overrides"},
-        "overrides_active": len(controls.overrides),
+        "controls": {
+            k: v for k, v in controls.as_dict().items() if k not in ("overrides", "lane_overrides")
+        },
+        "overrides_active": len(controls.overrides)
+        + sum(map(len, controls.lane_overrides.values())),
         "params_error": params_error,
         "params_hash": params.params_hash(),
         "trader": trader_heartbeat(),
@@ -578,7 +666,7 @@ def diagnostics() -> dict[str, Any]:
     last = candles_60.order_by("-open_time").first() if candles_60 is not None else None
     can_trade = {}
     for lane in Lane.values:
-        risk = lane_risk(lane=lane, params=params)
+        risk = lane_risk(lane=lane, params=controls.params_or(params, lane=lane))
         can_trade[lane] = (
             lane == Lane.PAPER and not controls.paused and not risk.get("breaker_enforced")
         )

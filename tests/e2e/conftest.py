@@ -48,13 +48,20 @@ async def _close_orm_thread_connections() -> AsyncIterator[None]:
 class SteppedDaemon:
     """``async with SteppedDaemon() as sim:`` runs a daemon fed by ``await sim.step(n)``."""
 
-    def __init__(self, *, seed: int = SEED, start: int = START, minutes: int = 240) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = SEED,
+        start: int = START,
+        minutes: int = 240,
+        lanes: tuple[str, ...] = ("paper",),
+    ) -> None:
         self.start = start
         self.history = history_for(seed, start, minutes)
         self.core = SimCore(seed=seed, start_ts=start, history=self.history)
         self.outputs: list[SessionOutput] = []
         self.daemon = build_daemon(
-            DaemonConfig(latency_ms=LATENCY, bankroll=BANKROLL),
+            DaemonConfig(latency_ms=LATENCY, bankroll=BANKROLL, lanes=lanes),
             feeds=[],
             candles=lambda before: history_candles(self.history, before, count=60),
             recorder=Recorder(label="e2e", flush_interval_s=0.05),

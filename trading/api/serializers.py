@@ -70,6 +70,19 @@ class ResetDrawdownQuery(serializers.Serializer):
     )
 
 
+LANE_HELP = (
+    "the lane an override targets (one the trader runs); empty or absent: every lane"
+    " (global). A lane's own override wins over the global one for that lane and applies"
+    " within a second; market parameters are only global and apply at the trader's next start"
+)
+
+
+class OverrideLaneQuery(serializers.Serializer):
+    lane = serializers.CharField(
+        max_length=32, required=False, default="", allow_blank=True, help_text=LANE_HELP
+    )
+
+
 # --- bodies -------------------------------------------------------------------------------
 
 
@@ -77,6 +90,9 @@ class OverrideInput(serializers.Serializer):
     name = serializers.CharField(max_length=64)
     value = serializers.JSONField()
     note = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    lane = serializers.CharField(
+        max_length=32, required=False, default="", allow_blank=True, help_text=LANE_HELP
+    )
 
 
 class TradingModeInput(serializers.Serializer):
@@ -270,16 +286,51 @@ class OverrideRow(serializers.Serializer):
         "trader's next start; lane: an override applies within a second",
     )
     overridden = serializers.BooleanField()
+    origin = serializers.ChoiceField(
+        choices=["default", "global", "lane"],
+        help_text="where the value comes from: the default, a global override or the lane's own",
+    )
+    lane = serializers.CharField(allow_blank=True, help_text="the override's lane; empty: global")
+    applies = serializers.ChoiceField(
+        choices=["within a second", "at the next restart"],
+        help_text="when an override of this parameter takes effect in the trader",
+    )
     value = serializers.JSONField()
     set_by = serializers.CharField(allow_null=True)
     set_at = serializers.DateTimeField(allow_null=True)
     note = serializers.CharField(allow_blank=True)
 
 
+class StoredOverride(serializers.Serializer):
+    name = serializers.CharField()
+    lane = serializers.CharField(allow_blank=True, help_text="empty: every lane (global)")
+    value = serializers.JSONField()
+    scope = serializers.ChoiceField(choices=["market", "lane"])
+    applies = serializers.ChoiceField(choices=["within a second", "at the next restart"])
+    set_by = serializers.CharField()
+    set_at = serializers.DateTimeField()
+    note = serializers.CharField(allow_blank=True)
+
+
 class OverridesOutput(serializers.Serializer):
-    overrides = serializers.DictField(help_text="name → value of every stored override")
+    overrides = serializers.DictField(help_text="name → value of every global override")
+    lane_overrides = serializers.DictField(
+        child=serializers.DictField(), help_text="lane → (name → value) of each lane's own"
+    )
     active = serializers.BooleanField()
-    parameters = OverrideRow(many=True, help_text="every parameter: default, bounds, override")
+    lane = serializers.CharField(
+        allow_blank=True, help_text="the lane ``parameters`` are for; empty: global"
+    )
+    lanes = serializers.ListField(
+        child=serializers.CharField(), help_text="the lanes an override may target"
+    )
+    parameters = OverrideRow(
+        many=True, help_text="every parameter: default, bounds, its value for ``lane``"
+    )
+    stored = StoredOverride(many=True, help_text="every stored override, global and per lane")
+    message = serializers.CharField(
+        required=False, help_text="after a set: which lane, and when the trader applies it"
+    )
 
 
 class ControlsOutput(serializers.Serializer):
@@ -291,6 +342,7 @@ class ControlsOutput(serializers.Serializer):
     live_trade_count_since_ms = serializers.IntegerField(allow_null=True)
     version = serializers.IntegerField()
     overrides = serializers.DictField()
+    lane_overrides = serializers.DictField(child=serializers.DictField())
     drawdown_reset_seq = serializers.DictField(child=serializers.IntegerField())
 
 

@@ -253,20 +253,46 @@ class ControlsView(APIView):
 # --- parameter overrides ------------------------------------------------------------------
 
 
-def _overrides() -> dict[str, Any]:
-    stored = selectors.controls_current().overrides
-    return {"overrides": stored, "active": bool(stored), "parameters": selectors.overrides_list()}
+def _overrides(lane: str = "") -> dict[str, Any]:
+    current = selectors.controls_current()
+    return {
+        "overrides": current.overrides,
+        "lane_overrides": current.lane_overrides,
+        "active": bool(current.overrides or current.lane_overrides),
+        "lane": lane,
+        "lanes": controls.override_lanes(),
+        "parameters": selectors.overrides_list(lane),
+        "stored": selectors.overrides_rows(),
+    }
+
+
+def _lane_query(request: Request) -> tuple[str, Response | None]:
+    """The ``lane`` asked for (blank: global), or a 400 naming the lanes there are."""
+    lane = s.validated(s.OverrideLaneQuery, request.query_params)["lane"]
+    lanes = controls.override_lanes()
+    if lane and lane not in lanes:
+        reason = f"lane {lane!r} does not exist: the trader's lanes are {', '.join(lanes)}"
+        return lane, Response(
+            {"success": False, "error": reason, "detail": reason},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    return lane, None
 
 
 class OverrideView(APIView):
-    @extend_schema(responses=s.OverridesOutput)
+    @extend_schema(
+        parameters=[s.OverrideLaneQuery],
+        responses={200: s.OverridesOutput, 400: s.RefusedOutput},
+    )
     def get(self, request: Request) -> Response:
-        return Response(s.OverridesOutput(_overrides()).data)
+        lane, bad = _lane_query(request)
+        return bad or Response(s.OverridesOutput(_overrides(lane)).data)
 
     @extend_schema(
         request=s.OverrideInput,
         responses={200: s.OverridesOutput, 400: s.RefusedOutput},
         operation_id="param_overrides_set",
+        description="Set one override, for one lane or (no lane) every lane; audited.",
     )
     def post(self, request: Request) -> Response:
         body = s.validated(s.OverrideInput, request.data)
@@ -274,22 +300,46 @@ class OverrideView(APIView):
             controls.override_set(actor=_actor(request), **body)
         except controls.ControlRefused as refusal:
             return _refused(refusal)
-        return Response({"success": True, **s.OverridesOutput(_overrides()).data})
+        name, lane = body["name"], body["lane"]
+        where = f"lane {lane}" if lane else "every lane"
+        message = f"{name} set for {where}; applies {selectors.override_applies(name)}"
+        data = s.OverridesOutput({**_overrides(lane), "message": message}).data
+        return Response({"success": True, **data})
 
-    @extend_schema(responses=s.ControlOutput, operation_id="param_overrides_clear_all")
+    @extend_schema(
+        parameters=[s.OverrideLaneQuery],
+        responses={200: s.ControlOutput, 400: s.RefusedOutput},
+        operation_id="param_overrides_clear_all",
+        description="Clear every override, or with ``lane`` only that lane's own; audited.",
+    )
     def delete(self, request: Request) -> Response:
-        count = controls.override_clear(name=None, actor=_actor(request))
-        message = f"Parameter overrides cleared ({count}), using defaults"
+        lane, bad = _lane_query(request)
+        if bad is not None:
+            return bad
+        count = controls.override_clear(name=None, actor=_actor(request), lane=lane or None)
+        if lane:
+            message = f"Lane {lane}'s overrides cleared ({count}), using the global ones"
+        else:
+            message = f"Parameter overrides cleared ({count}), using defaults"
         return Response({"success": True, "message": message, "cleared": count})
 
 
 class OverrideDetailView(APIView):
-    @extend_schema(responses=s.ControlOutput, operation_id="param_overrides_clear_one")
+    @extend_schema(
+        parameters=[s.OverrideLaneQuery],
+        responses={200: s.ControlOutput, 400: s.RefusedOutput},
+        operation_id="param_overrides_clear_one",
+        description="Clear the global override of ``name``, or with ``lane`` that lane's.",
+    )
     def delete(self, request: Request, name: str) -> Response:
-        if not ParamOverride.objects.filter(name=name).exists():
-            raise Http404(f"no override for {name}")
-        controls.override_clear(name=name, actor=_actor(request))
-        return Response({"success": True, "message": f"cleared {name}", "cleared": 1})
+        lane, bad = _lane_query(request)
+        if bad is not None:
+            return bad
+        if not ParamOverride.objects.filter(name=name, lane=lane).exists():
+            raise Http404(f"no override for {name}" + (f" on lane {lane}" if lane else ""))
+        controls.override_clear(name=name, actor=_actor(request), lane=lane)
+        where = f" on lane {lane}" if lane else ""
+        return Response({"success": True, "message": f"cleared {name}{where}", "cleared": 1})
 
 
 # --- controls -----------------------------------------------------------------------------

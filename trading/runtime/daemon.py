@@ -98,7 +98,7 @@ class Daemon:
         self.errors = 0  # events the session raised on (logged, skipped)
         self.params_error = ""  # why the stored overrides could not be applied, "" if they were
         self.market_params = config.base_params  # the market parameters this run started with
-        self.lane_params_hash = ""
+        self.lane_params_hash: dict[str, str] = {}  # lane → hash of the parameters it decides on
         self.params_pending: list[str] = []  # market overrides waiting for the next start
         self._stopping = False
         self.health = HealthReport()
@@ -120,7 +120,8 @@ class Daemon:
         controls = await db_call(selectors.controls_current)()
         # Invalid overrides at start: the base parameters, never a guess at what was meant.
         params = self._params(controls) or self.config.base_params
-        self.market_params, self.lane_params_hash = params, params.params_hash()
+        self.market_params = params
+        self.lane_params_hash = {lane: params.params_hash() for lane in self.config.lanes}
         journal = self.recorder.record if self.recorder is not None else None
         if restart is not None:
             warmup = await db_call(self.candles)(restart.warmup_before_ts)
@@ -157,7 +158,7 @@ class Daemon:
         self._apply_controls(controls, first=True)
 
     def _params(self, controls: selectors.ControlsSnapshot) -> Params | None:
-        """The base parameters with the stored overrides, or None (logged, and shown on the
+        """The base parameters with the global overrides, or None (logged, and shown on the
         health panel) when they no longer fit: the services validate every override as it
         is written, so this is a row edited behind their back or a bound that has moved."""
         try:
@@ -213,7 +214,7 @@ class Daemon:
             # Invalid overrides keep the parameters the session trades on now: falling back
             # to the base set would silently drop every valid override along with them.
             if params is not None:
-                self._apply_params(params)
+                self._apply_params(params, controls)
         handled = self.runtime.setdefault("drawdown_reset_seq", {})
         for lane, seq in controls.drawdown_reset_seq.items():
             if lane in self.config.lanes and seq > handled.get(lane, 0):
@@ -226,21 +227,31 @@ class Daemon:
             ack = {"seq": controls.emergency_stop_seq}
             self.writer.put(Write(emergency_stop_acknowledge, ack, critical=True))
 
-    def _apply_params(self, params: Params) -> None:
-        """Lane parameters apply now; market parameters shape the market every lane shares,
-        so they wait for the next start (and the health panel says so)."""
+    def _apply_params(self, params: Params, controls: selectors.ControlsSnapshot) -> None:
+        """Each lane's parameters (base ← global overrides ← the lane's own) apply now;
+        market parameters shape the market every lane shares, so they wait for the next
+        start (and the health panel says so). A lane whose own overrides no longer fit
+        keeps the parameters it decides on now; the others still get theirs."""
+        assert self.session is not None
         self.params_pending = market_differences(params, self.market_params)
-        lane_params = with_market_of(params, self.market_params)
-        if lane_params.params_hash() == self.lane_params_hash:
-            return
-        try:
-            self._dispatch(self.session.apply_params(lane_params))  # type: ignore[union-attr]
-        except ParamError as error:
-            self.params_error = f"parameters not applied: {error}"
-            log.error("params_not_applied", error=str(error))
-            return
-        self.lane_params_hash = lane_params.params_hash()
-        log.info("params_applied", params_hash=self.lane_params_hash)
+        errors = []
+        for lane in self.config.lanes:
+            try:
+                lane_params = with_market_of(
+                    controls.params(self.config.base_params, lane), self.market_params
+                )
+                digest = lane_params.params_hash()
+                if digest == self.lane_params_hash.get(lane):
+                    continue
+                self._dispatch(self.session.apply_params(lane_params, lane=lane))
+            except (ParamError, KeyError) as error:  # KeyError: a lane the session lacks
+                errors.append(f"lane {lane}: {error}")
+                log.error("params_not_applied", lane=lane, error=str(error))
+                continue
+            self.lane_params_hash[lane] = digest
+            log.info("params_applied", lane=lane, params_hash=digest)
+        if errors:
+            self.params_error = "parameters not applied: " + "; ".join(errors)
 
     def _on_controls_read(self, controls: selectors.ControlsSnapshot) -> None:
         if self.session is not None and not self._stopping:

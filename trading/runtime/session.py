@@ -95,8 +95,9 @@ class Session:
         """The ML gate's model (None: no model, ``error`` says why; the gate fails open)."""
         self.engine.ml_gate.set_predictor(predictor, error)
 
-    def apply_params(self, params: Params) -> list[SessionOutput]:
-        return list(self.engine.apply_params(params))
+    def apply_params(self, params: Params, lane: str | None = None) -> list[SessionOutput]:
+        """``lane``'s parameters (every lane's when None), between events."""
+        return list(self.engine.apply_params(params, lane))
 
     def close_all(self, reason: str = "EMERGENCY_STOP") -> list[SessionOutput]:
         out: list[SessionOutput] = []

@@ -10,19 +10,25 @@ dashboard's buttons, the admin, tasks (and the daemon, acknowledging an emergenc
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from marketdata.kalshi.series_lookup import series_refusal
+from trading import selectors
 from trading.clock import trading_now
-from trading.engine.params import DEFAULT_PARAMS, PARAMS_SCHEMA, ParamError, Params
+from trading.engine.params import (
+    DEFAULT_PARAMS,
+    MARKET_PARAMS,
+    PARAMS_SCHEMA,
+    ParamError,
+    Params,
+)
 from trading.models import (
     BotState,
     BreakerState,
@@ -328,6 +334,21 @@ def paper_breaker_halts_set(*, halts: bool, actor: Actor) -> ParamOverride:
 
 
 # --- parameter overrides -----------------------------------------------------------------
+#
+# A row per parameter and lane: a blank lane is global (every lane); a lane's own row wins
+# over the global one for that lane. Market parameters shape the market every lane shares:
+# only global, and the trader applies them at its next start; lane parameters within a
+# second (interfaces.md §5).
+
+GLOBAL = ""  # the lane of a global override
+
+
+def override_lanes() -> list[str]:
+    """The lanes an override may name: the paper lane every trader runs, and every lane a
+    trader has saved state for (at closes, every five minutes of event time and at stops).
+    Lanes are paper or live today (the trading tables hold no other); the live lane is
+    refused with ``LIVE_LANE_MISSING`` until a trader has run it."""
+    return sorted({Lane.PAPER.value, *BotState.objects.values_list("lane", flat=True)})
 
 
 def _param_bounds(name: str) -> str:
@@ -339,23 +360,64 @@ def _param_bounds(name: str) -> str:
     return "a known parameter name"
 
 
-def _params_with(*, name: str, value: Any) -> Params:
-    """The parameter set with every stored override plus this one (types and bounds only)."""
-    current = dict(ParamOverride.objects.values_list("name", "value"))
-    current[name] = value
-    try:
-        return DEFAULT_PARAMS.with_overrides(current)
-    except ParamError as error:
-        raise OverrideInvalid(f"{error} (expected {_param_bounds(name)})") from error
-    except (TypeError, ValueError) as error:
-        raise OverrideInvalid(f"{name}: {error} (expected {_param_bounds(name)})") from error
+def _lane_refusal(names: Iterable[str], lane: str) -> str | None:
+    if not lane:
+        return None
+    market = sorted(MARKET_PARAMS.intersection(names))
+    if market:
+        return (
+            f"{', '.join(market)}: market parameter(s) shape the market every lane shares: set"
+            " them for every lane (no lane); they apply at the trader's next start"
+        )
+    lanes = override_lanes()
+    if lane == Lane.LIVE and lane not in lanes:
+        return LIVE_LANE_MISSING
+    if lane not in lanes:
+        return f"lane {lane!r} does not exist: the trader's lanes are {', '.join(lanes)}"
+    return None
 
 
-def override_validate(*, name: str, value: Any) -> Params:
-    """The parameter set with every stored override plus this one, or ``OverrideInvalid``
-    naming the parameter and its bounds. A value must also be one that can trade: a
-    ``series_ticker`` the exchange does not list (asked over Kalshi REST) is refused."""
-    params = _params_with(name=name, value=value)
+def _params_with(*, values: Mapping[str, Any], lane: str) -> Params:
+    """The parameter set of ``lane`` (blank: global) with every stored override plus
+    ``values``; a global change is checked against every lane's own overrides too (the
+    relations between parameters hold in each lane's set). ``OverrideInvalid`` says why."""
+    refusal = _lane_refusal(values, lane)
+    if refusal is not None:
+        raise OverrideInvalid(refusal)
+    overrides, lane_overrides = selectors.overrides_stored()
+    if lane:
+        checks = {lane: {**lane_overrides.get(lane, {}), **values}}
+    else:
+        overrides = {**overrides, **values}
+        checks = {GLOBAL: {}, **lane_overrides}
+    result = DEFAULT_PARAMS
+    for the_lane, own in checks.items():
+        try:
+            params = selectors.params_of_lane(DEFAULT_PARAMS, overrides, own, lane=the_lane)
+        except (ParamError, TypeError, ValueError) as error:
+            named = str(error).split(":", 1)[0]
+            name = named if named in values else next(iter(values))
+            where = f" for lane {the_lane}" if the_lane and the_lane != lane else ""
+            prefix = "" if isinstance(error, ParamError) else f"{name}: "
+            raise OverrideInvalid(
+                f"{prefix}{error}{where} (expected {_param_bounds(name)})"
+            ) from error
+        if the_lane == lane:
+            result = params
+    return result
+
+
+def _request(name: str, value: Any, lane: str) -> dict[str, Any]:
+    return {"name": name, "value": value, **({"lane": lane} if lane else {})}
+
+
+def override_validate(*, name: str, value: Any, lane: str = GLOBAL) -> Params:
+    """The parameter set of ``lane`` (blank: global) with every stored override plus this
+    one, or ``OverrideInvalid`` naming the parameter and its bounds, the lane that does not
+    exist or the market parameter that cannot be set per lane. A value must also be one that
+    can trade: a ``series_ticker`` the exchange does not list (asked over Kalshi REST) is
+    refused."""
+    params = _params_with(values={name: value}, lane=lane)
     if name == "series_ticker":
         reason = series_refusal(value, base_url=str(settings.KBTC["KALSHI_API_URL"]))
         if reason is not None:
@@ -363,86 +425,126 @@ def override_validate(*, name: str, value: Any) -> Params:
     return params
 
 
-def override_check(*, name: str, value: Any, actor: Actor) -> None:
+def override_check(*, name: str, value: Any, actor: Actor, lane: str = GLOBAL) -> None:
     """Validate an override before a form stores it (the admin); an invalid one is audited
     as refused, as ``override_set`` does, and raises ``OverrideInvalid``."""
     try:
-        override_validate(name=name, value=value)
+        override_validate(name=name, value=value, lane=lane)
     except OverrideInvalid as invalid:
         _refuse(
             actor=actor,
             action="override_set",
-            request={"name": name, "value": value},
+            request=_request(name, value, lane),
             reason=str(invalid),
             refusal=OverrideInvalid,
         )
 
 
-def override_set(*, name: str, value: Any, actor: Actor, note: str = "") -> ParamOverride:
-    """Store one override; an invalid one changes nothing, is audited as refused (who tried
-    what) and raises ``OverrideInvalid`` naming the parameter and its bounds."""
+def override_set(
+    *, name: str, value: Any, actor: Actor, note: str = "", lane: str = GLOBAL
+) -> ParamOverride:
+    """Store one override for ``lane`` (blank: every lane); an invalid one changes nothing,
+    is audited as refused (who tried what) and raises ``OverrideInvalid`` naming the
+    parameter and its bounds."""
     try:
-        override_validate(name=name, value=value)  # outside the transaction: it may ask Kalshi
-        return _override_store(name=name, value=value, actor=actor, note=note)
+        override_validate(name=name, value=value, lane=lane)  # outside: it may ask Kalshi
+        return _overrides_store(values={name: value}, lane=lane, actor=actor, note=note)[0]
     except OverrideInvalid as invalid:
         _refuse(
             actor=actor,
             action="override_set",
-            request={"name": name, "value": value},
+            request=_request(name, value, lane),
             reason=str(invalid),
             refusal=OverrideInvalid,
         )
         raise  # pragma: no cover - _refuse raises
 
 
-def _override_store(*, name: str, value: Any, actor: Actor, note: str) -> ParamOverride:
-    with transaction.atomic(durable=True):
-        _params_with(name=name, value=value)  # against the overrides stored by now
-        existing = ParamOverride.objects.select_for_update().filter(name=name).first()
-        before = {"name": name, "value": existing.value if existing else None}
-        override, _ = ParamOverride.objects.update_or_create(
-            name=name,
-            defaults={
-                "value": value,
-                "set_by_id": actor.user_id,
-                "set_by_label": actor.label,
-                "set_at": timezone.now(),
-                "note": note[:200],
-            },
-        )
-        _bump_version()
-        _audit(
+def lane_overrides_apply(
+    *, lane: str, values: Mapping[str, Any], actor: Actor, note: str = ""
+) -> list[ParamOverride]:
+    """Set several overrides of one lane at once (the auto-tuner's recommendation): all
+    are validated together first and written in one transaction, or none is. Each stored
+    override has its ``override_set`` audit row; a refusal has one (``applied=False``,
+    every value asked for) and raises ``OverrideInvalid``. ``lane`` blank: global."""
+    if not values:
+        raise OverrideInvalid("no parameter values to apply")
+    try:
+        _params_with(values=values, lane=lane)
+        if "series_ticker" in values:
+            override_validate(name="series_ticker", value=values["series_ticker"], lane=lane)
+        return _overrides_store(values=values, lane=lane, actor=actor, note=note)
+    except OverrideInvalid as invalid:
+        _refuse(
             actor=actor,
             action="override_set",
-            before=before,
-            after={"name": name, "value": value},
-            message=note,
+            request={"lane": lane, "values": dict(values)},
+            reason=str(invalid),
+            refusal=OverrideInvalid,
         )
-        _announce("override_set", name=name)
-    return override
+        raise  # pragma: no cover - _refuse raises
 
 
-def override_clear(*, name: str | None, actor: Actor) -> int:
-    """Remove one override (or all of them when ``name`` is None); returns how many."""
+def _overrides_store(
+    *, values: Mapping[str, Any], lane: str, actor: Actor, note: str
+) -> list[ParamOverride]:
     with transaction.atomic(durable=True):
-        rows = ParamOverride.objects.select_for_update()
+        # The controls row serialises override writes: each is validated against the
+        # overrides stored by the one before it (relations span several rows).
+        controls = _controls_for_update()
+        _params_with(values=values, lane=lane)
+        stored = []
+        for name, value in values.items():
+            existing = ParamOverride.objects.filter(name=name, lane=lane).first()
+            override, _ = ParamOverride.objects.update_or_create(
+                name=name,
+                lane=lane,
+                defaults={
+                    "value": value,
+                    "set_by_id": actor.user_id,
+                    "set_by_label": actor.label,
+                    "set_at": timezone.now(),
+                    "note": note[:200],
+                },
+            )
+            stored.append(override)
+            _audit(
+                actor=actor,
+                action="override_set",
+                before=_request(name, existing.value if existing else None, lane),
+                after=_request(name, value, lane),
+                message=note,
+            )
+        controls.version += 1
+        controls.save(update_fields=["version", "updated_at"])
+        _announce("override_set", names=list(values), lane=lane)
+    return stored
+
+
+def _override_key(override: ParamOverride) -> str:
+    return f"{override.name}@{override.lane}" if override.lane else override.name
+
+
+def override_clear(*, name: str | None, actor: Actor, lane: str | None = None) -> int:
+    """Remove overrides; returns how many. ``name`` None: every parameter; ``lane`` None:
+    global and every lane's, blank: only the global one, a lane: only that lane's."""
+    with transaction.atomic(durable=True):
+        controls = _controls_for_update()
+        rows = ParamOverride.objects.all()
         if name is not None:
             rows = rows.filter(name=name)
-        before = dict(rows.values_list("name", "value"))
-        count = len(before)
-        ParamOverride.objects.filter(name__in=list(before)).delete()
-        _bump_version()
+        if lane is not None:
+            rows = rows.filter(lane=lane)
+        cleared = list(rows)
+        ParamOverride.objects.filter(pk__in=[row.pk for row in cleared]).delete()
+        controls.version += 1
+        controls.save(update_fields=["version", "updated_at"])
         _audit(
             actor=actor,
             action="override_clear",
-            before=before,
+            before={_override_key(row): row.value for row in cleared},
             after={},
-            message=f"cleared {count}",
+            message=f"cleared {len(cleared)}" + (f" (lane {lane})" if lane else ""),
         )
-        _announce("override_clear", name=name)
-    return count
-
-
-def _bump_version() -> None:
-    TradingControls.objects.get_or_create(pk=1)
-    TradingControls.objects.filter(pk=1).update(version=F("version") + 1)
+        _announce("override_clear", name=name, lane=lane)
+    return len(cleared)
