@@ -25,12 +25,13 @@ def default_sets() -> list[ParamSet]:
     return [ParamSet("default", DEFAULT_PARAMS)]
 
 
-def stored_sets() -> list[ParamSet]:
-    """The daemon's parameters: the defaults with the overrides stored in the database."""
+def stored_sets(lane: str = "paper") -> list[ParamSet]:
+    """The daemon's parameters for ``lane``: the defaults with the global overrides stored in
+    the database, then that lane's own."""
     from trading.selectors import controls_current
 
     try:
-        return [ParamSet("stored", controls_current().params(DEFAULT_PARAMS))]
+        return [ParamSet("stored", controls_current().params(DEFAULT_PARAMS, lane=lane))]
     except ParamError as exc:
         raise ParamFileError(f"the stored overrides do not apply: {exc}") from exc
 
@@ -65,10 +66,11 @@ def file_sets(path: Path) -> list[ParamSet]:
     return result
 
 
-def param_sets(choice: str) -> list[ParamSet]:
-    """``default``, ``stored`` or a path to a ``.json`` / ``.toml`` file."""
+def param_sets(choice: str, lane: str = "paper") -> list[ParamSet]:
+    """``default``, ``stored`` (``lane``'s stored parameters) or a path to a ``.json`` /
+    ``.toml`` file."""
     if choice == "default":
         return default_sets()
     if choice == "stored":
-        return stored_sets()
+        return stored_sets(lane)
     return file_sets(Path(choice))

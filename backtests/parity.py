@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -27,6 +27,7 @@ from backtests.sources import WARMUP_CANDLES, SourceError
 from marketdata.recorder.reader import iter_events
 from marketdata.recorder.rows import ms_to_utc, utc_to_ms
 from trading.engine.intents import ClosePosition
+from trading.engine.lane import LaneSpec
 from trading.engine.params import Params
 from trading.engine.records import Decision, PositionClosed
 from trading.runtime import outputs
@@ -95,19 +96,20 @@ def replay_rows(
     start_ts: int,
     end_ts: int,
     *,
-    params: Params,
-    lanes: tuple[str, ...],
+    params: Mapping[str, Params],
     bankroll: int,
     latency_ms: int,
 ) -> tuple[list[Row], list[Row], int]:
-    """(signal-log rows, trade rows, events replayed) the daemon would have written."""
+    """(signal-log rows, trade rows, events replayed) the daemon would have written, for
+    each lane of ``params`` (lane → its parameters, as the daemon applied them)."""
     events = iter_events(start_ts, end_ts)
     first = next(events, None)
     if first is None:
         raise SourceError(f"the journal has no events from {iso_ms(start_ts)} to {iso_ms(end_ts)}")
+    specs = [LaneSpec(lane, "live" if lane == "live" else "paper", p) for lane, p in params.items()]
     session = build_session(
-        params,
-        lanes=lanes,
+        next(iter(params.values())),
+        lanes=specs,
         bankroll=bankroll,
         latency_ms=latency_ms,
         warmup=table_candles(first.ts, count=WARMUP_CANDLES),
@@ -116,7 +118,7 @@ def replay_rows(
     decisions: list[Row] = []
     trades: list[Row] = []
     count = 0
-    params_hash = params.params_hash()
+    params_hash = {lane: p.params_hash() for lane, p in params.items()}
     for event in itertools.chain((first,), events):
         count += 1
         for output in session.feed(event):
@@ -125,7 +127,7 @@ def replay_rows(
                 if kind is not None:
                     decisions.append(_decision_row(outputs.decision_write(output, kind).kwargs))
             elif isinstance(output, ClosePosition):
-                write = outputs.exit_decision_write(output, params_hash)
+                write = outputs.exit_decision_write(output, params_hash[output.lane])
                 decisions.append(_decision_row(write.kwargs))
             elif isinstance(output, PositionClosed):
                 trades.append(_trade_row(output))
@@ -218,15 +220,15 @@ def compare(
     start_ts: int,
     end_ts: int,
     *,
-    params: Params,
-    lanes: tuple[str, ...],
+    params: Mapping[str, Params],
     bankroll: int,
     latency_ms: int,
 ) -> tuple[list[Comparison], int]:
+    """``params``: lane → the parameters the daemon ran it with."""
     decisions, trades, events = replay_rows(
-        start_ts, end_ts, params=params, lanes=lanes, bankroll=bankroll, latency_ms=latency_ms
+        start_ts, end_ts, params=params, bankroll=bankroll, latency_ms=latency_ms
     )
-    stored_decisions, stored_trades = stored_rows(start_ts, end_ts, lanes)
+    stored_decisions, stored_trades = stored_rows(start_ts, end_ts, tuple(params))
     return [
         Comparison("decisions", decisions, stored_decisions, DECISION_FIELDS),
         Comparison("trades", trades, stored_trades, TRADE_FIELDS),

@@ -73,7 +73,7 @@ class BacktestRequest:
                 "the history source needs a history file (or KBTC_HISTORY) or 'table'"
             )
         try:
-            return param_sets(self.params)
+            return param_sets(self.params, self.lane)
         except ParamFileError as exc:
             raise RequestError(str(exc)) from exc
 

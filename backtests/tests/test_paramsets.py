@@ -25,8 +25,17 @@ def test_stored_overrides_are_the_daemons_parameters():
     ParamOverride.objects.create(
         name="obi_long_threshold", value=0.7, set_by_label="test", set_at=timezone.now()
     )
+    ParamOverride.objects.create(
+        name="obi_long_threshold",
+        lane="live",
+        value=0.8,
+        set_by_label="test",
+        set_at=timezone.now(),
+    )
     (stored,) = param_sets("stored")
     assert stored.params.obi_long_threshold == 0.7
+    (live,) = param_sets("stored", "live")
+    assert live.params.obi_long_threshold == 0.8
     ParamOverride.objects.filter(name="obi_long_threshold").update(value=7)
     with pytest.raises(ParamFileError, match="stored overrides do not apply: obi_long_threshold"):
         param_sets("stored")

@@ -36,15 +36,19 @@ class Command(BaseCommand):
         if end_ts <= start_ts:
             raise CommandError("--to must be after --from")
         lanes = tuple(name.strip() for name in options["lanes"].split(",") if name.strip())
+        if not lanes:
+            raise CommandError("--lanes names no lane")
         try:
-            (param_set, *more) = param_sets(options["params"])
-            if more:
-                raise ParamFileError("replay_parity takes one parameter set, the daemon's")
+            lane_params = {}
+            for lane in lanes:  # "stored": each lane's own, as the daemon applied them
+                (param_set, *more) = param_sets(options["params"], lane)
+                if more:
+                    raise ParamFileError("replay_parity takes one parameter set, the daemon's")
+                lane_params[lane] = param_set.params
             comparisons, events = compare(
                 start_ts,
                 end_ts,
-                params=param_set.params,
-                lanes=lanes,
+                params=lane_params,
                 bankroll=dollars_to_micros(options["bankroll"]),
                 latency_ms=options["latency_ms"],
             )
