@@ -43,6 +43,7 @@ from trading.engine.entry import (
     exit_limit,
     market_signals,
     shared_verdict,
+    signal_directions,
 )
 from trading.engine.intents import CancelOrder, ClosePosition, Intent, PlaceOrder
 from trading.engine.lane import Lane, LaneSpec, PendingOrder, Position
@@ -61,6 +62,8 @@ from trading.engine.records import (
     Record,
     RegimeChanged,
 )
+from trading.engine.signals import Direction
+from trading.engine.signals.obi import obi_extremes
 
 Output = Intent | Record
 Fill = tuple[int, int, int]  # (YES price units, count hundredths, fee micro-dollars)
@@ -337,24 +340,32 @@ class Engine:
             out.append(self._market_snapshot())
 
     def _evaluate_entry(self, lane: Lane, second: _Second, out: list[Output]) -> None:
-        """A flat lane's entry evaluation; lanes that decide with the same parameters share
-        this second's signals and verdict."""
+        """A flat lane's entry evaluation. Lanes share what their parameters agree on
+        (``shared_keys``): the OBI readings' extremes, the ROC direction, the signals of
+        one pair of directions, and the verdict of one verdict key and pair of directions."""
         market, now, params = self.market, self.now, lane.params
-        key = id(params)
-        signals = second.signals.get(key)
+        n = params.obi_consecutive_readings
+        extremes = second.extremes.get(n, _MISSING)
+        if extremes is _MISSING:
+            extremes = second.extremes[n] = obi_extremes(market.obi.history, n)
+        obi, roc = signal_directions(market, params, extremes=extremes, roc_key=lane.roc_key)
+        if obi is None and roc is None and not lane.decisions:
+            return  # no signal, no entry, and nobody reads the decision: nothing to do
+        signals = second.signals.get((obi, roc))
         if signals is None:
-            signals = second.signals[key] = market_signals(market, now, params, second.first)
+            signals = second.signals[obi, roc] = market_signals(market, now, obi, roc, second.first)
             if second.first is None:
                 second.first = signals
                 remaining = market.remaining_ms(signals.ticker, now)
                 second.features = EntryFeatures(market, now, remaining)
-        if not lane.decisions and signals.obi is None and signals.roc is None:
-            return  # no signal, no entry, and nobody reads the decision: nothing to do
+        key = (lane.verdict_key, obi, roc)
         verdict = second.verdicts.get(key)
         if verdict is None:
             verdict = second.verdicts[key] = shared_verdict(
                 signals, market, now=now, params=params, features=second.features
             )
+        if not verdict.entry_possible and not lane.decisions:
+            return  # every lane is blocked before its own rules, and nobody reads why
         decision, order = evaluate_entry(
             lane,
             verdict,
@@ -677,15 +688,21 @@ class Engine:
 
 
 class _Second:
-    """What lanes share within one second's evaluation (by parameter set)."""
+    """What lanes share within one second's entry evaluation."""
 
-    __slots__ = ("features", "first", "signals", "verdicts")
+    __slots__ = ("extremes", "features", "first", "signals", "verdicts")
 
     def __init__(self) -> None:
         self.first: MarketSignals | None = None  # the market part of the signals
         self.features: EntryFeatures | None = None
-        self.signals: dict[int, MarketSignals] = {}
-        self.verdicts: dict[int, SharedVerdict] = {}
+        # obi_consecutive_readings → the last readings' (lowest, highest), None: too few
+        self.extremes: dict[int, tuple[float, float] | None] = {}
+        self.signals: dict[tuple[Direction | None, Direction | None], MarketSignals] = {}
+        # (verdict key, OBI direction, ROC direction) → verdict
+        self.verdicts: dict[tuple[str, Direction | None, Direction | None], SharedVerdict] = {}
+
+
+_MISSING: Any = object()
 
 
 def _ignore(event: object, out: list[Output]) -> None:
