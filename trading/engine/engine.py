@@ -105,6 +105,8 @@ class Engine:
                 params=lane_params,
                 decisions=spec.decisions,
             )
+        # The lanes holding a position, in lane order (``_positions_moved``).
+        self._holding: list[Lane] = []
         # The ML gate's predictor comes from the daemon (``set_predictor``); none: fail-open.
         self.ml_gate = MlGate()
         self.now = 0
@@ -309,6 +311,7 @@ class Engine:
             lane_params = engine._lane_params(name, (spec and spec.params) or params)
             decisions = spec.decisions if spec is not None else True
             engine.lanes[name] = Lane.from_dict(name, data, params=lane_params, decisions=decisions)
+        engine._positions_moved()
         return engine
 
     # --- per second ----------------------------------------------------------------------
@@ -444,14 +447,17 @@ class Engine:
         can be sold) and the mark (the stops and targets: both sides' best prices) can
         change an exit's verdict, so a delta that moves neither is not re-checked.
         """
-        for lane in self.lanes.values():
+        holding = self._holding
+        if not holding:
+            return
+        book = self.market.books.get(ticker)
+        key = None if book is None else (book.best_yes_bid, book.best_yes_ask)
+        marks = self._marks
+        for lane in holding:
             position = lane.position
-            if position is not None and position.ticker == ticker:
-                book = self.market.books.get(ticker)
-                key = None if book is None else (book.best_yes_bid, book.best_yes_ask)
-                if key != self._marks.get(lane.name):
-                    self._marks[lane.name] = key
-                    self._watch(lane, out, per_second=False)
+            if position is not None and position.ticker == ticker and key != marks.get(lane.name):
+                marks[lane.name] = key
+                self._watch(lane, out, per_second=False)
 
     def _on_spot(self, event: SpotTrade | SpotTicker, out: list[Output]) -> None:
         self._on_candles(self.market.on_spot(event.ts, event.price), out)
@@ -551,6 +557,7 @@ class Engine:
                 entry_exit_roc=self.market.exit_roc(),
             )
             lane.position = position
+            self._positions_moved()
         position.add_entry_fill(yes_price, count, fee)
         if opening:
             out.append(
@@ -620,9 +627,14 @@ class Engine:
             )
         )
         lane.position = None
+        self._positions_moved()
         lane.last_exit_ts = now
         self._evaluate_breaker(lane, out)
         out.append(self._lane_status(lane))
+
+    def _positions_moved(self) -> None:
+        """After a lane's position opened or closed (the only places that set one)."""
+        self._holding = [lane for lane in self.lanes.values() if lane.position is not None]
 
     def _lane_status(self, lane: Lane) -> LaneStatus:
         b = lane.breaker
