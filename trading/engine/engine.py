@@ -107,6 +107,7 @@ class Engine:
             )
         # The lanes holding a position, in lane order (``_positions_moved``).
         self._holding: list[Lane] = []
+        self._quiet = _QuietLanes(self.lanes.values())
         # The ML gate's predictor comes from the daemon (``set_predictor``); none: fail-open.
         self.ml_gate = MlGate()
         self.now = 0
@@ -240,6 +241,7 @@ class Engine:
             the_lane.set_params(checked)
             self._breaker_keys.pop(the_lane.name, None)
             out.append(self._lane_status(the_lane))
+        self._quiet = _QuietLanes(self.lanes.values())
         return out
 
     def _lane_params(self, lane: str, params: Params) -> Params:
@@ -312,6 +314,7 @@ class Engine:
             decisions = spec.decisions if spec is not None else True
             engine.lanes[name] = Lane.from_dict(name, data, params=lane_params, decisions=decisions)
         engine._positions_moved()
+        engine._quiet = _QuietLanes(engine.lanes.values())
         return engine
 
     # --- per second ----------------------------------------------------------------------
@@ -322,6 +325,7 @@ class Engine:
         market.select_active(now, force=False)
         market.sample_second(now)
         second = _Second()
+        quiet_flat_idle = self._quiet.without_signal(market, second)
         day = day_index(now)
         week = week_index(now)
         for lane in self.lanes.values():
@@ -333,7 +337,7 @@ class Engine:
                 self._expire_orders(lane, out)
             if lane.position is not None:
                 self._watch(lane, out, per_second=True)
-            elif not lane.orders:
+            elif not lane.orders and not (quiet_flat_idle and not lane.decisions):
                 self._evaluate_entry(lane, second, out)
         minute = now // 60_000
         if minute != self._minute:
@@ -347,10 +351,7 @@ class Engine:
         (``shared_keys``): the OBI readings' extremes, the ROC direction, the signals of
         one pair of directions, and the verdict of one verdict key and pair of directions."""
         market, now, params = self.market, self.now, lane.params
-        n = params.obi_consecutive_readings
-        extremes = second.extremes.get(n, _MISSING)
-        if extremes is _MISSING:
-            extremes = second.extremes[n] = obi_extremes(market.obi.history, n)
+        extremes = second.obi_extremes(market, params.obi_consecutive_readings)
         obi, roc = signal_directions(market, params, extremes=extremes, roc_key=lane.roc_key)
         if obi is None and roc is None and not lane.decisions:
             return  # no signal, no entry, and nobody reads the decision: nothing to do
@@ -712,6 +713,49 @@ class _Second:
         self.signals: dict[tuple[Direction | None, Direction | None], MarketSignals] = {}
         # (verdict key, OBI direction, ROC direction) → verdict
         self.verdicts: dict[tuple[str, Direction | None, Direction | None], SharedVerdict] = {}
+
+    def obi_extremes(self, market: MarketState, n: int) -> tuple[float, float] | None:
+        extremes = self.extremes.get(n, _MISSING)
+        if extremes is _MISSING:
+            extremes = self.extremes[n] = obi_extremes(market.obi.history, n)
+        return extremes
+
+
+class _QuietLanes:
+    """What the lanes without decision records (research lanes) have in common, to tell
+    in one look that none of them sees a signal this second: then a flat one has nothing
+    to evaluate (``_evaluate_entry`` would return at once) and is not asked.
+
+    No lane has an OBI direction in a HIGH regime, nor with less book volume than every
+    lane's minimum, nor while the lowest of the last readings is under every lane's long
+    threshold and the highest over every short one (``obi_direction``); the ROC direction
+    (with no OBI direction) is one per ROC key (``shared_keys``)."""
+
+    __slots__ = ("highest_short", "least_volume", "lowest_long", "readings", "roc")
+
+    def __init__(self, lanes: Iterable[Lane]) -> None:
+        quiet = [lane for lane in lanes if not lane.decisions]
+        self.readings = sorted({lane.params.obi_consecutive_readings for lane in quiet})
+        self.least_volume = min(
+            (lane.params.min_book_volume_contracts * 100 for lane in quiet), default=0
+        )
+        self.lowest_long = min((lane.params.obi_long_threshold for lane in quiet), default=0.0)
+        self.highest_short = max((lane.params.obi_short_threshold for lane in quiet), default=1.0)
+        self.roc = {lane.roc_key: lane.params for lane in quiet}
+
+    def without_signal(self, market: MarketState, second: _Second) -> bool:
+        """True when no quiet lane has an OBI or a ROC direction this second."""
+        if not self.roc:
+            return False  # no quiet lanes
+        obi_possible = market.regime.regime != "HIGH" and market.book_volume >= self.least_volume
+        for n in self.readings if obi_possible else ():
+            extremes = second.obi_extremes(market, n)
+            if extremes is not None and (
+                extremes[0] >= self.lowest_long or extremes[1] <= self.highest_short
+            ):
+                return False
+        roc = market.roc_direction
+        return all(roc(None, params, key) is None for key, params in self.roc.items())
 
 
 _MISSING: Any = object()
