@@ -1,6 +1,6 @@
 """Lanes share a second's ROC direction and verdict when their parameters agree on what
 those read (``trading.engine.shared_keys``): the lists must name every lane parameter the
-shared work reads. Checked by running the real functions over a simulator day's market
+shared work reads. Checked by running the real functions over three simulator hours' market
 states, every pair of directions and several parameter sets, with parameters that record
 what is read."""
 
@@ -40,14 +40,14 @@ class Recording:
 
 
 def market_states():
-    """The market of an engine fed a simulator stream, every 20 s for 6 hours."""
-    history = history_for(SEED, START, 360)
+    """The market of an engine fed a simulator stream, every 30 s for 3 hours."""
+    history = history_for(SEED, START, 180)
     engine = Engine(DEFAULT_PARAMS, lanes=())
     engine.warm_up(history_candles(history, START, count=60))
     last = None
-    for event in generate_events(SEED, START, 360, history):
+    for event in generate_events(SEED, START, 180, history):
         engine.on_event(event)
-        if last is None or engine.now - last >= 20_000:
+        if last is None or engine.now - last >= 30_000:
             last = engine.now
             yield engine.market, engine.now
 
@@ -55,9 +55,7 @@ def market_states():
 def test_the_shared_work_reads_only_the_parameters_of_its_key():
     verdict = [Recording(DEFAULT_PARAMS.with_overrides(v)) for v in VARIANTS]
     roc = [Recording(p._params) for p in verdict]
-    regimes = set()
     for market, now in market_states():
-        regimes.add(market.regime.regime)
         seen = market.regime.regime
         for regime in ("LOW", "MEDIUM", "HIGH"):  # every regime's branches on this market
             market.regime.regime = regime
@@ -76,7 +74,6 @@ def test_the_shared_work_reads_only_the_parameters_of_its_key():
                     params=params,  # type: ignore[arg-type]
                 )
         market.regime.regime = seen
-    assert len(regimes) > 1, "the day should see more than one regime"
     read_by_verdict = set().union(*(p.read for p in verdict))
     read_by_roc = set().union(*(p.read for p in roc))
     assert read_by_verdict - MARKET_PARAMS <= set(VERDICT_PARAMS)
