@@ -1,8 +1,10 @@
-"""Research lanes over one market pass (issue #14): simulated trading days × lanes per wall
-second for 1, 8 and 64 lanes, each lane with its own lane parameters (a seeded draw), as
-the tuner runs them: research lanes without per-second decision records, no market card,
-every lane on the shared paper venue. The stream (seed 20260101, from 2026-01-01T00:00Z, on
-the synthetic path) is generated before the clock starts; warm-up from its history."""
+"""Research lanes over one market pass (issue #14): simulated trading days × lanes per CPU
+second (the process's: a loaded machine's waits for a core do not count) for 1, 8 and 64
+lanes, each lane with its own lane parameters (a seeded draw), as the tuner runs them:
+research lanes without per-second decision records, no market card, every lane on the
+shared paper venue. The stream (seed 20260101, from 2026-01-01T00:00Z, on the synthetic
+path) is generated before the clock starts; warm-up from its history. Each count reports
+the hash of all its lanes' trades (``trade_list_sha256``): a speed change must not move it."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from marketdata.sim.prices import history_candles
 from marketdata.sim.stream import generate_events, history_for, stream_sha256
 from trading.engine.lane import LaneSpec
 from trading.engine.params import DEFAULT_PARAMS, Params
-from trading.engine.records import PositionClosed
+from trading.engine.records import PositionClosed, trade_list_hash
 from trading.runtime.session import new_session, paper_venues
 
 SEED = 20260101
@@ -74,6 +76,8 @@ def run(*, smoke: bool) -> dict[str, Any]:
             "cpu_seconds": round(elapsed, 2),
             "lane_days_per_second": round(days * lanes / elapsed, 2),
             "trades": sum(isinstance(o, PositionClosed) for o in outputs),
+            # every lane's trades: a speed change must leave it where it was
+            "trade_list_sha256": trade_list_hash(outputs),
         }
     return {
         "events": count,

@@ -43,6 +43,7 @@ from trading.engine.entry import (
     exit_limit,
     market_signals,
     shared_verdict,
+    signal_directions,
 )
 from trading.engine.intents import CancelOrder, ClosePosition, Intent, PlaceOrder
 from trading.engine.lane import Lane, LaneSpec, PendingOrder, Position
@@ -61,6 +62,8 @@ from trading.engine.records import (
     Record,
     RegimeChanged,
 )
+from trading.engine.signals import Direction
+from trading.engine.signals.obi import obi_extremes
 
 Output = Intent | Record
 Fill = tuple[int, int, int]  # (YES price units, count hundredths, fee micro-dollars)
@@ -102,6 +105,9 @@ class Engine:
                 params=lane_params,
                 decisions=spec.decisions,
             )
+        # The lanes holding a position, in lane order (``_positions_moved``).
+        self._holding: list[Lane] = []
+        self._quiet = _QuietLanes(self.lanes.values())
         # The ML gate's predictor comes from the daemon (``set_predictor``); none: fail-open.
         self.ml_gate = MlGate()
         self.now = 0
@@ -235,6 +241,7 @@ class Engine:
             the_lane.set_params(checked)
             self._breaker_keys.pop(the_lane.name, None)
             out.append(self._lane_status(the_lane))
+        self._quiet = _QuietLanes(self.lanes.values())
         return out
 
     def _lane_params(self, lane: str, params: Params) -> Params:
@@ -306,6 +313,8 @@ class Engine:
             lane_params = engine._lane_params(name, (spec and spec.params) or params)
             decisions = spec.decisions if spec is not None else True
             engine.lanes[name] = Lane.from_dict(name, data, params=lane_params, decisions=decisions)
+        engine._positions_moved()
+        engine._quiet = _QuietLanes(engine.lanes.values())
         return engine
 
     # --- per second ----------------------------------------------------------------------
@@ -316,6 +325,7 @@ class Engine:
         market.select_active(now, force=False)
         market.sample_second(now)
         second = _Second()
+        quiet_flat_idle = self._quiet.without_signal(market, second)
         day = day_index(now)
         week = week_index(now)
         for lane in self.lanes.values():
@@ -327,7 +337,7 @@ class Engine:
                 self._expire_orders(lane, out)
             if lane.position is not None:
                 self._watch(lane, out, per_second=True)
-            elif not lane.orders:
+            elif not lane.orders and not (quiet_flat_idle and not lane.decisions):
                 self._evaluate_entry(lane, second, out)
         minute = now // 60_000
         if minute != self._minute:
@@ -337,24 +347,29 @@ class Engine:
             out.append(self._market_snapshot())
 
     def _evaluate_entry(self, lane: Lane, second: _Second, out: list[Output]) -> None:
-        """A flat lane's entry evaluation; lanes that decide with the same parameters share
-        this second's signals and verdict."""
+        """A flat lane's entry evaluation. Lanes share what their parameters agree on
+        (``shared_keys``): the OBI readings' extremes, the ROC direction, the signals of
+        one pair of directions, and the verdict of one verdict key and pair of directions."""
         market, now, params = self.market, self.now, lane.params
-        key = id(params)
-        signals = second.signals.get(key)
+        extremes = second.obi_extremes(market, params.obi_consecutive_readings)
+        obi, roc = signal_directions(market, params, extremes=extremes, roc_key=lane.roc_key)
+        if obi is None and roc is None and not lane.decisions:
+            return  # no signal, no entry, and nobody reads the decision: nothing to do
+        signals = second.signals.get((obi, roc))
         if signals is None:
-            signals = second.signals[key] = market_signals(market, now, params, second.first)
+            signals = second.signals[obi, roc] = market_signals(market, now, obi, roc, second.first)
             if second.first is None:
                 second.first = signals
                 remaining = market.remaining_ms(signals.ticker, now)
                 second.features = EntryFeatures(market, now, remaining)
-        if not lane.decisions and signals.obi is None and signals.roc is None:
-            return  # no signal, no entry, and nobody reads the decision: nothing to do
+        key = (lane.verdict_key, obi, roc)
         verdict = second.verdicts.get(key)
         if verdict is None:
             verdict = second.verdicts[key] = shared_verdict(
                 signals, market, now=now, params=params, features=second.features
             )
+        if not verdict.entry_possible and not lane.decisions:
+            return  # every lane is blocked before its own rules, and nobody reads why
         decision, order = evaluate_entry(
             lane,
             verdict,
@@ -433,14 +448,17 @@ class Engine:
         can be sold) and the mark (the stops and targets: both sides' best prices) can
         change an exit's verdict, so a delta that moves neither is not re-checked.
         """
-        for lane in self.lanes.values():
+        holding = self._holding
+        if not holding:
+            return
+        book = self.market.books.get(ticker)
+        key = None if book is None else (book.best_yes_bid, book.best_yes_ask)
+        marks = self._marks
+        for lane in holding:
             position = lane.position
-            if position is not None and position.ticker == ticker:
-                book = self.market.books.get(ticker)
-                key = None if book is None else (book.best_yes_bid, book.best_yes_ask)
-                if key != self._marks.get(lane.name):
-                    self._marks[lane.name] = key
-                    self._watch(lane, out, per_second=False)
+            if position is not None and position.ticker == ticker and key != marks.get(lane.name):
+                marks[lane.name] = key
+                self._watch(lane, out, per_second=False)
 
     def _on_spot(self, event: SpotTrade | SpotTicker, out: list[Output]) -> None:
         self._on_candles(self.market.on_spot(event.ts, event.price), out)
@@ -540,6 +558,7 @@ class Engine:
                 entry_exit_roc=self.market.exit_roc(),
             )
             lane.position = position
+            self._positions_moved()
         position.add_entry_fill(yes_price, count, fee)
         if opening:
             out.append(
@@ -609,9 +628,14 @@ class Engine:
             )
         )
         lane.position = None
+        self._positions_moved()
         lane.last_exit_ts = now
         self._evaluate_breaker(lane, out)
         out.append(self._lane_status(lane))
+
+    def _positions_moved(self) -> None:
+        """After a lane's position opened or closed (the only places that set one)."""
+        self._holding = [lane for lane in self.lanes.values() if lane.position is not None]
 
     def _lane_status(self, lane: Lane) -> LaneStatus:
         b = lane.breaker
@@ -677,15 +701,64 @@ class Engine:
 
 
 class _Second:
-    """What lanes share within one second's evaluation (by parameter set)."""
+    """What lanes share within one second's entry evaluation."""
 
-    __slots__ = ("features", "first", "signals", "verdicts")
+    __slots__ = ("extremes", "features", "first", "signals", "verdicts")
 
     def __init__(self) -> None:
         self.first: MarketSignals | None = None  # the market part of the signals
         self.features: EntryFeatures | None = None
-        self.signals: dict[int, MarketSignals] = {}
-        self.verdicts: dict[int, SharedVerdict] = {}
+        # obi_consecutive_readings → the last readings' (lowest, highest), None: too few
+        self.extremes: dict[int, tuple[float, float] | None] = {}
+        self.signals: dict[tuple[Direction | None, Direction | None], MarketSignals] = {}
+        # (verdict key, OBI direction, ROC direction) → verdict
+        self.verdicts: dict[tuple[str, Direction | None, Direction | None], SharedVerdict] = {}
+
+    def obi_extremes(self, market: MarketState, n: int) -> tuple[float, float] | None:
+        extremes = self.extremes.get(n, _MISSING)
+        if extremes is _MISSING:
+            extremes = self.extremes[n] = obi_extremes(market.obi.history, n)
+        return extremes
+
+
+class _QuietLanes:
+    """What the lanes without decision records (research lanes) have in common, to tell
+    in one look that none of them sees a signal this second: then a flat one has nothing
+    to evaluate (``_evaluate_entry`` would return at once) and is not asked.
+
+    No lane has an OBI direction in a HIGH regime, nor with less book volume than every
+    lane's minimum, nor while the lowest of the last readings is under every lane's long
+    threshold and the highest over every short one (``obi_direction``); the ROC direction
+    (with no OBI direction) is one per ROC key (``shared_keys``)."""
+
+    __slots__ = ("highest_short", "least_volume", "lowest_long", "readings", "roc")
+
+    def __init__(self, lanes: Iterable[Lane]) -> None:
+        quiet = [lane for lane in lanes if not lane.decisions]
+        self.readings = sorted({lane.params.obi_consecutive_readings for lane in quiet})
+        self.least_volume = min(
+            (lane.params.min_book_volume_contracts * 100 for lane in quiet), default=0
+        )
+        self.lowest_long = min((lane.params.obi_long_threshold for lane in quiet), default=0.0)
+        self.highest_short = max((lane.params.obi_short_threshold for lane in quiet), default=1.0)
+        self.roc = {lane.roc_key: lane.params for lane in quiet}
+
+    def without_signal(self, market: MarketState, second: _Second) -> bool:
+        """True when no quiet lane has an OBI or a ROC direction this second."""
+        if not self.roc:
+            return False  # no quiet lanes
+        obi_possible = market.regime.regime != "HIGH" and market.book_volume >= self.least_volume
+        for n in self.readings if obi_possible else ():
+            extremes = second.obi_extremes(market, n)
+            if extremes is not None and (
+                extremes[0] >= self.lowest_long or extremes[1] <= self.highest_short
+            ):
+                return False
+        roc = market.roc_direction
+        return all(roc(None, params, key) is None for key, params in self.roc.items())
+
+
+_MISSING: Any = object()
 
 
 def _ignore(event: object, out: list[Output]) -> None:

@@ -39,28 +39,48 @@ class MarketSignals:
     roc_value: float | None  # ROC(roc_lookback), stored on the trade as entry ROC
 
 
-def market_signals(
-    market: MarketState, now: int, params: Params, same_second: MarketSignals | None = None
-) -> MarketSignals:
-    """This second's signals with a lane's thresholds (``params``). ``same_second``: the
-    signals another parameter set read this second; what depends only on the market (the
-    book, the spread state, the trade flow, the ROC value) is taken from it."""
+def signal_directions(
+    market: MarketState,
+    params: Params,
+    *,
+    extremes: tuple[float, float] | None = None,
+    roc_key: str | None = None,
+) -> tuple[Direction | None, Direction | None]:
+    """This second's OBI and ROC directions with a lane's thresholds (``params``).
+    ``extremes``: the last ``obi_consecutive_readings`` smoothed OBI readings' lowest and
+    highest (``obi_extremes``), ``roc_key``: the lane's ``roc_key``, when the caller has them."""
     regime = market.regime.regime
     obi = obi_direction(
-        market.obi.history, market.book_volume, holding=False, regime=regime, params=params
+        market.obi.history,
+        market.book_volume,
+        holding=False,
+        regime=regime,
+        params=params,
+        extremes=extremes,
     )
-    roc_signal = market.roc_direction(obi, params)
+    return obi, market.roc_direction(obi, params, roc_key)
+
+
+def market_signals(
+    market: MarketState,
+    now: int,
+    obi: Direction | None,
+    roc: Direction | None,
+    same_second: MarketSignals | None = None,
+) -> MarketSignals:
+    """This second's signals with these directions. ``same_second``: signals built this
+    second with other directions; what depends only on the market (the book, the spread
+    state, the trade flow, the ROC value) is taken from it."""
     if same_second is not None:
         base = same_second
         return MarketSignals(
-            base.ticker, base.book, obi, roc_signal, base.spread, base.tfi, base.roc_value
+            base.ticker, base.book, obi, roc, base.spread, base.tfi, base.roc_value
         )
     ticker = market.active
     book = market.books.get(ticker) if ticker else None
-    spread = market.spread.state(now, book.spread if book else None, regime)
-    return MarketSignals(
-        ticker, book, obi, roc_signal, spread, market.tfi(ticker, now), market.current_roc
-    )
+    spread = market.spread.state(now, book.spread if book else None, market.regime.regime)
+    tfi = market.tfi(ticker, now)
+    return MarketSignals(ticker, book, obi, roc, spread, tfi, market.current_roc)
 
 
 class EntryFeatures:
@@ -115,6 +135,9 @@ class SharedVerdict:
     # whenever a direction reached the price guard with a price (``features.get(book)``);
     # None otherwise (no entry can follow). Market state only: shared by the lanes.
     features: EntryFeatures | None
+    # False when a shared rule already blocks every lane (a gate, the signals, the short
+    # trend or price guard, no direction or no price): no lane can enter this second.
+    entry_possible: bool
 
 
 def _first(rules: tuple[tuple[str, str], ...], passed: frozenset[str]) -> str:
@@ -214,6 +237,7 @@ def shared_verdict(
             price_rule = ("price_guard", blocked) if blocked else _PRICE_OK
     trend = trend_rule[1] if trend_rule[1] != "ok" else ""
     price_reason = "" if price_rule is None or price_rule[1] == "ok" else price_rule[1]
+    gate_rules_reason = _first(gate_rules, _OK)
     if price is None or book is None:
         features = None
     elif features is None:
@@ -223,7 +247,7 @@ def shared_verdict(
         book=book,
         remaining_ms=remaining,
         gate_rules=gate_rules,
-        gate_reason=_first(gate_rules, _OK),
+        gate_reason=gate_rules_reason,
         signal_rules=signal_rules,
         resolution=res,
         resolve_rules=(resolver_rule, tfi_rule),
@@ -236,6 +260,9 @@ def shared_verdict(
         after_low_reason=trend or price_reason,
         size_mult=size_mult(res.conviction, params),
         features=features,
+        entry_possible=not (gate_rules_reason or signal_reason or trend or price_reason)
+        and res.direction is not None
+        and price is not None,
     )
 
 

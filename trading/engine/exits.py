@@ -112,9 +112,16 @@ def settlement_window_exit(
     return ""
 
 
+def strategy_exits_open(held_ms: int, regime: Regime, params: Params) -> bool:
+    """Whether the strategy exits may speak yet: not before ``min_hold_s`` (BUG-013: give
+    a fresh position time to move) unless the regime is HIGH. A caller may skip building
+    the inputs while they may not."""
+    return held_ms >= params.min_hold_s * 1000 or regime == "HIGH"
+
+
 def strategy_exit(inputs: ExitInputs, thresholds: ExitThresholds, params: Params) -> str:
-    if inputs.held_ms < params.min_hold_s * 1000 and inputs.regime != "HIGH":
-        return ""  # BUG-013: give a fresh position time to move
+    if not strategy_exits_open(inputs.held_ms, inputs.regime, params):
+        return ""
     return _obi_exit(inputs, thresholds, params) or _roc_exit(inputs, params)
 
 

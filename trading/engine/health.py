@@ -106,20 +106,22 @@ def momentum_decay(direction: Direction, fast: float | None, slow: float | None)
 
 
 def health_score(inputs: HealthInputs, params: Params) -> float:
-    weighted = (
-        (params.health_weight_obi, obi_alignment(inputs.direction, inputs.obi)),
-        (
-            params.health_weight_roc,
-            roc_alignment(inputs.direction, inputs.entry_roc, inputs.current_roc),
-        ),
-        (params.health_weight_regime, regime_stability(inputs.regime, inputs.entry_regime)),
-        (params.health_weight_mfe, mfe_retention(inputs.mfe, inputs.pnl)),
-        (
-            params.health_weight_momentum,
-            momentum_decay(inputs.direction, inputs.spot_roc_30s, inputs.spot_roc_60s),
-        ),
-    )
-    total = sum(max(weight, 0.0) for weight, _ in weighted)
+    direction = inputs.direction
+    # Negative weights count as 0; the sums run in this order, left to right, as ``sum``
+    # over the five (weight, value) pairs did.
+    w_obi = max(params.health_weight_obi, 0.0)
+    w_roc = max(params.health_weight_roc, 0.0)
+    w_regime = max(params.health_weight_regime, 0.0)
+    w_mfe = max(params.health_weight_mfe, 0.0)
+    w_momentum = max(params.health_weight_momentum, 0.0)
+    total = w_obi + w_roc + w_regime + w_mfe + w_momentum
     if total <= 0:
         return 100 * UNKNOWN
-    return 100 * sum(max(weight, 0.0) * value for weight, value in weighted) / total
+    score = (
+        w_obi * obi_alignment(direction, inputs.obi)
+        + w_roc * roc_alignment(direction, inputs.entry_roc, inputs.current_roc)
+        + w_regime * regime_stability(inputs.regime, inputs.entry_regime)
+        + w_mfe * mfe_retention(inputs.mfe, inputs.pnl)
+        + w_momentum * momentum_decay(direction, inputs.spot_roc_30s, inputs.spot_roc_60s)
+    )
+    return 100 * score / total

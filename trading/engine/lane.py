@@ -19,6 +19,7 @@ from trading.engine.exits import ExitThresholds
 from trading.engine.intents import Purpose
 from trading.engine.params import Params
 from trading.engine.records import PositionClosed, PositionOpened
+from trading.engine.shared_keys import ROC_SIGNAL_PARAMS, VERDICT_PARAMS, share_key
 from trading.engine.signals import Direction
 
 
@@ -278,6 +279,9 @@ class Lane:
         self.params = params
         self.params_hash = params.params_hash()
         self.thresholds = ExitThresholds.of(params)
+        # What this lane shares with lanes of the same values (``shared_keys``).
+        self.roc_key = share_key(params, ROC_SIGNAL_PARAMS)
+        self.verdict_key = share_key(params, VERDICT_PARAMS)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -21,6 +21,7 @@ from marketdata.model.candles import Candle, CandleAggregator
 from marketdata.model.events import MarketPhase, MarketStatus, PublicTrade, Side
 from trading.engine.params import Params
 from trading.engine.regime import RegimeTracker
+from trading.engine.shared_keys import ROC_SIGNAL_PARAMS, share_key
 from trading.engine.signals import Direction
 from trading.engine.signals.obi import ObiTracker, raw_obi
 from trading.engine.signals.roc import CONFIRM_CANDLES, roc, roc_direction
@@ -97,8 +98,8 @@ class MarketState:
         # candle close, so this is computed then (at most three times per candle), not
         # every second: whatever changes them must call ``on_candle_closed``.
         self.recent_candles: list[Candle] = []
-        # (OBI direction, id of the lane parameters) → ROC direction, this candle
-        self._roc_directions: dict[tuple[Direction | None, int], Direction | None] = {}
+        # (OBI direction, the lane's ROC thresholds' key) → ROC direction, this candle
+        self._roc_directions: dict[tuple[Direction | None, str], Direction | None] = {}
         self.book_volume = 0  # top-N volume of both sides of the active book, last second
         self.bid_volume = self.ask_volume = 0  # its two sides
 
@@ -122,11 +123,15 @@ class MarketState:
         self.current_roc = roc([c.close for c in self.recent_candles], lookback)
         self._roc_directions.clear()
 
-    def roc_direction(self, obi: Direction | None, params: Params) -> Direction | None:
+    def roc_direction(
+        self, obi: Direction | None, params: Params, roc_key: str | None = None
+    ) -> Direction | None:
         """The ROC signal of the completed candles for this second's OBI direction, with
-        a lane's thresholds (``params``)."""
+        a lane's thresholds (``params``; ``roc_key``: its ``share_key`` of the ROC
+        signal's parameters, when the caller has it). Lanes with equal ROC thresholds
+        share one reading per candle."""
         directions = self._roc_directions
-        key = (obi, id(params))
+        key = (obi, share_key(params, ROC_SIGNAL_PARAMS) if roc_key is None else roc_key)
         if key not in directions:
             directions[key] = roc_direction(
                 self.recent_candles,

@@ -12,7 +12,12 @@ can be sold, so no exit is chosen (BUG-034).
 
 from __future__ import annotations
 
-from trading.engine.exits import ExitInputs, settlement_window_exit, strategy_exit
+from trading.engine.exits import (
+    ExitInputs,
+    settlement_window_exit,
+    strategy_exit,
+    strategy_exits_open,
+)
 from trading.engine.health import HealthInputs, health_score
 from trading.engine.intents import Intent
 from trading.engine.lane import Lane, Position
@@ -77,20 +82,22 @@ def watch_position(
     )
     if reason:
         return reason
-    inputs = ExitInputs(
-        direction=position.direction,
-        held_ms=now - position.opened_ts,
-        regime=market.regime.regime,
-        gain=mark_gain,
-        cost=2 * position.cost,
-        obi=own_obi,
-        hold_candles=market.exit_candles_since(position.opened_ts),
-        current_roc=market.exit_roc(),
-        entry_roc=position.entry_exit_roc,
-    )
-    reason = strategy_exit(inputs, lane.thresholds, params)
-    if reason:
-        return reason
+    held_ms, regime = now - position.opened_ts, market.regime.regime
+    if strategy_exits_open(held_ms, regime, params):
+        inputs = ExitInputs(
+            direction=position.direction,
+            held_ms=held_ms,
+            regime=regime,
+            gain=mark_gain,
+            cost=2 * position.cost,
+            obi=own_obi,
+            hold_candles=market.exit_candles_since(position.opened_ts),
+            current_roc=market.exit_roc(),
+            entry_roc=position.entry_exit_roc,
+        )
+        reason = strategy_exit(inputs, lane.thresholds, params)
+        if reason:
+            return reason
     if (
         params.exit_intelligence_enabled
         and not params.exit_intelligence_shadow_only

@@ -130,6 +130,14 @@ class ObiTracker:
         return base
 
 
+def obi_extremes(history: deque[float] | list[float], n: int) -> tuple[float, float] | None:
+    """(lowest, highest) of the last ``n`` smoothed readings; None with fewer than ``n``."""
+    if len(history) < n:
+        return None
+    last = list(history)[-n:]
+    return min(last), max(last)
+
+
 def obi_direction(
     history: deque[float] | list[float],
     book_volume: int,
@@ -137,19 +145,23 @@ def obi_direction(
     holding: bool,
     regime: Regime,
     params: Params,
+    extremes: tuple[float, float] | None = None,
 ) -> Direction | None:
     """LONG / SHORT when the last N smoothed readings all clear the threshold, else None.
 
     ``book_volume`` is the top-N volume of both sides in hundredths of a contract.
+    ``extremes``: ``obi_extremes(history, N)`` when the caller already has it (lanes with
+    different thresholds share it within a second); every reading clears a threshold
+    exactly when the lowest (LONG) or the highest (SHORT) does.
     """
     n = params.obi_consecutive_readings
     if holding or regime == "HIGH" or len(history) < n:
         return None
     if book_volume < params.min_book_volume_contracts * 100:
         return None
-    last = list(history)[-n:]
-    if all(value >= params.obi_long_threshold for value in last):
+    low, high = extremes or obi_extremes(history, n)  # type: ignore[misc]
+    if low >= params.obi_long_threshold:
         return "LONG"
-    if all(value <= params.obi_short_threshold for value in last):
+    if high <= params.obi_short_threshold:
         return "SHORT"
     return None

@@ -66,6 +66,19 @@ def test_eight_lanes_with_their_own_parameters_trade_as_each_would_alone():
     assert sum(len(lane_trades(together, name)) for name in LANE_SETS) > 8
 
 
+@pytest.mark.slow
+def test_lanes_without_decision_records_trade_together_as_with_them():
+    """Quiet lanes skip the work whose only product is the decision record (a verdict
+    that blocks every lane): each trades as with its records (so as alone, above)."""
+    loud = run([spec(name) for name in LANE_SETS])
+    quiet = run([spec(name, decisions=False) for name in LANE_SETS])
+    for name in LANE_SETS:
+        assert trade_list_hash(lane_trades(quiet, name)) == trade_list_hash(
+            lane_trades(loud, name)
+        ), name
+    assert sum(len(lane_trades(quiet, name)) for name in LANE_SETS) > 8
+
+
 def test_a_research_lane_without_decision_records_trades_the_same():
     quiet = run([spec("base", decisions=False)])
     loud = run([spec("base")])
