@@ -233,7 +233,19 @@ def storage_url() -> str:
 @functools.cache
 def storage(url: str) -> optuna.storages.RDBStorage:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    opened = optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    _opened[url] = opened
+    return opened
+
+
+def close_storage() -> None:
+    """Close the storages' database connections (tests: before their database is dropped)."""
+    for url in list(_opened):
+        _opened.pop(url).engine.dispose()
+    storage.cache_clear()
+
+
+_opened: dict[str, optuna.storages.RDBStorage] = {}
 
 
 def load_study(name: str, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
