@@ -69,8 +69,8 @@ def test_presets_have_the_originals_sizes_and_respect_the_bounds():
         "reentry_cooldown_s",
         "health_score_threshold",
     ]
-    assert joint.params_of({"stop_loss_frac": 0.05, "reentry_cooldown_s": 60,
-                            "health_score_threshold": 40.0}).exit_intelligence_shadow_only is False  # fmt: skip
+    chosen = {"stop_loss_frac": 0.05, "reentry_cooldown_s": 60, "health_score_threshold": 40.0}
+    assert joint.params_of(chosen).exit_intelligence_shadow_only is False
     with pytest.raises(search.SpaceError, match="outside its bounds"):
         search.dimension("obi_long_threshold", choices=(0.45, 0.6))
     with pytest.raises(search.SpaceError, match="must be int"):
@@ -134,7 +134,7 @@ def test_a_small_study_runs_in_process_and_stores_its_result(tmp_path):
     )
     complete = ostudy.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert sorted(t.number for t in complete) == [0, 1, 2, 3]
-    assert done.best["train_score"] == max(t.value for t in complete)
+    assert done.best["train_score"] == max(t.value or 0.0 for t in complete)
     # the four grid points, each once
     values = sorted(json.dumps(t.params, sort_keys=True) for t in complete)
     assert values == sorted(json.dumps(v, sort_keys=True) for v in search.grid(
@@ -167,7 +167,8 @@ def test_a_failed_task_is_retried_and_a_task_failing_every_time_fails_the_study(
 
     done = run_study(study.pk, dispatch=dispatch)
     assert done.status == StudyStatus.DONE
-    assert calls[0].startswith("failed: SourceError: no such history file") and calls[1] == "done"
+    assert calls[0].startswith("failed: SourceError: no such history file")
+    assert calls[1] == "done"
     task = done.tasks.get()
     assert task.attempts == 2
 
