@@ -605,6 +605,8 @@ def _result(
         WalkForwardTask.objects.filter(study=study, status=RunStatus.DONE).order_by("pk").first()
     )
     result["data"] = {
+        "source": request.source,
+        **({"history": request.history} if request.source == "history" else {}),
         **(first.data if first else {}),
         "sha256": sorted(
             set(WalkForwardTask.objects.filter(study=study).values_list("data_sha256", flat=True))

@@ -84,3 +84,15 @@ def run_walk_forward_task(task_id: int) -> str:
     from backtests.study import task_execute
 
     return task_execute(task_id)
+
+
+# The wall-time cap is the tuner's budget (autotune.BUDGET_S: no new batch after it) plus
+# the batch in flight; this limit stops a batch that overruns it outright.
+@shared_task(name="backtests.auto_tune", time_limit=3 * 3600, soft_time_limit=3 * 3600 - 300)
+def auto_tune() -> str:
+    """The auto-tuner's cycle at low priority (``os.nice``): a stored recommendation."""
+    from backtests import autotune
+
+    niceness = autotune.lower_priority()
+    log.info("auto_tune_start", niceness=niceness)
+    return autotune.auto_tune()

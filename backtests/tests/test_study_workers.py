@@ -36,11 +36,25 @@ def two_workers(transactional_db: None) -> Iterator[list[subprocess.Popen[bytes]
     }
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "kbtc_site", "worker", "--pool=solo",
-             "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "--loglevel=WARNING", "-n", f"wf{i}@%h"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "kbtc_site",
+                "worker",
+                "--pool=solo",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel=WARNING",
+                "-n",
+                f"wf{i}@%h",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for i in range(2)
     ]
     try:
