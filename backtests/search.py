@@ -198,7 +198,7 @@ def distributions(space: Space) -> dict[str, optuna.distributions.BaseDistributi
 def sampler_of(kind: str, space: Space, *, seed: int, batch: int) -> optuna.samplers.BaseSampler:
     """A sampler for one batch's asks. Seeded by (seed, batch): a resumed study (a new
     process) proposes what an uninterrupted one would have, never batch 0's draws again."""
-    batch_seed = seed * 100_003 + batch
+    batch_seed = (seed * 100_003 + batch) % 2**32
     if kind == "grid":
         return optuna.samplers.GridSampler(
             {d.name: list(d.choices) for d in space.dimensions}, seed=batch_seed
