@@ -151,6 +151,7 @@ class WalkForwardTask(models.Model):
     attempts = models.IntegerField(default=0)
     error = models.TextField(blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    progress = models.FloatField(default=0.0, db_default=0.0, help_text="share of the span done")
     seconds = models.FloatField(null=True, blank=True)
     events = models.BigIntegerField(default=0)
     data = models.JSONField(default=dict, blank=True)

@@ -38,7 +38,7 @@ from backtests import search
 from backtests.driver import ParamSet, run_pass
 from backtests.models import RunStatus, StudyStatus, WalkForwardStudy, WalkForwardTask
 from backtests.request import BacktestRequest, RequestError
-from backtests.runner import beating
+from backtests.runner import PROGRESS_SAVE_S, beating
 from backtests.walkforward import (
     MIN_TRADES,
     OBJECTIVES,
@@ -215,7 +215,8 @@ def task_begin(task_id: int) -> WalkForwardTask | None:
         task.attempts += 1
         task.heartbeat_at = timezone.now()
         task.error = ""
-        task.save(update_fields=["status", "attempts", "heartbeat_at", "error"])
+        task.progress = 0.0
+        task.save(update_fields=["status", "attempts", "heartbeat_at", "error", "progress"])
     return task
 
 
@@ -255,6 +256,16 @@ def _evaluate(task: WalkForwardTask) -> dict[str, Any]:
     start, end = utc_to_ms(task.span_start), utc_to_ms(task.span_end)
     source = request.backtest_request(start, end).source_of()
     sets = [ParamSet(f"t{s['trial']}", space.params_of(s["values"], base)) for s in task.sets]
+    saved = time.monotonic()
+
+    def progress(events: int, ts: int) -> None:
+        nonlocal saved
+        if time.monotonic() - saved >= PROGRESS_SAVE_S:
+            saved = time.monotonic()
+            WalkForwardTask.objects.filter(pk=task.pk, status=RunStatus.RUNNING).update(
+                progress=min((ts - start) / (end - start), 1.0), events=events
+            )
+
     result = run_pass(
         source.events(),
         sets,
@@ -265,6 +276,7 @@ def _evaluate(task: WalkForwardTask) -> dict[str, Any]:
         start_ts=start,
         end_ts=end,
         max_gap_ms=request.max_gap_s * 1000,
+        on_progress=progress,
         research=True,
     )
     trades = {
@@ -273,6 +285,7 @@ def _evaluate(task: WalkForwardTask) -> dict[str, Any]:
     }
     return {
         "result": trades,
+        "progress": 1.0,
         "events": result.events,
         "data": source.data,
         "data_sha256": source.sha256(),
@@ -313,8 +326,10 @@ def progress_of(study: WalkForwardStudy) -> Progress:
     spans = int(request.get("spans", 1))
     total_units = max(study.trials_total * spans, 1)
     done_units = sum(
-        len(sets)
-        for sets in study.tasks.filter(status=RunStatus.DONE).values_list("sets", flat=True)
+        len(sets) * (1.0 if status == RunStatus.DONE else progress)
+        for sets, status, progress in study.tasks.filter(
+            status__in=(RunStatus.DONE, RunStatus.RUNNING)
+        ).values_list("sets", "status", "progress")
     )
     fraction = min(done_units / total_units, 1.0) if study.status != StudyStatus.DONE else 1.0
     eta = None
