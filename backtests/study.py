@@ -497,7 +497,10 @@ def _finish_batch(
 ) -> None:
     """Run the batch's unfinished tasks until all are done; retried up to MAX_ATTEMPTS."""
     tasks = WalkForwardTask.objects.filter(study=study, batch=batch)
-    sent: set[tuple[int, int]] = set()
+    # when each (task, attempt) was sent: while no task of the batch runs, a queued one not
+    # taken within STALE_S is sent again (a message lost with a killed worker); a second
+    # copy finds it taken and stops
+    sent: dict[tuple[int, int], float] = {}
     last_report = 0.0
     while True:
         stale = timezone.now() - timedelta(seconds=STALE_S)
@@ -506,9 +509,11 @@ def _finish_batch(
         for task in tasks.filter(status=RunStatus.FAILED):
             _requeue_or_fail(task, task.error)
         pending = list(tasks.filter(status=RunStatus.QUEUED).values_list("pk", "attempts"))
+        idle = not tasks.filter(status=RunStatus.RUNNING).exists()
         for pk, attempts in pending:
-            if (pk, attempts) not in sent:
-                sent.add((pk, attempts))
+            last_sent = sent.get((pk, attempts))
+            if last_sent is None or (idle and time.monotonic() - last_sent > STALE_S):
+                sent[(pk, attempts)] = time.monotonic()
                 dispatch(pk)
         WalkForwardStudy.objects.filter(pk=study.pk).update(
             tasks_done=WalkForwardTask.objects.filter(study=study, status=RunStatus.DONE).count()
