@@ -226,3 +226,31 @@ def test_a_study_killed_half_way_resumes_without_redoing_finished_work(tmp_path)
     assert done.result["trials_evaluated"] == 4
     reference = run_study(study_create(tiny_request(klines, batch_size=1)).pk)
     assert done.result["windows"] == reference.result["windows"]
+
+
+@pytest.mark.parametrize("kind", search.SAMPLERS)
+def test_each_sampler_asks_values_of_the_space_and_is_reproducible(kind):
+    space = search.Space.from_dict(TINY)
+
+    def asks() -> list[dict[str, object]]:
+        storage = optuna.storages.InMemoryStorage()
+        study = optuna.create_study(
+            storage=storage, study_name="s", direction="maximize",
+            sampler=search.sampler_of(kind, space, seed=3, batch=0),
+        )  # fmt: skip
+        # told through a study without the grid sampler, as backtests.study does
+        told = optuna.load_study(
+            study_name="s", storage=storage, sampler=optuna.samplers.RandomSampler()
+        )
+        values = []
+        for _ in range(4):
+            trial = study.ask(search.distributions(space))
+            values.append(trial.params)
+            told.tell(trial.number, float(len(values)))
+        return values
+
+    first = asks()
+    assert first == asks()
+    assert all(v in search.grid(space) for v in first)
+    if kind == "grid":  # every grid point once
+        assert sorted(map(str, first)) == sorted(map(str, search.grid(space)))
