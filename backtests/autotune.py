@@ -114,9 +114,10 @@ def safety(
 # --- the cycle ------------------------------------------------------------------------------
 
 
-def tuning_period(now_ms: int) -> tuple[str, str | None, int, int] | str:
-    """(source, history, start, end) of the newest data that fills the windows, or why
-    there is none: the journal when it covers the period, else the history."""
+def tuning_period(now_ms: int) -> dict[str, Any] | str:
+    """The data options of the newest data that fills the windows (``StudyRequest``
+    fields), or why there is none: the journal when it covers the period, else the event
+    archive's newest unbroken days, else the 1-minute history."""
     from marketdata.models import Candle, RecordedEvent
     from marketdata.recorder.rows import utc_to_ms
 
@@ -129,7 +130,12 @@ def tuning_period(now_ms: int) -> tuple[str, str | None, int, int] | str:
     if first is not None and last is not None:
         end = utc_to_ms(last) // 3_600_000 * 3_600_000
         if end - utc_to_ms(first) >= span:
-            return ("journal", None, end - span, end)
+            return {"source": "journal", "start_ts": end - span, "end_ts": end}
+    archived = _archive_end(days)
+    if archived is not None:
+        root, end = archived
+        return {"source": "archive", "archive_dir": root, "stream": "journal",
+                "start_ts": end - span, "end_ts": end}  # fmt: skip
     history = settings.KBTC["HISTORY"]
     if history and history != "table":
         end = _file_end(str(history))
@@ -145,7 +151,30 @@ def tuning_period(now_ms: int) -> tuple[str, str | None, int, int] | str:
         end = utc_to_ms(newest)
         history = "table"
     end = min(end, now_ms) // DAY_MS * DAY_MS
-    return ("history", str(history), end - span, end)
+    return {"source": "history", "history": str(history), "start_ts": end - span, "end_ts": end}
+
+
+def _archive_end(days: int) -> tuple[str, int] | None:
+    """(root, end) when the archive's journal stream has ``days`` unbroken days ending
+    with its newest day file."""
+    import datetime as dt
+
+    from marketdata.archive.store import day_start_ms, stream_dir
+    from marketdata.management.commands.archive_events import default_root
+
+    root = default_root()
+    found = set()
+    for path in stream_dir(root, "journal").glob("*/*.parquet"):
+        try:
+            found.add(dt.date.fromisoformat(path.stem))
+        except ValueError:
+            continue
+    if not found:
+        return None
+    newest = max(found)
+    if all(newest - dt.timedelta(days=k) in found for k in range(days)):
+        return str(root), day_start_ms(newest) + DAY_MS
+    return None
 
 
 def _file_end(path: str) -> int:
@@ -175,10 +204,8 @@ def auto_tune(*, budget_s: float = BUDGET_S, now_ms: int | None = None) -> str:
     if isinstance(period, str):
         log.info("auto_tune_skipped", reason=period)
         return f"skipped: {period}"
-    source, history, start, end = period
     request = StudyRequest(
-        start_ts=start,
-        end_ts=end,
+        **period,
         train_days=TRAIN_DAYS,
         test_days=TEST_DAYS,
         step_days=STEP_DAYS,
@@ -187,8 +214,6 @@ def auto_tune(*, budget_s: float = BUDGET_S, now_ms: int | None = None) -> str:
         trials=TRIALS,
         batch_size=BATCH,
         base="stored",
-        source=source,
-        history=history,
     )
     try:
         study = study_create(request, kind="tune", requested_by="auto-tuner")

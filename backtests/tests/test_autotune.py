@@ -161,3 +161,29 @@ def test_the_api_refuses_a_recommendation_without_changes_and_lists_them():
     rows = listed["results"] if isinstance(listed, dict) else listed
     assert [r["id"] for r in rows] == [rec.pk]
     assert not ParamOverride.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_tuner_takes_the_archives_newest_unbroken_days_when_the_journal_is_short(
+    tmp_path, settings
+):
+    import datetime as dt
+
+    from marketdata.archive.store import day_path
+
+    settings.KBTC = {**settings.KBTC, "DATA_DIR": tmp_path, "HISTORY": None}
+    days = autotune.TRAIN_DAYS + autotune.TEST_DAYS + 2 * autotune.STEP_DAYS
+    newest = dt.date(2026, 3, 1)
+    for k in range(days):
+        path = day_path(tmp_path / "archive", "journal", newest - dt.timedelta(days=k))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    period = autotune.tuning_period(START + 400 * 86_400_000)
+    end = int(dt.datetime(2026, 3, 2, tzinfo=dt.UTC).timestamp() * 1000)
+    start = end - days * 86_400_000
+    root = str(tmp_path / "archive")
+    assert period == {"source": "archive", "archive_dir": root, "stream": "journal",
+                      "start_ts": start, "end_ts": end}  # fmt: skip
+    # a hole in those days: no archive period, and no history either
+    day_path(tmp_path / "archive", "journal", newest - dt.timedelta(days=3)).unlink()
+    assert autotune.tuning_period(START) == "no journal covering the period and no 1-minute history"
