@@ -464,7 +464,10 @@ def _ask_batch(
         try:
             space.params_of(values)  # a combination the parameter set refuses: failed
         except search.SpaceError as exc:
+            # failed in Optuna (a grid does not propose it again) and not counted
             _told(study).tell(trial.number, state=optuna.trial.TrialState.FAIL)
+            study.trials_total -= 1
+            WalkForwardStudy.objects.filter(pk=study.pk).update(trials_total=study.trials_total)
             log.info("walk_forward_set_refused", study=study.pk, error=str(exc))
             continue
         sets.setdefault(search.group_key(values, space), []).append(

@@ -254,3 +254,21 @@ def test_each_sampler_asks_values_of_the_space_and_is_reproducible(kind):
     assert all(v in search.grid(space) for v in first)
     if kind == "grid":  # every grid point once
         assert sorted(map(str, first)) == sorted(map(str, search.grid(space)))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_set_the_parameters_refuse_is_failed_and_not_counted(tmp_path):
+    space = {"name": "bad-pair", "dimensions": {"min_risk_frac": [0.01, 0.04]},
+             "fixed": {"max_risk_frac": 0.03}}  # fmt: skip
+    study = study_create(tiny_request(kline_file(tmp_path), space=space))
+    assert study.trials_total == 2
+    done = run_study(study.pk)
+    assert done.status == StudyStatus.DONE
+    assert done.trials_total == 1
+    assert done.result["trials_evaluated"] == 1
+    ostudy = optuna.load_study(
+        study_name=done.optuna_name, storage=search.storage(search.storage_url())
+    )
+    states = sorted(t.state.name for t in ostudy.get_trials())
+    assert states == ["COMPLETE", "FAIL"]
