@@ -74,6 +74,7 @@ class Migration(migrations.Migration):
                 ('attempts', models.IntegerField(default=0)),
                 ('error', models.TextField(blank=True)),
                 ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
+                ('progress', models.FloatField(db_default=0.0, default=0.0, help_text='share of the span done')),
                 ('seconds', models.FloatField(blank=True, null=True)),
                 ('events', models.BigIntegerField(default=0)),
                 ('data', models.JSONField(blank=True, default=dict)),
