@@ -89,3 +89,59 @@ def test_a_study_on_two_workers_equals_the_same_study_in_process(two_workers, tm
     assert fanned.result["recommendation"] == eager.result["recommendation"]
     assert fanned.best == eager.best
     assert {t.data_sha256 for t in tasks} == {t.data_sha256 for t in eager.tasks.all()}
+
+
+def start_worker(name: str) -> subprocess.Popen[bytes]:
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "kbtc_site", "worker", "--pool=solo",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING",
+         "-n", f"{name}@%h"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_task_loses_nothing_another_runs_it_again(tmp_path):
+    from backtests.models import RunStatus, WalkForwardTask
+
+    celery_app.control.purge()
+    klines = kline_file(tmp_path, hours_after=26)
+    request = tiny_request(
+        klines, end_ts=tiny_request(klines).start_ts + 24 * 3_600_000,
+        space={"name": "one", "dimensions": {"stop_loss_frac": [0.02]}},
+    )  # fmt: skip
+    study = study_create(request)
+    db = connection.settings_dict
+    env = {**os.environ, "DATABASE_URL":
+           f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}  # fmt: skip
+    first = start_worker("doomed")
+    coordinator = subprocess.Popen(
+        [sys.executable, "manage.py", "walk_forward", "--resume", str(study.pk), "--workers",
+         "--no-progress"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    second = None
+    try:
+        deadline = time.monotonic() + 300
+        while not WalkForwardTask.objects.filter(study=study, progress__gt=0).exists():
+            assert time.monotonic() < deadline, "the task made no progress in 300 s"
+            time.sleep(0.2)
+        first.kill()  # SIGKILL mid-task: its row says running, its heartbeat stops
+        first.wait()
+        second = start_worker("survivor")
+        assert coordinator.wait(timeout=600) == 0
+    finally:
+        for process in (first, second, coordinator):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+    task = WalkForwardTask.objects.get(study=study)
+    assert (task.status, task.attempts, task.progress) == (RunStatus.DONE, 2, 1.0)
+    study.refresh_from_db()
+    assert study.status == StudyStatus.DONE
+    assert study.result["trials_evaluated"] == 1
