@@ -127,6 +127,9 @@ class WalkForwardStudy(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     work_seconds = models.FloatField(default=0.0, help_text="wall seconds spent by tasks done")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="last sign of life of the process coordinating it"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

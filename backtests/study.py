@@ -318,6 +318,7 @@ class Progress:
     fraction: float
     best: dict[str, Any]
     eta_s: float | None
+    stalled: bool  # running, but its coordinator and its tasks gave no sign of life
 
 
 def progress_of(study: WalkForwardStudy) -> Progress:
@@ -332,8 +333,20 @@ def progress_of(study: WalkForwardStudy) -> Progress:
         ).values_list("sets", "status", "progress")
     )
     fraction = min(done_units / total_units, 1.0) if study.status != StudyStatus.DONE else 1.0
+    stalled = False
+    if study.status == StudyStatus.RUNNING:
+        alive = timezone.now() - timedelta(seconds=STALE_S)
+        stalled = not (
+            (study.heartbeat_at is not None and study.heartbeat_at >= alive)
+            or study.tasks.filter(status=RunStatus.RUNNING, heartbeat_at__gte=alive).exists()
+        )
     eta = None
-    if study.status == StudyStatus.RUNNING and study.started_at and 0 < fraction < 1:
+    if (
+        study.status == StudyStatus.RUNNING
+        and not stalled
+        and study.started_at
+        and 0 < fraction < 1
+    ):
         elapsed = (timezone.now() - study.started_at).total_seconds()
         eta = elapsed * (1 - fraction) / fraction
     return Progress(
@@ -346,6 +359,7 @@ def progress_of(study: WalkForwardStudy) -> Progress:
         fraction,
         study.best,
         eta,
+        stalled,
     )
 
 
@@ -366,7 +380,10 @@ def run_study(
     request = StudyRequest.from_dict(study.request)
     space = search.Space.from_dict(study.data["space"])
     WalkForwardStudy.objects.filter(pk=study_id).update(
-        status=StudyStatus.RUNNING, error="", started_at=study.started_at or timezone.now()
+        status=StudyStatus.RUNNING,
+        error="",
+        started_at=study.started_at or timezone.now(),
+        heartbeat_at=timezone.now(),
     )
     budget_hit = False
     try:
@@ -519,7 +536,8 @@ def _finish_batch(
                 sent[(pk, attempts)] = time.monotonic()
                 dispatch(pk)
         WalkForwardStudy.objects.filter(pk=study.pk).update(
-            tasks_done=WalkForwardTask.objects.filter(study=study, status=RunStatus.DONE).count()
+            tasks_done=WalkForwardTask.objects.filter(study=study, status=RunStatus.DONE).count(),
+            heartbeat_at=timezone.now(),
         )
         if not tasks.exclude(status=RunStatus.DONE).exists():
             return

@@ -33,6 +33,7 @@ class Migration(migrations.Migration):
                 ('started_at', models.DateTimeField(blank=True, null=True)),
                 ('finished_at', models.DateTimeField(blank=True, null=True)),
                 ('work_seconds', models.FloatField(default=0.0, help_text='wall seconds spent by tasks done')),
+                ('heartbeat_at', models.DateTimeField(blank=True, help_text='last sign of life of the process coordinating it', null=True)),
             ],
             options={
                 'verbose_name_plural': 'walk-forward studies',

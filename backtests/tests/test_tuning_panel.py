@@ -34,6 +34,7 @@ def running_study() -> WalkForwardStudy:
         trials_done=2,
         best={"trial": 1, "train_score": 1.25, "values": {"stop_loss_frac": 0.02}},
         started_at=timezone.now() - timedelta(seconds=100),
+        heartbeat_at=timezone.now(),
     )
     now = timezone.now()
     for batch, status in ((0, RunStatus.DONE), (1, RunStatus.RUNNING)):
@@ -54,6 +55,22 @@ def test_the_panel_shows_a_running_studys_bar_and_polls(reader):
     assert "best train score 1.25" in html
     assert "ETA" in html
     assert "hx-trigger" in html
+    assert "stalled" not in html
+
+
+def test_a_study_whose_coordinator_died_shows_as_stalled_with_how_to_resume(reader):
+    study = running_study()
+    old = timezone.now() - timedelta(minutes=5)
+    WalkForwardStudy.objects.filter(pk=study.pk).update(heartbeat_at=old)
+    html = reader.get("/backtests/tuning-panel").content.decode()
+    assert "stalled" in html
+    assert f"manage.py walk_forward --resume {study.pk}" in html
+    assert "ETA" not in html
+    # a task still beating (a worker at work, or an eager pass) is a sign of life
+    WalkForwardTask.objects.filter(study=study, status=RunStatus.RUNNING).update(
+        heartbeat_at=timezone.now()
+    )
+    assert "stalled" not in reader.get("/backtests/tuning-panel").content.decode()
 
 
 def test_the_panel_shows_the_newest_recommendation_and_how_to_apply_it(reader):
