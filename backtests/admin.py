@@ -12,7 +12,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from backtests import jobs
-from backtests.models import BacktestRun
+from backtests.models import BacktestRun, TuningRecommendation, WalkForwardStudy
 from backtests.request import LANES, SOURCES, BacktestRequest, RequestError
 from marketdata.recorder.rows import utc_to_ms
 from trading.admin import ReadOnlyAdmin
@@ -108,3 +108,50 @@ class BacktestRunAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/backtests/start.html", context)
+
+
+@admin.register(WalkForwardStudy)
+class WalkForwardStudyAdmin(ReadOnlyAdmin):
+    """Studies are written by ``manage.py walk_forward`` and the auto-tuner."""
+
+    list_display = ("id", "kind", "status", "trials_done", "trials_total", "tasks_done",
+                    "tasks_total", "created_at", "finished_at", "report")  # fmt: skip
+    list_filter = ("kind", "status")
+
+    @admin.display(description="report")
+    def report(self, study: WalkForwardStudy) -> str:
+        return format_html(
+            '<a href="{}">report</a>', reverse("walk-forward-report", args=[study.pk])
+        )
+
+
+@admin.register(TuningRecommendation)
+class TuningRecommendationAdmin(ReadOnlyAdmin):
+    """The auto-tuner's recommendations; an operator applies one to a lane (audited)."""
+
+    list_display = ("id", "created_at", "should_apply", "status", "changes", "applied_to",
+                    "applied_by")  # fmt: skip
+    list_filter = ("status", "should_apply")
+    actions = ("apply_paper", "apply_global")
+
+    def _apply(self, request: HttpRequest, queryset: QuerySet[TuningRecommendation],
+               lane: str) -> None:  # fmt: skip
+        from backtests.autotune import ApplyRefused, recommendation_apply
+
+        for rec in queryset:
+            try:
+                recommendation_apply(rec=rec, lane=lane, actor=_actor(request))
+            except ApplyRefused as refused:
+                self.message_user(request, f"recommendation {rec.pk}: {refused}", messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"recommendation {rec.pk} applied to {lane or 'every lane'}"
+                )
+
+    @admin.action(description="Apply the selected recommendations to the paper lane")
+    def apply_paper(self, request: HttpRequest, queryset: QuerySet[TuningRecommendation]) -> None:
+        self._apply(request, queryset, "paper")
+
+    @admin.action(description="Apply the selected recommendations to every lane (global)")
+    def apply_global(self, request: HttpRequest, queryset: QuerySet[TuningRecommendation]) -> None:
+        self._apply(request, queryset, "")

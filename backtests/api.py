@@ -4,6 +4,7 @@ integer micro-dollars."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from django.http import Http404
@@ -16,8 +17,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backtests import selectors
-from backtests.models import BacktestRun, RunStatus
+from backtests.models import BacktestRun, RunStatus, TuningRecommendation, WalkForwardStudy
 from backtests.report import FIRST_TRADES
+from backtests.study import progress_of
 from trading.api.serializers import validated
 from trading.api.urls import both
 
@@ -142,8 +144,102 @@ class RunReportView(APIView):
         return Response(ReportSerializer(report).data)
 
 
+class StudySerializer(serializers.ModelSerializer[WalkForwardStudy]):
+    progress = serializers.SerializerMethodField(help_text="done/total, best so far, ETA")
+    report_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = WalkForwardStudy
+        fields: tuple[str, ...] = (
+            "id", "kind", "status", "request", "windows", "trials_total", "trials_done",
+            "tasks_total", "tasks_done", "best", "error", "requested_by", "created_at",
+            "started_at", "finished_at", "progress", "report_url",
+        )  # fmt: skip
+
+    @extend_schema_field(serializers.DictField())
+    def get_progress(self, study: WalkForwardStudy) -> dict[str, Any]:
+        return asdict(progress_of(study))
+
+    def get_report_url(self, study: WalkForwardStudy) -> str:
+        return reverse("walk-forward-report", args=[study.pk])
+
+
+class StudyDetailSerializer(StudySerializer):
+    class Meta(StudySerializer.Meta):
+        fields = (*StudySerializer.Meta.fields, "result", "data")
+
+
+class StudyListView(ListAPIView[WalkForwardStudy]):
+    """Walk-forward and tuning studies, newest first, with their progress."""
+
+    serializer_class = StudySerializer
+    queryset = WalkForwardStudy.objects.all()
+
+
+class StudyDetailView(APIView):
+    """A study with its result (windows, diagnosis, recommendation, final parameters)."""
+
+    @extend_schema(responses=StudyDetailSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        study = WalkForwardStudy.objects.filter(pk=pk).first()
+        if study is None:
+            raise Http404(f"no walk-forward study {pk}")
+        return Response(StudyDetailSerializer(study).data)
+
+
+class RecommendationSerializer(serializers.ModelSerializer[TuningRecommendation]):
+    class Meta:
+        model = TuningRecommendation
+        fields = (
+            "id", "study", "created_at", "current", "proposed", "changes", "should_apply",
+            "reasons", "evidence", "status", "applied_to", "applied_by", "applied_at",
+        )  # fmt: skip
+
+
+class RecommendationListView(ListAPIView[TuningRecommendation]):
+    """The auto-tuner's recommendations, newest first (never applied by the tuner)."""
+
+    serializer_class = RecommendationSerializer
+    queryset = TuningRecommendation.objects.all()
+
+
+class ApplyInput(serializers.Serializer):
+    lane = serializers.CharField(
+        allow_blank=True, default="", help_text="the lane whose overrides it becomes; blank: all"
+    )
+
+
+class RecommendationApplyView(APIView):
+    """An operator applies a recommendation's clamped changes to one lane (audited)."""
+
+    @extend_schema(request=ApplyInput, responses={200: RecommendationSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        from backtests.autotune import ApplyRefused, recommendation_apply
+        from trading.services.controls import Actor
+
+        rec = TuningRecommendation.objects.filter(pk=pk).first()
+        if rec is None:
+            raise Http404(f"no tuning recommendation {pk}")
+        body = validated(ApplyInput, request.data)
+        try:
+            rec = recommendation_apply(
+                rec=rec, lane=body["lane"], actor=Actor.from_user(request.user, source="api")
+            )
+        except ApplyRefused as refused:
+            return Response({"success": False, "message": str(refused)}, status=400)
+        return Response(RecommendationSerializer(rec).data)
+
+
 urlpatterns: list[URLPattern] = [
     *both("backtest/runs", RunListView.as_view(), "backtest-runs"),
     *both("backtest/latest", LatestRunView.as_view(), "backtest-latest"),
     *both("backtest/runs/<int:pk>/report", RunReportView.as_view(), "backtest-run-report"),
+    *both("walkforward/studies", StudyListView.as_view(), "walkforward-studies"),
+    *both("walkforward/studies/<int:pk>", StudyDetailView.as_view(), "walkforward-study"),
+    *both("tuning/recommendations", RecommendationListView.as_view(), "tuning-recommendations"),
+    *both(
+        "tuning/recommendations/<int:pk>/apply",
+        RecommendationApplyView.as_view(),
+        "tuning-recommendation-apply",
+    ),
 ]

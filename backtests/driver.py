@@ -92,9 +92,17 @@ def build_session(
     )
 
 
-def lane_specs(sets: Sequence[ParamSet], lane: str) -> list[LaneSpec]:
+def lane_specs(sets: Sequence[ParamSet], lane: str, *, research: bool = False) -> list[LaneSpec]:
     """One set: the lane itself (paper or live, by name); several: a research lane each,
-    named by its set, with the first set's market parameters (they must agree)."""
+    named by its set, with the first set's market parameters (they must agree).
+    ``research``: research lanes without per-second decision records even for one set (the
+    walk-forward's lanes: only their trades are read)."""
+    if research:
+        market = sets[0].params
+        return [
+            LaneSpec(s.name, "research", with_market_of(s.params, market), decisions=False)
+            for s in sets
+        ]
     if len(sets) == 1:
         kind: LaneKind = "live" if lane == "live" else "paper"
         return [LaneSpec(lane, kind, sets[0].params)]
@@ -126,6 +134,7 @@ def run_pass(
     max_gap_ms: int,
     on_progress: Callable[[int, int], None] | None = None,
     predictor: WinPredictor | None = None,
+    research: bool = False,
 ) -> PassResult:
     """Feed ``events`` (``start_ts <= ts < end_ts``) to one session per parameter set.
 
@@ -135,7 +144,7 @@ def run_pass(
     ``predictor``: the ML gate's model for lanes whose ``ml_gate_mode`` is on (none: the
     gate fails open, as the daemon's without a model). The contracts' results the stream
     carries (``MarketStatus.result``) are kept for the signal accuracy of the trades."""
-    specs = lane_specs(sets, lane)
+    specs = lane_specs(sets, lane, research=research)
     different = [
         (s.name, name) for s in sets[1:] for name in market_differences(s.params, sets[0].params)
     ]

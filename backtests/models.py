@@ -106,3 +106,114 @@ class BacktestTrade(models.Model):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.ticker} {self.exit_reason} (run {self.run_id})"
+
+
+class StudyStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class WalkForwardStudy(models.Model):
+    """A walk-forward search (``backtests.study``): its request, progress and result. The
+    Optuna study of the same ``optuna_name`` (in this database) holds the trials."""
+
+    kind = models.CharField(max_length=16, default="walk_forward", help_text="walk_forward or tune")
+    optuna_name = models.CharField(max_length=80, unique=True)
+    status = models.CharField(
+        max_length=12, choices=StudyStatus.choices, default=StudyStatus.QUEUED
+    )
+    request = models.JSONField(help_text="the study's options (backtests.study.StudyRequest)")
+    windows = models.JSONField(default=list, blank=True)
+    data = models.JSONField(default=dict, blank=True, help_text="what it ran on")
+    trials_total = models.IntegerField(default=0)
+    trials_done = models.IntegerField(default=0)
+    tasks_total = models.IntegerField(default=0, help_text="tasks created so far")
+    tasks_done = models.IntegerField(default=0)
+    best = models.JSONField(default=dict, blank=True, help_text="best trial so far")
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    work_seconds = models.FloatField(default=0.0, help_text="wall seconds spent by tasks done")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="last sign of life of the process coordinating it"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "walk-forward studies"
+
+    def __str__(self) -> str:
+        return f"walk-forward {self.pk} ({self.kind}, {self.status})"
+
+
+class WalkForwardTask(models.Model):
+    """One unit of work: a batch's parameter sets of one market-parameter group over one
+    time span, as research lanes of one pass. ``result`` holds each trial's trades."""
+
+    study = models.ForeignKey(WalkForwardStudy, on_delete=models.CASCADE, related_name="tasks")
+    batch = models.IntegerField()
+    group = models.CharField(max_length=200, help_text="market parameters of the group (JSON)")
+    span = models.IntegerField(help_text="index of the time span")
+    span_start = models.DateTimeField()
+    span_end = models.DateTimeField()
+    sets = models.JSONField(help_text="[{trial, values}] in lane order")
+    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    attempts = models.IntegerField(default=0)
+    error = models.TextField(blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    progress = models.FloatField(default=0.0, db_default=0.0, help_text="share of the span done")
+    seconds = models.FloatField(null=True, blank=True)
+    events = models.BigIntegerField(default=0)
+    data = models.JSONField(default=dict, blank=True)
+    data_sha256 = models.CharField(max_length=64, blank=True)
+    result = models.JSONField(default=dict, blank=True, help_text="{trial: [[trade], ...]}")
+
+    class Meta:
+        ordering = ["study", "batch", "group", "span"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "batch", "group", "span"], name="walkforwardtask_unit"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"study {self.study_id} batch {self.batch} span {self.span} ({self.status})"
+
+
+class RecommendationStatus(models.TextChoices):
+    PENDING = "pending"
+    APPLIED = "applied"
+    DISMISSED = "dismissed"
+
+
+class TuningRecommendation(models.Model):
+    """What the auto-tuner recommends (domain.md §4.5), with its evidence; applied per lane
+    by an operator only (audited), never by the tuner itself."""
+
+    study = models.ForeignKey(
+        WalkForwardStudy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    current = models.JSONField(help_text="the searched parameters' values when it ran")
+    proposed = models.JSONField(help_text="the walk-forward's majority vote")
+    changes = models.JSONField(help_text="the clamped changes to apply")
+    should_apply = models.BooleanField(default=False)
+    reasons = models.JSONField(default=list, help_text="the safety rules' verdicts")
+    evidence = models.JSONField(default=dict, help_text="diagnosis, windows, data, budget")
+    status = models.CharField(
+        max_length=12, choices=RecommendationStatus.choices, default=RecommendationStatus.PENDING
+    )
+    applied_to = models.JSONField(default=list, blank=True, help_text="lanes it was applied to")
+    applied_by = models.CharField(max_length=150, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"tuning recommendation {self.pk} ({self.status})"

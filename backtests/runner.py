@@ -42,19 +42,26 @@ def heartbeat(batch: uuid.UUID) -> Iterator[None]:
     """Mark the batch's running runs alive every few seconds from a thread, however long
     the work between progress reports (reading data, computing metrics) takes: only a dead
     process stops beating, and the stale sweep fails its runs."""
+    with beating(lambda: services.runs_heartbeat(batch=batch), f"backtest-heartbeat-{batch}"):
+        yield
+
+
+@contextmanager
+def beating(beat: Callable[[], object], name: str) -> Iterator[None]:
+    """Call ``beat`` every ``HEARTBEAT_S`` from a thread while the block runs."""
     stop = threading.Event()
 
-    def beat() -> None:
+    def loop() -> None:
         try:
             while not stop.wait(HEARTBEAT_S):
                 try:
-                    services.runs_heartbeat(batch=batch)
+                    beat()
                 except DatabaseError as exc:  # a missed beat; the next one may pass
-                    log.warning("backtest_heartbeat_failed", batch=str(batch), error=str(exc))
+                    log.warning("heartbeat_failed", name=name, error=str(exc))
         finally:
             connection.close()  # this thread's own connection
 
-    thread = threading.Thread(target=beat, name=f"backtest-heartbeat-{batch}", daemon=True)
+    thread = threading.Thread(target=loop, name=name, daemon=True)
     thread.start()
     try:
         yield

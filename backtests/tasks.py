@@ -76,3 +76,23 @@ def run_backtest(request: dict[str, Any], batch: str) -> str:
     except DataGap as exc:  # the runs are failed with its text by backtest_run
         return f"failed: data gap: {exc}"
     return f"done: {outcome.events} events, runs {[r.run_id for r in outcome.runs]}"
+
+
+@shared_task(name="backtests.run_walk_forward_task", time_limit=DAY_S, soft_time_limit=DAY_S - 300)
+def run_walk_forward_task(task_id: int) -> str:
+    """One walk-forward task (``backtests.study``): its trades or its error on its row."""
+    from backtests.study import task_execute
+
+    return task_execute(task_id)
+
+
+# The wall-time cap is the tuner's budget (autotune.BUDGET_S: no new batch after it) plus
+# the batch in flight; this limit stops a batch that overruns it outright.
+@shared_task(name="backtests.auto_tune", time_limit=3 * 3600, soft_time_limit=3 * 3600 - 300)
+def auto_tune() -> str:
+    """The auto-tuner's cycle at low priority (``os.nice``): a stored recommendation."""
+    from backtests import autotune
+
+    niceness = autotune.lower_priority()
+    log.info("auto_tune_start", niceness=niceness)
+    return autotune.auto_tune()

@@ -10,8 +10,16 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from backtests import selectors
-from backtests.models import BacktestRun, RunStatus
+from backtests.models import (
+    BacktestRun,
+    RunStatus,
+    StudyStatus,
+    TuningRecommendation,
+    WalkForwardStudy,
+)
 from backtests.report import render_report
+from backtests.study import progress_of
+from backtests.wf_report import render_wf_report
 
 ENDED_BADLY = (RunStatus.FAILED, RunStatus.CANCELLED)
 
@@ -45,3 +53,27 @@ def backtest_panel(request: HttpRequest) -> HttpResponse:
         "poll_s": POLL_ACTIVE_S,  # only while a run is active: idle, the panel is quiet
     }
     return render(request, "backtests/panel.html", context)
+
+
+@require_GET
+def walk_forward_report(request: HttpRequest, pk: int) -> HttpResponse:
+    if not (settings.ANONYMOUS_READS or request.user.is_authenticated):
+        return redirect_to_login(request.get_full_path())
+    return HttpResponse(render_wf_report(get_object_or_404(WalkForwardStudy, pk=pk)))
+
+
+@require_GET
+def tuning_panel(request: HttpRequest) -> HttpResponse:
+    """The dashboard's Tuning panel: studies in progress (bar, best so far, ETA; polled
+    while one runs) and the newest tuner recommendation with its evidence."""
+    if not (settings.ANONYMOUS_READS or request.user.is_authenticated):
+        return HttpResponse(status=403)
+    active = [progress_of(s) for s in WalkForwardStudy.objects.filter(status=StudyStatus.RUNNING)]
+    context = {
+        "active": active,
+        "latest": WalkForwardStudy.objects.filter(status=StudyStatus.DONE).first(),
+        "failed": WalkForwardStudy.objects.first(),
+        "recommendation": TuningRecommendation.objects.first(),
+        "poll_s": POLL_ACTIVE_S,
+    }
+    return render(request, "backtests/tuning_panel.html", context)

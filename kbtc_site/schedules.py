@@ -36,6 +36,8 @@ def jobs() -> tuple[Job, ...]:
         Job("trader heartbeat watch", "trading.check_trader_heartbeat", every_s=60),
         Job("data retention", "kbtc_site.enforce_retention", every_s=3600),
         Job("stale backtest sweep", "backtests.sweep_stale_backtests", every_s=60),
+        # domain.md §4.5: TUNING_INTERVAL_HOURS = 6; a recommendation only, never applied
+        Job("auto-tuner", "backtests.auto_tune", every_s=6 * 3600),
         Job(
             "database backup",
             "kbtc_site.backup_database",

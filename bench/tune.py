@@ -1,0 +1,124 @@
+"""Walk-forward throughput (issue #20): 200 parameter sets × 30 simulated days, walk-forward
+20/5/5 days, on two Celery worker processes.
+
+The study (``backtests.study``) draws 200 sets of the ``joint`` preset (lane parameters only:
+one market group) with the seeded random sampler, in one batch, over a seeded synthetic path
+written as a kline file (so the benchmark needs no shared data) with the simulator's books;
+the period is cut in two time spans, so the batch is two tasks, one per worker. Workers are
+started here (``celery worker --pool=solo -Q bench-tune``: a queue of its own, so nothing
+else's tasks are touched) on the configured database and Redis (``DATABASE_URL``,
+``REDIS_URL``); the study's rows stay there (kind ``walk_forward``, requested by ``bench``).
+
+``wall_seconds``: from the first ask to the stored result (workers already up);
+``lane_days_per_second``: sets × simulated days / wall seconds. ``--smoke``: 8 sets × 1 day.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SEED = 20260101
+START_TS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+DAY_MS = 86_400_000
+QUEUE = "bench-tune"
+
+
+def run(*, smoke: bool) -> dict[str, Any]:
+    import django
+
+    django.setup()
+    from backtests.models import RunStatus
+    from backtests.study import StudyRequest, run_study, study_create
+    from backtests.tasks import run_walk_forward_task
+    from backtests.tests.helpers import synthetic_bars, write_klines
+    from kbtc_site.celery import app
+
+    sets, days = (8, 1) if smoke else (200, 30)
+    windows = (0.5, 0.25, 0.25) if smoke else (20, 5, 5)
+    with tempfile.TemporaryDirectory() as tmp:
+        begin = START_TS - 7 * DAY_MS
+        bars = synthetic_bars(SEED, begin, (days + 8) * 1440)
+        klines = write_klines(Path(tmp) / "klines.csv", bars)
+        request = StudyRequest(
+            start_ts=START_TS,
+            end_ts=START_TS + days * DAY_MS,
+            train_days=windows[0],
+            test_days=windows[1],
+            step_days=windows[2],
+            space="joint",
+            sampler="random",
+            trials=sets,
+            batch_size=sets,
+            spans=2,
+            seed=SEED,
+            history=str(klines),
+            sim_seed=SEED,
+        )
+        workers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "kbtc_site",
+                    "worker",
+                    "--pool=solo",
+                    "-Q",
+                    QUEUE,
+                    "-n",
+                    f"bench-tune-{i}@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "--loglevel=WARNING",
+                ],
+                env=dict(os.environ),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for i in range(2)
+        ]
+        try:
+            deadline = time.monotonic() + 120
+            while len(app.control.ping(timeout=0.5) or []) < 2:
+                if any(w.poll() is not None for w in workers) or time.monotonic() > deadline:
+                    raise SystemExit("the bench workers did not start")
+            study = study_create(request, requested_by="bench")
+            started = time.perf_counter()
+            study = run_study(
+                study.pk,
+                dispatch=lambda pk: run_walk_forward_task.apply_async((pk,), queue=QUEUE),
+            )
+            wall = time.perf_counter() - started
+        finally:
+            for w in workers:
+                w.terminate()
+            for w in workers:
+                try:
+                    w.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    w.kill()
+                    w.wait()
+    tasks = list(study.tasks.filter(status=RunStatus.DONE))
+    result = study.result
+    return {
+        "events": sum(t.events for t in tasks),
+        "seconds": round(wall, 2),
+        "stream_sha256": sorted({t.data_sha256 for t in tasks})[0],
+        "wall_seconds": round(wall, 2),
+        "lane_days_per_second": round(sets * days / wall, 3),
+        "sets": sets,
+        "days": days,
+        "windows_days": list(windows),
+        "tasks": len(tasks),
+        "task_seconds": [round(t.seconds or 0.0, 2) for t in tasks],
+        "study": study.pk,
+        "recommendation": result["recommendation"],
+    }
