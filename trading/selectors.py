@@ -70,6 +70,8 @@ class ControlsSnapshot:
     emergency_stop_pending: bool = False
     live_trade_limit: int | None = None
     live_trade_count_since_ms: int | None = None
+    close_all_seq: int = 0
+    close_all_handled_seq: int = 0
     version: int = 0
     overrides: dict[str, Any] = field(default_factory=dict)
     drawdown_reset_seq: dict[str, int] = field(default_factory=dict)
@@ -96,6 +98,8 @@ def controls_current() -> ControlsSnapshot:
         emergency_stop_pending=controls.emergency_stop_pending,
         live_trade_limit=controls.live_trade_limit,
         live_trade_count_since_ms=int(since.timestamp() * 1000) if since else None,
+        close_all_seq=controls.close_all_seq,
+        close_all_handled_seq=controls.close_all_handled_seq,
         version=controls.version,
         overrides=overrides,
         drawdown_reset_seq=resets,

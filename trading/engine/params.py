@@ -129,6 +129,7 @@ class Params:
     drawdown_reduction_mult: float = _p(0.5, 0.0, 1.0, "size multiplier in drawdown")
     max_live_contracts: int = _p(50, 1, 100_000, "whole-contract cap, live lane")
     max_paper_contracts: int = _p(10_000, 1, 1_000_000, "whole-contract cap, paper lanes")
+    live_entry_slippage: int = _p(0, 0, 1000, "live entry limit beyond the touch, price units")
     # --- circuit breaker (domain §3.14, §13 point 6) -------------------------------------
     daily_loss_limit: float = _p(0.06, 0.0, 1.0, "loss vs the 00:00 UTC bankroll that trips")
     weekly_loss_limit: float = _p(0.15, 0.0, 1.0, "loss vs the Monday bankroll that trips")
