@@ -27,6 +27,7 @@ from marketdata.sim.testing import running_simulator
 from trading.engine.records import Decision
 from trading.models import LivePositionState, OpenPosition, Trade
 from trading.runtime.factory import ExchangeEndpoints, build_network_daemon
+from trading.runtime.network import NetworkFeed
 from trading.runtime.sinks import Observer
 from trading.services import controls
 
@@ -40,7 +41,7 @@ SPEED = 600
 # stream has caught up: a day as fast as the daemon keeps up. KBTC_LIVE_DAY_STEP_S=0 runs
 # the free clock at SPEED instead.
 STEP_S = int(os.environ.get("KBTC_LIVE_DAY_STEP_S", "30"))
-DAY_S = 86_400
+DAY_S = int(float(os.environ.get("KBTC_LIVE_DAY_HOURS", "24")) * 3600)
 OPERATOR = controls.Actor(label="live-day-test", source="task")
 
 
@@ -109,6 +110,7 @@ async def test_a_simulated_day_in_live_mode_matches_the_exchange_account():
             # The trader reads the controls (live mode) before the market runs.
             await until(lambda: daemon.controls.trading_mode == "live", "live mode read", 30)
             feed = daemon.feeds[0]
+            assert isinstance(feed, NetworkFeed)
             began = time.monotonic()
             if STEP_S:
                 # As fast as the daemon keeps up: each step waits for the stream to arrive.
