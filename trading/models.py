@@ -246,6 +246,9 @@ class TradingControls(models.Model):
     emergency_stop_at = models.DateTimeField(null=True, blank=True)
     live_trade_limit = models.IntegerField(null=True, blank=True)
     live_trade_count_since = models.DateTimeField(null=True, blank=True)
+    # Close all exchange positions (live): a request the daemon handles once (like the stop).
+    close_all_seq = models.IntegerField(default=0)
+    close_all_handled_seq = models.IntegerField(default=0)
     version = models.IntegerField(default=0, help_text="bumped on every change")
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -310,3 +313,53 @@ class ControlAudit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action}"
+
+
+# --- the live lane (issue #21) ------------------------------------------------------------
+
+
+class LivePositionState(models.Model):
+    """The live position manager's state (domain.md §3.17.8), written at every transition
+    and restored at start: state, the position as the exchange should show it, an order
+    whose outcome is unknown, orphans, round trips, settled tickers and cooldowns."""
+
+    lane = models.CharField(max_length=32, unique=True)
+    state = models.CharField(max_length=16, default="FLAT")
+    data = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "live position state"
+
+    def __str__(self) -> str:
+        return f"{self.lane}: {self.state}"
+
+
+class LiveTradeCheck(models.Model):
+    """One live round trip's money check (§3.18): PnL from both legs' cash against the
+    wallet's change between the snapshot before the entry and the one after the exit.
+    ``flagged`` says why a row needs an operator (wallet drift over $0.05, an anomaly)."""
+
+    at = models.DateTimeField(auto_now_add=True)
+    lane = models.CharField(max_length=32)
+    ticker = models.CharField(max_length=64)
+    entry_client_order_id = models.CharField(max_length=64, blank=True)
+    entry_order_id = models.CharField(max_length=64, blank=True)
+    exit_order_ids = models.JSONField(default=list, blank=True)
+    reason = models.CharField(max_length=40, blank=True)
+    entry_cost = money_field()
+    exit_proceeds = money_field()
+    fees = money_field()
+    pnl = money_field()
+    wallet_at_entry = money_field(null=True, blank=True)
+    wallet_after_exit = money_field(null=True, blank=True)
+    wallet_pnl = money_field(null=True, blank=True)
+    drift = money_field(null=True, blank=True)
+    flagged = models.CharField(max_length=200, blank=True)
+    fill_source = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.lane} {self.ticker} pnl {self.pnl} drift {self.drift} {self.flagged}"

@@ -31,6 +31,8 @@ from trading.models import (
     BreakerState,
     Decision,
     Lane,
+    LivePositionState,
+    LiveTradeCheck,
     OpenPosition,
     ParamOverride,
     Trade,
@@ -96,6 +98,8 @@ class ControlsSnapshot:
     emergency_stop_pending: bool = False
     live_trade_limit: int | None = None
     live_trade_count_since_ms: int | None = None
+    close_all_seq: int = 0
+    close_all_handled_seq: int = 0
     version: int = 0
     overrides: dict[str, Any] = field(default_factory=dict)  # global: name → value
     lane_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # lane → name → value
@@ -146,6 +150,8 @@ def controls_current() -> ControlsSnapshot:
         emergency_stop_pending=controls.emergency_stop_pending,
         live_trade_limit=controls.live_trade_limit,
         live_trade_count_since_ms=int(since.timestamp() * 1000) if since else None,
+        close_all_seq=controls.close_all_seq,
+        close_all_handled_seq=controls.close_all_handled_seq,
         version=controls.version,
         overrides=overrides,
         lane_overrides=lane_overrides,
@@ -724,4 +730,29 @@ def _decision_brief(decision: Decision | None) -> dict[str, Any] | None:
         "driver": decision.driver,
         "skip_reason": decision.skip_reason,
         "reasons": decision.reasons,
+    }
+
+
+def live_status(*, paused: bool) -> dict[str, Any]:
+    """The live lane's position manager for the dashboard: whether the lane exists, its
+    state, what it holds, round trips, orphans, and the pause state (``settling`` while a
+    pause waits for a live position to exit, domain.md §3.17.10)."""
+    row = LivePositionState.objects.filter(lane=Lane.LIVE).first()
+    if row is None:
+        return {"exists": False, "pause": "paused" if paused else "off"}
+    data = row.data or {}
+    position = data.get("position") or {}
+    holding = row.state != "FLAT" or OpenPosition.objects.filter(lane=Lane.LIVE).exists()
+    return {
+        "exists": True,
+        "state": row.state,
+        "desync_reason": data.get("desync_reason") or "",
+        "ticker": position.get("ticker"),
+        "side": position.get("side"),
+        "contracts": (position.get("count") or 0) / 100,
+        "round_trips": data.get("round_trips") or 0,
+        "orphans": sorted(data.get("orphans") or {}),
+        "unresolved": (data.get("unresolved") or {}).get("client_order_id"),
+        "pause": ("settling" if holding else "paused") if paused else "off",
+        "checks_flagged": LiveTradeCheck.objects.exclude(flagged="").count(),
     }

@@ -112,6 +112,7 @@ class Engine:
         self.ml_gate = MlGate()
         self.now = 0
         self.paused = False
+        self.lanes_paused: frozenset[str] = frozenset()
         self._second: int | None = None
         self._minute: int | None = None
         # The best YES bid and ask each lane's position was last judged on.
@@ -204,10 +205,15 @@ class Engine:
 
     # --- controls ------------------------------------------------------------------------
 
-    def set_controls(self, *, paused: bool | None = None) -> None:
-        """Pause stops new entries on every lane; exits continue (interfaces.md §8)."""
+    def set_controls(
+        self, *, paused: bool | None = None, lanes_paused: frozenset[str] | None = None
+    ) -> None:
+        """Pause stops new entries on every lane; exits continue (interfaces.md §8).
+        ``lanes_paused`` stops entries on those lanes only (the live lane in paper mode)."""
         if paused is not None:
             self.paused = paused
+        if lanes_paused is not None:
+            self.lanes_paused = lanes_paused
 
     def close_all(self, reason: str = "EMERGENCY_STOP", lane: str | None = None) -> list[Output]:
         """Operator kill switch: close open positions now (exits keep this reason)."""
@@ -376,7 +382,7 @@ class Engine:
             signals,
             market,
             now=now,
-            paused=self.paused,
+            paused=self.paused or lane.name in self.lanes_paused,
             params=params,
             params_hash=lane.params_hash,
             gate=self.ml_gate,
@@ -419,8 +425,10 @@ class Engine:
         timeout = lane.params.order_timeout_s * 1000
         for order in list(lane.orders.values()):
             age = self.now - order.ts
-            if age >= 3 * timeout:
-                # The venue never answered: forget the order so the lane is not stuck.
+            if age >= 3 * timeout and not lane.live:
+                # The venue never answered: forget the order so the lane is not stuck. A
+                # live venue always ends its orders (an unknown outcome is looked up until
+                # it is known): forgetting one would drop the fills it then reports.
                 out.extend(self._order_done(lane.name, order.client_order_id))
             elif age >= timeout and not order.cancel_sent:
                 order.cancel_sent = True
@@ -488,6 +496,12 @@ class Engine:
         lane.orders[order.client_order_id] = order
         side: Side = "yes" if order.direction == "LONG" else "no"
         reason = f"{driver} {order.conviction}"
+        limit = order.yes_price
+        if lane.live:
+            # A live entry is a limit IOC a bounded slippage beyond the touch (never a
+            # market order): a long pays at most this YES price, a short 10000 − it.
+            slip = lane.params.live_entry_slippage
+            limit = min(9990, limit + slip) if side == "yes" else max(10, limit - slip)
         out.append(
             PlaceOrder(
                 self.now,
@@ -495,7 +509,7 @@ class Engine:
                 order.client_order_id,
                 order.ticker,
                 side,
-                order.yes_price,
+                limit,
                 order.count,
                 reason,
             )

@@ -91,6 +91,10 @@ class Session:
     def set_paused(self, paused: bool) -> None:
         self.engine.set_controls(paused=paused)
 
+    def set_lanes_paused(self, lanes: frozenset[str]) -> None:
+        """No entries on these lanes (the live lane outside live mode); exits continue."""
+        self.engine.set_controls(lanes_paused=lanes)
+
     def set_predictor(self, predictor: WinPredictor | None, error: str = "") -> None:
         """The ML gate's model (None: no model, ``error`` says why; the gate fails open)."""
         self.engine.ml_gate.set_predictor(predictor, error)
@@ -99,9 +103,11 @@ class Session:
         """``lane``'s parameters (every lane's when None), between events."""
         return list(self.engine.apply_params(params, lane))
 
-    def close_all(self, reason: str = "EMERGENCY_STOP") -> list[SessionOutput]:
+    def close_all(
+        self, reason: str = "EMERGENCY_STOP", lane: str | None = None
+    ) -> list[SessionOutput]:
         out: list[SessionOutput] = []
-        self._handle(self.engine.close_all(reason), out)
+        self._handle(self.engine.close_all(reason, lane), out)
         self._execute_due(self.engine.now, out)
         return out
 

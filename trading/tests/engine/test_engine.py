@@ -902,3 +902,10 @@ def test_the_logged_size_multiplier_is_the_one_the_sizer_uses():
         assert size_mult(conviction, P) == float(conviction_mult(conviction, P))
     assert (size_mult("HIGH", P), size_mult("NORMAL", P), size_mult("LOW", P)) == (1.3, 1.0, 0.65)
     assert size_mult("NONE", P) == 0.0
+
+
+def test_live_entries_cross_by_the_slippage():
+    s = Scenario(DEFAULT_PARAMS.with_overrides({"live_entry_slippage": 300}))
+    orders = {o.lane: o for o in of(s.enter_long(), PlaceOrder)}
+    assert orders["live"].yes_price == orders["paper"].yes_price + 300
+    assert orders["live"].count == orders["paper"].count or orders["live"].count > 0

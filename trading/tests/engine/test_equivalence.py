@@ -25,6 +25,11 @@ They were re-taken again for the gate's two lane parameters (``ml_gate_mode``,
 ``ml_conviction_up_p``; default off): a new parameter moves every ``params_hash``. With the
 old parameter hash put back, both the stripped and the complete outputs hash to the values
 of the rename exactly; counts and trade lists did not move.
+
+Issue #21 (the live lane) re-took both "all outputs" hashes of each entry for the new lane
+parameters ``live_entry_slippage`` (default 0: a live entry's limit is the touch unless the
+operator widens it) and the edge profile's ``edge_live_*`` (default off); counts and trade
+lists did not move.
 """
 
 from __future__ import annotations
@@ -78,7 +83,7 @@ GOLDEN = {
         8161,
         12,
         "34ec31c596d29b508273474c5ba1c19758fa543edd7848f9cc94a157ac26f517",
-        "4a3652f29ec03920bd00bca743aa9c6f54cf9ba4af58e4bfc9f62d9023714f3b",
+        "297c9ec553e75ccce61d6486c8d0f83fdfd145887303f9b45a6716a91bf151a0",
     ),
     # Re-taken when the paper venue replaced the old in-engine fill driver (same engine):
     # that driver filled a due order after applying the event that crossed its due time and
@@ -90,7 +95,7 @@ GOLDEN = {
         6249,
         17,
         "e19117415f417ca77fc673ca7d3aa03e896f9329417dca9d7d82daf7058aff19",
-        "694f961a32c1d1850dc96be37a46f6434c1a686d3a0aa0b3cc41895a5b23a801",
+        "f9bd3f2313d65778b5fbd2293cb2133dbb16ae799f74c79820b7d1079bd149e8",
     ),
 }
 
@@ -106,11 +111,11 @@ GOLDEN = {
 GOLDEN_COMPLETE = {
     (11, 60, 0): (
         11893,
-        "dd6f97ae32242609ad97f000af9d92ff37b930ea193a67019e29d2eab6fcb563",
+        "a490fe2109c49f2a2e33dd73dfde1c87e242365731ca9dcec7a744cbdb44cb02",
     ),
     (7, 60, 250): (
         9988,
-        "44a47ac9a55826b56e0473e7a30487c0858d9877e6ee1d63e8549ea0f89db997",
+        "e40976e15b5cb7e17d57ceede317c357f73e135d5e6e3692a9600fd73596721a",
     ),
 }
 ADDED_RECORDS = frozenset({"lane_status", "market_snapshot"})

@@ -1,0 +1,916 @@
+"""The Kalshi venue: the live lane's orders on a real (or simulated) exchange account.
+
+The driver's side (``submit``, ``on_event``, ``next_due_ts``, ``execute_due``) never waits:
+an intent starts an asyncio task on the daemon's loop, and what the task learns comes
+back as ``VenueReport``s from the next ``on_event``/``execute_due`` (the report inbox).
+All order operations hold one lock (domain.md §3.17.1): entry, exit, settlement,
+emergency close, close-all, resolution of an unknown order.
+
+- **Entry** (§3.17.2): the exchange must be flat on the ticker (signed position read; a
+  position or a failed read → DESYNC); the wallet is read before the order (BUG-027);
+  the order is a limit immediate-or-cancel buy at the engine's limit (the ask plus the
+  lane's ``live_entry_slippage``), never a market order, with the engine's
+  ``client_order_id``. What filled is read from the authenticated fill stream first
+  (``OwnFill`` events with the order's id, waited for ``fill_wait_s``), then REST fills of
+  the order, then the order's own fields; after the ledger lag the signed position is
+  verified (3 tries) and the exchange count is the truth: a mismatch is DESYNC. Nothing
+  filled → FLAT and a 30 s cooldown on the ticker.
+- **Exit** (§3.17.3, §3.17.4): reduce-only immediate-or-cancel sells of the held side, at
+  the 1 ¢ floor (for ``EXPIRY_GUARD``/``SHORT_SETTLEMENT_GUARD``: the expiry floor
+  schedule, the last attempt at 1 ¢), up to ``exit_attempts`` with backoff ``min(8, 2^n)``
+  s, keeping the original reason and floor schedule. A 409 reads the market: closed →
+  the exit ends ``market_closed`` and the position waits for settlement (no retry storm,
+  BUG-017). Verified against the signed position (BUG-019); part sold → PARTIAL_EXIT (the
+  engine's next exit takes the rest); all → FLAT, a round trip, a 90 s cooldown, the
+  wallet drift check (§3.18). An ``EMERGENCY_STOP`` exit that never sells is adopted as an
+  orphan.
+- **Unknown outcomes**: a create whose answer is lost and that the REST client could not
+  find again (``OrderOutcomeUnknown``) blocks the venue (state stays ENTERING/EXITING,
+  ``unresolved`` set and persisted) until a lookup by ``client_order_id`` that *succeeds*
+  finds it (its fills are used) or does not (not placed). Never a second order for one
+  intent.
+- **Settlement** (§3.17.6): a ``MarketStatus`` with a result on the held ticker verifies
+  the exchange is flat, then FLAT, a round trip, the ticker settled; the engine books
+  the payout itself from the same event.
+
+Times, timeouts, polls and backoffs run on the injected ``VenueClock``: wall time against
+the real exchange, event time (the stream's clock) against the simulator, so a run at any
+speed behaves as at 1×. Every state change is persisted (``persist``, a database row)
+before the next network write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import structlog
+
+from marketdata.kalshi.account_wire import CreatedOrder, book_side_for
+from marketdata.kalshi.errors import KalshiConflict, KalshiError, OrderOutcomeUnknown
+from marketdata.kalshi.rest import KalshiRestClient
+from marketdata.model.events import Event, MarketStatus, OrderUpdate, OwnFill, Side
+from marketdata.model.units import MICROS_PER_DOLLAR, PRICE_MAX
+from trading.engine.intents import CancelOrder, ClosePosition, Intent, PlaceOrder
+from trading.venues.base import VenueReport
+from trading.venues.live_position import (
+    EXIT_COOLDOWN_MS,
+    PHANTOM_COOLDOWN_MS,
+    LivePosition,
+    PositionManagerState,
+    Unresolved,
+)
+
+log = structlog.get_logger(__name__)
+
+EXPIRY_REASONS = frozenset({"EXPIRY_GUARD", "SHORT_SETTLEMENT_GUARD"})
+CLOSED_PHASES = frozenset({"closed", "determined", "finalized"})
+_NONE: tuple[VenueReport, ...] = ()
+
+
+# --- the clock ---------------------------------------------------------------------------
+
+
+class VenueClock(Protocol):
+    def now_ms(self) -> int: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+    def advance(self, ts: int) -> None: ...
+
+
+class WallClock:
+    """Against the real exchange: wall time."""
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    def advance(self, ts: int) -> None:
+        return None
+
+
+class EventClock:
+    """Against the simulator: the stream's event time. ``sleep(s)`` returns once an event
+    at least ``s`` seconds later than "now" has been seen, so the venue waits the same
+    simulated time at any speed (the driver calls ``advance`` with every event)."""
+
+    def __init__(self, start_ms: int = 0) -> None:
+        self._now = start_ms
+        self._sleepers: list[tuple[int, asyncio.Future[None]]] = []
+
+    def now_ms(self) -> int:
+        return self._now
+
+    def advance(self, ts: int) -> None:
+        if ts <= self._now:
+            return
+        self._now = ts
+        if self._sleepers:
+            due = [(t, f) for t, f in self._sleepers if t <= ts]
+            self._sleepers = [(t, f) for t, f in self._sleepers if t > ts]
+            for _, future in due:
+                if not future.done():
+                    future.set_result(None)
+
+    async def sleep(self, seconds: float) -> None:
+        target = self._now + max(0, int(seconds * 1000))
+        if target <= self._now:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((target, future))
+        await future
+
+
+# --- settings and side effects -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    fill_wait_s: float = 2.0  # §3.17.9: fill stream drain
+    ledger_lag_s: float = 1.5  # §3.17.2 step 8
+    verify_attempts: int = 3
+    verify_backoff_s: float = 1.5  # × attempt
+    exit_attempts: int = 3  # EXPIRY_RETRY_MAX_ATTEMPTS
+    expiry_first_floor_cents: int = 1
+    expiry_widen_step_cents: int = 0
+    expiry_final_attempt_max_aggressive: bool = True
+    resolve_poll_s: float = 1.0
+    drift_limit: int = 50_000  # $0.05 (BUG-025)
+
+
+def expiry_floor_cents(settings: LiveSettings, attempt: int) -> int:
+    """§3.17.4: attempt ``k`` (0-based) sells down to this floor; the last at 1 ¢."""
+    last = attempt == settings.exit_attempts - 1
+    if last and settings.expiry_final_attempt_max_aggressive:
+        return 1
+    floor = settings.expiry_first_floor_cents - settings.expiry_widen_step_cents * attempt
+    return max(1, min(99, floor))
+
+
+Persist = Callable[[dict[str, Any]], Awaitable[None]]
+RecordCheck = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def _no_persist(data: dict[str, Any]) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Fills:
+    fills: tuple[OwnFill, ...]
+    source: str
+
+    @property
+    def count(self) -> int:
+        return sum(f.count for f in self.fills)
+
+
+# --- the venue ---------------------------------------------------------------------------
+
+
+class KalshiVenue:
+    name = "kalshi"
+
+    def __init__(
+        self,
+        rest: KalshiRestClient,
+        *,
+        lane: str = "live",
+        clock: VenueClock | None = None,
+        state: PositionManagerState | None = None,
+        persist: Persist = _no_persist,
+        record_check: RecordCheck | None = None,
+        settings: LiveSettings | None = None,
+        trade_limit: Callable[[], int | None] = lambda: None,
+    ) -> None:
+        self.rest = rest
+        self.lane = lane
+        self.clock: VenueClock = clock or WallClock()
+        self.state = state or PositionManagerState()
+        self.persist = persist
+        self.record_check = record_check
+        self.settings = settings or LiveSettings()
+        self.trade_limit = trade_limit
+        self.lock = asyncio.Lock()
+        self.inbox: list[VenueReport] = []
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.errors: list[str] = []  # task failures (health)
+        self.checks: list[dict[str, Any]] = []  # wallet checks and anomalies, newest last
+        self._fills: OrderedDict[str, list[OwnFill]] = OrderedDict()  # order_id → fills
+        self._fill_seen: set[str] = set()
+        self._fill_waiters: list[asyncio.Event] = []
+        self._claimed = False  # an entry accepted on the driver side, its task not done
+        self._pending_coids: set[str] = set()  # engine orders the venue is working on
+
+    # --- the driver's side ----------------------------------------------------------------
+
+    def submit(self, intent: Intent) -> Sequence[VenueReport]:
+        if isinstance(intent, CancelOrder):
+            # Every order is immediate-or-cancel: it ends by itself, and an order whose
+            # outcome is unknown must be found, not cancelled blind.
+            return _NONE
+        if isinstance(intent, PlaceOrder):
+            refusal = self._claimed and "an order operation is in progress"
+            refusal = refusal or self.state.entry_refusal(
+                intent.ticker, self.clock.now_ms(), self.trade_limit()
+            )
+            if self.lock.locked():
+                refusal = refusal or "an order operation is in progress"
+            if refusal:
+                log.info("live_entry_refused", ticker=intent.ticker, reason=refusal)
+                return [self._ended(intent, "buy", 0, f"refused: {refusal}")]
+            self._claimed = True
+            self._pending_coids.add(intent.client_order_id)
+            self._spawn(self._enter(intent))
+            return _NONE
+        if intent.ticker in self.state.closed_markets:
+            return [self._ended(intent, "sell", 0, "market_closed")]
+        self._pending_coids.add(intent.client_order_id)
+        self._spawn(self._exit(intent))
+        return _NONE
+
+    def next_due_ts(self) -> int | None:
+        return 0 if self.inbox else None
+
+    def execute_due(self, now: int) -> Sequence[VenueReport]:
+        return self._drain()
+
+    def on_event(self, event: Event) -> Sequence[VenueReport]:
+        self.clock.advance(event.ts)
+        if isinstance(event, OwnFill):
+            self._on_fill(event)
+        elif isinstance(event, MarketStatus) and event.result is not None:
+            position = self.state.position
+            if position is not None and position.ticker == event.ticker:
+                self._spawn(self._settle(event.ticker, event.result))
+        return self._drain()
+
+    def snapshot(self) -> dict[str, Any]:
+        # The position manager's own row is the durable copy (every transition); this is
+        # for the operator reading a session snapshot.
+        return {"state": self.state.to_dict()}
+
+    def restore(self, state: Any) -> None:
+        return None  # restored from its row (``trading.runtime.live``), not the snapshot
+
+    # --- operator actions (called by the daemon between events) ---------------------------
+
+    def close_exchange_positions(self, *, exclude: frozenset[str] = frozenset()) -> None:
+        """Close-all (§3.17.10): sell every non-zero exchange position at the 1 ¢ floor,
+        except ``exclude`` (the lane's own position, which the engine exits)."""
+        self._spawn(self._close_exchange_positions(exclude))
+
+    def resolve_at_start(self) -> None:
+        """An order whose outcome was unknown when the last run stopped: look it up."""
+        if self.state.unresolved is not None:
+            self._spawn(self._resolve_restored())
+
+    async def aclose(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            self.errors.append(f"{type(error).__name__}: {error}")
+            del self.errors[:-20]
+            log.error("live_venue_task_failed", error=str(error), exc_info=error)
+
+    def _drain(self) -> Sequence[VenueReport]:
+        if not self.inbox:
+            return _NONE
+        out, self.inbox = self.inbox, []
+        return out
+
+    def _report(self, reports: Sequence[VenueReport]) -> None:
+        self.inbox.extend(reports)
+
+    async def _save(self) -> None:
+        self.state.prune(self.clock.now_ms())
+        await self.persist(self.state.to_dict())
+
+    def _ended(
+        self,
+        intent: PlaceOrder | ClosePosition,
+        action: Literal["buy", "sell"],
+        filled: int,
+        reason: str,
+        order_id: str = "",
+    ) -> VenueReport:
+        update = OrderUpdate(
+            ts=max(self.clock.now_ms(), intent.ts),
+            order_id=order_id or intent.client_order_id,
+            client_order_id=intent.client_order_id,
+            ticker=intent.ticker,
+            side=intent.side,
+            action=action,
+            status="executed" if filled >= intent.count else "canceled",
+            yes_price=intent.yes_price,
+            filled_count=filled,
+            remaining_count=0,
+        )
+        return VenueReport(self.lane, update, "" if filled >= intent.count else reason)
+
+    def _as_reports(self, intent_coid: str, fills: Sequence[OwnFill]) -> list[VenueReport]:
+        return [
+            VenueReport(self.lane, dataclasses.replace(f, client_order_id=intent_coid))
+            for f in fills
+        ]
+
+    # --- the fill stream ------------------------------------------------------------------
+
+    def _on_fill(self, fill: OwnFill) -> None:
+        key = fill.trade_id or f"{fill.order_id}:{fill.ts}:{fill.count}:{fill.yes_price}"
+        if key in self._fill_seen:
+            return  # a repeated frame
+        self._fill_seen.add(key)
+        if len(self._fill_seen) > 5000:
+            self._fill_seen.clear()
+        bucket = self._fills.setdefault(fill.order_id, [])
+        if len(bucket) < 200:
+            bucket.append(fill)
+        self._fills.move_to_end(fill.order_id)
+        while len(self._fills) > 200:
+            self._fills.popitem(last=False)
+        for waiter in self._fill_waiters:
+            waiter.set()
+
+    async def _stream_fills(self, order_id: str, expected: int) -> list[OwnFill]:
+        """Fills of ``order_id`` from the stream, waiting up to ``fill_wait_s`` (on the
+        venue clock) for ``expected`` hundredths."""
+        deadline = self.clock.now_ms() + int(self.settings.fill_wait_s * 1000)
+        while True:
+            fills = list(self._fills.get(order_id, ()))
+            if sum(f.count for f in fills) >= expected or self.clock.now_ms() >= deadline:
+                return fills
+            waiter = asyncio.Event()
+            self._fill_waiters.append(waiter)
+            try:
+                sleeper = asyncio.ensure_future(self.clock.sleep(0.1))
+                woken = asyncio.ensure_future(waiter.wait())
+                await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)
+                sleeper.cancel()
+                woken.cancel()
+            finally:
+                self._fill_waiters.remove(waiter)
+
+    async def _collect(self, created: CreatedOrder, ticker: str, side: Side) -> _Fills:
+        """The order's fills: the stream first, then REST fills, then the order's fields;
+        the exchange's fill count is what must be accounted for (§3.17.2 step 9)."""
+        expected = created.fill_count
+        if expected <= 0:
+            return _Fills((), "none")
+        fills = await self._stream_fills(created.order_id, expected)
+        got = sum(f.count for f in fills)
+        if got >= expected:
+            return _Fills(tuple(fills), "fill_ws")
+        try:
+            rest = await self.rest.list_fills(order_id=created.order_id, ticker=ticker)
+        except KalshiError as exc:
+            log.warning("live_rest_fills_failed", order_id=created.order_id, error=str(exc))
+            rest = []
+        if sum(f.count for f in rest) >= expected:
+            return _Fills(tuple(sorted(rest, key=lambda f: f.ts)), "rest_fills")
+        if fills:
+            # The stream's fills and the rest of the count at the order's average price.
+            rest_count = expected - got
+            return _Fills(
+                (*fills, self._synthetic(created, ticker, side, rest_count, got)),
+                "fill_ws_partial",
+            )
+        return _Fills((self._synthetic(created, ticker, side, expected, 0),), "order_response")
+
+    def _synthetic(
+        self, created: CreatedOrder, ticker: str, side: Side, count: int, already: int
+    ) -> OwnFill:
+        """One fill from the create answer's averages (micro-dollars per contract)."""
+        avg = created.average_fill_price
+        if avg is None:
+            raise OrderOutcomeUnknown(None, "no_fill_data", f"order {created.order_id}")
+        yes_price = avg // 100
+        fee = (created.average_fee_paid or 0) * count // 100
+        return OwnFill(
+            ts=created.ts or self.clock.now_ms(),
+            trade_id=f"{created.order_id}#order",
+            order_id=created.order_id,
+            client_order_id=created.client_order_id,
+            ticker=ticker,
+            side=side,
+            action="buy",
+            yes_price=yes_price,
+            count=count,
+            fee=fee,
+            is_taker=True,
+        )
+
+    # --- exchange reads -------------------------------------------------------------------
+
+    async def _signed_position(self, ticker: str) -> int | None:
+        """The exchange's signed position on ``ticker`` after the ledger lag, with retries;
+        None when every read failed."""
+        await self.clock.sleep(self.settings.ledger_lag_s)
+        for attempt in range(1, self.settings.verify_attempts + 1):
+            try:
+                rows = await self.rest.list_positions(ticker=ticker, count_filter=None)
+            except KalshiError as exc:
+                log.warning("live_verify_failed", ticker=ticker, attempt=attempt, error=str(exc))
+                if attempt < self.settings.verify_attempts:
+                    await self.clock.sleep(self.settings.verify_backoff_s * attempt)
+                continue
+            return sum(row.position for row in rows if row.ticker == ticker)
+        return None
+
+    async def _wallet(self) -> int | None:
+        try:
+            return (await self.rest.get_balance()).balance
+        except KalshiError as exc:
+            log.warning("live_wallet_read_failed", error=str(exc))
+            return None
+
+    async def _create(
+        self,
+        *,
+        ticker: str,
+        side: Side,
+        action: Literal["buy", "sell"],
+        yes_price: int,
+        count: int,
+        client_order_id: str,
+        intent_coid: str,
+        purpose: Literal["entry", "exit"],
+    ) -> CreatedOrder | None:
+        """One IOC order; None when it was definitely not placed (an error raised for
+        409, so the caller can read the market). An unknown outcome blocks here until a
+        successful lookup by ``client_order_id`` says which."""
+        if not 0 < yes_price < PRICE_MAX or count <= 0:
+            raise KalshiError(None, "bad_order", f"yes_price={yes_price} count={count}")
+        try:
+            return await self.rest.create_order(
+                ticker=ticker,
+                book_side=book_side_for(side, action),
+                yes_price=yes_price,
+                count=count,
+                time_in_force="immediate_or_cancel",
+                client_order_id=client_order_id,
+                reduce_only=action == "sell",
+            )
+        except OrderOutcomeUnknown as exc:
+            log.warning("live_order_unknown", client_order_id=client_order_id, error=str(exc))
+            self.state.unresolved = Unresolved(
+                client_order_id, intent_coid, ticker, purpose, self.clock.now_ms()
+            )
+            self.state.touch()
+            await self._save()
+            found = await self._resolve(ticker, client_order_id)
+            self.state.unresolved = None
+            self.state.touch()
+            await self._save()
+            return found
+
+    async def _resolve(self, ticker: str, client_order_id: str) -> CreatedOrder | None:
+        """Look the order up until a lookup succeeds: found → it; not found → None."""
+        while True:
+            try:
+                orders = await self.rest.list_orders(ticker=ticker)
+            except KalshiError as exc:
+                log.warning("live_lookup_failed", client_order_id=client_order_id, error=str(exc))
+                await self.clock.sleep(self.settings.resolve_poll_s)
+                continue
+            for order in orders:
+                if order.client_order_id == client_order_id:
+                    log.info("live_order_resolved", client_order_id=client_order_id, found=True)
+                    return CreatedOrder(
+                        order_id=order.order_id,
+                        client_order_id=client_order_id,
+                        fill_count=order.fill_count,
+                        remaining_count=order.remaining_count,
+                        average_fill_price=None,
+                        average_fee_paid=None,
+                        ts=order.ts,
+                        recovered=True,
+                    )
+            log.info("live_order_resolved", client_order_id=client_order_id, found=False)
+            return None
+
+    async def _resolve_restored(self) -> None:
+        async with self.lock:
+            unresolved = self.state.unresolved
+            if unresolved is None:
+                return
+            found = await self._resolve(unresolved.ticker, unresolved.client_order_id)
+            self.state.unresolved = None
+            if found is not None and found.fill_count > 0:
+                # It filled while we were away: the engine forgot that order; the exchange
+                # holds what the lane does not know. Reconciliation (#22) adopts it.
+                self.state.desync(f"order {unresolved.client_order_id} filled while stopped")
+            else:
+                self.state.touch()
+            await self._save()
+
+    # --- entry ----------------------------------------------------------------------------
+
+    async def _enter(self, intent: PlaceOrder) -> None:
+        try:
+            async with self.lock:
+                try:
+                    await self._enter_locked(intent)
+                except Exception as exc:
+                    await self._failed(intent, "buy", exc)
+                    raise
+        finally:
+            self._claimed = False
+            self._pending_coids.discard(intent.client_order_id)
+
+    async def _failed(
+        self, intent: PlaceOrder | ClosePosition, action: Literal["buy", "sell"], exc: Exception
+    ) -> None:
+        """A bug or an answer nothing expected: the exchange is no longer known to match,
+        so DESYNC (entries blocked), and the engine's order ends (its fills, if any, were
+        reported as they came)."""
+        if self.state.state != "DESYNC":
+            self.state.desync(f"{type(exc).__name__}: {exc}"[:200])
+        self._report([self._ended(intent, action, 0, "error")])
+        await self._save()
+
+    async def _enter_locked(self, intent: PlaceOrder) -> None:
+        state, ticker = self.state, intent.ticker
+        try:
+            held = await self.rest.list_positions(ticker=ticker, count_filter=None)
+        except KalshiError as exc:
+            state.desync(f"position check before entry failed: {exc}")
+            await self._save()
+            self._report([self._ended(intent, "buy", 0, "desync")])
+            return
+        signed = sum(p.position for p in held if p.ticker == ticker)
+        if signed:
+            state.desync(f"exchange holds {signed / 100:+.2f} on {ticker} before entry")
+            await self._save()
+            self._report([self._ended(intent, "buy", 0, "desync")])
+            return
+        wallet = await self._wallet()
+        state.position = LivePosition(
+            ticker=ticker,
+            side=intent.side,
+            count=0,
+            entry_client_order_id=intent.client_order_id,
+            wallet_at_entry=wallet,
+            opened_ts=self.clock.now_ms(),
+        )
+        state.to("ENTERING")
+        await self._save()
+        try:
+            created = await self._create(
+                ticker=ticker,
+                side=intent.side,
+                action="buy",
+                yes_price=intent.yes_price,
+                count=intent.count,
+                client_order_id=intent.client_order_id,
+                intent_coid=intent.client_order_id,
+                purpose="entry",
+            )
+        except KalshiError as exc:
+            log.warning("live_entry_rejected", ticker=ticker, error=str(exc))
+            created = None
+            reason = exc.code or "rejected"
+        else:
+            reason = "no_liquidity"
+        if created is None or created.fill_count == 0:
+            # Nothing filled (or not placed): verify, then FLAT and the phantom cooldown.
+            verified = await self._signed_position(ticker) if created is not None else 0
+            state.position = None
+            if verified:
+                state.desync(f"entry reported no fill but the exchange holds {verified / 100:+.2f}")
+            else:
+                state.to("FLAT")
+                state.start_cooldown(ticker, self.clock.now_ms() + PHANTOM_COOLDOWN_MS)
+            await self._save()
+            order_id = created.order_id if created is not None else ""
+            self._report([self._ended(intent, "buy", 0, reason, order_id)])
+            return
+        fills = await self._collect(created, ticker, intent.side)
+        position = state.position
+        assert position is not None
+        position.entry_order_id = created.order_id
+        position.fill_source = fills.source
+        for fill in fills.fills:
+            position.bought += fill.count
+            position.count += fill.count
+            position.entry_cost += _premium(intent.side, fill.yes_price) * fill.count
+            position.entry_fees += fill.fee
+        self._report(
+            [
+                *self._as_reports(intent.client_order_id, fills.fills),
+                self._ended(intent, "buy", fills.count, "partial", created.order_id),
+            ]
+        )
+        verified = await self._signed_position(ticker)
+        expected = position.signed
+        if verified is not None and verified != expected:
+            state.desync(
+                f"entry filled {expected / 100:+.2f} but the exchange holds {verified / 100:+.2f}"
+            )
+            position.count = abs(verified)
+        else:
+            state.to("OPEN")
+        await self._save()
+        log.info(
+            "live_entry",
+            ticker=ticker,
+            side=intent.side,
+            count=position.count,
+            cost=position.entry_cost,
+            fees=position.entry_fees,
+            fill_source=fills.source,
+            verified=verified,
+        )
+
+    # --- exit -----------------------------------------------------------------------------
+
+    async def _exit(self, intent: ClosePosition) -> None:
+        try:
+            async with self.lock:
+                try:
+                    await self._exit_locked(intent)
+                except Exception as exc:
+                    await self._failed(intent, "sell", exc)
+                    raise
+        finally:
+            self._pending_coids.discard(intent.client_order_id)
+
+    async def _exit_locked(self, intent: ClosePosition) -> None:
+        state, ticker, side = self.state, intent.ticker, intent.side
+        if ticker in state.closed_markets:
+            self._report([self._ended(intent, "sell", 0, "market_closed")])
+            return
+        position = state.position
+        if position is None or position.ticker != ticker:
+            # The engine holds what this venue has no record of (a restart, a desync): the
+            # exchange decides; sell what it shows, never more (reduce-only).
+            position = None
+        if state.state in ("OPEN", "PARTIAL_EXIT"):
+            state.to("EXITING")
+            await self._save()
+        expiry = intent.reason in EXPIRY_REASONS
+        remaining = intent.count
+        fills: list[OwnFill] = []
+        order_ids: list[str] = []
+        source = ""
+        for attempt in range(self.settings.exit_attempts):
+            floor = expiry_floor_cents(self.settings, attempt) if expiry else 1
+            limit = floor * 100 if side == "yes" else PRICE_MAX - floor * 100
+            coid = (
+                intent.client_order_id if attempt == 0 else f"{intent.client_order_id}-r{attempt}"
+            )
+            try:
+                created = await self._create(
+                    ticker=ticker,
+                    side=side,
+                    action="sell",
+                    yes_price=limit,
+                    count=remaining,
+                    client_order_id=coid,
+                    intent_coid=intent.client_order_id,
+                    purpose="exit",
+                )
+            except KalshiConflict as exc:
+                if await self._market_closed(ticker):
+                    # §3.17.3 step 2: the market is closing or closed; settlement takes it.
+                    log.warning("live_exit_409_settlement", ticker=ticker, error=str(exc))
+                    state.closed_markets.append(ticker)
+                    await self._exit_ended(intent, fills, order_ids, source, "market_closed")
+                    return
+                log.warning("live_exit_conflict", ticker=ticker, error=str(exc))
+                created = None
+            except KalshiError as exc:
+                log.warning("live_exit_failed", ticker=ticker, attempt=attempt + 1, error=str(exc))
+                created = None
+            if created is not None:
+                order_ids.append(created.order_id)
+                got = await self._collect(created, ticker, side)
+                fills.extend(got.fills)
+                remaining -= got.count
+                source = source or got.source
+                if got.fills:
+                    self._report(self._as_reports(intent.client_order_id, got.fills))
+            if remaining <= 0:
+                break
+            if attempt + 1 < self.settings.exit_attempts:
+                await self.clock.sleep(min(8, 2 ** (attempt + 1)))
+        await self._exit_ended(intent, fills, order_ids, source, "no_liquidity")
+
+    async def _market_closed(self, ticker: str) -> bool:
+        try:
+            market = await self.rest.get_market(ticker)
+        except KalshiError as exc:
+            log.warning("live_market_read_failed", ticker=ticker, error=str(exc))
+            return False
+        return market.phase in CLOSED_PHASES
+
+    async def _exit_ended(
+        self,
+        intent: ClosePosition,
+        fills: list[OwnFill],
+        order_ids: list[str],
+        source: str,
+        reason: str,
+    ) -> None:
+        state, ticker = self.state, intent.ticker
+        sold = sum(f.count for f in fills)
+        order_id = order_ids[-1] if order_ids else ""
+        self._report([self._ended(intent, "sell", sold, reason, order_id)])
+        position = state.position if state.position and state.position.ticker == ticker else None
+        if position is not None:
+            position.exit_order_ids.extend(order_ids)
+            for fill in fills:
+                position.sold += fill.count
+                position.count = max(0, position.count - fill.count)
+                position.exit_proceeds += _premium(position.side, fill.yes_price) * fill.count
+                position.exit_fees += fill.fee
+            position.fill_source = source or position.fill_source
+        verified = (
+            await self._signed_position(ticker) if sold or reason != "market_closed" else None
+        )
+        held_side = 1 if intent.side == "yes" else -1
+        exchange_left = None if verified is None else max(0, verified * held_side)
+        if position is not None and exchange_left is not None and exchange_left != position.count:
+            state.desync(
+                f"after the exit we hold {position.count / 100:.2f} but the exchange"
+                f" {exchange_left / 100:.2f}"
+            )
+            position.count = exchange_left
+            await self._save()
+            return
+        if state.state == "DESYNC":
+            await self._save()
+            return
+        left = position.count if position is not None else (exchange_left or 0)
+        if sold == 0:
+            if intent.reason == "EMERGENCY_STOP" and reason != "market_closed" and left:
+                # §3.17.10: after the attempts, orphan it (entries stay blocked) and go FLAT.
+                signed = left if intent.side == "yes" else -left
+                state.adopt_orphan(ticker, signed, "EMERGENCY_STOP", self.clock.now_ms())
+                state.position = None
+                state.to("FLAT")
+            elif state.state == "EXITING":
+                state.to("OPEN")
+            await self._save()
+            return
+        if left > 0:
+            if state.state == "EXITING":
+                state.to("PARTIAL_EXIT")
+            await self._save()
+            return
+        # All sold: a round trip.
+        state.position = None
+        if state.state in ("EXITING", "OPEN", "PARTIAL_EXIT"):
+            state.to("FLAT")
+        state.round_trips += 1
+        state.start_cooldown(ticker, self.clock.now_ms() + EXIT_COOLDOWN_MS)
+        await self._save()
+        if position is not None:
+            await self._wallet_check(position, intent.reason)
+
+    async def _wallet_check(self, position: LivePosition, reason: str) -> None:
+        """§3.18 (BUG-025): the PnL from both legs' cash against the wallet's change."""
+        pnl = (
+            position.exit_proceeds - position.entry_cost - position.entry_fees - position.exit_fees
+        )
+        after = await self._wallet()
+        check: dict[str, Any] = {
+            "lane": self.lane,
+            "ticker": position.ticker,
+            "entry_client_order_id": position.entry_client_order_id,
+            "entry_order_id": position.entry_order_id,
+            "exit_order_ids": list(position.exit_order_ids),
+            "reason": reason,
+            "entry_cost": position.entry_cost,
+            "exit_proceeds": position.exit_proceeds,
+            "fees": position.entry_fees + position.exit_fees,
+            "pnl": pnl,
+            "wallet_at_entry": position.wallet_at_entry,
+            "wallet_after_exit": after,
+            "wallet_pnl": None,
+            "drift": None,
+            "flagged": "",
+            "fill_source": position.fill_source,
+        }
+        if position.wallet_at_entry is not None and after is not None:
+            wallet_pnl = after - position.wallet_at_entry
+            drift = abs(pnl - wallet_pnl)
+            check["wallet_pnl"], check["drift"] = wallet_pnl, drift
+            if drift > self.settings.drift_limit:
+                check["flagged"] = (
+                    f"BUG-025: PnL drift ${drift / MICROS_PER_DOLLAR:.6f}"
+                    f" (pnl {pnl / MICROS_PER_DOLLAR:.6f},"
+                    f" wallet {wallet_pnl / MICROS_PER_DOLLAR:.6f})"
+                )
+                log.warning("live_wallet_drift", ticker=position.ticker, drift=drift, pnl=pnl)
+        self.checks.append(check)
+        del self.checks[:-100]
+        if self.record_check is not None:
+            await self.record_check(check)
+
+    # --- settlement -----------------------------------------------------------------------
+
+    async def _settle(self, ticker: str, result: Side) -> None:
+        async with self.lock:
+            state = self.state
+            position = state.position
+            if position is None or position.ticker != ticker:
+                return
+            verified = await self._signed_position(ticker)
+            now = self.clock.now_ms()
+            if verified:
+                # Still held after settlement: not ours to guess; the orphan path owns it.
+                state.adopt_orphan(ticker, verified, "SETTLEMENT_UNCONFIRMED", now)
+            state.position = None
+            if state.state != "DESYNC":
+                state.to("FLAT")
+            state.round_trips += 1
+            state.settled_tickers.append(ticker)
+            state.start_cooldown(ticker, now + EXIT_COOLDOWN_MS)
+            await self._save()
+            won = (result == "yes") == (position.side == "yes")
+            payout = PRICE_MAX * position.count if won else 0  # $1 a contract, micro-dollars
+            pnl = payout - position.entry_cost - position.entry_fees
+            log.info("live_settled", ticker=ticker, result=result, pnl=pnl, verified=verified)
+
+    # --- close-all ------------------------------------------------------------------------
+
+    async def _close_exchange_positions(self, exclude: frozenset[str]) -> None:
+        async with self.lock:
+            try:
+                rows = await self.rest.list_positions(count_filter="position")
+            except KalshiError as exc:
+                log.error("live_close_all_failed", error=str(exc))
+                return
+            for row in rows:
+                if not row.position or row.ticker in exclude:
+                    continue
+                side: Side = "yes" if row.position > 0 else "no"
+                limit = 100 if side == "yes" else PRICE_MAX - 100
+                coid = f"kbtc-closeall-{row.ticker}-{self.clock.now_ms()}"
+                try:
+                    created = await self._create(
+                        ticker=row.ticker,
+                        side=side,
+                        action="sell",
+                        yes_price=limit,
+                        count=abs(row.position),
+                        client_order_id=coid,
+                        intent_coid=coid,
+                        purpose="exit",
+                    )
+                except KalshiError as exc:
+                    log.warning("live_close_all_order_failed", ticker=row.ticker, error=str(exc))
+                    continue
+                if created is not None and created.fill_count > 0:
+                    # BUG-004: only tickers that filled lose their orphan.
+                    self.state.orphans.pop(row.ticker, None)
+                    self.state.touch()
+                log.info(
+                    "live_close_all",
+                    ticker=row.ticker,
+                    count=abs(row.position),
+                    filled=created.fill_count if created else 0,
+                )
+            await self._save()
+
+    # --- health ---------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        state = self.state
+        return {
+            "state": state.state,
+            "desync_reason": state.desync_reason,
+            "ticker": state.position.ticker if state.position else None,
+            "count": state.position.count if state.position else 0,
+            "round_trips": state.round_trips,
+            "orphans": sorted(state.orphans),
+            "unresolved": state.unresolved.client_order_id if state.unresolved else None,
+            "errors": list(self.errors[-3:]),
+        }
+
+
+def _premium(side: Side, yes_price: int) -> int:
+    """What one contract of ``side`` costs (or sells for) at ``yes_price``, price units."""
+    return yes_price if side == "yes" else PRICE_MAX - yes_price
