@@ -356,6 +356,13 @@ def override_validate(*, name: str, value: Any) -> Params:
     naming the parameter and its bounds. A value must also be one that can trade: a
     ``series_ticker`` the exchange does not list (asked over Kalshi REST) is refused."""
     params = _params_with(name=name, value=value)
+    if name == "ml_gate_mode" and value == "gate":
+        # Gating needs the shadow comparison's evidence (domain.md §7.3, issue #27).
+        from mlgate.promotion import gating_refusal
+
+        refusal = gating_refusal()
+        if refusal is not None:
+            raise OverrideInvalid(f"ml_gate_mode: gating refused: {refusal}")
     if name == "series_ticker":
         reason = series_refusal(value, base_url=str(settings.KBTC["KALSHI_API_URL"]))
         if reason is not None:
