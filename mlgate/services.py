@@ -139,9 +139,13 @@ def load_active_predictor() -> tuple[GatePredictor | None, str]:
     return load_predictor(version)
 
 
-def load_predictor(version: ModelVersion) -> tuple[GatePredictor | None, str]:
+def load_predictor(
+    version: ModelVersion, *, below_floor: bool = False
+) -> tuple[GatePredictor | None, str]:
     """``version`` as a predictor, or (None, why it cannot be used). Logged either way with
-    the figures an operator checks (BUG-033): precision, rows, source, artifact hash."""
+    the figures an operator checks (BUG-033): precision, rows, source, artifact hash.
+    ``below_floor``: an evaluation backtest may measure a model below the precision floor
+    (the daemon never loads one)."""
     try:
         artifact = bytes(version.artifact)
         if artifact_sha256(artifact) != version.artifact_sha256:
@@ -149,7 +153,9 @@ def load_predictor(version: ModelVersion) -> tuple[GatePredictor | None, str]:
         if version.features_hash != features_hash(version.features):
             raise ValueError("feature list does not match its hash")
         precision = version.metrics.get("oos_precision")
-        if not isinstance(precision, float | int) or precision < MIN_PRECISION:
+        if not isinstance(precision, float | int):
+            raise ValueError(f"OOS precision missing: {precision!r}")
+        if precision < MIN_PRECISION and not below_floor:
             raise ValueError(f"OOS precision {precision} is below the floor {MIN_PRECISION}")
         predictor = GatePredictor(artifact, version.features, version.threshold, str(version.pk))
     except Exception as exc:  # any unusable model: fail open, say why (§7.4)
