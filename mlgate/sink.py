@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,7 +22,7 @@ from marketdata.model.events import Event
 from mlgate import services
 from mlgate.models import ModelVersion
 from mlgate.predictor import GatePredictor
-from trading.engine.records import FeaturesCaptured, PositionClosed, PositionOpened
+from trading.engine.records import Decision, FeaturesCaptured, PositionClosed, PositionOpened
 from trading.runtime.session import SessionOutput
 from trading.runtime.sinks.base import Sink
 from trading.runtime.writer import PersistWriter, Write
@@ -69,12 +71,18 @@ class FeaturesSink(Sink):
         return {"mlgate": {"captured": self.captured, "labelled": self.labelled}}
 
 
+RECENT = 8  # recent p_win shown on the dashboard
+_P = re.compile(r"p(\d\.\d\d)$")
+
+
 class ModelWatch(Sink):
     """Keeps the daemon's gate model the active one: ``load`` is the daemon's predictor
     loader at the start, and ``run`` polls the active version's id every ``poll_s``; when
     it changed (a promotion, an activation, a retirement) it loads the new one and hands
     it to the session through ``apply``, on the loop between two events. No restart.
-    A failed poll (the database away) is logged and retried; the model in use stays."""
+    A failed poll (the database away) is logged and retried; the model in use stays.
+    It also keeps the latest decisions' gate outcomes (p_win) for the dashboard, pushed
+    with the health topic."""
 
     name = "mlgate_model"
 
@@ -85,6 +93,18 @@ class ModelWatch(Sink):
         self.loads = 0
         self.reloads = 0
         self.poll_error = ""
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
+
+    def consume(self, event: Event | None, produced: Sequence[SessionOutput], now: int) -> None:
+        for item in produced:
+            if isinstance(item, Decision):
+                for name, outcome in item.rules:
+                    if name == "ml_gate":
+                        found = _P.search(outcome)
+                        p = float(found.group(1)) if found else None
+                        self.recent.append(
+                            {"ts": item.ts, "lane": item.lane, "p": p, "outcome": outcome}
+                        )
 
     def load(self) -> tuple[GatePredictor | None, str]:
         """The active version as a predictor (database, blocking), remembering its id."""
@@ -127,5 +147,6 @@ class ModelWatch(Sink):
                 "loaded": self.loaded_id,
                 "reloads": self.reloads,
                 "poll_error": self.poll_error,
+                "recent": list(self.recent),
             }
         }
