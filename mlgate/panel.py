@@ -4,7 +4,7 @@ recent p_win (the ``ml_gate`` rule of the latest decisions, kept by ``ModelWatch
 pushed with the ``health`` topic), and the shadow comparison that gating needs.
 
 Rendered at every health push: the shadow comparison scores rows with the model, so it
-is cached per (active model, newest labelled daemon row) for a minute.
+is cached per active model for a minute (trades close minutes apart).
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Max
 
-from mlgate.models import ModelVersion, PromotionLog, TradeFeatures
+from mlgate.models import ModelVersion, PromotionLog
 from mlgate.promotion import GATING_MIN_PP, shadow_evidence
 from trading.engine.params import DEFAULT_PARAMS
 from trading.models import ParamOverride
@@ -26,10 +25,7 @@ SHADOW_TTL_S = 60
 def _shadow(active: ModelVersion | None) -> dict[str, Any] | None:
     if active is None:
         return None
-    newest = TradeFeatures.objects.filter(run__isnull=True, label__isnull=False).aggregate(
-        n=Count("id"), last=Max("id")
-    )
-    key = f"mlgate:shadow:{active.pk}:{newest['n']}:{newest['last']}"
+    key = f"mlgate:shadow:{active.pk}:{active.created_at.timestamp()}"
     cached = cache.get(key)
     if cached is None:
         comparison, reason = shadow_evidence()
