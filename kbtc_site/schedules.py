@@ -47,6 +47,9 @@ def jobs() -> tuple[Job, ...]:
         Job("daily attribution", "attribution.attribute_days", crontab="5 0 * * *"),
         Job("weekly attribution", "attribution.attribute_weeks", crontab="10 0 * * 0"),
         Job("signal health and tripwires", "attribution.check_live_health", every_s=3600),
+        # The ML gate (domain.md §7.3): weekly retrain with the promotion gate; readiness.
+        Job("weekly ML gate retrain", "mlgate.retrain_gate", crontab="0 4 * * 0"),
+        Job("ML readiness check", "mlgate.check_ml_ready", every_s=3600),
     )
 
 

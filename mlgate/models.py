@@ -79,3 +79,40 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"model {self.pk} ({self.source}, {self.rows} rows, t={self.threshold:.2f})"
+
+
+class PromotionLog(models.Model):
+    """One row per promotion attempt (weekly retrain or by hand): the candidate, the
+    incumbent it was weighed against, and why it was or was not made the active model
+    (domain.md §7.3). The newest ``PROMOTION_LOG_KEEP`` rows are kept."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.CharField(max_length=64, help_text="beat, or the command's user")
+    source = models.CharField(max_length=16, help_text="the training rows' source")
+    candidate = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    incumbent = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    promoted = models.BooleanField()
+    reason = models.CharField(max_length=300, help_text="why refused; 'promoted' otherwise")
+    details = models.JSONField(default=dict, blank=True, help_text="the figures compared")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {'promoted' if self.promoted else 'refused'}"
+
+
+class ReadinessNotice(models.Model):
+    """The one-shot ML-readiness notification (domain.md §7.4): a row per mode once sent."""
+
+    mode = models.CharField(max_length=16, unique=True)
+    sent_at = models.DateTimeField(auto_now_add=True)
+    rows = models.IntegerField()
+    win_rate = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.mode}: {self.rows} rows, sent {self.sent_at:%Y-%m-%d %H:%M}"

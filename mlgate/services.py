@@ -13,13 +13,14 @@ from typing import Any
 import structlog
 from django.db import transaction
 
-from mlgate.models import ModelVersion, TradeFeatures
+from mlgate.models import ModelVersion, ReadinessNotice, TradeFeatures
 from mlgate.predictor import GatePredictor, artifact_sha256
 from mlgate.training import MIN_PRECISION, TrainResult, features_hash
 from trading.engine.records import PositionClosed
 
 log = structlog.get_logger(__name__)
 
+READY_ROWS = 500  # labelled paper rows with MFE and MAE that make the data ready (§7.4)
 LABEL_EPSILON = 1_000  # $0.001 in micro-dollars: |pnl| at or below it labels 0 (§7.2)
 
 
@@ -138,9 +139,13 @@ def load_active_predictor() -> tuple[GatePredictor | None, str]:
     return load_predictor(version)
 
 
-def load_predictor(version: ModelVersion) -> tuple[GatePredictor | None, str]:
+def load_predictor(
+    version: ModelVersion, *, below_floor: bool = False
+) -> tuple[GatePredictor | None, str]:
     """``version`` as a predictor, or (None, why it cannot be used). Logged either way with
-    the figures an operator checks (BUG-033): precision, rows, source, artifact hash."""
+    the figures an operator checks (BUG-033): precision, rows, source, artifact hash.
+    ``below_floor``: an evaluation backtest may measure a model below the precision floor
+    (the daemon never loads one)."""
     try:
         artifact = bytes(version.artifact)
         if artifact_sha256(artifact) != version.artifact_sha256:
@@ -148,7 +153,9 @@ def load_predictor(version: ModelVersion) -> tuple[GatePredictor | None, str]:
         if version.features_hash != features_hash(version.features):
             raise ValueError("feature list does not match its hash")
         precision = version.metrics.get("oos_precision")
-        if not isinstance(precision, float | int) or precision < MIN_PRECISION:
+        if not isinstance(precision, float | int):
+            raise ValueError(f"OOS precision missing: {precision!r}")
+        if precision < MIN_PRECISION and not below_floor:
             raise ValueError(f"OOS precision {precision} is below the floor {MIN_PRECISION}")
         predictor = GatePredictor(artifact, version.features, version.threshold, str(version.pk))
     except Exception as exc:  # any unusable model: fail open, say why (§7.4)
@@ -165,3 +172,41 @@ def load_predictor(version: ModelVersion) -> tuple[GatePredictor | None, str]:
         artifact_sha256=version.artifact_sha256,
     )
     return predictor, ""
+
+
+class _NotSent(Exception):
+    pass
+
+
+def readiness_check(mode: str = "paper") -> bool:
+    """The one-shot readiness notification (§7.4): once ``READY_ROWS`` of the daemon's
+    ``mode`` rows carry a label, MFE and MAE, post "ML data ready" with the win rate, once.
+    The notice row is written in the transaction that posts it: a channel that is off (no
+    post) leaves no row, so the notice goes out when the channel is configured; a second
+    check waits on the row's unique key and finds it sent. True when it posted now."""
+    from trading.notifications.jobs import notify_ml_ready
+
+    ready = TradeFeatures.objects.filter(
+        run__isnull=True, source=mode, label__isnull=False, mfe__isnull=False, mae__isnull=False
+    )
+    rows = ready.count()
+    if rows < READY_ROWS or ReadinessNotice.objects.filter(mode=mode).exists():
+        return False
+    wins = ready.filter(label=1).count()
+    try:
+        with transaction.atomic():
+            _, created = ReadinessNotice.objects.get_or_create(
+                mode=mode, defaults={"rows": rows, "win_rate": wins / rows}
+            )
+            if not created:
+                return False
+            text = (
+                f"{rows} labelled {mode} rows (win rate {wins / rows:.1%}): the entry gate "
+                "can be trained (manage.py train_gate)."
+            )
+            if not notify_ml_ready(mode=mode, rows=rows, text=text):
+                raise _NotSent
+    except _NotSent:
+        return False
+    log.info("ml_ready_notified", mode=mode, rows=rows)
+    return True

@@ -18,6 +18,8 @@ from django.template.loader import render_to_string
 
 from attribution.panel import PANEL as ATTRIBUTION
 from attribution.panel import attribution_context
+from mlgate.panel import PANEL as ML_GATE
+from mlgate.panel import ml_panel_context
 from trading import clock, push, selectors
 from trading.health_panel import health_context
 from trading.models import Direction, Lane
@@ -303,7 +305,10 @@ def render_topic(topic: str, payload: dict[str, Any], *, can_control: bool) -> l
             json.dumps({"chart": "equity", "lane": lane, "point": point}),
         ]
     if topic == "health":
-        return [render_to_string(HEALTH, health_context(payload))]
+        return [
+            render_to_string(HEALTH, health_context(payload))
+            + render_to_string(ML_GATE, ml_panel_context(payload))
+        ]
     return []
 
 
@@ -315,6 +320,7 @@ def snapshot_context(*, can_control: bool) -> dict[str, Any]:
         "market": market_context(latest.get(("market", ""))),
         "signals": [signal_context(lane, latest.get(("signal", lane))) for lane in LANES],
         "health": health_context(latest.get(("health", ""))),
+        "ml_gate": ml_panel_context(latest.get(("health", ""))),
         "positions": [positions_context(lane, latest.get(("position", lane))) for lane in LANES],
         "stats": [stats_context(lane) for lane in LANES],
         "attribution": [attribution_context(lane) for lane in LANES],
@@ -330,6 +336,7 @@ def render_snapshot(*, can_control: bool) -> str:
         render_to_string(MARKET, context["market"]),
         *(render_to_string(SIGNAL, signal) for signal in context["signals"]),
         render_to_string(HEALTH, context["health"]),
+        render_to_string(ML_GATE, context["ml_gate"]),
         *(render_to_string(POSITIONS, positions) for positions in context["positions"]),
         *(render_to_string(STATS, stats) for stats in context["stats"]),
         *(render_to_string(ATTRIBUTION, report) for report in context["attribution"]),

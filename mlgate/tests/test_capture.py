@@ -146,3 +146,33 @@ def test_a_gated_backtest_refuses_a_missing_or_unusable_model(tmp_path):
     )  # fmt: skip
     with pytest.raises(CommandError, match=f"--ml-model {version.pk}: model {version.pk}: "):
         call_command(*args, "--ml-model", str(version.pk), stdout=io.StringIO())
+
+
+def test_a_model_below_the_floor_gates_a_backtest_only_when_asked(tmp_path):
+    import io
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    from mlgate.models import ModelVersion
+    from mlgate.services import save_model
+    from mlgate.tests.test_training import synthetic
+    from mlgate.training import train
+
+    klines = str(kline_file(tmp_path, hours_after=4))
+    version = save_model(train(synthetic(200)), source="csv", lanes=[], activate=False)
+    ModelVersion.objects.filter(pk=version.pk).update(
+        threshold=2.0, metrics={**version.metrics, "oos_precision": 0.4}
+    )
+    sets = tmp_path / "sets.json"
+    sets.write_text(json.dumps({"gate": {"ml_gate_mode": "gate"}}))
+    args = ("backtest", "--start", "2026-01-01T00:00", "--end", "2026-01-01T04:00",
+            "--source", "history", "--history", klines, "--no-progress", "--json",
+            "--params", str(sets), "--ml-model", str(version.pk))  # fmt: skip
+    with pytest.raises(CommandError, match=r"below the floor 0\.58"):
+        call_command(*args, stdout=io.StringIO())
+    with pytest.raises(CommandError, match="--ml-below-floor needs --ml-model"):
+        call_command(*args[:-2], "--ml-below-floor", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command(*args, "--ml-below-floor", stdout=out)
+    assert json.loads(out.getvalue().splitlines()[-1])["trades"] == 0  # threshold 2: all rejected

@@ -59,3 +59,49 @@ def test_an_unusable_model_fails_open_and_says_why(tmp_path):
     assert "feature list does not match its hash" in gate["load_error"]
     assert daemon.session is not None
     assert daemon.session.engine.ml_gate.predictor is None
+
+
+async def test_a_running_daemon_takes_up_a_promoted_model_without_a_restart(tmp_path):
+    """Promotion (the weekly job's swap), then a retirement: the running daemon's gate
+    follows the active version by its poll; no restart."""
+    from mlgate.promotion import promote
+    from mlgate.sink import ModelWatch
+
+    result = await sync_to_async(lambda: train(synthetic(300)))()
+    first = await sync_to_async(save_model)(result, source="paper", lanes=[], activate=True)
+    daemon = build_daemon(
+        DaemonConfig(spill_dir=tmp_path, model_poll_s=0.05),
+        feeds=[],
+        candles=lambda before: [],
+        start_ts=START,
+        notify=False,
+    )
+    watch = next(s for s in daemon.sinks if isinstance(s, ModelWatch))
+
+    async def gate_model(wanted: str | None) -> dict:
+        for _ in range(600):  # a bound, not a timing assertion: fail rather than hang
+            gate = daemon.health_payload()["ml_gate"]
+            if gate["model"] == wanted:
+                return gate
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the daemon never loaded model {wanted}: {gate}")
+
+    stop = asyncio.Event()
+    try:
+        await daemon.prepare()
+        assert daemon.health_payload()["ml_gate"]["model"] == str(first.pk)
+        task = asyncio.create_task(daemon.run(stop))
+        entry = await sync_to_async(promote)(result, source="backtest", actor="test")
+        assert entry.promoted
+        gate = await gate_model(str(entry.candidate_id))
+        assert gate["load_error"] == ""
+        assert watch.health()["ml_model"]["loaded"] == entry.candidate_id
+        await sync_to_async(ModelVersion.objects.filter(active=True).update)(active=False)
+        gate = await gate_model(None)  # retired: no model, the gate fails open
+        assert gate["load_error"] == ""
+        assert watch.reloads == 2
+        stop.set()
+        await task
+    finally:
+        stop.set()
+        await sync_to_async(connections.close_all)()

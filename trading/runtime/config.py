@@ -39,6 +39,7 @@ class DaemonConfig:
     replay_window_ms: int = 12 * 3600 * 1000
     state_save_every_ms: int = 300_000  # event time (domain.md §3.1: state save 5 min)
     controls_poll_s: float = 1.0
+    model_poll_s: float = 5.0  # the ML gate's active model version (mlgate.sink.ModelWatch)
     heartbeat_s: float = 5.0
     publish_every_s: float = 0.2
     spill_dir: Path | None = None  # writes a stop could not make; None: KBTC_DATA_DIR

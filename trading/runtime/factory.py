@@ -28,8 +28,7 @@ from django.conf import settings
 from marketdata.kalshi.config import signer_from_settings
 from marketdata.kalshi.signing import KalshiSigner
 from marketdata.recorder import Recorder
-from mlgate.services import load_active_predictor
-from mlgate.sink import FeaturesSink
+from mlgate.sink import FeaturesSink, ModelWatch
 from trading.notifications.sink import NotificationSink
 from trading.runtime.daemon import CandleSource, Daemon, DaemonConfig, Feed
 from trading.runtime.live import LIVE_LANE, LiveControls, build_live_venue, exchange_balance
@@ -68,6 +67,7 @@ def build_daemon(
         for feed in networks:
             feed.positions = held.positions
         extra.insert(0, held)
+    watch = ModelWatch(poll_s=config.model_poll_s)
     daemon = Daemon(
         config,
         feeds=feeds,
@@ -76,9 +76,14 @@ def build_daemon(
         start_ts=start_ts,
         venues=venues,
         sinks=extra,
-        predictor=load_active_predictor,
+        predictor=watch.load,
         live=live,
     )
+    # The gate's model follows the active version (a promotion) without a restart.
+    watch.apply = lambda predictor, error: (
+        daemon.session.set_predictor(predictor, error) if daemon.session is not None else None
+    )
+    daemon.sinks.append(watch)
     for feed in networks:
         daemon.sinks.append(HeldStatusSink(feed, daemon.on_event))
     # The ML gate's training rows: entry features and exit labels, on the daemon's writer.

@@ -430,6 +430,14 @@ def _params_with(*, values: Mapping[str, Any], lane: str) -> Params:
     refusal = _lane_refusal(values, lane)
     if refusal is not None:
         raise OverrideInvalid(refusal)
+    if values.get("ml_gate_mode") == "gate":
+        # Gating needs the shadow comparison's evidence (domain.md §7.3, issue #27), on
+        # every path: the API, the admin, the ML action and a tuner's lane overrides.
+        from mlgate.promotion import gating_refusal
+
+        refusal = gating_refusal()
+        if refusal is not None:
+            raise OverrideInvalid(f"ml_gate_mode: gating refused: {refusal}")
     overrides, lane_overrides = selectors.overrides_stored()
     if lane:
         checks = {lane: {**lane_overrides.get(lane, {}), **values}}

@@ -26,7 +26,7 @@ from mlgate.services import load_predictor
 from trading.engine.engine import DEFAULT_BANKROLL
 
 
-def ml_predictor(choice: str | None) -> GatePredictor | None:
+def ml_predictor(choice: str | None, *, below_floor: bool = False) -> GatePredictor | None:
     """The model a gated backtest uses; one that is missing or unusable stops the run (a
     backtest that silently fails open would report ungated results as gated)."""
     if choice is None:
@@ -40,7 +40,7 @@ def ml_predictor(choice: str | None) -> GatePredictor | None:
         raise CommandError(f"--ml-model must be a model version id or 'active', got {choice!r}")
     if version is None:
         raise CommandError(f"--ml-model {choice}: no such model version")
-    predictor, error = load_predictor(version)
+    predictor, error = load_predictor(version, below_floor=below_floor)
     if predictor is None:
         raise CommandError(f"--ml-model {choice}: {error}")
     return predictor
@@ -82,6 +82,11 @@ class Command(BaseCommand):
             default=None,
             help="ML gate model version id, or 'active', for lanes with ml_gate_mode on",
         )
+        parser.add_argument(
+            "--ml-below-floor",
+            action="store_true",
+            help="evaluation: use an --ml-model whose OOS precision is below the floor",
+        )
         parser.add_argument("--json", action="store_true", help="one JSON object, last line")
         parser.add_argument("--no-progress", action="store_true")
         parser.add_argument(
@@ -118,7 +123,9 @@ class Command(BaseCommand):
         except (RequestError, SourceError) as exc:
             raise CommandError(str(exc)) from exc
         start_ts, end_ts = request.start_ts, request.end_ts
-        predictor = ml_predictor(options["ml_model"])
+        if options["ml_below_floor"] and options["ml_model"] is None:
+            raise CommandError("--ml-below-floor needs --ml-model")
+        predictor = ml_predictor(options["ml_model"], below_floor=options["ml_below_floor"])
         bar = tqdm(
             total=round((end_ts - start_ts) / 1000),
             unit="sim-s",

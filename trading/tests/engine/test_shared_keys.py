@@ -19,8 +19,8 @@ from trading.engine.signals.roc import roc_direction
 
 START = 1_767_225_600_000
 SEED = 7
-DIRECTIONS = (None, "LONG", "SHORT")
-VARIANTS = (
+DIRECTIONS: tuple[Any, ...] = (None, "LONG", "SHORT")
+VARIANTS: tuple[dict[str, Any], ...] = (
     {},
     {"roc_low_conviction_paper_enabled": True, "sd_enabled": False},
     {"tfi_conviction_enabled": False, "short_trend_lookback_candles": 2},
@@ -68,7 +68,7 @@ def test_the_shared_work_reads_only_the_parameters_of_its_key():
                 roc_direction(
                     market.recent_candles,
                     atr_pct=atr_pct,
-                    regime=regime,  # type: ignore[arg-type]
+                    regime=regime,
                     holding=False,
                     obi=obi,
                     params=params,  # type: ignore[arg-type]
@@ -89,7 +89,8 @@ def test_keys_are_equal_exactly_when_the_values_are():
     assert share_key(base, VERDICT_PARAMS) == share_key(other_exits, VERDICT_PARAMS)
     assert share_key(base, ROC_SIGNAL_PARAMS) == share_key(other_exits, ROC_SIGNAL_PARAMS)
     for name in VERDICT_PARAMS:
-        value = getattr(base, name)
+        value: Any = getattr(base, name)
+        changed: Any
         if isinstance(value, bool):
             changed = not value
         elif isinstance(value, float):
