@@ -210,6 +210,8 @@ class KalshiVenue:
         self._fill_waiters: list[asyncio.Event] = []
         self._claimed = False  # an entry accepted on the driver side, its task not done
         self._pending_coids: set[str] = set()  # engine orders the venue is working on
+        # Entry refusals from outside (#22: reconciliation not passed yet): "" = allowed.
+        self.entry_gates: list[Callable[[], str]] = []
 
     # --- the driver's side ----------------------------------------------------------------
 
@@ -225,6 +227,8 @@ class KalshiVenue:
             )
             if self.lock.locked():
                 refusal = refusal or "an order operation is in progress"
+            for gate in self.entry_gates:
+                refusal = refusal or gate()
             if refusal:
                 log.info("live_entry_refused", ticker=intent.ticker, reason=refusal)
                 return [self._ended(intent, "buy", 0, f"refused: {refusal}")]
