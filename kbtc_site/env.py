@@ -93,6 +93,8 @@ class Env(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
 
+    # Which Kalshi: ``KALSHI_ENV`` picks its URLs; an explicit KALSHI_API_URL/WS_URL wins.
+    kalshi_env: Literal["demo", "prod"] | None = None
     kalshi_api_url: str = "https://external-api.kalshi.com/trade-api/v2"
     kalshi_ws_url: str = "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
     coinbase_ws_url: str = "wss://advanced-trade-ws.coinbase.com"
@@ -204,6 +206,26 @@ class Env(BaseSettings):
         return {channel: url for channel, url in urls.items() if url}
 
     @property
+    def kalshi_urls(self) -> tuple[str, str]:
+        """(REST, WS) base URLs: explicit ones win over ``KALSHI_ENV``'s, which win over
+        the defaults (production's public market data, read-only without a key)."""
+        api, ws = KALSHI_ENV_URLS.get(
+            self.kalshi_env or "", (self.kalshi_api_url, self.kalshi_ws_url)
+        )
+        if "kalshi_api_url" in self.model_fields_set:
+            api = self.kalshi_api_url
+        if "kalshi_ws_url" in self.model_fields_set:
+            ws = self.kalshi_ws_url
+        return api, ws
+
+    @property
+    def kalshi_named(self) -> bool:
+        """Whether the exchange was named (``KALSHI_ENV`` or both URLs): live mode needs it,
+        never a silent default to production."""
+        explicit = {"kalshi_api_url", "kalshi_ws_url"} <= self.model_fields_set
+        return self.kalshi_env is not None or explicit
+
+    @property
     def production(self) -> bool:
         return self.kbtc_env == "production"
 
@@ -217,6 +239,19 @@ class Env(BaseSettings):
             return self.kbtc_wall_clock_ticks
         feeds = (self.kalshi_api_url, self.kalshi_ws_url, self.coinbase_ws_url)
         return not any(on_loopback(url) for url in feeds)
+
+
+# exchange-protocols.md §1.1 (the recommended hosts) and §2.1
+KALSHI_ENV_URLS: dict[str, tuple[str, str]] = {
+    "prod": (
+        "https://external-api.kalshi.com/trade-api/v2",
+        "wss://external-api-ws.kalshi.com/trade-api/ws/v2",
+    ),
+    "demo": (
+        "https://external-api.demo.kalshi.co/trade-api/v2",
+        "wss://external-api-ws.demo.kalshi.co/trade-api/ws/v2",
+    ),
+}
 
 
 def describe_error(error: ValidationError) -> str:

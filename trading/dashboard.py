@@ -100,6 +100,7 @@ def sidebar_context(*, can_control: bool) -> dict[str, Any]:
         "params_error": params_error,
         "paper_breaker_halts": params.paper_breaker_halts,
         "can_control": can_control,
+        "live": selectors.live_status(paused=controls.paused),
     }
 
 

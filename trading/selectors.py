@@ -24,6 +24,8 @@ from trading.models import (
     BreakerState,
     Decision,
     Lane,
+    LivePositionState,
+    LiveTradeCheck,
     OpenPosition,
     ParamOverride,
     Trade,
@@ -640,4 +642,29 @@ def _decision_brief(decision: Decision | None) -> dict[str, Any] | None:
         "driver": decision.driver,
         "skip_reason": decision.skip_reason,
         "reasons": decision.reasons,
+    }
+
+
+def live_status(*, paused: bool) -> dict[str, Any]:
+    """The live lane's position manager for the dashboard: whether the lane exists, its
+    state, what it holds, round trips, orphans, and the pause state (``settling`` while a
+    pause waits for a live position to exit, domain.md §3.17.10)."""
+    row = LivePositionState.objects.filter(lane=Lane.LIVE).first()
+    if row is None:
+        return {"exists": False, "pause": "paused" if paused else "off"}
+    data = row.data or {}
+    position = data.get("position") or {}
+    holding = row.state != "FLAT" or OpenPosition.objects.filter(lane=Lane.LIVE).exists()
+    return {
+        "exists": True,
+        "state": row.state,
+        "desync_reason": data.get("desync_reason") or "",
+        "ticker": position.get("ticker"),
+        "side": position.get("side"),
+        "contracts": (position.get("count") or 0) / 100,
+        "round_trips": data.get("round_trips") or 0,
+        "orphans": sorted(data.get("orphans") or {}),
+        "unresolved": (data.get("unresolved") or {}).get("client_order_id"),
+        "pause": ("settling" if holding else "paused") if paused else "off",
+        "checks_flagged": LiveTradeCheck.objects.exclude(flagged="").count(),
     }

@@ -98,12 +98,23 @@ def control_pause(request: HttpRequest) -> HttpResponse:
 @require_POST
 def control_mode(request: HttpRequest) -> HttpResponse:
     mode = request.POST.get("mode", "")
+    # The button asks the browser to confirm before it posts ``confirm=true``.
+    confirm = request.POST.get("confirm", "").lower() in ("1", "true", "on", "yes")
 
     def switch(actor: controls.Actor) -> str:
-        controls.trading_mode_set(mode=mode, actor=actor)
+        controls.trading_mode_set(mode=mode, confirm=confirm, actor=actor)
         return f"Trading mode: {mode}."
 
     return _control(request, switch)
+
+
+@require_POST
+def control_close_all(request: HttpRequest) -> HttpResponse:
+    def close_all(actor: controls.Actor) -> str:
+        controls.close_all_exchange_positions(actor=actor)
+        return "Close-all requested: paused; every exchange position is sold at the 1 ¢ floor."
+
+    return _control(request, close_all)
 
 
 @require_POST

@@ -82,7 +82,7 @@ class OverrideInput(serializers.Serializer):
 class TradingModeInput(serializers.Serializer):
     mode = serializers.ChoiceField(choices=TradingMode.choices)
     confirm = serializers.BooleanField(
-        default=False, help_text="the original's guard for live; live is refused until it exists"
+        default=False, help_text="required to switch to live (it trades real money)"
     )
 
 

@@ -298,10 +298,11 @@ class OverrideDetailView(APIView):
 class TradingModeView(APIView):
     @extend_schema(request=s.TradingModeInput, responses={200: s.ControlOutput, **REFUSED})
     def post(self, request: Request) -> Response:
-        mode = s.validated(s.TradingModeInput, request.data)["mode"]
+        data = s.validated(s.TradingModeInput, request.data)
+        mode = data["mode"]
         previous = selectors.controls_current().trading_mode
         try:
-            controls.trading_mode_set(mode=mode, actor=_actor(request))
+            controls.trading_mode_set(mode=mode, confirm=data["confirm"], actor=_actor(request))
         except controls.ControlRefused as refusal:
             return _refused(refusal)
         message = (
@@ -350,13 +351,21 @@ class EmergencyStopView(APIView):
 
 
 class CloseAllExchangePositionsView(APIView):
-    @extend_schema(request=None, responses=REFUSED)
+    @extend_schema(request=None, responses={200: s.ControlOutput, **REFUSED})
     def post(self, request: Request) -> Response:
         try:
-            controls.close_all_exchange_positions(actor=_actor(request))
+            state = controls.close_all_exchange_positions(actor=_actor(request))
         except controls.ControlRefused as refusal:
             return _refused(refusal)
-        raise AssertionError("close-all returns only once the live lane exists")  # pragma: no cover
+        return Response(
+            {
+                "success": True,
+                "paused": True,
+                "close_all_seq": state.close_all_seq,
+                "message": "Close-all requested: paused; the trader sells every exchange"
+                " position at the 1 ¢ floor.",
+            }
+        )
 
 
 class ResetDrawdownView(APIView):

@@ -410,8 +410,10 @@ class Engine:
         timeout = lane.params.order_timeout_s * 1000
         for order in list(lane.orders.values()):
             age = self.now - order.ts
-            if age >= 3 * timeout:
-                # The venue never answered: forget the order so the lane is not stuck.
+            if age >= 3 * timeout and not lane.live:
+                # The venue never answered: forget the order so the lane is not stuck. A
+                # live venue always ends its orders (an unknown outcome is looked up until
+                # it is known): forgetting one would drop the fills it then reports.
                 out.extend(self._order_done(lane.name, order.client_order_id))
             elif age >= timeout and not order.cancel_sent:
                 order.cancel_sent = True

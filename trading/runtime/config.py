@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ def tune_gc() -> None:
 @dataclass
 class DaemonConfig:
     lanes: tuple[str, ...] = ("paper",)
-    bankroll: int = DEFAULT_BANKROLL
+    bankroll: int | Mapping[str, int] = DEFAULT_BANKROLL  # per lane, or one for all
     latency_ms: int = 200
     base_params: Params = DEFAULT_PARAMS
     replay_window_ms: int = 12 * 3600 * 1000

@@ -32,6 +32,7 @@ from trading.engine.params import (
 from trading.runtime.config import CandleSource, DaemonConfig, Feed, PredictorLoader, tune_gc
 from trading.runtime.controls import ControlsWatch
 from trading.runtime.health import HealthReport
+from trading.runtime.live import LiveControls
 from trading.runtime.outbox import Outbox
 from trading.runtime.session import (
     Session,
@@ -63,8 +64,11 @@ class Daemon:
         venues: VenueFactory | None = None,
         sinks: Sequence[Sink] = (),
         predictor: PredictorLoader | None = None,
+        live: LiveControls | None = None,
     ) -> None:
         self.config = config
+        # The live lane's controls and venue (``trading.runtime.live``); None: paper only.
+        self.live = live
         # Loads the ML gate's active model (database, blocking; None: no gate model): its
         # predictor, or None and why (the gate then fails open, §7.4).
         self.predictor_loader = predictor
@@ -151,6 +155,8 @@ class Daemon:
         if self.predictor_loader is not None:
             predictor, error = await db_call(self.predictor_loader)()
             self.session.set_predictor(predictor, error)
+        if self.live is not None:
+            self.live.venue.resolve_at_start()
         started = self.session.start()
         for sink in self.sinks:
             sink.start(started, restored=self.restored)
@@ -207,6 +213,10 @@ class Daemon:
         assert session is not None
         self.controls = controls
         session.set_paused(controls.paused)
+        if self.live is not None:
+            produced = self.live.apply(controls, session)
+            if produced:
+                self._dispatch(produced)
         if controls.version != self.controls_version:
             self.controls_version = controls.version
             params = self._params(controls)
@@ -285,6 +295,9 @@ class Daemon:
             inner.set()
         for sink in self.sinks:
             await sink.close()
+        if self.live is not None:
+            await self.live.venue.aclose()
+            await self.live.venue.rest.aclose()
         log.info(
             "trader_stopped",
             now=self.session.now if self.session else None,

@@ -32,6 +32,7 @@ from mlgate.services import load_active_predictor
 from mlgate.sink import FeaturesSink
 from trading.notifications.sink import NotificationSink
 from trading.runtime.daemon import CandleSource, Daemon, DaemonConfig, Feed
+from trading.runtime.live import LIVE_LANE, LiveControls, build_live_venue, exchange_balance
 from trading.runtime.network import NetworkFeed
 from trading.runtime.session import VenueFactory
 from trading.runtime.sinks import Sink
@@ -39,6 +40,8 @@ from trading.runtime.sinks.held import HeldContractsSink
 from trading.runtime.sinks.held_status import HeldStatusSink
 from trading.runtime.sinks.notifications import NotificationsRelay
 from trading.runtime.warmup import table_candles
+from trading.venues.base import Venue
+from trading.venues.paper import PaperVenue
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +56,7 @@ def build_daemon(
     sinks: Sequence[Sink] = (),
     venues: VenueFactory | None = None,
     notify: bool = True,
+    live: LiveControls | None = None,
 ) -> Daemon:
     """``notify``: post to the Discord channels that are configured (none: no posts)."""
     config = config or DaemonConfig()
@@ -73,6 +77,7 @@ def build_daemon(
         venues=venues,
         sinks=extra,
         predictor=load_active_predictor,
+        live=live,
     )
     for feed in networks:
         daemon.sinks.append(HeldStatusSink(feed, daemon.on_event))
@@ -129,9 +134,37 @@ async def build_network_daemon(
     refresh_s: float = 60.0,
     recorder: bool = True,
     sinks: Sequence[Sink] = (),
+    live: bool = False,
 ) -> Daemon:
-    """The daemon on the exchange clients, prepared (restored or started)."""
+    """The daemon on the exchange clients, prepared (restored or started). ``live`` adds
+    the live lane: its venue on the exchange account of ``endpoints`` (the fill stream
+    on the Kalshi socket), its bankroll the account's balance, entries only while the
+    trading mode is live (``trading.runtime.live``)."""
     endpoints = endpoints or ExchangeEndpoints.from_settings()
+    start = int(time.time() * 1000) if start_ms is None else start_ms
+    config = DaemonConfig(latency_ms=latency_ms)
+    venues: VenueFactory | None = None
+    controls: LiveControls | None = None
+    if live:
+        venue = await build_live_venue(
+            api_url=endpoints.kalshi_api_url,
+            signer=endpoints.signer,
+            simulated=not endpoints.wall_clock_ticks,
+            start_ms=start,
+        )
+        balance = await exchange_balance(venue)
+        paper = PaperVenue(latency_ms)
+
+        def venues(lanes: Sequence[str]) -> dict[str, Venue]:
+            return {lane: venue if lane == LIVE_LANE else paper for lane in lanes}
+
+        config = DaemonConfig(
+            latency_ms=latency_ms,
+            lanes=("paper", LIVE_LANE),
+            bankroll={"paper": config.bankroll, LIVE_LANE: balance},  # type: ignore[dict-item]
+        )
+        controls = LiveControls(venue)
+        log.info("live_lane_on", exchange=endpoints.kalshi_api_url, balance=balance)
     feed = NetworkFeed(
         kalshi_api_url=endpoints.kalshi_api_url,
         kalshi_ws_url=endpoints.kalshi_ws_url,
@@ -140,14 +173,17 @@ async def build_network_daemon(
         series_ticker=settings.KBTC["SERIES_TICKER"],
         refresh_s=refresh_s,
         wall_clock_ticks=endpoints.wall_clock_ticks,
+        account_channels=("fill",) if live else (),
     )
     daemon = build_daemon(
-        DaemonConfig(latency_ms=latency_ms),
-        start_ts=int(time.time() * 1000) if start_ms is None else start_ms,
+        config,
+        start_ts=start,
         candles=table_warmup,
         feeds=[feed],
         recorder=Recorder(label="run_trader") if recorder else None,
         sinks=sinks,
+        venues=venues,
+        live=controls,
     )
     await daemon.prepare()
     return daemon

@@ -1,9 +1,9 @@
 """The live lane's wiring: its venue on the exchange account, its durable state, which
 exchange (``KALSHI_ENV``), and what the operator controls do to it.
 
-- ``kalshi_urls``: ``KALSHI_ENV=demo|prod`` picks Kalshi's URLs; an explicit
-  ``KALSHI_API_URL``/``KALSHI_WS_URL`` wins. ``live_refusal`` is the one line a live start
-  without a key and an explicit exchange gets: never a silent default to production.
+- ``live_refusal``: the one line a live start without a key and a named exchange gets
+  (``KALSHI_ENV=demo|prod`` picks Kalshi's URLs, explicit ``KALSHI_API_URL`` and
+  ``KALSHI_WS_URL`` win: ``kbtc_site.env``): never a silent default to production.
 - ``build_live_venue``: a ``KalshiVenue`` with its state restored from the
   ``LivePositionState`` row (domain.md §3.17.8) and every transition written back there;
   round trips' money checks go to ``LiveTradeCheck`` rows. Its clock is the wall clock
@@ -34,48 +34,17 @@ from trading.venues.live_position import PositionManagerState
 log = structlog.get_logger(__name__)
 
 LIVE_LANE = "live"
-KALSHI_URLS: dict[str, tuple[str, str]] = {
-    # exchange-protocols.md §1.1 (recommended hosts) and §2.1
-    "prod": (
-        "https://external-api.kalshi.com/trade-api/v2",
-        "wss://external-api-ws.kalshi.com/trade-api/ws/v2",
-    ),
-    "demo": (
-        "https://external-api.demo.kalshi.co/trade-api/v2",
-        "wss://external-api-ws.demo.kalshi.co/trade-api/ws/v2",
-    ),
-}
 
 
-def kalshi_urls(env: Mapping[str, str]) -> tuple[str, str] | None:
-    """(REST, WS) base URLs from ``KALSHI_ENV`` and the explicit URLs (which win); None
-    when neither names an exchange. A bad ``KALSHI_ENV`` raises ``ValueError``."""
-    named = (env.get("KALSHI_ENV") or "").strip()
-    if named and named not in KALSHI_URLS:
-        raise ValueError(f"KALSHI_ENV: {named!r} is not one of demo, prod")
-    api, ws = KALSHI_URLS[named] if named else (None, None)
-    api = (env.get("KALSHI_API_URL") or "").strip() or api
-    ws = (env.get("KALSHI_WS_URL") or "").strip() or ws
-    if not api or not ws:
-        return None
-    return api, ws
-
-
-def live_refusal(env: Mapping[str, str]) -> str | None:
-    """Why live mode may not start (one line), or None."""
-    try:
-        urls = kalshi_urls(env)
-    except ValueError as exc:
-        return f"live mode refused: {exc}"
-    if urls is None:
+def live_refusal(kbtc: Mapping[str, Any]) -> str | None:
+    """Why live mode may not start (one line), or None: it needs the exchange named
+    (``KALSHI_ENV`` or both URLs, never a silent default to production) and a key."""
+    if not kbtc["KALSHI_NAMED"]:
         return (
-            "live mode refused: name the exchange explicitly with KALSHI_ENV=demo|prod or "
-            "KALSHI_API_URL and KALSHI_WS_URL (no default to production)"
+            "live mode refused: name the exchange with KALSHI_ENV=demo|prod or both "
+            "KALSHI_API_URL and KALSHI_WS_URL (there is no default to production)"
         )
-    if (
-        not (env.get("KALSHI_API_KEY_ID") or "").strip()
-        or not (env.get("KALSHI_PRIVATE_KEY_PATH") or "").strip()
-    ):
+    if not kbtc["KALSHI_API_KEY_ID"] or not kbtc["KALSHI_PRIVATE_KEY_PATH"]:
         return "live mode refused: set KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH"
     return None
 
@@ -144,6 +113,7 @@ async def build_live_venue(
     async def record(check: dict[str, Any]) -> None:
         await db_call(record_live_check)(check)
 
+    await persist(state.to_dict())  # the row exists from now on: the live lane exists
     venue = KalshiVenue(
         rest,
         lane=lane,

@@ -102,8 +102,12 @@ class NetworkFeed:
         backoff: Callable[[], Backoff] | None = None,
         positions: Positions | None = None,
         wall_clock_ticks: bool = False,
+        account_channels: tuple[str, ...] = (),
     ) -> None:
         self.kalshi_api_url = kalshi_api_url
+        # The live lane's authenticated fill stream (``("fill",)``); paper lanes fill in their
+        # own venue (interfaces.md §3) and need none.
+        self.account_channels = account_channels
         self.kalshi_ws_url = kalshi_ws_url
         self.coinbase_ws_url = coinbase_ws_url
         self.signer = signer
@@ -151,7 +155,7 @@ class NetworkFeed:
             self.signer,
             on_event,
             series_prefix=f"{self.series_ticker}-",
-            account_channels=(),  # paper lanes fill in their own venue (interfaces.md §3)
+            account_channels=self.account_channels,
             ping_timeout_s=self.ping_timeout_s,
             backoff=self.backoff() if self.backoff else None,
             clock_ms=self.clock_ms,

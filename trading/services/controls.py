@@ -28,6 +28,8 @@ from trading.models import (
     BreakerState,
     ControlAudit,
     Lane,
+    LivePositionState,
+    OpenPosition,
     ParamOverride,
     TradingControls,
     TradingMode,
@@ -91,6 +93,7 @@ def _controls_dict(controls: TradingControls) -> dict[str, Any]:
         "live_trade_count_since": (
             controls.live_trade_count_since.isoformat() if controls.live_trade_count_since else None
         ),
+        "close_all_seq": controls.close_all_seq,
         "version": controls.version,
     }
 
@@ -189,20 +192,53 @@ def _change_controls(
     return controls
 
 
-def trading_mode_set(*, mode: str, actor: Actor) -> TradingControls:
-    if mode == TradingMode.LIVE:
-        _refuse(
-            actor=actor, action="trading_mode_set", request={"mode": mode}, reason=LIVE_LANE_MISSING
-        )
-    if mode != TradingMode.PAPER:
+def live_lane_exists() -> bool:
+    """The live lane exists once a trader has wired it (its state row is written at start)."""
+    return LivePositionState.objects.filter(lane=Lane.LIVE).exists()
+
+
+def live_position_open() -> bool:
+    """A live position is held (or being entered or exited): the state row says so, or
+    the engine's open-position row does."""
+    state = LivePositionState.objects.filter(lane=Lane.LIVE).values_list("state", flat=True)
+    if any(value != "FLAT" for value in state):
+        return True
+    return OpenPosition.objects.filter(lane=Lane.LIVE).exists()
+
+
+def trading_mode_set(*, mode: str, actor: Actor, confirm: bool = False) -> TradingControls:
+    """Paper or live (domain.md §3.17.10): live needs the live lane, ``confirm`` and no
+    pause still settling a live position; paper is refused while a live position is
+    open (its exit would be left without the lane that manages it) and turns pause off."""
+    request: dict[str, Any] = {"mode": mode, **({"confirm": True} if confirm else {})}
+    if mode not in (TradingMode.PAPER, TradingMode.LIVE):
         _refuse(
             actor=actor,
             action="trading_mode_set",
-            request={"mode": mode},
+            request=request,
             reason=f"unknown trading mode {mode!r}: expected paper or live",
             refusal=ControlInvalid,
         )
-    return _change_controls(actor=actor, action="trading_mode_set", trading_mode=mode)
+    if mode == TradingMode.LIVE:
+        reason = ""
+        if not live_lane_exists():
+            reason = LIVE_LANE_MISSING
+        elif not confirm:
+            reason = "switching to live trades real money: confirm it (confirm=true)"
+        elif TradingControls.objects.filter(pk=1, paused=True).exists() and live_position_open():
+            reason = "pause is still settling the live position: wait until it has exited"
+        if reason:
+            _refuse(actor=actor, action="trading_mode_set", request=request, reason=reason)
+        return _change_controls(actor=actor, action="trading_mode_set", trading_mode=mode)
+    current = TradingControls.objects.filter(pk=1).values_list("trading_mode", flat=True).first()
+    if current == TradingMode.LIVE and live_position_open():
+        _refuse(
+            actor=actor,
+            action="trading_mode_set",
+            request=request,
+            reason="a live position is open: exit or close it before switching to paper",
+        )
+    return _change_controls(actor=actor, action="trading_mode_set", trading_mode=mode, paused=False)
 
 
 def trading_pause_set(*, paused: bool, actor: Actor) -> TradingControls:
@@ -241,12 +277,22 @@ def emergency_stop_acknowledge(*, seq: int) -> bool:
     return updated == 1
 
 
-def close_all_exchange_positions(*, actor: Actor) -> None:
-    _refuse(
-        actor=actor,
-        action="close_all_exchange_positions",
-        request={},
-        reason=f"close-all needs an exchange account: {LIVE_LANE_MISSING}",
+def close_all_exchange_positions(*, actor: Actor) -> TradingControls:
+    """Pause, and ask the trader to sell every non-zero position on the exchange account
+    at the 1 ¢ floor (the live lane's own through its exit) (domain.md §3.17.10)."""
+    if not live_lane_exists():
+        _refuse(
+            actor=actor,
+            action="close_all_exchange_positions",
+            request={},
+            reason=f"close-all needs an exchange account: {LIVE_LANE_MISSING}",
+        )
+
+    def request_close(controls: TradingControls) -> None:
+        controls.close_all_seq += 1
+
+    return _change_controls(
+        actor=actor, action="close_all_exchange_positions", apply=request_close, paused=True
     )
 
 
@@ -285,7 +331,7 @@ def reset_drawdown(*, lane: str, actor: Actor) -> BotState:
     its engine when it sees ``drawdown_reset_seq`` move."""
     if lane not in Lane.values:
         raise ValueError(f"lane: {lane!r} is not one of {', '.join(Lane.values)}")
-    if lane == Lane.LIVE:
+    if lane == Lane.LIVE and not live_lane_exists():
         _refuse(
             actor=actor, action="reset_drawdown", request={"lane": lane}, reason=LIVE_LANE_MISSING
         )

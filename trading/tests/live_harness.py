@@ -65,13 +65,24 @@ class LiveRig:
         return next(m for m in markets if m.open_ts <= now < m.close_ts)
 
     async def best(self, ticker: str) -> tuple[int, int]:
+        (bid, _), (ask, _) = await self.top(ticker)
+        return bid, ask
+
+    async def top(self, ticker: str) -> tuple[tuple[int, int], tuple[int, int]]:
+        """((best YES bid, its size), (best YES ask, its size))."""
         book = await self.venue.rest.get_orderbook(ticker)
-        bids = [price for price, _ in book.yes]
-        asks = [10_000 - price for price, _ in book.no]
-        return max(bids), min(asks)
+        bid = max(book.yes)
+        no_bid = max(book.no)
+        return (bid[0], bid[1]), (10_000 - no_bid[0], no_bid[1])
+
+    def orders_on(self, ticker: str) -> list[Any]:
+        """The simulator's orders of this account on ``ticker``."""
+        uid = self.sim.key_id
+        engine = self.sim.exchange.engine
+        return [o for o in engine.orders.values() if o.user_id == uid and o.ticker == ticker]
 
     def feed(self, event: Event) -> None:
-        self.engine.on_event(event)
+        self.outputs.extend(self.engine.on_event(event))
         self._reports(self.venue.on_event(event))
 
     def _reports(self, reports: Any) -> None:

@@ -119,3 +119,218 @@ def test_the_expiry_floor_schedule():
     settings = LiveSettings(expiry_first_floor_cents=5, expiry_widen_step_cents=2)
     assert [expiry_floor_cents(settings, k) for k in range(3)] == [5, 3, 1]
     assert [expiry_floor_cents(LiveSettings(), k) for k in range(3)] == [1, 1, 1]
+
+
+async def opened(rig: LiveRig, side: str = "yes", count: int = 100) -> str:
+    """Enter ``count`` of ``side`` on the current market and wait until OPEN."""
+    market = await rig.market()
+    bid, ask = await rig.best(market.ticker)
+    limit = min(9990, ask + 200) if side == "yes" else max(10, bid - 200)
+    rig.enter(market.ticker, side, limit, count)
+    await rig.until(lambda: rig.venue.state.state == "OPEN" and rig.idle(), "entry open")
+    return market.ticker
+
+
+async def closed_flat(rig: LiveRig) -> None:
+    await rig.until(
+        lambda: rig.venue.state.state == "FLAT" and rig.idle() and rig.lane.position is None,
+        "the exit done",
+    )
+
+
+async def test_a_lost_entry_answer_is_resolved_by_client_order_id_with_one_order():
+    async with live_rig() as rig:
+        market = await rig.market()
+        _bid, ask = await rig.best(market.ticker)
+        # Once the venue has written ENTERING (its position check done), every create is
+        # placed and its answer lost, and the lookups fail until the test lets them
+        # answer: the venue stays blocked on that order and sends no other.
+        persist = rig.venue.persist
+
+        async def faults_once_entering(data):
+            await persist(data)
+            if data["state"] == "ENTERING" and data["unresolved"] is None:
+                rig.sim.set_faults(order_lost=1.0, rest_5xx=1.0)
+
+        rig.venue.persist = faults_once_entering
+        intent = rig.enter(market.ticker, "yes", ask + 200, 100)
+        await rig.until(lambda: rig.venue.state.unresolved is not None, "unresolved")
+        assert rig.venue.state.state == "ENTERING"
+        row = await sync_to_async(LivePositionState.objects.get)(lane="live")
+        assert row.data["unresolved"]["client_order_id"] == intent.client_order_id
+        # Blocked: another entry is refused outright.
+        rig.enter(market.ticker, "yes", ask + 200, 100)
+        await rig.step(10)
+        assert rig.venue.state.unresolved is not None
+        rig.sim.set_faults(order_lost=0.0, rest_5xx=0.0)
+        await rig.until(lambda: rig.venue.state.state == "OPEN" and rig.idle(), "resolved")
+        orders = rig.orders_on(market.ticker)
+        assert [o.client_order_id for o in orders] == [intent.client_order_id]
+        assert rig.lane.position is not None
+        assert rig.lane.position.count == orders[0].filled == 100
+
+
+async def test_a_lost_exit_answer_is_resolved_with_exactly_one_exit_order():
+    async with live_rig() as rig:
+        ticker = await opened(rig)
+        rig.sim.set_faults(order_lost=1.0)
+        close = rig.exit("TIME_EXIT")
+        await rig.step(3)
+        rig.sim.set_faults(order_lost=0.0)
+        await closed_flat(rig)
+        exits = [o for o in rig.orders_on(ticker) if o.request.action == "sell"]
+        assert [o.client_order_id for o in exits] == [close.client_order_id]
+        [trade] = rig.closed()
+        assert trade.reason == "TIME_EXIT"
+        assert trade.proceeds == ledger(rig, ticker)["proceeds"]
+
+
+async def test_429_on_the_exit_is_retried_with_the_original_reason_and_floor():
+    settings = LiveSettings(expiry_first_floor_cents=3, expiry_widen_step_cents=1)
+    async with live_rig(settings=settings) as rig:
+        ticker = await opened(rig)
+        rig.sim.set_faults(order_429=1.0)
+        close = rig.exit("EXPIRY_GUARD")
+        await rig.until(lambda: rig.venue.rest.stats.rate_limited >= 4, "attempt 1 refused")
+        rig.sim.set_faults(order_429=0.0)
+        await closed_flat(rig)
+        exits = [o for o in rig.orders_on(ticker) if o.request.action == "sell"]
+        # The first attempt never reached the book; the second sold at its own floor.
+        assert [(o.client_order_id, o.yes_price) for o in exits] == [
+            (f"{close.client_order_id}-r1", 200)
+        ]
+        assert rig.closed()[0].reason == "EXPIRY_GUARD"
+
+
+async def test_5xx_on_the_exit_is_retried_and_never_doubles_the_order():
+    async with live_rig() as rig:
+        ticker = await opened(rig)
+        rig.sim.set_faults(order_5xx=1.0)
+        close = rig.exit("STOP_LOSS")
+        await rig.until(lambda: rig.venue.rest.stats.ambiguous_creates >= 4, "attempt 1 failed")
+        rig.sim.set_faults(order_5xx=0.0)
+        await closed_flat(rig)
+        exits = [o for o in rig.orders_on(ticker) if o.request.action == "sell"]
+        assert [o.client_order_id for o in exits] == [f"{close.client_order_id}-r1"]
+        assert exits[0].yes_price == 100  # the 1 ¢ floor
+        assert rig.closed()[0].reason == "STOP_LOSS"
+
+
+async def test_an_exit_refused_with_409_waits_for_settlement_and_both_sides_settle():
+    # Thirteen minutes into a window: the market closes two simulated minutes later.
+    async with live_rig(start_ms=1_767_225_600_000 + 13 * 60_000) as rig:
+        market = await rig.market()
+        ticker = await opened(rig, "yes", 200)
+        await rig.until(lambda: rig.now() >= market.close_ts + 500, "the close", 200)
+        rig.exit("EXPIRY_GUARD")
+        await rig.until(lambda: rig.idle() and not rig.lane.orders, "the 409")
+        assert ticker in rig.venue.state.closed_markets
+        assert rig.venue.state.state == "OPEN"
+        assert rig.lane.position is not None  # held into settlement
+        # No retry storm: a second exit ends at once, with no order sent.
+        rig.exit("EXPIRY_GUARD")
+        assert not rig.venue.tasks
+        await rig.step(3)
+        result = (await rig.venue.rest.get_market(ticker)).result
+        assert result in ("yes", "no")
+        rig.feed(rig.status(market, "determined", result))
+        await rig.until(lambda: rig.venue.state.state == "FLAT" and rig.idle(), "settled")
+        [trade] = rig.closed()
+        assert trade.reason == "CONTRACT_SETTLED"
+        truth = ledger(rig, ticker)
+        settlement = rig.account.settlements[-1]
+        payout = settlement.revenue_cents * 10_000
+        assert trade.cost == truth["cost"]
+        assert trade.pnl == payout - truth["cost"] - truth["fees"]
+        assert trade.fill_source == ("settlement_won" if result == "yes" else "settlement_lost")
+        assert ticker in rig.venue.state.settled_tickers
+        assert rig.venue.state.round_trips == 1
+        assert not rig.venue.state.orphans
+
+
+async def test_a_short_settles_on_the_other_side():
+    async with live_rig(start_ms=1_767_225_600_000 + 13 * 60_000) as rig:
+        market = await rig.market()
+        ticker = await opened(rig, "no", 200)
+        await rig.until(lambda: rig.now() >= market.close_ts + 3000, "the result", 200)
+        result = (await rig.venue.rest.get_market(ticker)).result
+        rig.feed(rig.status(market, "determined", result))
+        await rig.until(lambda: rig.venue.state.state == "FLAT" and rig.idle(), "settled")
+        [trade] = rig.closed()
+        truth = ledger(rig, ticker)
+        payout = rig.account.settlements[-1].revenue_cents * 10_000
+        assert (payout > 0) == (result == "no")
+        assert trade.pnl == payout - truth["cost"] - truth["fees"]
+
+
+async def test_a_partial_exit_hands_the_remainder_to_the_next_exit():
+    async with live_rig() as rig:
+        ticker = await opened(rig, "yes", 150_000)
+        held = rig.venue.state.position
+        assert held is not None
+        # One attempt, floored where the bids above cannot take the whole position.
+        book = await rig.venue.rest.get_orderbook(ticker)
+        floor, depth = None, 0
+        for price, size in sorted(book.yes, reverse=True):
+            if depth + size >= held.count:
+                break
+            depth += size
+            floor = price
+        assert floor is not None, "the best bid alone would take the position"
+        rig.venue.settings = LiveSettings(
+            exit_attempts=1,
+            expiry_first_floor_cents=-(-floor // 100),
+            expiry_final_attempt_max_aggressive=False,
+        )
+        rig.exit("EXPIRY_GUARD")
+        await rig.until(lambda: rig.idle() and not rig.lane.orders, "the partial exit")
+        assert rig.venue.state.state == "PARTIAL_EXIT"
+        count = held.bought
+        assert 0 < held.count < count
+        assert rig.lane.position is not None
+        assert rig.lane.position.count == held.count
+        rig.venue.settings = LiveSettings()
+        rig.exit("TIME_EXIT")
+        await closed_flat(rig)
+        [trade] = rig.closed()
+        truth = ledger(rig, ticker)
+        assert trade.count == count
+        assert (trade.cost, trade.proceeds, trade.fees) == (
+            truth["cost"],
+            truth["proceeds"],
+            truth["fees"],
+        )
+        assert rig.account.position(ticker).position == 0
+
+
+async def test_wallet_drift_after_an_exit_is_flagged():
+    async with live_rig() as rig:
+        ticker = await opened(rig)
+        # Someone else trades on the account between the entry and the exit.
+        (_, _), (ask, _) = await rig.top(ticker)
+        # (a round trip of its own: the position is back where the lane left it, the cash
+        # is not)
+        bought = await rig.venue.rest.create_order(
+            ticker=ticker,
+            book_side="bid",
+            yes_price=min(9900, ask + 500),
+            count=1000,
+            time_in_force="immediate_or_cancel",
+            client_order_id="someone-else-1",
+        )
+        await rig.venue.rest.create_order(
+            ticker=ticker,
+            book_side="ask",
+            yes_price=100,
+            count=bought.fill_count,
+            time_in_force="immediate_or_cancel",
+            client_order_id="someone-else-2",
+        )
+        await rig.step(2)
+        rig.exit("TIME_EXIT")
+        await rig.until(lambda: bool(rig.venue.checks), "the wallet check")
+        check = rig.venue.checks[-1]
+        assert check["flagged"].startswith("BUG-025: PnL drift")
+        assert check["drift"] > 50_000
+        row = await sync_to_async(LiveTradeCheck.objects.get)()
+        assert row.flagged.startswith("BUG-025")

@@ -464,6 +464,8 @@ class KalshiVenue:
         """One IOC order; None when it was definitely not placed (an error raised for
         409, so the caller can read the market). An unknown outcome blocks here until a
         successful lookup by ``client_order_id`` says which."""
+        if not 0 < yes_price < PRICE_MAX or count <= 0:
+            raise KalshiError(None, "bad_order", f"yes_price={yes_price} count={count}")
         try:
             return await self.rest.create_order(
                 ticker=ticker,
@@ -532,10 +534,25 @@ class KalshiVenue:
     async def _enter(self, intent: PlaceOrder) -> None:
         try:
             async with self.lock:
-                await self._enter_locked(intent)
+                try:
+                    await self._enter_locked(intent)
+                except Exception as exc:
+                    await self._failed(intent, "buy", exc)
+                    raise
         finally:
             self._claimed = False
             self._pending_coids.discard(intent.client_order_id)
+
+    async def _failed(
+        self, intent: PlaceOrder | ClosePosition, action: Literal["buy", "sell"], exc: Exception
+    ) -> None:
+        """A bug or an answer nothing expected: the exchange is no longer known to match,
+        so DESYNC (entries blocked), and the engine's order ends (its fills, if any, were
+        reported as they came)."""
+        if self.state.state != "DESYNC":
+            self.state.desync(f"{type(exc).__name__}: {exc}"[:200])
+        self._report([self._ended(intent, action, 0, "error")])
+        await self._save()
 
     async def _enter_locked(self, intent: PlaceOrder) -> None:
         state, ticker = self.state, intent.ticker
@@ -635,7 +652,11 @@ class KalshiVenue:
     async def _exit(self, intent: ClosePosition) -> None:
         try:
             async with self.lock:
-                await self._exit_locked(intent)
+                try:
+                    await self._exit_locked(intent)
+                except Exception as exc:
+                    await self._failed(intent, "sell", exc)
+                    raise
         finally:
             self._pending_coids.discard(intent.client_order_id)
 

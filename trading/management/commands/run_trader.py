@@ -135,8 +135,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--refresh-s", type=float, default=60.0, help="market list refresh (wall s)"
         )
+        parser.add_argument(
+            "--live",
+            action="store_true",
+            help="add the live lane on the Kalshi account (needs KALSHI_ENV or both URLs, and a"
+            " key); it enters only while the trading mode is live",
+        )
 
     def handle(self, *args: Any, sim_stream: bool, **options: Any) -> None:
+        if options.get("live"):
+            from trading.runtime.live import live_refusal
+
+            if sim_stream:
+                raise CommandError("run_trader: --live trades on an exchange, not --sim-stream")
+            refusal = live_refusal(settings.KBTC)
+            if refusal:
+                raise CommandError(f"run_trader: {refusal}")
         try:
             asyncio.run(self._main(sim_stream=sim_stream, **options))
         except (KeyFileError, SpillError) as exc:
@@ -150,6 +164,7 @@ class Command(BaseCommand):
         start_ms: int | None,
         latency_ms: int,
         refresh_s: float,
+        live: bool = False,
         **_: Any,
     ) -> None:
         stop = asyncio.Event()
@@ -173,9 +188,9 @@ class Command(BaseCommand):
                 if start_ms is None:
                     start_ms = await market_start_ms(str(settings.KBTC["KALSHI_API_URL"]))
                 daemon = await build_network_daemon(
-                    start_ms=start_ms, latency_ms=latency_ms, refresh_s=refresh_s
+                    start_ms=start_ms, latency_ms=latency_ms, refresh_s=refresh_s, live=live
                 )
-                source = "the exchange feeds"
+                source = "the exchange feeds" + (" with the live lane" if live else "")
         except _DB_DOWN as exc:
             raise CommandError(
                 f"run_trader: the database ({database_name()}) went away while starting: "
