@@ -21,6 +21,7 @@ from django.db import transaction
 
 from kbtc_core.db import db_call
 from marketdata.model.units import MICROS_PER_DOLLAR, PRICE_MAX
+from trading.engine.params import Params
 from trading.models import Direction, LiveOrphan, Trade
 from trading.notifications import jobs, messages
 from trading.notifications.embeds import RED
@@ -181,6 +182,18 @@ def build_reconciler(
         orphans_changed=changed,
         notify=notify,
     )
+
+
+def live_safety_sink(venue: KalshiVenue, feed: Any) -> LiveSafetySink:
+    """The reconciler of the live venue as a sink; ``feed``'s Kalshi socket reconnecting
+    requests a reconciliation (``NetworkFeed.kalshi.stats.connects``)."""
+
+    def connects() -> int:
+        client = getattr(feed, "kalshi", None)
+        return int(client.stats.connects) if client is not None else 0
+
+    max_contracts = Params().max_live_contracts
+    return LiveSafetySink(build_reconciler(venue, max_contracts=lambda: max_contracts), connects)
 
 
 class LiveSafetySink(Sink):

@@ -262,3 +262,268 @@ def _live_trade(closed_ms: int) -> Trade:
         exit_reason="CONTRACT_SETTLED",
         position_uid=f"live-{closed_ms}",
     )
+
+
+# --- other behaviour pinned by the original's unit tests ------------------------------------
+
+
+def _resting(order_id: str, ticker: str) -> dict:
+    return {
+        "order_id": order_id,
+        "client_order_id": f"old-{order_id}",
+        "ticker": ticker,
+        "side": "yes",
+        "action": "buy",
+        "status": "resting",
+        "yes_price_dollars": "0.1000",
+        "fill_count_fp": "0.00",
+        "remaining_count_fp": "5.00",
+        "initial_count_fp": "5.00",
+        "created_time": "2026-01-01T00:00:00Z",
+    }
+
+
+async def test_entries_are_refused_until_the_start_reconciliation_passes_and_say_why():
+    script = Script(markets=markets(T), positions_fail=True)
+    async with script_rig(script) as rig:
+        report = await rig.reconciler.start()
+        assert not report.ok
+        assert not rig.reconciler.passed
+        health = rig.reconciler.health()["live_reconcile"]
+        assert health["passed"] is False
+        assert "start reconciliation failed" in health["reason"]
+        await rig.enter(T, "yes", 4200, 100)
+        refused = [o for o in rig.outputs if getattr(o, "reason", "").startswith("refused")]
+        assert "reconciliation: start reconciliation failed" in refused[-1].reason
+        assert script.created == []  # nothing reached the exchange
+        script.positions_fail = False
+        assert (await rig.reconciler.start()).ok
+        assert rig.reconciler.gate() == ""
+        await rig.enter(T, "yes", 4200, 100)
+        assert rig.state.state == "OPEN"
+
+
+async def test_the_start_cancels_the_previous_runs_resting_orders_and_a_404_is_success():
+    script = Script(
+        markets=markets(T),
+        resting=[_resting("a", T), _resting("b", OTHER), _resting("c", "INXD-26JAN01-B5000")],
+        cancel_404={"b"},  # already terminal by the time we ask
+    )
+    async with script_rig(script) as rig:
+        report = await rig.reconciler.start()
+        assert report.ok
+        assert report.cancelled == ["a", "b"]
+        assert script.cancelled == ["a"]
+        assert [o["status"] for o in script.resting] == ["canceled", "resting", "resting"]
+
+
+async def test_a_restored_position_the_exchange_does_not_hold_is_a_ghost_and_is_cleared():
+    script = Script(markets=markets(T))
+    async with script_rig(script) as rig:
+        assert (await rig.reconciler.start()).ok
+        await rig.enter(T, "yes", 4200, 300)
+        saved = rig.saved[-1]
+    script.positions.clear()  # sold by hand while we were away
+    async with script_rig(script, state=restored(saved)) as rig:
+        assert rig.state.state == "OPEN"
+        assert (await rig.reconciler.start()).ok
+        assert rig.state.state == "FLAT"
+        assert rig.state.position is None
+        assert rig.state.orphans == {}
+
+
+async def test_the_tracked_count_is_set_to_the_exchange_count_never_added_to():
+    script = Script(markets=markets(T))
+    async with script_rig(script) as rig:
+        assert (await rig.reconciler.start()).ok
+        await rig.enter(T, "yes", 4200, 300)
+        script.positions[T].signed = 200
+        for _ in range(3):
+            await rig.reconciler.reconcile("periodic")
+        assert rig.state.position is not None
+        assert rig.state.position.signed == 200
+        assert rig.state.state == "OPEN"
+
+
+async def test_desync_resolves_open_on_a_confirmed_position_and_flat_without_one():
+    script = Script(markets=markets(T))
+    async with script_rig(script) as rig:
+        assert (await rig.reconciler.start()).ok
+        await rig.enter(T, "yes", 4200, 300)
+        rig.state.desync("test: exchange mismatch")
+        await rig.reconciler.reconcile("reconnect")
+        assert rig.state.state == "OPEN"
+        assert rig.state.desync_reason == ""
+    async with script_rig(Script(markets=markets(T))) as rig:
+        rig.state.desync("entry check failed")
+        assert (await rig.reconciler.start()).ok
+        assert rig.state.state == "FLAT"
+
+
+async def test_an_oversized_untracked_position_is_closed_at_once_not_adopted():
+    big = 3 * 50 * 100 + 100  # 151 contracts: over 3 × max_live_contracts
+    script = Script(markets=markets(T), positions={T: ScriptedPosition(big, cost=big * 3000)})
+    async with script_rig(script) as rig:
+        assert (await rig.reconciler.start()).ok
+        [order] = script.created
+        assert order["action"] == "sell"
+        assert order["initial_count_fp"] == "151.00"
+        assert order["yes_price_dollars"] == "0.0100"  # the 1 ¢ floor
+        assert script.positions[T].signed == 0
+        assert rig.state.orphans == {}
+
+
+async def test_an_oversized_position_that_does_not_sell_is_adopted():
+    big = 200 * 100
+    script = Script(
+        markets=markets(T),
+        positions={T: ScriptedPosition(-big, cost=big * 3000)},
+        fill=lambda *order: 0,
+    )
+    async with script_rig(script) as rig:
+        assert (await rig.reconciler.start()).ok
+        assert rig.state.orphans[T].signed == -big
+
+
+async def test_the_orphan_check_waits_on_an_empty_result_then_closes_at_the_result():
+    script = Script(markets=markets(T), positions={T: ScriptedPosition(-400, cost=400 * 7000)})
+    async with script_rig(script) as rig:
+        await rig.reconciler.start()
+        assert rig.state.orphans[T].signed == -400
+        script.markets[T].status = "closed"  # closed, result "" (BUG-022)
+        assert await check_orphans(rig.venue) == []
+        assert T in rig.state.orphans
+        script.markets[T].status, script.markets[T].result = "determined", "yes"
+        [close] = await check_orphans(rig.venue)
+        assert close.reason == "ORPHAN_SETTLED"
+        assert close.side == "no"
+        assert close.proceeds == 0  # NO lost
+        assert close.pnl == -400 * 7000
+        assert close.entry_yes_price == 3000
+        assert rig.state.orphans == {}
+        assert rig.state.round_trips == 1
+        assert rig.state.entry_refusal(OTHER, rig.now(), None) == ""
+
+
+async def test_an_orphan_recovers_at_a_bid_at_or_above_its_cost_and_keeps_the_unsold_rest():
+    script = Script(
+        markets=markets(T),
+        positions={T: ScriptedPosition(500, cost=500 * 4000)},
+        fill=lambda ticker, side, action, price, count: 300,  # 3 of 5 sell
+    )
+    script.markets[T].yes_bids = [(3900, 10_000)]
+    async with script_rig(script) as rig:
+        await rig.reconciler.start()
+        assert await check_orphans(rig.venue) == []  # bid 39 ¢ < 40 ¢ paid: kept
+        script.markets[T].yes_bids = [(4100, 10_000)]
+        [close] = await check_orphans(rig.venue)
+        assert close.reason == "ORPHAN_RECOVERY"
+        assert close.count == 300
+        assert close.proceeds == 300 * 4100
+        assert close.entry_cost == 300 * 4000
+        assert close.pnl == 300 * 100
+        assert script.created[-1]["yes_price_dollars"] == "0.4100"
+        rest = rig.state.orphans[T]
+        assert rest.signed == 200
+        assert rest.counted
+        assert rest.cost == 200 * 4000
+        assert rig.state.round_trips == 1
+        # The rest settles later: the round trip is not counted twice.
+        script.markets[T].status, script.markets[T].result = "determined", "yes"
+        [final] = await check_orphans(rig.venue)
+        assert final.count == 200
+        assert rig.state.round_trips == 1
+
+
+async def test_an_orphan_sold_outside_kbtc_is_dropped_without_a_trade():
+    script = Script(markets=markets(T), positions={T: ScriptedPosition(200, cost=200 * 4000)})
+    async with script_rig(script) as rig:
+        await rig.reconciler.start()
+        script.positions[T].signed = 0
+        assert await check_orphans(rig.venue) == []
+        assert rig.state.orphans == {}
+
+
+async def test_a_409_exit_waits_for_settlement_and_a_stale_position_closes_as_expiry_409_settled():
+    script = Script(markets=markets(T))
+    async with script_rig(script) as rig:
+        assert (await rig.reconciler.start()).ok
+        await rig.enter(T, "no", 2500, 200)
+        rig.clock.forward(14 * 60)
+        script.markets[T].status = "closed"
+        script.create_status = 409
+        await rig.exit("EXPIRY_GUARD")
+        assert T in rig.state.closed_markets
+        assert rig.state.state == "OPEN"  # waiting for settlement, no retry storm
+        creates = len(script.created)
+        script.markets[T].status, script.markets[T].result = "determined", "no"
+        await rig.status(T, "determined", "no")  # the exchange still lists −2 (lag)
+        orphan = rig.state.orphans[T]
+        assert orphan.cause == "EXPIRY_409"
+        assert orphan.counted
+        assert orphan.cost == 200 * 7500
+        assert rig.state.round_trips == 1
+        [close] = await check_orphans(rig.venue)
+        assert close.reason == "EXPIRY_409_SETTLED"
+        assert close.pnl == 200 * 10_000 - 200 * 7500
+        assert rig.state.round_trips == 1  # counted once on every path
+        assert len(script.created) == creates
+
+
+async def test_cause_only_upgrades_and_counted_is_sticky():
+    state = PositionManagerState()
+    state.adopt_orphan(T, 100, "EXPIRY_409", 1, cost=4000, counted=True)
+    state.adopt_orphan(T, 300, "RECONCILE", 2)
+    orphan = state.orphans[T]
+    assert (orphan.signed, orphan.cause, orphan.counted, orphan.detected_ts) == (
+        300,
+        "EXPIRY_409",
+        True,
+        1,
+    )
+    assert orphan.cost == 4000  # kept when the new adoption does not say
+    state.adopt_orphan(OTHER, -100, "RECONCILE", 3)
+    state.adopt_orphan(OTHER, -100, "EMERGENCY_STOP", 4)
+    assert state.orphans[OTHER].cause == "EMERGENCY_STOP"
+
+
+def test_a_snapshot_with_unknown_keys_and_old_orphans_restores():
+    data = {
+        "state": "FLAT",
+        "orphans": {
+            T: {
+                "ticker": T,
+                "signed": -300,
+                "cause": "RECONCILE",
+                "detected_ts": 5,
+                "from_the_future": 1,
+            }
+        },
+        "settled_tickers": [OTHER],
+        "cooldowns": {OTHER: 99},
+        "a_key_of_a_later_version": {"x": 1},
+    }
+    state = PositionManagerState.from_dict(data)
+    assert state.orphans[T].signed == -300
+    assert (state.orphans[T].cost, state.orphans[T].counted) == (0, False)
+    assert state.settled_tickers == [OTHER]
+    assert state.cooldowns == {OTHER: 99}
+
+
+async def test_an_emergency_stop_that_cannot_sell_adopts_and_clears_in_one_write():
+    script = Script(markets=markets(T))
+    async with script_rig(script) as rig:
+        assert (await rig.reconciler.start()).ok
+        await rig.enter(T, "yes", 4200, 200)
+        script.create_status = 400  # every exit refused
+        writes = len(rig.saved)
+        await rig.exit("EMERGENCY_STOP")
+        final = rig.saved[-1]
+        assert final["state"] == "FLAT"
+        assert final["position"] is None
+        assert final["orphans"][T]["signed"] == 200
+        assert final["orphans"][T]["cause"] == "EMERGENCY_STOP"
+        assert final["orphans"][T]["cost"] == 200 * 4200
+        # No write in between holds the position neither as ours nor as an orphan.
+        for row in rig.saved[writes:]:
+            assert row["position"] is not None or T in row["orphans"]
