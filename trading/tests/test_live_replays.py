@@ -29,6 +29,7 @@ from trading.tests.scripted_exchange import (
     script_rig,
     ticker_at,
 )
+from trading.venues.base import VenueReport
 from trading.venues.live_position import EXIT_COOLDOWN_MS, PositionManagerState
 from trading.venues.orphans import check_orphans
 
@@ -293,7 +294,9 @@ async def test_entries_are_refused_until_the_start_reconciliation_passes_and_say
         assert health["passed"] is False
         assert "start reconciliation failed" in health["reason"]
         await rig.enter(T, "yes", 4200, 100)
-        refused = [o for o in rig.outputs if getattr(o, "reason", "").startswith("refused")]
+        refused = [
+            o for o in rig.outputs if isinstance(o, VenueReport) and o.reason.startswith("refused")
+        ]
         assert "reconciliation: start reconciliation failed" in refused[-1].reason
         assert script.created == []  # nothing reached the exchange
         script.positions_fail = False
