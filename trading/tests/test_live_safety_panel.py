@@ -30,7 +30,9 @@ def test_the_health_panel_says_why_live_entries_are_refused_and_shows_orphan_exp
             {"ticker": T, "side": "no", "contracts": 4.0, "exposure": 2.8, "cause": "RECONCILE"}
         ],
     }
-    html = dashboard.render_topic("health", {**HEALTH, "live_reconcile": report}, can_control=False)[0]
+    html = dashboard.render_topic(
+        "health", {**HEALTH, "live_reconcile": report}, can_control=False
+    )[0]
     troubles = _troubles(html)
     assert troubles["Live reconciliation"] == (
         "bad: live entries refused: start reconciliation failed: 500 internal_server_error: down"
@@ -39,7 +41,9 @@ def test_the_health_panel_says_why_live_entries_are_refused_and_shows_orphan_exp
         f"bad: {T}: 4.00 no, exposure $2.80 (RECONCILE); live entries blocked"
     )
     passed = {"passed": True, "reason": "", "orphans": []}
-    html = dashboard.render_topic("health", {**HEALTH, "live_reconcile": passed}, can_control=False)[0]
+    html = dashboard.render_topic(
+        "health", {**HEALTH, "live_reconcile": passed}, can_control=False
+    )[0]
     assert _troubles(html) == {}
 
 
