@@ -190,7 +190,8 @@ async def test_5_hold_settle_with_verify_failure_restart_and_reconcile_a_stale_p
         saved = rig.saved[-1]
     script.positions_fail = False
     assert script.positions[T].signed == -500  # stale
-    async with script_rig(script, state=restored(saved), start_ms=T0 + WINDOW + 30_000) as rig:
+    async with script_rig(script, state=restored(saved), start_ms=T0 + WINDOW + 300_000) as rig:
+        assert rig.state.cooldowns.get(T, 0) < rig.now()  # only the settled set protects it
         assert (await rig.reconciler.start()).ok
         assert rig.state.orphans == {}
         assert rig.state.state == "FLAT"
