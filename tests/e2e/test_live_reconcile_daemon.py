@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from kbtc_core.db import db_call
-from marketdata.kalshi.rest import KalshiRestClient
+from marketdata.kalshi.rest import KalshiRestClient, TimeInForce
 from marketdata.kalshi.signing import KalshiSigner
 from marketdata.model.units import MICROS_PER_DOLLAR
 from marketdata.sim.testing import running_simulator
@@ -42,10 +42,11 @@ async def test_the_live_daemon_reconciles_at_start_and_after_a_reconnect():
             market = next(m for m in markets if m.contains(sim.now()))
             book = await rest.get_orderbook(market.ticker)
             ask = 10_000 - max(book.no)[0]
-            for coid, price, tif in (
+            orders: list[tuple[str, int, TimeInForce]] = [
                 ("previous-resting", 100, "good_till_canceled"),
                 ("previous-filled", ask + 200, "immediate_or_cancel"),
-            ):
+            ]
+            for coid, price, tif in orders:
                 await rest.create_order(
                     ticker=market.ticker,
                     book_side="bid",
