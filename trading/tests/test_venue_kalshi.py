@@ -334,3 +334,42 @@ async def test_wallet_drift_after_an_exit_is_flagged():
         assert check["drift"] > 50_000
         row = await sync_to_async(LiveTradeCheck.objects.get)()
         assert row.flagged.startswith("BUG-025")
+
+
+async def test_an_emergency_stop_that_cannot_sell_orphans_the_position():
+    async with live_rig(settings=LiveSettings(exit_attempts=3)) as rig:
+        ticker = await opened(rig)
+        rig.sim.set_faults(order_429=1.0)  # every sell refused, three attempts
+        rig.exit("EMERGENCY_STOP")
+        await rig.until(lambda: rig.idle() and not rig.lane.orders, "the attempts", 200)
+        state = rig.venue.state
+        assert state.state == "FLAT"
+        assert state.position is None
+        assert state.orphans[ticker].signed == 100
+        assert state.orphans[ticker].cause == "EMERGENCY_STOP"
+        assert "orphans" in state.entry_refusal(ticker, rig.now() + 10**9, None)
+        assert rig.account.position(ticker).position == 100  # still on the exchange
+
+
+async def test_close_all_sells_every_exchange_position_and_clears_its_orphan():
+    async with live_rig() as rig:
+        market = await rig.market()
+        _bid, ask = await rig.best(market.ticker)
+        # A position the lane does not track (bought by hand), adopted as an orphan.
+        await rig.venue.rest.create_order(
+            ticker=market.ticker,
+            book_side="bid",
+            yes_price=min(9900, ask + 300),
+            count=200,
+            time_in_force="immediate_or_cancel",
+            client_order_id="by-hand-1",
+        )
+        held = rig.account.position(market.ticker).position
+        assert held > 0
+        rig.venue.state.adopt_orphan(market.ticker, held, "RECONCILE", rig.now())
+        rig.venue.close_exchange_positions()
+        await rig.until(lambda: rig.idle() and not rig.venue.state.orphans, "close-all")
+        assert rig.account.position(market.ticker).position == 0
+        sells = [o for o in rig.orders_on(market.ticker) if o.request.action == "sell"]
+        assert len(sells) == 1
+        assert sells[0].yes_price == 100  # the 1 ¢ floor
