@@ -196,6 +196,9 @@ def _live_reconcile_troubles(report: dict[str, Any] | None) -> list[dict[str, st
     if not report.get("passed"):
         text = f"live entries refused: {report.get('reason') or 'not reconciled yet'}"
         troubles.append({"level": "bad", "label": "Live reconciliation", "text": text})
+    elif report.get("last_ok") is False:
+        text = f"the last pass failed (retried): {report.get('last_error')}"
+        troubles.append({"level": "warn", "label": "Live reconciliation", "text": text})
     for orphan in report.get("orphans") or []:
         text = (
             f"{orphan['ticker']}: {orphan['contracts']:.2f} {orphan['side']}, exposure "

@@ -169,7 +169,8 @@ def build_reconciler(
 
     async def notify(channel: str, text: str) -> None:
         try:
-            await db_call(_post)(channel, "Live reconciliation", text)
+            # Its own thread: an eager Celery post retries for minutes; never on the ORM's.
+            await asyncio.to_thread(_post, channel, "Live reconciliation", text)
         except Exception as exc:  # a notification never stops reconciliation
             log.warning("live_reconcile_notify_failed", error=str(exc))
 

@@ -40,6 +40,13 @@ def test_the_health_panel_says_why_live_entries_are_refused_and_shows_orphan_exp
     assert troubles["Live orphan"] == (
         f"bad: {T}: 4.00 no, exposure $2.80 (RECONCILE); live entries blocked"
     )
+    failing = {"passed": True, "last_ok": False, "last_error": "timeout", "orphans": []}
+    html = dashboard.render_topic(
+        "health", {**HEALTH, "live_reconcile": failing}, can_control=False
+    )[0]
+    assert _troubles(html) == {
+        "Live reconciliation": "warn: the last pass failed (retried): timeout"
+    }
     passed = {"passed": True, "reason": "", "orphans": []}
     html = dashboard.render_topic(
         "health", {**HEALTH, "live_reconcile": passed}, can_control=False

@@ -261,6 +261,7 @@ class Reconciler:
         self._requested: list[str] = []
         self._last_run = 0
         self._last_orphan_check = 0
+        self._synced: dict[str, tuple[int, str, int, int, bool]] | None = None
         venue.entry_gates.append(self.gate)
 
     # --- gates and triggers ---------------------------------------------------------------
@@ -285,7 +286,6 @@ class Reconciler:
         async with venue.lock:
             now = venue.clock.now_ms()
             report = Report(why, now, ok=False)
-            orphans_before = dict(state.orphans)
             try:
                 if cancel_resting:
                     report.cancelled = await self._cancel_resting()
@@ -310,8 +310,7 @@ class Reconciler:
             await venue._save()
         self._last_run = now
         self._finish(report)
-        if state.orphans != orphans_before:
-            await self.orphans_changed(state)
+        await self.sync_orphans()
         if report.adopted:
             summary = ", ".join(
                 f"{t} {state.orphans[t].signed / 100:+.2f}"
@@ -346,8 +345,19 @@ class Reconciler:
         closes = await check_orphans(self.venue)
         for close in closes:
             await self.record_close(close)
-        await self.orphans_changed(self.venue.state)  # counts replaced, orphans gone
+        await self.sync_orphans()
         return closes
+
+    async def sync_orphans(self) -> None:
+        """Hand the orphans to ``orphans_changed`` when they differ from the last handed
+        (adopted, replaced, closed here, or by the venue: an emergency stop, close-all)."""
+        seen = {
+            t: (o.signed, o.cause, o.cost, o.fees, o.counted)
+            for t, o in self.venue.state.orphans.items()
+        }
+        if seen != self._synced:
+            await self.orphans_changed(self.venue.state)
+            self._synced = seen
 
     async def _held(self) -> list[Held]:
         rows = await self.venue.rest.list_positions(count_filter="position")
@@ -426,6 +436,7 @@ class Reconciler:
                     and now - self._last_orphan_check >= self.orphan_every_s * 1000
                 ):
                     await self.check_orphans()
+                await self.sync_orphans()
             except Exception as exc:  # the loop must outlive one bad pass; it is reported
                 log.exception("live_reconcile_loop_failed", error=str(exc))
             self._wake.clear()
