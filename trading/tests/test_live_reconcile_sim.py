@@ -88,6 +88,11 @@ async def test_a_previous_runs_order_and_position_are_cancelled_adopted_and_clos
             await task
         trade = await sync_to_async(Trade.objects.get)(ticker=ticker)
         sales = [f for f in rig.account.fills if f.client_order_id.startswith("kbtc-orphan-")]
+        if trade.exit_reason == "ORPHAN_SETTLED":
+            # Closed on the determined result; the exchange pays a little later.
+            await rig.until(
+                lambda: any(s.ticker == ticker for s in rig.account.settlements), "payout"
+            )
         settlements = [s for s in rig.account.settlements if s.ticker == ticker]
         if trade.exit_reason == "ORPHAN_RECOVERY":
             # Sold at a bid at or above what it cost, for what the simulator's fills say.

@@ -286,6 +286,7 @@ class Reconciler:
         async with venue.lock:
             now = venue.clock.now_ms()
             report = Report(why, now, ok=False)
+            version = state.version
             try:
                 if cancel_resting:
                     report.cancelled = await self._cancel_resting()
@@ -307,7 +308,8 @@ class Reconciler:
             except KalshiError as exc:
                 report.error = str(exc)
                 log.warning("live_reconcile_failed", why=why, error=str(exc))
-            await venue._save()
+            if state.version != version:
+                await venue._save()  # only a change is written: the lock is held meanwhile
         self._last_run = now
         self._finish(report)
         await self.sync_orphans()
