@@ -90,6 +90,7 @@ class Script:
     fill: Callable[[str, str, str, int, int], int] | None = None
     create_status: int = 201  # another status refuses every create (409: market closed)
     follow_fills: bool = True  # False: the positions list lags (stale) and does not move
+    silent_fill: int = 0  # hundredths a create fills while its answer says none filled
     # what the exchange saw
     created: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
@@ -234,6 +235,10 @@ def _app(script: Script, now: Callable[[], int]) -> web.Application:
                     before = abs(held.signed)
                     held.signed -= sign * filled
                     held.cost = held.cost * abs(held.signed) // before if before else 0
+        if script.silent_fill and action == "buy":
+            held = script.positions.setdefault(ticker, ScriptedPosition(0))
+            held.signed += script.silent_fill if side == "yes" else -script.silent_fill
+            held.cost += premium * script.silent_fill
         avg = "" if not filled else f"{yes_price / PRICE_MAX:.6f}"
         created = {
             "order_id": order_id,

@@ -531,3 +531,17 @@ async def test_an_emergency_stop_that_cannot_sell_adopts_and_clears_in_one_write
         # No write in between holds the position neither as ours nor as an orphan.
         for row in rig.saved[writes:]:
             assert row["position"] is not None or T in row["orphans"]
+
+
+async def test_an_entry_answered_unfilled_that_filled_silently_is_adopted_via_the_exchange_count():
+    script = Script(markets=markets(T), fill=lambda *order: 0, silent_fill=100)
+    async with script_rig(script) as rig:
+        assert (await rig.reconciler.start()).ok
+        await rig.enter(T, "yes", 4200, 100)
+        assert rig.state.state == "DESYNC"  # the answer said 0, the exchange holds +1
+        assert rig.engine.lanes["live"].position is None
+        await rig.reconciler.reconcile("periodic")
+        assert rig.state.state == "FLAT"
+        orphan = rig.state.orphans[T]
+        assert (orphan.signed, orphan.cost) == (100, 100 * 4200)
+        assert "orphans held" in rig.state.entry_refusal(OTHER, rig.now(), None)
