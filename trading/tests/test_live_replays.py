@@ -545,3 +545,22 @@ async def test_an_entry_answered_unfilled_that_filled_silently_is_adopted_via_th
         orphan = rig.state.orphans[T]
         assert (orphan.signed, orphan.cost) == (100, 100 * 4200)
         assert "orphans held" in rig.state.entry_refusal(OTHER, rig.now(), None)
+
+
+async def test_a_position_the_exchange_settled_before_the_lane_saw_the_result_is_no_ghost():
+    script = Script(markets=markets(T))
+    async with script_rig(script) as rig:
+        assert (await rig.reconciler.start()).ok
+        await rig.enter(T, "yes", 4200, 300)
+        rig.clock.forward(13 * 60)
+        script.markets[T].status, script.markets[T].result = "determined", "yes"
+        script.positions.clear()  # settled and paid on the exchange already
+        await rig.reconciler.reconcile("periodic")
+        assert rig.state.state == "OPEN"  # not cleared: settlement closes it
+        assert rig.state.position is not None
+        await rig.status(T, "determined", "yes")
+        assert rig.state.state == "FLAT"
+        assert rig.state.round_trips == 1
+        assert T in rig.state.settled_tickers
+        [closed] = rig.closed()
+        assert closed.pnl > 0

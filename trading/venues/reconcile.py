@@ -14,8 +14,9 @@ For every non-zero position of our series (``KXBTC``/``KXETH`` prefixes):
   (a stale position just after an exit or a settlement, incidents 451/454), or its market
   is closed (then it joins the settled set); closed at once when larger than
   3 × ``max_live_contracts``; else adopted as an orphan (``RECONCILE``).
-- The tracked position missing on the exchange (outside ENTERING/EXITING) → a ghost:
-  cleared, FLAT.
+- The tracked position missing on the exchange (outside ENTERING/EXITING) while its
+  market is open → a ghost: cleared, FLAT. Its market closed (or unreadable) → left to
+  settlement: the exchange settles before the lane sees the result.
 - DESYNC resolves: the tracked position confirmed → OPEN; none held → FLAT.
 
 At start, before the first reconciliation, every resting order of our series is cancelled
@@ -55,6 +56,7 @@ Kind = Literal[
     "mark_settled",
     "skip_settled",
     "skip_cooldown",
+    "skip_settling",
     "clear_ghost",
     "desync",
     "resolve_desync",
@@ -95,7 +97,7 @@ def needs_market(
     """The tickers whose market status ``plan`` needs: untracked, unorphaned, unsettled
     positions outside their cooldown."""
     tracked = state.position.ticker if state.position else None
-    return [
+    wanted = [
         h.ticker
         for h in held
         if h.signed
@@ -105,6 +107,9 @@ def needs_market(
         and h.ticker not in state.settled_tickers
         and state.cooldowns.get(h.ticker, 0) <= now
     ]
+    if tracked is not None and not any(h.ticker == tracked and h.signed for h in held):
+        wanted.append(tracked)  # a ghost only if its market is open (else: settling)
+    return wanted
 
 
 def plan(
@@ -126,7 +131,13 @@ def plan(
     if position is not None:
         mine = by_ticker.pop(position.ticker, None)
         if mine is None:
-            if state.state not in ("ENTERING", "EXITING"):
+            if state.state in ("ENTERING", "EXITING"):
+                pass
+            elif closed.get(position.ticker, True):
+                # Its market closed (or could not be read): the exchange settled it before
+                # the lane saw the result; settlement, not reconciliation, closes it.
+                actions.append(Action("skip_settling", position.ticker, why="settling"))
+            else:
                 actions.append(Action("clear_ghost", position.ticker, why="not on the exchange"))
                 if state.state == "DESYNC":
                     actions.append(Action("resolve_desync", position.ticker, 0))
@@ -431,7 +442,9 @@ class Reconciler:
                     self._requested.clear()
                     await self.reconcile(why)
                 now = self.venue.clock.now_ms()
-                if self.passed and now - self._last_run >= self.every_s * 1000:
+                periodic = self.passed and now - self._last_run >= self.every_s * 1000
+                if periodic and not self.venue.lock.locked():
+                    # An order operation in progress: the next second, not queued behind it.
                     await self.reconcile("periodic")
                 if (
                     self.venue.state.orphans
