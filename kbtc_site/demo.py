@@ -50,10 +50,13 @@ async def paper_trader() -> None:
         embedded = await start_embedded_exchange()
         speed = embedded.exchange.clock.speed
         # The market list once a simulated ten minutes (lifecycle messages fill the gaps).
+        # The live lane trades on the demo's own simulator account (its endpoints, never
+        # the settings'), entering only once the operator switches to live.
         daemon = await build_network_daemon(
             endpoints=embedded.endpoints,
             start_ms=embedded.start_ms,
             refresh_s=max(1.0, 600.0 / speed),
+            live=True,
         )
         log.info(
             "demo_paper_trader_started",

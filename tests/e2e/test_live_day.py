@@ -1,8 +1,13 @@
-"""A simulated day in live mode at speed 600 (2.4 wall minutes): the daemon on the network
-feeds with the live lane on the simulator's exchange account, switched to live through
-the controls service (with its confirmation), paused at the end so the last position
-exits or settles. Then the simulator's account (cash, positions, fills, settlements)
-and the live lane's stored trades must agree exactly; the test prints the comparison.
+"""A simulated day in live mode: the daemon on the network feeds with the live lane on the
+simulator's exchange account, switched to live through the controls service (with its
+confirmation), paused at the end so the last position exits or settles. Then the
+simulator's account (cash, positions, fills, settlements) and the live lane's stored
+trades must agree exactly; the test prints the comparison.
+
+The issue asks for speed 600 (2.4 wall minutes). On this two-core machine, shared with
+other jobs, the daemon cannot follow a free-running 600x clock (its books go one-sided and
+nothing trades), so the clock is stepped by default (see ``STEP_S``);
+``KBTC_LIVE_DAY_STEP_S=0`` runs the free 600x clock, ``KBTC_LIVE_DAY_HOURS`` shortens the day.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from marketdata.sim.testing import running_simulator
 from trading.engine.records import Decision
 from trading.models import LivePositionState, OpenPosition, Trade
 from trading.runtime.factory import ExchangeEndpoints, build_network_daemon
+from trading.runtime.network import NetworkFeed
 from trading.runtime.sinks import Observer
 from trading.services import controls
 
@@ -40,7 +46,7 @@ SPEED = 600
 # stream has caught up: a day as fast as the daemon keeps up. KBTC_LIVE_DAY_STEP_S=0 runs
 # the free clock at SPEED instead.
 STEP_S = int(os.environ.get("KBTC_LIVE_DAY_STEP_S", "30"))
-DAY_S = 86_400
+DAY_S = int(float(os.environ.get("KBTC_LIVE_DAY_HOURS", "24")) * 3600)
 OPERATOR = controls.Actor(label="live-day-test", source="task")
 
 
@@ -109,12 +115,19 @@ async def test_a_simulated_day_in_live_mode_matches_the_exchange_account():
             # The trader reads the controls (live mode) before the market runs.
             await until(lambda: daemon.controls.trading_mode == "live", "live mode read", 30)
             feed = daemon.feeds[0]
+            assert isinstance(feed, NetworkFeed)
             began = time.monotonic()
             if STEP_S:
-                # As fast as the daemon keeps up: each step waits for the stream to arrive.
-                for _ in range(DAY_S // STEP_S):
-                    target = await sim.advance(STEP_S)
+                # As fast as the daemon keeps up: each step waits for the stream to arrive;
+                # while the venue works on an order, one second a step (its REST calls get
+                # their wall-time answers at about 1x of simulated time, as on an exchange).
+                end = START + DAY_S * 1000
+                while sim.now() < end:
+                    step = 1 if venue.tasks else STEP_S
+                    target = await sim.advance(step)
                     await until(lambda t=target: (feed.latest_ts or 0) >= t - 1000, "stream", 30)
+                    if venue.tasks:
+                        await asyncio.sleep(0.02)
                     while daemon.writer.pending > 1000:  # noqa: ASYNC110
                         await asyncio.sleep(0.01)
             else:
@@ -153,16 +166,17 @@ async def test_a_simulated_day_in_live_mode_matches_the_exchange_account():
         row = await db_call(LivePositionState.objects.get)(lane="live")
 
     fills = account.fills
-    bought = sum(
-        (f.yes_price if f.book_side == "bid" else PRICE_MAX - f.yes_price) * f.count
-        for f in fills
-        if f.action == "buy"
-    )
-    sold = sum(
-        (PRICE_MAX - f.yes_price if f.book_side == "bid" else f.yes_price) * f.count
-        for f in fills
-        if f.action == "sell"
-    )
+    # A fill that moved the position away from zero bought (a bid buys YES, an ask buys NO);
+    # one towards zero sold the held side. Cash per contract is the held side's price.
+    bought = sold = 0
+    for f in fills:
+        before = f.post_position - (f.count if f.book_side == "bid" else -f.count)
+        yes_held = f.post_position > 0 if abs(f.post_position) > abs(before) else before > 0
+        premium = f.yes_price if yes_held else PRICE_MAX - f.yes_price
+        if abs(f.post_position) > abs(before):
+            bought += premium * f.count
+        else:
+            sold += premium * f.count
     fees = sum(f.fee for f in fills)
     revenue = sum(s.revenue_cents for s in account.settlements) * 10_000
     cash_change = account.cash - opening

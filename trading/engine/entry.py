@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from marketdata.model.book import OrderBook
 from marketdata.model.units import PRICE_MAX
 from trading.engine import guards
+from trading.engine.edge import edge_verdict
 from trading.engine.features import entry_features
 from trading.engine.frozen import fast_init
 from trading.engine.lane import Lane, PendingOrder
@@ -300,6 +301,18 @@ def evaluate_entry(
             reason, rules, res, mult = _ml_gate(
                 gate, shared, params, res, rules, mult, reason or shared.signal_reason, low
             )
+        if live and params.edge_live_profile_enabled and res.direction is not None:
+            edge = edge_verdict(
+                direction=res.direction,
+                conviction=res.conviction,
+                driver=res.driver,
+                yes_price=shared.price,
+                roc=sig.roc_value,
+                now=now,
+                params=params,
+            )
+            rules += (("edge_profile", edge or "ok"),)
+            reason = reason or edge
         if not reason and res.direction is not None and shared.price is not None:
             count = entry_count(
                 bankroll=breaker.bankroll,

@@ -179,6 +179,18 @@ class Params:
     # --- quarantine (domain §3.18) -------------------------------------------------------
     rapid_fire_exits: int = _p(3, 2, 100, "this many live exits in the window quarantine")
     rapid_fire_window_s: int = _p(60, 1, 3600, "rapid-fire window")
+    # --- live edge profile (domain §3.10): live entries only, off by default -------------
+    edge_live_profile_enabled: bool = _p(False, doc="filter live entries by the edge profile")
+    edge_live_long_only: bool = _p(False, doc="edge profile: no live shorts")
+    edge_live_short_min_price: int = _p(4000, 0, 10_000, "edge: short below HIGH needs this YES")
+    edge_live_short_block_negative_roc_threshold: float = _p(
+        -0.05, -10.0, 10.0, "edge: NORMAL short vetoed at ROC <= this (>= 0: off)"
+    )
+    edge_live_block_low_conviction: bool = _p(True, doc="edge profile: no LOW live entries")
+    edge_live_allowed_drivers: str = _p("OBI,OBI+ROC,ROC", doc="edge: drivers allowed, exact")
+    edge_live_blocked_hours_utc: str = _p("none", doc="edge: UTC hours blocked, e.g. 0,1,2")
+    edge_live_max_entry_price: int = _p(2500, 0, 10_000, "edge: long YES price cap")
+    edge_live_agreement_overrides_price_cap: bool = _p(True, doc="edge: OBI+ROC lifts the cap")
     # --- ML entry gate (domain §7.4, §13.5) ----------------------------------------------
     ml_gate_mode: str = _p("off", doc="off, shadow (record p_win only) or gate")
     ml_conviction_up_p: float = _p(0.70, 0.0, 1.0, "gate: p_win raising conviction one step")
@@ -238,6 +250,14 @@ ML_GATE_MODES = ("off", "shadow", "gate")  # trading.engine.mlgate's, kept here:
 
 
 def _check_relations(p: Params) -> None:
+    hours = p.edge_live_blocked_hours_utc.strip().lower()
+    if hours != "none":
+        parts = [part.strip() for part in hours.split(",")]
+        if not all(part.isdigit() and 0 <= int(part) <= 23 for part in parts):
+            raise ParamError(
+                "edge_live_blocked_hours_utc: must be none or comma-separated hours 0-23,"
+                f" got {p.edge_live_blocked_hours_utc!r}"
+            )
     if p.ml_gate_mode not in ML_GATE_MODES:
         raise ParamError(
             f"ml_gate_mode: must be one of {', '.join(ML_GATE_MODES)}, got {p.ml_gate_mode!r}"

@@ -121,6 +121,8 @@ def position_close_write(record: PositionClosed, after: Any = None) -> Write:
             "position_uid": record.position_uid,
             "exit_price": record.exit_yes_price,
             "closed_at_ms": record.ts,
+            "entry_cost": record.cost,
+            "contracts": record.count,
             "exit_proceeds": record.proceeds,
             "fees": record.fees,
             "pnl": record.pnl,

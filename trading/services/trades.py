@@ -165,10 +165,14 @@ def position_close(
     quarantined: bool = False,
     error_reason: str = "",
     data_quality_flag: str = "",
+    entry_cost: int | None = None,
+    contracts: int | None = None,
 ) -> Trade:
     """Delete the open position and write its trade row, in one transaction.
 
     ``fees`` is the round trip's total, ``pnl`` is net of it (micro-dollars).
+    ``entry_cost`` and ``contracts`` are the round trip's whole (what was bought): the open
+    row holds only what was still open at the last partial exit.
     """
     with transaction.atomic():
         position = OpenPosition.objects.select_for_update().get(position_uid=position_uid)
@@ -183,8 +187,8 @@ def position_close(
             exit_price=price_to_decimal(exit_price),
             opened_at=position.opened_at,
             closed_at=ms_to_datetime(closed_at_ms),
-            contracts=position.contracts,
-            entry_cost=position.cost,
+            contracts=position.contracts if contracts is None else count_to_decimal(contracts),
+            entry_cost=position.cost if entry_cost is None else micros_to_decimal(entry_cost),
             exit_proceeds=micros_to_decimal(exit_proceeds),
             fees=micros_to_decimal(fees),
             pnl=micros_to_decimal(pnl),

@@ -27,10 +27,14 @@ from trading.engine.engine import Engine, Output
 from trading.engine.intents import ClosePosition, PlaceOrder
 from trading.engine.lane import LaneSpec, PendingOrder
 from trading.engine.params import Params
-from trading.engine.records import PositionClosed, PositionOpened
+from trading.engine.records import PositionClosed, PositionOpened, PositionUpdated
 from trading.engine.signals import Direction
 from trading.runtime.live import build_live_venue
-from trading.runtime.outputs import position_close_write, position_open_write
+from trading.runtime.outputs import (
+    position_close_write,
+    position_open_write,
+    position_update_write,
+)
 from trading.venues.base import VenueReport
 from trading.venues.kalshi import KalshiVenue, LiveSettings
 
@@ -153,10 +157,16 @@ class LiveRig:
         return [o for o in self.outputs if isinstance(o, PositionClosed)]
 
     async def store_trade(self) -> None:
-        """The persistence sink's two writes for the round trip (open, then close)."""
-        opened = next(o for o in self.outputs if isinstance(o, PositionOpened))
-        closed = self.closed()[-1]
-        for write in (position_open_write(opened, None), position_close_write(closed)):
+        """The persistence sink's writes for the round trip: open, each update, close."""
+        writes = []
+        for output in self.outputs:
+            if isinstance(output, PositionOpened):
+                writes.append(position_open_write(output, None))
+            elif isinstance(output, PositionUpdated):
+                writes.append(position_update_write(output))
+            elif isinstance(output, PositionClosed):
+                writes.append(position_close_write(output))
+        for write in writes:
             await sync_to_async(write.fn)(**write.kwargs)
 
 

@@ -301,6 +301,12 @@ async def test_a_partial_exit_hands_the_remainder_to_the_next_exit():
             truth["fees"],
         )
         assert rig.account.position(ticker).position == 0
+        # The stored row is the whole round trip, not what was open at the last partial.
+        await rig.store_trade()
+        row = await sync_to_async(Trade.objects.get)(position_uid=trade.position_uid)
+        assert row.entry_cost == Decimal(truth["cost"]) / MICROS_PER_DOLLAR
+        assert row.contracts == Decimal(count) / 100
+        assert row.exit_proceeds == Decimal(truth["proceeds"]) / MICROS_PER_DOLLAR
 
 
 async def test_wallet_drift_after_an_exit_is_flagged():

@@ -27,8 +27,9 @@ old parameter hash put back, both the stripped and the complete outputs hash to 
 of the rename exactly; counts and trade lists did not move.
 
 Issue #21 (the live lane) re-took both "all outputs" hashes of each entry for the new lane
-parameter ``live_entry_slippage`` (default 0: a live entry's limit is the touch unless the
-operator widens it); counts and trade lists did not move.
+parameters ``live_entry_slippage`` (default 0: a live entry's limit is the touch unless the
+operator widens it) and the edge profile's ``edge_live_*`` (default off); counts and trade
+lists did not move.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ GOLDEN = {
         8161,
         12,
         "34ec31c596d29b508273474c5ba1c19758fa543edd7848f9cc94a157ac26f517",
-        "86d6930aa3ede5f08d64006a33e17e4d0aac1ed3d0801234358973adda772d21",
+        "297c9ec553e75ccce61d6486c8d0f83fdfd145887303f9b45a6716a91bf151a0",
     ),
     # Re-taken when the paper venue replaced the old in-engine fill driver (same engine):
     # that driver filled a due order after applying the event that crossed its due time and
@@ -94,7 +95,7 @@ GOLDEN = {
         6249,
         17,
         "e19117415f417ca77fc673ca7d3aa03e896f9329417dca9d7d82daf7058aff19",
-        "e7d8a850c025195a9f591126c83722f9dd0d087089e048d02a0bcb9e4262274f",
+        "f9bd3f2313d65778b5fbd2293cb2133dbb16ae799f74c79820b7d1079bd149e8",
     ),
 }
 
@@ -110,11 +111,11 @@ GOLDEN = {
 GOLDEN_COMPLETE = {
     (11, 60, 0): (
         11893,
-        "8a2e9dddba247920976c868a3ab417b881987249acd81f685220d40b0a8006e0",
+        "a490fe2109c49f2a2e33dd73dfde1c87e242365731ca9dcec7a744cbdb44cb02",
     ),
     (7, 60, 250): (
         9988,
-        "9194de894f1082be746c8a0d9005a0d41f90f52eaea64179a9737d23c9979a7c",
+        "e40976e15b5cb7e17d57ceede317c357f73e135d5e6e3692a9600fd73596721a",
     ),
 }
 ADDED_RECORDS = frozenset({"lane_status", "market_snapshot"})
