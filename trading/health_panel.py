@@ -87,6 +87,7 @@ def trader_troubles(payload: dict[str, Any]) -> list[dict[str, str]]:
         )
     troubles.extend(_recorder_troubles(payload.get("recorder")))
     troubles.extend(_stuck_holds(payload.get("held_contracts")))
+    troubles.extend(_live_reconcile_troubles(payload.get("live_reconcile")))
     if payload.get("orders_unfilled"):
         troubles.append(
             {
@@ -184,3 +185,24 @@ def _db_state() -> str:
         return "ok"
     except Exception as error:  # the panel reports it; nothing to recover here
         return f"error: {type(error).__name__}"
+
+
+def _live_reconcile_troubles(report: dict[str, Any] | None) -> list[dict[str, str]]:
+    """The live lane's reconciliation (#22): entries refused until the start pass, and
+    every orphan (it blocks entries) with its exposure."""
+    if not report:
+        return []
+    troubles = []
+    if not report.get("passed"):
+        text = f"live entries refused: {report.get('reason') or 'not reconciled yet'}"
+        troubles.append({"level": "bad", "label": "Live reconciliation", "text": text})
+    elif report.get("last_ok") is False:
+        text = f"the last pass failed (retried): {report.get('last_error')}"
+        troubles.append({"level": "warn", "label": "Live reconciliation", "text": text})
+    for orphan in report.get("orphans") or []:
+        text = (
+            f"{orphan['ticker']}: {orphan['contracts']:.2f} {orphan['side']}, exposure "
+            f"${orphan['exposure']:.2f} ({orphan['cause']}); live entries blocked"
+        )
+        troubles.append({"level": "bad", "label": "Live orphan", "text": text})
+    return troubles

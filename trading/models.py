@@ -363,3 +363,41 @@ class LiveTradeCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lane} {self.ticker} pnl {self.pnl} drift {self.drift} {self.flagged}"
+
+
+# --- live safety: orphans (issue #22) -----------------------------------------------------
+
+
+class LiveOrphan(models.Model):
+    """An exchange position the live lane did not hold as its own (domain.md §3.17.7), as
+    the operator sees it: what it is, what it exposes, why it was adopted, and how it
+    ended. The position manager's state (``LivePositionState``) is what blocks entries;
+    these rows follow it (one open row per lane and ticker) and keep the history."""
+
+    lane = models.CharField(max_length=32)
+    ticker = models.CharField(max_length=64)
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    contracts = count_field()
+    cost = money_field(help_text="what the open orphan cost, dollars (0: unknown)")
+    exposure = money_field(help_text="cost, or contracts × $1 when the cost is unknown")
+    cause = models.CharField(max_length=40)
+    counted = models.BooleanField(default=False)
+    detected_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.CharField(max_length=40, blank=True)
+    trade = models.ForeignKey(Trade, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["-detected_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lane", "ticker"],
+                condition=models.Q(closed_at__isnull=True),
+                name="live_orphan_one_open_per_ticker",
+            )
+        ]
+
+    def __str__(self) -> str:
+        state = f"closed {self.close_reason}" if self.closed_at else "open"
+        return f"{self.lane} orphan {self.ticker} {self.contracts} ({self.cause}, {state})"

@@ -31,6 +31,7 @@ from trading.models import (
     BreakerState,
     Decision,
     Lane,
+    LiveOrphan,
     LivePositionState,
     LiveTradeCheck,
     OpenPosition,
@@ -752,6 +753,11 @@ def live_status(*, paused: bool) -> dict[str, Any]:
         "contracts": (position.get("count") or 0) / 100,
         "round_trips": data.get("round_trips") or 0,
         "orphans": sorted(data.get("orphans") or {}),
+        # #22: each open orphan with its exposure (``LiveOrphan`` rows follow the state)
+        "orphan_rows": [
+            {"ticker": o.ticker, "contracts": o.contracts, "exposure": o.exposure}
+            for o in LiveOrphan.objects.filter(lane=Lane.LIVE, closed_at=None)
+        ],
         "unresolved": (data.get("unresolved") or {}).get("client_order_id"),
         "pause": ("settling" if holding else "paused") if paused else "off",
         "checks_flagged": LiveTradeCheck.objects.exclude(flagged="").count(),

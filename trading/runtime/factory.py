@@ -32,6 +32,7 @@ from mlgate.sink import FeaturesSink, ModelWatch
 from trading.notifications.sink import NotificationSink
 from trading.runtime.daemon import CandleSource, Daemon, DaemonConfig, Feed
 from trading.runtime.live import LIVE_LANE, LiveControls, build_live_venue, exchange_balance
+from trading.runtime.live_safety import live_safety_sink
 from trading.runtime.network import NetworkFeed
 from trading.runtime.session import VenueFactory
 from trading.runtime.sinks import Sink
@@ -180,6 +181,10 @@ async def build_network_daemon(
         wall_clock_ticks=endpoints.wall_clock_ticks,
         account_channels=("fill",) if live else (),
     )
+    if controls is not None:
+        # #22: reconciliation at start (entries refused until it passes), after every
+        # Kalshi reconnect and periodically; the orphan check while orphans exist.
+        sinks = [*sinks, live_safety_sink(controls.venue, feed)]
     daemon = build_daemon(
         config,
         start_ts=start,

@@ -210,6 +210,8 @@ class KalshiVenue:
         self._fill_waiters: list[asyncio.Event] = []
         self._claimed = False  # an entry accepted on the driver side, its task not done
         self._pending_coids: set[str] = set()  # engine orders the venue is working on
+        # Entry refusals from outside (#22: reconciliation not passed yet): "" = allowed.
+        self.entry_gates: list[Callable[[], str]] = []
 
     # --- the driver's side ----------------------------------------------------------------
 
@@ -225,6 +227,8 @@ class KalshiVenue:
             )
             if self.lock.locked():
                 refusal = refusal or "an order operation is in progress"
+            for gate in self.entry_gates:
+                refusal = refusal or gate()
             if refusal:
                 log.info("live_entry_refused", ticker=intent.ticker, reason=refusal)
                 return [self._ended(intent, "buy", 0, f"refused: {refusal}")]
@@ -767,7 +771,15 @@ class KalshiVenue:
             if intent.reason == "EMERGENCY_STOP" and reason != "market_closed" and left:
                 # §3.17.10: after the attempts, orphan it (entries stay blocked) and go FLAT.
                 signed = left if intent.side == "yes" else -left
-                state.adopt_orphan(ticker, signed, "EMERGENCY_STOP", self.clock.now_ms())
+                bought = max(1, position.bought) if position is not None else 1
+                state.adopt_orphan(
+                    ticker,
+                    signed,
+                    "EMERGENCY_STOP",
+                    self.clock.now_ms(),
+                    cost=position.entry_cost * left // bought if position is not None else None,
+                    fees=position.entry_fees * left // bought if position is not None else None,
+                )
                 state.position = None
                 state.to("FLAT")
             elif state.state == "EXITING":
@@ -841,7 +853,20 @@ class KalshiVenue:
             now = self.clock.now_ms()
             if verified:
                 # Still held after settlement: not ours to guess; the orphan path owns it.
-                state.adopt_orphan(ticker, verified, "SETTLEMENT_UNCONFIRMED", now)
+                # #22: a 409'd exit's position keeps that cause (its close is labelled
+                # EXPIRY_409_SETTLED); what it cost goes with it; the round trip is counted
+                # below, so the orphan is ``counted``.
+                cause = "EXPIRY_409" if ticker in state.closed_markets else "SETTLEMENT_UNCONFIRMED"
+                share = abs(verified), max(1, position.bought)
+                state.adopt_orphan(
+                    ticker,
+                    verified,
+                    cause,
+                    now,
+                    cost=position.entry_cost * share[0] // share[1],
+                    fees=position.entry_fees * share[0] // share[1],
+                    counted=True,
+                )
             state.position = None
             if state.state != "DESYNC":
                 state.to("FLAT")

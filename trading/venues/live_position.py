@@ -81,6 +81,11 @@ class Orphan:
     signed: int
     cause: str
     detected_ts: int
+    # #22 (trading.venues.orphans): what the exchange says it cost (micro-dollars, the
+    # held side's premium), its fees, and whether its round trip was already counted.
+    cost: int = 0
+    fees: int = 0
+    counted: bool = False
 
 
 @dataclass
@@ -129,9 +134,25 @@ class PositionManagerState:
         self.position.side = "yes" if exchange_signed > 0 else "no"
         self.to("OPEN")
 
-    def adopt_orphan(self, ticker: str, signed: int, cause: str, now: int) -> None:
-        """Idempotent per ticker: re-adopting replaces the count, never adds (BUG-015)."""
-        self.orphans[ticker] = Orphan(ticker, signed, cause, now)
+    def adopt_orphan(
+        self,
+        ticker: str,
+        signed: int,
+        cause: str,
+        now: int,
+        *,
+        cost: int | None = None,
+        fees: int | None = None,
+        counted: bool = False,
+    ) -> None:
+        """Idempotent per ticker (§3.17.7): re-adopting replaces the count, never adds
+        (BUG-015); ``cause`` only upgrades; ``counted`` is sticky; the first detection
+        time stays. The rules live in ``trading.venues.orphans.adopted``."""
+        from trading.venues.orphans import adopted
+
+        self.orphans[ticker] = adopted(
+            self.orphans.get(ticker), ticker, signed, cause, now, cost, fees, counted
+        )
         self.version += 1
 
     # --- gates ---------------------------------------------------------------------------
