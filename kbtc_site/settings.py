@@ -264,7 +264,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # Lanes and trading modes are the same choice set (paper/live): one schema name for both.
-    "ENUM_NAME_OVERRIDES": {"PaperLiveEnum": "trading.models.Lane"},
+    "ENUM_NAME_OVERRIDES": {
+        "PaperLiveEnum": "trading.models.Lane",
+        "StudyStatusEnum": "backtests.models.StudyStatus",
+    },
 }
 
 # Celery: Redis broker in the server profile; eager (in-process) in the embedded demo.
