@@ -218,7 +218,7 @@ class SimCore:
         window_sum, count = 0.0, 0
         if second >= window_start:
             count = second - window_start + 1
-            window_sum = sum(self.path.price_at_second(s) for s in range(window_start, second + 1))
+            window_sum = sum(self.path.prints(window_start, second + 1))
         basis = self.basis.get(market.ticker, 0.0)
         return FairInputs(
             spot=self.spot - basis,
