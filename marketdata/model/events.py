@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar, Literal
 
+from marketdata.model.frozen import fast_init
+
 Side = Literal["yes", "no"]
 Action = Literal["buy", "sell"]
 MarketPhase = Literal["listed", "open", "closed", "determined", "finalized"]
@@ -23,6 +25,7 @@ OrderStatus = Literal["resting", "canceled", "executed"]
 Level = tuple[int, int]  # (price units, count hundredths)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SpotTrade:
     kind: ClassVar[str] = "spot_trade"
@@ -33,6 +36,7 @@ class SpotTrade:
     recv_ts: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SpotTicker:
     kind: ClassVar[str] = "spot_ticker"
@@ -43,6 +47,7 @@ class SpotTicker:
     recv_ts: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BookSnapshot:
     """A full Kalshi book: bids only, YES and NO sides, each ``(price, count)``."""
@@ -55,6 +60,7 @@ class BookSnapshot:
     recv_ts: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BookDelta:
     """A signed change of resting size at one price on one side (price in that side's space)."""
@@ -69,6 +75,7 @@ class BookDelta:
     recv_ts: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PublicTrade:
     kind: ClassVar[str] = "public_trade"
@@ -81,6 +88,7 @@ class PublicTrade:
     recv_ts: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MarketStatus:
     """A contract's metadata and lifecycle phase; ``result`` only once determined."""
@@ -98,6 +106,7 @@ class MarketStatus:
     recv_ts: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderUpdate:
     kind: ClassVar[str] = "order_update"
@@ -114,6 +123,7 @@ class OrderUpdate:
     recv_ts: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OwnFill:
     kind: ClassVar[str] = "own_fill"
@@ -131,6 +141,7 @@ class OwnFill:
     recv_ts: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ClockTick:
     """Emitted by the driver whenever event time crosses a whole second."""

@@ -218,7 +218,7 @@ class SimCore:
         window_sum, count = 0.0, 0
         if second >= window_start:
             count = second - window_start + 1
-            window_sum = sum(self.path.price_at_second(s) for s in range(window_start, second + 1))
+            window_sum = sum(self.path.prints(window_start, second + 1))
         basis = self.basis.get(market.ticker, 0.0)
         return FairInputs(
             spot=self.spot - basis,
@@ -231,10 +231,12 @@ class SimCore:
 
     def _fair(self, market: SimMarket, second: int) -> tuple[float, float]:
         """(fair YES probability, momentum in sigmas) from prints up to ``second`` only."""
-        inputs = self.fair_inputs(market, second)
-        fair = inputs.fair(self.sigma_scale)
-        momentum = (self.recent[-1] - self.recent[0]) / (inputs.sigma * math.sqrt(len(self.recent)))
-        return fair, momentum
+        return self.fair_inputs(market, second).fair(self.sigma_scale), self._momentum()
+
+    def _momentum(self) -> float:
+        """The recent prints' move in sigmas (the maker's lean, the takers' side)."""
+        sigma = max(self.vol.sigma_dollars, 0.01)  # fair_inputs' sigma
+        return (self.recent[-1] - self.recent[0]) / (sigma * math.sqrt(len(self.recent)))
 
     def _quote_for(self, market: SimMarket, second: int) -> Quote:
         fair, momentum = self._fair(market, second)
@@ -310,7 +312,7 @@ class SimCore:
         arrivals = _poisson(self.flow, rate)
         if not arrivals:
             return []
-        _, momentum = self._fair(market, second)
+        momentum = self._momentum()
         stamps = sorted(
             self.flow.randrange(earliest, second * 1000 + 1000) for _ in range(arrivals)
         )

@@ -226,6 +226,20 @@ class PricePath:
         minute_ts = (second - second % SECONDS_PER_MINUTE) * 1000
         return second_prices(self.seed, self.history.bar(minute_ts))[second % SECONDS_PER_MINUTE]
 
+    def prints(self, first: int, stop: int) -> list[float]:
+        """The prints of seconds ``[first, stop)`` in order (``price_at_second`` of each,
+        one minute's slice at a time)."""
+        out: list[float] = []
+        second = first
+        while second < stop:
+            offset = second % SECONDS_PER_MINUTE
+            minute_start = second - offset
+            end = min(stop, minute_start + SECONDS_PER_MINUTE)
+            prices = second_prices(self.seed, self.history.bar(minute_start * 1000))
+            out += prices[offset : offset + end - second]
+            second = end
+        return out
+
     def average(self, end_second: int, window: int = 60) -> float:
         """Simple average of the ``window`` prints in seconds ``[end - window, end)``."""
-        return sum(self.price_at_second(s) for s in range(end_second - window, end_second)) / window
+        return sum(self.prints(end_second - window, end_second)) / window

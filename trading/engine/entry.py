@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from marketdata.model.book import OrderBook
+from marketdata.model.frozen import fast_init
 from marketdata.model.units import PRICE_MAX
 from trading.engine import guards
 from trading.engine.edge import edge_verdict
 from trading.engine.features import entry_features
-from trading.engine.frozen import fast_init
 from trading.engine.lane import Lane, PendingOrder
 from trading.engine.market import MarketState
 from trading.engine.mlgate import MlGate

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from marketdata.model.candles import Candle
-from trading.engine.frozen import fast_init
+from marketdata.model.frozen import fast_init
 from trading.engine.params import Params
 from trading.engine.regime import Regime
 from trading.engine.signals import Direction

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from marketdata.model.events import Side
-from trading.engine.frozen import fast_init
+from marketdata.model.frozen import fast_init
 
 Purpose = Literal["entry", "exit"]
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from trading.engine.frozen import fast_init
+from marketdata.model.frozen import fast_init
 
 
 class _Record:

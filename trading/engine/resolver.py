@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from trading.engine.frozen import fast_init
+from marketdata.model.frozen import fast_init
 from trading.engine.params import Params
 from trading.engine.regime import Regime
 from trading.engine.signals import Direction

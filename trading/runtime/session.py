@@ -154,7 +154,9 @@ class Session:
         reports = venue.on_event(event)
         if reports:
             self._report(reports, out)
-        self._handle(engine.on_event(event), out)
+        outputs = engine.on_event(event)
+        if outputs:  # most events change nothing the sinks hear of
+            self._handle(outputs, out)
         due = venue.next_due_ts()
         if due is not None and due <= now:
             self._report(venue.execute_due(now), out)

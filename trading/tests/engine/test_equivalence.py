@@ -47,9 +47,9 @@ import pytest
 
 from marketdata.model.book import OrderBook
 from marketdata.model.candles import Candle
+from marketdata.model.frozen import fast_init
 from marketdata.sim.stream import generate_events, stream_sha256
 from trading.engine.engine import Engine, Output
-from trading.engine.frozen import fast_init
 from trading.engine.market import MarketState
 from trading.engine.params import DEFAULT_PARAMS, Params
 from trading.engine.records import Decision, trade_list_hash
