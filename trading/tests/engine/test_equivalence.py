@@ -48,6 +48,7 @@ import pytest
 from marketdata.model.book import OrderBook
 from marketdata.model.candles import Candle
 from marketdata.model.frozen import fast_init
+from marketdata.sim import prices
 from marketdata.sim.stream import generate_events, stream_sha256
 from trading.engine.engine import Engine, Output
 from trading.engine.market import MarketState
@@ -146,6 +147,18 @@ def rows_sha256(rows: Sequence[dict]) -> str:
     return digest.hexdigest()
 
 
+@pytest.fixture
+def fresh_synthetic_path():
+    """The synthetic path as a fresh process draws it. Its daily anchors are a chain whose
+    random stream restarts at each extension (``marketdata.sim.prices._anchor``), so a day's
+    prices depend on which days the process asked for before: the goldens are a fresh
+    process's, whatever other tests ran first."""
+    prices._ANCHORS.clear()
+    prices._synthetic_day.cache_clear()
+    prices.second_prices.cache_clear()
+
+
+@pytest.mark.usefixtures("fresh_synthetic_path")
 @pytest.mark.parametrize(("seed", "minutes", "latency_ms"), sorted(GOLDEN))
 def test_simulator_streams_produce_the_golden_outputs(seed, minutes, latency_ms):
     stream, count, trades, trade_hash, all_hash = GOLDEN[(seed, minutes, latency_ms)]
