@@ -242,9 +242,9 @@ def press(driver: Chrome, label: str) -> None:
 
 def check_requests(events: list[dict[str, Any]]) -> None:
     """Since the dashboard's document was requested: the page itself, static files, the
-    socket and the Backtest panel's one lazy load, nothing else (no polling: the panel polls
-    only while a backtest runs, and none does here; pushed frames never make the page
-    request anything)."""
+    socket and the Backtest and Tuning panels' one lazy load each, nothing else (no polling:
+    the panels poll only while a backtest or a study runs, and none does here; pushed frames
+    never make the page request anything)."""
     urls = [
         urlparse(e["params"]["request"]["url"])
         for e in events
@@ -254,9 +254,9 @@ def check_requests(events: list[dict[str, Any]]) -> None:
     paths = [url.path for url in urls if url.scheme != "data"]
     assert paths[0] == "/", "the log starts with the dashboard's document"
     others = [p for p in paths[1:] if not p.startswith("/static/")]
-    assert others in ([], ["/backtests/panel"]), (
-        f"requests besides the socket and static files: {others}"
-    )
+    lazy = {"/backtests/panel", "/backtests/tuning-panel"}
+    assert set(others) <= lazy, f"requests besides the socket and static files: {others}"
+    assert len(others) == len(set(others)), f"a panel was requested again (polling): {others}"
 
 
 def utc_day(ts_ms: int) -> str:
