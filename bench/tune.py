@@ -6,8 +6,9 @@ one market group) with the seeded random sampler, in one batch, over a seeded sy
 written as a kline file (so the benchmark needs no shared data) with the simulator's books;
 the period is cut in two time spans, so the batch is two tasks, one per worker. Workers are
 started here (``celery worker --pool=solo -Q bench-tune``: a queue of its own, so nothing
-else's tasks are touched) on the configured database and Redis (``DATABASE_URL``,
-``REDIS_URL``); the study's rows stay there (kind ``walk_forward``, requested by ``bench``).
+else's tasks are touched) on the configured Redis (``REDIS_URL``) and a throwaway database
+beside the configured one (``test_<name>``, created and migrated first, dropped after, as
+the recorder and latency benchmarks do), so it runs on a database that was never migrated.
 
 ``wall_seconds``: from the first ask to the stored result (workers already up);
 ``lane_days_per_second``: sets × simulated days / wall seconds. ``--smoke``: 8 sets × 1 day.
@@ -33,6 +34,24 @@ def run(*, smoke: bool) -> dict[str, Any]:
     import django
 
     django.setup()
+    from django.db import connection
+
+    configured = connection.settings_dict["NAME"]
+    if connection.vendor != "postgresql":
+        raise SystemExit("the tune benchmark needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)")
+    throwaway = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    url = os.environ["DATABASE_URL"]
+    worker_env = {**os.environ, "DATABASE_URL": url[: url.rindex("/") + 1] + throwaway}
+    try:
+        return _measure(smoke, worker_env)
+    finally:
+        from backtests.search import close_storage
+
+        close_storage()
+        connection.creation.destroy_test_db(configured, verbosity=0)
+
+
+def _measure(smoke: bool, worker_env: dict[str, str]) -> dict[str, Any]:
     from backtests.models import RunStatus
     from backtests.study import StudyRequest, run_study, study_create
     from backtests.tasks import run_walk_forward_task
@@ -79,7 +98,7 @@ def run(*, smoke: bool) -> dict[str, Any]:
                     "--without-heartbeat",
                     "--loglevel=WARNING",
                 ],
-                env=dict(os.environ),
+                env=worker_env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
