@@ -225,7 +225,15 @@ def test_a_study_killed_half_way_resumes_without_redoing_finished_work(tmp_path)
     assert done.tasks.count() == 4
     assert done.result["trials_evaluated"] == 4
     reference = run_study(study_create(tiny_request(klines, batch_size=1)).pk)
-    assert done.result["windows"] == reference.result["windows"]
+    # Trial numbers are Optuna's ids: a trial the killed process asked and never stored is
+    # failed, so the resumed study may number the same parameter set differently.
+    assert without_trial_ids(done.result["windows"]) == without_trial_ids(
+        reference.result["windows"]
+    )
+
+
+def without_trial_ids(windows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in w.items() if k != "trial"} for w in windows]
 
 
 @pytest.mark.parametrize("kind", search.SAMPLERS)

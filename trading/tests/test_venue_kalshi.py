@@ -14,6 +14,7 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 
 from marketdata.model.units import MICROS_PER_DOLLAR
+from marketdata.sim.order_types import OrderRequest
 from trading.models import LivePositionState, LiveTradeCheck, Trade
 from trading.runtime.live import load_live_state
 from trading.tests.live_harness import LiveRig, live_rig
@@ -263,20 +264,34 @@ async def test_a_short_settles_on_the_other_side():
         assert trade.pnl == payout - truth["cost"] - truth["fees"]
 
 
+def another_trader_bids(rig: LiveRig, ticker: str, price: int, count: int) -> None:
+    """Another account rests a bid for ``count`` YES at ``price``."""
+    request = OrderRequest(
+        ticker=ticker,
+        book_side="bid",
+        yes_price=price,
+        count=count,
+        time_in_force="good_till_canceled",
+        client_order_id="another-trader-1",
+        side="yes",
+        action="buy",
+    )
+    _order, events = rig.sim.exchange.engine.place("another-trader", request, rig.now())
+    rig.sim.exchange.publish(events)
+
+
 async def test_a_partial_exit_hands_the_remainder_to_the_next_exit():
     async with live_rig() as rig:
         ticker = await opened(rig, "yes", 150_000)
         held = rig.venue.state.position
         assert held is not None
-        # One attempt, floored where the bids above cannot take the whole position.
-        book = await rig.venue.rest.get_orderbook(ticker)
-        floor, depth = None, 0
-        for price, size in sorted(book.yes, reverse=True):
-            if depth + size >= held.count:
-                break
-            depth += size
-            floor = price
-        assert floor is not None, "the best bid alone would take the position"
+        # One attempt, floored where only half the position can sell: another trader bids
+        # for half inside the spread (between the maker's quotes, which move every second),
+        # and the floor is that bid.
+        (bid, _), (ask, _) = await rig.top(ticker)
+        assert ask - bid >= 200, "a one-cent spread leaves no room inside it"
+        floor = bid + (ask - bid) // 200 * 100
+        another_trader_bids(rig, ticker, floor, held.count // 2)
         rig.venue.settings = LiveSettings(
             exit_attempts=1,
             expiry_first_floor_cents=-(-floor // 100),
