@@ -17,8 +17,6 @@ the recorder and latency benchmarks do), so it runs on a database that was never
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -56,7 +54,7 @@ def _measure(smoke: bool, worker_env: dict[str, str]) -> dict[str, Any]:
     from backtests.study import StudyRequest, run_study, study_create
     from backtests.tasks import run_walk_forward_task
     from backtests.tests.helpers import synthetic_bars, write_klines
-    from kbtc_site.celery import app
+    from kbtc_site.celery_workers import WorkersDidNotStart, celery_workers
 
     sets, days = (8, 1) if smoke else (200, 30)
     windows = (0.5, 0.25, 0.25) if smoke else (20, 5, 5)
@@ -79,52 +77,19 @@ def _measure(smoke: bool, worker_env: dict[str, str]) -> dict[str, Any]:
             history=str(klines),
             sim_seed=SEED,
         )
-        workers = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "kbtc_site",
-                    "worker",
-                    "--pool=solo",
-                    "-Q",
-                    QUEUE,
-                    "-n",
-                    f"bench-tune-{i}@%h",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                    "--loglevel=WARNING",
-                ],
-                env=worker_env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for i in range(2)
-        ]
         try:
-            deadline = time.monotonic() + 120
-            while len(app.control.ping(timeout=0.5) or []) < 2:
-                if any(w.poll() is not None for w in workers) or time.monotonic() > deadline:
-                    raise SystemExit("the bench workers did not start")
-            study = study_create(request, requested_by="bench")
-            started = time.perf_counter()
-            study = run_study(
-                study.pk,
-                dispatch=lambda pk: run_walk_forward_task.apply_async((pk,), queue=QUEUE),
-            )
-            wall = time.perf_counter() - started
-        finally:
-            for w in workers:
-                w.terminate()
-            for w in workers:
-                try:
-                    w.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    w.kill()
-                    w.wait()
+            with celery_workers(
+                2, prefix="bench-tune-", env=worker_env, queue=QUEUE, timeout_s=120, purge=False
+            ):
+                study = study_create(request, requested_by="bench")
+                started = time.perf_counter()
+                study = run_study(
+                    study.pk,
+                    dispatch=lambda pk: run_walk_forward_task.apply_async((pk,), queue=QUEUE),
+                )
+                wall = time.perf_counter() - started
+        except WorkersDidNotStart as exc:
+            raise SystemExit(f"the bench workers did not start: {exc}") from exc
     tasks = list(study.tasks.filter(status=RunStatus.DONE))
     result = study.result
     return {

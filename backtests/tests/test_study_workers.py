@@ -17,6 +17,7 @@ from backtests.study import celery_dispatch, run_study, study_create
 from backtests.tests.helpers import kline_file
 from backtests.tests.test_study import tiny_request
 from kbtc_site.celery import app as celery_app
+from kbtc_site.celery_workers import celery_workers, database_url, start_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
 
@@ -28,51 +29,9 @@ TWO_GROUPS = {
 
 @pytest.fixture
 def two_workers(transactional_db: None) -> Iterator[list[subprocess.Popen[bytes]]]:
-    celery_app.control.purge()
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-    }
-    workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "kbtc_site",
-                "worker",
-                "--pool=solo",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel=WARNING",
-                "-n",
-                f"wf{i}@%h",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for i in range(2)
-    ]
-    try:
-        deadline = time.monotonic() + 90
-        while len(celery_app.control.ping(timeout=0.5) or []) < 2:
-            assert all(w.poll() is None for w in workers), "a worker exited at start"
-            assert time.monotonic() < deadline, "the workers did not answer in 90 s"
+    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict)}
+    with celery_workers(2, prefix="wf", env=env) as workers:
         yield workers
-    finally:
-        for w in workers:
-            if w.poll() is None:
-                w.terminate()
-        for w in workers:
-            try:
-                w.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                w.kill()
-                w.wait()
 
 
 def test_a_study_on_two_workers_equals_the_same_study_in_process(two_workers, tmp_path):
@@ -91,35 +50,19 @@ def test_a_study_on_two_workers_equals_the_same_study_in_process(two_workers, tm
     assert {t.data_sha256 for t in tasks} == {t.data_sha256 for t in eager.tasks.all()}
 
 
-def start_worker(name: str) -> subprocess.Popen[bytes]:
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "kbtc_site", "worker", "--pool=solo",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING",
-         "-n", f"{name}@%h"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_task_loses_nothing_another_runs_it_again(tmp_path):
     from backtests.models import RunStatus, WalkForwardTask
 
-    celery_app.control.purge()
+    celery_app.control.purge()  # tasks an earlier run left in this Redis database
     klines = kline_file(tmp_path, hours_after=26)
     request = tiny_request(
         klines, end_ts=tiny_request(klines).start_ts + 24 * 3_600_000,
         space={"name": "one", "dimensions": {"stop_loss_frac": [0.02]}},
     )  # fmt: skip
     study = study_create(request)
-    db = connection.settings_dict
-    env = {**os.environ, "DATABASE_URL":
-           f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}  # fmt: skip
-    first = start_worker("doomed")
+    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict)}
+    first = start_worker("doomed", env=env)
     coordinator = subprocess.Popen(
         [sys.executable, "manage.py", "walk_forward", "--resume", str(study.pk), "--workers",
          "--no-progress"],
@@ -133,7 +76,7 @@ def test_a_worker_killed_mid_task_loses_nothing_another_runs_it_again(tmp_path):
             time.sleep(0.2)
         first.kill()  # SIGKILL mid-task: its row says running, its heartbeat stops
         first.wait()
-        second = start_worker("survivor")
+        second = start_worker("survivor", env=env)
         assert coordinator.wait(timeout=600) == 0
     finally:
         for process in (first, second, coordinator):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from backtests.models import BacktestRun, RunStatus
 from backtests.request import BacktestRequest, RequestError
 from backtests.tasks import sweep_stale_backtests
 from backtests.tests.helpers import SEED, START, kline_file
-from kbtc_site.celery import app as celery_app
+from kbtc_site.celery_workers import celery_workers, database_url
 from trading.models import ControlAudit
 from trading.services.controls import Actor
 
@@ -32,34 +31,10 @@ HOUR_MS = 3_600_000
 
 @pytest.fixture
 def worker(transactional_db: None) -> Iterator[subprocess.Popen[bytes]]:
-    celery_app.control.purge()  # tasks an earlier run left in this Redis database
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        # the worker writes where this test reads: the test database, committed rows
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "kbtc_site", "worker", "--pool=solo",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not celery_app.control.ping(timeout=0.5):
-            assert process.poll() is None, "the worker exited at start"
-            assert time.monotonic() < deadline, "the worker did not answer in 60 s"
+    # the worker writes where this test reads: the test database, committed rows
+    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict)}
+    with celery_workers(1, env=env, timeout_s=60) as [process]:
         yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture

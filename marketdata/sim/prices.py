@@ -122,22 +122,25 @@ def synthetic_history(
     return PriceHistory(bars)
 
 
-_ANCHORS: dict[tuple[int, float], list[tuple[float, float]]] = {}
+_ANCHORS: dict[tuple[int, float], tuple[list[tuple[float, float]], random.Random]] = {}
 
 
 def _anchor(seed: int, day: int, price: float) -> tuple[float, float]:
     """(open price, per-minute volatility) of synthetic day ``day``: a mean-reverting chain
-    from the origin, so prices stay BTC-like over years and any day is cheap to reach."""
-    chain = _ANCHORS.setdefault((seed, price), [(price, _BASE_VOL)])
-    if len(chain) <= day:
-        rng = random.Random(f"kbtc-synthetic-days:{seed}:{len(chain)}")
-        while len(chain) <= day:
-            level, vol = chain[-1]
-            drift = -0.01 * math.log(level / price)
-            level = round(level * math.exp(drift + rng.gauss(0.0, vol * math.sqrt(DAY_MINUTES))), 2)
-            log_vol = math.log(vol)
-            log_vol += rng.gauss(0.0, 0.3) - 0.1 * (log_vol - math.log(_BASE_VOL))
-            chain.append((level, min(0.003, max(0.0002, math.exp(log_vol)))))
+    from the origin, so prices stay BTC-like over years and any day is cheap to reach. The
+    chain is one random stream, continued where it stopped: a day's anchor does not depend
+    on which days were asked for before."""
+    key = (seed, price)
+    if key not in _ANCHORS:
+        _ANCHORS[key] = ([(price, _BASE_VOL)], random.Random(f"kbtc-synthetic-days:{seed}:1"))
+    chain, rng = _ANCHORS[key]
+    while len(chain) <= day:
+        level, vol = chain[-1]
+        drift = -0.01 * math.log(level / price)
+        level = round(level * math.exp(drift + rng.gauss(0.0, vol * math.sqrt(DAY_MINUTES))), 2)
+        log_vol = math.log(vol)
+        log_vol += rng.gauss(0.0, 0.3) - 0.1 * (log_vol - math.log(_BASE_VOL))
+        chain.append((level, min(0.003, max(0.0002, math.exp(log_vol)))))
     return chain[day]
 
 

@@ -10,6 +10,7 @@ import pytest
 from marketdata.model.book import OrderBook
 from marketdata.model.events import BookDelta, BookSnapshot, MarketStatus, PublicTrade, SpotTicker
 from marketdata.model.ticks import is_valid_order_price
+from marketdata.sim import prices
 from marketdata.sim.prices import PriceHistory, PricePath, second_prices, synthetic_history
 from marketdata.sim.schedule import average_cents
 from marketdata.sim.stream import generate_events, history_for, stream_sha256
@@ -105,6 +106,24 @@ def test_intraminute_prints_match_the_bar():
         assert prints[-1] == bar.close
         assert max(prints) == bar.high
         assert min(prints) == bar.low
+
+
+def test_a_synthetic_day_does_not_depend_on_which_days_were_drawn_before():
+    """A demo restarted at its saved time must see the market it left, whatever it drew first."""
+    day = 86_400_000
+    later, earlier = START + 40 * day, START + 3 * day
+
+    def fresh() -> None:
+        prices._ANCHORS.clear()
+        prices._synthetic_day.cache_clear()
+
+    fresh()
+    synthetic_history(17, earlier, 60)
+    after_a_short_chain = synthetic_history(17, later, 60).bars
+    fresh()
+    after_a_long_chain = synthetic_history(17, later, 60).bars
+    fresh()
+    assert after_a_short_chain == after_a_long_chain
 
 
 def test_the_maker_never_sees_future_prices():

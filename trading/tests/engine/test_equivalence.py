@@ -30,6 +30,13 @@ Issue #21 (the live lane) re-took both "all outputs" hashes of each entry for th
 parameters ``live_entry_slippage`` (default 0: a live entry's limit is the touch unless the
 operator widens it) and the edge profile's ``edge_live_*`` (default off); counts and trade
 lists did not move.
+
+The synthetic path's daily anchors were one random stream per extension of their chain, so
+a day's prices depended on which days the process had drawn before (a demo restart could
+change its market; these goldens needed a fixture resetting the chain). The chain is now
+one stream continued where it stopped, which moved both streams: all values of both
+entries were re-taken then, with the engine unchanged, and the same values come out
+whichever entry runs first.
 """
 
 from __future__ import annotations
@@ -48,7 +55,6 @@ import pytest
 from marketdata.model.book import OrderBook
 from marketdata.model.candles import Candle
 from marketdata.model.frozen import fast_init
-from marketdata.sim import prices
 from marketdata.sim.stream import generate_events, stream_sha256
 from trading.engine.engine import Engine, Output
 from trading.engine.market import MarketState
@@ -80,11 +86,11 @@ GOLDEN = {
     # Both streams re-taken for issue #17 (simulator realism: start-independent synthetic
     # path, calibrated maker, more public volume); the engine did not change.
     (11, 60, 0): (
-        "0b599716d75e81475b766899544926755d35cde461f4dd0d81f3f714207472b9",
-        8161,
-        12,
-        "34ec31c596d29b508273474c5ba1c19758fa543edd7848f9cc94a157ac26f517",
-        "297c9ec553e75ccce61d6486c8d0f83fdfd145887303f9b45a6716a91bf151a0",
+        "85e4db64d6e8c798138db0491b81b61bd24c50294893aacf07beeb4871d952a0",
+        6123,
+        14,
+        "de2046ca8c0f165b66e2f4446126bc01d6d43848cc79867621af80438f240222",
+        "44e65d94804c62d50a0f855781217a9a4554e779db1f78fde2581bb45cd50fa5",
     ),
     # Re-taken when the paper venue replaced the old in-engine fill driver (same engine):
     # that driver filled a due order after applying the event that crossed its due time and
@@ -92,11 +98,11 @@ GOLDEN = {
     # Same trades at the same prices; fill times move, and an exit filled before the next
     # second's evaluation adds four REENTRY_COOLDOWN decisions (was 6563 outputs).
     (7, 60, 250): (
-        "7f149b6cd77a53de1671e6ed3740ca5dba2570a4bb3e02fe2368acf8073d11e1",
-        6249,
-        17,
-        "e19117415f417ca77fc673ca7d3aa03e896f9329417dca9d7d82daf7058aff19",
-        "f9bd3f2313d65778b5fbd2293cb2133dbb16ae799f74c79820b7d1079bd149e8",
+        "e7926054325638bc4e53e8f964cd7cc6e684837fa618a3a9a302869522cd44c6",
+        7087,
+        12,
+        "f7e28f9dba4ca9bb10199fd1665ee69bfe86070b71718e86373ddfc7280b338f",
+        "1e3ae3228635b2dbe5f2d1da81ca2babe280654c9d8de1a7be5193aff0385706",
     ),
 }
 
@@ -111,12 +117,12 @@ GOLDEN = {
 # (seed, minutes, latency ms) → (outputs, all outputs sha256).
 GOLDEN_COMPLETE = {
     (11, 60, 0): (
-        11893,
-        "a490fe2109c49f2a2e33dd73dfde1c87e242365731ca9dcec7a744cbdb44cb02",
+        9857,
+        "37d46851eb0c7a9c1f2499515e25a208adabaa0c6b40e34379cea7eb29307f0f",
     ),
     (7, 60, 250): (
-        9988,
-        "e40976e15b5cb7e17d57ceede317c357f73e135d5e6e3692a9600fd73596721a",
+        10819,
+        "bf1265e6f3133d4d0bd3bfdf6472f75b387c2d7c38eb80e19e84de92a9927934",
     ),
 }
 ADDED_RECORDS = frozenset({"lane_status", "market_snapshot"})
@@ -147,18 +153,6 @@ def rows_sha256(rows: Sequence[dict]) -> str:
     return digest.hexdigest()
 
 
-@pytest.fixture
-def fresh_synthetic_path():
-    """The synthetic path as a fresh process draws it. Its daily anchors are a chain whose
-    random stream restarts at each extension (``marketdata.sim.prices._anchor``), so a day's
-    prices depend on which days the process asked for before: the goldens are a fresh
-    process's, whatever other tests ran first."""
-    prices._ANCHORS.clear()
-    prices._synthetic_day.cache_clear()
-    prices.second_prices.cache_clear()
-
-
-@pytest.mark.usefixtures("fresh_synthetic_path")
 @pytest.mark.parametrize(("seed", "minutes", "latency_ms"), sorted(GOLDEN))
 def test_simulator_streams_produce_the_golden_outputs(seed, minutes, latency_ms):
     stream, count, trades, trade_hash, all_hash = GOLDEN[(seed, minutes, latency_ms)]

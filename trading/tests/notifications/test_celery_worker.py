@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
 
-from kbtc_site.celery import app as celery_app
+from kbtc_site.celery_workers import celery_workers
 from trading.notifications.embeds import CHANNELS
 from trading.notifications.sink import NotificationSink
 from trading.notifications.status import KEY, channel_states
@@ -32,40 +31,10 @@ def worker(settings: Any, server: WebhookServer) -> Iterator[subprocess.Popen[by
     urls = {channel: server.url(channel) for channel in CHANNELS}
     settings.KBTC = {**settings.KBTC, "DISCORD_WEBHOOKS": urls}
     cache.delete_many([KEY.format(channel) for channel in CHANNELS])
-    celery_app.control.purge()  # tasks an earlier run left in this Redis database
     env = {**os.environ, **{f"DISCORD_{c.upper()}_WEBHOOK": url for c, url in urls.items()}}
     assert env["REDIS_URL"] == django_settings.ENV.redis_url
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "kbtc_site",
-            "worker",
-            "--pool=solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel=INFO",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not celery_app.control.ping(timeout=0.5):
-            assert process.poll() is None, "the worker exited at start"
-            assert time.monotonic() < deadline, "the worker did not answer in 60 s"
+    with celery_workers(1, env=env, loglevel="INFO", timeout_s=60) as [process]:
         yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def states() -> dict[str, dict[str, str]]:
