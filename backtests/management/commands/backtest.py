@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import json
-import sys
-import time
 from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
-from backtests.driver import DataGap
+from backtests.management.options import add_data_options, data_fields, data_line, pass_progress
 from backtests.models import BacktestRun
 from backtests.report import write_report
-from backtests.request import BacktestRequest, RequestError, dollars_to_micros
-from backtests.runner import BacktestCancelled, PassOutcome, backtest_run, summary
+from backtests.request import BacktestRequest, RequestError
+from backtests.runner import PassOutcome, backtest_run, summary
 from backtests.sources import SourceError
 from marketdata.management.commands.backfill_klines import parse_utc
 from marketdata.recorder.rows import utc_to_ms
 from mlgate.models import ModelVersion
 from mlgate.predictor import GatePredictor
 from mlgate.services import load_predictor
-from trading.engine.engine import DEFAULT_BANKROLL
 
 
 def ml_predictor(choice: str | None, *, below_floor: bool = False) -> GatePredictor | None:
@@ -56,24 +52,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--start", required=True, type=parse_utc, help="UTC, inclusive")
         parser.add_argument("--end", required=True, type=parse_utc, help="UTC, exclusive")
-        parser.add_argument(
-            "--source", choices=("journal", "history", "archive"), default="history"
-        )
-        parser.add_argument(
-            "--history",
-            default=None,
-            help="1-minute kline file (default KBTC_HISTORY), or 'table' for the candles table",
-        )
-        parser.add_argument("--settled", type=Path, default=None, help="settled-markets file")
-        parser.add_argument("--seed", type=int, default=1, help="simulated books' seed")
-        parser.add_argument("--archive-dir", type=Path, default=None)
-        parser.add_argument("--stream", default="journal", help="archive stream name")
+        add_data_options(parser)
         parser.add_argument(
             "--params", default="default", help="'default', 'stored' or a .json/.toml file"
         )
         parser.add_argument("--lane", choices=("paper", "live"), default="paper")
-        parser.add_argument("--bankroll", default=str(DEFAULT_BANKROLL / 1_000_000))
-        parser.add_argument("--latency-ms", type=int, default=200)
         parser.add_argument(
             "--max-gap-s", type=int, default=120, help="longest stretch without events allowed"
         )
@@ -106,17 +89,10 @@ class Command(BaseCommand):
             request = BacktestRequest(
                 start_ts=utc_to_ms(options["start"]),
                 end_ts=utc_to_ms(options["end"]),
-                source=options["source"],
-                history=options["history"],
-                settled=str(options["settled"]) if options["settled"] else None,
-                seed=options["seed"],
-                archive_dir=str(options["archive_dir"]) if options["archive_dir"] else None,
-                stream=options["stream"],
                 params=options["params"],
                 lane=options["lane"],
-                bankroll=dollars_to_micros(options["bankroll"]),
-                latency_ms=options["latency_ms"],
                 max_gap_s=options["max_gap_s"],
+                **data_fields(options),
             )
             sets = request.check()
             source = request.source_of()
@@ -126,21 +102,13 @@ class Command(BaseCommand):
         if options["ml_below_floor"] and options["ml_model"] is None:
             raise CommandError("--ml-below-floor needs --ml-model")
         predictor = ml_predictor(options["ml_model"], below_floor=options["ml_below_floor"])
-        bar = tqdm(
-            total=round((end_ts - start_ts) / 1000),
-            unit="sim-s",
-            unit_scale=True,
-            disable=options["no_progress"] or not sys.stderr.isatty(),
+        with pass_progress(
+            start_ts,
+            end_ts,
             desc=f"backtest {source.kind}",
-        )
-        started = time.perf_counter()
-
-        def progress(events: int, ts: int) -> None:
-            bar.update(max(0, round((ts - start_ts) / 1000) - bar.n))
-            rate = events / max(time.perf_counter() - started, 1e-9)
-            bar.set_postfix(events=events, ev_s=f"{rate:,.0f}", refresh=False)
-
-        try:
+            disabled=options["no_progress"],
+            rate=True,
+        ) as progress:
             outcome = backtest_run(
                 source,
                 sets,
@@ -153,12 +121,6 @@ class Command(BaseCommand):
                 on_progress=progress,
                 predictor=predictor,
             )
-        except (DataGap, SourceError, BacktestCancelled) as exc:
-            raise CommandError(
-                f"data gap: {exc}" if isinstance(exc, DataGap) else str(exc)
-            ) from exc
-        finally:
-            bar.close()
         if options["report"] is not None:
             self._write_reports(outcome, options["report"])
         self._report(outcome, as_json=options["json"])
@@ -177,10 +139,7 @@ class Command(BaseCommand):
     def _report(self, outcome: PassOutcome, *, as_json: bool) -> None:
         rows = [summary(outcome, run) for run in outcome.runs]
         data = outcome.data
-        self.stdout.write(
-            f"data: {data['source']}; books {data['books']}; settlement {data['settlement']}; "
-            f"warm-up {data['warmup']}; sha256 {outcome.data_sha256[:16]}"
-        )
+        self.stdout.write(data_line(data, outcome.data_sha256))
         self.stdout.write(
             f"{outcome.events:,} events in {outcome.seconds:.1f} s "
             f"({outcome.events / max(outcome.seconds, 1e-9):,.0f}/s)"

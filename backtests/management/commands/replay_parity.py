@@ -7,9 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backtests.management.commands.backtest import dollars_to_micros
 from backtests.paramsets import ParamFileError, param_sets
 from backtests.parity import compare
+from backtests.request import dollars_to_micros
 from backtests.sources import SourceError
 from marketdata.management.commands.backfill_klines import parse_utc
 from marketdata.recorder.rows import utc_to_ms

@@ -4,17 +4,14 @@ baseline, with the counterfactual of each (``backtests.sweep``)."""
 from __future__ import annotations
 
 import json
-import sys
 from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
-from backtests.driver import DataGap
-from backtests.request import BacktestRequest, RequestError, dollars_to_micros
-from backtests.runner import BacktestCancelled
+from backtests.management.options import add_data_options, data_fields, data_line, pass_progress
+from backtests.request import BacktestRequest, RequestError
 from backtests.sources import SourceError
 from backtests.sweep import (
     SweepError,
@@ -26,7 +23,6 @@ from backtests.sweep import (
 )
 from marketdata.management.commands.backfill_klines import parse_utc
 from marketdata.recorder.rows import utc_to_ms
-from trading.engine.engine import DEFAULT_BANKROLL
 
 
 class Command(BaseCommand):
@@ -43,26 +39,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--stops", required=True, help="comma-separated stop fractions, e.g. 0.01,0.02,0.03"
         )
-        parser.add_argument(
-            "--source", choices=("journal", "history", "archive"), default="history"
-        )
-        parser.add_argument(
-            "--history",
-            default=None,
-            help="1-minute kline file (default KBTC_HISTORY), or 'table' for the candles table",
-        )
-        parser.add_argument("--settled", type=Path, default=None, help="settled-markets file")
-        parser.add_argument("--seed", type=int, default=1, help="simulated books' seed")
-        parser.add_argument("--archive-dir", type=Path, default=None)
-        parser.add_argument("--stream", default="journal", help="archive stream name")
+        add_data_options(parser)
         parser.add_argument(
             "--params",
             default="stored",
             help="the baseline: 'stored' (defaults with the stored overrides, the default), "
             "'default', or a .json/.toml file with one set",
         )
-        parser.add_argument("--bankroll", default=str(DEFAULT_BANKROLL / 1_000_000))
-        parser.add_argument("--latency-ms", type=int, default=200)
         parser.add_argument(
             "--max-gap-s", type=int, default=120, help="longest stretch without events allowed"
         )
@@ -78,16 +61,9 @@ class Command(BaseCommand):
             request = BacktestRequest(
                 start_ts=utc_to_ms(options["start"]),
                 end_ts=utc_to_ms(options["end"]),
-                source=options["source"],
-                history=options["history"],
-                settled=str(options["settled"]) if options["settled"] else None,
-                seed=options["seed"],
-                archive_dir=str(options["archive_dir"]) if options["archive_dir"] else None,
-                stream=options["stream"],
                 params=options["params"],
-                bankroll=dollars_to_micros(options["bankroll"]),
-                latency_ms=options["latency_ms"],
                 max_gap_s=options["max_gap_s"],
+                **data_fields(options),
             )
             sets = request.check()
             if len(sets) != 1:
@@ -102,18 +78,9 @@ class Command(BaseCommand):
         if options["report"] is not None and not options["report"].parent.is_dir():
             raise CommandError(f"--report: no such directory {options['report'].parent}")
         start_ts, end_ts = request.start_ts, request.end_ts
-        bar = tqdm(
-            total=round((end_ts - start_ts) / 1000),
-            unit="sim-s",
-            unit_scale=True,
-            disable=options["no_progress"] or not sys.stderr.isatty(),
-            desc=f"stop sweep {source.kind}",
-        )
-
-        def progress(events: int, ts: int) -> None:
-            bar.update(max(0, round((ts - start_ts) / 1000) - bar.n))
-
-        try:
+        with pass_progress(
+            start_ts, end_ts, desc=f"stop sweep {source.kind}", disabled=options["no_progress"]
+        ) as progress:
             sweep = stop_sweep(
                 source,
                 sets[0].params,
@@ -125,12 +92,6 @@ class Command(BaseCommand):
                 max_gap_ms=request.max_gap_s * 1000,
                 on_progress=progress,
             )
-        except (DataGap, SourceError, BacktestCancelled) as exc:
-            raise CommandError(
-                f"data gap: {exc}" if isinstance(exc, DataGap) else str(exc)
-            ) from exc
-        finally:
-            bar.close()
         result = sweep_summary(sweep)
         if options["report"] is not None:
             try:
@@ -142,10 +103,7 @@ class Command(BaseCommand):
 
     def _report(self, result: dict[str, Any], *, as_json: bool) -> None:
         data = result["data"]
-        self.stdout.write(
-            f"data: {data['source']}; books {data['books']}; settlement {data['settlement']}; "
-            f"warm-up {data['warmup']}; sha256 {data['sha256'][:16]}"
-        )
+        self.stdout.write(data_line(data, data["sha256"]))
         base = result["baseline"]
         self.stdout.write(
             f"baseline (stop {base['stop']}, run {base['run_id']}): {base['trades']} trades, "

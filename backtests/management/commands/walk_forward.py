@@ -13,8 +13,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from backtests import search
+from backtests.management.options import add_data_options, data_fields
 from backtests.models import WalkForwardStudy
-from backtests.request import dollars_to_micros
 from backtests.study import (
     Progress,
     StudyError,
@@ -27,7 +27,6 @@ from backtests.study import (
 from backtests.wf_report import write_wf_report
 from marketdata.management.commands.backfill_klines import parse_utc
 from marketdata.recorder.rows import utc_to_ms
-from trading.engine.engine import DEFAULT_BANKROLL
 
 
 def space_option(value: str) -> str | dict[str, Any]:
@@ -66,16 +65,7 @@ class Command(BaseCommand):
         parser.add_argument("--objective", default="sharpe")
         parser.add_argument("--min-trades", type=int, default=30)
         parser.add_argument("--base", choices=("default", "stored"), default="default")
-        parser.add_argument(
-            "--source", choices=("journal", "history", "archive"), default="history"
-        )
-        parser.add_argument("--history", default=None, help="kline file (KBTC_HISTORY) or 'table'")
-        parser.add_argument("--settled", type=Path, default=None)
-        parser.add_argument("--sim-seed", type=int, default=1, help="simulated books' seed")
-        parser.add_argument("--archive-dir", type=Path, default=None)
-        parser.add_argument("--stream", default="journal")
-        parser.add_argument("--bankroll", default=str(DEFAULT_BANKROLL / 1_000_000))
-        parser.add_argument("--latency-ms", type=int, default=200)
+        add_data_options(parser, seed_flag="--sim-seed")
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--workers", action="store_true", help="fan out on Celery workers")
         mode.add_argument("--eager", action="store_true", help="run every task here (default)")
@@ -108,14 +98,7 @@ class Command(BaseCommand):
                     min_trades=options["min_trades"],
                     spans=options["spans"],
                     base=options["base"],
-                    source=options["source"],
-                    history=options["history"],
-                    settled=str(options["settled"]) if options["settled"] else None,
-                    sim_seed=options["sim_seed"],
-                    archive_dir=str(options["archive_dir"]) if options["archive_dir"] else None,
-                    stream=options["stream"],
-                    bankroll=dollars_to_micros(options["bankroll"]),
-                    latency_ms=options["latency_ms"],
+                    **data_fields(options, seed_flag="--sim-seed"),
                 )
                 study = study_create(request, requested_by="manage.py walk_forward")
             except StudyError as exc:
