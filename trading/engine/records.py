@@ -128,7 +128,7 @@ class PositionUpdated(_Record):
     ts: int
     lane: str
     position_uid: str
-    reason: str  # "entry_fill", "exit_fill" or "telemetry"
+    reason: str  # "entry_fill", "exit_fill", "recount" (the venue's correction) or "telemetry"
     count: int
     exit_yes_price: int | None  # executable exit price now
     pnl_frac: float | None

@@ -35,6 +35,7 @@ log = structlog.get_logger(__name__)
 
 DEDUP_WINDOW = timedelta(minutes=5)
 ORPHAN_REASONS = ("ORPHAN_SETTLED", "EXPIRY_409_SETTLED", "ORPHAN_RECOVERY")
+HANDED_OFF = "venue_correction"  # the fill source of a lane's position the venue took away
 
 
 def _at(ms: int) -> datetime:
@@ -64,6 +65,8 @@ def record_orphan_close(lane: str, close: OrphanClose) -> Trade | None:
                 closed_at__lte=closed_at,
             )
             .exclude(exit_reason__in=ORPHAN_REASONS)
+            # A position the venue took from the lane (a failed exit, a ghost) booked none.
+            .exclude(fill_source=HANDED_OFF)
             .first()
         )
         if recent is not None:
@@ -174,6 +177,7 @@ def build_reconciler(
         except Exception as exc:  # a notification never stops reconciliation
             log.warning("live_reconcile_notify_failed", error=str(exc))
 
+    venue.notify = notify  # the venue's own notices (an exit orphaned) go the same way
     return Reconciler(
         venue,
         max_contracts=max_contracts,
