@@ -370,6 +370,9 @@ async def test_an_emergency_stop_that_cannot_sell_orphans_the_position():
         assert state.orphans[ticker].cause == "EMERGENCY_STOP"
         assert "orphans" in state.entry_refusal(ticker, rig.now() + 10**9, None)
         assert rig.account.position(ticker).position == 100  # still on the exchange
+        # The engine was told: its lane no longer watches (nor exits) the position.
+        assert rig.lane.position is None
+        assert [c.reason for c in rig.closed()] == ["ORPHANED"]
 
 
 async def test_close_all_sells_every_exchange_position_and_clears_its_orphan():
