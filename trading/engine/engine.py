@@ -63,6 +63,7 @@ from trading.engine.mlgate import MlGate
 from trading.engine.params import ParamError, Params, market_differences
 from trading.engine.position_watch import watch_position
 from trading.engine.records import (
+    HANDED_OFF,
     BreakerChanged,
     CandleClosed,
     FeaturesCaptured,
@@ -242,7 +243,7 @@ class Engine:
         position.exit_client_order_id = ""
         for coid in [c for c, o in lane.orders.items() if o.ticker == position.ticker]:
             del lane.orders[coid]  # the venue ends them; their late fills are not the lane's
-        self._close(lane, position, "venue_correction", now, out, handed_off=correction.reason)
+        self._close(lane, position, HANDED_OFF, now, out, handed_off=correction.reason)
         return out
 
     def _sync_bankroll(self, lane: Lane, sync: BalanceSync) -> list[Output]:

@@ -139,6 +139,11 @@ class PositionUpdated(_Record):
     fees: int  # every fee paid so far on this position, entry and exit
 
 
+# The fill source of a position the venue took from the lane (``Engine._correct``): it
+# closed with no exit and no PnL of its own (quarantined under the correction's reason).
+HANDED_OFF = "venue_correction"
+
+
 @fast_init
 @dataclass(frozen=True, slots=True)
 class PositionClosed(_Record):

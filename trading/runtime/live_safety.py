@@ -22,6 +22,7 @@ from django.db import transaction
 from kbtc_core.db import db_call
 from marketdata.model.units import MICROS_PER_DOLLAR, PRICE_MAX
 from trading.engine.params import Params
+from trading.engine.records import HANDED_OFF
 from trading.models import Direction, LiveOrphan, Trade
 from trading.notifications import jobs, messages
 from trading.notifications.embeds import RED
@@ -35,7 +36,6 @@ log = structlog.get_logger(__name__)
 
 DEDUP_WINDOW = timedelta(minutes=5)
 ORPHAN_REASONS = ("ORPHAN_SETTLED", "EXPIRY_409_SETTLED", "ORPHAN_RECOVERY")
-HANDED_OFF = "venue_correction"  # the fill source of a lane's position the venue took away
 
 
 def _at(ms: int) -> datetime:

@@ -15,11 +15,13 @@ from django.db import connections
 
 from marketdata.model.units import MICROS_PER_DOLLAR
 from marketdata.sim.order_types import OrderRequest
+from mlgate.sink import FeaturesSink
 from trading.engine.engine import Engine
 from trading.engine.params import Params
 from trading.engine.records import PositionClosed
 from trading.models import Trade
 from trading.runtime.live_safety import build_reconciler
+from trading.runtime.writer import PersistWriter
 from trading.tests.live_harness import LiveRig, live_rig
 from trading.venues.kalshi import LiveSettings
 
@@ -117,6 +119,9 @@ async def test_a_ghost_leaves_the_lane_flat_books_no_payout_and_the_bankroll_is_
             "venue_correction",
         )
         assert (ghost.proceeds, ghost.pnl) == (0, 0)  # no exit invented
+        features = FeaturesSink(PersistWriter())
+        features.consume(None, [ghost], rig.now())
+        assert features.health()["mlgate"]["labelled"] == 0  # no outcome to learn from
         assert rig.lane.breaker.bankroll == await balance(rig)
         # Its contract settles: the lane books nothing more, the bankroll stays the cash.
         market = await rig.venue.rest.get_market(ticker)
