@@ -49,6 +49,7 @@ from trading.engine.entry import (
     signal_directions,
 )
 from trading.engine.intents import (
+    EXPIRY_409,
     BalanceSync,
     CancelOrder,
     ClosePosition,
@@ -232,6 +233,8 @@ class Engine:
         if position is None:
             return out
         count = correction.count if correction.ticker == position.ticker else 0
+        if correction.reason == EXPIRY_409 and count:
+            position.settle_reason = "EXPIRY_409_SETTLED"
         if count == position.count:
             return out
         now = max(self.now, correction.ts)
@@ -675,7 +678,7 @@ class Engine:
             return  # an empty result waits; it is never read as "no" (BUG-022)
         won = (contract.result == "yes") == position.long
         price = PRICE_MAX if contract.result == "yes" else 0
-        position.exit_reason = "CONTRACT_SETTLED"
+        position.exit_reason = position.settle_reason or "CONTRACT_SETTLED"
         position.exit_client_order_id = ""
         position.peak_raised += lane.breaker.apply_pnl(
             position.add_exit_fill(price, position.count, 0)

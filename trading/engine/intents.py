@@ -82,7 +82,10 @@ class PositionCorrection:
     a ghost, resolved a desync; a failed exit or an emergency stop handed it to the orphan
     path) and at start (its durable state). The engine sets its position to it: a count
     of 0 leaves the lane flat, booking neither an exit nor a settlement (``reason`` labels
-    the handed-off position's record); another count keeps the average entry price."""
+    the handed-off position's record); another count keeps the average entry price.
+    ``reason`` ``EXPIRY_409`` says the exchange refused the exit because the market closed
+    (§3.17.3 step 2): the position waits for its settlement, labelled
+    ``EXPIRY_409_SETTLED``."""
 
     kind: ClassVar[str] = "position_correction"
     ts: int
@@ -106,3 +109,4 @@ class BalanceSync:
 
 
 VenueNotice = PositionCorrection | BalanceSync
+EXPIRY_409 = "EXPIRY_409"  # a ``PositionCorrection`` reason: the exit was refused, closed

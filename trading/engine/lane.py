@@ -82,6 +82,9 @@ class Position:
     entry_client_order_id: str = ""  # the order whose first fill opened it
     # ROC of the exit candles completed at the entry: MOMENTUM_STALL's reference.
     entry_exit_roc: float | None = None
+    # Its settlement's label when not CONTRACT_SETTLED: EXPIRY_409_SETTLED once the exchange
+    # refused its exit because the market closed (the venue's ``PositionCorrection``).
+    settle_reason: str = ""
 
     @property
     def long(self) -> bool:

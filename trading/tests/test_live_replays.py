@@ -245,7 +245,7 @@ async def test_6_an_orphan_close_is_not_booked_over_a_live_trade_of_the_last_5_m
         assert T in rig.state.settled_tickers
 
 
-def _live_trade(closed_ms: int) -> Trade:
+def _live_trade(closed_ms: int, reason: str = "CONTRACT_SETTLED") -> Trade:
     at = _at(closed_ms)
     return Trade.objects.create(
         lane="live",
@@ -261,7 +261,8 @@ def _live_trade(closed_ms: int) -> Trade:
         fees=Decimal("0"),
         pnl=Decimal("1.8"),
         pnl_pct=1.5,
-        exit_reason="CONTRACT_SETTLED",
+        exit_reason=reason,
+        fill_source="settlement_won",
         position_uid=f"live-{closed_ms}",
     )
 
@@ -448,6 +449,9 @@ async def test_an_orphan_sold_outside_kbtc_is_dropped_without_a_trade():
         assert rig.state.orphans == {}
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_orm_threads")
 async def test_a_409_exit_waits_for_settlement_and_a_stale_position_closes_as_expiry_409_settled():
     script = Script(markets=markets(T))
     async with script_rig(script) as rig:
@@ -472,6 +476,12 @@ async def test_a_409_exit_waits_for_settlement_and_a_stale_position_closes_as_ex
         assert close.pnl == 200 * 10_000 - 200 * 7500
         assert rig.state.round_trips == 1  # counted once on every path
         assert len(script.created) == creates
+        # The lane's own trade carries the same label (the venue told the engine at the
+        # 409); stored, it is what the orphan close is deduplicated against.
+        [lane_trade] = rig.closed()
+        assert (lane_trade.reason, lane_trade.pnl) == ("EXPIRY_409_SETTLED", close.pnl)
+        await sync_to_async(_live_trade)(rig.now() - 1000, "EXPIRY_409_SETTLED")
+        assert await sync_to_async(record_orphan_close)("live", close) is None
 
 
 async def test_cause_only_upgrades_and_counted_is_sticky():

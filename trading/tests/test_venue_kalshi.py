@@ -237,7 +237,7 @@ async def test_an_exit_refused_with_409_waits_for_settlement_and_both_sides_sett
         rig.feed(rig.status(market, "determined", result))
         await rig.until(lambda: rig.venue.state.state == "FLAT" and rig.idle(), "settled")
         [trade] = rig.closed()
-        assert trade.reason == "CONTRACT_SETTLED"
+        assert trade.reason == "EXPIRY_409_SETTLED"  # §3.17.3 step 2
         truth = ledger(rig, ticker)
         settlement = rig.account.settlements[-1]
         payout = settlement.revenue_cents * 10_000

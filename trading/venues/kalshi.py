@@ -20,11 +20,12 @@ emergency close, close-all, resolution of an unknown order.
   schedule, the last attempt at 1 ¢), up to ``exit_attempts`` with backoff ``min(8, 2^n)``
   s, keeping the original reason and floor schedule. A 409 reads the market: closed →
   the exit ends ``market_closed`` and the position waits for settlement (no retry storm,
-  BUG-017). Verified against the signed position (BUG-019); part sold → PARTIAL_EXIT (the
-  engine's next exit takes the rest); all → FLAT, a round trip, a 90 s cooldown, the
-  wallet drift check (§3.18). An exit of any reason that sells nothing in all its attempts
-  (§3.17.3's coordinator wrapper, BUG-031) hands the whole position to the orphan path
-  (cause ``EMERGENCY_STOP`` or ``EXIT_FAILED``): FLAT, entries blocked, errors notified.
+  BUG-017; the engine labels that settlement ``EXPIRY_409_SETTLED``). Verified against
+  the signed position (BUG-019); part sold → PARTIAL_EXIT (the engine's next exit takes
+  the rest); all → FLAT, a round trip, a 90 s cooldown, the wallet drift check (§3.18).
+  An exit of any reason that sells nothing in all its attempts (§3.17.3's coordinator
+  wrapper, BUG-031) hands the whole position to the orphan path (cause
+  ``EMERGENCY_STOP`` or ``EXIT_FAILED``): FLAT, entries blocked, errors notified.
 - **The engine told** (``PositionCorrection``): whenever the tracked position changes
   without fills (a desync's exchange count, an orphaned exit, reconciliation) and at start
   (``start``: the durable state wins over the engine's restored position); and the
@@ -64,6 +65,7 @@ from marketdata.kalshi.rest import KalshiRestClient
 from marketdata.model.events import Event, MarketStatus, OrderUpdate, OwnFill, Side
 from marketdata.model.units import MICROS_PER_DOLLAR, PRICE_MAX
 from trading.engine.intents import (
+    EXPIRY_409,
     BalanceSync,
     CancelOrder,
     ClosePosition,
@@ -771,6 +773,9 @@ class KalshiVenue:
                     log.warning("live_exit_409_settlement", ticker=ticker, error=str(exc))
                     state.closed_markets.append(ticker)
                     await self._exit_ended(intent, fills, order_ids, source, "market_closed")
+                    held = state.position
+                    if held is not None and held.ticker == ticker and held.count:
+                        self._correct(ticker, held.count, EXPIRY_409)  # labels its settlement
                     return
                 log.warning("live_exit_conflict", ticker=ticker, error=str(exc))
                 created = None
