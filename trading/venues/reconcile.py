@@ -350,11 +350,10 @@ class Reconciler:
         if not kinds & TOLD:
             return
         venue, position = self.venue, self.venue.state.position
-        reason = "RECONCILE_GHOST" if "clear_ghost" in kinds else "RECONCILE_RECOUNT"
-        if position is None:
-            venue._correct("", 0, reason)
+        if position is None:  # a ghost, or a desync resolved with nothing held
+            venue._correct("", 0, "RECONCILE_GHOST")
         else:
-            venue._correct(position.ticker, position.count, reason)
+            venue._correct(position.ticker, position.count, "RECONCILE_RECOUNT")
         await venue.sync_balance()
 
     def _finish(self, report: Report) -> None:
