@@ -356,9 +356,22 @@ async def test_desync_resolves_open_on_a_confirmed_position_and_flat_without_one
         assert (await rig.reconciler.start()).ok
         await rig.enter(T, "yes", 4200, 300)
         rig.state.desync("test: exchange mismatch")
+        script.positions[T].signed = 200
         await rig.reconciler.reconcile("reconnect")
         assert rig.state.state == "OPEN"
         assert rig.state.desync_reason == ""
+        await rig.settle_tasks()  # the engine hears the exchange's count
+        lane = rig.engine.lanes["live"]
+        assert lane.position is not None
+        assert lane.position.count == 200
+        # The exchange then holds nothing: a desync resolved FLAT is a ghost to the engine.
+        rig.state.desync("test: exchange mismatch again")
+        script.positions.clear()
+        await rig.reconciler.reconcile("reconnect")
+        assert rig.state.state == "FLAT"
+        await rig.settle_tasks()
+        assert lane.position is None
+        assert [c.reason for c in rig.closed()] == ["RECONCILE_GHOST"]
     async with script_rig(Script(markets=markets(T))) as rig:
         rig.state.desync("entry check failed")
         assert (await rig.reconciler.start()).ok
