@@ -158,6 +158,7 @@ async def test_a_simulated_day_in_live_mode_matches_the_exchange_account():
                 60,
             )
             await asyncio.sleep(1)  # the writer's last rows
+            bankroll = session.engine.lanes["live"].breaker.bankroll
         finally:
             stop.set()
             await asyncio.wait_for(task, 60)
@@ -196,7 +197,8 @@ async def test_a_simulated_day_in_live_mode_matches_the_exchange_account():
         f" (sold {sold:,} + settled {revenue:,})\n"
         f"  fees         stored {stored_fees:>14,}  exchange {fees:>14,}\n"
         f"  pnl          stored {stored_pnl:>14,}  cash change {cash_change:>14,}\n"
-        f"  positions held on the exchange: {held or 'none'}; state {row.state}"
+        f"  positions held on the exchange: {held or 'none'}; state {row.state}\n"
+        f"  live bankroll {bankroll:,}  account cash {account.cash:,}"
     )
     top = sorted(reasons.items(), key=lambda kv: -kv[1])[:12]
     print(f"  decisions: {top}")
@@ -208,4 +210,5 @@ async def test_a_simulated_day_in_live_mode_matches_the_exchange_account():
     assert stored_proceeds == sold + revenue
     assert stored_fees == fees
     assert stored_pnl == cash_change
+    assert bankroll == account.cash  # flat, no orphans: the live bankroll is the cash
     assert not [t for t in trades if t.quarantined and "DESYNC" in t.error_reason]
