@@ -17,7 +17,7 @@ from marketdata.model.units import MICROS_PER_DOLLAR
 from marketdata.sim.order_types import OrderRequest
 from trading.models import LivePositionState, LiveTradeCheck, Trade
 from trading.runtime.live import load_live_state
-from trading.tests.live_harness import LiveRig, live_rig
+from trading.tests.live_harness import LiveRig, live_rig, wait_for
 from trading.venues.base import VenueReport
 from trading.venues.kalshi import LiveSettings, expiry_floor_cents
 
@@ -298,6 +298,11 @@ async def test_a_partial_exit_hands_the_remainder_to_the_next_exit():
             expiry_final_attempt_max_aggressive=False,
         )
         rig.exit("EXPIRY_GUARD")
+        # Its order reaches the book before simulated time moves: the maker's next quotes
+        # could take that bid first.
+        await wait_for(
+            lambda: any(o.request.action == "sell" for o in rig.orders_on(ticker)), "the exit"
+        )
         await rig.until(lambda: rig.idle() and not rig.lane.orders, "the partial exit")
         assert rig.venue.state.state == "PARTIAL_EXIT"
         count = held.bought
