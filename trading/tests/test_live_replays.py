@@ -423,6 +423,26 @@ async def test_the_orphan_check_waits_on_an_empty_result_then_closes_at_the_resu
         assert rig.state.entry_refusal(OTHER, rig.now(), None) == ""
 
 
+async def test_a_won_orphan_closed_before_the_exchange_pays_counts_its_payout_in_the_bankroll():
+    script = Script(markets=markets(T), positions={T: ScriptedPosition(-400, cost=400 * 7000)})
+    async with script_rig(script) as rig:
+        await rig.reconciler.start()
+        lane = rig.engine.lanes["live"]
+        script.markets[T].status, script.markets[T].result = "determined", "no"
+        [close] = await check_orphans(rig.venue)  # NO won: $4 due, the exchange still lists it
+        assert close.proceeds == 400 * 10_000
+        await rig.settle_tasks()
+        cash = script.balance_cents * 10_000
+        assert lane.breaker.bankroll == cash + close.proceeds
+        # Paid: the position gone, the cash up by the payout; the next sync agrees.
+        script.positions.clear()
+        script.balance_cents += 400
+        async with rig.venue.lock:
+            await rig.venue.sync_balance()
+        await rig.settle_tasks()
+        assert lane.breaker.bankroll == cash + close.proceeds
+
+
 async def test_an_orphan_recovers_at_a_bid_at_or_above_its_cost_and_keeps_the_unsold_rest():
     script = Script(
         markets=markets(T),
