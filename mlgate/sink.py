@@ -22,7 +22,13 @@ from marketdata.model.events import Event
 from mlgate import services
 from mlgate.models import ModelVersion
 from mlgate.predictor import GatePredictor
-from trading.engine.records import Decision, FeaturesCaptured, PositionClosed, PositionOpened
+from trading.engine.records import (
+    HANDED_OFF,
+    Decision,
+    FeaturesCaptured,
+    PositionClosed,
+    PositionOpened,
+)
 from trading.runtime.session import SessionOutput
 from trading.runtime.sinks.base import Sink
 from trading.runtime.writer import PersistWriter, Write
@@ -58,7 +64,8 @@ class FeaturesSink(Sink):
                         },
                     )
                 )
-            elif isinstance(item, PositionClosed):
+            elif isinstance(item, PositionClosed) and item.fill_source != HANDED_OFF:
+                # (a position the venue took away has no outcome of its own: unlabelled)
                 self.labelled += 1
                 self.writer.put(
                     Write(

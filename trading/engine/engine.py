@@ -11,7 +11,10 @@ Orders are immediate-or-cancel and confirmed later. Every venue (paper, the exch
 reports what happened to an order in the shape an exchange account does, an ``OwnFill``
 per fill and a terminal ``OrderUpdate``, and the driver hands each to ``on_report`` with
 the lane it belongs to: one fill path for every venue. Account events are the venue's to
-read, so ``on_event`` only lets them move the clock.
+read, so ``on_event`` only lets them move the clock. An exchange account's venue also
+reports what it learns without fills (``PositionCorrection``: the exchange's count of the
+lane's position; ``BalanceSync``: the account's cash), so a live lane's position and
+bankroll are the exchange's.
 """
 
 from __future__ import annotations
@@ -45,13 +48,23 @@ from trading.engine.entry import (
     shared_verdict,
     signal_directions,
 )
-from trading.engine.intents import CancelOrder, ClosePosition, Intent, PlaceOrder
+from trading.engine.intents import (
+    EXPIRY_409,
+    BalanceSync,
+    CancelOrder,
+    ClosePosition,
+    Intent,
+    PlaceOrder,
+    PositionCorrection,
+    VenueNotice,
+)
 from trading.engine.lane import Lane, LaneSpec, PendingOrder, Position
 from trading.engine.market import MarketState
 from trading.engine.mlgate import MlGate
 from trading.engine.params import ParamError, Params, market_differences
 from trading.engine.position_watch import watch_position
 from trading.engine.records import (
+    HANDED_OFF,
     BreakerChanged,
     CandleClosed,
     FeaturesCaptured,
@@ -143,13 +156,19 @@ class Engine:
         self._dispatch[type(event)](event, out)  # type: ignore[operator]
         return out
 
-    def on_report(self, lane: str, report: OwnFill | OrderUpdate) -> list[Output]:
+    def on_report(self, lane: str, report: OwnFill | OrderUpdate | VenueNotice) -> list[Output]:
         """A venue's report on one of ``lane``'s orders, as an exchange account sends it: a
         fill opens, grows, shrinks or closes the position; an order that is no longer
-        working (executed, or its remainder cancelled) is over, and nothing more fills."""
+        working (executed, or its remainder cancelled) is over, and nothing more fills.
+        A correction sets the lane's position to the exchange's; a balance sync sets its
+        bankroll from the account's cash."""
         if isinstance(report, OwnFill):
             fill = (report.yes_price, report.count, report.fee)
             return self._fill(lane, report.client_order_id, (fill,), report.ts)
+        if isinstance(report, PositionCorrection):
+            return self._correct(self.lanes[lane], report)
+        if isinstance(report, BalanceSync):
+            return self._sync_bankroll(self.lanes[lane], report)
         if report.status == "resting" or report.remaining_count > 0:
             return []
         return self._order_done(lane, report.client_order_id, report.ts)
@@ -202,6 +221,49 @@ class Engine:
             return []
         now = self.now if ts is None else ts
         return [OrderDone(now, lane, client_order_id, order.purpose, order.count, order.filled)]
+
+    def _correct(self, lane: Lane, correction: PositionCorrection) -> list[Output]:
+        """The exchange holds ``correction.count`` of the lane's position: a new count keeps
+        the average entry (``Position.recount``); none closes the position as handed off
+        (its record labelled with the reason and kept out of the trades like a quarantined
+        one, no PnL booked: the bankroll follows the account, ``_sync_bankroll``). The
+        lane never opens a position from a correction: it has no entry to describe."""
+        out: list[Output] = []
+        position = lane.position
+        if position is None:
+            return out
+        count = correction.count if correction.ticker == position.ticker else 0
+        if correction.reason == EXPIRY_409 and count:
+            position.settle_reason = "EXPIRY_409_SETTLED"
+        if count == position.count:
+            return out
+        now = max(self.now, correction.ts)
+        if count > 0:
+            position.recount(count)
+            out.append(self._update_record(lane, position, "recount", now))
+            return out
+        position.exit_reason = correction.reason
+        position.exit_client_order_id = ""
+        for coid in [c for c, o in lane.orders.items() if o.ticker == position.ticker]:
+            del lane.orders[coid]  # the venue ends them; their late fills are not the lane's
+        self._close(lane, position, HANDED_OFF, now, out, handed_off=correction.reason)
+        return out
+
+    def _sync_bankroll(self, lane: Lane, sync: BalanceSync) -> list[Output]:
+        """Bankroll = the account's cash and what it holds at cost outside the lane, plus
+        the lane's open cost and entry fees. The difference moves it as a PnL would (the
+        peak and the breaker follow)."""
+        out: list[Output] = []
+        target = sync.cash + sync.held
+        if lane.position is not None:
+            target += lane.position.cost + lane.position.entry_fees
+        difference = target - lane.breaker.bankroll
+        if difference == 0:
+            return out
+        lane.breaker.apply_pnl(difference)
+        self._evaluate_breaker(lane, out)
+        out.append(self._lane_status(lane))
+        return out
 
     # --- controls ------------------------------------------------------------------------
 
@@ -616,7 +678,7 @@ class Engine:
             return  # an empty result waits; it is never read as "no" (BUG-022)
         won = (contract.result == "yes") == position.long
         price = PRICE_MAX if contract.result == "yes" else 0
-        position.exit_reason = "CONTRACT_SETTLED"
+        position.exit_reason = position.settle_reason or "CONTRACT_SETTLED"
         position.exit_client_order_id = ""
         position.peak_raised += lane.breaker.apply_pnl(
             position.add_exit_fill(price, position.count, 0)
@@ -626,10 +688,19 @@ class Engine:
         self._close(lane, position, "settlement_won" if won else "settlement_lost", self.now, out)
 
     def _close(
-        self, lane: Lane, position: Position, fill_source: str, now: int, out: list[Output]
+        self,
+        lane: Lane,
+        position: Position,
+        fill_source: str,
+        now: int,
+        out: list[Output],
+        *,
+        handed_off: str = "",
     ) -> None:
-        quarantine = lane.quarantine(position, now, lane.params)
-        if quarantine:
+        """``handed_off``: the venue took the position away (``_correct``): its record is
+        quarantined under that reason, with no exit counted and no PnL reversed."""
+        quarantine = handed_off or lane.quarantine(position, now, lane.params)
+        if quarantine and not handed_off:
             # Quarantined trades leave no trace: neither their PnL nor the peak it raised.
             lane.breaker.reverse(position.realized, position.peak_raised)
         out.append(

@@ -1,8 +1,10 @@
 """What the engine asks a venue to do. Plain frozen data; ``to_dict`` is plain JSON.
 
 Prices are YES-space limits in price units, counts hundredths (multiples of 100). Every
-order is immediate-or-cancel; the venue reports back with ``Engine.on_fill`` and
-``Engine.on_order_done`` (or, for an exchange account, ``OwnFill``/``OrderUpdate`` events).
+order is immediate-or-cancel; the venue reports back, through ``Engine.on_report``, what an
+exchange account says (``OwnFill``/``OrderUpdate`` events) and, for an exchange account,
+what only the venue learns: the position the exchange holds (``PositionCorrection``) and
+the account's cash (``BalanceSync``).
 """
 
 from __future__ import annotations
@@ -70,3 +72,41 @@ class CancelOrder:
 
 
 Intent = PlaceOrder | ClosePosition | CancelOrder
+
+
+@dataclass(frozen=True, slots=True)
+class PositionCorrection:
+    """A venue's word on its lane's position: the exchange holds ``count`` (hundredths, the
+    position's side) on ``ticker`` and nothing else ("" and 0: nothing). Sent when the
+    venue's tracked position changed without fills (reconciliation set its count, cleared
+    a ghost, resolved a desync; a failed exit or an emergency stop handed it to the orphan
+    path) and at start (its durable state). The engine sets its position to it: a count
+    of 0 leaves the lane flat, booking neither an exit nor a settlement (``reason`` labels
+    the handed-off position's record); another count keeps the average entry price.
+    ``reason`` ``EXPIRY_409`` says the exchange refused the exit because the market closed
+    (§3.17.3 step 2): the position waits for its settlement, labelled
+    ``EXPIRY_409_SETTLED``."""
+
+    kind: ClassVar[str] = "position_correction"
+    ts: int
+    ticker: str
+    count: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceSync:
+    """The exchange account's value outside the lane's own position: ``cash`` (the
+    balance) and ``held`` (what the account holds besides, at cost: orphans' cost and
+    fees, and payouts the exchange has not paid yet), micro-dollars. The lane's bankroll
+    becomes ``cash + held`` plus its own open position's cost and entry fees (the
+    bankroll is cash plus open cost: an entry does not move it, an exit's PnL does)."""
+
+    kind: ClassVar[str] = "balance_sync"
+    ts: int
+    cash: int
+    held: int
+
+
+VenueNotice = PositionCorrection | BalanceSync
+EXPIRY_409 = "EXPIRY_409"  # a ``PositionCorrection`` reason: the exit was refused, closed

@@ -82,6 +82,9 @@ class Position:
     entry_client_order_id: str = ""  # the order whose first fill opened it
     # ROC of the exit candles completed at the entry: MOMENTUM_STALL's reference.
     entry_exit_roc: float | None = None
+    # Its settlement's label when not CONTRACT_SETTLED: EXPIRY_409_SETTLED once the exchange
+    # refused its exit because the market closed (the venue's ``PositionCorrection``).
+    settle_reason: str = ""
 
     @property
     def long(self) -> bool:
@@ -122,6 +125,17 @@ class Position:
         self.exit_notional += yes_price * count
         self.exit_count += count
         return pnl
+
+    def recount(self, count: int) -> None:
+        """The exchange holds ``count`` of the open size (> 0): the open cost and entry fees
+        scale to it at their average, and what was bought moves by the same difference, so
+        the trade's record describes what was held."""
+        cost = self.cost * count // self.count
+        entry_fees = self.entry_fees * count // self.count
+        self.filled_count += count - self.count
+        self.total_cost += cost - self.cost
+        self.fees += entry_fees - self.entry_fees
+        self.count, self.cost, self.entry_fees = count, cost, entry_fees
 
     def gain_at(self, yes_price: int) -> int:
         """Micro-dollars gained (gross of fees) by selling the open count at ``yes_price``."""

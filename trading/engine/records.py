@@ -128,7 +128,7 @@ class PositionUpdated(_Record):
     ts: int
     lane: str
     position_uid: str
-    reason: str  # "entry_fill", "exit_fill" or "telemetry"
+    reason: str  # "entry_fill", "exit_fill", "recount" (the venue's correction) or "telemetry"
     count: int
     exit_yes_price: int | None  # executable exit price now
     pnl_frac: float | None
@@ -137,6 +137,11 @@ class PositionUpdated(_Record):
     health_score: float | None
     cost: int  # premium basis of the open count, micro-dollars
     fees: int  # every fee paid so far on this position, entry and exit
+
+
+# The fill source of a position the venue took from the lane (``Engine._correct``): it
+# closed with no exit and no PnL of its own (quarantined under the correction's reason).
+HANDED_OFF = "venue_correction"
 
 
 @fast_init

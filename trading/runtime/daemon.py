@@ -157,7 +157,7 @@ class Daemon:
             predictor, error = await db_call(self.predictor_loader)()
             self.session.set_predictor(predictor, error)
         if self.live is not None:
-            self.live.venue.resolve_at_start()
+            self.live.venue.start()
         started = self.session.start()
         for sink in self.sinks:
             sink.start(started, restored=self.restored)

@@ -22,6 +22,7 @@ from django.db import transaction
 from kbtc_core.db import db_call
 from marketdata.model.units import MICROS_PER_DOLLAR, PRICE_MAX
 from trading.engine.params import Params
+from trading.engine.records import HANDED_OFF
 from trading.models import Direction, LiveOrphan, Trade
 from trading.notifications import jobs, messages
 from trading.notifications.embeds import RED
@@ -34,7 +35,9 @@ from trading.venues.reconcile import Reconciler
 log = structlog.get_logger(__name__)
 
 DEDUP_WINDOW = timedelta(minutes=5)
-ORPHAN_REASONS = ("ORPHAN_SETTLED", "EXPIRY_409_SETTLED", "ORPHAN_RECOVERY")
+# The fill sources of orphan closes' own trades (a 409'd exit's lane trade shares their
+# EXPIRY_409_SETTLED reason, so the dedup tells them apart by source).
+ORPHAN_SOURCES = ("orphan_settlement", "orphan")
 
 
 def _at(ms: int) -> datetime:
@@ -63,7 +66,9 @@ def record_orphan_close(lane: str, close: OrphanClose) -> Trade | None:
                 closed_at__gte=closed_at - DEDUP_WINDOW,
                 closed_at__lte=closed_at,
             )
-            .exclude(exit_reason__in=ORPHAN_REASONS)
+            # Neither another orphan close nor a position the venue took from the lane (a
+            # failed exit, a ghost: it booked none of these contracts) counts.
+            .exclude(fill_source__in=(*ORPHAN_SOURCES, HANDED_OFF))
             .first()
         )
         if recent is not None:
@@ -97,7 +102,7 @@ def record_orphan_close(lane: str, close: OrphanClose) -> Trade | None:
                 held_s=0,
                 position_uid=uid,
                 exit_client_order_id=",".join(close.exit_order_ids)[:64],
-                fill_source="orphan_settlement" if close.reason != "ORPHAN_RECOVERY" else "orphan",
+                fill_source="orphan" if close.reason == "ORPHAN_RECOVERY" else "orphan_settlement",
                 # A cost the exchange did not give makes the PnL a guess: out of aggregates.
                 data_quality_flag="" if close.entry_cost else "ORPHAN_COST_UNKNOWN",
             )
@@ -174,6 +179,7 @@ def build_reconciler(
         except Exception as exc:  # a notification never stops reconciliation
             log.warning("live_reconcile_notify_failed", error=str(exc))
 
+    venue.notify = notify  # the venue's own notices (an exit orphaned) go the same way
     return Reconciler(
         venue,
         max_contracts=max_contracts,

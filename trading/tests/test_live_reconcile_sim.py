@@ -30,6 +30,10 @@ async def _close_orm_thread_connections():
 WINDOW_OPEN = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 
 
+def micros(dollars: Decimal) -> int:
+    return int(dollars * MICROS_PER_DOLLAR)
+
+
 @pytest.mark.parametrize(
     "start_ms",
     [
@@ -78,6 +82,11 @@ async def test_a_previous_runs_order_and_position_are_cancelled_adopted_and_clos
         row = await sync_to_async(LiveOrphan.objects.get)(ticker=ticker, closed_at=None)
         assert row.exposure == Decimal(cost) / MICROS_PER_DOLLAR
         assert "orphans held" in rig.venue.state.entry_refusal(ticker, rig.now(), None)
+        # The live bankroll: the account's cash and the orphan at what it cost.
+        rig.venue.start()
+        await rig.until(rig.idle, "the venue's start")
+        cash = (await rig.venue.rest.get_balance()).balance
+        assert rig.lane.breaker.bankroll == cash + cost + fees
         # The reconciler's loop runs on the stream's clock until the orphan is closed.
         stop = asyncio.Event()
         task = asyncio.create_task(reconciler.run(stop))
@@ -122,6 +131,10 @@ async def test_a_previous_runs_order_and_position_are_cancelled_adopted_and_clos
         assert row.closed_at is not None
         assert row.close_reason == trade.exit_reason
         assert rig.venue.state.round_trips == 1
+        # Its PnL reached the live bankroll, which is the account's cash again.
+        await rig.until(rig.idle, "the orphan's cash told")
+        assert rig.lane.breaker.bankroll == (await rig.venue.rest.get_balance()).balance
+        assert rig.lane.breaker.bankroll - (cash + cost + fees) == micros(trade.pnl)
         # Nothing brings it back; the lane may enter again.
         assert (await reconciler.reconcile("periodic")).ok
         assert rig.venue.state.orphans == {}

@@ -245,7 +245,7 @@ async def test_6_an_orphan_close_is_not_booked_over_a_live_trade_of_the_last_5_m
         assert T in rig.state.settled_tickers
 
 
-def _live_trade(closed_ms: int) -> Trade:
+def _live_trade(closed_ms: int, reason: str = "CONTRACT_SETTLED") -> Trade:
     at = _at(closed_ms)
     return Trade.objects.create(
         lane="live",
@@ -261,7 +261,8 @@ def _live_trade(closed_ms: int) -> Trade:
         fees=Decimal("0"),
         pnl=Decimal("1.8"),
         pnl_pct=1.5,
-        exit_reason="CONTRACT_SETTLED",
+        exit_reason=reason,
+        fill_source="settlement_won",
         position_uid=f"live-{closed_ms}",
     )
 
@@ -355,9 +356,22 @@ async def test_desync_resolves_open_on_a_confirmed_position_and_flat_without_one
         assert (await rig.reconciler.start()).ok
         await rig.enter(T, "yes", 4200, 300)
         rig.state.desync("test: exchange mismatch")
+        script.positions[T].signed = 200
         await rig.reconciler.reconcile("reconnect")
         assert rig.state.state == "OPEN"
         assert rig.state.desync_reason == ""
+        await rig.settle_tasks()  # the engine hears the exchange's count
+        lane = rig.engine.lanes["live"]
+        assert lane.position is not None
+        assert lane.position.count == 200
+        # The exchange then holds nothing: a desync resolved FLAT is a ghost to the engine.
+        rig.state.desync("test: exchange mismatch again")
+        script.positions.clear()
+        await rig.reconciler.reconcile("reconnect")
+        assert rig.state.state == "FLAT"
+        await rig.settle_tasks()
+        assert lane.position is None
+        assert [c.reason for c in rig.closed()] == ["RECONCILE_GHOST"]
     async with script_rig(Script(markets=markets(T))) as rig:
         rig.state.desync("entry check failed")
         assert (await rig.reconciler.start()).ok
@@ -409,6 +423,26 @@ async def test_the_orphan_check_waits_on_an_empty_result_then_closes_at_the_resu
         assert rig.state.entry_refusal(OTHER, rig.now(), None) == ""
 
 
+async def test_a_won_orphan_closed_before_the_exchange_pays_counts_its_payout_in_the_bankroll():
+    script = Script(markets=markets(T), positions={T: ScriptedPosition(-400, cost=400 * 7000)})
+    async with script_rig(script) as rig:
+        await rig.reconciler.start()
+        lane = rig.engine.lanes["live"]
+        script.markets[T].status, script.markets[T].result = "determined", "no"
+        [close] = await check_orphans(rig.venue)  # NO won: $4 due, the exchange still lists it
+        assert close.proceeds == 400 * 10_000
+        await rig.settle_tasks()
+        cash = script.balance_cents * 10_000
+        assert lane.breaker.bankroll == cash + close.proceeds
+        # Paid: the position gone, the cash up by the payout; the next sync agrees.
+        script.positions.clear()
+        script.balance_cents += 400
+        async with rig.venue.lock:
+            await rig.venue.sync_balance()
+        await rig.settle_tasks()
+        assert lane.breaker.bankroll == cash + close.proceeds
+
+
 async def test_an_orphan_recovers_at_a_bid_at_or_above_its_cost_and_keeps_the_unsold_rest():
     script = Script(
         markets=markets(T),
@@ -448,6 +482,9 @@ async def test_an_orphan_sold_outside_kbtc_is_dropped_without_a_trade():
         assert rig.state.orphans == {}
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_orm_threads")
 async def test_a_409_exit_waits_for_settlement_and_a_stale_position_closes_as_expiry_409_settled():
     script = Script(markets=markets(T))
     async with script_rig(script) as rig:
@@ -472,6 +509,12 @@ async def test_a_409_exit_waits_for_settlement_and_a_stale_position_closes_as_ex
         assert close.pnl == 200 * 10_000 - 200 * 7500
         assert rig.state.round_trips == 1  # counted once on every path
         assert len(script.created) == creates
+        # The lane's own trade carries the same label (the venue told the engine at the
+        # 409); stored, it is what the orphan close is deduplicated against.
+        [lane_trade] = rig.closed()
+        assert (lane_trade.reason, lane_trade.pnl) == ("EXPIRY_409_SETTLED", close.pnl)
+        await sync_to_async(_live_trade)(rig.now() - 1000, "EXPIRY_409_SETTLED")
+        assert await sync_to_async(record_orphan_close)("live", close) is None
 
 
 async def test_cause_only_upgrades_and_counted_is_sticky():

@@ -17,7 +17,7 @@ from marketdata.model.units import MICROS_PER_DOLLAR
 from marketdata.sim.order_types import OrderRequest
 from trading.models import LivePositionState, LiveTradeCheck, Trade
 from trading.runtime.live import load_live_state
-from trading.tests.live_harness import LiveRig, live_rig
+from trading.tests.live_harness import LiveRig, live_rig, wait_for
 from trading.venues.base import VenueReport
 from trading.venues.kalshi import LiveSettings, expiry_floor_cents
 
@@ -237,7 +237,7 @@ async def test_an_exit_refused_with_409_waits_for_settlement_and_both_sides_sett
         rig.feed(rig.status(market, "determined", result))
         await rig.until(lambda: rig.venue.state.state == "FLAT" and rig.idle(), "settled")
         [trade] = rig.closed()
-        assert trade.reason == "CONTRACT_SETTLED"
+        assert trade.reason == "EXPIRY_409_SETTLED"  # §3.17.3 step 2
         truth = ledger(rig, ticker)
         settlement = rig.account.settlements[-1]
         payout = settlement.revenue_cents * 10_000
@@ -298,6 +298,11 @@ async def test_a_partial_exit_hands_the_remainder_to_the_next_exit():
             expiry_final_attempt_max_aggressive=False,
         )
         rig.exit("EXPIRY_GUARD")
+        # Its order reaches the book before simulated time moves: the maker's next quotes
+        # could take that bid first.
+        await wait_for(
+            lambda: any(o.request.action == "sell" for o in rig.orders_on(ticker)), "the exit"
+        )
         await rig.until(lambda: rig.idle() and not rig.lane.orders, "the partial exit")
         assert rig.venue.state.state == "PARTIAL_EXIT"
         count = held.bought
@@ -370,6 +375,9 @@ async def test_an_emergency_stop_that_cannot_sell_orphans_the_position():
         assert state.orphans[ticker].cause == "EMERGENCY_STOP"
         assert "orphans" in state.entry_refusal(ticker, rig.now() + 10**9, None)
         assert rig.account.position(ticker).position == 100  # still on the exchange
+        # The engine was told: its lane no longer watches (nor exits) the position.
+        assert rig.lane.position is None
+        assert [c.reason for c in rig.closed()] == ["ORPHANED"]
 
 
 async def test_close_all_sells_every_exchange_position_and_clears_its_orphan():

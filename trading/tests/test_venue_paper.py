@@ -56,6 +56,7 @@ def orders(reports: Sequence[VenueReport]) -> list[Order]:
     ended = []
     for report in reports:
         update = report.update
+        assert isinstance(update, OwnFill | OrderUpdate)  # a paper venue sends no notices
         order = by_id.setdefault(update.client_order_id, Order(update.client_order_id))
         if isinstance(update, OwnFill):
             assert order.status == "", "a fill after the order ended"

@@ -5,6 +5,9 @@ when the driver reaches that time, sees every market event (its books, its clock
 snapshots what a restart must find again. It reports what happened to an order the way an
 exchange account does, an ``OwnFill`` per fill and a terminal ``OrderUpdate``, each tagged
 with its lane: the driver hands those to the engine through one path, whatever the venue.
+An exchange account's venue reports on that path what it learns without an order, too:
+the exchange's count of the lane's position (``PositionCorrection``) and the account's
+cash (``BalanceSync``).
 
 Venue reports are outputs of the driver, never inputs of the journal: the journal holds
 market events, so a replay through the same venue makes the same fills again, not twice.
@@ -17,12 +20,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from marketdata.model.events import Event, OrderUpdate, OwnFill
-from trading.engine.intents import Intent
+from trading.engine.intents import Intent, VenueNotice
 
 
 @dataclass(frozen=True, slots=True)
 class VenueReport:
-    """One fill or the end of one order of ``lane``'s, as the exchange would say it.
+    """One fill or the end of one order of ``lane``'s, as the exchange would say it, or a
+    notice of the venue's (a position correction, a balance sync).
 
     ``reason`` says why an order ended short of its size ("partial": the rest cancelled,
     "no_liquidity", "market_closed", "cancelled", or a venue's own), "" otherwise: the
@@ -30,7 +34,7 @@ class VenueReport:
 
     kind: ClassVar[str] = "venue_report"
     lane: str
-    update: OwnFill | OrderUpdate
+    update: OwnFill | OrderUpdate | VenueNotice
     reason: str = ""
 
     @property
@@ -46,7 +50,7 @@ class VenueReport:
         }
 
 
-def _fields(update: OwnFill | OrderUpdate) -> dict[str, Any]:
+def _fields(update: OwnFill | OrderUpdate | VenueNotice) -> dict[str, Any]:
     return {name: getattr(update, name) for name in update.__dataclass_fields__}
 
 

@@ -20,10 +20,18 @@ emergency close, close-all, resolution of an unknown order.
   schedule, the last attempt at 1 ¢), up to ``exit_attempts`` with backoff ``min(8, 2^n)``
   s, keeping the original reason and floor schedule. A 409 reads the market: closed →
   the exit ends ``market_closed`` and the position waits for settlement (no retry storm,
-  BUG-017). Verified against the signed position (BUG-019); part sold → PARTIAL_EXIT (the
-  engine's next exit takes the rest); all → FLAT, a round trip, a 90 s cooldown, the
-  wallet drift check (§3.18). An ``EMERGENCY_STOP`` exit that never sells is adopted as an
-  orphan.
+  BUG-017; the engine labels that settlement ``EXPIRY_409_SETTLED``). Verified against
+  the signed position (BUG-019); part sold → PARTIAL_EXIT (the engine's next exit takes
+  the rest); all → FLAT, a round trip, a 90 s cooldown, the wallet drift check (§3.18).
+  An exit of any reason that sells nothing in all its attempts (§3.17.3's coordinator
+  wrapper, BUG-031) hands the whole position to the orphan path (cause
+  ``EMERGENCY_STOP`` or ``EXIT_FAILED``): FLAT, entries blocked, errors notified.
+- **The engine told** (``PositionCorrection``): whenever the tracked position changes
+  without fills (a desync's exchange count, an orphaned exit, reconciliation) and at start
+  (``start``: the durable state wins over the engine's restored position); and the
+  account's cash (``sync_balance``: a ``BalanceSync``) after every exit that sold, every
+  orphaning, orphan close, ghost or recount, close-all, and at start, so the live bankroll
+  is the exchange's.
 - **Unknown outcomes**: a create whose answer is lost and that the REST client could not
   find again (``OrderOutcomeUnknown``) blocks the venue (state stays ENTERING/EXITING,
   ``unresolved`` set and persisted) until a lookup by ``client_order_id`` that *succeeds*
@@ -56,7 +64,15 @@ from marketdata.kalshi.errors import KalshiConflict, KalshiError, OrderOutcomeUn
 from marketdata.kalshi.rest import KalshiRestClient
 from marketdata.model.events import Event, MarketStatus, OrderUpdate, OwnFill, Side
 from marketdata.model.units import MICROS_PER_DOLLAR, PRICE_MAX
-from trading.engine.intents import CancelOrder, ClosePosition, Intent, PlaceOrder
+from trading.engine.intents import (
+    EXPIRY_409,
+    BalanceSync,
+    CancelOrder,
+    ClosePosition,
+    Intent,
+    PlaceOrder,
+    PositionCorrection,
+)
 from trading.venues.base import VenueReport
 from trading.venues.live_position import (
     EXIT_COOLDOWN_MS,
@@ -158,9 +174,14 @@ def expiry_floor_cents(settings: LiveSettings, attempt: int) -> int:
 
 Persist = Callable[[dict[str, Any]], Awaitable[None]]
 RecordCheck = Callable[[dict[str, Any]], Awaitable[None]]
+Notify = Callable[[str, str], Awaitable[None]]  # (channel, text)
 
 
 async def _no_persist(data: dict[str, Any]) -> None:
+    return None
+
+
+async def _no_notify(channel: str, text: str) -> None:
     return None
 
 
@@ -212,6 +233,8 @@ class KalshiVenue:
         self._pending_coids: set[str] = set()  # engine orders the venue is working on
         # Entry refusals from outside (#22: reconciliation not passed yet): "" = allowed.
         self.entry_gates: list[Callable[[], str]] = []
+        # Operator notifications (the errors channel); the live safety wiring sets it.
+        self.notify: Notify = _no_notify
 
     # --- the driver's side ----------------------------------------------------------------
 
@@ -273,10 +296,21 @@ class KalshiVenue:
         except ``exclude`` (the lane's own position, which the engine exits)."""
         self._spawn(self._close_exchange_positions(exclude))
 
-    def resolve_at_start(self) -> None:
-        """An order whose outcome was unknown when the last run stopped: look it up."""
-        if self.state.unresolved is not None:
-            self._spawn(self._resolve_restored())
+    def start(self) -> None:
+        """At start, once the engine is restored: an order whose outcome was unknown when
+        the last run stopped is looked up; then the engine hears the durable state's
+        position (it wins over the engine's own snapshot) and the account's cash."""
+        self._spawn(self._start())
+
+    async def _start(self) -> None:
+        await self._resolve_restored()
+        async with self.lock:
+            position = self.state.position
+            if position is None:
+                self._correct("", 0, "RESTORED")
+            else:
+                self._correct(position.ticker, position.count, "RESTORED")
+            await self.sync_balance()
 
     async def aclose(self) -> None:
         for task in list(self.tasks):
@@ -332,6 +366,38 @@ class KalshiVenue:
             remaining_count=0,
         )
         return VenueReport(self.lane, update, "" if filled >= intent.count else reason)
+
+    def _correct(self, ticker: str, count: int, reason: str) -> None:
+        """Tell the engine the exchange holds ``count`` of the lane's position on ``ticker``
+        (0: none)."""
+        correction = PositionCorrection(self.clock.now_ms(), ticker, count, reason)
+        self._report([VenueReport(self.lane, correction)])
+
+    async def sync_balance(self, due: dict[str, int] | None = None) -> int | None:
+        """Tell the engine the account's cash and what it holds outside the lane at cost
+        (the orphans' cost and fees), plus ``due``: payouts (ticker → micro-dollars) of
+        positions closed on their result that the exchange has not paid yet (it still
+        holds them). Called under the lock. Returns the cash, None when it could not be
+        read (nothing is told then; logged)."""
+        for _ in range(3):
+            try:
+                unpaid = await self._unpaid(due) if due else 0
+                cash = (await self.rest.get_balance()).balance
+                if due and await self._unpaid(due) != unpaid:
+                    continue  # paid between the reads: read again
+            except KalshiError as exc:
+                log.warning("live_balance_sync_failed", error=str(exc))
+                return None
+            held = sum(o.cost + o.fees for o in self.state.orphans.values()) + unpaid
+            self._report([VenueReport(self.lane, BalanceSync(self.clock.now_ms(), cash, held))])
+            return cash
+        log.warning("live_balance_sync_failed", error="payouts kept moving")
+        return None
+
+    async def _unpaid(self, due: dict[str, int]) -> int:
+        rows = await self.rest.list_positions(count_filter="position")
+        held = {row.ticker for row in rows if row.position}
+        return sum(payout for ticker, payout in due.items() if ticker in held)
 
     def _as_reports(self, intent_coid: str, fills: Sequence[OwnFill]) -> list[VenueReport]:
         return [
@@ -632,7 +698,8 @@ class KalshiVenue:
             state.desync(
                 f"entry filled {expected / 100:+.2f} but the exchange holds {verified / 100:+.2f}"
             )
-            position.count = abs(verified)
+            position.count = abs(verified) if (verified > 0) == (intent.side == "yes") else 0
+            self._correct(ticker, position.count, "DESYNC")
         else:
             state.to("OPEN")
         await self._save()
@@ -667,6 +734,11 @@ class KalshiVenue:
             return
         position = state.position
         if position is None or position.ticker != ticker:
+            if ticker in state.orphans:
+                # Handed to the orphan path while this exit waited (the engine is told):
+                # the orphan check sells it, never a blind 1 ¢ sale.
+                self._report([self._ended(intent, "sell", 0, "orphaned")])
+                return
             # The engine holds what this venue has no record of (a restart, a desync): the
             # exchange decides; sell what it shows, never more (reduce-only).
             position = None
@@ -701,6 +773,9 @@ class KalshiVenue:
                     log.warning("live_exit_409_settlement", ticker=ticker, error=str(exc))
                     state.closed_markets.append(ticker)
                     await self._exit_ended(intent, fills, order_ids, source, "market_closed")
+                    held = state.position
+                    if held is not None and held.ticker == ticker and held.count:
+                        self._correct(ticker, held.count, EXPIRY_409)  # labels its settlement
                     return
                 log.warning("live_exit_conflict", ticker=ticker, error=str(exc))
                 created = None
@@ -761,28 +836,22 @@ class KalshiVenue:
                 f" {exchange_left / 100:.2f}"
             )
             position.count = exchange_left
+            self._correct(ticker, exchange_left, "DESYNC")
             await self._save()
+            if sold:
+                await self.sync_balance()
             return
         if state.state == "DESYNC":
             await self._save()
+            if sold:
+                await self.sync_balance()
             return
         left = position.count if position is not None else (exchange_left or 0)
         if sold == 0:
-            if intent.reason == "EMERGENCY_STOP" and reason != "market_closed" and left:
-                # §3.17.10: after the attempts, orphan it (entries stay blocked) and go FLAT.
-                signed = left if intent.side == "yes" else -left
-                bought = max(1, position.bought) if position is not None else 1
-                state.adopt_orphan(
-                    ticker,
-                    signed,
-                    "EMERGENCY_STOP",
-                    self.clock.now_ms(),
-                    cost=position.entry_cost * left // bought if position is not None else None,
-                    fees=position.entry_fees * left // bought if position is not None else None,
-                )
-                state.position = None
-                state.to("FLAT")
-            elif state.state == "EXITING":
+            if reason != "market_closed" and left:
+                await self._orphan_failed_exit(intent, position, left)
+                return
+            if state.state == "EXITING":
                 state.to("OPEN")
             await self._save()
             return
@@ -790,6 +859,7 @@ class KalshiVenue:
             if state.state == "EXITING":
                 state.to("PARTIAL_EXIT")
             await self._save()
+            await self.sync_balance()
             return
         # All sold: a round trip.
         state.position = None
@@ -798,15 +868,47 @@ class KalshiVenue:
         state.round_trips += 1
         state.start_cooldown(ticker, self.clock.now_ms() + EXIT_COOLDOWN_MS)
         await self._save()
+        after = await self.sync_balance()
         if position is not None:
-            await self._wallet_check(position, intent.reason)
+            await self._wallet_check(position, intent.reason, after)
 
-    async def _wallet_check(self, position: LivePosition, reason: str) -> None:
-        """§3.18 (BUG-025): the PnL from both legs' cash against the wallet's change."""
+    async def _orphan_failed_exit(
+        self, intent: ClosePosition, position: LivePosition | None, left: int
+    ) -> None:
+        """§3.17.3's coordinator wrapper (BUG-031), §3.17.10: an exit that sold nothing in
+        all its attempts hands the whole position to the orphan path, whatever its reason:
+        adopted (entries stay blocked), FLAT, the engine told (it unwatches the position),
+        the bankroll synced, errors notified."""
+        state, ticker = self.state, intent.ticker
+        cause = "EMERGENCY_STOP" if intent.reason == "EMERGENCY_STOP" else "EXIT_FAILED"
+        signed = left if intent.side == "yes" else -left
+        bought = max(1, position.bought) if position is not None else 1
+        state.adopt_orphan(
+            ticker,
+            signed,
+            cause,
+            self.clock.now_ms(),
+            cost=position.entry_cost * left // bought if position is not None else None,
+            fees=position.entry_fees * left // bought if position is not None else None,
+        )
+        state.position = None
+        state.to("FLAT")
+        await self._save()
+        self._correct(ticker, 0, "ORPHANED")
+        await self.sync_balance()
+        log.error("live_exit_orphaned", ticker=ticker, reason=intent.reason, count=left)
+        await self.notify(
+            "errors",
+            f"live: the {intent.reason} exit of {ticker} {signed / 100:+.2f} sold nothing in"
+            f" {self.settings.exit_attempts} attempts: adopted as an orphan ({cause})",
+        )
+
+    async def _wallet_check(self, position: LivePosition, reason: str, after: int | None) -> None:
+        """§3.18 (BUG-025): the PnL from both legs' cash against the wallet's change
+        (``after``: the wallet read after the exit)."""
         pnl = (
             position.exit_proceeds - position.entry_cost - position.entry_fees - position.exit_fees
         )
-        after = await self._wallet()
         check: dict[str, Any] = {
             "lane": self.lane,
             "ticker": position.ticker,
@@ -919,6 +1021,7 @@ class KalshiVenue:
                     filled=created.fill_count if created else 0,
                 )
             await self._save()
+            await self.sync_balance()
 
     # --- health ---------------------------------------------------------------------------
 

@@ -16,7 +16,9 @@ as its position. Each one blocks new entries until it is closed.
 
 Each close comes back as an ``OrphanClose`` (both legs' cash, exact micro-dollars); the
 live wiring records it as a trade unless a live trade on the same ticker closed in the last
-5 minutes (``trading.runtime.live_safety``).
+5 minutes (``trading.runtime.live_safety``). After a check that closed or dropped one, the
+engine hears the account's cash (``KalshiVenue.sync_balance``, a settled orphan's payout
+counted while the exchange has not paid it): its PnL reaches the live bankroll.
 """
 
 from __future__ import annotations
@@ -115,6 +117,7 @@ async def check_orphans(venue: KalshiVenue) -> list[OrphanClose]:
     closes: list[OrphanClose] = []
     async with venue.lock:
         before = venue.state.version
+        held = {t: (o.signed, o.cost, o.fees) for t, o in venue.state.orphans.items()}
         for orphan in list(venue.state.orphans.values()):
             try:
                 closes.extend(await _check_one(venue, orphan))
@@ -122,6 +125,10 @@ async def check_orphans(venue: KalshiVenue) -> list[OrphanClose]:
                 log.warning("live_orphan_check_failed", ticker=orphan.ticker, error=str(exc))
         if venue.state.version != before:
             await venue._save()
+        after = {t: (o.signed, o.cost, o.fees) for t, o in venue.state.orphans.items()}
+        if closes or after != held:
+            due = {c.ticker: c.proceeds for c in closes if c.reason != "ORPHAN_RECOVERY"}
+            await venue.sync_balance(due)
     return closes
 
 

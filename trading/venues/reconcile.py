@@ -18,6 +18,10 @@ For every non-zero position of our series (``KXBTC``/``KXETH`` prefixes):
   market is open → a ghost: cleared, FLAT. Its market closed (or unreadable) → left to
   settlement: the exchange settles before the lane sees the result.
 - DESYNC resolves: the tracked position confirmed → OPEN; none held → FLAT.
+- Whenever a pass set the count, cleared a ghost or resolved a desync, the engine is told
+  the tracked position (``PositionCorrection``: its lane's position becomes the
+  exchange's, a ghost leaves it flat with no payout booked) and the account's cash
+  (``KalshiVenue.sync_balance``).
 
 At start, before the first reconciliation, every resting order of our series is cancelled
 (a previous run's). The lane refuses entries until a start reconciliation has passed
@@ -61,6 +65,10 @@ Kind = Literal[
     "desync",
     "resolve_desync",
 ]
+
+
+# The actions that move the tracked position: the engine is told after them.
+TOLD = frozenset({"set_count", "clear_ghost", "resolve_desync"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +324,7 @@ class Reconciler:
                         await self._close_oversized(action)
                 report.adopted = apply(state, report.actions, now)
                 report.ok = True
+                await self._tell_engine(report.actions)
             except KalshiError as exc:
                 report.error = str(exc)
                 log.warning("live_reconcile_failed", why=why, error=str(exc))
@@ -333,6 +342,19 @@ class Reconciler:
             )
             await self.notify("errors", f"live: orphan positions adopted: {summary}")
         return report
+
+    async def _tell_engine(self, actions: Sequence[Action]) -> None:
+        """After a pass that moved the tracked position: the engine hears what the
+        exchange holds of it, then the account's cash (under the venue's lock)."""
+        kinds = {a.kind for a in actions}
+        if not kinds & TOLD:
+            return
+        venue, position = self.venue, self.venue.state.position
+        if position is None:  # a ghost, or a desync resolved with nothing held
+            venue._correct("", 0, "RECONCILE_GHOST")
+        else:
+            venue._correct(position.ticker, position.count, "RECONCILE_RECOUNT")
+        await venue.sync_balance()
 
     def _finish(self, report: Report) -> None:
         self.reports.append(report)

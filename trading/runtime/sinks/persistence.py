@@ -39,7 +39,8 @@ from trading.services.trades import DecisionLogGate, bankroll_record, open_posit
 
 log = structlog.get_logger(__name__)
 
-FILL_UPDATES = frozenset({"entry_fill", "exit_fill"})
+# The updates that change what the open position row holds (its count, cost and fees).
+FILL_UPDATES = frozenset({"entry_fill", "exit_fill", "recount"})
 
 
 class PersistenceSink(Sink):

@@ -13,10 +13,19 @@ from marketdata.model.events import (
 from marketdata.sim.stream import generate_events
 from trading.engine.engine import Engine
 from trading.engine.entry import size_mult
-from trading.engine.intents import CancelOrder, ClosePosition, PlaceOrder
+from trading.engine.intents import (
+    EXPIRY_409,
+    BalanceSync,
+    CancelOrder,
+    ClosePosition,
+    PlaceOrder,
+    PositionCorrection,
+)
+from trading.engine.lane import Position
 from trading.engine.market import MarketState
 from trading.engine.params import DEFAULT_PARAMS, ParamError
 from trading.engine.records import (
+    HANDED_OFF,
     BreakerChanged,
     CandleClosed,
     FeaturesCaptured,
@@ -651,6 +660,68 @@ def test_exchange_fill_and_order_reports_reach_their_lane_and_account_events_onl
         remaining_count=0,
     )
     assert of(s.engine.on_report("live", executed), OrderDone)[0].filled == 4000
+
+
+def live_long(s: Scenario) -> Position:
+    """The live lane holding 40 YES at 50 ¢ (fees $0.07), filled from an exchange report."""
+    order = of(s.enter_long(), PlaceOrder)[1]
+    fill = OwnFill(
+        s.now, "t", "o", order.client_order_id, order.ticker, "yes", "buy", 5000, 4000, 70_000, True
+    )
+    s.engine.on_report("live", fill)
+    position = s.engine.lanes["live"].position
+    assert position is not None
+    return position
+
+
+def test_a_recount_keeps_the_average_entry_and_the_bankroll_follows_the_account():
+    s = Scenario()
+    position = live_long(s)
+    lane = s.engine.lanes["live"]
+    out = s.engine.on_report("live", BalanceSync(s.now, cash=5_000_000, held=1_000_000))
+    assert lane.breaker.bankroll == 5_000_000 + 1_000_000 + 20_000_000 + 70_000
+    assert of(out, LaneStatus)[0].bankroll == lane.breaker.bankroll
+    out = s.engine.on_report(
+        "live", PositionCorrection(s.now, position.ticker, 1000, "RECONCILE_RECOUNT")
+    )
+    assert [u.reason for u in of(out, PositionUpdated)] == ["recount"]
+    assert (position.count, position.cost, position.entry_fees) == (1000, 5_000_000, 17_500)
+    assert (position.filled_count, position.total_cost, position.fees) == (1000, 5_000_000, 17_500)
+    assert s.engine.on_report("live", BalanceSync(s.now, 5_000_000, 1_000_000)) != []
+    assert lane.breaker.bankroll == 5_000_000 + 1_000_000 + 5_000_000 + 17_500
+    assert s.engine.on_report("live", BalanceSync(s.now, 5_000_000, 1_000_000)) == []
+
+
+def test_a_ghost_closes_with_no_pnl_and_its_settlement_books_nothing():
+    s = Scenario()
+    live_long(s)
+    lane = s.engine.lanes["live"]
+    bankroll = lane.breaker.bankroll
+    out = s.engine.on_report("live", PositionCorrection(s.now, "", 0, "RECONCILE_GHOST"))
+    [closed] = of(out, PositionClosed)
+    assert (closed.reason, closed.quarantine, closed.fill_source) == (
+        "RECONCILE_GHOST",
+        "RECONCILE_GHOST",
+        HANDED_OFF,
+    )
+    assert (closed.pnl, closed.proceeds, closed.count) == (0, 0, 4000)
+    assert lane.position is None
+    assert lane.breaker.bankroll == bankroll
+    close_ts = T0 + WINDOW_MS
+    out = s.feed(status(close_ts, T0, phase="determined", result="yes"))
+    assert not of(out, PositionClosed)
+    assert lane.breaker.bankroll == bankroll
+
+
+def test_a_409d_exit_settles_labelled_expiry_409_settled():
+    s = Scenario()
+    position = live_long(s)
+    s.engine.on_report("live", PositionCorrection(s.now, position.ticker, 4000, EXPIRY_409))
+    assert position.count == 4000
+    out = s.feed(status(T0 + WINDOW_MS, T0, phase="determined", result="yes"))
+    [closed] = of(out, PositionClosed)
+    assert closed.reason == "EXPIRY_409_SETTLED"
+    assert closed.pnl == 4000 * 10_000 - 20_000_000 - 70_000
 
 
 def test_trade_flow_disagreement_downgrades_the_entry():

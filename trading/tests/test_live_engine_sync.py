@@ -1,0 +1,266 @@
+"""The engine's live lane against the exchange simulator's ledger, over sockets: whatever
+moves the live position without the lane's own fills (a ghost, a recount, an exit that
+sold nothing in all its attempts, an orphan's close, a restart) leaves the lane's position
+the exchange's and its bankroll the account's (cash plus what it holds at cost), and a
+ghost books no payout."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+from marketdata.model.units import MICROS_PER_CENT, MICROS_PER_DOLLAR
+from marketdata.sim.order_types import OrderRequest
+from mlgate.sink import FeaturesSink
+from trading.engine.engine import Engine
+from trading.engine.params import Params
+from trading.engine.records import PositionClosed
+from trading.models import Trade
+from trading.runtime.live_safety import build_reconciler
+from trading.runtime.writer import PersistWriter
+from trading.tests.live_harness import LiveRig, live_rig
+from trading.venues.kalshi import LiveSettings
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+WINDOW_OPEN = 1_767_225_600_000  # 2026-01-01 00:00 UTC
+NEAR_CLOSE = WINDOW_OPEN + 13 * 60_000  # two minutes before the window closes
+
+
+@pytest.fixture(autouse=True)
+async def _close_orm_thread_connections():
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+async def balance(rig: LiveRig) -> int:
+    """The account's cash as the exchange quotes it (whole cents, micro-dollars)."""
+    return (await rig.venue.rest.get_balance()).balance
+
+
+def open_cost(rig: LiveRig) -> int:
+    position = rig.lane.position
+    return 0 if position is None else position.cost + position.entry_fees
+
+
+async def started(rig: LiveRig) -> None:
+    """The venue's start: the engine hears the durable state and the account's cash."""
+    rig.venue.start()
+    await rig.until(rig.idle, "the start")
+    assert rig.lane.breaker.bankroll == await balance(rig)
+
+
+async def opened(rig: LiveRig, count: int, side: str = "yes") -> str:
+    market = await rig.market()
+    bid, ask = await rig.best(market.ticker)
+    limit = min(9990, ask + 200) if side == "yes" else max(10, bid - 200)
+    rig.enter(market.ticker, side, limit, count)
+    await rig.until(lambda: rig.venue.state.state == "OPEN" and rig.idle(), "entry open")
+    assert rig.lane.position is not None
+    assert rig.lane.position.count == count
+    return market.ticker
+
+
+async def sold_by_hand(rig: LiveRig, ticker: str, count: int) -> None:
+    """Someone sells ``count`` of the position on the account, outside KBTC (to another
+    trader's bid at the touch: a book near its close may have none)."""
+    (bid, _), _ask = await rig.top(ticker)
+    bids_at(rig, ticker, max(100, bid), count)
+    await rig.venue.rest.create_order(
+        ticker=ticker,
+        book_side="ask",
+        yes_price=100,
+        count=count,
+        time_in_force="immediate_or_cancel",
+        client_order_id=f"by-hand-{rig.now()}",
+    )
+    await rig.step(2)
+
+
+def resting(rig: LiveRig, user: str, ticker: str) -> bool:
+    orders = rig.sim.exchange.engine.orders.values()
+    return any(o.user_id == user and o.ticker == ticker and o.status == "resting" for o in orders)
+
+
+def bids_at(rig: LiveRig, ticker: str, price: int, count: int) -> None:
+    """Another account rests a bid for ``count`` YES at ``price``."""
+    request = OrderRequest(
+        ticker=ticker,
+        book_side="bid",
+        yes_price=price,
+        count=count,
+        time_in_force="good_till_canceled",
+        client_order_id=f"another-trader-{rig.now()}-{price}",
+        side="yes",
+        action="buy",
+    )
+    _order, events = rig.sim.exchange.engine.place("another-trader", request, rig.now())
+    rig.sim.exchange.publish(events)
+
+
+async def test_a_ghost_leaves_the_lane_flat_books_no_payout_and_the_bankroll_is_the_cash():
+    async with live_rig(start_ms=NEAR_CLOSE) as rig:
+        reconciler = build_reconciler(rig.venue)
+        assert (await reconciler.start()).ok
+        await started(rig)
+        ticker = await opened(rig, 200)
+        await sold_by_hand(rig, ticker, 200)
+        assert rig.account.position(ticker).position == 0
+        report = await reconciler.reconcile("periodic")
+        assert [a.kind for a in report.actions] == ["clear_ghost"]
+        await rig.until(lambda: rig.idle() and rig.lane.position is None, "the engine told")
+        [ghost] = rig.closed()
+        assert (ghost.reason, ghost.quarantine, ghost.fill_source) == (
+            "RECONCILE_GHOST",
+            "RECONCILE_GHOST",
+            "venue_correction",
+        )
+        assert (ghost.proceeds, ghost.pnl) == (0, 0)  # no exit invented
+        features = FeaturesSink(PersistWriter())
+        features.consume(None, [ghost], rig.now())
+        assert features.health()["mlgate"]["labelled"] == 0  # no outcome to learn from
+        assert rig.lane.breaker.bankroll == await balance(rig)
+        # Its contract settles: the lane books nothing more, the bankroll stays the cash.
+        market = await rig.venue.rest.get_market(ticker)
+        await rig.until(lambda: rig.now() >= market.close_ts + 3000, "the result", 300)
+        result = (await rig.venue.rest.get_market(ticker)).result
+        assert result in ("yes", "no")
+        rig.feed(rig.status(market, "determined", result))
+        await rig.step(10)
+        assert rig.closed() == [ghost]
+        assert rig.lane.breaker.bankroll == await balance(rig)
+        # Stored, it is an errored trade (out of the trades), never a win or a loss.
+        await rig.store_trade()
+        row = await sync_to_async(Trade.objects.get)(position_uid=ghost.position_uid)
+        assert row.quarantined
+        assert row.exit_reason == "RECONCILE_GHOST"
+
+
+async def test_a_recount_sets_the_lanes_count_at_its_average_entry():
+    async with live_rig() as rig:
+        reconciler = build_reconciler(rig.venue)
+        assert (await reconciler.start()).ok
+        await started(rig)
+        ticker = await opened(rig, 300)
+        position = rig.lane.position
+        assert position is not None
+        cost, fees = position.cost, position.entry_fees
+        await sold_by_hand(rig, ticker, 100)
+        assert rig.account.position(ticker).position == 200
+        report = await reconciler.reconcile("periodic")
+        assert [a.kind for a in report.actions] == ["set_count"]
+        await rig.until(lambda: rig.idle() and position.count == 200, "the engine told")
+        assert (position.cost, position.entry_fees) == (cost * 2 // 3, fees * 2 // 3)
+        assert (position.filled_count, position.total_cost) == (200, cost * 2 // 3)
+        assert rig.lane.breaker.bankroll == await balance(rig) + open_cost(rig)
+        rig.exit("TIME_EXIT")
+        await rig.until(
+            lambda: rig.venue.state.state == "FLAT" and rig.idle() and rig.lane.position is None,
+            "the exit",
+        )
+        [trade] = rig.closed()
+        assert trade.count == 200
+        assert rig.account.position(ticker).position == 0
+        assert rig.lane.breaker.bankroll == await balance(rig)
+
+
+@pytest.mark.parametrize(
+    ("end", "side"),
+    [("recovered", "yes"), ("settled", "no")],  # two minutes before the close NO is ~98 ¢
+)
+async def test_an_exit_that_never_sells_is_orphaned_and_its_close_reaches_the_bankroll(end, side):
+    async with live_rig(start_ms=NEAR_CLOSE, settings=LiveSettings(exit_attempts=3)) as rig:
+        reconciler = build_reconciler(rig.venue, orphan_every_s=1)
+        notices: list[str] = []
+
+        async def notify(channel: str, text: str) -> None:
+            notices.append(f"{channel}: {text}")
+
+        rig.venue.notify = notify
+        assert (await reconciler.start()).ok
+        await started(rig)
+        ticker = await opened(rig, 200, side)
+        signed = 200 if side == "yes" else -200
+        before = rig.lane.breaker.bankroll
+        rig.sim.set_faults(order_429=1.0)  # every sell refused, three attempts
+        rig.exit("STOP_LOSS")
+        await rig.until(lambda: rig.idle() and rig.lane.position is None, "the attempts", 200)
+        rig.sim.set_faults(order_429=0.0)
+        state = rig.venue.state
+        assert (state.state, state.position) == ("FLAT", None)
+        orphan = state.orphans[ticker]
+        assert (orphan.signed, orphan.cause) == (signed, "EXIT_FAILED")
+        assert rig.account.position(ticker).position == signed
+        [handed] = rig.closed()
+        assert (handed.reason, handed.quarantine, handed.pnl) == ("ORPHANED", "ORPHANED", 0)
+        assert notices
+        assert notices[-1].startswith("errors: live: the STOP_LOSS exit")
+        # The orphan is held at what it cost: the bankroll has not moved (but for the cash's
+        # fraction of a cent, which the exchange's balance does not quote).
+        assert rig.lane.breaker.bankroll == await balance(rig) + orphan.cost + orphan.fees
+        assert 0 <= before - rig.lane.breaker.bankroll < MICROS_PER_CENT
+        await rig.store_trade()  # the lane's record of it is stored before the orphan closes
+        price = -(-orphan.cost // 200 // 100) * 100  # what it cost, to the cent above
+        if end == "settled":  # its market closes first: the orphan check finds the result
+            market = await rig.venue.rest.get_market(ticker)
+            await rig.until(lambda: rig.now() >= market.close_ts + 3000, "the result", 300)
+        # The reconciler's loop (its orphan check every second) on the stream's clock; to
+        # recover it, another trader keeps a bid at what it cost (re-placed whenever the
+        # maker's asks take it).
+        stop = asyncio.Event()
+        task = asyncio.create_task(reconciler.run(stop))
+        try:
+            for _ in range(300):
+                if not state.orphans:
+                    break
+                if end == "recovered" and not resting(rig, "another-trader", ticker):
+                    bids_at(rig, ticker, price, 200)
+                await rig.step()
+            assert not state.orphans, "the orphan never closed"
+        finally:
+            stop.set()
+            await task
+        await rig.until(rig.idle, "the orphan's cash told")
+        orphan_trade = await sync_to_async(Trade.objects.get)(ticker=ticker, quarantined=False)
+        assert orphan_trade.exit_reason == (
+            "ORPHAN_RECOVERY" if end == "recovered" else "ORPHAN_SETTLED"
+        )
+        if end == "settled":
+            # Closed on the result; the exchange pays a few seconds later, and until it has
+            # the bankroll counts the payout due.
+            result = (await rig.venue.rest.get_market(ticker)).result
+            payout = 200 * 10_000 if result == side else 0
+            paid = any(s.ticker == ticker for s in rig.account.settlements)
+            assert rig.lane.breaker.bankroll == await balance(rig) + (0 if paid else payout)
+            await rig.until(
+                lambda: any(s.ticker == ticker for s in rig.account.settlements), "payout"
+            )
+        assert rig.account.position(ticker).position == 0
+        bankroll = rig.lane.breaker.bankroll
+        assert bankroll == await balance(rig)
+        pnl = int(orphan_trade.pnl * MICROS_PER_DOLLAR)
+        assert abs(bankroll - before - pnl) < MICROS_PER_CENT  # the cash's whole cents
+
+
+async def test_a_restart_takes_the_venues_position_over_the_engines_snapshot():
+    async with live_rig() as rig:
+        reconciler = build_reconciler(rig.venue)
+        assert (await reconciler.start()).ok
+        await started(rig)
+        ticker = await opened(rig, 200)
+        saved = rig.engine.snapshot()  # the engine's last state save, before the ghost
+        await sold_by_hand(rig, ticker, 200)
+        await reconciler.reconcile("periodic")
+        await rig.until(lambda: rig.idle() and rig.lane.position is None, "the ghost cleared")
+        # A restart restores the engine's older snapshot, which still holds the position.
+        rig.engine = Engine.restore(Params(), saved)
+        assert rig.lane.position is not None
+        rig.outputs.clear()
+        rig.venue.start()
+        await rig.until(lambda: rig.idle() and rig.lane.position is None, "the start")
+        [closed] = [o for o in rig.outputs if isinstance(o, PositionClosed)]
+        assert (closed.reason, closed.pnl) == ("RESTORED", 0)
+        assert rig.lane.breaker.bankroll == await balance(rig)
