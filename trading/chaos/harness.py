@@ -10,11 +10,12 @@ reached it. Steps are ``step_s`` long, one second while the durable position sta
 (``LivePositionState``) shows an order in flight (ENTERING, EXITING, PARTIAL_EXIT, or an
 unresolved order): the venue's waits run on the stream's clock.
 
-Kill points (SIGKILL, then a restart with the clock held):
+Kill points (SIGKILL, then a restart with the clock held), taken state after state in
+``CAMPAIGN`` order:
 
 - ``ENTERING``: the simulator receives an entry order (not reduce-only) from the account;
-  kills alternate between after the exchange placed it (its answer lost) and before (the
-  request dropped unprocessed).
+  kills alternate between before the exchange saw it (the request dropped unprocessed)
+  and after the exchange placed it (its answer lost).
 - ``EXITING``: the same for an exit order (reduce-only).
 - ``OPEN``: the durable state reads OPEN after a step (once per position).
 - ``settling``: the account holds a position in a market that has closed and not settled
@@ -27,6 +28,7 @@ Kill points (SIGKILL, then a restart with the clock held):
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -58,6 +60,9 @@ from trading.services import controls
 
 ROOT = Path(__file__).resolve().parents[2]
 STATES = ("ENTERING", "OPEN", "EXITING", "settling", "reconciling")
+# The order kills are taken in: OPEN first (reconciling is armed by each other kill), the
+# order kills last, as a kill during an entry leaves the live lane unable to trade (README).
+CAMPAIGN = ("OPEN", "reconciling", "settling", "EXITING", "ENTERING")
 IN_FLIGHT = ("ENTERING", "EXITING", "PARTIAL_EXIT")
 SEED = 7
 START_MS = 1_767_225_600_000  # 2026-01-01 00:00 UTC (synthetic path, seed 7)
@@ -158,8 +163,24 @@ class Trader:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
+def used_database() -> str:
+    """Why this database cannot host a run ("" when it can): a run starts the trader from
+    nothing, and a saved lane state (a previous run's, or a real one) would be restored."""
+    if BotState.objects.exists() or LivePositionState.objects.exists():
+        return (
+            f"the database {connection.settings_dict['NAME']!r} already has a trader's saved state"
+        )
+    if Trade.objects.filter(lane="live").exists():
+        return f"the database {connection.settings_dict['NAME']!r} already has live trades"
+    return ""
+
+
 async def run_live(options: RunOptions, say: Callable[[str], None] = print) -> RunReport:
     faults = FaultConfig.parse(options.faults)
+    refusal = await db_call(used_database)()
+    if refusal:
+        raise HarnessError(f"{refusal}: run on a fresh, migrated database")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     async with running_simulator(
         seed=options.seed, start_ms=options.start_ms, days=int(options.hours // 24) + 2
     ) as sim:
@@ -219,11 +240,18 @@ class LiveHarness:
         line = f"{state} #{self.report.kills[state]} at {iso(self.sim.now())}: {detail}"
         self.report.kill_log.append(line)
         self.say(f"kill -9 {line}")
-        if state != "reconciling" and self._want("reconciling"):
+        if state != "reconciling" and self.report.kills["reconciling"] < self.options.kills:
             self.reconcile_armed = True
 
     def _want(self, state: str) -> bool:
-        return self.report.kills[state] < self.options.kills and self.outage_until is None
+        """A kill at ``state`` is due: the states are taken one after another, in
+        ``CAMPAIGN`` order (a kill that leaves the lane unable to trade comes last)."""
+        if self.outage_until is not None:
+            return False
+        for wanted in CAMPAIGN:
+            if self.report.kills[wanted] < self.options.kills:
+                return wanted == state
+        return False
 
     def _kills_done(self) -> bool:
         return self.options.kills > 0 and all(
@@ -261,7 +289,7 @@ class LiveHarness:
             state = "EXITING" if body.get("reduce_only") else "ENTERING"
             if not self._want(state):
                 return False
-            before = self.report.kills[state] % 2 == 1
+            before = self.report.kills[state] % 2 == 0
             when = "before the exchange saw it" if before else "after the exchange placed it"
             coid = body.get("client_order_id", "")
             await self._kill(state, f"order {coid} {when}", {str(body.get("ticker", ""))})
@@ -318,7 +346,8 @@ class LiveHarness:
         state, data = row
         position = data.get("position") or {}
         key = f"{position.get('ticker')}@{position.get('opened_ts')}"
-        if state == "OPEN" and self._want("OPEN") and key not in self.killed_positions:
+        held = int(position.get("count") or 0) > 0
+        if state == "OPEN" and held and self._want("OPEN") and key not in self.killed_positions:
             self.killed_positions.add(key)
             await self._kill("OPEN", f"holding {key}", {str(position.get("ticker"))})
             return True
