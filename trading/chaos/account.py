@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from marketdata.model.units import MICROS_PER_DOLLAR, PRICE_MAX
-from marketdata.sim.ledger import Account, FillRecord
+from marketdata.sim.ledger import Account
 
 
 def micros(value: Decimal) -> int:
@@ -37,7 +37,9 @@ class FillCash:
     settled: int  # settlement revenue
 
 
-def fill_cash(fills: Iterable[FillRecord], account: Account) -> FillCash:
+def fill_cash(account: Account, ticker: str | None = None) -> FillCash:
+    """What the account's fills and settlements moved (``ticker``: in that market only)."""
+    fills = [f for f in account.fills if ticker is None or f.ticker == ticker]
     # A fill that moved the position away from zero bought (a bid buys YES, an ask buys NO);
     # one towards zero sold the held side. Cash per contract is the held side's price.
     bought = sold = fees = 0
@@ -51,7 +53,10 @@ def fill_cash(fills: Iterable[FillRecord], account: Account) -> FillCash:
         else:
             sold += premium * f.count
         fees += f.fee
-    settled = sum(s.revenue_cents for s in account.settlements) * 10_000
+    settled = sum(
+        s.revenue_cents for s in account.settlements if ticker is None or s.ticker == ticker
+    )
+    settled *= 10_000
     return FillCash(bought=bought, sold=sold, fees=fees, settled=settled)
 
 
@@ -122,7 +127,7 @@ def check_account(
     rows), the durable position state's ``data`` and the lane's stored ``bankroll``.
     ``client_order_ids``: of every order the account placed."""
     trades = list(trades)
-    cash = fill_cash(account.fills, account)
+    cash = fill_cash(account)
     held = {t: p.position for t, p in account.positions.items() if p.position}
     tracked: set[str] = set((state or {}).get("orphans") or {})
     position = (state or {}).get("position")
@@ -160,6 +165,8 @@ def check_account(
             f" (cost {check.stored_cost} vs {cash.bought}, exit cash {check.stored_proceeds}"
             f" vs {cash.sold + cash.settled}, fees {check.stored_fees} vs {cash.fees})"
         )
+    if check.lost_fills:
+        failures.extend(_per_ticker(account, trades))
     if check.stored_pnl != check.cash - opening and not check.held:
         failures.append(
             f"stored PnL {check.stored_pnl} != cash change {check.cash - opening} micro-dollars"
@@ -170,3 +177,24 @@ def check_account(
             f" ({check.bankroll_difference:+} micro-dollars)"
         )
     return check
+
+
+def _per_ticker(account: Account, trades: list[Any]) -> list[str]:
+    """Where the stored trades and the account differ, market by market."""
+    tickers = sorted({f.ticker for f in account.fills} | {t.ticker for t in trades})
+    lines = []
+    for ticker in tickers:
+        ex = fill_cash(account, ticker)
+        mine = [t for t in trades if t.ticker == ticker]
+        stored = (
+            sum(micros(t.entry_cost) for t in mine),
+            sum(micros(t.exit_proceeds) for t in mine),
+            sum(micros(t.fees) for t in mine),
+        )
+        exchange = (ex.bought, ex.sold + ex.settled, ex.fees)
+        if stored != exchange:
+            lines.append(
+                f"  {ticker}: stored (cost, exit cash, fees) {stored} in {len(mine)} trades"
+                f" {[t.exit_reason for t in mine]}, exchange {exchange}"
+            )
+    return lines
