@@ -87,6 +87,9 @@ class RunOptions:
     kills: int = 0  # per state
     outage_s: float = 0.0  # wall seconds of the trader's database away
     slippage: int = 200  # live_entry_slippage, price units
+    # The loss breakers off (limits at 100 %): a chaos run needs the lane to keep trading
+    # after a day's losses; the canary keeps the operator's limits.
+    breakers_off: bool = False
 
 
 @dataclass
@@ -386,6 +389,9 @@ class LiveHarness:
         await db_call(controls.override_set)(
             name="live_entry_slippage", value=opts.slippage, actor=OPERATOR
         )
+        if opts.breakers_off:
+            for name in ("daily_loss_limit", "weekly_loss_limit", "max_drawdown"):
+                await db_call(controls.override_set)(name=name, value=1.0, actor=OPERATOR)
         opening = self._account().cash
         await self._start_trader()
         await db_call(controls.trading_mode_set)(mode="live", confirm=True, actor=OPERATOR)

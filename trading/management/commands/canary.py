@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ def run_options(options: dict[str, Any], **extra: Any) -> RunOptions:
 
 def run(options: RunOptions, out: Any) -> RunReport:
     out.write(f"live run in {options.data_dir} (the trader's log: run_trader.log)")
+    # A SIGTERM unwinds like Ctrl-C, so the harness kills the trader it started.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return asyncio.run(run_live(options, say=out.write))
     except HarnessError as exc:

@@ -30,7 +30,9 @@ class Command(BaseCommand):
         if options["kills"] < 0 or options["db_outage_s"] < 0:
             raise CommandError("--kills and --db-outage-s must not be negative")
         report = run(
-            run_options(options, kills=options["kills"], outage_s=options["db_outage_s"]),
+            run_options(
+                options, kills=options["kills"], outage_s=options["db_outage_s"], breakers_off=True
+            ),
             self.stdout,
         )
         self.stdout.write(json.dumps(report.summary(), sort_keys=True))
