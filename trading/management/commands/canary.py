@@ -1,7 +1,9 @@
 """``manage.py canary --hours H --speed X [--faults …]``: the live lane against the simulator
 (``trading.chaos.harness``: ``run_trader --live`` as a process on a stepped clock no faster
 than X simulated seconds per wall second), then the promotion gates of domain.md §3.19
-(``trading.chaos.gates``); exits 1 when a gate fails."""
+(``trading.chaos.gates``); exits 1 when a gate fails. With ``KALSHI_ENV=demo`` and a key it
+runs on Kalshi's demo instead, H wall hours (``trading.chaos.demo``; other exchanges are
+refused)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 from marketdata.sim.faults import FaultConfig
+from trading.chaos.demo import demo_refusal, run_demo
+from trading.chaos.gates import Gate
 from trading.chaos.harness import SEED, HarnessError, RunOptions, RunReport, run_live
 
 
@@ -73,10 +77,30 @@ class Command(BaseCommand):
         add_run_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = run(run_options(options), self.stdout)
-        for gate in report.gates:
-            self.stdout.write(gate.line())
-        self.stdout.write(json.dumps(report.summary(), sort_keys=True))
-        failed = [g.name for g in report.gates if not g.passed]
+        if settings.KBTC["KALSHI_ENV"]:
+            gates = self._on_demo(options)
+        else:
+            report = run(run_options(options), self.stdout)
+            gates = report.gates
+            for gate in gates:
+                self.stdout.write(gate.line())
+            self.stdout.write(json.dumps(report.summary(), sort_keys=True))
+        failed = [g.name for g in gates if not g.passed]
         if failed:
             raise CommandError(f"canary: {len(failed)} gate(s) failed: {', '.join(failed)}")
+
+    def _on_demo(self, options: dict[str, Any]) -> list[Gate]:
+        """``KALSHI_ENV`` names an exchange: the canary runs there (demo only), in wall time."""
+        if not options["hours"] > 0:
+            raise CommandError("--hours must be positive")
+        refusal = demo_refusal()
+        if refusal:
+            raise CommandError(f"canary: {refusal}")
+        data_dir = Path(settings.KBTC["DATA_DIR"])
+        try:
+            gates = asyncio.run(run_demo(options["hours"], data_dir, self.stdout.write))
+        except HarnessError as exc:
+            raise CommandError(str(exc)) from None
+        for gate in gates:
+            self.stdout.write(gate.line())
+        return gates
