@@ -19,7 +19,8 @@ from kbtc_core.db import db_call
 from marketdata.kalshi.config import signer_from_settings
 from marketdata.kalshi.rest import KalshiRestClient
 from trading.chaos.gates import Gate, promotion_gates
-from trading.chaos.harness import OPERATOR, HarnessError, Trader
+from trading.chaos.harness import OPERATOR, HarnessError
+from trading.chaos.process import Trader
 from trading.models import LivePositionState
 from trading.runtime.live import live_refusal
 from trading.services import controls

@@ -30,8 +30,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -55,11 +53,10 @@ from trading import push
 from trading.chaos.account import AccountCheck, check_account
 from trading.chaos.dbproxy import DatabaseRelay
 from trading.chaos.gates import Gate, promotion_gates
+from trading.chaos.process import Trader, database_url
 from trading.models import BotState, LiveOrphan, LivePositionState, Trade
 from trading.services import controls
 
-ROOT = Path(__file__).resolve().parents[2]
-STATES = ("ENTERING", "OPEN", "EXITING", "settling", "reconciling")
 # The order kills are taken in: OPEN first (reconciling is armed by each other kill), the
 # order kills last, as a kill during an entry leaves the live lane unable to trade (README).
 CAMPAIGN = ("OPEN", "reconciling", "settling", "EXITING", "ENTERING")
@@ -123,47 +120,6 @@ class RunReport:
             "gates": [g.line() for g in self.gates],
             "failures": self.failures,
         }
-
-
-def database_url(host: str | None = None, port: int | None = None) -> str:
-    """The database this process uses, as a URL (optionally through another host/port)."""
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{host or db['HOST']}:{port or db['PORT']}/{db['NAME']}"
-
-
-class Trader:
-    """One ``run_trader --live`` process, its output appended to ``log``."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        with log.open("a") as output:
-            self.proc = subprocess.Popen(
-                [sys.executable, "manage.py", "run_trader", "--live", "--refresh-s", "0.5"],
-                cwd=ROOT,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    async def kill(self) -> None:
-        self.proc.kill()
-        await asyncio.to_thread(self.proc.wait)
-
-    async def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            await asyncio.to_thread(self.proc.wait, 120)
-        except subprocess.TimeoutExpired:
-            await self.kill()
-
-    def tail(self, lines: int = 15) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
 def used_database() -> str:
@@ -258,7 +214,7 @@ class LiveHarness:
 
     def _kills_done(self) -> bool:
         return self.options.kills > 0 and all(
-            self.report.kills[s] >= self.options.kills for s in STATES
+            self.report.kills[s] >= self.options.kills for s in CAMPAIGN
         )
 
     async def _follows(self, target: int, limit_s: float = 120) -> bool:
@@ -470,7 +426,7 @@ class LiveHarness:
         report.failures = list(report.account.failures)
         if report.unexplained_orphans:
             report.failures.append(f"orphans without a kill: {report.unexplained_orphans}")
-        for state_name in STATES if self.options.kills else ():
+        for state_name in CAMPAIGN if self.options.kills else ():
             if report.kills[state_name] < self.options.kills:
                 report.failures.append(
                     f"only {report.kills[state_name]} of {self.options.kills} kills at"
