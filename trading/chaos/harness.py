@@ -378,6 +378,7 @@ class LiveHarness:
     async def _drain(self, began: float) -> None:
         """Pause, then let the last position and the orphans end (exit or settle)."""
         sim = self.sim
+        sim.exchange.watch = None  # no more kills
         sim.exchange.faults.update({name: 0.0 for name in FaultConfig.RATES})
         await db_call(controls.trading_pause_set)(paused=True, actor=OPERATOR)
         until = sim.now() + DRAIN_S * 1000
