@@ -27,6 +27,7 @@ KNOWN = (
     "  KXBTC15M",  # the per-market lines of that difference
     "stored PnL",
     "live bankroll",
+    "exit orders with nothing held",  # the exit retried after a kill
     "only 1 of 2 kills at ENTERING",
     "only 0 of 2 kills at ENTERING",
 )

@@ -100,6 +100,7 @@ class RunReport:
     outage: str = "none"
     orphans: int = 0
     unexplained_orphans: list[str] = field(default_factory=list)
+    empty_exits: list[str] = field(default_factory=list)  # exit orders with nothing held
     account: AccountCheck | None = None
     gates: list[Gate] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -116,6 +117,7 @@ class RunReport:
             "db_outage": self.outage,
             "orphans": self.orphans,
             "unexplained_orphans": self.unexplained_orphans,
+            "exits_with_nothing_held": self.empty_exits,
             "account": self.account.summary() if self.account else None,
             "gates": [g.line() for g in self.gates],
             "failures": self.failures,
@@ -246,12 +248,16 @@ class LiveHarness:
             except ValueError:
                 return False
             state = "EXITING" if body.get("reduce_only") else "ENTERING"
+            ticker = str(body.get("ticker", ""))
+            if state == "EXITING" and not self._held().get(ticker):
+                # A second exit for a position already sold (reduce-only: it cannot trade).
+                self.report.empty_exits.append(f"{body.get('client_order_id', '')} on {ticker}")
             if not self._want(state):
                 return False
             before = self.report.kills[state] % 2 == 0
             when = "before the exchange saw it" if before else "after the exchange placed it"
             coid = body.get("client_order_id", "")
-            await self._kill(state, f"order {coid} {when}", {str(body.get("ticker", ""))})
+            await self._kill(state, f"order {coid} {when}", {ticker})
             return before
         if request.method == "GET" and request.path == POSITIONS_PATH and self.reconcile_armed:
             self.reconcile_armed = False
@@ -427,6 +433,8 @@ class LiveHarness:
         report.failures = list(report.account.failures)
         if report.unexplained_orphans:
             report.failures.append(f"orphans without a kill: {report.unexplained_orphans}")
+        if report.empty_exits:
+            report.failures.append(f"exit orders with nothing held: {report.empty_exits}")
         for state_name in CAMPAIGN if self.options.kills else ():
             if report.kills[state_name] < self.options.kills:
                 report.failures.append(
