@@ -63,11 +63,13 @@ def run_options(options: dict[str, Any], **extra: Any) -> RunOptions:
 def run(options: RunOptions, out: Any) -> RunReport:
     out.write(f"live run in {options.data_dir} (the trader's log: run_trader.log)")
     # A SIGTERM unwinds like Ctrl-C, so the harness kills the trader it started.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return asyncio.run(run_live(options, say=out.write))
     except HarnessError as exc:
         raise CommandError(str(exc)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class Command(BaseCommand):
