@@ -11,8 +11,9 @@ import asyncio
 import json
 import signal
 import tempfile
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -22,6 +23,8 @@ from marketdata.sim.faults import FaultConfig
 from trading.chaos.demo import demo_refusal, run_demo
 from trading.chaos.gates import Gate
 from trading.chaos.harness import SEED, HarnessError, RunOptions, RunReport, run_live
+
+T = TypeVar("T")
 
 
 def add_run_arguments(parser: CommandParser) -> None:
@@ -60,16 +63,20 @@ def run_options(options: dict[str, Any], **extra: Any) -> RunOptions:
     )
 
 
-def run(options: RunOptions, out: Any) -> RunReport:
-    out.write(f"live run in {options.data_dir} (the trader's log: run_trader.log)")
-    # A SIGTERM unwinds like Ctrl-C, so the harness kills the trader it started.
+def unwinding(run: Coroutine[Any, Any, T]) -> T:
+    """Run the harness; a SIGTERM unwinds like Ctrl-C, so it kills the trader it started."""
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        return asyncio.run(run_live(options, say=out.write))
+        return asyncio.run(run)
     except HarnessError as exc:
         raise CommandError(str(exc)) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def run(options: RunOptions, out: Any) -> RunReport:
+    out.write(f"live run in {options.data_dir} (the trader's log: run_trader.log)")
+    return unwinding(run_live(options, say=out.write))
 
 
 class Command(BaseCommand):
@@ -99,10 +106,7 @@ class Command(BaseCommand):
         if refusal:
             raise CommandError(f"canary: {refusal}")
         data_dir = Path(settings.KBTC["DATA_DIR"])
-        try:
-            gates = asyncio.run(run_demo(options["hours"], data_dir, self.stdout.write))
-        except HarnessError as exc:
-            raise CommandError(str(exc)) from None
+        gates = unwinding(run_demo(options["hours"], data_dir, self.stdout.write))
         for gate in gates:
             self.stdout.write(gate.line())
         return gates
