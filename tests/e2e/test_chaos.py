@@ -7,7 +7,8 @@ are known to fail until the live lane learns of what a kill leaves behind (READM
 and the canary"): a kill during an entry leaves the engine's entry order pending forever
 (the lane never trades again, so the second ENTERING kill never comes), and a kill at
 OPEN/settling/EXITING leaves fills and settlements the stored trades do not book (the live
-bankroll then differs from the exchange balance). Those, and only those, make this test an
+bankroll then differs from the exchange balance), and the engine keeps sending exits for a
+position the exchange no longer holds. Those, and only those, make this test an
 expected failure (``KnownChaosFailure``, strict: it fails once they are fixed, so the mark
 goes)."""
 
