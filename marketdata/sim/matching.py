@@ -88,6 +88,15 @@ class MatchingEngine:
         if req.client_order_id:
             self.by_client[(user_id, req.client_order_id)] = order.order_id
         events: list[Event] = []
+        if req.reduce_only:
+            # Only the part that moves the position towards zero may trade; with nothing to
+            # reduce the order ends canceled unfilled (201: the exchange's exact answer is
+            # undocumented, protocols §2), never opening the other side.
+            order.remaining = req.count - opening
+            if not order.remaining:
+                order.status = "canceled"
+                self.clearing.notify_order(order, ts)
+                return order, events
         if req.time_in_force == "fill_or_kill" and self._fillable(order) < order.remaining:
             # Cannot fill whole: nothing trades, the order ends canceled (201, not an error;
             # the exchange's exact answer here is undocumented).

@@ -37,6 +37,7 @@ class OrderRequest:
     self_trade_prevention_type: str = "taker_at_cross"
     post_only: bool = False
     expiration_ts: int | None = None
+    reduce_only: bool = False
 
 
 @dataclass

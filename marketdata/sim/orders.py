@@ -141,6 +141,7 @@ def parse_v2(body: dict[str, Any]) -> OrderRequest:
         self_trade_prevention_type=_str(body, "self_trade_prevention_type"),
         post_only=bool(body.get("post_only")),
         expiration_ts=body.get("expiration_time"),
+        reduce_only=bool(body.get("reduce_only")),
     )
 
 
@@ -165,6 +166,7 @@ def parse_legacy(body: dict[str, Any]) -> OrderRequest:
         self_trade_prevention_type=body.get("self_trade_prevention_type") or "taker_at_cross",
         post_only=bool(body.get("post_only")),
         expiration_ts=body.get("expiration_ts"),
+        reduce_only=bool(body.get("reduce_only")),
     )
 
 

@@ -51,6 +51,7 @@ from marketdata.sim.order_faults import order_faults
 from marketdata.sim.orders import routes as order_routes
 from marketdata.sim.prices import MINUTE_MS, PriceHistory
 from marketdata.sim.rest import PREFIX, error, routes
+from marketdata.sim.server_watch import Watcher, request_watch
 from marketdata.sim.sockets import Outbox, coinbase_ws, kalshi_ws
 from marketdata.sim.state import PublicState
 from marketdata.sim.stream import history_for
@@ -116,6 +117,8 @@ class SimExchange:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._day: tuple[int, DayStats] | None = None
+        # Sees every authenticated Kalshi request first (``server_watch``; the chaos harness).
+        self.watch: Watcher | None = None
         for event in self.core.initial_events():
             self._release(event)
 
@@ -127,7 +130,12 @@ class SimExchange:
 
     async def start(self) -> None:
         app = web.Application(
-            middlewares=[self._kalshi_auth, self._rest_faults, order_faults(self)]
+            middlewares=[
+                self._kalshi_auth,
+                request_watch(self),
+                self._rest_faults,
+                order_faults(self),
+            ]
         )
         app.add_routes(routes(self))
         app.add_routes(order_routes(self))

@@ -8,14 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from django.db import connection
-
-ROOT = Path(__file__).resolve().parents[2]
+from trading.chaos.process import ROOT, database_url
 
 
 def current_database_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return database_url()
 
 
 def start_run_trader(

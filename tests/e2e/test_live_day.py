@@ -19,7 +19,6 @@ import os
 import time
 from collections import Counter
 from collections.abc import Sequence
-from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -28,9 +27,10 @@ from django.db import connections
 from kbtc_core.db import db_call
 from marketdata.history.backfill import backfill
 from marketdata.kalshi.signing import KalshiSigner
-from marketdata.model.units import MICROS_PER_CENT, MICROS_PER_DOLLAR, PRICE_MAX
+from marketdata.model.units import MICROS_PER_CENT
 from marketdata.sim.clock import SimClock
 from marketdata.sim.testing import running_simulator
+from trading.chaos.account import fill_cash, micros
 from trading.engine.records import HANDED_OFF, Decision
 from trading.models import LivePositionState, OpenPosition, Trade
 from trading.runtime.factory import ExchangeEndpoints, build_network_daemon
@@ -73,10 +73,6 @@ async def until(condition, what: str, limit_s: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {limit_s} s waiting for {what}")
         await asyncio.sleep(0.05)
-
-
-def micros(value: Decimal) -> int:
-    return int(value * MICROS_PER_DOLLAR)
 
 
 async def test_a_simulated_day_in_live_mode_matches_the_exchange_account():
@@ -173,19 +169,8 @@ async def test_a_simulated_day_in_live_mode_matches_the_exchange_account():
         row = await db_call(LivePositionState.objects.get)(lane="live")
 
     fills = account.fills
-    # A fill that moved the position away from zero bought (a bid buys YES, an ask buys NO);
-    # one towards zero sold the held side. Cash per contract is the held side's price.
-    bought = sold = 0
-    for f in fills:
-        before = f.post_position - (f.count if f.book_side == "bid" else -f.count)
-        yes_held = f.post_position > 0 if abs(f.post_position) > abs(before) else before > 0
-        premium = f.yes_price if yes_held else PRICE_MAX - f.yes_price
-        if abs(f.post_position) > abs(before):
-            bought += premium * f.count
-        else:
-            sold += premium * f.count
-    fees = sum(f.fee for f in fills)
-    revenue = sum(s.revenue_cents for s in account.settlements) * 10_000
+    cash = fill_cash(account)
+    bought, sold, fees, revenue = cash.bought, cash.sold, cash.fees, cash.settled
     cash_change = account.cash - opening
     stored_cost = sum(micros(t.entry_cost) for t in trades)
     stored_proceeds = sum(micros(t.exit_proceeds) for t in trades)

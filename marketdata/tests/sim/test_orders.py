@@ -70,6 +70,31 @@ async def test_ioc_remainder_is_cancelled(sim_exchange):
     assert book.size_at("yes", price) == 0  # nothing rests at our price
 
 
+async def test_a_reduce_only_sell_never_opens_the_other_side(sim_exchange):
+    sim = sim_exchange
+    ticker = await quiet(sim, 5)
+    book = sim.exchange.state.book(ticker)
+    (ask, _), *_ = book.yes_asks(1)
+    account = sim.exchange.clearing.account(sim.key_id)
+    buy = v2(ticker, "bid", format_dollars(ask), "2", "immediate_or_cancel", "buy")
+    assert (await call(sim, "POST", "/portfolio/events/orders", buy))[0] == 201
+    assert account.position(ticker).position == 200
+    (bid, _), *_ = book.yes_bids(1)
+    sell = v2(ticker, "ask", format_dollars(bid), "5", "immediate_or_cancel", "sell")
+    status, created = await call(
+        sim, "POST", "/portfolio/events/orders", {**sell, "reduce_only": True}
+    )
+    assert status == 201
+    assert parse_fp(created["fill_count"]) == 200  # the two held, not five
+    assert account.position(ticker).position == 0
+    # Flat: a second reduce-only sell has nothing to reduce and ends unfilled.
+    again = {**sell, "client_order_id": "sell-again", "reduce_only": True}
+    status, created = await call(sim, "POST", "/portfolio/events/orders", again)
+    assert status == 201
+    assert parse_fp(created["fill_count"]) == 0
+    assert account.position(ticker).position == 0
+
+
 async def test_gtc_remainder_rests_and_shows_in_the_book(sim_exchange):
     sim = sim_exchange
     ticker = await quiet(sim, 5)
