@@ -1,0 +1,60 @@
+"""scripts/calibration.py: the figures of docs/strategy.md's calibration section."""
+
+import datetime as dt
+import importlib.util
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+from backtests.models import BacktestTrade
+
+_PATH = Path(__file__).resolve().parent.parent / "scripts" / "calibration.py"
+_spec = importlib.util.spec_from_file_location("calibration", _PATH)
+assert _spec is not None
+assert _spec.loader is not None
+calibration = importlib.util.module_from_spec(_spec)
+sys.modules["calibration"] = calibration
+_spec.loader.exec_module(calibration)
+
+OPEN = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def trade(hold_s: float, pnl_pct: float, pnl: str, reason: str) -> BacktestTrade:
+    return BacktestTrade(
+        opened_at=OPEN,
+        closed_at=OPEN + dt.timedelta(seconds=hold_s),
+        pnl=Decimal(pnl),
+        fees=Decimal("0.50"),
+        pnl_pct=pnl_pct,
+        exit_reason=reason,
+    )
+
+
+def test_figures_count_wins_money_reasons_sharpe_and_exits_near_min_hold():
+    trades = [
+        trade(115, 0.5, "2.00", "TAKE_PROFIT"),  # 5 s before min_hold_s: near
+        trade(125, -0.5, "-2.00", "STOP_LOSS"),  # 5 s after: near
+        trade(125.001, -0.25, "-1.00", "STOP_LOSS"),
+        trade(600, 0.0, "0", "EXPIRY_GUARD"),  # break-even is not a win
+    ]
+    result = calibration.figures(trades, days=2.0, min_hold_s=120)
+    assert (result["trades"], result["win_rate"]) == (4, 0.25)
+    assert (result["net_pnl"], result["fees"]) == (-1.0, 2.0)
+    assert result["exit_reasons"] == {"STOP_LOSS": 2, "TAKE_PROFIT": 1, "EXPIRY_GUARD": 1}
+    assert result["near_min_hold"] == 0.5
+    assert result["median_hold_s"] == 125.0
+    # mean -0.0625, sample stdev 0.4270, annualised by √(4 trades / 2 days × 365)
+    # mean -0.0625 over a sample stdev of 0.42696, annualised by √(4 trades / 2 days × 365)
+    assert result["sharpe"] == -3.96
+
+
+def test_no_trades_give_zeros_not_an_error():
+    result = calibration.figures([], days=5.0, min_hold_s=120)
+    assert (result["trades"], result["sharpe"], result["near_min_hold"]) == (0, 0.0, 0.0)
+    assert result["median_hold_s"] is None
+
+
+def test_a_bad_command_line_is_refused_with_the_usage(capsys):
+    assert calibration.main(["runs", "x"]) == 2
+    assert calibration.main(["study"]) == 2
+    assert "usage: calibration.py" in capsys.readouterr().err
