@@ -11,8 +11,9 @@ rows by set name (several passes over separate stretches, each a set's run) and 
 set, one JSON line: trades, win rate, net PnL and fees (dollars, summed over the passes),
 Sharpe of the pooled per-trade returns (``pnl_pct``, annualised as ``backtests.metrics``
 does: √(trades per day × 365), the days being the passes' lengths added up), exit-reason
-counts, median hold and the share of exits within 5 s of the set's ``min_hold_s``; then one
-line per set and pass (the stretch's own figures).
+counts, median hold, the share of exits within 5 s of the set's ``min_hold_s`` and, over
+the trades whose contract settled, the mean price paid against the share that settled the
+trade's way; then one line per set and pass (the stretch's own figures).
 """
 
 from __future__ import annotations
@@ -60,6 +61,23 @@ def figures(trades: list[BacktestTrade], *, days: float, min_hold_s: int) -> dic
             if count
             else 0.0
         ),
+        **settlement_edge(trades),
+    }
+
+
+def settlement_edge(trades: list[BacktestTrade]) -> dict[str, Any]:
+    """Over the trades whose contract settled in the data: the mean price paid for the side
+    bought (the YES price of a long, the NO price of a short: the chance the price implied)
+    and the share that settled that side's way (what a hold to settlement would have won)."""
+    settled = [t for t in trades if t.contract_result in ("yes", "no")]
+    if not settled:
+        return {"settled": 0, "implied_p": None, "settled_right": None}
+    paid = [t.entry_price if t.direction == "LONG" else 1 - t.entry_price for t in settled]
+    right = [(t.direction == "LONG") == (t.contract_result == "yes") for t in settled]
+    return {
+        "settled": len(settled),
+        "implied_p": round(float(sum(paid)) / len(settled), 4),
+        "settled_right": round(sum(right) / len(settled), 4),
     }
 
 

@@ -19,8 +19,20 @@ _spec.loader.exec_module(calibration)
 OPEN = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
-def trade(hold_s: float, pnl_pct: float, pnl: str, reason: str) -> BacktestTrade:
+def trade(
+    hold_s: float,
+    pnl_pct: float,
+    pnl: str,
+    reason: str,
+    *,
+    direction: str = "LONG",
+    entry_price: str = "0.40",
+    result: str = "",
+) -> BacktestTrade:
     return BacktestTrade(
+        direction=direction,
+        entry_price=Decimal(entry_price),
+        contract_result=result,
         opened_at=OPEN,
         closed_at=OPEN + dt.timedelta(seconds=hold_s),
         pnl=Decimal(pnl),
@@ -48,10 +60,26 @@ def test_figures_count_wins_money_reasons_sharpe_and_exits_near_min_hold():
     assert result["sharpe"] == -3.96
 
 
+def test_settlement_edge_compares_the_price_paid_with_the_settled_side():
+    trades = [
+        trade(120, 0.1, "1", "TAKE_PROFIT", entry_price="0.40", result="yes"),  # paid 0.40, right
+        trade(120, -0.1, "-1", "STOP_LOSS", entry_price="0.60", result="yes"),  # paid 0.60, right
+        # a short at YES 0.70 pays 0.30 for NO; YES settled: wrong
+        trade(120, -0.1, "-1", "STOP_LOSS", direction="SHORT", entry_price="0.70", result="yes"),
+        trade(120, 0.1, "1", "TAKE_PROFIT", direction="SHORT", entry_price="0.20", result="no"),
+        trade(120, 0.1, "1", "TAKE_PROFIT", result=""),  # settled after the period: left out
+    ]
+    result = calibration.figures(trades, days=1.0, min_hold_s=120)
+    assert result["settled"] == 4
+    assert result["implied_p"] == round((0.40 + 0.60 + 0.30 + 0.80) / 4, 4)
+    assert result["settled_right"] == 0.75
+
+
 def test_no_trades_give_zeros_not_an_error():
     result = calibration.figures([], days=5.0, min_hold_s=120)
     assert (result["trades"], result["sharpe"], result["near_min_hold"]) == (0, 0.0, 0.0)
     assert result["median_hold_s"] is None
+    assert (result["settled"], result["implied_p"], result["settled_right"]) == (0, None, None)
 
 
 def test_a_bad_command_line_is_refused_with_the_usage(capsys):
