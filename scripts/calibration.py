@@ -171,7 +171,9 @@ def pooled_runs(ids: list[int]) -> int:
 
 def main(argv: list[str]) -> int:
     ids = argv[1:]
-    if len(argv) < 2 or argv[0] not in ("study", "runs") or not all(a.isdigit() for a in ids):
+    command = argv[0] if argv else ""
+    usable = (command == "runs" and ids) or (command == "study" and len(ids) == 1)
+    if not usable or not all(a.isdigit() for a in ids):
         print("usage: calibration.py study STUDY_ID | runs RUN_ID [RUN_ID ...]", file=sys.stderr)
         return 2
     if argv[0] == "study":

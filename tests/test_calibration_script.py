@@ -85,4 +85,6 @@ def test_no_trades_give_zeros_not_an_error():
 def test_a_bad_command_line_is_refused_with_the_usage(capsys):
     assert calibration.main(["runs", "x"]) == 2
     assert calibration.main(["study"]) == 2
+    assert calibration.main(["study", "1", "2"]) == 2
+    assert calibration.main(["sets", "1"]) == 2
     assert "usage: calibration.py" in capsys.readouterr().err
