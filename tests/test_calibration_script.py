@@ -2,11 +2,15 @@
 
 import datetime as dt
 import importlib.util
+import json
 import sys
 from decimal import Decimal
 from pathlib import Path
 
-from backtests.models import BacktestTrade
+import pytest
+
+from backtests.models import BacktestRun, BacktestTrade
+from trading.engine.params import DEFAULT_PARAMS
 
 _PATH = Path(__file__).resolve().parent.parent / "scripts" / "calibration.py"
 _spec = importlib.util.spec_from_file_location("calibration", _PATH)
@@ -88,3 +92,40 @@ def test_a_bad_command_line_is_refused_with_the_usage(capsys):
     assert calibration.main(["study", "1", "2"]) == 2
     assert calibration.main(["sets", "1"]) == 2
     assert "usage: calibration.py" in capsys.readouterr().err
+
+
+def stored_run(name: str, start: dt.datetime, days: int, trades: list[BacktestTrade]) -> int:
+    params = DEFAULT_PARAMS.to_dict()
+    run = BacktestRun.objects.create(
+        name=name, lane="paper", source="history", code_version="test", params=params,
+        params_hash=DEFAULT_PARAMS.params_hash(), period_start=start,
+        period_end=start + dt.timedelta(days=days), bankroll=Decimal(1000), status="done",
+    )  # fmt: skip
+    for number, one in enumerate(trades):
+        one.run, one.position_uid, one.ticker = run, f"p{number}", "T"
+        one.contracts = one.entry_cost = one.exit_proceeds = Decimal(1)
+        one.exit_price = one.entry_price
+        one.save()
+    return run.pk
+
+
+@pytest.mark.django_db
+def test_runs_of_one_set_are_pooled_over_their_stretches(capsys):
+    first = stored_run("default", OPEN, 2, [trade(120, 0.5, "2", "TAKE_PROFIT")])
+    second = stored_run(
+        "default",
+        OPEN + dt.timedelta(days=30),
+        3,
+        [trade(200, -0.5, "-3", "STOP_LOSS"), trade(121, -0.1, "-1", "STOP_LOSS")],
+    )
+    assert calibration.main(["runs", str(first), str(second)]) == 0
+    pooled, *per_pass = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert (pooled["set"], pooled["runs"], pooled["days"]) == ("default", [first, second], 5.0)
+    assert (pooled["trades"], pooled["net_pnl"], pooled["fees"]) == (3, -2.0, 1.5)
+    assert pooled["near_min_hold"] == round(2 / 3, 4)
+    assert [(p["run"], p["trades"], p["period"][0]) for p in per_pass] == [
+        (first, 1, "2026-01-01"),
+        (second, 2, "2026-01-31"),
+    ]
+    assert calibration.main(["runs", str(second + 1)]) == 1
+    assert "no such runs" in capsys.readouterr().err
