@@ -57,12 +57,16 @@ def test_no_app_imports_the_site_layer(app: str) -> None:
     assert offending(sources(app), ("kbtc_site",)) == []
 
 
-# The demo's wiring: the only production modules that may load the simulator.
+# The demo's and the chaos runs' wiring: the only production modules that may load the
+# simulator.
 SIMULATOR_WIRING = {
     "trading/runtime/embedded.py",  # builds the demo's exchange and the --sim-stream daemon
     "trading/runtime/feeds.py",  # the in-process simulator stream
     "marketdata/management/commands/simulate_exchange.py",  # the simulator's own command
     "kbtc_site/management/commands/demo_disk.py",  # runs the demo's trader on the simulator
+    "trading/chaos/harness.py",  # chaos and the canary host the simulator they trade on
+    "trading/chaos/account.py",  # ... and check its account
+    "trading/management/commands/canary.py",  # ... and take its fault options
 }
 
 

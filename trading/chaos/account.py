@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from marketdata.model.units import MICROS_PER_DOLLAR, PRICE_MAX
+from marketdata.model.units import MICROS_PER_CENT, MICROS_PER_DOLLAR, PRICE_MAX
 from marketdata.sim.ledger import Account
 from trading.engine.records import HANDED_OFF
 
@@ -93,7 +93,10 @@ class AccountCheck:
 
     @property
     def bankroll_difference(self) -> int | None:
-        return None if self.bankroll is None else self.bankroll - self.cash
+        """Against the balance as the exchange quotes it: whole cents, rounded down."""
+        if self.bankroll is None:
+            return None
+        return self.bankroll - self.cash // MICROS_PER_CENT * MICROS_PER_CENT
 
     def summary(self) -> dict[str, Any]:
         ex = self.exchange

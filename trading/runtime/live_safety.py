@@ -38,6 +38,10 @@ DEDUP_WINDOW = timedelta(minutes=5)
 # The fill sources of orphan closes' own trades (a 409'd exit's lane trade shares their
 # EXPIRY_409_SETTLED reason, so the dedup tells them apart by source).
 ORPHAN_SOURCES = ("orphan_settlement", "orphan")
+# Orphans of the lane's own position, handed to the orphan path by the venue (an exit that
+# sold nothing, an emergency stop): the lane booked none of it, so no recent trade of the
+# ticker (an earlier position's) makes their close a duplicate.
+HANDED_OFF_CAUSES = frozenset({"EXIT_FAILED", "EMERGENCY_STOP"})
 
 
 def _at(ms: int) -> datetime:
@@ -55,21 +59,26 @@ def _price(units: int) -> Decimal:
 def record_orphan_close(lane: str, close: OrphanClose) -> Trade | None:
     """The orphan close as a live trade, unless a live trade on the same ticker closed in
     the 5 minutes before it (§3.17.7 dedup: the lane already booked those contracts).
-    Returns the trade, or None when deduplicated."""
+    Orphans of the lane's own handed-off position (``HANDED_OFF_CAUSES``) are never
+    deduplicated. Returns the trade, or None when deduplicated."""
     closed_at = _at(close.closed_ts)
     with transaction.atomic():
         recent = (
-            Trade.objects.select_for_update()
-            .filter(
-                lane=lane,
-                ticker=close.ticker,
-                closed_at__gte=closed_at - DEDUP_WINDOW,
-                closed_at__lte=closed_at,
+            None
+            if close.cause in HANDED_OFF_CAUSES
+            else (
+                Trade.objects.select_for_update()
+                .filter(
+                    lane=lane,
+                    ticker=close.ticker,
+                    closed_at__gte=closed_at - DEDUP_WINDOW,
+                    closed_at__lte=closed_at,
+                )
+                # Neither another orphan close nor a position the venue took from the lane (a
+                # failed exit, a ghost: it booked none of these contracts) counts.
+                .exclude(fill_source__in=(*ORPHAN_SOURCES, HANDED_OFF))
+                .first()
             )
-            # Neither another orphan close nor a position the venue took from the lane (a
-            # failed exit, a ghost: it booked none of these contracts) counts.
-            .exclude(fill_source__in=(*ORPHAN_SOURCES, HANDED_OFF))
-            .first()
         )
         if recent is not None:
             log.warning(

@@ -96,6 +96,9 @@ class Script:
     cancelled: list[str] = field(default_factory=list)
     fills: list[dict[str, Any]] = field(default_factory=list)
     position_reads: int = 0
+    # Called before each position query is answered: the exchange moving on between two of
+    # the client's requests (a market settling just after it was read as open).
+    before_position_read: Callable[[Script], None] | None = None
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -120,6 +123,8 @@ def _app(script: Script, now: Callable[[], int]) -> web.Application:
 
     async def positions(request: web.Request) -> web.Response:
         script.position_reads += 1
+        if script.before_position_read is not None:
+            script.before_position_read(script)
         if script.positions_fail:
             return _error(500, "internal_server_error", "scripted position failure")
         ticker = request.query.get("ticker")

@@ -11,6 +11,7 @@ restart (BUG-008), orphan trades deduplicated.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from decimal import Decimal
 
@@ -111,6 +112,23 @@ async def test_2_repeated_reconciliation_adopts_one_orphan_with_the_exchange_cou
 
 
 # --- 3. restart wipes settled tickers --------------------------------------------------------
+
+
+async def test_re_adopting_the_same_count_keeps_what_the_orphan_cost():
+    """The exchange's fees on a ticker are every fee paid on it, earlier round trips' too:
+    a periodic re-adoption of an unchanged orphan must not take them as its fees."""
+    position = ScriptedPosition(600, cost=600 * 4000, fees=30_000)
+    script = Script(markets=markets(T), positions={T: position})
+    async with script_rig(script) as rig:
+        await rig.reconciler.start()
+        assert (rig.state.orphans[T].cost, rig.state.orphans[T].fees) == (600 * 4000, 30_000)
+        position.fees = 90_000  # an earlier round trip's fees on the ticker show up
+        await rig.reconciler.reconcile("periodic")
+        assert (rig.state.orphans[T].cost, rig.state.orphans[T].fees) == (600 * 4000, 30_000)
+        position.signed, position.cost = 400, 400 * 4000  # the count moved: the exchange's
+        await rig.reconciler.reconcile("periodic")
+        assert rig.state.orphans[T].signed == 400
+        assert (rig.state.orphans[T].cost, rig.state.orphans[T].fees) == (400 * 4000, 90_000)
 
 
 async def test_3_settled_tickers_survive_a_restart_and_suppress_adoption():
@@ -243,6 +261,25 @@ async def test_6_an_orphan_close_is_not_booked_over_a_live_trade_of_the_last_5_m
             assert trade.exit_reason == "ORPHAN_SETTLED"
         assert rig.state.orphans == {}
         assert T in rig.state.settled_tickers
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_orm_threads")
+async def test_6b_the_orphan_of_an_exit_that_sold_nothing_is_booked_after_a_recent_trade():
+    """An earlier position's trade on the ticker does not make the handed-off position's
+    orphan close a duplicate: the lane booked none of its contracts."""
+    script = Script(markets=markets(T), positions={T: ScriptedPosition(300, cost=300 * 4000)})
+    async with script_rig(script, start_ms=T0 + WINDOW + 60_000) as rig:
+        await rig.reconciler.reconcile("periodic")
+        await sync_to_async(_live_trade)(rig.now() - 2 * 60_000)
+        [close] = await _settled_orphan_close(script, rig)
+        trade = await sync_to_async(record_orphan_close)(
+            "live", dataclasses.replace(close, cause="EXIT_FAILED")
+        )
+        assert trade is not None
+        assert trade.exit_reason == "ORPHAN_SETTLED"
+        assert await sync_to_async(Trade.objects.filter(ticker=T).count)() == 2
 
 
 def _live_trade(closed_ms: int, reason: str = "CONTRACT_SETTLED") -> Trade:
@@ -479,6 +516,27 @@ async def test_an_orphan_sold_outside_kbtc_is_dropped_without_a_trade():
         await rig.reconciler.start()
         script.positions[T].signed = 0
         assert await check_orphans(rig.venue) == []
+        assert rig.state.orphans == {}
+
+
+async def test_an_orphan_whose_market_settles_while_it_is_checked_waits_for_its_result():
+    """Read open, then the exchange settles it and the position is gone: not "sold outside"
+    (which books nothing), but a settlement to book at the result."""
+    script = Script(markets=markets(T), positions={T: ScriptedPosition(200, cost=200 * 4000)})
+    async with script_rig(script) as rig:
+        await rig.reconciler.start()
+
+        def settles(s: Script) -> None:
+            s.markets[T].status, s.markets[T].result = "determined", "no"
+            s.positions.clear()
+
+        script.before_position_read = settles
+        assert await check_orphans(rig.venue) == []
+        assert rig.state.orphans[T].signed == 200  # kept for its settlement
+        script.before_position_read = None
+        [close] = await check_orphans(rig.venue)
+        assert close.reason == "ORPHAN_SETTLED"
+        assert (close.count, close.proceeds, close.pnl) == (200, 0, -200 * 4000)
         assert rig.state.orphans == {}
 
 

@@ -162,6 +162,11 @@ async def _check_one(venue: KalshiVenue, orphan: Orphan) -> list[OrphanClose]:
         return [close]
     held = await venue._signed_position(ticker)
     if held is not None and held * orphan.signed <= 0:
+        if (await venue.rest.get_market(ticker)).phase in CLOSED_PHASES:
+            # It closed after the first read: the position went to its settlement, which
+            # the next check books at the result (a settled position is no longer listed).
+            log.info("live_orphan_market_closed_while_checked", ticker=ticker)
+            return []
         # Open, and the exchange holds none of it (sold outside KBTC): nothing to book.
         log.warning("live_orphan_gone", ticker=ticker, exchange=held)
         state.orphans.pop(ticker, None)
