@@ -91,6 +91,8 @@ class Script:
     create_status: int = 201  # another status refuses every create (409: market closed)
     follow_fills: bool = True  # False: the positions list lags (stale) and does not move
     silent_fill: int = 0  # hundredths a create fills while its answer says none filled
+    # Called with the ticker after a market read is answered (the exchange moves on then)
+    after_market_read: Callable[[str], None] | None = None
     # what the exchange saw
     created: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
@@ -147,7 +149,10 @@ def _app(script: Script, now: Callable[[], int]) -> web.Application:
         found = script.markets.get(ticker)
         if found is None:
             return _error(404, "not_found", "market not found")
-        return web.json_response({"market": _market_json(ticker, found)})
+        answer = web.json_response({"market": _market_json(ticker, found)})
+        if script.after_market_read is not None:
+            script.after_market_read(ticker)
+        return answer
 
     async def orderbook(request: web.Request) -> web.Response:
         found = script.markets.get(request.match_info["ticker"])

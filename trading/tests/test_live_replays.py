@@ -482,6 +482,28 @@ async def test_an_orphan_sold_outside_kbtc_is_dropped_without_a_trade():
         assert rig.state.orphans == {}
 
 
+async def test_an_orphan_settled_between_the_market_and_position_reads_closes_at_its_result():
+    # The chaos run's lost orphan: its market read open, the exchange settled it (the
+    # position gone) before the position read; dropped as sold outside KBTC, its cost and
+    # fees were never booked.
+    script = Script(markets=markets(T), positions={T: ScriptedPosition(-400, cost=400 * 7000)})
+    async with script_rig(script) as rig:
+        await rig.reconciler.start()
+
+        def settle(ticker: str) -> None:
+            script.after_market_read = None
+            script.markets[ticker].status, script.markets[ticker].result = "finalized", "yes"
+            script.positions[ticker].signed = 0
+
+        script.after_market_read = settle
+        [close] = await check_orphans(rig.venue)
+        assert close.reason == "ORPHAN_SETTLED"
+        assert (close.side, close.count, close.proceeds) == ("no", 400, 0)
+        assert close.pnl == -400 * 7000
+        assert rig.state.orphans == {}
+        assert T in rig.state.settled_tickers
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("_orm_threads")
