@@ -539,6 +539,25 @@ async def test_a_409_exit_waits_for_settlement_and_a_stale_position_closes_as_ex
         assert await sync_to_async(record_orphan_close)("live", close) is None
 
 
+async def test_reconciliation_keeps_a_known_orphans_cost_and_fees_over_the_markets_totals():
+    # The chaos run's double-counted fees: an exit that sold nothing orphaned the second
+    # position on a market; each reconciliation re-adopted it with the exchange's fees
+    # (the market's, the first round trip's entry and exit fees included).
+    state = PositionManagerState()
+    state.adopt_orphan(T, 5000, "EXIT_FAILED", T0, cost=5000 * 500, fees=170_000)
+    script = Script(
+        markets=markets(T), positions={T: ScriptedPosition(5000, cost=5000 * 500, fees=990_000)}
+    )
+    async with script_rig(script, state=state) as rig:
+        assert (await rig.reconciler.start()).ok
+        orphan = rig.state.orphans[T]
+        assert (orphan.signed, orphan.cost, orphan.fees) == (5000, 5000 * 500, 170_000)
+        script.positions[T] = ScriptedPosition(3000, cost=3000 * 500, fees=990_000)
+        assert (await rig.reconciler.reconcile("periodic")).ok  # a new count: the exchange's
+        orphan = rig.state.orphans[T]
+        assert (orphan.signed, orphan.cost, orphan.fees) == (3000, 3000 * 500, 990_000)
+
+
 async def test_cause_only_upgrades_and_counted_is_sticky():
     state = PositionManagerState()
     state.adopt_orphan(T, 100, "EXPIRY_409", 1, cost=4000, counted=True)
