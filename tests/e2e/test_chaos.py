@@ -2,15 +2,16 @@
 process against the simulator this test hosts, killed with SIGKILL twice at each state and
 restarted, then checked against the simulator's account.
 
-The kills, the orders and the positions must be clean (hard assertions). The money checks
-are known to fail until the live lane learns of what a kill leaves behind (README, "Chaos
-and the canary"): a kill during an entry leaves the engine's entry order pending forever
-(the lane never trades again, so the second ENTERING kill never comes), and a kill at
-OPEN/settling/EXITING leaves fills and settlements the stored trades do not book (the live
-bankroll then differs from the exchange balance), and the engine keeps sending exits for a
-position the exchange no longer holds. Those, and only those, make this test an
-expected failure (``KnownChaosFailure``, strict: it fails once they are fixed, so the mark
-goes)."""
+Hard assertions: the kills (two at OPEN and at reconciling, at least one at settling), no
+duplicate order or trade, no untracked position, no orphan on a market no kill touched, no
+exit sent with nothing held, and the live bankroll equal to the exchange balance. The stored
+trades' money is known to differ from the account's fills until the live lane books what a
+kill after an exit was placed sold (README, "Chaos and the canary": the restarted venue
+clears the position as a ghost, its sale's cash is booked by no trade), and a kill during
+an entry stops live trading (the second ENTERING kill never comes); and a run may offer
+fewer than two positions held into their market's close (``settling``; the later states
+then wait). Those, and only those, make this test an expected failure
+(``KnownChaosFailure``, strict: it fails once they are fixed, so the mark goes)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from trading.chaos.harness import CAMPAIGN, RunOptions, run_live
+from trading.chaos.harness import RunOptions, run_live
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -27,10 +28,10 @@ KNOWN = (
     "fills and stored trades differ",
     "  KXBTC15M",  # the per-market lines of that difference
     "stored PnL",
-    "live bankroll",
-    "exit orders with nothing held",  # the exit retried after a kill
-    "only 1 of 2 kills at ENTERING",
-    "only 0 of 2 kills at ENTERING",
+    # Kills the run may not offer: a position held into its market's close comes only when
+    # an exit sells nothing (or the strategy holds to the end), the states after settling
+    # in CAMPAIGN wait for it, and a kill during an entry stops live trading.
+    *(f"only {n} of 2 kills at {s}" for s in ("settling", "EXITING", "ENTERING") for n in (0, 1)),
 )
 
 
@@ -45,13 +46,15 @@ def test_two_kills_at_every_state_leave_the_account_clean(tmp_path: Path):
     )
     summary = report.summary()
     print(f"\nchaos: {summary}")
-    for state in CAMPAIGN[:-1]:
-        assert report.kills[state] == 2, (state, report.kill_log)
+    assert report.kills["OPEN"] == report.kills["reconciling"] == 2, report.kill_log
+    assert report.kills["settling"] >= 1, report.kill_log
     assert report.account is not None
     assert report.account.duplicate_orders == []
     assert report.account.duplicate_trades == []
     assert report.account.untracked == {}
     assert report.unexplained_orphans == []
+    assert report.empty_exits == []
+    assert report.account.bankroll_difference == 0
     unknown = [f for f in report.failures if not f.startswith(KNOWN)]
     assert unknown == [], report.failures
     if report.failures:

@@ -8,7 +8,8 @@ taken away) and Redis. The clock moves as fast as the trader keeps up, never fas
 clock (``trading.push.latest_event_ms``, its dashboard payloads in the Redis cache) has
 reached it. Steps are ``step_s`` long, one second while the durable position state
 (``LivePositionState``) shows an order in flight (ENTERING, EXITING, PARTIAL_EXIT, or an
-unresolved order): the venue's waits run on the stream's clock.
+unresolved order): the venue's waits run on the stream's clock; and while the account
+holds a position whose market closes within a step, until it settled.
 
 Kill points (SIGKILL, then a restart with the clock held), taken state after state in
 ``CAMPAIGN`` order:
@@ -280,6 +281,17 @@ class LiveHarness:
                 return ticker
         return None
 
+    def _closing(self) -> bool:
+        """The account holds a position whose market closes within a step or has closed
+        and not settled (the ~6 simulated s a ``settling`` kill needs)."""
+        now = self.sim.now()
+        for ticker in self._held():
+            market = self.sim.exchange.core.schedule.by_ticker(ticker, now)
+            step_ms = self.options.step_s * 1000
+            if market is not None and market.close_ts - step_ms <= now <= market.settle_ts:
+                return True
+        return False
+
     def _client_order_ids(self) -> list[str]:
         return [
             o.client_order_id
@@ -303,7 +315,7 @@ class LiveHarness:
         if ahead > 0:
             await asyncio.sleep(ahead)
         state, data = row
-        in_flight = state in IN_FLIGHT or bool(data.get("unresolved"))
+        in_flight = state in IN_FLIGHT or bool(data.get("unresolved")) or self._closing()
         target = await self.sim.advance(1 if in_flight else self.options.step_s)
         await self._follows(target)
 

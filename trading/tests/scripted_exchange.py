@@ -91,14 +91,13 @@ class Script:
     create_status: int = 201  # another status refuses every create (409: market closed)
     follow_fills: bool = True  # False: the positions list lags (stale) and does not move
     silent_fill: int = 0  # hundredths a create fills while its answer says none filled
+    # Called with the ticker after a market read is answered (the exchange moves on then)
+    after_market_read: Callable[[str], None] | None = None
     # what the exchange saw
     created: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     fills: list[dict[str, Any]] = field(default_factory=list)
     position_reads: int = 0
-    # Called before each position query is answered: the exchange moving on between two of
-    # the client's requests (a market settling just after it was read as open).
-    before_position_read: Callable[[Script], None] | None = None
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -123,8 +122,6 @@ def _app(script: Script, now: Callable[[], int]) -> web.Application:
 
     async def positions(request: web.Request) -> web.Response:
         script.position_reads += 1
-        if script.before_position_read is not None:
-            script.before_position_read(script)
         if script.positions_fail:
             return _error(500, "internal_server_error", "scripted position failure")
         ticker = request.query.get("ticker")
@@ -152,7 +149,10 @@ def _app(script: Script, now: Callable[[], int]) -> web.Application:
         found = script.markets.get(ticker)
         if found is None:
             return _error(404, "not_found", "market not found")
-        return web.json_response({"market": _market_json(ticker, found)})
+        answer = web.json_response({"market": _market_json(ticker, found)})
+        if script.after_market_read is not None:
+            script.after_market_read(ticker)
+        return answer
 
     async def orderbook(request: web.Request) -> web.Response:
         found = script.markets.get(request.match_info["ticker"])

@@ -114,23 +114,6 @@ async def test_2_repeated_reconciliation_adopts_one_orphan_with_the_exchange_cou
 # --- 3. restart wipes settled tickers --------------------------------------------------------
 
 
-async def test_re_adopting_the_same_count_keeps_what_the_orphan_cost():
-    """The exchange's fees on a ticker are every fee paid on it, earlier round trips' too:
-    a periodic re-adoption of an unchanged orphan must not take them as its fees."""
-    position = ScriptedPosition(600, cost=600 * 4000, fees=30_000)
-    script = Script(markets=markets(T), positions={T: position})
-    async with script_rig(script) as rig:
-        await rig.reconciler.start()
-        assert (rig.state.orphans[T].cost, rig.state.orphans[T].fees) == (600 * 4000, 30_000)
-        position.fees = 90_000  # an earlier round trip's fees on the ticker show up
-        await rig.reconciler.reconcile("periodic")
-        assert (rig.state.orphans[T].cost, rig.state.orphans[T].fees) == (600 * 4000, 30_000)
-        position.signed, position.cost = 400, 400 * 4000  # the count moved: the exchange's
-        await rig.reconciler.reconcile("periodic")
-        assert rig.state.orphans[T].signed == 400
-        assert (rig.state.orphans[T].cost, rig.state.orphans[T].fees) == (400 * 4000, 90_000)
-
-
 async def test_3_settled_tickers_survive_a_restart_and_suppress_adoption():
     settled = [ticker_at(k) for k in range(3)]
     script = Script(
@@ -519,25 +502,26 @@ async def test_an_orphan_sold_outside_kbtc_is_dropped_without_a_trade():
         assert rig.state.orphans == {}
 
 
-async def test_an_orphan_whose_market_settles_while_it_is_checked_waits_for_its_result():
-    """Read open, then the exchange settles it and the position is gone: not "sold outside"
-    (which books nothing), but a settlement to book at the result."""
-    script = Script(markets=markets(T), positions={T: ScriptedPosition(200, cost=200 * 4000)})
+async def test_an_orphan_settled_between_the_market_and_position_reads_closes_at_its_result():
+    # The chaos run's lost orphan: its market read open, the exchange settled it (the
+    # position gone) before the position read; dropped as sold outside KBTC, its cost and
+    # fees were never booked.
+    script = Script(markets=markets(T), positions={T: ScriptedPosition(-400, cost=400 * 7000)})
     async with script_rig(script) as rig:
         await rig.reconciler.start()
 
-        def settles(s: Script) -> None:
-            s.markets[T].status, s.markets[T].result = "determined", "no"
-            s.positions.clear()
+        def settle(ticker: str) -> None:
+            script.after_market_read = None
+            script.markets[ticker].status, script.markets[ticker].result = "finalized", "yes"
+            script.positions[ticker].signed = 0
 
-        script.before_position_read = settles
-        assert await check_orphans(rig.venue) == []
-        assert rig.state.orphans[T].signed == 200  # kept for its settlement
-        script.before_position_read = None
+        script.after_market_read = settle
         [close] = await check_orphans(rig.venue)
         assert close.reason == "ORPHAN_SETTLED"
-        assert (close.count, close.proceeds, close.pnl) == (200, 0, -200 * 4000)
+        assert (close.side, close.count, close.proceeds) == ("no", 400, 0)
+        assert close.pnl == -400 * 7000
         assert rig.state.orphans == {}
+        assert T in rig.state.settled_tickers
 
 
 @pytest.mark.postgres
@@ -573,6 +557,25 @@ async def test_a_409_exit_waits_for_settlement_and_a_stale_position_closes_as_ex
         assert (lane_trade.reason, lane_trade.pnl) == ("EXPIRY_409_SETTLED", close.pnl)
         await sync_to_async(_live_trade)(rig.now() - 1000, "EXPIRY_409_SETTLED")
         assert await sync_to_async(record_orphan_close)("live", close) is None
+
+
+async def test_reconciliation_keeps_a_known_orphans_cost_and_fees_over_the_markets_totals():
+    # The chaos run's double-counted fees: an exit that sold nothing orphaned the second
+    # position on a market; each reconciliation re-adopted it with the exchange's fees
+    # (the market's, the first round trip's entry and exit fees included).
+    state = PositionManagerState()
+    state.adopt_orphan(T, 5000, "EXIT_FAILED", T0, cost=5000 * 500, fees=170_000)
+    script = Script(
+        markets=markets(T), positions={T: ScriptedPosition(5000, cost=5000 * 500, fees=990_000)}
+    )
+    async with script_rig(script, state=state) as rig:
+        assert (await rig.reconciler.start()).ok
+        orphan = rig.state.orphans[T]
+        assert (orphan.signed, orphan.cost, orphan.fees) == (5000, 5000 * 500, 170_000)
+        script.positions[T] = ScriptedPosition(3000, cost=3000 * 500, fees=990_000)
+        assert (await rig.reconciler.reconcile("periodic")).ok  # a new count: the exchange's
+        orphan = rig.state.orphans[T]
+        assert (orphan.signed, orphan.cost, orphan.fees) == (3000, 3000 * 500, 990_000)
 
 
 async def test_cause_only_upgrades_and_counted_is_sticky():

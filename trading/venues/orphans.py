@@ -12,7 +12,8 @@ as its position. Each one blocks new entries until it is closed.
   or above what it cost → sold there with a reduce-only immediate-or-cancel order
   (``ORPHAN_RECOVERY``), verified against the signed exchange position, any unsold
   remainder kept as an orphan (``counted``); open and the exchange no longer holds it →
-  dropped (closed outside KBTC, nothing to book); else kept.
+  dropped (closed outside KBTC, nothing to book) unless a second market read finds it
+  closed (settled between the reads: closed at its result as above); else kept.
 
 Each close comes back as an ``OrphanClose`` (both legs' cash, exact micro-dollars); the
 live wiring records it as a trade unless a live trade on the same ticker closed in the last
@@ -138,6 +139,13 @@ async def _check_one(venue: KalshiVenue, orphan: Orphan) -> list[OrphanClose]:
     count = abs(orphan.signed)
     now = venue.clock.now_ms()
     market = await venue.rest.get_market(ticker)
+    held = None
+    if market.phase not in CLOSED_PHASES:
+        held = await venue._signed_position(ticker)
+        if held is not None and held * orphan.signed <= 0:
+            # None held: sold outside KBTC, or settled since the market read (a settlement
+            # clears the position): the market again decides which.
+            market = await venue.rest.get_market(ticker)
     if market.phase in CLOSED_PHASES:
         if market.result not in ("yes", "no"):
             log.info("live_orphan_waits_for_result", ticker=ticker, status=market.status)
@@ -160,13 +168,7 @@ async def _check_one(venue: KalshiVenue, orphan: Orphan) -> list[OrphanClose]:
         _closed(venue, orphan, settled=True)
         log.warning("live_orphan_settled", ticker=ticker, result=market.result, pnl=close.pnl)
         return [close]
-    held = await venue._signed_position(ticker)
     if held is not None and held * orphan.signed <= 0:
-        if (await venue.rest.get_market(ticker)).phase in CLOSED_PHASES:
-            # It closed after the first read: the position went to its settlement, which
-            # the next check books at the result (a settled position is no longer listed).
-            log.info("live_orphan_market_closed_while_checked", ticker=ticker)
-            return []
         # Open, and the exchange holds none of it (sold outside KBTC): nothing to book.
         log.warning("live_orphan_gone", ticker=ticker, exchange=held)
         state.orphans.pop(ticker, None)

@@ -169,12 +169,13 @@ def plan(
     actions = [a for a in actions if a.kind != "resolve_desync"]
     for ticker, h in sorted(by_ticker.items()):
         if ticker in state.orphans:
-            # The same count keeps what the orphan is known to have cost: the exchange's
-            # fees on a ticker are every fee paid on it, earlier round trips' too.
-            same = state.orphans[ticker].signed == h.signed
-            actions.append(
-                Action("readopt", ticker, h.signed, *((None, None) if same else (h.cost, h.fees)))
-            )
+            known = state.orphans[ticker]
+            if known.signed == h.signed and known.cost:
+                # What the lane knows it cost stays: the exchange's fees are the market's
+                # since it opened (an earlier round trip's included).
+                actions.append(Action("readopt", ticker, h.signed))
+            else:
+                actions.append(Action("readopt", ticker, h.signed, h.cost, h.fees))
         elif ticker in state.settled_tickers:
             actions.append(Action("skip_settled", ticker, h.signed, why="settled"))
         elif state.cooldowns.get(ticker, 0) > now:
