@@ -40,16 +40,16 @@ def add_run_arguments(parser: CommandParser) -> None:
 
 
 def run_options(options: dict[str, Any], **extra: Any) -> RunOptions:
-    redis = "redis" in settings.CACHES["default"]["BACKEND"].lower()
-    if connection.vendor != "postgresql" or not redis:
-        # The trader is another process: the harness reads its clock from the shared cache.
-        raise CommandError("needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)")
     if not options["hours"] > 0 or not options["speed"] > 0 or options["step_s"] < 1:
         raise CommandError("--hours and --speed must be positive, --step-s at least 1")
     try:
         FaultConfig.parse(options["faults"])
     except ValueError as exc:
         raise CommandError(f"--faults: {exc}") from None
+    redis = "redis" in settings.CACHES["default"]["BACKEND"].lower()
+    if connection.vendor != "postgresql" or not redis:
+        # The trader is another process: the harness reads its clock from the shared cache.
+        raise CommandError("needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)")
     root = Path(settings.KBTC["DATA_DIR"])
     root.mkdir(parents=True, exist_ok=True)
     return RunOptions(
