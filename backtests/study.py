@@ -45,6 +45,7 @@ from backtests.walkforward import (
     Candidate,
     Trade,
     WalkForwardError,
+    Window,
     cut_windows,
     lane_windows,
     summarise,
@@ -105,6 +106,16 @@ class StudyRequest:
             return stored_sets()[0].params
         raise StudyError(f"base must be default or stored, got {self.base!r}")
 
+    def windows(self) -> list[Window]:
+        """The walk-forward windows of the study's period (``WalkForwardError`` if none)."""
+        return cut_windows(
+            self.start_ts,
+            self.end_ts,
+            train_days=self.train_days,
+            test_days=self.test_days,
+            step_days=self.step_days,
+        )
+
     def space_of(self) -> search.Space:
         if isinstance(self.space, dict):
             return search.Space.from_dict(self.space)
@@ -134,13 +145,7 @@ class StudyRequest:
             raise StudyError("trials must be >= 1")
         try:
             space = self.space_of()
-            windows = cut_windows(
-                self.start_ts,
-                self.end_ts,
-                train_days=self.train_days,
-                test_days=self.test_days,
-                step_days=self.step_days,
-            )
+            windows = self.windows()
             self.backtest_request(self.start_ts, self.end_ts).check()
         except (search.SpaceError, WalkForwardError, RequestError) as exc:
             raise StudyError(str(exc)) from exc
@@ -564,13 +569,7 @@ def _candidates(
     study: WalkForwardStudy, request: StudyRequest, batches: Sequence[int] | None = None
 ) -> list[Candidate]:
     """Each trial's per-window figures from its spans' trades (done tasks)."""
-    windows = cut_windows(
-        request.start_ts,
-        request.end_ts,
-        train_days=request.train_days,
-        test_days=request.test_days,
-        step_days=request.step_days,
-    )
+    windows = request.windows()
     tasks = WalkForwardTask.objects.filter(study=study, status=RunStatus.DONE).order_by(
         "batch", "group", "span"
     )
@@ -631,13 +630,7 @@ def _tell_done_batches(study: WalkForwardStudy, request: StudyRequest, space: se
 def _result(
     study: WalkForwardStudy, request: StudyRequest, space: search.Space, *, budget_hit: bool
 ) -> dict[str, Any]:
-    windows = cut_windows(
-        request.start_ts,
-        request.end_ts,
-        train_days=request.train_days,
-        test_days=request.test_days,
-        step_days=request.step_days,
-    )
+    windows = request.windows()
     candidates = _candidates(study, request)
     result = summarise(
         candidates, windows, objective=request.objective, min_trades=request.min_trades
