@@ -225,9 +225,10 @@ def task_begin(task_id: int) -> WalkForwardTask | None:
     return task
 
 
-def task_execute(task_id: int) -> str:
+def task_execute(task_id: int, on_saved: Callable[[], None] | None = None) -> str:
     """Run one task (a worker's or the eager coordinator's); stores its trades or its error
-    on the row and never raises for a failure of the work itself."""
+    on the row and never raises for a failure of the work itself. ``on_saved`` is called
+    after each progress save (the eager coordinator shows its progress from there)."""
     task = task_begin(task_id)
     if task is None:
         return "not queued"
@@ -239,7 +240,7 @@ def task_execute(task_id: int) -> str:
             ),
             f"walk-forward-task-{task_id}",
         ):
-            outcome = _evaluate(task)
+            outcome = _evaluate(task, on_saved)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         WalkForwardTask.objects.filter(pk=task_id, status=RunStatus.RUNNING).update(
@@ -253,7 +254,7 @@ def task_execute(task_id: int) -> str:
     return "done"
 
 
-def _evaluate(task: WalkForwardTask) -> dict[str, Any]:
+def _evaluate(task: WalkForwardTask, on_saved: Callable[[], None] | None) -> dict[str, Any]:
     study = task.study
     request = StudyRequest.from_dict(study.request)
     space = search.Space.from_dict(study.data["space"])
@@ -270,6 +271,8 @@ def _evaluate(task: WalkForwardTask) -> dict[str, Any]:
             WalkForwardTask.objects.filter(pk=task.pk, status=RunStatus.RUNNING).update(
                 progress=min((ts - start) / (end - start), 1.0), events=events
             )
+            if on_saved is not None:
+                on_saved()
 
     result = run_pass(
         source.events(),
@@ -300,10 +303,6 @@ def _evaluate(task: WalkForwardTask) -> dict[str, Any]:
 # --- the coordinator ------------------------------------------------------------------------
 
 Dispatch = Callable[[int], None]
-
-
-def eager_dispatch(task_id: int) -> None:
-    task_execute(task_id)
 
 
 def celery_dispatch(task_id: int) -> None:
@@ -371,14 +370,20 @@ def progress_of(study: WalkForwardStudy) -> Progress:
 def run_study(
     study_id: int,
     *,
-    dispatch: Dispatch = eager_dispatch,
+    dispatch: Dispatch | None = None,
     budget_s: float | None = None,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> WalkForwardStudy:
     """Run (or resume) the study to its end; returns it done, or raises ``StudyError``
-    with the study marked failed. ``budget_s``: no new batch is asked after this many wall
-    seconds (the study ends with the trials done, and says so)."""
+    with the study marked failed. ``dispatch`` sends a task to a worker; without one, each
+    task runs here, reporting its progress as it goes. ``budget_s``: no new batch is asked
+    after this many wall seconds (the study ends with the trials done, and says so)."""
     began = time.monotonic()
+    if dispatch is None:
+
+        def dispatch(task_id: int) -> None:
+            task_execute(task_id, on_saved=lambda: _report(study_id, on_progress))
+
     study = WalkForwardStudy.objects.get(pk=study_id)
     if study.status == StudyStatus.DONE:
         return study

@@ -117,11 +117,16 @@ def test_a_request_that_cannot_run_is_refused_before_any_work(tmp_path):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_small_study_runs_in_process_and_stores_its_result(tmp_path):
+def test_a_small_study_runs_in_process_and_stores_its_result(tmp_path, monkeypatch):
     study = study_create(tiny_request(kline_file(tmp_path)))
     assert study.trials_total == 4
-    done = run_study(study.pk)
+    # in process, a task's progress is shown while it runs, not only between batches
+    monkeypatch.setattr("backtests.study.PROGRESS_SAVE_S", 0.0)
+    shown: list[tuple[float, int]] = []
+    done = run_study(study.pk, on_progress=lambda p: shown.append((p.fraction, p.tasks_done)))
     assert done.status == StudyStatus.DONE
+    assert any(0 < fraction < 0.5 and tasks == 0 for fraction, tasks in shown), shown
+    assert shown[-1] == (1.0, 2)
     result = done.result
     assert result["trials_evaluated"] == 4
     assert len(result["windows"]) == 4

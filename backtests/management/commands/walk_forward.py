@@ -20,7 +20,6 @@ from backtests.study import (
     StudyError,
     StudyRequest,
     celery_dispatch,
-    eager_dispatch,
     run_study,
     study_create,
 )
@@ -122,7 +121,7 @@ class Command(BaseCommand):
         try:
             study = run_study(
                 study.pk,
-                dispatch=celery_dispatch if options["workers"] else eager_dispatch,
+                dispatch=celery_dispatch if options["workers"] else None,
                 on_progress=show,
             )
         except StudyError as exc:
