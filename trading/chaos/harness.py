@@ -58,9 +58,10 @@ from trading.chaos.process import Trader, database_url
 from trading.models import BotState, LiveOrphan, LivePositionState, Trade
 from trading.services import controls
 
-# The order kills are taken in: OPEN first (reconciling is armed by each other kill), the
-# order kills last, as a kill during an entry leaves the live lane unable to trade (README).
-CAMPAIGN = ("OPEN", "reconciling", "settling", "EXITING", "ENTERING")
+# The order kills are taken in: OPEN first (reconciling is armed by each other kill),
+# settling last: a position held into its market's close comes only when an exit sells
+# nothing (or the strategy holds to the end), and a run may offer too few (README).
+CAMPAIGN = ("OPEN", "reconciling", "EXITING", "ENTERING", "settling")
 IN_FLIGHT = ("ENTERING", "EXITING", "PARTIAL_EXIT")
 SEED = 7
 START_MS = 1_767_225_600_000  # 2026-01-01 00:00 UTC (synthetic path, seed 7)
@@ -207,7 +208,7 @@ class LiveHarness:
 
     def _want(self, state: str) -> bool:
         """A kill at ``state`` is due: the states are taken one after another, in
-        ``CAMPAIGN`` order (a kill that leaves the lane unable to trade comes last)."""
+        ``CAMPAIGN`` order (the kill a run may not offer comes last)."""
         if self.outage_until is not None:
             return False
         for wanted in CAMPAIGN:

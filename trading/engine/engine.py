@@ -54,6 +54,7 @@ from trading.engine.intents import (
     CancelOrder,
     ClosePosition,
     Intent,
+    OrderRestored,
     PlaceOrder,
     PositionCorrection,
     VenueNotice,
@@ -82,6 +83,7 @@ Output = Intent | Record
 Fill = tuple[int, int, int]  # (YES price units, count hundredths, fee micro-dollars)
 SNAPSHOT_VERSION = 1
 DEFAULT_BANKROLL = 1_000_000_000  # $1000, the original's INITIAL_BANKROLL
+UNKNOWN = "UNKNOWN"  # the driver, conviction and regime of an entry restored from the venue
 
 
 class Engine:
@@ -169,6 +171,8 @@ class Engine:
             return self._correct(self.lanes[lane], report)
         if isinstance(report, BalanceSync):
             return self._sync_bankroll(self.lanes[lane], report)
+        if isinstance(report, OrderRestored):
+            return self._restore_order(self.lanes[lane], report)
         if report.status == "resting" or report.remaining_count > 0:
             return []
         return self._order_done(lane, report.client_order_id, report.ts)
@@ -227,8 +231,12 @@ class Engine:
         the average entry (``Position.recount``); none closes the position as handed off
         (its record labelled with the reason and kept out of the trades like a quarantined
         one, no PnL booked: the bankroll follows the account, ``_sync_bankroll``). The
-        lane never opens a position from a correction: it has no entry to describe."""
+        lane never opens a position from a correction: it has no entry to describe (the
+        venue's ``OrderRestored`` does). Orders the venue is not ``working`` on are over."""
         out: list[Output] = []
+        if correction.working is not None:
+            for coid in [c for c in lane.orders if c not in correction.working]:
+                out.extend(self._order_done(lane.name, coid, max(self.now, correction.ts)))
         position = lane.position
         if position is None:
             return out
@@ -247,6 +255,39 @@ class Engine:
         for coid in [c for c, o in lane.orders.items() if o.ticker == position.ticker]:
             del lane.orders[coid]  # the venue ends them; their late fills are not the lane's
         self._close(lane, position, HANDED_OFF, now, out, handed_off=correction.reason)
+        return out
+
+    def _restore_order(self, lane: Lane, restored: OrderRestored) -> list[Output]:
+        """An order in flight at the last stop, as the exchange has it (``OrderRestored``):
+        its fills the lane does not have yet are booked, and it is over. An order the
+        saved state does not know is taken up when it describes the lane: an entry while
+        the lane is flat, an exit of the position it holds on that ticker."""
+        coid, fills = restored.client_order_id, restored.fills
+        order = lane.orders.get(coid)
+        if order is not None:
+            fills = _without_first(fills, order.filled - restored.earlier)
+        elif fills:
+            position = lane.position
+            direction: Direction = "LONG" if restored.side == "yes" else "SHORT"
+            count = sum(c for _, c, _ in fills)
+            if restored.purpose == "entry" and position is None:
+                order = PendingOrder(
+                    coid, "entry", restored.ticker, direction, count, 0, restored.ts,
+                    driver=UNKNOWN, conviction=UNKNOWN, regime=UNKNOWN,
+                )  # fmt: skip
+            elif restored.purpose == "exit" and position and position.ticker == restored.ticker:
+                position.exit_reason = position.exit_reason or restored.reason
+                limit = exit_limit(position.direction)
+                order = PendingOrder(
+                    coid, "exit", position.ticker, position.direction, count, limit, restored.ts
+                )
+            if order is not None:
+                lane.orders[coid] = order
+        if order is None:
+            return []
+        ts = max(self.now, restored.ts)
+        out = self._fill(lane.name, coid, fills, ts) if fills else []
+        out.extend(self._order_done(lane.name, coid, ts))
         return out
 
     def _sync_bankroll(self, lane: Lane, sync: BalanceSync) -> list[Output]:
@@ -642,7 +683,8 @@ class Engine:
                     now, lane.name, lane.params_hash, position.entry_client_order_id
                 )
             )
-            out.append(FeaturesCaptured(now, lane.name, position.uid, order.features))
+            if order.driver != UNKNOWN:  # a restored entry has no features to learn from
+                out.append(FeaturesCaptured(now, lane.name, position.uid, order.features))
         else:
             out.append(self._update_record(lane, position, "entry_fill", now))
 
@@ -848,3 +890,18 @@ _MISSING: Any = object()
 
 def _ignore(event: object, out: list[Output]) -> None:
     return None
+
+
+def _without_first(fills: tuple[Fill, ...], count: int) -> tuple[Fill, ...]:
+    """``fills`` without their first ``count`` hundredths (the ones already booked); a fill
+    cut in two keeps its share of the fee."""
+    out: list[Fill] = []
+    for yes_price, filled, fee in fills:
+        if count >= filled:
+            count -= filled
+            continue
+        if count > 0:
+            left = filled - count
+            yes_price, filled, fee, count = yes_price, left, fee * left // filled, 0
+        out.append((yes_price, filled, fee))
+    return tuple(out)

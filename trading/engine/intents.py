@@ -85,13 +85,16 @@ class PositionCorrection:
     the handed-off position's record); another count keeps the average entry price.
     ``reason`` ``EXPIRY_409`` says the exchange refused the exit because the market closed
     (§3.17.3 step 2): the position waits for its settlement, labelled
-    ``EXPIRY_409_SETTLED``."""
+    ``EXPIRY_409_SETTLED``. ``working`` (at start): the lane's orders the venue is working
+    on; any other order of the lane is over (a saved state's order the venue never sent, or
+    answered before the stop)."""
 
     kind: ClassVar[str] = "position_correction"
     ts: int
     ticker: str
     count: int
     reason: str
+    working: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,5 +111,28 @@ class BalanceSync:
     held: int
 
 
-VenueNotice = PositionCorrection | BalanceSync
+@dataclass(frozen=True, slots=True)
+class OrderRestored:
+    """A venue's account, at its start, of one of the lane's orders that was in flight when
+    the last run stopped, looked up on the exchange by its client order id: what it filled
+    (``fills``: YES price, count, fee each; none when it was never placed or sold nothing)
+    and that it is over. The engine's saved state may be older than the order: an entry
+    it does not know opens the lane's position from these fills when the lane is flat (its
+    driver unknown), an exit it does not know closes (part of) the position held on
+    ``ticker`` under ``reason``. ``earlier``: hundredths the venue reported for the same
+    engine order before this exchange order (an exit's earlier attempts), so the fills the
+    engine already has are not booked twice."""
+
+    kind: ClassVar[str] = "order_restored"
+    ts: int
+    client_order_id: str
+    purpose: Purpose
+    ticker: str
+    side: Side
+    reason: str
+    fills: tuple[tuple[int, int, int], ...]
+    earlier: int = 0
+
+
+VenueNotice = PositionCorrection | BalanceSync | OrderRestored
 EXPIRY_409 = "EXPIRY_409"  # a ``PositionCorrection`` reason: the exit was refused, closed

@@ -212,5 +212,6 @@ async def live_rig(
             stop.set()
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-            await venue.aclose()
-            await venue.rest.aclose()
+            for used in {id(v): v for v in (venue, rig.venue)}.values():  # a test's restart
+                await used.aclose()
+                await used.rest.aclose()

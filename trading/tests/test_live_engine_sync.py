@@ -2,23 +2,29 @@
 moves the live position without the lane's own fills (a ghost, a recount, an exit that
 sold nothing in all its attempts, an orphan's close, a restart) leaves the lane's position
 the exchange's and its bankroll the account's (cash plus what it holds at cost), and a
-ghost books no payout."""
+ghost books no payout. A kill -9 while an entry or an exit is in flight (issue #23) is
+booked at the restart from the exchange's fills, whether or not the engine's saved state
+knew the order."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
+from marketdata.kalshi.signing import KalshiSigner
 from marketdata.model.units import MICROS_PER_CENT, MICROS_PER_DOLLAR
 from marketdata.sim.order_types import OrderRequest
 from mlgate.sink import FeaturesSink
+from trading.chaos.account import fill_cash
 from trading.engine.engine import Engine
 from trading.engine.params import Params
 from trading.engine.records import PositionClosed
-from trading.models import Trade
+from trading.models import LivePositionState, Trade
+from trading.runtime.live import build_live_venue
 from trading.runtime.live_safety import build_reconciler
 from trading.runtime.writer import PersistWriter
 from trading.tests.live_harness import LiveRig, live_rig
@@ -264,3 +270,132 @@ async def test_a_restart_takes_the_venues_position_over_the_engines_snapshot():
         [closed] = [o for o in rig.outputs if isinstance(o, PositionClosed)]
         assert (closed.reason, closed.pnl) == ("RESTORED", 0)
         assert rig.lane.breaker.bankroll == await balance(rig)
+
+
+def killed_at_the_order(rig: LiveRig, *, sell: bool, placed: bool) -> None:
+    """The trader dies as its next entry (``sell`` False) or exit order goes out: before
+    the exchange saw it, or once the exchange placed it (its answer never read)."""
+    send = rig.venue.rest.create_order
+
+    async def create_order(**order: Any) -> Any:
+        if bool(order.get("reduce_only")) != sell:
+            return await send(**order)
+        if placed:
+            await send(**order)
+        await asyncio.Event().wait()  # killed: nothing after this runs
+
+    rig.venue.rest.create_order = create_order  # type: ignore[method-assign]
+
+
+async def restarted(rig: LiveRig, saved: dict[str, Any]) -> None:
+    """kill -9, then a restart: the venue's tasks die where they are; a new venue restores
+    the durable row, the engine the state it saved last (``saved``); the venue starts."""
+    await rig.venue.aclose()
+    await rig.venue.rest.aclose()
+    rig.venue = await build_live_venue(
+        api_url=rig.sim.kalshi_api_url,
+        signer=KalshiSigner.from_pem(rig.sim.key_id, rig.sim.private_key_pem),
+        simulated=True,
+        start_ms=rig.now(),
+    )
+    rig.engine = Engine.restore(Params(), saved)
+    rig.outputs.clear()
+    rig.venue.start()
+    await rig.until(rig.idle, "the start")
+
+
+async def in_flight_row(rig: LiveRig) -> dict[str, Any]:
+    row = await sync_to_async(LivePositionState.objects.get)(lane="live")
+    return row.data
+
+
+@pytest.mark.parametrize("saved", ["with the order", "before the order"])
+@pytest.mark.parametrize("placed", [False, True], ids=["not seen", "placed"])
+async def test_a_kill_during_an_entry_is_resolved_at_the_restart_and_the_lane_trades_on(
+    placed, saved
+):
+    async with live_rig() as rig:
+        assert (await build_reconciler(rig.venue).start()).ok
+        await started(rig)
+        market = await rig.market()
+        _bid, ask = await rig.best(market.ticker)
+        before = rig.engine.snapshot()
+        killed_at_the_order(rig, sell=False, placed=placed)
+        intent = rig.enter(market.ticker, "yes", ask + 200, 200)
+        await rig.until(lambda: rig.venue.state.unresolved is not None, "the order sent")
+        await rig.step(2)
+        row = await in_flight_row(rig)
+        assert row["state"] == "ENTERING"  # the order is on the row before it is sent
+        assert row["unresolved"]["client_order_id"] == intent.client_order_id
+        held = rig.account.position(market.ticker).position
+        assert (held > 0) == placed
+        await restarted(rig, rig.engine.snapshot() if saved == "with the order" else before)
+        state, lane = rig.venue.state, rig.lane
+        assert lane.orders == {}  # nothing waits for an answer that never comes
+        assert state.unresolved is None
+        assert (await build_reconciler(rig.venue).start()).actions == []  # the exchange's
+        if not placed:
+            assert (state.state, state.position, lane.position) == ("FLAT", None, None)
+            assert rig.lane.breaker.bankroll == await balance(rig)
+            await rig.step(31)  # the ticker's phantom-entry cooldown
+            await opened(rig, 100)  # the lane trades on
+            return
+        assert state.state == "OPEN"
+        assert state.position is not None
+        assert state.position.count == lane.position.count == held
+        cash = fill_cash(rig.account, market.ticker)
+        assert (lane.position.cost, lane.position.entry_fees) == (cash.bought, cash.fees)
+        assert rig.lane.breaker.bankroll == await balance(rig) + open_cost(rig)
+        rig.exit("TIME_EXIT")
+        await rig.until(
+            lambda: state.state == "FLAT" and rig.idle() and rig.lane.position is None, "the exit"
+        )
+        [trade] = rig.closed()
+        cash = fill_cash(rig.account, market.ticker)
+        assert trade.quarantine == ""
+        assert (trade.cost, trade.proceeds, trade.fees) == (cash.bought, cash.sold, cash.fees)
+        assert rig.lane.breaker.bankroll == await balance(rig)
+
+
+@pytest.mark.parametrize("saved", ["with the exit order", "before the exit"])
+async def test_a_kill_after_an_exit_was_placed_books_the_sale_at_the_restart(saved):
+    async with live_rig() as rig:
+        assert (await build_reconciler(rig.venue).start()).ok
+        await started(rig)
+        ticker = await opened(rig, 200)
+        before = rig.engine.snapshot()
+        killed_at_the_order(rig, sell=True, placed=True)
+        rig.exit("TIME_EXIT")
+        await rig.until(lambda: rig.venue.state.unresolved is not None, "the exit sent")
+        await rig.step(2)
+        assert (await in_flight_row(rig))["state"] == "EXITING"
+        assert rig.account.position(ticker).position == 0  # the exchange sold it all
+        await restarted(rig, rig.engine.snapshot() if saved == "with the exit order" else before)
+        state = rig.venue.state
+        assert (state.state, state.position, state.unresolved) == ("FLAT", None, None)
+        assert state.round_trips == 1  # this round trip, counted once
+        [trade] = rig.closed()
+        assert (trade.reason, trade.quarantine, trade.fill_source) == ("TIME_EXIT", "", "venue_ioc")
+        cash = fill_cash(rig.account, ticker)
+        assert (trade.cost, trade.proceeds, trade.fees) == (cash.bought, cash.sold, cash.fees)
+        assert trade.pnl == cash.sold - cash.bought - cash.fees
+        assert rig.lane.breaker.bankroll == await balance(rig)
+        assert (await build_reconciler(rig.venue).start()).actions == []
+        sells = [o for o in rig.orders_on(ticker) if o.request.action == "sell"]
+        assert len(sells) == 1  # and no exit for what the account no longer holds
+
+
+async def test_an_exit_for_a_market_the_account_holds_nothing_on_sends_no_order():
+    async with live_rig() as rig:
+        assert (await build_reconciler(rig.venue).start()).ok
+        await started(rig)
+        ticker = await opened(rig, 200)
+        await sold_by_hand(rig, ticker, 200)
+        rig.venue.state.position = None  # the venue lost track of it (as after a desync)
+        rig.venue.state.to("FLAT")
+        orders = len(rig.orders_on(ticker))
+        rig.exit("STOP_LOSS")
+        await rig.until(lambda: rig.idle() and rig.lane.position is None, "the exit ended")
+        assert len(rig.orders_on(ticker)) == orders
+        [ghost] = rig.closed()
+        assert (ghost.reason, ghost.pnl) == ("RECONCILE_GHOST", 0)

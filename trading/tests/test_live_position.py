@@ -92,6 +92,14 @@ def test_restore_follows_the_restart_rules():
     assert restored.position.count == 300
     assert restored.round_trips == 3
     assert restored.unresolved is not None
+    # the lane's own order in flight (written before it was sent): the state stays, for
+    # the venue to look the order up at start (#23)
+    data["state"] = "EXITING"
+    data["unresolved"]["lane_order"] = True
+    restored = PositionManagerState.from_dict(data)
+    assert restored.state == "EXITING"
+    assert restored.unresolved is not None
+    assert restored.unresolved.lane_order
     # a desync survives a restart
     pm = held()
     pm.desync("mismatch")

@@ -143,14 +143,16 @@ async def test_a_lost_entry_answer_is_resolved_by_client_order_id_with_one_order
     async with live_rig() as rig:
         market = await rig.market()
         _bid, ask = await rig.best(market.ticker)
-        # Once the venue has written ENTERING (its position check done), every create is
-        # placed and its answer lost, and the lookups fail until the test lets them
-        # answer: the venue stays blocked on that order and sends no other.
+        # Once the venue has written ENTERING with its order (its position check done),
+        # every create is placed and its answer lost, and the lookups fail until the test
+        # lets them answer: the venue stays blocked on that order and sends no other.
         persist = rig.venue.persist
+        armed: list[bool] = []
 
         async def faults_once_entering(data):
             await persist(data)
-            if data["state"] == "ENTERING" and data["unresolved"] is None:
+            if data["state"] == "ENTERING" and not armed:
+                armed.append(True)
                 rig.sim.set_faults(order_lost=1.0, rest_5xx=1.0)
 
         rig.venue.persist = faults_once_entering

@@ -70,6 +70,7 @@ from trading.engine.intents import (
     CancelOrder,
     ClosePosition,
     Intent,
+    OrderRestored,
     PlaceOrder,
     PositionCorrection,
 )
@@ -297,19 +298,22 @@ class KalshiVenue:
         self._spawn(self._close_exchange_positions(exclude))
 
     def start(self) -> None:
-        """At start, once the engine is restored: an order whose outcome was unknown when
-        the last run stopped is looked up; then the engine hears the durable state's
-        position (it wins over the engine's own snapshot) and the account's cash."""
+        """At start, once the engine is restored: the order in flight when the last run
+        stopped is looked up and what it did is booked (``_resolve_restored``); then the
+        engine hears the durable state's position (it wins over the engine's own
+        snapshot), that no order of the last run is still worked on, and the account's
+        cash."""
         self._spawn(self._start())
 
     async def _start(self) -> None:
-        await self._resolve_restored()
-        async with self.lock:
+        async with self.lock:  # first: before any order of this run, and reconciliation
+            await self._resolve_restored()
             position = self.state.position
+            working = frozenset(self._pending_coids)  # this run's, waiting for the lock
             if position is None:
-                self._correct("", 0, "RESTORED")
+                self._correct("", 0, "RESTORED", working)
             else:
-                self._correct(position.ticker, position.count, "RESTORED")
+                self._correct(position.ticker, position.count, "RESTORED", working)
             await self.sync_balance()
 
     async def aclose(self) -> None:
@@ -367,10 +371,12 @@ class KalshiVenue:
         )
         return VenueReport(self.lane, update, "" if filled >= intent.count else reason)
 
-    def _correct(self, ticker: str, count: int, reason: str) -> None:
+    def _correct(
+        self, ticker: str, count: int, reason: str, working: frozenset[str] | None = None
+    ) -> None:
         """Tell the engine the exchange holds ``count`` of the lane's position on ``ticker``
-        (0: none)."""
-        correction = PositionCorrection(self.clock.now_ms(), ticker, count, reason)
+        (0: none); ``working``: the only orders of the lane still worked on."""
+        correction = PositionCorrection(self.clock.now_ms(), ticker, count, reason, working)
         self._report([VenueReport(self.lane, correction)])
 
     async def sync_balance(self, due: dict[str, int] | None = None) -> int | None:
@@ -526,12 +532,31 @@ class KalshiVenue:
         client_order_id: str,
         intent_coid: str,
         purpose: Literal["entry", "exit"],
+        lane_order: bool = False,
+        reason: str = "",
+        earlier: int = 0,
     ) -> CreatedOrder | None:
         """One IOC order; None when it was definitely not placed (an error raised for
         409, so the caller can read the market). An unknown outcome blocks here until a
-        successful lookup by ``client_order_id`` says which."""
+        successful lookup by ``client_order_id`` says which. The lane's own orders
+        (``lane_order``: its entries and exits) are written to the durable state before
+        they are sent; the caller clears the mark when it has booked the result."""
         if not 0 < yes_price < PRICE_MAX or count <= 0:
             raise KalshiError(None, "bad_order", f"yes_price={yes_price} count={count}")
+        if lane_order:
+            self.state.unresolved = Unresolved(
+                client_order_id,
+                intent_coid,
+                ticker,
+                purpose,
+                self.clock.now_ms(),
+                lane_order=True,
+                side=side,
+                reason=reason,
+                earlier=earlier,
+            )
+            self.state.touch()
+            await self._save()
         try:
             return await self.rest.create_order(
                 ticker=ticker,
@@ -544,6 +569,8 @@ class KalshiVenue:
             )
         except OrderOutcomeUnknown as exc:
             log.warning("live_order_unknown", client_order_id=client_order_id, error=str(exc))
+            if lane_order:
+                return await self._resolve(ticker, client_order_id)
             self.state.unresolved = Unresolved(
                 client_order_id, intent_coid, ticker, purpose, self.clock.now_ms()
             )
@@ -581,19 +608,95 @@ class KalshiVenue:
             return None
 
     async def _resolve_restored(self) -> None:
-        async with self.lock:
-            unresolved = self.state.unresolved
-            if unresolved is None:
-                return
-            found = await self._resolve(unresolved.ticker, unresolved.client_order_id)
-            self.state.unresolved = None
-            if found is not None and found.fill_count > 0:
-                # It filled while we were away: the engine forgot that order; the exchange
-                # holds what the lane does not know. Reconciliation (#22) adopts it.
-                self.state.desync(f"order {unresolved.client_order_id} filled while stopped")
+        """At start, under the lock: the order in flight when the last run stopped, looked
+        up by its client order id. The lane's own order (#23: a kill during an entry or an
+        exit) is booked from the exchange's fills: an entry's become the position (none:
+        FLAT, the lane free), an exit's the sale (all sold: FLAT, a round trip); the
+        engine hears the same fills (``OrderRestored``). Any other order that filled
+        leaves the exchange holding what the lane does not know: DESYNC, for
+        reconciliation."""
+        state = self.state
+        unresolved = state.unresolved
+        if unresolved is None:
+            return
+        found = await self._resolve(unresolved.ticker, unresolved.client_order_id)
+        filled = found is not None and found.fill_count > 0
+        if not unresolved.lane_order:
+            state.unresolved = None
+            if filled:
+                state.desync(f"order {unresolved.client_order_id} filled while stopped")
             else:
-                self.state.touch()
+                state.touch()
             await self._save()
+            return
+        got = _Fills((), "none")
+        if found is not None and filled:
+            try:
+                got = await self._collect(found, unresolved.ticker, unresolved.side)
+            except KalshiError as exc:
+                state.unresolved = None
+                state.desync(f"order {unresolved.client_order_id} filled, fills unread: {exc}")
+                await self._save()
+                return
+        order_id = found.order_id if found is not None else ""
+        if unresolved.purpose == "entry":
+            self._restored_entry(order_id, got)
+        else:
+            self._restored_exit(unresolved.ticker, order_id, got)
+        log.warning(
+            "live_order_restored",
+            client_order_id=unresolved.client_order_id,
+            purpose=unresolved.purpose,
+            found=found is not None,
+            filled=got.count,
+            state=state.state,
+        )
+        notice = OrderRestored(
+            self.clock.now_ms(),
+            unresolved.intent_client_order_id,
+            unresolved.purpose,
+            unresolved.ticker,
+            unresolved.side,
+            unresolved.reason,
+            tuple((f.yes_price, f.count, f.fee) for f in got.fills),
+            unresolved.earlier,
+        )
+        self._report([VenueReport(self.lane, notice)])
+        state.unresolved = None
+        state.touch()
+        await self._save()
+
+    def _restored_entry(self, order_id: str, got: _Fills) -> None:
+        state = self.state
+        position = state.position
+        if position is not None and got.fills:
+            _book_entry(position, order_id, got)
+        if state.state != "ENTERING":
+            return
+        if position is not None and position.count > 0:
+            state.to("OPEN")  # the start reconciliation checks the count
+            return
+        ticker = position.ticker if position is not None else ""
+        state.position = None
+        state.to("FLAT")
+        if ticker:
+            state.start_cooldown(ticker, self.clock.now_ms() + PHANTOM_COOLDOWN_MS)
+
+    def _restored_exit(self, ticker: str, order_id: str, got: _Fills) -> None:
+        state = self.state
+        position = state.position
+        if position is None or position.ticker != ticker:
+            return
+        _book_exit(position, order_id, got)
+        if state.state != "EXITING":
+            return
+        if position.count > 0:
+            state.to("PARTIAL_EXIT" if position.sold else "OPEN")
+            return
+        state.position = None
+        state.to("FLAT")
+        state.round_trips += 1
+        state.start_cooldown(ticker, self.clock.now_ms() + EXIT_COOLDOWN_MS)
 
     # --- entry ----------------------------------------------------------------------------
 
@@ -617,6 +720,7 @@ class KalshiVenue:
         reported as they came)."""
         if self.state.state != "DESYNC":
             self.state.desync(f"{type(exc).__name__}: {exc}"[:200])
+        self.state.unresolved = None  # reconciliation sets the count
         self._report([self._ended(intent, action, 0, "error")])
         await self._save()
 
@@ -644,8 +748,7 @@ class KalshiVenue:
             wallet_at_entry=wallet,
             opened_ts=self.clock.now_ms(),
         )
-        state.to("ENTERING")
-        await self._save()
+        state.to("ENTERING")  # saved with the order's mark, before it is sent
         try:
             created = await self._create(
                 ticker=ticker,
@@ -656,6 +759,7 @@ class KalshiVenue:
                 client_order_id=intent.client_order_id,
                 intent_coid=intent.client_order_id,
                 purpose="entry",
+                lane_order=True,
             )
         except KalshiError as exc:
             log.warning("live_entry_rejected", ticker=ticker, error=str(exc))
@@ -667,6 +771,7 @@ class KalshiVenue:
             # Nothing filled (or not placed): verify, then FLAT and the phantom cooldown.
             verified = await self._signed_position(ticker) if created is not None else 0
             state.position = None
+            state.unresolved = None
             if verified:
                 state.desync(f"entry reported no fill but the exchange holds {verified / 100:+.2f}")
             else:
@@ -679,13 +784,7 @@ class KalshiVenue:
         fills = await self._collect(created, ticker, intent.side)
         position = state.position
         assert position is not None
-        position.entry_order_id = created.order_id
-        position.fill_source = fills.source
-        for fill in fills.fills:
-            position.bought += fill.count
-            position.count += fill.count
-            position.entry_cost += _premium(intent.side, fill.yes_price) * fill.count
-            position.entry_fees += fill.fee
+        _book_entry(position, created.order_id, fills)
         self._report(
             [
                 *self._as_reports(intent.client_order_id, fills.fills),
@@ -702,6 +801,7 @@ class KalshiVenue:
             self._correct(ticker, position.count, "DESYNC")
         else:
             state.to("OPEN")
+        state.unresolved = None
         await self._save()
         log.info(
             "live_entry",
@@ -739,17 +839,24 @@ class KalshiVenue:
                 # the orphan check sells it, never a blind 1 ¢ sale.
                 self._report([self._ended(intent, "sell", 0, "orphaned")])
                 return
-            # The engine holds what this venue has no record of (a restart, a desync): the
-            # exchange decides; sell what it shows, never more (reduce-only).
+            # The engine holds what this venue has no record of (a desync): the exchange
+            # decides; sell what it shows, never more, and nothing when it shows nothing.
             position = None
-        if state.state in ("OPEN", "PARTIAL_EXIT"):
-            state.to("EXITING")
-            await self._save()
-        expiry = intent.reason in EXPIRY_REASONS
         remaining = intent.count
+        if position is None:
+            held = await self._signed_position(ticker)
+            if held is not None:
+                remaining = min(remaining, max(0, held if side == "yes" else -held))
+            if remaining <= 0:
+                log.warning("live_exit_nothing_held", ticker=ticker, exchange=held)
+                self._report([self._ended(intent, "sell", 0, "nothing_held")])
+                self._correct(ticker, 0, "RECONCILE_GHOST")
+                return
+        if state.state in ("OPEN", "PARTIAL_EXIT"):
+            state.to("EXITING")  # saved with the order's mark, before it is sent
+        expiry = intent.reason in EXPIRY_REASONS
         fills: list[OwnFill] = []
         order_ids: list[str] = []
-        source = ""
         for attempt in range(self.settings.exit_attempts):
             floor = expiry_floor_cents(self.settings, attempt) if expiry else 1
             limit = floor * 100 if side == "yes" else PRICE_MAX - floor * 100
@@ -766,16 +873,19 @@ class KalshiVenue:
                     client_order_id=coid,
                     intent_coid=intent.client_order_id,
                     purpose="exit",
+                    lane_order=True,
+                    reason=intent.reason,
+                    earlier=sum(f.count for f in fills),
                 )
             except KalshiConflict as exc:
                 if await self._market_closed(ticker):
                     # §3.17.3 step 2: the market is closing or closed; settlement takes it.
                     log.warning("live_exit_409_settlement", ticker=ticker, error=str(exc))
                     state.closed_markets.append(ticker)
-                    await self._exit_ended(intent, fills, order_ids, source, "market_closed")
-                    held = state.position
-                    if held is not None and held.ticker == ticker and held.count:
-                        self._correct(ticker, held.count, EXPIRY_409)  # labels its settlement
+                    await self._exit_ended(intent, fills, order_ids, "market_closed")
+                    tracked = state.position
+                    if tracked is not None and tracked.ticker == ticker and tracked.count:
+                        self._correct(ticker, tracked.count, EXPIRY_409)  # labels its settlement
                     return
                 log.warning("live_exit_conflict", ticker=ticker, error=str(exc))
                 created = None
@@ -787,14 +897,16 @@ class KalshiVenue:
                 got = await self._collect(created, ticker, side)
                 fills.extend(got.fills)
                 remaining -= got.count
-                source = source or got.source
+                tracked = state.position
+                if tracked is not None and tracked.ticker == ticker:
+                    _book_exit(tracked, created.order_id, got)
                 if got.fills:
                     self._report(self._as_reports(intent.client_order_id, got.fills))
             if remaining <= 0:
                 break
             if attempt + 1 < self.settings.exit_attempts:
                 await self.clock.sleep(min(8, 2 ** (attempt + 1)))
-        await self._exit_ended(intent, fills, order_ids, source, "no_liquidity")
+        await self._exit_ended(intent, fills, order_ids, "no_liquidity")
 
     async def _market_closed(self, ticker: str) -> bool:
         try:
@@ -809,7 +921,6 @@ class KalshiVenue:
         intent: ClosePosition,
         fills: list[OwnFill],
         order_ids: list[str],
-        source: str,
         reason: str,
     ) -> None:
         state, ticker = self.state, intent.ticker
@@ -817,14 +928,7 @@ class KalshiVenue:
         order_id = order_ids[-1] if order_ids else ""
         self._report([self._ended(intent, "sell", sold, reason, order_id)])
         position = state.position if state.position and state.position.ticker == ticker else None
-        if position is not None:
-            position.exit_order_ids.extend(order_ids)
-            for fill in fills:
-                position.sold += fill.count
-                position.count = max(0, position.count - fill.count)
-                position.exit_proceeds += _premium(position.side, fill.yes_price) * fill.count
-                position.exit_fees += fill.fee
-            position.fill_source = source or position.fill_source
+        state.unresolved = None  # its fills are on the position (saved below)
         verified = (
             await self._signed_position(ticker) if sold or reason != "market_closed" else None
         )
@@ -1042,3 +1146,26 @@ class KalshiVenue:
 def _premium(side: Side, yes_price: int) -> int:
     """What one contract of ``side`` costs (or sells for) at ``yes_price``, price units."""
     return yes_price if side == "yes" else PRICE_MAX - yes_price
+
+
+def _book_entry(position: LivePosition, order_id: str, fills: _Fills) -> None:
+    """An entry order's fills become the position (its count, cost and fees)."""
+    position.entry_order_id = order_id
+    position.fill_source = fills.source
+    for fill in fills.fills:
+        position.bought += fill.count
+        position.count += fill.count
+        position.entry_cost += _premium(position.side, fill.yes_price) * fill.count
+        position.entry_fees += fill.fee
+
+
+def _book_exit(position: LivePosition, order_id: str, fills: _Fills) -> None:
+    """An exit order's fills come off the position (the sale's cash and fees)."""
+    position.exit_order_ids.append(order_id)
+    for fill in fills.fills:
+        position.sold += fill.count
+        position.count = max(0, position.count - fill.count)
+        position.exit_proceeds += _premium(position.side, fill.yes_price) * fill.count
+        position.exit_fees += fill.fee
+    if fills.fills:
+        position.fill_source = fills.source

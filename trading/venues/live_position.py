@@ -66,13 +66,22 @@ class LivePosition:
 
 @dataclass(slots=True)
 class Unresolved:
-    """A write whose outcome is unknown: never a second order for the same intent."""
+    """A write whose outcome is unknown: never a second order for the same intent.
+
+    The lane's own orders (``lane_order``) are written here *before* they are sent and
+    cleared once their result is booked, so a run stopped with one in flight finds it at
+    start (by ``client_order_id``) and books what it did: the exchange's fills, to the
+    venue's position and, as ``OrderRestored``, to the engine's lane."""
 
     client_order_id: str  # what the exchange saw
     intent_client_order_id: str  # the engine's
     ticker: str
     purpose: Literal["entry", "exit"]
     since_ts: int
+    lane_order: bool = False
+    side: Literal["yes", "no"] = "yes"
+    reason: str = ""  # the engine's exit reason
+    earlier: int = 0  # hundredths of the engine's order sold by earlier attempts
 
 
 @dataclass(slots=True)
@@ -209,7 +218,9 @@ class PositionManagerState:
         """Restore with the §3.17.8 rules: unknown fields dropped; a state other than FLAT
         without a position → FLAT (an unresolved order keeps its market blocked: the
         venue resolves it at start); FLAT with a position → the position dropped
-        (BUG-031). The trade limit is configuration, never restored from here."""
+        (BUG-031); ENTERING or EXITING with the lane's order in flight stays so (the venue
+        books that order's outcome at start), without one → OPEN. The trade limit is
+        configuration, never restored from here."""
         if not data:
             return cls()
         state = data.get("state") if data.get("state") in STATES else "FLAT"
@@ -220,8 +231,11 @@ class PositionManagerState:
             for ticker, raw in (data.get("orphans") or {}).items()
             if (orphan := _known(Orphan, raw)) is not None
         }
+        in_flight = unresolved is not None and unresolved.lane_order
         if state == "DESYNC":
             pass  # a mismatch survives a restart: only reconciliation clears it
+        elif in_flight and position is not None and state in ("ENTERING", "EXITING"):
+            pass  # the venue looks its order up at start and books what it did
         elif position is None:
             state = "FLAT"
         elif state == "FLAT":

@@ -138,10 +138,10 @@ def plan(
     position = state.position
     if position is not None:
         mine = by_ticker.pop(position.ticker, None)
-        if mine is None:
-            if state.state in ("ENTERING", "EXITING"):
-                pass
-            elif closed.get(position.ticker, True):
+        if state.state in ("ENTERING", "EXITING"):
+            pass  # its order's outcome sets the count (after a restart: the venue's start)
+        elif mine is None:
+            if closed.get(position.ticker, True):
                 # Its market closed (or could not be read): the exchange settled it before
                 # the lane saw the result; settlement, not reconciliation, closes it.
                 actions.append(Action("skip_settling", position.ticker, why="settling"))

@@ -18,6 +18,7 @@ from trading.engine.intents import (
     BalanceSync,
     CancelOrder,
     ClosePosition,
+    OrderRestored,
     PlaceOrder,
     PositionCorrection,
 )
@@ -672,6 +673,55 @@ def live_long(s: Scenario) -> Position:
     position = s.engine.lanes["live"].position
     assert position is not None
     return position
+
+
+def test_a_restored_order_books_only_the_fills_the_lane_does_not_have_and_ends_it():
+    s = Scenario()
+    order = of(s.enter_long(), PlaceOrder)[1]
+    coid, ticker = order.client_order_id, order.ticker
+    first = OwnFill(s.now, "t", "o", coid, ticker, "yes", "buy", 5000, 1000, 17_500, True)
+    s.engine.on_report("live", first)  # the lane had this one when it stopped
+    fills = ((5000, 1000, 17_500), (5100, 3000, 52_500))
+    out = s.engine.on_report("live", OrderRestored(s.now, coid, "entry", ticker, "yes", "", fills))
+    position = s.engine.lanes["live"].position
+    assert position is not None
+    assert (position.count, position.cost, position.fees) == (4000, 20_300_000, 70_000)
+    assert of(out, OrderDone)[0].filled == 4000
+    assert s.engine.lanes["live"].orders == {}
+
+
+def test_a_restored_entry_the_saved_state_never_knew_opens_the_position_and_its_exit_closes_it():
+    s = Scenario()
+    lane = s.engine.lanes["live"]
+    fills = ((4000, 2000, 33_600),)
+    out = s.engine.on_report(
+        "live", OrderRestored(s.now, "e", "entry", "KXBTC15M-X", "no", "", fills)
+    )
+    [opened] = of(out, PositionOpened)
+    assert (opened.direction, opened.count, opened.cost, opened.driver) == (
+        "SHORT", 2000, 12_000_000, "UNKNOWN"
+    )  # fmt: skip
+    sold = ((4500, 2000, 34_700),)
+    out = s.engine.on_report(
+        "live", OrderRestored(s.now, "x", "exit", "KXBTC15M-X", "no", "TIME_EXIT", sold)
+    )
+    [closed] = of(out, PositionClosed)
+    assert (closed.reason, closed.proceeds, closed.quarantine) == ("TIME_EXIT", 11_000_000, "")
+    assert closed.pnl == 11_000_000 - 12_000_000 - 33_600 - 34_700
+    assert lane.orders == {}
+    assert lane.position is None
+    # An exit for a position the lane does not hold books nothing.
+    assert s.engine.on_report(
+        "live", OrderRestored(s.now, "y", "exit", "KXBTC15M-X", "no", "STOP_LOSS", sold)
+    ) == []  # fmt: skip
+
+
+def test_a_start_correction_ends_the_orders_the_venue_is_not_working_on():
+    s = Scenario()
+    order = of(s.enter_long(), PlaceOrder)[1]
+    out = s.engine.on_report("live", PositionCorrection(s.now, "", 0, "RESTORED", frozenset()))
+    assert [d.client_order_id for d in of(out, OrderDone)] == [order.client_order_id]
+    assert s.engine.lanes["live"].orders == {}
 
 
 def test_a_recount_keeps_the_average_entry_and_the_bankroll_follows_the_account():
