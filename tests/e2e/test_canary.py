@@ -1,5 +1,5 @@
 """``manage.py canary`` as CI runs it: ``run_trader --live`` as a process against the
-simulator this test hosts, one simulated hour on a clock stepped as fast as the trader keeps
+simulator this test hosts, six simulated hours (issue #23's CI run) on a clock stepped as fast as the trader keeps
 up (at most 600x), then the §3.19 promotion gates, printed, and the exit status."""
 
 from __future__ import annotations
@@ -32,19 +32,19 @@ def canary(*args: str) -> tuple[str, str]:
     return out.getvalue(), ""
 
 
-def test_a_one_hour_canary_trades_live_and_passes_every_gate_but_the_known_one():
-    """Every gate passes, and the money matches the exchange exactly, except one known
-    failure (README, "Chaos and the canary"): a stop-loss exit that finds no bid in its
-    three attempts is orphaned (domain.md §3.17.3, BUG-031) and the orphan settles, so
-    "0 ORPHAN_SETTLED" fails. Any other orphan settling (a position the lane lost track
-    of, the gate's purpose) still fails this test."""
-    out, error = canary("--hours", "1", "--speed", "600")
+@pytest.mark.timeout(1200)  # about six wall minutes on an idle two-core machine
+def test_a_six_hour_canary_trades_live_and_passes_every_gate():
+    """Every promotion gate passes and the money matches the exchange exactly. An exit
+    that finds no bid in its three attempts is orphaned (domain.md §3.17.3, BUG-031) and
+    settles: the gate counts it and passes only when each attempt was a 1 ¢ sell that
+    filled nothing; any other orphan settling (a position the lane lost track of, the
+    gate's purpose) fails it."""
+    out, error = canary("--hours", "6", "--speed", "600")
     gates = [line for line in out.splitlines() if line.startswith(("PASS", "FAIL"))]
     print("\n" + "\n".join(gates))
     assert len(gates) == 5
-    failed = [line for line in gates if line.startswith("FAIL")]
-    assert all(line.startswith("FAIL  0 ORPHAN_SETTLED") for line in failed), out
-    assert bool(failed) == bool(error), (failed, error)
+    assert all(line.startswith("PASS") for line in gates), out
+    assert error == ""
     settled = LiveOrphan.objects.filter(lane="live", close_reason__startswith="ORPHAN_SETTLED")
     assert {o.cause for o in settled} <= {"EXIT_FAILED"}, [(o.ticker, o.cause) for o in settled]
     assert '"lost_fills_micros": 0' in out

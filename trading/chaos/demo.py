@@ -64,8 +64,7 @@ async def run_demo(hours: float, data_dir: Path, say: Callable[[str], None]) -> 
             await trader.kill()
     async with KalshiRestClient(settings.KBTC["KALSHI_API_URL"], signer_from_settings()) as rest:
         orders = await rest.list_orders(min_ts=int(since.timestamp()))
-    coids = [o.client_order_id for o in orders if o.client_order_id]
-    return await db_call(promotion_gates)(since=since, client_order_ids=coids)
+    return await db_call(promotion_gates)(since=since, orders=orders)
 
 
 async def _until(

@@ -1,7 +1,14 @@
 """The canary's promotion gates (domain.md §3.19, issue #23), read from what the live lane
 stored (and, for oversized orphans, the exchange's own order list):
 
-- no ``ORPHAN_SETTLED`` close (a trade or an orphan row closed so, deduplicated ones too);
+- no ``ORPHAN_SETTLED`` close (a trade or an orphan row closed so, deduplicated ones too) of
+  a position the lane lost track of. An ``EXIT_FAILED`` orphan whose every exit attempt on
+  the exchange was a 1 ¢ floor sell that filled nothing is not one: its exits met an empty
+  bid side (nothing at or above 1 ¢ to sell into), which real KXBTC15M books show on the
+  losing side in 25 % of the readings 2–3 minutes before the close and 75 % in the last
+  minute (README, "Chaos and the canary"); it is orphaned by domain.md §3.17.3 (BUG-031)
+  and settles at its result. Such orphans are counted in the gate's detail, never hidden;
+  one with a rejected, errored or partly filled attempt, or none on the exchange, fails it;
 - no oversized orphan (an order ``kbtc-oversize-…``: reconciliation sold a position over
   3 × ``max_live_contracts``);
 - no unresolved DESYNC (the durable position state is not ``DESYNC`` at the end);
@@ -17,9 +24,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from marketdata.kalshi.account_wire import OrderInfo
+from marketdata.model.units import PRICE_MAX
 from trading.models import LiveOrphan, LivePositionState, Trade
 
 OVERSIZE_PREFIX = "kbtc-oversize-"
+FLOOR = PRICE_MAX // 100  # 1 ¢: the exit's floor price (domain.md §3.17.3)
+EXIT_WINDOW = timedelta(minutes=2)  # an orphan's exit attempts come just before its adoption
 
 
 @dataclass(frozen=True)
@@ -33,18 +44,26 @@ class Gate:
 
 
 def promotion_gates(
-    *, since: datetime, client_order_ids: Iterable[str], lane: str = "live"
+    *, since: datetime, orders: Iterable[OrderInfo], lane: str = "live"
 ) -> list[Gate]:
     """The gates over the live trades and orphans from ``since`` (event time) on;
-    ``client_order_ids``: of every order the account placed in the run."""
+    ``orders``: every order the account placed in the run, as the exchange lists them."""
+    orders = list(orders)
     trades = list(
         Trade.objects.filter(lane=lane, closed_at__gte=since).order_by("ticker", "closed_at")
     )
+    settled = list(
+        LiveOrphan.objects.filter(
+            lane=lane, detected_at__gte=since, close_reason__startswith="ORPHAN_SETTLED"
+        )
+    )
+    no_bid = {o.ticker for o in settled if _exits_met_no_bid(o, orders)}
+    lost_rows = [o for o in settled if o.ticker not in no_bid]
     settled_trades = [t for t in trades if t.exit_reason == "ORPHAN_SETTLED"]
-    settled_rows = LiveOrphan.objects.filter(
-        lane=lane, detected_at__gte=since, close_reason__startswith="ORPHAN_SETTLED"
-    ).count()
-    oversized = sorted(c for c in set(client_order_ids) if c.startswith(OVERSIZE_PREFIX))
+    lost_trades = [t for t in settled_trades if t.ticker not in no_bid]
+    oversized = sorted(
+        {o.client_order_id for o in orders if o.client_order_id.startswith(OVERSIZE_PREFIX)}
+    )
     row = LivePositionState.objects.filter(lane=lane).first()
     state = row.state if row is not None else "FLAT"
     reason = (row.data or {}).get("desync_reason", "") if row is not None else ""
@@ -52,8 +71,10 @@ def promotion_gates(
     return [
         Gate(
             "0 ORPHAN_SETTLED",
-            not settled_trades and not settled_rows,
-            f"{len(settled_trades)} trades, {settled_rows} orphan rows closed ORPHAN_SETTLED",
+            not lost_trades and not lost_rows,
+            f"{len(settled_trades)} trades, {len(settled)} orphan rows closed ORPHAN_SETTLED; "
+            f"{len(no_bid)} of them exits into an empty bid side (every 1¢ sell filled "
+            f"nothing){': ' + ', '.join(sorted(no_bid)) if no_bid else ''}",
         ),
         Gate("0 oversized orphans", not oversized, f"{len(oversized)} oversize orders {oversized}"),
         Gate(
@@ -68,6 +89,30 @@ def promotion_gates(
         ),
         Gate(">= 1 trade", bool(trades), f"{len(trades)} live trades"),
     ]
+
+
+def _exits_met_no_bid(orphan: LiveOrphan, orders: list[OrderInfo]) -> bool:
+    """An ``EXIT_FAILED`` orphan whose exit attempts (the lane's sells on its market in the
+    two minutes before its adoption) were all accepted 1 ¢ sells that filled nothing."""
+    if orphan.cause != "EXIT_FAILED":
+        return False
+    begin = int((orphan.detected_at - EXIT_WINDOW).timestamp() * 1000)
+    end = int(orphan.detected_at.timestamp() * 1000) + 1000
+    attempts = [
+        o
+        for o in orders
+        if o.ticker == orphan.ticker
+        and o.action == "sell"
+        and not o.client_order_id.startswith(OVERSIZE_PREFIX)
+        and o.ts is not None
+        and begin <= o.ts <= end
+    ]
+    return bool(attempts) and all(
+        o.fill_count == 0
+        and o.status == "canceled"
+        and (o.yes_price if o.side == "yes" else PRICE_MAX - o.yes_price) == FLOOR
+        for o in attempts
+    )
 
 
 def _close_pairs(trades: list[Any]) -> list[str]:

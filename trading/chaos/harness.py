@@ -45,6 +45,8 @@ from django.db import connection
 
 from kbtc_core.db import db_call
 from marketdata.history.backfill import backfill
+from marketdata.kalshi.account_wire import OrderInfo, parse_order
+from marketdata.sim.account_wire import order_json
 from marketdata.sim.faults import FaultConfig
 from marketdata.sim.orders import LEGACY, V2
 from marketdata.sim.rest import PREFIX
@@ -293,6 +295,14 @@ class LiveHarness:
                 return True
         return False
 
+    def _orders(self) -> list[OrderInfo]:
+        """The account's orders as the exchange lists them (REST ``Order``)."""
+        return [
+            parse_order(order_json(o))
+            for o in self.sim.exchange.engine.orders.values()
+            if o.user_id == self.sim.key_id
+        ]
+
     def _client_order_ids(self) -> list[str]:
         return [
             o.client_order_id
@@ -442,7 +452,7 @@ class LiveHarness:
             for o in orphans
             if o.ticker not in self.kill_tickers
         ]
-        report.gates = await db_call(promotion_gates)(since=since, client_order_ids=coids)
+        report.gates = await db_call(promotion_gates)(since=since, orders=self._orders())
         report.failures = list(report.account.failures)
         if report.unexplained_orphans:
             report.failures.append(f"orphans without a kill: {report.unexplained_orphans}")

@@ -119,6 +119,15 @@ class LiveRig:
         if not condition():
             raise AssertionError(f"{what}: not after {limit_s} simulated s")
 
+    async def on_exchange(self, client_order_id: str, limit_s: float = 10.0) -> None:
+        """Wait (wall time, the simulated clock held) until the exchange has the order."""
+        deadline = time.monotonic() + limit_s
+        engine = self.sim.exchange.engine
+        while not any(o.client_order_id == client_order_id for o in engine.orders.values()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"order {client_order_id}: not on the exchange")
+            await asyncio.sleep(0.01)
+
     def idle(self) -> bool:
         return not self.venue.tasks and not self.venue.inbox
 

@@ -62,8 +62,15 @@ async def started(rig: LiveRig) -> None:
 async def opened(rig: LiveRig, count: int, side: str = "yes") -> str:
     market = await rig.market()
     bid, ask = await rig.best(market.ticker)
+    if side == "no":
+        # Near the close the maker's YES bids (the NO asks) are thin: another trader joins
+        # the touch with the whole size, so the entry fills in full.
+        bids_at(rig, market.ticker, bid, count)
     limit = min(9990, ask + 200) if side == "yes" else max(10, bid - 200)
-    rig.enter(market.ticker, side, limit, count)
+    intent = rig.enter(market.ticker, side, limit, count)
+    # The clock holds until the order is on the exchange: a step first would let the
+    # simulator's takers hit that liquidity before it arrives (the entry then fills nothing).
+    await rig.on_exchange(intent.client_order_id)
     await rig.until(lambda: rig.venue.state.state == "OPEN" and rig.idle(), "entry open")
     assert rig.lane.position is not None
     assert rig.lane.position.count == count
