@@ -1,6 +1,7 @@
 """``manage.py canary`` as CI runs it: ``run_trader --live`` as a process against the
-simulator this test hosts, six simulated hours (issue #23's CI run) on a clock stepped as fast as the trader keeps
-up (at most 600x), then the §3.19 promotion gates, printed, and the exit status."""
+simulator this test hosts, six simulated hours (issue #23's CI run) on a clock stepped as
+fast as the trader keeps up (at most 600x), then the §3.19 promotion gates, printed, and
+the exit status."""
 
 from __future__ import annotations
 
