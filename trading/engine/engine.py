@@ -308,6 +308,14 @@ class Engine:
 
     # --- controls ------------------------------------------------------------------------
 
+    def trade_on_exchange(self, lane: str, run: int) -> None:
+        """``lane``'s venue is an exchange account, in its ``run``-th start (the venue's
+        durable count): the lane's order ids and position uids carry ``run``. A restart
+        restores a saved state that may be older than the last orders sent, so its
+        sequence numbers come again; an id the exchange has seen would be refused, or a
+        lookup by it find the other order."""
+        self.lanes[lane].exchange_run = run
+
     def set_controls(
         self, *, paused: bool | None = None, lanes_paused: frozenset[str] | None = None
     ) -> None:

@@ -261,10 +261,17 @@ class Lane:
         self.last_exit_ts: int | None = None
         self.recent_exits: deque[int] = deque()
         self.seq = 0
+        # Set by the driver (``Engine.trade_on_exchange``), never saved: the start number of
+        # the lane's exchange venue, or None for a venue of the engine's own (paper).
+        self.exchange_run: int | None = None
 
     def next_id(self, prefix: str, ts: int) -> str:
+        """A new order id or position uid. On an exchange it carries the run: a restart
+        from a saved state older than its last orders counts ``seq`` again from there."""
         self.seq += 1
-        return f"{prefix}-{self.name}-{ts}-{self.seq}"
+        if self.exchange_run is None:
+            return f"{prefix}-{self.name}-{ts}-{self.seq}"
+        return f"{prefix}-{self.name}-s{self.exchange_run}-{ts}-{self.seq}"
 
     def order_in_flight(self, purpose: Purpose) -> PendingOrder | None:
         for order in self.orders.values():

@@ -113,6 +113,7 @@ async def build_live_venue(
     async def record(check: dict[str, Any]) -> None:
         await db_call(record_live_check)(check)
 
+    state.begin_run()  # this run's ids are its own (written before any order)
     await persist(state.to_dict())  # the row exists from now on: the live lane exists
     venue = KalshiVenue(
         rest,

@@ -237,6 +237,16 @@ class KalshiVenue:
         # Operator notifications (the errors channel); the live safety wiring sets it.
         self.notify: Notify = _no_notify
 
+    @property
+    def exchange_run(self) -> int:
+        return self.state.starts
+
+    def own_client_order_id(self, purpose: str, ticker: str) -> str:
+        """An id for an order of the venue's own (an orphan sale, close-all): this run's,
+        like the engine's (``Engine.trade_on_exchange``), so a restart with the clock held
+        never sends one the exchange has seen."""
+        return f"kbtc-{purpose}-s{self.state.starts}-{ticker}-{self.clock.now_ms()}"
+
     # --- the driver's side ----------------------------------------------------------------
 
     def submit(self, intent: Intent) -> Sequence[VenueReport]:
@@ -1099,7 +1109,7 @@ class KalshiVenue:
                     continue
                 side: Side = "yes" if row.position > 0 else "no"
                 limit = 100 if side == "yes" else PRICE_MAX - 100
-                coid = f"kbtc-closeall-{row.ticker}-{self.clock.now_ms()}"
+                coid = self.own_client_order_id("closeall", row.ticker)
                 try:
                     created = await self._create(
                         ticker=row.ticker,
