@@ -9,7 +9,7 @@ fill realises its share of cost and entry fees into the bankroll.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -82,9 +82,6 @@ class Position:
     entry_client_order_id: str = ""  # the order whose first fill opened it
     # ROC of the exit candles completed at the entry: MOMENTUM_STALL's reference.
     entry_exit_roc: float | None = None
-    # Its settlement's label when not CONTRACT_SETTLED: EXPIRY_409_SETTLED once the exchange
-    # refused its exit because the market closed (the venue's ``PositionCorrection``).
-    settle_reason: str = ""
 
     @property
     def long(self) -> bool:
@@ -323,11 +320,19 @@ class Lane:
         kind: LaneKind = data.get("kind") or ("live" if name == "live" else "paper")
         lane = cls(name, 0, kind=kind, params=params, decisions=decisions)
         lane.breaker = Breaker.from_dict(data["breaker"])
-        lane.position = Position(**data["position"]) if data["position"] else None
+        lane.position = _position(data["position"]) if data["position"] else None
         lane.last_exit_ts = data["last_exit_ts"]
         lane.recent_exits = deque(data["recent_exits"])
         lane.seq = data["seq"]
-        for fields in data.get("orders", ()):  # absent from snapshots of older versions
-            order = PendingOrder(**fields)
+        for saved in data.get("orders", ()):  # absent from snapshots of older versions
+            order = PendingOrder(**saved)
             lane.orders[order.client_order_id] = order
         return lane
+
+
+_POSITION_FIELDS = frozenset(f.name for f in fields(Position))
+
+
+def _position(data: dict[str, Any]) -> Position:
+    """A saved position; keys of older versions (``settle_reason``) are dropped."""
+    return Position(**{k: v for k, v in data.items() if k in _POSITION_FIELDS})

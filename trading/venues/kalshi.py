@@ -20,7 +20,7 @@ emergency close, close-all, resolution of an unknown order.
   schedule, the last attempt at 1 ¢), up to ``exit_attempts`` with backoff ``min(8, 2^n)``
   s, keeping the original reason and floor schedule. A 409 reads the market: closed →
   the exit ends ``market_closed`` and the position waits for settlement (no retry storm,
-  BUG-017; the engine labels that settlement ``EXPIRY_409_SETTLED``). Verified against
+  BUG-017; that settlement is labelled ``EXPIRY_409_SETTLED``). Verified against
   the signed position (BUG-019); part sold → PARTIAL_EXIT (the engine's next exit takes
   the rest); all → FLAT, a round trip, a 90 s cooldown, the wallet drift check (§3.18).
   An exit of any reason that sells nothing in all its attempts (§3.17.3's coordinator
@@ -38,8 +38,12 @@ emergency close, close-all, resolution of an unknown order.
   finds it (its fills are used) or does not (not placed). Never a second order for one
   intent.
 - **Settlement** (§3.17.6): a ``MarketStatus`` with a result on the held ticker verifies
-  the exchange is flat, then FLAT, a round trip, the ticker settled; the engine books
-  the payout itself from the same event.
+  the exchange is flat, then FLAT, a round trip, the ticker settled, and the engine is
+  told (``PositionSettled``): it books the payout under ``CONTRACT_SETTLED``,
+  ``EXPIRY_409_SETTLED``, or ``CONTRACT_SETTLED_VERIFY_FAILED`` when every position read
+  failed (incident 451/454: no orphan then). What the exchange still holds after the
+  result is adopted as an orphan (counted; the lane's trade is booked all the same and
+  the orphan's close deduplicated against it).
 
 Times, timeouts, polls and backoffs run on the injected ``VenueClock``: wall time against
 the real exchange, event time (the stream's clock) against the simulator, so a run at any
@@ -65,7 +69,6 @@ from marketdata.kalshi.rest import KalshiRestClient
 from marketdata.model.events import Event, MarketStatus, OrderUpdate, OwnFill, Side
 from marketdata.model.units import MICROS_PER_DOLLAR, PRICE_MAX
 from trading.engine.intents import (
-    EXPIRY_409,
     BalanceSync,
     CancelOrder,
     ClosePosition,
@@ -73,6 +76,7 @@ from trading.engine.intents import (
     OrderRestored,
     PlaceOrder,
     PositionCorrection,
+    PositionSettled,
 )
 from trading.venues.base import VenueReport
 from trading.venues.live_position import (
@@ -86,6 +90,7 @@ from trading.venues.live_position import (
 log = structlog.get_logger(__name__)
 
 EXPIRY_REASONS = frozenset({"EXPIRY_GUARD", "SHORT_SETTLEMENT_GUARD"})
+SETTLED_VERIFY_FAILED = "CONTRACT_SETTLED_VERIFY_FAILED"  # §3.17.6: no orphan, a trade
 CLOSED_PHASES = frozenset({"closed", "determined", "finalized"})
 _NONE: tuple[VenueReport, ...] = ()
 
@@ -891,11 +896,8 @@ class KalshiVenue:
                 if await self._market_closed(ticker):
                     # §3.17.3 step 2: the market is closing or closed; settlement takes it.
                     log.warning("live_exit_409_settlement", ticker=ticker, error=str(exc))
-                    state.closed_markets.append(ticker)
+                    state.closed_markets.append(ticker)  # its settlement: EXPIRY_409_SETTLED
                     await self._exit_ended(intent, fills, order_ids, "market_closed")
-                    tracked = state.position
-                    if tracked is not None and tracked.ticker == ticker and tracked.count:
-                        self._correct(ticker, tracked.count, EXPIRY_409)  # labels its settlement
                     return
                 log.warning("live_exit_conflict", ticker=ticker, error=str(exc))
                 created = None
@@ -1083,6 +1085,14 @@ class KalshiVenue:
                     fees=position.entry_fees * share[0] // share[1],
                     counted=True,
                 )
+            if verified is None:
+                reason = SETTLED_VERIFY_FAILED
+            else:
+                reason = (
+                    "EXPIRY_409_SETTLED" if ticker in state.closed_markets else "CONTRACT_SETTLED"
+                )
+            # Told first: the engine books it whatever happens to the writes below.
+            self._report([VenueReport(self.lane, PositionSettled(now, ticker, result, reason))])
             state.position = None
             if state.state != "DESYNC":
                 state.to("FLAT")
@@ -1093,7 +1103,7 @@ class KalshiVenue:
             won = (result == "yes") == (position.side == "yes")
             payout = PRICE_MAX * position.count if won else 0  # $1 a contract, micro-dollars
             pnl = payout - position.entry_cost - position.entry_fees
-            log.info("live_settled", ticker=ticker, result=result, pnl=pnl, verified=verified)
+            log.info("live_settled", ticker=ticker, result=result, pnl=pnl, reason=reason)
 
     # --- close-all ------------------------------------------------------------------------
 
