@@ -314,7 +314,8 @@ class Engine:
         durable count): the lane's order ids and position uids carry ``run``. A restart
         restores a saved state that may be older than the last orders sent, so its
         sequence numbers come again; an id the exchange has seen would be refused, or a
-        lookup by it find the other order."""
+        lookup by it find the other order. Its settlements are the venue's to report
+        (``PositionSettled``, once it has checked the account), never the result's alone."""
         self.lanes[lane].exchange_run = run
 
     def set_controls(
