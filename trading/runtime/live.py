@@ -87,7 +87,7 @@ def record_live_check(check: dict[str, Any]) -> LiveTradeCheck:
         wallet_after_exit=_dollars(check["wallet_after_exit"]),
         wallet_pnl=_dollars(check["wallet_pnl"]),
         drift=_dollars(check["drift"]),
-        flagged=check["flagged"][:200],
+        flagged=check["flagged"][:500],
         fill_source=check["fill_source"][:40],
     )
 

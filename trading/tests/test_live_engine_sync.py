@@ -393,6 +393,9 @@ async def test_a_kill_after_an_exit_was_placed_books_the_sale_at_the_restart(sav
         assert (trade.cost, trade.proceeds, trade.fees) == (cash.bought, cash.sold, cash.fees)
         assert trade.pnl == cash.sold - cash.bought - cash.fees
         assert rig.lane.breaker.bankroll == await balance(rig)
+        [check] = rig.venue.checks  # §3.18: the round trip's check, as for any exit
+        assert (check["reason"], check["pnl"]) == ("TIME_EXIT", trade.pnl)
+        assert "no exit order id" not in check["anomalies"]
         assert (await build_reconciler(rig.venue).start()).actions == []
         sells = [o for o in rig.orders_on(ticker) if o.request.action == "sell"]
         assert len(sells) == 1  # and no exit for what the account no longer holds

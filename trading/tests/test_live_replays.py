@@ -68,6 +68,11 @@ async def test_1_settlement_with_every_position_query_failing_books_the_trade_an
         assert closed.pnl > 0  # NO won: $1 for a 75 ¢ premium
         assert closed.reason == "CONTRACT_SETTLED_VERIFY_FAILED"
         assert closed.quarantine == ""  # a trade, not an errored one: the money moved
+        # §3.18: its check says why an operator should look, beside the trade.
+        [check] = rig.venue.checks
+        assert check["anomalies"] == ["reason CONTRACT_SETTLED_VERIFY_FAILED"]
+        assert check["flagged"] == "TRADE_ANOMALY: reason CONTRACT_SETTLED_VERIFY_FAILED"
+        assert check["pnl"] == closed.pnl  # the payout less what the entry cost
         state = rig.state
         assert state.state == "FLAT"
         assert state.position is None

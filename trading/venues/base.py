@@ -61,10 +61,13 @@ class Venue(Protocol):
     through ``on_event`` or ``execute_due``."""
 
     name: str
-    # An exchange account's venue: its start number (durable, one more at every start),
-    # which the driver gives the lane's engine (``Engine.trade_on_exchange``); None for a
-    # venue of the engine's own (paper).
-    exchange_run: int | None
+
+    @property
+    def exchange_run(self) -> int | None:
+        """An exchange account's venue: its start number (durable, one more at every
+        start), which the driver gives the lane's engine (``Engine.trade_on_exchange``);
+        None for a venue of the engine's own (paper)."""
+        ...
 
     def submit(self, intent: Intent) -> Sequence[VenueReport]:
         """Take an order intent (place, close, cancel); reports anything already final."""

@@ -86,11 +86,11 @@ from trading.venues.live_position import (
     PositionManagerState,
     Unresolved,
 )
+from trading.venues.trade_check import SETTLED_VERIFY_FAILED, round_trip_check
 
 log = structlog.get_logger(__name__)
 
 EXPIRY_REASONS = frozenset({"EXPIRY_GUARD", "SHORT_SETTLEMENT_GUARD"})
-SETTLED_VERIFY_FAILED = "CONTRACT_SETTLED_VERIFY_FAILED"  # §3.17.6: no orphan, a trade
 CLOSED_PHASES = frozenset({"closed", "determined", "finalized"})
 _NONE: tuple[VenueReport, ...] = ()
 
@@ -654,10 +654,11 @@ class KalshiVenue:
                 await self._save()
                 return
         order_id = found.order_id if found is not None else ""
+        closed = None
         if unresolved.purpose == "entry":
             self._restored_entry(order_id, got)
         else:
-            self._restored_exit(unresolved.ticker, order_id, got)
+            closed = self._restored_exit(unresolved.ticker, order_id, got)
         log.warning(
             "live_order_restored",
             client_order_id=unresolved.client_order_id,
@@ -680,6 +681,8 @@ class KalshiVenue:
         state.unresolved = None
         state.touch()
         await self._save()
+        if closed is not None:
+            await self._trade_check(closed, unresolved.reason, await self._wallet())
 
     def _restored_entry(self, order_id: str, got: _Fills) -> None:
         state = self.state
@@ -697,21 +700,23 @@ class KalshiVenue:
         if ticker:
             state.start_cooldown(ticker, self.clock.now_ms() + PHANTOM_COOLDOWN_MS)
 
-    def _restored_exit(self, ticker: str, order_id: str, got: _Fills) -> None:
+    def _restored_exit(self, ticker: str, order_id: str, got: _Fills) -> LivePosition | None:
+        """The killed exit's fills come off the position; returns it when all is sold."""
         state = self.state
         position = state.position
         if position is None or position.ticker != ticker:
-            return
+            return None
         _book_exit(position, order_id, got)
         if state.state != "EXITING":
-            return
+            return None
         if position.count > 0:
             state.to("PARTIAL_EXIT" if position.sold else "OPEN")
-            return
+            return None
         state.position = None
         state.to("FLAT")
         state.round_trips += 1
         state.start_cooldown(ticker, self.clock.now_ms() + EXIT_COOLDOWN_MS)
+        return position
 
     # --- entry ----------------------------------------------------------------------------
 
@@ -954,8 +959,9 @@ class KalshiVenue:
             position.count = exchange_left
             self._correct(ticker, exchange_left, "DESYNC")
             await self._save()
-            if sold:
-                await self.sync_balance()
+            after = await self.sync_balance() if sold else None
+            if sold and exchange_left == 0:  # over on the exchange: its check flags the state
+                await self._trade_check(position, intent.reason, after)
             return
         if state.state == "DESYNC":
             await self._save()
@@ -986,7 +992,7 @@ class KalshiVenue:
         await self._save()
         after = await self.sync_balance()
         if position is not None:
-            await self._wallet_check(position, intent.reason, after)
+            await self._trade_check(position, intent.reason, after)
 
     async def _orphan_failed_exit(
         self, intent: ClosePosition, position: LivePosition | None, left: int
@@ -1019,45 +1025,33 @@ class KalshiVenue:
             f" {self.settings.exit_attempts} attempts: adopted as an orphan ({cause})",
         )
 
-    async def _wallet_check(self, position: LivePosition, reason: str, after: int | None) -> None:
-        """§3.18 (BUG-025): the PnL from both legs' cash against the wallet's change
-        (``after``: the wallet read after the exit)."""
-        pnl = (
-            position.exit_proceeds - position.entry_cost - position.entry_fees - position.exit_fees
+    async def _trade_check(
+        self, position: LivePosition, reason: str, after: int | None, payout: int = 0
+    ) -> None:
+        """§3.18 after a round trip: the wallet drift (BUG-025; ``after``: the wallet read
+        after the exit) and the anomaly check, beside the trade (``trade_check``): stored,
+        logged, and an anomaly on the errors channel."""
+        check = round_trip_check(
+            lane=self.lane,
+            position=position,
+            reason=reason,
+            state=self.state,
+            wallet_after=after,
+            drift_limit=self.settings.drift_limit,
+            payout=payout,
         )
-        check: dict[str, Any] = {
-            "lane": self.lane,
-            "ticker": position.ticker,
-            "entry_client_order_id": position.entry_client_order_id,
-            "entry_order_id": position.entry_order_id,
-            "exit_order_ids": list(position.exit_order_ids),
-            "reason": reason,
-            "entry_cost": position.entry_cost,
-            "exit_proceeds": position.exit_proceeds,
-            "fees": position.entry_fees + position.exit_fees,
-            "pnl": pnl,
-            "wallet_at_entry": position.wallet_at_entry,
-            "wallet_after_exit": after,
-            "wallet_pnl": None,
-            "drift": None,
-            "flagged": "",
-            "fill_source": position.fill_source,
-        }
-        if position.wallet_at_entry is not None and after is not None:
-            wallet_pnl = after - position.wallet_at_entry
-            drift = abs(pnl - wallet_pnl)
-            check["wallet_pnl"], check["drift"] = wallet_pnl, drift
-            if drift > self.settings.drift_limit:
-                check["flagged"] = (
-                    f"BUG-025: PnL drift ${drift / MICROS_PER_DOLLAR:.6f}"
-                    f" (pnl {pnl / MICROS_PER_DOLLAR:.6f},"
-                    f" wallet {wallet_pnl / MICROS_PER_DOLLAR:.6f})"
-                )
-                log.warning("live_wallet_drift", ticker=position.ticker, drift=drift, pnl=pnl)
+        if check["flagged"]:
+            log.warning("live_trade_flagged", ticker=position.ticker, flagged=check["flagged"])
         self.checks.append(check)
         del self.checks[:-100]
         if self.record_check is not None:
             await self.record_check(check)
+        if check["anomalies"]:
+            await self.notify(
+                "errors",
+                f"live: TRADE_ANOMALY on {position.ticker} ({reason}, PnL"
+                f" ${check['pnl'] / MICROS_PER_DOLLAR:+.2f}): {', '.join(check['anomalies'])}",
+            )
 
     # --- settlement -----------------------------------------------------------------------
 
@@ -1102,8 +1096,8 @@ class KalshiVenue:
             await self._save()
             won = (result == "yes") == (position.side == "yes")
             payout = PRICE_MAX * position.count if won else 0  # $1 a contract, micro-dollars
-            pnl = payout - position.entry_cost - position.entry_fees
-            log.info("live_settled", ticker=ticker, result=result, pnl=pnl, reason=reason)
+            log.info("live_settled", ticker=ticker, result=result, payout=payout, reason=reason)
+            await self._trade_check(position, reason, None, payout)
 
     # --- close-all ------------------------------------------------------------------------
 
