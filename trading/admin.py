@@ -18,6 +18,7 @@ from trading.models import (
     BotState,
     ControlAudit,
     Decision,
+    LiveTradeCheck,
     OpenPosition,
     ParamOverride,
     Trade,
@@ -61,6 +62,31 @@ class TradeAdmin(ReadOnlyAdmin):
     list_filter = ("lane", "direction", "exit_reason", "quarantined", "regime", "conviction")
     search_fields = ("ticker", "position_uid", "entry_client_order_id", "exit_client_order_id")
     date_hierarchy = "closed_at"
+
+
+class FlaggedFilter(admin.SimpleListFilter):
+    title = "flagged"
+    parameter_name = "flagged"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Flagged"), ("no", "Not flagged")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            return queryset.exclude(flagged="")
+        if self.value() == "no":
+            return queryset.filter(flagged="")
+        return queryset
+
+
+@admin.register(LiveTradeCheck)
+class LiveTradeCheckAdmin(ReadOnlyAdmin):
+    """Each live round trip's wallet drift and anomaly check (§3.18), beside its trade."""
+
+    list_display = ("at", "lane", "ticker", "reason", "pnl", "wallet_pnl", "drift", "flagged")
+    list_filter = (FlaggedFilter, "lane", "reason")
+    search_fields = ("ticker", "entry_client_order_id", "entry_order_id", "flagged")
+    date_hierarchy = "at"
 
 
 @admin.register(OpenPosition)

@@ -336,9 +336,11 @@ class LivePositionState(models.Model):
 
 
 class LiveTradeCheck(models.Model):
-    """One live round trip's money check (§3.18): PnL from both legs' cash against the
-    wallet's change between the snapshot before the entry and the one after the exit.
-    ``flagged`` says why a row needs an operator (wallet drift over $0.05, an anomaly)."""
+    """One live round trip's check (§3.18, ``trading.venues.trade_check``): PnL from both
+    legs' cash against the wallet's change between the snapshot before the entry and the
+    one after the exit, and the post-trade anomaly check. ``flagged`` says why a row needs
+    an operator (``BUG-025: PnL drift …``, ``TRADE_ANOMALY: …``, both joined by "; "): a
+    diagnostic beside the trade, which stays in the totals."""
 
     at = models.DateTimeField(auto_now_add=True)
     lane = models.CharField(max_length=32)
@@ -355,7 +357,7 @@ class LiveTradeCheck(models.Model):
     wallet_after_exit = money_field(null=True, blank=True)
     wallet_pnl = money_field(null=True, blank=True)
     drift = money_field(null=True, blank=True)
-    flagged = models.CharField(max_length=200, blank=True)
+    flagged = models.CharField(max_length=500, blank=True)
     fill_source = models.CharField(max_length=40, blank=True)
 
     class Meta:

@@ -760,5 +760,10 @@ def live_status(*, paused: bool) -> dict[str, Any]:
         ],
         "unresolved": (data.get("unresolved") or {}).get("client_order_id"),
         "pause": ("settling" if holding else "paused") if paused else "off",
+        # §3.18: round trips whose wallet drift or anomaly check flagged them, the latest's why
         "checks_flagged": LiveTradeCheck.objects.exclude(flagged="").count(),
+        "check_flagged_latest": (
+            LiveTradeCheck.objects.exclude(flagged="").values_list("flagged", flat=True).first()
+            or ""
+        ),
     }

@@ -14,7 +14,8 @@ the lane it belongs to: one fill path for every venue. Account events are the ve
 read, so ``on_event`` only lets them move the clock. An exchange account's venue also
 reports what it learns without fills (``PositionCorrection``: the exchange's count of the
 lane's position; ``BalanceSync``: the account's cash), so a live lane's position and
-bankroll are the exchange's.
+bankroll are the exchange's, and settles that lane's position (``PositionSettled``) once it
+has checked the account: the result alone settles only a lane on the engine's own venue.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ from trading.engine.entry import (
     signal_directions,
 )
 from trading.engine.intents import (
-    EXPIRY_409,
     BalanceSync,
     CancelOrder,
     ClosePosition,
@@ -57,6 +57,7 @@ from trading.engine.intents import (
     OrderRestored,
     PlaceOrder,
     PositionCorrection,
+    PositionSettled,
     VenueNotice,
 )
 from trading.engine.lane import Lane, LaneSpec, PendingOrder, Position
@@ -173,6 +174,8 @@ class Engine:
             return self._sync_bankroll(self.lanes[lane], report)
         if isinstance(report, OrderRestored):
             return self._restore_order(self.lanes[lane], report)
+        if isinstance(report, PositionSettled):
+            return self._settle_reported(self.lanes[lane], report)
         if report.status == "resting" or report.remaining_count > 0:
             return []
         return self._order_done(lane, report.client_order_id, report.ts)
@@ -241,8 +244,6 @@ class Engine:
         if position is None:
             return out
         count = correction.count if correction.ticker == position.ticker else 0
-        if correction.reason == EXPIRY_409 and count:
-            position.settle_reason = "EXPIRY_409_SETTLED"
         if count == position.count:
             return out
         now = max(self.now, correction.ts)
@@ -307,6 +308,15 @@ class Engine:
         return out
 
     # --- controls ------------------------------------------------------------------------
+
+    def trade_on_exchange(self, lane: str, run: int) -> None:
+        """``lane``'s venue is an exchange account, in its ``run``-th start (the venue's
+        durable count): the lane's order ids and position uids carry ``run``. A restart
+        restores a saved state that may be older than the last orders sent, so its
+        sequence numbers come again; an id the exchange has seen would be refused, or a
+        lookup by it find the other order. Its settlements are the venue's to report
+        (``PositionSettled``, once it has checked the account), never the result's alone."""
+        self.lanes[lane].exchange_run = run
 
     def set_controls(
         self, *, paused: bool | None = None, lanes_paused: frozenset[str] | None = None
@@ -591,9 +601,15 @@ class Engine:
         reason = watch_position(
             self.market, self.now, lane, lane.position, out, per_second=per_second
         )
-        if reason and not lane.orders:
+        if reason and not lane.orders and not self._determined(lane.position.ticker):
             lane.position.exit_reason = lane.position.exit_reason or reason
             self._send_exit(lane, lane.position, out)
+
+    def _determined(self, ticker: str) -> bool:
+        """The contract has its result: a position on it waits for its settlement (on an
+        exchange, the venue's word); nothing is sold on a closed market."""
+        contract = self.market.contracts.get(ticker)
+        return contract is not None and contract.result is not None
 
     def _send_entry(self, lane: Lane, order: PendingOrder, driver: str, out: list[Output]) -> None:
         lane.orders[order.client_order_id] = order
@@ -711,23 +727,46 @@ class Engine:
             self._close(lane, position, "venue_ioc", now, out)
 
     def _settle_if_determined(self, lane: Lane, ticker: str, out: list[Output]) -> None:
-        """Settle this lane's position if *its own* contract has a result (never another's)."""
+        """Settle this lane's position if *its own* contract has a result (never another's);
+        on an exchange the venue settles it (``_settle_reported``), having checked the
+        account."""
         position = lane.position
         contract = self.market.contracts.get(ticker)
         if position is None or position.ticker != ticker or contract is None:
             return
         if contract.result is None:
             return  # an empty result waits; it is never read as "no" (BUG-022)
-        won = (contract.result == "yes") == position.long
-        price = PRICE_MAX if contract.result == "yes" else 0
-        position.exit_reason = position.settle_reason or "CONTRACT_SETTLED"
+        if lane.exchange_run is None:
+            self._settle(lane, position, contract.result, "CONTRACT_SETTLED", self.now, out)
+
+    def _settle_reported(self, lane: Lane, settled: PositionSettled) -> list[Output]:
+        out: list[Output] = []
+        position = lane.position
+        if position is not None and position.ticker == settled.ticker:
+            now = max(self.now, settled.ts)
+            self._settle(lane, position, settled.result, settled.reason, now, out)
+        return out
+
+    def _settle(
+        self,
+        lane: Lane,
+        position: Position,
+        result: Side,
+        reason: str,
+        now: int,
+        out: list[Output],
+    ) -> None:
+        """The position ends at $1 a contract if its side won, $0 if not."""
+        won = (result == "yes") == position.long
+        price = PRICE_MAX if result == "yes" else 0
+        position.exit_reason = reason
         position.exit_client_order_id = ""
         position.peak_raised += lane.breaker.apply_pnl(
             position.add_exit_fill(price, position.count, 0)
         )
-        for coid in [c for c, o in lane.orders.items() if o.ticker == ticker]:
+        for coid in [c for c, o in lane.orders.items() if o.ticker == position.ticker]:
             del lane.orders[coid]  # late fills for a settled contract are ignored
-        self._close(lane, position, "settlement_won" if won else "settlement_lost", self.now, out)
+        self._close(lane, position, "settlement_won" if won else "settlement_lost", now, out)
 
     def _close(
         self,

@@ -3,8 +3,9 @@
 Prices are YES-space limits in price units, counts hundredths (multiples of 100). Every
 order is immediate-or-cancel; the venue reports back, through ``Engine.on_report``, what an
 exchange account says (``OwnFill``/``OrderUpdate`` events) and, for an exchange account,
-what only the venue learns: the position the exchange holds (``PositionCorrection``) and
-the account's cash (``BalanceSync``).
+what only the venue learns: the position the exchange holds (``PositionCorrection``), the
+account's cash (``BalanceSync``), an order of the last run (``OrderRestored``) and a
+settlement it has checked (``PositionSettled``).
 """
 
 from __future__ import annotations
@@ -83,11 +84,9 @@ class PositionCorrection:
     path) and at start (its durable state). The engine sets its position to it: a count
     of 0 leaves the lane flat, booking neither an exit nor a settlement (``reason`` labels
     the handed-off position's record); another count keeps the average entry price.
-    ``reason`` ``EXPIRY_409`` says the exchange refused the exit because the market closed
-    (§3.17.3 step 2): the position waits for its settlement, labelled
-    ``EXPIRY_409_SETTLED``. ``working`` (at start): the lane's orders the venue is working
-    on; any other order of the lane is over (a saved state's order the venue never sent, or
-    answered before the stop)."""
+    ``working`` (at start): the lane's orders the venue is working on; any other order
+    of the lane is over (a saved state's order the venue never sent, or answered before
+    the stop)."""
 
     kind: ClassVar[str] = "position_correction"
     ts: int
@@ -134,5 +133,21 @@ class OrderRestored:
     earlier: int = 0
 
 
-VenueNotice = PositionCorrection | BalanceSync | OrderRestored
-EXPIRY_409 = "EXPIRY_409"  # a ``PositionCorrection`` reason: the exit was refused, closed
+@dataclass(frozen=True, slots=True)
+class PositionSettled:
+    """An exchange venue's word on the settlement of its lane's position on ``ticker``
+    (domain.md §3.17.6): the contract paid on ``result`` and the venue has checked the
+    account, so the lane books its position at $1 or $0 under ``reason``:
+    ``CONTRACT_SETTLED``; ``EXPIRY_409_SETTLED`` after an exit the exchange refused
+    because the market had closed (§3.17.3 step 2); ``CONTRACT_SETTLED_VERIFY_FAILED``
+    when every read of the account's position failed (incident 451/454). A lane on an
+    exchange (``Engine.trade_on_exchange``) books its settlements only from this."""
+
+    kind: ClassVar[str] = "position_settled"
+    ts: int
+    ticker: str
+    result: Side
+    reason: str
+
+
+VenueNotice = PositionCorrection | BalanceSync | OrderRestored | PositionSettled

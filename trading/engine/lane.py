@@ -9,7 +9,7 @@ fill realises its share of cost and entry fees into the bankroll.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -82,9 +82,6 @@ class Position:
     entry_client_order_id: str = ""  # the order whose first fill opened it
     # ROC of the exit candles completed at the entry: MOMENTUM_STALL's reference.
     entry_exit_roc: float | None = None
-    # Its settlement's label when not CONTRACT_SETTLED: EXPIRY_409_SETTLED once the exchange
-    # refused its exit because the market closed (the venue's ``PositionCorrection``).
-    settle_reason: str = ""
 
     @property
     def long(self) -> bool:
@@ -261,10 +258,17 @@ class Lane:
         self.last_exit_ts: int | None = None
         self.recent_exits: deque[int] = deque()
         self.seq = 0
+        # Set by the driver (``Engine.trade_on_exchange``), never saved: the start number of
+        # the lane's exchange venue, or None for a venue of the engine's own (paper).
+        self.exchange_run: int | None = None
 
     def next_id(self, prefix: str, ts: int) -> str:
+        """A new order id or position uid. On an exchange it carries the run: a restart
+        from a saved state older than its last orders counts ``seq`` again from there."""
         self.seq += 1
-        return f"{prefix}-{self.name}-{ts}-{self.seq}"
+        if self.exchange_run is None:
+            return f"{prefix}-{self.name}-{ts}-{self.seq}"
+        return f"{prefix}-{self.name}-s{self.exchange_run}-{ts}-{self.seq}"
 
     def order_in_flight(self, purpose: Purpose) -> PendingOrder | None:
         for order in self.orders.values():
@@ -316,11 +320,19 @@ class Lane:
         kind: LaneKind = data.get("kind") or ("live" if name == "live" else "paper")
         lane = cls(name, 0, kind=kind, params=params, decisions=decisions)
         lane.breaker = Breaker.from_dict(data["breaker"])
-        lane.position = Position(**data["position"]) if data["position"] else None
+        lane.position = _position(data["position"]) if data["position"] else None
         lane.last_exit_ts = data["last_exit_ts"]
         lane.recent_exits = deque(data["recent_exits"])
         lane.seq = data["seq"]
-        for fields in data.get("orders", ()):  # absent from snapshots of older versions
-            order = PendingOrder(**fields)
+        for saved in data.get("orders", ()):  # absent from snapshots of older versions
+            order = PendingOrder(**saved)
             lane.orders[order.client_order_id] = order
         return lane
+
+
+_POSITION_FIELDS = frozenset(f.name for f in fields(Position))
+
+
+def _position(data: dict[str, Any]) -> Position:
+    """A saved position; keys of older versions (``settle_reason``) are dropped."""
+    return Position(**{k: v for k, v in data.items() if k in _POSITION_FIELDS})

@@ -87,7 +87,7 @@ def record_live_check(check: dict[str, Any]) -> LiveTradeCheck:
         wallet_after_exit=_dollars(check["wallet_after_exit"]),
         wallet_pnl=_dollars(check["wallet_pnl"]),
         drift=_dollars(check["drift"]),
-        flagged=check["flagged"][:200],
+        flagged=check["flagged"][:500],
         fill_source=check["fill_source"][:40],
     )
 
@@ -113,6 +113,7 @@ async def build_live_venue(
     async def record(check: dict[str, Any]) -> None:
         await db_call(record_live_check)(check)
 
+    state.begin_run()  # this run's ids are its own (written before any order)
     await persist(state.to_dict())  # the row exists from now on: the live lane exists
     venue = KalshiVenue(
         rest,

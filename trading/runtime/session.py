@@ -53,6 +53,9 @@ class Session:
             raise ValueError(f"lanes without a venue: {', '.join(sorted(missing))}")
         self.engine = engine
         self.venues = dict(venues)  # lane → venue
+        for lane, venue in self.venues.items():
+            if venue.exchange_run is not None:
+                engine.trade_on_exchange(lane, venue.exchange_run)
         # each venue once, in lane order (one paper venue serves many lanes)
         self._distinct: tuple[Venue, ...] = tuple({id(v): v for v in venues.values()}.values())
         if len(self._distinct) == 1:

@@ -49,7 +49,6 @@ class LiveRig:
     engine: Engine
     outputs: list[Output | VenueReport] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
-    seq: int = 0
 
     @property
     def account(self) -> Account:
@@ -133,8 +132,7 @@ class LiveRig:
 
     def enter(self, ticker: str, side: str, yes_price: int, count: int = 100) -> PlaceOrder:
         """The engine's entry order, as ``Engine._send_entry`` would make it."""
-        self.seq += 1
-        coid = f"kbtc-live-{self.now()}-{self.seq}"
+        coid = self.lane.next_id("kbtc", self.now())
         direction: Direction = "LONG" if side == "yes" else "SHORT"
         self.lane.orders[coid] = PendingOrder(
             coid, "entry", ticker, direction, count, yes_price, self.now()
@@ -201,6 +199,7 @@ async def live_rig(
             start_ms=sim.now(),
         )
         engine = Engine(Params(), [LaneSpec("live", "live")], BANKROLL)
+        engine.trade_on_exchange("live", venue.exchange_run)  # as ``Session`` does
         rig = LiveRig(sim, venue, engine)
         ws = KalshiWsClient(
             sim.kalshi_ws_url,

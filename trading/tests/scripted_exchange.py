@@ -320,7 +320,6 @@ class ScriptRig:
     engine: Engine
     saved: list[dict[str, Any]]
     outputs: list[Output | VenueReport] = field(default_factory=list)
-    seq: int = 0
 
     @property
     def state(self) -> PositionManagerState:
@@ -349,10 +348,9 @@ class ScriptRig:
 
     async def enter(self, ticker: str, side: str, yes_price: int, count: int) -> None:
         """The engine's entry order (as ``Engine._send_entry`` makes it), to its end."""
-        self.seq += 1
-        coid = f"kbtc-live-{self.now()}-{self.seq}"
-        direction = "LONG" if side == "yes" else "SHORT"
         lane = self.engine.lanes["live"]
+        coid = lane.next_id("kbtc", self.now())
+        direction = "LONG" if side == "yes" else "SHORT"
         lane.orders[coid] = PendingOrder(
             coid,
             "entry",
@@ -440,6 +438,7 @@ async def script_rig(
         )
         reconciler = Reconciler(venue, max_contracts=lambda: max_contracts)
         engine = Engine(Params(), [LaneSpec("live", "live")], 1_000_000_000)
+        engine.trade_on_exchange("live", venue.exchange_run)  # as ``Session`` does
         rig = ScriptRig(script, url, clock, venue, reconciler, engine, saved)
         try:
             yield rig

@@ -21,6 +21,7 @@ from marketdata.sim.order_types import OrderRequest
 from mlgate.sink import FeaturesSink
 from trading.chaos.account import fill_cash
 from trading.engine.engine import Engine
+from trading.engine.intents import ClosePosition
 from trading.engine.params import Params
 from trading.engine.records import PositionClosed
 from trading.models import LivePositionState, Trade
@@ -294,9 +295,10 @@ def killed_at_the_order(rig: LiveRig, *, sell: bool, placed: bool) -> None:
     rig.venue.rest.create_order = create_order  # type: ignore[method-assign]
 
 
-async def restarted(rig: LiveRig, saved: dict[str, Any]) -> None:
+async def restarted(rig: LiveRig, saved: dict[str, Any], *, wait: bool = True) -> None:
     """kill -9, then a restart: the venue's tasks die where they are; a new venue restores
-    the durable row, the engine the state it saved last (``saved``); the venue starts."""
+    the durable row, the engine the state it saved last (``saved``), told its venue's run
+    (as ``Session`` does); the venue starts. ``wait`` False: no time passes after it."""
     await rig.venue.aclose()
     await rig.venue.rest.aclose()
     rig.venue = await build_live_venue(
@@ -306,9 +308,11 @@ async def restarted(rig: LiveRig, saved: dict[str, Any]) -> None:
         start_ms=rig.now(),
     )
     rig.engine = Engine.restore(Params(), saved)
+    rig.engine.trade_on_exchange("live", rig.venue.exchange_run)
     rig.outputs.clear()
     rig.venue.start()
-    await rig.until(rig.idle, "the start")
+    if wait:
+        await rig.until(rig.idle, "the start")
 
 
 async def in_flight_row(rig: LiveRig) -> dict[str, Any]:
@@ -364,16 +368,25 @@ async def test_a_kill_during_an_entry_is_resolved_at_the_restart_and_the_lane_tr
         assert rig.lane.breaker.bankroll == await balance(rig)
 
 
+async def killed_at_an_exit(
+    rig: LiveRig, *, placed: bool
+) -> tuple[str, dict[str, Any], ClosePosition]:
+    """A position of 2 open, the engine's state saved, then the trader killed at its exit
+    order (``placed``: after the exchange placed it): (ticker, that state, the exit)."""
+    assert (await build_reconciler(rig.venue).start()).ok
+    await started(rig)
+    ticker = await opened(rig, 200)
+    before = rig.engine.snapshot()
+    killed_at_the_order(rig, sell=True, placed=placed)
+    killed = rig.exit("TIME_EXIT")
+    await rig.until(lambda: rig.venue.state.unresolved is not None, "the exit sent")
+    return ticker, before, killed
+
+
 @pytest.mark.parametrize("saved", ["with the exit order", "before the exit"])
 async def test_a_kill_after_an_exit_was_placed_books_the_sale_at_the_restart(saved):
     async with live_rig() as rig:
-        assert (await build_reconciler(rig.venue).start()).ok
-        await started(rig)
-        ticker = await opened(rig, 200)
-        before = rig.engine.snapshot()
-        killed_at_the_order(rig, sell=True, placed=True)
-        rig.exit("TIME_EXIT")
-        await rig.until(lambda: rig.venue.state.unresolved is not None, "the exit sent")
+        ticker, before, _killed = await killed_at_an_exit(rig, placed=True)
         await rig.step(2)
         assert (await in_flight_row(rig))["state"] == "EXITING"
         assert rig.account.position(ticker).position == 0  # the exchange sold it all
@@ -387,6 +400,9 @@ async def test_a_kill_after_an_exit_was_placed_books_the_sale_at_the_restart(sav
         assert (trade.cost, trade.proceeds, trade.fees) == (cash.bought, cash.sold, cash.fees)
         assert trade.pnl == cash.sold - cash.bought - cash.fees
         assert rig.lane.breaker.bankroll == await balance(rig)
+        [check] = rig.venue.checks  # §3.18: the round trip's check, as for any exit
+        assert (check["reason"], check["pnl"]) == ("TIME_EXIT", trade.pnl)
+        assert "no exit order id" not in check["anomalies"]
         assert (await build_reconciler(rig.venue).start()).actions == []
         sells = [o for o in rig.orders_on(ticker) if o.request.action == "sell"]
         assert len(sells) == 1  # and no exit for what the account no longer holds
@@ -406,3 +422,32 @@ async def test_an_exit_for_a_market_the_account_holds_nothing_on_sends_no_order(
         assert len(rig.orders_on(ticker)) == orders
         [ghost] = rig.closed()
         assert (ghost.reason, ghost.pnl) == ("RECONCILE_GHOST", 0)
+
+
+async def test_a_restarted_engine_gives_its_orders_ids_no_earlier_run_used():
+    """The engine's saved state predates an exit the kill cut short before the exchange saw
+    it; the restarted engine, on the same market at the same moment (the clock held across
+    the restart, as the chaos harness holds it), exits again: with an id of its own, so the
+    venue's account of the killed order and the new exit's sale are told apart, and the
+    sale is booked."""
+    async with live_rig() as rig:
+        ticker, before, killed = await killed_at_an_exit(rig, placed=False)
+        await restarted(rig, before, wait=False)
+        again = rig.exit("TIME_EXIT")  # the same decision, at the saved state's moment
+        assert again.ts == killed.ts
+        assert again.client_order_id != killed.client_order_id
+        await rig.until(
+            lambda: rig.venue.state.state == "FLAT" and rig.idle() and rig.lane.position is None,
+            "the exit",
+        )
+        [trade] = rig.closed()
+        cash = fill_cash(rig.account, ticker)
+        assert (trade.reason, trade.quarantine) == ("TIME_EXIT", "")
+        assert (trade.cost, trade.proceeds, trade.fees) == (cash.bought, cash.sold, cash.fees)
+        assert rig.lane.breaker.bankroll == await balance(rig)
+        sent = [o.client_order_id for o in rig.orders_on(ticker)]
+        assert len(sent) == len(set(sent)) == 2  # the entry and the new exit
+        # The next run's ids are its own again.
+        runs = rig.venue.exchange_run
+        await restarted(rig, rig.engine.snapshot())
+        assert rig.venue.exchange_run == runs + 1

@@ -66,7 +66,13 @@ async def test_1_settlement_with_every_position_query_failing_books_the_trade_an
         await rig.status(T, "determined", "no")
         [closed] = rig.closed()
         assert closed.pnl > 0  # NO won: $1 for a 75 ¢ premium
-        assert closed.reason == "CONTRACT_SETTLED"
+        assert closed.reason == "CONTRACT_SETTLED_VERIFY_FAILED"
+        assert closed.quarantine == ""  # a trade, not an errored one: the money moved
+        # §3.18: its check says why an operator should look, beside the trade.
+        [check] = rig.venue.checks
+        assert check["anomalies"] == ["reason CONTRACT_SETTLED_VERIFY_FAILED"]
+        assert check["flagged"] == "TRADE_ANOMALY: reason CONTRACT_SETTLED_VERIFY_FAILED"
+        assert check["pnl"] == closed.pnl  # the payout less what the entry cost
         state = rig.state
         assert state.state == "FLAT"
         assert state.position is None
@@ -188,6 +194,7 @@ async def test_5_hold_settle_with_verify_failure_restart_and_reconcile_a_stale_p
         script.markets[T].status, script.markets[T].result = "finalized", "no"
         await rig.status(T, "finalized", "no")
         assert rig.closed()[-1].pnl > 0
+        assert rig.closed()[-1].reason == "CONTRACT_SETTLED_VERIFY_FAILED"
         saved = rig.saved[-1]
     script.positions_fail = False
     assert script.positions[T].signed == -500  # stale

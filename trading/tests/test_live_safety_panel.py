@@ -11,7 +11,7 @@ import pytest
 from django.test import Client, override_settings
 
 from trading import dashboard
-from trading.models import LiveOrphan, LivePositionState
+from trading.models import LiveOrphan, LivePositionState, LiveTradeCheck
 from trading.runtime.live_safety import sync_orphan_rows
 from trading.tests import factories
 from trading.tests.test_dashboard import HEALTH, _troubles
@@ -73,3 +73,18 @@ def test_the_sidebar_lists_each_open_orphan_with_its_exposure():
     assert row.closed_at is not None
     assert row.close_reason == "GONE"
     assert "Orphan " not in Client().get("/").content.decode()
+
+
+def test_the_sidebar_counts_flagged_trade_checks_and_says_the_latest_why():
+    factories.lane_state()
+    LivePositionState.objects.create(lane="live", state="FLAT", data={"state": "FLAT"})
+    money = {k: Decimal(0) for k in ("entry_cost", "exit_proceeds", "fees", "pnl")}
+    LiveTradeCheck.objects.create(lane="live", ticker=T, reason="TIME_EXIT", **money)
+    assert "trade checks flagged" not in Client().get("/").content.decode()
+    why = "TRADE_ANOMALY: reason CONTRACT_SETTLED_VERIFY_FAILED"
+    LiveTradeCheck.objects.create(
+        lane="live", ticker=T, reason="CONTRACT_SETTLED_VERIFY_FAILED", flagged=why, **money
+    )
+    page = Client().get("/").content.decode()
+    assert f'trade checks flagged: <span title="{why}">1</span>' in page
+    assert f"Latest: {why}" in page

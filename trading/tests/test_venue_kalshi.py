@@ -85,7 +85,7 @@ async def test_a_live_round_trip_books_what_the_exchange_booked():
         assert trade.exit_proceeds == Decimal(truth["proceeds"]) / MICROS_PER_DOLLAR
         assert trade.fees == Decimal(truth["fees"]) / MICROS_PER_DOLLAR
         check = await sync_to_async(LiveTradeCheck.objects.get)()
-        assert check.flagged == ""
+        assert "BUG-025" not in check.flagged  # no drift (an anomaly may flag a loss)
         assert check.drift is not None
         assert check.drift <= Decimal("0.01")
         # Every transition was written down: the row restores to what the venue holds.
@@ -362,6 +362,38 @@ async def test_wallet_drift_after_an_exit_is_flagged():
         assert check["drift"] > 50_000
         row = await sync_to_async(LiveTradeCheck.objects.get)()
         assert row.flagged.startswith("BUG-025")
+
+
+async def test_an_exit_with_an_orphan_held_is_flagged_as_an_anomaly_beside_its_trade():
+    """§3.18's post-trade check: a round trip ended while an orphan is held (or another
+    anomaly) gets a ``TRADE_ANOMALY`` on its check row and an errors notice; the trade is
+    the exchange's money all the same: a trade, not quarantined, the bankroll the cash."""
+    async with live_rig() as rig:
+        notices: list[str] = []
+
+        async def notify(channel: str, text: str) -> None:
+            notices.append(f"{channel}: {text}")
+
+        rig.venue.notify = notify
+        ticker = await opened(rig)
+        other = "KXBTC15M-26JAN010030-30"  # what reconciliation adopted meanwhile
+        rig.venue.state.adopt_orphan(other, 100, "RECONCILE", rig.now(), cost=0, fees=0)
+        rig.exit("TIME_EXIT")
+        await closed_flat(rig)
+        [closed] = rig.closed()
+        assert (closed.reason, closed.quarantine) == ("TIME_EXIT", "")
+        row = await sync_to_async(LiveTradeCheck.objects.get)()
+        assert row.ticker == ticker
+        assert row.flagged.startswith("TRADE_ANOMALY: ")
+        assert f"orphans held ({other})" in row.flagged
+        assert "BUG-025" not in row.flagged  # the wallet moved by the PnL
+        assert row.pnl == Decimal(closed.pnl) / MICROS_PER_DOLLAR
+        anomalies = ", ".join(rig.venue.checks[-1]["anomalies"])
+        assert [n for n in notices if "TRADE_ANOMALY" in n] == [
+            f"errors: live: TRADE_ANOMALY on {ticker} (TIME_EXIT, PnL"
+            f" ${closed.pnl / MICROS_PER_DOLLAR:+.2f}): {anomalies}"
+        ]
+        assert rig.lane.breaker.bankroll == (await rig.venue.rest.get_balance()).balance
 
 
 async def test_an_emergency_stop_that_cannot_sell_orphans_the_position():

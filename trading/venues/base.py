@@ -6,8 +6,9 @@ snapshots what a restart must find again. It reports what happened to an order t
 exchange account does, an ``OwnFill`` per fill and a terminal ``OrderUpdate``, each tagged
 with its lane: the driver hands those to the engine through one path, whatever the venue.
 An exchange account's venue reports on that path what it learns without an order, too:
-the exchange's count of the lane's position (``PositionCorrection``) and the account's
-cash (``BalanceSync``).
+the exchange's count of the lane's position (``PositionCorrection``), the account's
+cash (``BalanceSync``), an order of the last run (``OrderRestored``) and a settlement it
+has checked with the account (``PositionSettled``).
 
 Venue reports are outputs of the driver, never inputs of the journal: the journal holds
 market events, so a replay through the same venue makes the same fills again, not twice.
@@ -60,6 +61,13 @@ class Venue(Protocol):
     through ``on_event`` or ``execute_due``."""
 
     name: str
+
+    @property
+    def exchange_run(self) -> int | None:
+        """An exchange account's venue: its start number (durable, one more at every
+        start), which the driver gives the lane's engine (``Engine.trade_on_exchange``);
+        None for a venue of the engine's own (paper)."""
+        ...
 
     def submit(self, intent: Intent) -> Sequence[VenueReport]:
         """Take an order intent (place, close, cancel); reports anything already final."""

@@ -20,7 +20,7 @@ emergency close, close-all, resolution of an unknown order.
   schedule, the last attempt at 1 ¢), up to ``exit_attempts`` with backoff ``min(8, 2^n)``
   s, keeping the original reason and floor schedule. A 409 reads the market: closed →
   the exit ends ``market_closed`` and the position waits for settlement (no retry storm,
-  BUG-017; the engine labels that settlement ``EXPIRY_409_SETTLED``). Verified against
+  BUG-017; that settlement is labelled ``EXPIRY_409_SETTLED``). Verified against
   the signed position (BUG-019); part sold → PARTIAL_EXIT (the engine's next exit takes
   the rest); all → FLAT, a round trip, a 90 s cooldown, the wallet drift check (§3.18).
   An exit of any reason that sells nothing in all its attempts (§3.17.3's coordinator
@@ -38,8 +38,12 @@ emergency close, close-all, resolution of an unknown order.
   finds it (its fills are used) or does not (not placed). Never a second order for one
   intent.
 - **Settlement** (§3.17.6): a ``MarketStatus`` with a result on the held ticker verifies
-  the exchange is flat, then FLAT, a round trip, the ticker settled; the engine books
-  the payout itself from the same event.
+  the exchange is flat, then FLAT, a round trip, the ticker settled, and the engine is
+  told (``PositionSettled``): it books the payout under ``CONTRACT_SETTLED``,
+  ``EXPIRY_409_SETTLED``, or ``CONTRACT_SETTLED_VERIFY_FAILED`` when every position read
+  failed (incident 451/454: no orphan then). What the exchange still holds after the
+  result is adopted as an orphan (counted; the lane's trade is booked all the same and
+  the orphan's close deduplicated against it).
 
 Times, timeouts, polls and backoffs run on the injected ``VenueClock``: wall time against
 the real exchange, event time (the stream's clock) against the simulator, so a run at any
@@ -65,7 +69,6 @@ from marketdata.kalshi.rest import KalshiRestClient
 from marketdata.model.events import Event, MarketStatus, OrderUpdate, OwnFill, Side
 from marketdata.model.units import MICROS_PER_DOLLAR, PRICE_MAX
 from trading.engine.intents import (
-    EXPIRY_409,
     BalanceSync,
     CancelOrder,
     ClosePosition,
@@ -73,6 +76,7 @@ from trading.engine.intents import (
     OrderRestored,
     PlaceOrder,
     PositionCorrection,
+    PositionSettled,
 )
 from trading.venues.base import VenueReport
 from trading.venues.live_position import (
@@ -82,6 +86,7 @@ from trading.venues.live_position import (
     PositionManagerState,
     Unresolved,
 )
+from trading.venues.trade_check import SETTLED_VERIFY_FAILED, round_trip_check
 
 log = structlog.get_logger(__name__)
 
@@ -236,6 +241,16 @@ class KalshiVenue:
         self.entry_gates: list[Callable[[], str]] = []
         # Operator notifications (the errors channel); the live safety wiring sets it.
         self.notify: Notify = _no_notify
+
+    @property
+    def exchange_run(self) -> int:
+        return self.state.starts
+
+    def own_client_order_id(self, purpose: str, ticker: str) -> str:
+        """An id for an order of the venue's own (an orphan sale, close-all): this run's,
+        like the engine's (``Engine.trade_on_exchange``), so a restart with the clock held
+        never sends one the exchange has seen."""
+        return f"kbtc-{purpose}-s{self.state.starts}-{ticker}-{self.clock.now_ms()}"
 
     # --- the driver's side ----------------------------------------------------------------
 
@@ -639,10 +654,11 @@ class KalshiVenue:
                 await self._save()
                 return
         order_id = found.order_id if found is not None else ""
+        closed = None
         if unresolved.purpose == "entry":
             self._restored_entry(order_id, got)
         else:
-            self._restored_exit(unresolved.ticker, order_id, got)
+            closed = self._restored_exit(unresolved.ticker, order_id, got)
         log.warning(
             "live_order_restored",
             client_order_id=unresolved.client_order_id,
@@ -665,6 +681,8 @@ class KalshiVenue:
         state.unresolved = None
         state.touch()
         await self._save()
+        if closed is not None:
+            await self._trade_check(closed, unresolved.reason, await self._wallet())
 
     def _restored_entry(self, order_id: str, got: _Fills) -> None:
         state = self.state
@@ -682,21 +700,23 @@ class KalshiVenue:
         if ticker:
             state.start_cooldown(ticker, self.clock.now_ms() + PHANTOM_COOLDOWN_MS)
 
-    def _restored_exit(self, ticker: str, order_id: str, got: _Fills) -> None:
+    def _restored_exit(self, ticker: str, order_id: str, got: _Fills) -> LivePosition | None:
+        """The killed exit's fills come off the position; returns it when all is sold."""
         state = self.state
         position = state.position
         if position is None or position.ticker != ticker:
-            return
+            return None
         _book_exit(position, order_id, got)
         if state.state != "EXITING":
-            return
+            return None
         if position.count > 0:
             state.to("PARTIAL_EXIT" if position.sold else "OPEN")
-            return
+            return None
         state.position = None
         state.to("FLAT")
         state.round_trips += 1
         state.start_cooldown(ticker, self.clock.now_ms() + EXIT_COOLDOWN_MS)
+        return position
 
     # --- entry ----------------------------------------------------------------------------
 
@@ -881,11 +901,8 @@ class KalshiVenue:
                 if await self._market_closed(ticker):
                     # §3.17.3 step 2: the market is closing or closed; settlement takes it.
                     log.warning("live_exit_409_settlement", ticker=ticker, error=str(exc))
-                    state.closed_markets.append(ticker)
+                    state.closed_markets.append(ticker)  # its settlement: EXPIRY_409_SETTLED
                     await self._exit_ended(intent, fills, order_ids, "market_closed")
-                    tracked = state.position
-                    if tracked is not None and tracked.ticker == ticker and tracked.count:
-                        self._correct(ticker, tracked.count, EXPIRY_409)  # labels its settlement
                     return
                 log.warning("live_exit_conflict", ticker=ticker, error=str(exc))
                 created = None
@@ -942,8 +959,9 @@ class KalshiVenue:
             position.count = exchange_left
             self._correct(ticker, exchange_left, "DESYNC")
             await self._save()
-            if sold:
-                await self.sync_balance()
+            after = await self.sync_balance() if sold else None
+            if sold and exchange_left == 0:  # over on the exchange: its check flags the state
+                await self._trade_check(position, intent.reason, after)
             return
         if state.state == "DESYNC":
             await self._save()
@@ -974,7 +992,7 @@ class KalshiVenue:
         await self._save()
         after = await self.sync_balance()
         if position is not None:
-            await self._wallet_check(position, intent.reason, after)
+            await self._trade_check(position, intent.reason, after)
 
     async def _orphan_failed_exit(
         self, intent: ClosePosition, position: LivePosition | None, left: int
@@ -1007,45 +1025,33 @@ class KalshiVenue:
             f" {self.settings.exit_attempts} attempts: adopted as an orphan ({cause})",
         )
 
-    async def _wallet_check(self, position: LivePosition, reason: str, after: int | None) -> None:
-        """§3.18 (BUG-025): the PnL from both legs' cash against the wallet's change
-        (``after``: the wallet read after the exit)."""
-        pnl = (
-            position.exit_proceeds - position.entry_cost - position.entry_fees - position.exit_fees
+    async def _trade_check(
+        self, position: LivePosition, reason: str, after: int | None, payout: int = 0
+    ) -> None:
+        """§3.18 after a round trip: the wallet drift (BUG-025; ``after``: the wallet read
+        after the exit) and the anomaly check, beside the trade (``trade_check``): stored,
+        logged, and an anomaly on the errors channel."""
+        check = round_trip_check(
+            lane=self.lane,
+            position=position,
+            reason=reason,
+            state=self.state,
+            wallet_after=after,
+            drift_limit=self.settings.drift_limit,
+            payout=payout,
         )
-        check: dict[str, Any] = {
-            "lane": self.lane,
-            "ticker": position.ticker,
-            "entry_client_order_id": position.entry_client_order_id,
-            "entry_order_id": position.entry_order_id,
-            "exit_order_ids": list(position.exit_order_ids),
-            "reason": reason,
-            "entry_cost": position.entry_cost,
-            "exit_proceeds": position.exit_proceeds,
-            "fees": position.entry_fees + position.exit_fees,
-            "pnl": pnl,
-            "wallet_at_entry": position.wallet_at_entry,
-            "wallet_after_exit": after,
-            "wallet_pnl": None,
-            "drift": None,
-            "flagged": "",
-            "fill_source": position.fill_source,
-        }
-        if position.wallet_at_entry is not None and after is not None:
-            wallet_pnl = after - position.wallet_at_entry
-            drift = abs(pnl - wallet_pnl)
-            check["wallet_pnl"], check["drift"] = wallet_pnl, drift
-            if drift > self.settings.drift_limit:
-                check["flagged"] = (
-                    f"BUG-025: PnL drift ${drift / MICROS_PER_DOLLAR:.6f}"
-                    f" (pnl {pnl / MICROS_PER_DOLLAR:.6f},"
-                    f" wallet {wallet_pnl / MICROS_PER_DOLLAR:.6f})"
-                )
-                log.warning("live_wallet_drift", ticker=position.ticker, drift=drift, pnl=pnl)
+        if check["flagged"]:
+            log.warning("live_trade_flagged", ticker=position.ticker, flagged=check["flagged"])
         self.checks.append(check)
         del self.checks[:-100]
         if self.record_check is not None:
             await self.record_check(check)
+        if check["anomalies"]:
+            await self.notify(
+                "errors",
+                f"live: TRADE_ANOMALY on {position.ticker} ({reason}, PnL"
+                f" ${check['pnl'] / MICROS_PER_DOLLAR:+.2f}): {', '.join(check['anomalies'])}",
+            )
 
     # --- settlement -----------------------------------------------------------------------
 
@@ -1073,6 +1079,14 @@ class KalshiVenue:
                     fees=position.entry_fees * share[0] // share[1],
                     counted=True,
                 )
+            if verified is None:
+                reason = SETTLED_VERIFY_FAILED
+            else:
+                reason = (
+                    "EXPIRY_409_SETTLED" if ticker in state.closed_markets else "CONTRACT_SETTLED"
+                )
+            # Told first: the engine books it whatever happens to the writes below.
+            self._report([VenueReport(self.lane, PositionSettled(now, ticker, result, reason))])
             state.position = None
             if state.state != "DESYNC":
                 state.to("FLAT")
@@ -1082,8 +1096,8 @@ class KalshiVenue:
             await self._save()
             won = (result == "yes") == (position.side == "yes")
             payout = PRICE_MAX * position.count if won else 0  # $1 a contract, micro-dollars
-            pnl = payout - position.entry_cost - position.entry_fees
-            log.info("live_settled", ticker=ticker, result=result, pnl=pnl, verified=verified)
+            log.info("live_settled", ticker=ticker, result=result, payout=payout, reason=reason)
+            await self._trade_check(position, reason, None, payout)
 
     # --- close-all ------------------------------------------------------------------------
 
@@ -1099,7 +1113,7 @@ class KalshiVenue:
                     continue
                 side: Side = "yes" if row.position > 0 else "no"
                 limit = 100 if side == "yes" else PRICE_MAX - 100
-                coid = f"kbtc-closeall-{row.ticker}-{self.clock.now_ms()}"
+                coid = self.own_client_order_id("closeall", row.ticker)
                 try:
                     created = await self._create(
                         ticker=row.ticker,

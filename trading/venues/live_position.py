@@ -109,6 +109,9 @@ class PositionManagerState:
     closed_markets: list[str] = field(default_factory=list)  # 409'd: wait for settlement
     desync_reason: str = ""
     version: int = 0
+    # The venue's starts (``begin_run``): every client order id of a run carries it, so no
+    # id repeats one of an earlier run (the engine's saved state may predate its orders).
+    starts: int = 0
 
     # --- transitions ---------------------------------------------------------------------
 
@@ -123,6 +126,11 @@ class PositionManagerState:
         self.version += 1
 
     def touch(self) -> None:
+        self.version += 1
+
+    def begin_run(self) -> None:
+        """A start of the venue: persisted before its first order."""
+        self.starts += 1
         self.version += 1
 
     def desync(self, reason: str) -> None:
@@ -211,6 +219,7 @@ class PositionManagerState:
             "closed_markets": list(self.closed_markets),
             "desync_reason": self.desync_reason,
             "version": self.version,
+            "starts": self.starts,
         }
 
     @classmethod
@@ -253,6 +262,7 @@ class PositionManagerState:
             closed_markets=list(data.get("closed_markets") or []),
             desync_reason=str(data.get("desync_reason") or ""),
             version=int(data.get("version") or 0),
+            starts=int(data.get("starts") or 0),
         )
         return restored
 

@@ -200,8 +200,7 @@ async def _recover(
 ) -> list[OrphanClose]:
     """Sell the orphan at ``bid`` (reduce-only IOC); book what sold, keep the rest."""
     state, ticker = venue.state, orphan.ticker
-    now = venue.clock.now_ms()
-    coid = f"kbtc-orphan-{ticker}-{now}"
+    coid = venue.own_client_order_id("orphan", ticker)
     limit = bid if side == "yes" else PRICE_MAX - bid
     created = await venue._create(
         ticker=ticker,

@@ -74,6 +74,7 @@ def walk_for(intent: PlaceOrder | ClosePosition) -> Walk:
 
 class PaperVenue:
     name = "paper"
+    exchange_run: int | None = None  # the engine's own venue: no exchange account
 
     def __init__(self, latency_ms: int = 0) -> None:
         if latency_ms < 0:

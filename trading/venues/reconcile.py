@@ -432,7 +432,7 @@ class Reconciler:
         venue, ticker = self.venue, action.ticker
         side: Side = "yes" if action.signed > 0 else "no"
         limit = 100 if side == "yes" else PRICE_MAX - 100
-        coid = f"kbtc-oversize-{ticker}-{venue.clock.now_ms()}"
+        coid = venue.own_client_order_id("oversize", ticker)
         log.error("live_reconcile_oversized", ticker=ticker, exchange=action.signed)
         try:
             await venue._create(

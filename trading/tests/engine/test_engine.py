@@ -14,13 +14,13 @@ from marketdata.sim.stream import generate_events
 from trading.engine.engine import Engine
 from trading.engine.entry import size_mult
 from trading.engine.intents import (
-    EXPIRY_409,
     BalanceSync,
     CancelOrder,
     ClosePosition,
     OrderRestored,
     PlaceOrder,
     PositionCorrection,
+    PositionSettled,
 )
 from trading.engine.lane import Position
 from trading.engine.market import MarketState
@@ -763,15 +763,28 @@ def test_a_ghost_closes_with_no_pnl_and_its_settlement_books_nothing():
     assert lane.breaker.bankroll == bankroll
 
 
-def test_a_409d_exit_settles_labelled_expiry_409_settled():
+@pytest.mark.parametrize(
+    "reason", ["CONTRACT_SETTLED", "EXPIRY_409_SETTLED", "CONTRACT_SETTLED_VERIFY_FAILED"]
+)
+def test_a_lane_on_an_exchange_settles_when_its_venue_says_so_under_its_label(reason):
     s = Scenario()
+    s.engine.trade_on_exchange("live", 3)
     position = live_long(s)
-    s.engine.on_report("live", PositionCorrection(s.now, position.ticker, 4000, EXPIRY_409))
-    assert position.count == 4000
+    assert position.uid.startswith("pos-live-s3-")  # the run's ids (``Lane.next_id``)
+    lane = s.engine.lanes["live"]
     out = s.feed(status(T0 + WINDOW_MS, T0, phase="determined", result="yes"))
+    assert not of(out, PositionClosed)  # the venue checks the account first
+    assert not of(s.tick(5), ClosePosition)  # and nothing is sold on the closed market
+    assert lane.position is position
+    out = s.engine.on_report(
+        "live", PositionSettled(s.now, "another-ticker", "yes", "CONTRACT_SETTLED")
+    )
+    assert out == []  # not its position
+    out = s.engine.on_report("live", PositionSettled(s.now, position.ticker, "yes", reason))
     [closed] = of(out, PositionClosed)
-    assert closed.reason == "EXPIRY_409_SETTLED"
+    assert (closed.reason, closed.fill_source) == (reason, "settlement_won")
     assert closed.pnl == 4000 * 10_000 - 20_000_000 - 70_000
+    assert lane.position is None
 
 
 def test_trade_flow_disagreement_downgrades_the_entry():
