@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from trading.venues.live_position import LivePosition, PositionManagerState
-from trading.venues.trade_check import round_trip_check
+from trading.venues.trade_check import alarming, round_trip_check
 
 T = "KXBTC15M-26JAN010015-15"
 
@@ -87,6 +87,10 @@ def test_a_loss_worse_than_ten_percent_of_the_cost_is_an_anomaly_and_ten_is_not(
     assert check(at_ten, wallet_after=None)["anomalies"] == []
     worse = sold(exit_proceeds=4_859_999)
     assert check(worse, wallet_after=None)["anomalies"] == ["loss -10.0% of the entry cost"]
+    # a loss alone is on the row, not an errors notice; beside another anomaly it is both
+    assert alarming(check(worse, wallet_after=None)["anomalies"]) == []
+    with_no_entry_id = check(sold(exit_proceeds=4_859_999, entry_order_id=""), wallet_after=None)
+    assert alarming(with_no_entry_id["anomalies"]) == ["no entry order id"]
 
 
 def test_a_settlement_has_no_exit_order_and_its_wallet_is_not_held_to_the_payout():

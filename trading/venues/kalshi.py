@@ -86,7 +86,7 @@ from trading.venues.live_position import (
     PositionManagerState,
     Unresolved,
 )
-from trading.venues.trade_check import SETTLED_VERIFY_FAILED, round_trip_check
+from trading.venues.trade_check import SETTLED_VERIFY_FAILED, alarming, round_trip_check
 
 log = structlog.get_logger(__name__)
 
@@ -1046,7 +1046,7 @@ class KalshiVenue:
         del self.checks[:-100]
         if self.record_check is not None:
             await self.record_check(check)
-        if check["anomalies"]:
+        if alarming(check["anomalies"]):
             await self.notify(
                 "errors",
                 f"live: TRADE_ANOMALY on {position.ticker} ({reason}, PnL"
