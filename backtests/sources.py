@@ -28,7 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from backtests.driver import iso_ms
-from marketdata.archive.store import ArchiveError, day_of, day_path, read_events, stream_sha256
+from marketdata.archive.store import (
+    ArchiveError,
+    day_of,
+    day_path,
+    read_event_batches,
+    stream_sha256,
+)
 from marketdata.model.candles import Candle
 from marketdata.model.events import Event, event_to_dict
 from marketdata.sim.prices import MINUTE_MS, MinuteBar, PriceHistory, history_candles, load_history
@@ -230,11 +236,14 @@ def archive_source(
         prices = _file_history(history, start_ts - 2 * 86_400_000, start_ts)
         warmup, warmup_from = history_candles(prices, start_ts, count=WARMUP_CANDLES), str(history)
 
-    def events() -> Iterator[Event]:
+    def batches() -> Iterator[list[Event]]:
         try:
-            yield from read_events(root, stream, start_ts, end_ts)
+            yield from read_event_batches(root, stream, start_ts, end_ts)
         except ArchiveError as exc:
             raise SourceError(str(exc)) from exc
+
+    def events() -> Iterator[Event]:
+        return itertools.chain.from_iterable(batches())  # no Python frame per event
 
     return Source(
         kind="archive",
