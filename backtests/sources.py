@@ -22,7 +22,9 @@ import datetime as dt
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Iterator
+import operator
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ from marketdata.archive.store import (
 from marketdata.model.candles import Candle
 from marketdata.model.events import Event, event_to_dict
 from marketdata.sim.prices import MINUTE_MS, MinuteBar, PriceHistory, history_candles, load_history
-from marketdata.sim.stream import LOOKAHEAD_MS, WARMUP_DAYS, generate_events
+from marketdata.sim.stream import LOOKAHEAD_MS, WARMUP_DAYS, generate_batches
 from trading.runtime.warmup import table_candles
 
 WARMUP_CANDLES = 60  # what the daemon warms up with (DaemonConfig.warmup_candles)
@@ -129,10 +131,8 @@ def history_source(
     sha = digest.hexdigest()
 
     def events() -> Iterator[Event]:
-        for event in generate_events(seed, start_ts, minutes, prices, **generate_options):
-            if event.ts >= end_ts:
-                return
-            yield event
+        batches = generate_batches(seed, start_ts, minutes, prices, **generate_options)
+        return itertools.chain.from_iterable(_before(batches, end_ts))
 
     return Source(
         kind="history",
@@ -147,6 +147,18 @@ def history_source(
         events=events,
         sha256=lambda: sha,
     )
+
+
+def _before(batches: Iterable[list[Event]], end_ts: int) -> Iterator[list[Event]]:
+    """The events of a stream in time order (a batch at a time) before ``end_ts``."""
+    for batch in batches:
+        if batch and batch[-1].ts >= end_ts:
+            yield batch[: bisect_left(batch, end_ts, key=_event_ts)]
+            return
+        yield batch
+
+
+_event_ts = operator.attrgetter("ts")
 
 
 def _file_history(path: Path, begin: int, until: int) -> PriceHistory:
