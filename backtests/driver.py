@@ -164,6 +164,8 @@ def run_pass(
     first_ts: int | None = None
     last = start_ts
     settlements: dict[str, str] = {}
+    feed = session.feed
+    only = sinks[0] if len(sinks) == 1 else None  # one lane: every output is its own
     for event in events:
         ts = event.ts
         if ts - last > max_gap_ms:
@@ -174,10 +176,13 @@ def run_pass(
             first_ts = ts
         if isinstance(event, MarketStatus) and event.result is not None:
             settlements[event.ticker] = event.result
-        outputs = session.feed(event)
+        outputs = feed(event)
         if outputs:
-            for lane_name, sink in by_lane.items():
-                sink.consume(o for o in outputs if getattr(o, "lane", lane_name) == lane_name)
+            if only is not None:
+                only.consume(outputs)
+            else:
+                for lane_name, sink in by_lane.items():
+                    sink.consume(o for o in outputs if getattr(o, "lane", lane_name) == lane_name)
         count += 1
         if on_progress is not None and count % PROGRESS_EVERY == 0:
             on_progress(count, last)

@@ -22,17 +22,25 @@ import datetime as dt
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Iterator
+import operator
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from backtests.driver import iso_ms
-from marketdata.archive.store import ArchiveError, day_of, day_path, read_events, stream_sha256
+from marketdata.archive.store import (
+    ArchiveError,
+    day_of,
+    day_path,
+    read_event_batches,
+    stream_sha256,
+)
 from marketdata.model.candles import Candle
 from marketdata.model.events import Event, event_to_dict
 from marketdata.sim.prices import MINUTE_MS, MinuteBar, PriceHistory, history_candles, load_history
-from marketdata.sim.stream import LOOKAHEAD_MS, WARMUP_DAYS, generate_events
+from marketdata.sim.stream import LOOKAHEAD_MS, WARMUP_DAYS, generate_batches
 from trading.runtime.warmup import table_candles
 
 WARMUP_CANDLES = 60  # what the daemon warms up with (DaemonConfig.warmup_candles)
@@ -123,10 +131,8 @@ def history_source(
     sha = digest.hexdigest()
 
     def events() -> Iterator[Event]:
-        for event in generate_events(seed, start_ts, minutes, prices, **generate_options):
-            if event.ts >= end_ts:
-                return
-            yield event
+        batches = generate_batches(seed, start_ts, minutes, prices, **generate_options)
+        return itertools.chain.from_iterable(_before(batches, end_ts))
 
     return Source(
         kind="history",
@@ -141,6 +147,18 @@ def history_source(
         events=events,
         sha256=lambda: sha,
     )
+
+
+def _before(batches: Iterable[list[Event]], end_ts: int) -> Iterator[list[Event]]:
+    """The events of a stream in time order (a batch at a time) before ``end_ts``."""
+    for batch in batches:
+        if batch and batch[-1].ts >= end_ts:
+            yield batch[: bisect_left(batch, end_ts, key=_event_ts)]
+            return
+        yield batch
+
+
+_event_ts = operator.attrgetter("ts")
 
 
 def _file_history(path: Path, begin: int, until: int) -> PriceHistory:
@@ -230,11 +248,14 @@ def archive_source(
         prices = _file_history(history, start_ts - 2 * 86_400_000, start_ts)
         warmup, warmup_from = history_candles(prices, start_ts, count=WARMUP_CANDLES), str(history)
 
-    def events() -> Iterator[Event]:
+    def batches() -> Iterator[list[Event]]:
         try:
-            yield from read_events(root, stream, start_ts, end_ts)
+            yield from read_event_batches(root, stream, start_ts, end_ts)
         except ArchiveError as exc:
             raise SourceError(str(exc)) from exc
+
+    def events() -> Iterator[Event]:
+        return itertools.chain.from_iterable(batches())  # no Python frame per event
 
     return Source(
         kind="archive",

@@ -157,3 +157,12 @@ def test_the_history_sources_books_before_t_ignore_what_comes_after_t(tmp_path):
     assert first.sha256() != second.sha256()  # different data, different identity
     after = [e for e in first.events() if e.ts >= t]
     assert after != [e for e in second.events() if e.ts >= t]
+
+
+def test_the_history_source_ends_just_before_its_end_wherever_that_falls(tmp_path):
+    path = kline_file(tmp_path, hours_after=1)
+    stream = list(generate_events(SEED, START, 4, load_history(str(path))))
+    # the simulator hands out a minute at a time: ends inside one, on one's first event, after all
+    for end in (START + 150_500, stream[1_000].ts, START + 4 * 60_000):
+        expected = [e for e in stream if e.ts < end]
+        assert list(history_source(START, end, history=path, seed=SEED).events()) == expected

@@ -126,13 +126,14 @@ def events_to_table(
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
-def table_to_events(table: pa.Table) -> list[Event]:
+def table_to_events(table: pa.Table, first_row: int = 0) -> list[Event]:
     """Inverse of ``events_to_table``: the same events, equal field by field, in order.
 
-    Decoded a kind at a time (its rows filtered in Arrow, its columns turned into Python
-    lists, the events built positionally), then put back in stream order: several times
-    faster than building row by row, which is what lets a backtest replay the archive at
-    engine speed."""
+    Decoded a kind at a time (its rows of its own columns taken in Arrow, turned into Python
+    lists, the events built a column at a time), then put back in stream order: several
+    times faster than building row by row, which is what lets a backtest replay the archive
+    at engine speed. ``first_row``: the file's row number of the table's first row (the
+    table is a batch of a file), for messages."""
     if KIND not in table.column_names:
         raise EventFormatError("archive table has no 'kind' column")
     # Hundreds of thousands of new objects, none in a reference cycle: the collector would
@@ -140,23 +141,27 @@ def table_to_events(table: pa.Table) -> list[Event]:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _decode(table)
+        return _decode(table, first_row)
     finally:
         if collecting:
             gc.enable()
 
 
-def _decode(table: pa.Table) -> list[Event]:
+def _decode(table: pa.Table, first_row: int) -> list[Event]:
     kind_column = table.column(KIND)
     kinds = pc.unique(kind_column).to_pylist()
+    present = set(table.column_names)
     out: list[Any] = [None] * table.num_rows
     for kind in kinds:
         if kind not in EVENT_TYPES:
-            row = kinds_first_row(kind_column, kind)
+            row = first_row + kinds_first_row(kind_column, kind)
             raise EventFormatError(f"unknown event kind {kind!r} in archive row {row}")
-        mask = pc.equal(kind_column, kind)
-        positions = pc.indices_nonzero(mask).to_pylist()
-        for position, event in zip(positions, _decode_kind(kind, table.filter(mask)), strict=True):
+        positions = pc.indices_nonzero(pc.equal(kind_column, kind))
+        # Only the kind's own columns are taken (the others are null in its rows).
+        rows = table.select([c.column for c in KIND_COLUMNS[kind] if c.column in present])
+        places = positions.to_pylist()
+        events = _decode_kind(kind, rows.take(positions), first_row, places)
+        for position, event in zip(places, events, strict=True):
             out[position] = event
     return out
 
@@ -166,12 +171,13 @@ def kinds_first_row(kind_column: pa.ChunkedArray, kind: str | None) -> int:
     return int(pc.indices_nonzero(mask)[0].as_py())
 
 
-def _decode_kind(kind: str, rows: pa.Table) -> list[Event]:
+def _decode_kind(kind: str, rows: pa.Table, first_row: int, places: list[int]) -> list[Event]:
     """One kind's rows as events. Built as ``fast_init`` builds the engine's records: the
     instances are made bare and each field stored through its slot's descriptor, a whole
     column at a time (the frozen dataclass ``__init__`` costs about a microsecond an event;
     the event types have no ``__post_init__`` to skip). A field the file lacks (newer than
-    the file) takes its default, or the file is refused."""
+    the file) takes its default, or the file is refused. Row ``i`` of ``rows`` is row
+    ``first_row + places[i]`` of the file (for messages)."""
     cls = EVENT_TYPES[kind]
     present = set(rows.column_names)
     count = rows.num_rows
@@ -181,8 +187,8 @@ def _decode_kind(kind: str, rows: pa.Table) -> list[Event]:
         if col.column in present:
             column = rows.column(col.column)
             if not col.nullable and column.null_count:
-                row = int(pc.indices_nonzero(pc.is_null(column))[0].as_py())
-                raise EventFormatError(f"{kind} archive row {row} of its kind has no {col.column}")
+                row = first_row + places[int(pc.indices_nonzero(pc.is_null(column))[0].as_py())]
+                raise EventFormatError(f"{kind} in archive row {row} has no {col.column}")
             values = _python_values(column)
             if col.is_fraction:
                 values = [Fraction(value) for value in values]
@@ -198,18 +204,42 @@ def _decode_kind(kind: str, rows: pa.Table) -> list[Event]:
 
 def _python_values(column: pa.ChunkedArray) -> list[Any]:
     """A column as Python values, by the fastest exact route: Arrow's ``to_pylist`` builds
-    each value through a scalar (about a microsecond each); numbers without nulls go through
-    NumPy (float64 and int64 convert exactly), strings through their dictionary."""
-    count = len(column)
-    if column.null_count == count:
+    each value through a scalar (about a microsecond each); numbers go through NumPy
+    (float64 and int64 convert exactly), strings through their dictionary (the reader asks
+    Parquet for string columns dictionary-encoded, as it stores them), nulls put back by
+    position."""
+    values: list[Any] = []
+    for chunk in column.chunks:
+        values += _chunk_values(chunk)
+    return values
+
+
+def _chunk_values(array: pa.Array) -> list[Any]:
+    count = len(array)
+    nulls = array.null_count
+    if nulls == count:
         return [None] * count
-    if column.null_count == 0:
-        kind = column.type
-        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
-            values: list[Any] = column.to_numpy().tolist()
-            return values
-        if pa.types.is_string(kind):
-            encoded = pc.dictionary_encode(column).combine_chunks()
-            words = encoded.dictionary.to_pylist()
-            return [words[index] for index in encoded.indices.to_numpy().tolist()]
-    return column.to_pylist()
+    kind = array.type
+    if pa.types.is_string(kind):
+        array = pc.dictionary_encode(array)
+        kind = array.type
+    if pa.types.is_dictionary(kind):
+        words = array.dictionary.to_pylist()
+        indices = array.indices
+        if nulls:
+            words.append(None)
+            indices = indices.fill_null(len(words) - 1)
+        return list(map(words.__getitem__, indices.to_numpy().tolist()))
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
+        return array.to_pylist()  # book levels: a few hundred snapshots a day
+    if not nulls:
+        numbers: list[Any] = array.to_numpy(zero_copy_only=False).tolist()
+        return numbers
+    numbers = (
+        array.fill_null(False if pa.types.is_boolean(kind) else 0)
+        .to_numpy(zero_copy_only=False)
+        .tolist()
+    )
+    for position in pc.indices_nonzero(array.is_null()).to_numpy().tolist():
+        numbers[position] = None
+    return numbers

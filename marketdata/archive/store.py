@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from marketdata.archive.columns import SCHEMA, events_to_table, table_to_events
@@ -32,6 +34,8 @@ DAY_MS = 86_400_000
 MIN_TS_KEY = b"kbtc_min_ts"
 STREAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 FILE_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})\.parquet$")
+BATCH_ROWS = 65_536  # rows decoded at a time (``read_event_batches``)
+STRING_COLUMNS = frozenset(f.name for f in SCHEMA if pa.types.is_string(f.type))
 
 
 class ArchiveError(ValueError):
@@ -175,14 +179,6 @@ def _selected(root: Path, stream: str, start_ts: int | None, end_ts: int | None)
         yield path
 
 
-def _read_table(path: Path) -> pa.Table:
-    try:
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowException) as exc:
-        raise ArchiveError(f"cannot read archive file {path}: {exc}") from exc
-    return table
-
-
 def _min_ts(path: Path) -> int | None:
     try:
         metadata = pq.ParquetFile(path).schema_arrow.metadata or {}
@@ -195,20 +191,60 @@ def _min_ts(path: Path) -> int | None:
 def read_events(
     root: Path, stream: str, start_ts: int | None = None, end_ts: int | None = None
 ) -> Iterator[Event]:
-    """Events with ``start_ts <= ts < end_ts`` (None = unbounded), in stream order."""
+    """Events with ``start_ts <= ts < end_ts`` (None = unbounded), in stream order (the
+    batches of ``read_event_batches``, chained in C: nothing per event here)."""
+    return itertools.chain.from_iterable(read_event_batches(root, stream, start_ts, end_ts))
+
+
+def read_event_batches(
+    root: Path, stream: str, start_ts: int | None = None, end_ts: int | None = None
+) -> Iterator[list[Event]]:
+    """``read_events``'s events in lists of at most ``BATCH_ROWS``, decoded one at a time.
+
+    A batch's events are built only when the reader has consumed the previous ones, whose
+    memory they reuse: a day decoded at once (about a million events) touched a hundred MB
+    of fresh memory and cost a backtest pass on the archive about 15 % more CPU. A batch
+    whose rows all lie outside the range is not decoded."""
+    low = -1 if start_ts is None else start_ts
+    high = end_ts if end_ts is not None else 1 << 62
+    bounded = start_ts is not None or end_ts is not None
     for path in _selected(root, stream, start_ts, end_ts):
-        try:
-            events = table_to_events(_read_table(path))
-        except EventFormatError as exc:
-            raise ArchiveError(f"{path}: {exc}") from exc
-        if start_ts is None and end_ts is None:
-            yield from events
-            continue
-        low = -1 if start_ts is None else start_ts
-        high = end_ts if end_ts is not None else 1 << 62
-        for event in events:
-            if low <= event.ts < high:
-                yield event
+        for first_row, table in _file_batches(path):
+            whole = True  # every row of the batch is in the range
+            if bounded:
+                bounds = _ts_bounds(table)
+                if bounds is not None and (bounds[1] < low or bounds[0] >= high):
+                    continue
+                whole = bounds is not None and low <= bounds[0] and bounds[1] < high
+            try:
+                events = table_to_events(table, first_row)
+            except EventFormatError as exc:
+                raise ArchiveError(f"{path}: {exc}") from exc
+            yield events if whole else [event for event in events if low <= event.ts < high]
+
+
+def _file_batches(path: Path) -> Iterator[tuple[int, pa.Table]]:
+    """(the file's row number of its first row, a table of up to ``BATCH_ROWS`` rows)."""
+    try:
+        names = pq.read_schema(path).names
+        # String columns come back dictionary-encoded, as Parquet stores them: decoding
+        # needs their dictionary, not a string per row.
+        strings = [name for name in names if name in STRING_COLUMNS]
+        with pq.ParquetFile(path, read_dictionary=strings) as file:
+            first_row = 0
+            for batch in file.iter_batches(batch_size=BATCH_ROWS):
+                yield first_row, pa.Table.from_batches([batch])
+                first_row += batch.num_rows
+    except (OSError, pa.ArrowException) as exc:
+        raise ArchiveError(f"cannot read archive file {path}: {exc}") from exc
+
+
+def _ts_bounds(table: pa.Table) -> tuple[int, int] | None:
+    """(lowest, highest) ``ts`` of the table; None when a row has none (decoding names it)."""
+    if "ts" not in table.column_names or table.column("ts").null_count:
+        return None
+    bounds = pc.min_max(table.column("ts"))
+    return bounds["min"].as_py(), bounds["max"].as_py()
 
 
 def stream_sha256(root: Path, stream: str, start_ts: int | None, end_ts: int | None) -> str:

@@ -32,7 +32,8 @@ class LevelFill(NamedTuple):
 
 
 class _Ladder:
-    """One side's bids: price → resting count, with a lazily maintained best (max) price."""
+    """One side's bids: price → resting count, with a lazily maintained best (max) price
+    (``_UNKNOWN`` once the best level was emptied; deltas are ``OrderBook.apply_delta``'s)."""
 
     __slots__ = ("_best", "levels")
 
@@ -47,20 +48,6 @@ class _Ladder:
                 levels[price] = levels.get(price, 0) + count
         self.levels = levels
         self._best = max(levels) if levels else 0
-
-    def add(self, price: int, delta: int) -> int:
-        """Apply a signed size change; a level at or below zero is removed. Returns new size."""
-        size = self.levels.get(price, 0) + delta
-        if size > 0:
-            self.levels[price] = size
-            if self._best != _UNKNOWN and price > self._best:
-                self._best = price
-            return size
-        if price in self.levels:
-            del self.levels[price]
-            if price == self._best:
-                self._best = _UNKNOWN
-        return 0
 
     def best(self) -> int | None:
         if self._best == _UNKNOWN:
@@ -116,11 +103,26 @@ class OrderBook:
         self.last_ts = ts
 
     def apply_delta(self, side: Side, price: int, delta: int, ts: int | None = None) -> int:
-        """Add ``delta`` hundredths at ``price`` (in that side's own space). Returns new size."""
+        """Add ``delta`` hundredths at ``price`` (in that side's own space); a level at or
+        below zero is removed. Returns the new size. (The ladder's update is written out
+        here, not called: every delta of a replay passes through, in three books.)"""
         if not 0 < price < PRICE_MAX:
             raise ValueError(f"{self.ticker}: book price {price} outside (0, {PRICE_MAX})")
         self.last_ts = ts
-        return (self._yes if side == "yes" else self._no).add(price, delta)
+        ladder = self._yes if side == "yes" else self._no
+        levels = ladder.levels
+        size = levels.get(price, 0) + delta
+        if size > 0:
+            levels[price] = size
+            best = ladder._best
+            if best != _UNKNOWN and price > best:
+                ladder._best = price
+            return size
+        if price in levels:
+            del levels[price]
+            if price == ladder._best:
+                ladder._best = _UNKNOWN
+        return 0
 
     def apply(self, event: BookSnapshot | BookDelta) -> None:
         """Apply a normalised book event for this ticker."""

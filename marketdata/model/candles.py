@@ -70,8 +70,13 @@ class CandleAggregator:
 
     def update(self, ts: int, price: float, volume: float = 0.0) -> list[Candle]:
         """Fold one price update in; returns the bar it closed, if any (0 or 1 candles)."""
-        done = self.advance(ts)
-        start = self.bar_start(ts)
+        # ``advance`` only when the open bar ends (every spot print of a replay comes here)
+        done = (
+            self.advance(ts)
+            if self._start is not None and ts >= self._start + self.interval_ms
+            else []
+        )
+        start = ts - ts % self.interval_ms  # bar_start
         if self._start is None:
             if self._closed_end is not None and start < self._closed_end:
                 self.late_updates += 1

@@ -138,7 +138,7 @@ class SimCore:
     def step(self) -> list[Event]:
         second = self.second
         ts = second * 1000
-        events: list[Event] = [ClockTick(ts=ts)] if self.clock_ticks else []
+        events: list[Event] = [ClockTick(ts)] if self.clock_ticks else []
         # Seeded per second, not once per run: a run started later (a restart at its saved
         # time) draws the same jitter and trade flow for the same second.
         self.flow.seed(f"kbtc-flow:{self.seed}:{second}")
@@ -283,8 +283,9 @@ class SimCore:
         )
         return [
             # One print per second: its second is its id, the same whenever a run started.
-            SpotTrade(ts=ts, price=price, size=size, trade_id=str(ts // 1000)),
-            SpotTicker(ts=ts, price=price, best_bid=bid, best_ask=ask),
+            # (Events of every second are built positionally: a keyword call costs twice.)
+            SpotTrade(ts, price, size, str(ts // 1000)),
+            SpotTicker(ts, price, bid, ask),
         ]
 
     def _quote(self, market: SimMarket, ts: int, second: int) -> list[Event]:
@@ -337,24 +338,14 @@ class SimCore:
             if count <= 0:
                 continue
             yes_price = PRICE_MAX - touch if taker == "yes" else touch
-            trade = PublicTrade(
-                ts=ts,
-                ticker=market.ticker,
-                yes_price=yes_price,
-                count=count,
-                taker_side=taker,
-                trade_id=str(uuid.UUID(int=self.flow.getrandbits(128), version=4)),
-            )
+            trade_id = str(uuid.UUID(int=self.flow.getrandbits(128), version=4))
+            trade = PublicTrade(ts, market.ticker, yes_price, count, taker, trade_id)
             events.append(trade)
             from_maker = min(count, available)  # the maker's size was at the level first
             if from_maker:
                 maker.consume(maker_side, touch, from_maker)
                 book.apply_delta(maker_side, touch, -from_maker, ts)
-                events.append(
-                    BookDelta(
-                        ts=ts, ticker=market.ticker, side=maker_side, price=touch, delta=-from_maker
-                    )
-                )
+                events.append(BookDelta(ts, market.ticker, maker_side, touch, -from_maker))
             if count > from_maker and self.orders is not None:
                 events += self.orders.fill_resting(
                     market.ticker, maker_side, touch, count - from_maker, ts

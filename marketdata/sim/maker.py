@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from marketdata.model.book import OrderBook
 from marketdata.model.events import BookDelta, Side
+from marketdata.model.frozen import fast_init
 from marketdata.model.ticks import COARSE_TICK, FINE_ABOVE, FINE_BELOW, FINE_TICK, round_to_grid
 from marketdata.model.units import PRICE_MAX
 
@@ -80,6 +81,7 @@ def fair_yes(
     return _phi((mean - strike) / math.sqrt(variance))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class FairInputs:
     """Everything the fair value depends on at one second (the past only)."""
@@ -151,6 +153,7 @@ class VolatilityEstimate:
         return math.sqrt(self.fast / self.slow) if self.slow > 0 else 1.0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Quote:
     """What the maker wants to show: the touch on each side and the size multipliers."""
@@ -204,14 +207,25 @@ class _SideLadder:
             self.near[price] = _hundredths(rng.lognormvariate(math.log(40), 0.8), rng)
             self.top[price] = _hundredths(rng.uniform(250, 900), rng)
 
-    def target(self, price: int, touch: int, distance: int, depth: float, lean: float) -> int:
-        if price > touch:
-            return 0
-        if distance == 0:
-            return max(100, int(self.top[price] * depth * lean))
-        if distance <= NEAR_TICKS:
-            return max(1, int(self.near[price] * depth * lean))
-        return self.deep.get(price, 0)
+    def targets(self, lo: int, hi: int, touch: int, depth: float, lean: float) -> list[int]:
+        """The wanted size at each of ``GRID[lo:hi]`` with the touch at ``touch`` (a price
+        of the grid: the best bid; nothing above it). One call per side and second, not
+        one per level: a requote asks for a dozen levels, a fresh book for hundreds."""
+        top, near, deep = self.top, self.near, self.deep
+        touch_index = bisect_right(GRID, touch) - 1
+        sizes: list[int] = []
+        for index in range(lo, hi):
+            price = GRID[index]
+            distance = touch_index - index
+            if price > touch:
+                sizes.append(0)
+            elif distance == 0:
+                sizes.append(max(100, int(top[price] * depth * lean)))
+            elif distance <= NEAR_TICKS:
+                sizes.append(max(1, int(near[price] * depth * lean)))
+            else:
+                sizes.append(deep.get(price, 0))
+        return sizes
 
 
 def _hundredths(contracts: float, rng: random.Random) -> int:
@@ -271,11 +285,9 @@ class MarketMaker:
         for side, touch in sides:
             ladder, lean = self.sides[side], quote.yes_lean if side == "yes" else quote.no_lean
             top = bisect_right(GRID, touch)
-            levels[side] = {}
-            for index in range(top):
-                size = ladder.target(GRID[index], touch, top - 1 - index, quote.depth_mult, lean)
-                if size > 0:
-                    levels[side][GRID[index]] = size
+            sizes = ladder.targets(0, top, touch, quote.depth_mult, lean)
+            shown = zip(GRID[:top], sizes, strict=True)
+            levels[side] = {price: size for price, size in shown if size > 0}
             self.shown[side] = dict(levels[side])
         return levels
 
@@ -309,15 +321,14 @@ class MarketMaker:
             ("yes", previous.yes_bid, quote.yes_bid),
             ("no", previous.no_bid, quote.no_bid),
         )
+        ticker = self.ticker
         for side, old, new in moves:
             lean = quote.yes_lean if side == "yes" else quote.no_lean
             ladder, mine = self.sides[side], self.shown[side]
             hi = bisect_right(GRID, max(old, new))
             lo = max(0, bisect_left(GRID, min(old, new)) - NEAR_TICKS - 1)
-            touch_index = bisect_right(GRID, new) - 1
-            for index in range(lo, hi):
-                price = GRID[index]
-                want = ladder.target(price, new, touch_index - index, quote.depth_mult, lean)
+            wanted = ladder.targets(lo, hi, new, quote.depth_mult, lean)
+            for price, want in zip(GRID[lo:hi], wanted, strict=True):
                 have = mine.get(price, 0)
                 if want == have:
                     continue
@@ -325,11 +336,10 @@ class MarketMaker:
                     mine[price] = want
                 else:
                     del mine[price]
-                delta = BookDelta(
-                    ts=ts, ticker=self.ticker, side=side, price=price, delta=want - have
-                )
+                delta = BookDelta(ts, ticker, side, price, want - have)
                 (cancels if want < have else adds).append(delta)
         deltas = cancels + adds
+        apply = book.apply_delta
         for delta in deltas:
-            book.apply_delta(delta.side, delta.price, delta.delta, ts)
+            apply(delta.side, delta.price, delta.delta, ts)
         return deltas

@@ -224,10 +224,18 @@ class PricePath:
     def __init__(self, history: PriceHistory, seed: int) -> None:
         self.history = history
         self.seed = seed
+        # The minute last asked for and its prints (one tuple: replaced at once): the
+        # simulator asks second after second, and ``second_prices``' cache would hash the
+        # minute's bar each time.
+        self._minute: tuple[int | None, tuple[float, ...]] = (None, ())
 
     def price_at_second(self, second: int) -> float:
         minute_ts = (second - second % SECONDS_PER_MINUTE) * 1000
-        return second_prices(self.seed, self.history.bar(minute_ts))[second % SECONDS_PER_MINUTE]
+        cached_ts, prices = self._minute
+        if cached_ts != minute_ts:
+            prices = second_prices(self.seed, self.history.bar(minute_ts))
+            self._minute = (minute_ts, prices)
+        return prices[second % SECONDS_PER_MINUTE]
 
     def prints(self, first: int, stop: int) -> list[float]:
         """The prints of seconds ``[first, stop)`` in order (``price_at_second`` of each,

@@ -133,6 +133,52 @@ def test_a_simulated_day_boundary_splits_into_daily_files_that_concatenate_exact
         assert list(read_events(tmp_path, "sim-seed5", start, end)) == expected
 
 
+def test_reading_in_batches_gives_the_events_the_whole_file_gives(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from marketdata.archive import store
+    from marketdata.archive.columns import table_to_events
+
+    # own orders: string columns with nulls (client_order_id), every kind, one file
+    stream = market_with_own_orders(3_000, seed=4)
+    (written,) = write_events(tmp_path, "own", stream)
+    whole = table_to_events(pq.read_table(written.path))  # one table, no batches
+    assert whole == stream
+    monkeypatch.setattr(store, "BATCH_ROWS", 97)  # batches that cut seconds and kinds
+    assert list(read_events(tmp_path, "own")) == stream
+    assert max(map(len, store.read_event_batches(tmp_path, "own"))) == 97
+    middle = stream[len(stream) // 2].ts
+    for start, end in [(middle, middle + 1), (middle - 2_000, middle + 3_000), (middle, None)]:
+        expected = [e for e in stream if e.ts >= start and (end is None or e.ts < end)]
+        assert expected
+        assert list(read_events(tmp_path, "own", start, end)) == expected
+
+
+def test_a_bad_row_in_a_later_batch_is_named_by_its_row_in_the_file(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from marketdata.archive import store
+    from marketdata.archive.columns import events_to_table
+
+    ticks = [ClockTick(ts=START_TS + 1_000 * i) for i in range(10)]
+    table = events_to_table([*ticks, SpotTrade(ts=START_TS + 10_000, price=1.0, size=2.0)])
+    kinds = table.column("kind").to_pylist()
+    kinds[7] = "moon_phase"
+    path = store.day_path(tmp_path, "bad", dt.date(2026, 1, 1))
+    path.parent.mkdir(parents=True)
+    pq.write_table(table.set_column(0, "kind", pa.array(kinds)), path)
+    monkeypatch.setattr(store, "BATCH_ROWS", 4)
+    with pytest.raises(ArchiveError, match=r"unknown event kind 'moon_phase' in archive row 7"):
+        list(read_events(tmp_path, "bad"))
+    no_size = table.set_column(
+        table.schema.get_field_index("size"), "size", pa.array([None] * 11, pa.float64())
+    )
+    pq.write_table(no_size, path)
+    with pytest.raises(ArchiveError, match=r"spot_trade in archive row 10 has no size"):
+        list(read_events(tmp_path, "bad"))
+
+
 def test_a_late_event_after_midnight_stays_after_what_it_followed(tmp_path):
     before, after = MIDNIGHT - 1_000, MIDNIGHT + 50
     late = SpotTrade(ts=MIDNIGHT - 10, price=1.5, size=2.0)  # consumed after midnight

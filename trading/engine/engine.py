@@ -555,7 +555,8 @@ class Engine:
         book = market.books.get(ticker) or market.book(ticker)
         book.apply_delta(event.side, event.price, event.delta, event.ts)
         market.last_kalshi_ts = event.ts
-        self._book_moved(ticker, out)
+        if self._holding:  # most deltas: no position to re-check
+            self._book_moved(ticker, out)
 
     def _on_book_snapshot(self, event: BookSnapshot, out: list[Output]) -> None:
         self.market.book(event.ticker).apply_snapshot(event.yes, event.no, event.ts)

@@ -60,7 +60,7 @@ class Session:
         self._distinct: tuple[Venue, ...] = tuple({id(v): v for v in venues.values()}.values())
         if len(self._distinct) == 1:
             self._venue = self._distinct[0]
-            self._consume = self._consume_one_venue  # type: ignore[method-assign]
+            self.feed = self._feed_one_venue  # type: ignore[method-assign]
         self.on_consumed = on_consumed
         self.second: int | None = None  # latest whole second of event time consumed
         self.events = 0
@@ -142,9 +142,17 @@ class Session:
             if due is not None and due <= now:
                 self._report(venue.execute_due(now), out)
 
-    def _consume_one_venue(self, event: Event, out: list[SessionOutput]) -> None:
-        """``_consume`` for the common case of one venue serving every lane (the same steps,
-        without the loops: this is the daemon's hot path)."""
+    def _feed_one_venue(self, event: Event) -> list[SessionOutput]:
+        """``feed`` for the common case of one venue serving every lane: ``_consume``'s
+        steps written out, without the loops and without a call more (this is the daemon's
+        and the backtester's hot path); a new second's tick is fed first, as ``feed`` does."""
+        second = event.ts // 1000
+        if self.second is None or second > self.second:
+            self.second = second
+            if not (isinstance(event, ClockTick) and event.ts == second * 1000):
+                ticked = self._feed_one_venue(ClockTick(ts=second * 1000))
+                return ticked + self._feed_one_venue(event)  # now of the current second
+        out: list[SessionOutput] = []
         self.events += 1
         if self.on_consumed is not None:
             self.on_consumed(event)
@@ -163,6 +171,7 @@ class Session:
         due = venue.next_due_ts()
         if due is not None and due <= now:
             self._report(venue.execute_due(now), out)
+        return out
 
     def _handle(self, outputs: list[Output], out: list[SessionOutput]) -> None:
         for output in outputs:
