@@ -14,7 +14,7 @@ with the paper venue and the metrics sink) over the same market:
 main figure); ``archive_events_per_second`` the other; ``archive_read_events_per_second``
 is reading alone. ``*_per_cpu_second`` divide by the process's CPU time instead of wall
 time (on a loaded machine the wall clock counts the wait for a core). Pin to one core:
-``taskset -c 0 python bench/run.py backtest``.
+``taskset -c 1 python bench/run.py backtest``.
 """
 
 from __future__ import annotations
