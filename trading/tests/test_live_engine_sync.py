@@ -25,11 +25,11 @@ from trading.engine.intents import ClosePosition
 from trading.engine.params import Params
 from trading.engine.records import PositionClosed
 from trading.models import LivePositionState, Trade
-from trading.runtime.live import build_live_venue
+from trading.runtime.live import build_live_venue, save_live_state
 from trading.runtime.live_safety import build_reconciler
 from trading.runtime.writer import PersistWriter
 from trading.tests.live_harness import LiveRig, live_rig
-from trading.venues.kalshi import LiveSettings
+from trading.venues.kalshi import MISSED_EXIT, LiveSettings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -451,3 +451,56 @@ async def test_a_restarted_engine_gives_its_orders_ids_no_earlier_run_used():
         runs = rig.venue.exchange_run
         await restarted(rig, rig.engine.snapshot())
         assert rig.venue.exchange_run == runs + 1
+
+
+@pytest.mark.parametrize("row", ["OPEN", "DESYNC"])
+@pytest.mark.parametrize("saved", ["before the exit", "after the exit"])
+async def test_an_exit_the_durable_state_missed_is_booked_from_the_fills_at_the_restart(row, saved):
+    """Issue #23's outage: the trader's database is away while the lane's exit sells (its
+    state writes fail, the live state is left OPEN, or DESYNC on the write's error), and a
+    kill as the database returns loses what was queued. The restart books the sale from
+    the exchange's fills, once, whatever the engine's saved state knew of it."""
+    async with live_rig() as rig:
+        assert (await build_reconciler(rig.venue).start()).ok
+        await started(rig)
+        ticker = await opened(rig, 200)
+        durable = await in_flight_row(rig)  # the venue's last write that reached the database
+        before = rig.engine.snapshot()
+        rig.exit("STOP_LOSS")
+        await rig.until(
+            lambda: rig.venue.state.state == "FLAT" and rig.idle() and rig.lane.position is None,
+            "the exit",
+        )
+        assert rig.account.position(ticker).position == 0  # the exchange sold it all
+        [sold] = rig.closed()
+        # The outage: none of the venue's writes since reached the row.
+        if row == "DESYNC":
+            durable = {**durable, "state": "DESYNC", "desync_reason": "OperationalError: gone"}
+        await sync_to_async(save_live_state)("live", durable)
+        engine_saved = before if saved == "before the exit" else rig.engine.snapshot()
+        await restarted(rig, engine_saved, wait=False)
+        rig.outputs[:0] = rig.engine.start_records()  # what the sinks hear of the restart
+        await rig.until(rig.idle, "the start")
+        state = rig.venue.state
+        assert (state.state, state.position, state.unresolved) == ("FLAT", None, None)
+        assert rig.lane.position is None
+        assert (await build_reconciler(rig.venue).start()).actions == []  # the exchange's
+        cash = fill_cash(rig.account, ticker)
+        if saved == "after the exit":
+            assert rig.closed() == []  # booked before the kill: never twice
+            trade = sold
+        else:
+            [trade] = rig.closed()
+            # Neither the row nor the engine's saved state knew the exit: its label says so.
+            assert (trade.reason, trade.quarantine) == (MISSED_EXIT, "")
+            await rig.store_trade()
+            stored = await sync_to_async(Trade.objects.get)(position_uid=trade.position_uid)
+            assert (stored.exit_reason, stored.quarantined) == (MISSED_EXIT, False)
+            assert int(stored.pnl * MICROS_PER_DOLLAR) == cash.sold - cash.bought - cash.fees
+        assert (trade.cost, trade.proceeds, trade.fees) == (cash.bought, cash.sold, cash.fees)
+        assert rig.lane.breaker.bankroll == await balance(rig)
+        [check] = rig.venue.checks  # the venue's own round trip, counted once
+        assert check["pnl"] == cash.sold - cash.bought - cash.fees
+        assert state.round_trips == 1
+        sells = [o for o in rig.orders_on(ticker) if o.request.action == "sell"]
+        assert len(sells) == 1  # and no exit for what the account no longer holds

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -92,6 +93,10 @@ log = structlog.get_logger(__name__)
 
 EXPIRY_REASONS = frozenset({"EXPIRY_GUARD", "SHORT_SETTLEMENT_GUARD"})
 CLOSED_PHASES = frozenset({"closed", "determined", "finalized"})
+# The label of an exit booked at start from the exchange's fills when neither the durable
+# state nor the engine's saved state knows its reason (``_restore_missed_exits``).
+MISSED_EXIT = "EXIT_RESTORED"
+_RETRY_SUFFIX = re.compile(r"-r\d+$")  # an exit's retries: the engine's id plus -r1, -r2
 _NONE: tuple[VenueReport, ...] = ()
 
 
@@ -323,6 +328,7 @@ class KalshiVenue:
     async def _start(self) -> None:
         async with self.lock:  # first: before any order of this run, and reconciliation
             await self._resolve_restored()
+            await self._restore_missed_exits()
             position = self.state.position
             working = frozenset(self._pending_coids)  # this run's, waiting for the lock
             if position is None:
@@ -683,6 +689,84 @@ class KalshiVenue:
         await self._save()
         if closed is not None:
             await self._trade_check(closed, unresolved.reason, await self._wallet())
+
+    async def _restore_missed_exits(self) -> None:
+        """At start, under the lock, after the order in flight: the lane's exits the
+        durable state missed (#23: its writes failed while the exit sold, as in an outage
+        of the trader's database, and the run was killed before one succeeded). When the
+        exchange holds less of the tracked position than the state does, the lane's own
+        sells on that market since the entry (REST fills, joined on ``order_id`` to their
+        orders' client order ids; sells outside KBTC stay reconciliation's ghost or
+        recount) that the position has not booked are its exit: their cash and fees come
+        off the position (all sold: FLAT, a round trip, its check) and the engine hears
+        them (``OrderRestored``, one per engine order, under ``EXIT_RESTORED`` unless its
+        saved state knows the exit's reason). A read that fails leaves it all to the
+        start reconciliation."""
+        state, position = self.state, self.state.position
+        if position is None or state.unresolved is not None or position.count <= 0:
+            return
+        ticker = position.ticker
+        try:
+            rows = await self.rest.list_positions(ticker=ticker, count_filter=None)
+            signed = sum(row.position for row in rows if row.ticker == ticker)
+            held = max(0, signed if position.side == "yes" else -signed)
+            if held >= position.count:
+                return
+            fills = await self.rest.list_fills(ticker=ticker, min_ts=position.opened_ts // 1000)
+            coids = {
+                o.order_id: o.client_order_id for o in await self.rest.list_orders(ticker=ticker)
+            }
+        except KalshiError as exc:
+            log.warning("live_missed_exits_unread", ticker=ticker, error=str(exc))
+            return
+        own = f"kbtc-{self.lane}-"
+        known = {position.entry_order_id, *position.exit_order_ids}
+        by_order: dict[str, list[OwnFill]] = {}
+        for fill in sorted(fills, key=lambda f: (f.ts, f.trade_id)):
+            coid = coids.get(fill.order_id, "")
+            if (
+                fill.action == "sell"
+                and fill.side == position.side
+                and fill.ts >= position.opened_ts
+                and fill.order_id not in known
+                and coid.startswith(own)
+            ):
+                by_order.setdefault(fill.order_id, []).append(fill)
+        if not by_order:
+            return
+        by_intent: dict[str, list[OwnFill]] = {}
+        for order_id, order_fills in by_order.items():
+            _book_exit(position, order_id, _Fills(tuple(order_fills), "rest_fills"))
+            intent = _RETRY_SUFFIX.sub("", coids[order_id])
+            by_intent.setdefault(intent, []).extend(order_fills)
+        for intent, intent_fills in by_intent.items():
+            notice = OrderRestored(
+                self.clock.now_ms(),
+                intent,
+                "exit",
+                ticker,
+                position.side,
+                MISSED_EXIT,
+                tuple((f.yes_price, f.count, f.fee) for f in intent_fills),
+            )
+            self._report([VenueReport(self.lane, notice)])
+        log.warning(
+            "live_missed_exits_booked",
+            ticker=ticker,
+            orders=sorted(by_order),
+            left=position.count,
+            exchange=held,
+        )
+        if position.count > 0:
+            state.touch()  # the rest is held: the start reconciliation checks the count
+            await self._save()
+            return
+        state.position = None
+        state.to("FLAT")
+        state.round_trips += 1
+        state.start_cooldown(ticker, self.clock.now_ms() + EXIT_COOLDOWN_MS)
+        await self._save()
+        await self._trade_check(position, MISSED_EXIT, await self._wallet())
 
     def _restored_entry(self, order_id: str, got: _Fills) -> None:
         state = self.state
