@@ -453,13 +453,14 @@ async def test_a_restarted_engine_gives_its_orders_ids_no_earlier_run_used():
         assert rig.venue.exchange_run == runs + 1
 
 
-@pytest.mark.parametrize("row", ["OPEN", "DESYNC"])
+@pytest.mark.parametrize("row", ["OPEN", "DESYNC", "FLAT"])
 @pytest.mark.parametrize("saved", ["before the exit", "after the exit"])
-async def test_an_exit_the_durable_state_missed_is_booked_from_the_fills_at_the_restart(row, saved):
-    """Issue #23's outage: the trader's database is away while the lane's exit sells (its
-    state writes fail, the live state is left OPEN, or DESYNC on the write's error), and a
-    kill as the database returns loses what was queued. The restart books the sale from
-    the exchange's fills, once, whatever the engine's saved state knew of it."""
+async def test_an_exit_the_saved_states_missed_is_booked_from_the_fills_at_the_restart(row, saved):
+    """Issue #23's outage: the trader's database is away while the lane's exit sells, and a
+    kill as it returns loses what was queued: the venue's state writes (its row left OPEN,
+    or DESYNC on the write's error; or the row written, FLAT) and the engine's state and
+    trade row (its saved state from before the sale). The restart books the sale from the
+    exchange's fills, once, whatever either saved state knew of it."""
     async with live_rig() as rig:
         assert (await build_reconciler(rig.venue).start()).ok
         await started(rig)
@@ -473,10 +474,10 @@ async def test_an_exit_the_durable_state_missed_is_booked_from_the_fills_at_the_
         )
         assert rig.account.position(ticker).position == 0  # the exchange sold it all
         [sold] = rig.closed()
-        # The outage: none of the venue's writes since reached the row.
-        if row == "DESYNC":
-            durable = {**durable, "state": "DESYNC", "desync_reason": "OperationalError: gone"}
-        await sync_to_async(save_live_state)("live", durable)
+        if row != "FLAT":  # none of the venue's writes since reached the row
+            if row == "DESYNC":
+                durable = {**durable, "state": "DESYNC", "desync_reason": "OperationalError"}
+            await sync_to_async(save_live_state)("live", durable)
         engine_saved = before if saved == "before the exit" else rig.engine.snapshot()
         await restarted(rig, engine_saved, wait=False)
         rig.outputs[:0] = rig.engine.start_records()  # what the sinks hear of the restart
@@ -486,21 +487,25 @@ async def test_an_exit_the_durable_state_missed_is_booked_from_the_fills_at_the_
         assert rig.lane.position is None
         assert (await build_reconciler(rig.venue).start()).actions == []  # the exchange's
         cash = fill_cash(rig.account, ticker)
+        # The venue's row knew the exit's reason; else neither saved state did: a label.
+        reason = "STOP_LOSS" if row == "FLAT" else MISSED_EXIT
         if saved == "after the exit":
             assert rig.closed() == []  # booked before the kill: never twice
             trade = sold
         else:
             [trade] = rig.closed()
-            # Neither the row nor the engine's saved state knew the exit: its label says so.
-            assert (trade.reason, trade.quarantine) == (MISSED_EXIT, "")
+            # The same rules as before the kill (a stop loss this soon is quarantined).
+            quarantine = sold.quarantine if reason == sold.reason else ""
+            assert (trade.reason, trade.quarantine) == (reason, quarantine)
             await rig.store_trade()
             stored = await sync_to_async(Trade.objects.get)(position_uid=trade.position_uid)
-            assert (stored.exit_reason, stored.quarantined) == (MISSED_EXIT, False)
+            assert (stored.exit_reason, stored.quarantined) == (reason, bool(quarantine))
             assert int(stored.pnl * MICROS_PER_DOLLAR) == cash.sold - cash.bought - cash.fees
         assert (trade.cost, trade.proceeds, trade.fees) == (cash.bought, cash.sold, cash.fees)
         assert rig.lane.breaker.bankroll == await balance(rig)
-        [check] = rig.venue.checks  # the venue's own round trip, counted once
-        assert check["pnl"] == cash.sold - cash.bought - cash.fees
-        assert state.round_trips == 1
+        assert state.round_trips == 1  # counted once
+        if row != "FLAT":  # the venue's own account of the round trip, at the restart
+            [check] = rig.venue.checks
+            assert check["pnl"] == cash.sold - cash.bought - cash.fees
         sells = [o for o in rig.orders_on(ticker) if o.request.action == "sell"]
         assert len(sells) == 1  # and no exit for what the account no longer holds

@@ -329,6 +329,7 @@ class KalshiVenue:
         async with self.lock:  # first: before any order of this run, and reconciliation
             await self._resolve_restored()
             await self._restore_missed_exits()
+            await self._retell_last()
             position = self.state.position
             working = frozenset(self._pending_coids)  # this run's, waiting for the lock
             if position is None:
@@ -664,7 +665,7 @@ class KalshiVenue:
         if unresolved.purpose == "entry":
             self._restored_entry(order_id, got)
         else:
-            closed = self._restored_exit(unresolved.ticker, order_id, got)
+            closed = self._restored_exit(unresolved.ticker, order_id, got, unresolved.reason)
         log.warning(
             "live_order_restored",
             client_order_id=unresolved.client_order_id,
@@ -695,13 +696,11 @@ class KalshiVenue:
         durable state missed (#23: its writes failed while the exit sold, as in an outage
         of the trader's database, and the run was killed before one succeeded). When the
         exchange holds less of the tracked position than the state does, the lane's own
-        sells on that market since the entry (REST fills, joined on ``order_id`` to their
-        orders' client order ids; sells outside KBTC stay reconciliation's ghost or
-        recount) that the position has not booked are its exit: their cash and fees come
-        off the position (all sold: FLAT, a round trip, its check) and the engine hears
-        them (``OrderRestored``, one per engine order, under ``EXIT_RESTORED`` unless its
-        saved state knows the exit's reason). A read that fails leaves it all to the
-        start reconciliation."""
+        sells on that market since the entry (``_own_sells``) that the position has not
+        booked are its exit: their cash and fees come off the position (all sold: FLAT, a
+        round trip, its check) and the engine hears them (``OrderRestored``) under
+        ``EXIT_RESTORED`` unless its saved state knows the exit's reason. A read that fails
+        leaves it all to the start reconciliation."""
         state, position = self.state, self.state.position
         if position is None or state.unresolved is not None or position.count <= 0:
             return
@@ -712,48 +711,21 @@ class KalshiVenue:
             held = max(0, signed if position.side == "yes" else -signed)
             if held >= position.count:
                 return
-            fills = await self.rest.list_fills(ticker=ticker, min_ts=position.opened_ts // 1000)
-            coids = {
-                o.order_id: o.client_order_id for o in await self.rest.list_orders(ticker=ticker)
-            }
+            sells = await self._own_sells(position)
         except KalshiError as exc:
             log.warning("live_missed_exits_unread", ticker=ticker, error=str(exc))
             return
-        own = f"kbtc-{self.lane}-"
         known = {position.entry_order_id, *position.exit_order_ids}
-        by_order: dict[str, list[OwnFill]] = {}
-        for fill in sorted(fills, key=lambda f: (f.ts, f.trade_id)):
-            coid = coids.get(fill.order_id, "")
-            if (
-                fill.action == "sell"
-                and fill.side == position.side
-                and fill.ts >= position.opened_ts
-                and fill.order_id not in known
-                and coid.startswith(own)
-            ):
-                by_order.setdefault(fill.order_id, []).append(fill)
-        if not by_order:
+        missed = [(coid, fills) for coid, fills in sells if fills[0].order_id not in known]
+        if not missed:
             return
-        by_intent: dict[str, list[OwnFill]] = {}
-        for order_id, order_fills in by_order.items():
-            _book_exit(position, order_id, _Fills(tuple(order_fills), "rest_fills"))
-            intent = _RETRY_SUFFIX.sub("", coids[order_id])
-            by_intent.setdefault(intent, []).extend(order_fills)
-        for intent, intent_fills in by_intent.items():
-            notice = OrderRestored(
-                self.clock.now_ms(),
-                intent,
-                "exit",
-                ticker,
-                position.side,
-                MISSED_EXIT,
-                tuple((f.yes_price, f.count, f.fee) for f in intent_fills),
-            )
-            self._report([VenueReport(self.lane, notice)])
+        for _coid, fills in missed:
+            _book_exit(position, fills[0].order_id, _Fills(tuple(fills), "rest_fills"))
+        self._tell_exits(position, MISSED_EXIT, missed)
         log.warning(
             "live_missed_exits_booked",
             ticker=ticker,
-            orders=sorted(by_order),
+            orders=[coid for coid, _ in missed],
             left=position.count,
             exchange=held,
         )
@@ -762,11 +734,81 @@ class KalshiVenue:
             await self._save()
             return
         state.position = None
+        state.round_trip_ended(position, MISSED_EXIT)
         state.to("FLAT")
         state.round_trips += 1
         state.start_cooldown(ticker, self.clock.now_ms() + EXIT_COOLDOWN_MS)
         await self._save()
         await self._trade_check(position, MISSED_EXIT, await self._wallet())
+
+    async def _retell_last(self) -> None:
+        """At start, the lane flat: the last round trip the lane booked is told the engine
+        again (its sales as ``OrderRestored``, from the exchange's fills of its exit
+        orders, or its settlement as ``PositionSettled``), under its reason. An engine
+        whose saved state predates that end (#23: the state and the trade row were still
+        in the writer's queue at the kill) books it; one without the position ignores it.
+        A read that fails tells nothing (the start's correction then closes the engine's
+        stale position with no PnL, as before)."""
+        state, last = self.state, self.state.last_closed
+        if last is None or state.position is not None:
+            return
+        now = self.clock.now_ms()
+        if state.last_result in ("yes", "no"):
+            result: Side = "yes" if state.last_result == "yes" else "no"
+            notice = PositionSettled(now, last.ticker, result, state.last_reason)
+            self._report([VenueReport(self.lane, notice)])
+            return
+        try:
+            sells = await self._own_sells(last)
+        except KalshiError as exc:
+            log.warning("live_last_exit_unread", ticker=last.ticker, error=str(exc))
+            return
+        mine = set(last.exit_order_ids)
+        self._tell_exits(
+            last, state.last_reason, [(c, f) for c, f in sells if f[0].order_id in mine]
+        )
+
+    async def _own_sells(self, position: LivePosition) -> list[tuple[str, list[OwnFill]]]:
+        """The lane's own sells of ``position``'s side on its market since its entry, per
+        exchange order in time order: (that order's client order id, its fills). REST fills
+        do not carry the client order id: joined on ``order_id`` to the account's orders.
+        Sells outside KBTC (other ids) are not the lane's: reconciliation's ghost or
+        recount."""
+        ticker = position.ticker
+        fills = await self.rest.list_fills(ticker=ticker, min_ts=position.opened_ts // 1000)
+        coids = {o.order_id: o.client_order_id for o in await self.rest.list_orders(ticker=ticker)}
+        own = f"kbtc-{self.lane}-"
+        by_order: dict[str, list[OwnFill]] = {}
+        for fill in sorted(fills, key=lambda f: (f.ts, f.trade_id)):
+            if (
+                fill.action == "sell"
+                and fill.side == position.side
+                and fill.ts >= position.opened_ts
+                and coids.get(fill.order_id, "").startswith(own)
+            ):
+                by_order.setdefault(fill.order_id, []).append(fill)
+        return [(coids[order_id], fills) for order_id, fills in by_order.items()]
+
+    def _tell_exits(
+        self, position: LivePosition, reason: str, sells: list[tuple[str, list[OwnFill]]]
+    ) -> None:
+        """The engine hears the lane's sells of ``position`` (``OrderRestored``), one
+        notice per engine order (an exit's retries, ``-r1``, ``-r2``, are the same order)."""
+        by_intent: dict[str, list[OwnFill]] = {}
+        for coid, fills in sells:
+            by_intent.setdefault(_RETRY_SUFFIX.sub("", coid), []).extend(fills)
+        for intent, fills in by_intent.items():
+            notice = OrderRestored(
+                self.clock.now_ms(),
+                intent,
+                "exit",
+                position.ticker,
+                position.side,
+                reason,
+                tuple((f.yes_price, f.count, f.fee) for f in fills),
+                entry=position.entry_client_order_id,
+            )
+            self._report([VenueReport(self.lane, notice)])
 
     def _restored_entry(self, order_id: str, got: _Fills) -> None:
         state = self.state
@@ -784,7 +826,9 @@ class KalshiVenue:
         if ticker:
             state.start_cooldown(ticker, self.clock.now_ms() + PHANTOM_COOLDOWN_MS)
 
-    def _restored_exit(self, ticker: str, order_id: str, got: _Fills) -> LivePosition | None:
+    def _restored_exit(
+        self, ticker: str, order_id: str, got: _Fills, reason: str
+    ) -> LivePosition | None:
         """The killed exit's fills come off the position; returns it when all is sold."""
         state = self.state
         position = state.position
@@ -797,6 +841,7 @@ class KalshiVenue:
             state.to("PARTIAL_EXIT" if position.sold else "OPEN")
             return None
         state.position = None
+        state.round_trip_ended(position, reason)
         state.to("FLAT")
         state.round_trips += 1
         state.start_cooldown(ticker, self.clock.now_ms() + EXIT_COOLDOWN_MS)
@@ -1069,6 +1114,8 @@ class KalshiVenue:
             return
         # All sold: a round trip.
         state.position = None
+        if position is not None:
+            state.round_trip_ended(position, intent.reason)
         if state.state in ("EXITING", "OPEN", "PARTIAL_EXIT"):
             state.to("FLAT")
         state.round_trips += 1
@@ -1172,6 +1219,7 @@ class KalshiVenue:
             # Told first: the engine books it whatever happens to the writes below.
             self._report([VenueReport(self.lane, PositionSettled(now, ticker, result, reason))])
             state.position = None
+            state.round_trip_ended(position, reason, result)
             if state.state != "DESYNC":
                 state.to("FLAT")
             state.round_trips += 1
