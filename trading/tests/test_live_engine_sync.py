@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connections
+from django.db import OperationalError, connections
 
 from marketdata.kalshi.signing import KalshiSigner
 from marketdata.model.units import MICROS_PER_CENT, MICROS_PER_DOLLAR
@@ -509,3 +509,47 @@ async def test_an_exit_the_saved_states_missed_is_booked_from_the_fills_at_the_r
             assert check["pnl"] == cash.sold - cash.bought - cash.fees
         sells = [o for o in rig.orders_on(ticker) if o.request.action == "sell"]
         assert len(sells) == 1  # and no exit for what the account no longer holds
+
+
+async def test_an_exit_sold_after_a_failed_state_write_is_booked_once_at_the_restart():
+    """The outage as the chaos run met it: the venue's write before the stop loss's order
+    fails (DESYNC on the error, nothing sent), the exit is asked again as the database
+    returns and sells, and the kill comes before the engine's state and trade row are
+    written. The restart books the sale from the exchange's fills."""
+    async with live_rig() as rig:
+        assert (await build_reconciler(rig.venue).start()).ok
+        await started(rig)
+        ticker = await opened(rig, 200)
+        before = rig.engine.snapshot()
+        write = rig.venue.persist
+        failed: list[str] = []
+
+        async def outage(data: dict[str, Any]) -> None:
+            if not failed:
+                failed.append(data["state"])
+                raise OperationalError("the server closed the connection unexpectedly")
+            await write(data)
+
+        rig.venue.persist = outage
+        rig.exit("STOP_LOSS")
+        await rig.until(lambda: rig.venue.state.state == "DESYNC" and rig.idle(), "the failure")
+        assert rig.account.position(ticker).position == 200  # nothing was sent
+        assert rig.lane.position is not None
+        rig.exit("STOP_LOSS")  # the database is back
+        await rig.until(lambda: rig.idle() and rig.lane.position is None, "the exit")
+        assert rig.account.position(ticker).position == 0
+        row = await in_flight_row(rig)
+        assert (row["state"], row["position"]["count"]) == ("DESYNC", 0)
+        await restarted(rig, before)
+        [trade] = rig.closed()
+        cash = fill_cash(rig.account, ticker)
+        assert trade.reason == "STOP_LOSS"
+        assert (trade.cost, trade.proceeds, trade.fees) == (cash.bought, cash.sold, cash.fees)
+        assert rig.lane.position is None
+        assert rig.lane.breaker.bankroll == await balance(rig)
+        report = await build_reconciler(rig.venue).start()  # the doubt is cleared
+        assert [a.kind for a in report.actions] == ["clear_ghost", "resolve_desync"]
+        assert (rig.venue.state.state, rig.venue.state.position) == ("FLAT", None)
+        await rig.until(rig.idle, "the engine told")
+        assert rig.closed() == [trade]  # never twice
+        assert rig.lane.breaker.bankroll == await balance(rig)

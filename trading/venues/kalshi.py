@@ -742,16 +742,17 @@ class KalshiVenue:
         await self._trade_check(position, MISSED_EXIT, await self._wallet())
 
     async def _retell_last(self) -> None:
-        """At start, the lane flat: the last round trip the lane booked is told the engine
+        """At start, the lane flat (or holding the last round trip's position sold out in
+        DESYNC, for reconciliation): the last round trip the lane booked is told the engine
         again (its sales as ``OrderRestored``, from the exchange's fills of its exit
         orders, or its settlement as ``PositionSettled``), under its reason. An engine
         whose saved state predates that end (#23: the state and the trade row were still
         in the writer's queue at the kill) books it; one without the position ignores it.
         A read that fails tells nothing (the start's correction then closes the engine's
         stale position with no PnL, as before)."""
-        state, last = self.state, self.state.last_closed
-        if last is None or state.position is not None:
-            return
+        state, last, held = self.state, self.state.last_closed, self.state.position
+        if last is None or (held is not None and (held.count or held.ticker != last.ticker)):
+            return  # a position held: its own (a sold-out one in DESYNC is the last's)
         now = self.clock.now_ms()
         if state.last_result in ("yes", "no"):
             result: Side = "yes" if state.last_result == "yes" else "no"
@@ -1080,12 +1081,18 @@ class KalshiVenue:
         )
         held_side = 1 if intent.side == "yes" else -1
         exchange_left = None if verified is None else max(0, verified * held_side)
+        if position is not None and sold and exchange_left == 0 and state.state == "DESYNC":
+            # Sold out while the state is in doubt (a failed write, #23): the position stays
+            # for reconciliation, and is remembered as the last round trip for a restart.
+            state.round_trip_ended(position, intent.reason)
         if position is not None and exchange_left is not None and exchange_left != position.count:
             state.desync(
                 f"after the exit we hold {position.count / 100:.2f} but the exchange"
                 f" {exchange_left / 100:.2f}"
             )
             position.count = exchange_left
+            if sold and exchange_left == 0:
+                state.round_trip_ended(position, intent.reason)
             self._correct(ticker, exchange_left, "DESYNC")
             await self._save()
             after = await self.sync_balance() if sold else None
