@@ -32,6 +32,10 @@ emergency close, close-all, resolution of an unknown order.
   account's cash (``sync_balance``: a ``BalanceSync``) after every exit that sold, every
   orphaning, orphan close, ghost or recount, close-all, and at start, so the live bankroll
   is the exchange's.
+- **What the durable state missed** (#23, a failed write and a kill): at start the lane's
+  own sales of the durable position that the exchange shows and the state does not are
+  booked as its exit (``_restore_missed_exits``), and the last round trip is told the
+  engine again (``_retell_last``), whose saved state may predate it.
 - **Unknown outcomes**: a create whose answer is lost and that the REST client could not
   find again (``OrderOutcomeUnknown``) blocks the venue (state stays ENTERING/EXITING,
   ``unresolved`` set and persisted) until a lookup by ``client_order_id`` that *succeeds*
