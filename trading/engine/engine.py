@@ -262,7 +262,8 @@ class Engine:
         """An order in flight at the last stop, as the exchange has it (``OrderRestored``):
         its fills the lane does not have yet are booked, and it is over. An order the
         saved state does not know is taken up when it describes the lane: an entry while
-        the lane is flat, an exit of the position it holds on that ticker."""
+        the lane is flat, an exit of the position it holds on that ticker (of that entry,
+        when the venue names it) that is not the exit the position booked last."""
         coid, fills = restored.client_order_id, restored.fills
         order = lane.orders.get(coid)
         if order is not None:
@@ -276,7 +277,13 @@ class Engine:
                     coid, "entry", restored.ticker, direction, count, 0, restored.ts,
                     driver=UNKNOWN, conviction=UNKNOWN, regime=UNKNOWN,
                 )  # fmt: skip
-            elif restored.purpose == "exit" and position and position.ticker == restored.ticker:
+            elif (
+                restored.purpose == "exit"
+                and position is not None
+                and position.ticker == restored.ticker
+                and restored.entry in ("", position.entry_client_order_id)
+                and coid != position.exit_client_order_id  # booked before the stop
+            ):
                 position.exit_reason = position.exit_reason or restored.reason
                 limit = exit_limit(position.direction)
                 order = PendingOrder(

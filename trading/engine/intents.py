@@ -118,9 +118,13 @@ class OrderRestored:
     and that it is over. The engine's saved state may be older than the order: an entry
     it does not know opens the lane's position from these fills when the lane is flat (its
     driver unknown), an exit it does not know closes (part of) the position held on
-    ``ticker`` under ``reason``. ``earlier``: hundredths the venue reported for the same
+    ``ticker`` under ``reason``, unless it is the exit the position already booked last
+    (its saved state's). ``earlier``: hundredths the venue reported for the same
     engine order before this exchange order (an exit's earlier attempts), so the fills the
-    engine already has are not booked twice."""
+    engine already has are not booked twice. ``entry``: the engine's entry order of the
+    position the exit sold ("" when the venue does not know it): an exit is taken up only
+    for that position, never for a later one on the same market. A venue also tells again,
+    at start, its last round trip's sales (the engine's saved state may predate them)."""
 
     kind: ClassVar[str] = "order_restored"
     ts: int
@@ -131,6 +135,7 @@ class OrderRestored:
     reason: str
     fills: tuple[tuple[int, int, int], ...]
     earlier: int = 0
+    entry: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connections
+from django.db import OperationalError, connections
 
 from marketdata.kalshi.signing import KalshiSigner
 from marketdata.model.units import MICROS_PER_CENT, MICROS_PER_DOLLAR
@@ -25,11 +25,11 @@ from trading.engine.intents import ClosePosition
 from trading.engine.params import Params
 from trading.engine.records import PositionClosed
 from trading.models import LivePositionState, Trade
-from trading.runtime.live import build_live_venue
+from trading.runtime.live import build_live_venue, save_live_state
 from trading.runtime.live_safety import build_reconciler
 from trading.runtime.writer import PersistWriter
 from trading.tests.live_harness import LiveRig, live_rig
-from trading.venues.kalshi import LiveSettings
+from trading.venues.kalshi import MISSED_EXIT, LiveSettings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -451,3 +451,105 @@ async def test_a_restarted_engine_gives_its_orders_ids_no_earlier_run_used():
         runs = rig.venue.exchange_run
         await restarted(rig, rig.engine.snapshot())
         assert rig.venue.exchange_run == runs + 1
+
+
+@pytest.mark.parametrize("row", ["OPEN", "DESYNC", "FLAT"])
+@pytest.mark.parametrize("saved", ["before the exit", "after the exit"])
+async def test_an_exit_the_saved_states_missed_is_booked_from_the_fills_at_the_restart(row, saved):
+    """Issue #23's outage: the trader's database is away while the lane's exit sells, and a
+    kill as it returns loses what was queued: the venue's state writes (its row left OPEN,
+    or DESYNC on the write's error; or the row written, FLAT) and the engine's state and
+    trade row (its saved state from before the sale). The restart books the sale from the
+    exchange's fills, once, whatever either saved state knew of it."""
+    async with live_rig() as rig:
+        assert (await build_reconciler(rig.venue).start()).ok
+        await started(rig)
+        ticker = await opened(rig, 200)
+        durable = await in_flight_row(rig)  # the venue's last write that reached the database
+        before = rig.engine.snapshot()
+        rig.exit("STOP_LOSS")
+        await rig.until(
+            lambda: rig.venue.state.state == "FLAT" and rig.idle() and rig.lane.position is None,
+            "the exit",
+        )
+        assert rig.account.position(ticker).position == 0  # the exchange sold it all
+        [sold] = rig.closed()
+        if row != "FLAT":  # none of the venue's writes since reached the row
+            if row == "DESYNC":
+                durable = {**durable, "state": "DESYNC", "desync_reason": "OperationalError"}
+            await sync_to_async(save_live_state)("live", durable)
+        engine_saved = before if saved == "before the exit" else rig.engine.snapshot()
+        await restarted(rig, engine_saved, wait=False)
+        rig.outputs[:0] = rig.engine.start_records()  # what the sinks hear of the restart
+        await rig.until(rig.idle, "the start")
+        state = rig.venue.state
+        assert (state.state, state.position, state.unresolved) == ("FLAT", None, None)
+        assert rig.lane.position is None
+        assert (await build_reconciler(rig.venue).start()).actions == []  # the exchange's
+        cash = fill_cash(rig.account, ticker)
+        # The venue's row knew the exit's reason; else neither saved state did: a label.
+        reason = "STOP_LOSS" if row == "FLAT" else MISSED_EXIT
+        if saved == "after the exit":
+            assert rig.closed() == []  # booked before the kill: never twice
+            trade = sold
+        else:
+            [trade] = rig.closed()
+            # The same rules as before the kill (a stop loss this soon is quarantined).
+            quarantine = sold.quarantine if reason == sold.reason else ""
+            assert (trade.reason, trade.quarantine) == (reason, quarantine)
+            await rig.store_trade()
+            stored = await sync_to_async(Trade.objects.get)(position_uid=trade.position_uid)
+            assert (stored.exit_reason, stored.quarantined) == (reason, bool(quarantine))
+            assert int(stored.pnl * MICROS_PER_DOLLAR) == cash.sold - cash.bought - cash.fees
+        assert (trade.cost, trade.proceeds, trade.fees) == (cash.bought, cash.sold, cash.fees)
+        assert rig.lane.breaker.bankroll == await balance(rig)
+        assert state.round_trips == 1  # counted once
+        if row != "FLAT":  # the venue's own account of the round trip, at the restart
+            [check] = rig.venue.checks
+            assert check["pnl"] == cash.sold - cash.bought - cash.fees
+        sells = [o for o in rig.orders_on(ticker) if o.request.action == "sell"]
+        assert len(sells) == 1  # and no exit for what the account no longer holds
+
+
+async def test_an_exit_sold_after_a_failed_state_write_is_booked_once_at_the_restart():
+    """The outage as the chaos run met it: the venue's write before the stop loss's order
+    fails (DESYNC on the error, nothing sent), the exit is asked again as the database
+    returns and sells, and the kill comes before the engine's state and trade row are
+    written. The restart books the sale from the exchange's fills."""
+    async with live_rig() as rig:
+        assert (await build_reconciler(rig.venue).start()).ok
+        await started(rig)
+        ticker = await opened(rig, 200)
+        before = rig.engine.snapshot()
+        write = rig.venue.persist
+        failed: list[str] = []
+
+        async def outage(data: dict[str, Any]) -> None:
+            if not failed:
+                failed.append(data["state"])
+                raise OperationalError("the server closed the connection unexpectedly")
+            await write(data)
+
+        rig.venue.persist = outage
+        rig.exit("STOP_LOSS")
+        await rig.until(lambda: rig.venue.state.state == "DESYNC" and rig.idle(), "the failure")
+        assert rig.account.position(ticker).position == 200  # nothing was sent
+        assert rig.lane.position is not None
+        rig.exit("STOP_LOSS")  # the database is back
+        await rig.until(lambda: rig.idle() and rig.lane.position is None, "the exit")
+        assert rig.account.position(ticker).position == 0
+        row = await in_flight_row(rig)
+        assert (row["state"], row["position"]["count"]) == ("DESYNC", 0)
+        await restarted(rig, before)
+        [trade] = rig.closed()
+        cash = fill_cash(rig.account, ticker)
+        assert trade.reason == "STOP_LOSS"
+        assert (trade.cost, trade.proceeds, trade.fees) == (cash.bought, cash.sold, cash.fees)
+        assert rig.lane.position is None
+        assert rig.lane.breaker.bankroll == await balance(rig)
+        report = await build_reconciler(rig.venue).start()  # the doubt is cleared
+        assert [a.kind for a in report.actions] == ["clear_ghost", "resolve_desync"]
+        assert (rig.venue.state.state, rig.venue.state.position) == ("FLAT", None)
+        await rig.until(rig.idle, "the engine told")
+        assert rig.closed() == [trade]  # never twice
+        assert rig.lane.breaker.bankroll == await balance(rig)

@@ -32,6 +32,10 @@ emergency close, close-all, resolution of an unknown order.
   account's cash (``sync_balance``: a ``BalanceSync``) after every exit that sold, every
   orphaning, orphan close, ghost or recount, close-all, and at start, so the live bankroll
   is the exchange's.
+- **What the durable state missed** (#23, a failed write and a kill): at start the lane's
+  own sales of the durable position that the exchange shows and the state does not are
+  booked as its exit (``_restore_missed_exits``), and the last round trip is told the
+  engine again (``_retell_last``), whose saved state may predate it.
 - **Unknown outcomes**: a create whose answer is lost and that the REST client could not
   find again (``OrderOutcomeUnknown``) blocks the venue (state stays ENTERING/EXITING,
   ``unresolved`` set and persisted) until a lookup by ``client_order_id`` that *succeeds*
@@ -55,6 +59,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -92,6 +97,10 @@ log = structlog.get_logger(__name__)
 
 EXPIRY_REASONS = frozenset({"EXPIRY_GUARD", "SHORT_SETTLEMENT_GUARD"})
 CLOSED_PHASES = frozenset({"closed", "determined", "finalized"})
+# The label of an exit booked at start from the exchange's fills when neither the durable
+# state nor the engine's saved state knows its reason (``_restore_missed_exits``).
+MISSED_EXIT = "EXIT_RESTORED"
+_RETRY_SUFFIX = re.compile(r"-r\d+$")  # an exit's retries: the engine's id plus -r1, -r2
 _NONE: tuple[VenueReport, ...] = ()
 
 
@@ -323,6 +332,8 @@ class KalshiVenue:
     async def _start(self) -> None:
         async with self.lock:  # first: before any order of this run, and reconciliation
             await self._resolve_restored()
+            await self._restore_missed_exits()
+            await self._retell_last()
             position = self.state.position
             working = frozenset(self._pending_coids)  # this run's, waiting for the lock
             if position is None:
@@ -658,7 +669,7 @@ class KalshiVenue:
         if unresolved.purpose == "entry":
             self._restored_entry(order_id, got)
         else:
-            closed = self._restored_exit(unresolved.ticker, order_id, got)
+            closed = self._restored_exit(unresolved.ticker, order_id, got, unresolved.reason)
         log.warning(
             "live_order_restored",
             client_order_id=unresolved.client_order_id,
@@ -684,6 +695,126 @@ class KalshiVenue:
         if closed is not None:
             await self._trade_check(closed, unresolved.reason, await self._wallet())
 
+    async def _restore_missed_exits(self) -> None:
+        """At start, under the lock, after the order in flight: the lane's exits the
+        durable state missed (#23: its writes failed while the exit sold, as in an outage
+        of the trader's database, and the run was killed before one succeeded). When the
+        exchange holds less of the tracked position than the state does, the lane's own
+        sells on that market since the entry (``_own_sells``) that the position has not
+        booked are its exit: their cash and fees come off the position (all sold: FLAT, a
+        round trip, its check) and the engine hears them (``OrderRestored``) under
+        ``EXIT_RESTORED`` unless its saved state knows the exit's reason. A read that fails
+        leaves it all to the start reconciliation."""
+        state, position = self.state, self.state.position
+        if position is None or state.unresolved is not None or position.count <= 0:
+            return
+        ticker = position.ticker
+        try:
+            rows = await self.rest.list_positions(ticker=ticker, count_filter=None)
+            signed = sum(row.position for row in rows if row.ticker == ticker)
+            held = max(0, signed if position.side == "yes" else -signed)
+            if held >= position.count:
+                return
+            sells = await self._own_sells(position)
+        except KalshiError as exc:
+            log.warning("live_missed_exits_unread", ticker=ticker, error=str(exc))
+            return
+        known = {position.entry_order_id, *position.exit_order_ids}
+        missed = [(coid, fills) for coid, fills in sells if fills[0].order_id not in known]
+        if not missed:
+            return
+        for _coid, fills in missed:
+            _book_exit(position, fills[0].order_id, _Fills(tuple(fills), "rest_fills"))
+        self._tell_exits(position, MISSED_EXIT, missed)
+        log.warning(
+            "live_missed_exits_booked",
+            ticker=ticker,
+            orders=[coid for coid, _ in missed],
+            left=position.count,
+            exchange=held,
+        )
+        if position.count > 0:
+            state.touch()  # the rest is held: the start reconciliation checks the count
+            await self._save()
+            return
+        state.position = None
+        state.round_trip_ended(position, MISSED_EXIT)
+        state.to("FLAT")
+        state.round_trips += 1
+        state.start_cooldown(ticker, self.clock.now_ms() + EXIT_COOLDOWN_MS)
+        await self._save()
+        await self._trade_check(position, MISSED_EXIT, await self._wallet())
+
+    async def _retell_last(self) -> None:
+        """At start, the lane flat (or holding the last round trip's position sold out in
+        DESYNC, for reconciliation): the last round trip the lane booked is told the engine
+        again (its sales as ``OrderRestored``, from the exchange's fills of its exit
+        orders, or its settlement as ``PositionSettled``), under its reason. An engine
+        whose saved state predates that end (#23: the state and the trade row were still
+        in the writer's queue at the kill) books it; one without the position ignores it.
+        A read that fails tells nothing (the start's correction then closes the engine's
+        stale position with no PnL, as before)."""
+        state, last, held = self.state, self.state.last_closed, self.state.position
+        if last is None or (held is not None and (held.count or held.ticker != last.ticker)):
+            return  # a position held: its own (a sold-out one in DESYNC is the last's)
+        now = self.clock.now_ms()
+        if state.last_result in ("yes", "no"):
+            result: Side = "yes" if state.last_result == "yes" else "no"
+            notice = PositionSettled(now, last.ticker, result, state.last_reason)
+            self._report([VenueReport(self.lane, notice)])
+            return
+        try:
+            sells = await self._own_sells(last)
+        except KalshiError as exc:
+            log.warning("live_last_exit_unread", ticker=last.ticker, error=str(exc))
+            return
+        mine = set(last.exit_order_ids)
+        self._tell_exits(
+            last, state.last_reason, [(c, f) for c, f in sells if f[0].order_id in mine]
+        )
+
+    async def _own_sells(self, position: LivePosition) -> list[tuple[str, list[OwnFill]]]:
+        """The lane's own sells of ``position``'s side on its market since its entry, per
+        exchange order in time order: (that order's client order id, its fills). REST fills
+        do not carry the client order id: joined on ``order_id`` to the account's orders.
+        Sells outside KBTC (other ids) are not the lane's: reconciliation's ghost or
+        recount."""
+        ticker = position.ticker
+        fills = await self.rest.list_fills(ticker=ticker, min_ts=position.opened_ts // 1000)
+        coids = {o.order_id: o.client_order_id for o in await self.rest.list_orders(ticker=ticker)}
+        own = f"kbtc-{self.lane}-"
+        by_order: dict[str, list[OwnFill]] = {}
+        for fill in sorted(fills, key=lambda f: (f.ts, f.trade_id)):
+            if (
+                fill.action == "sell"
+                and fill.side == position.side
+                and fill.ts >= position.opened_ts
+                and coids.get(fill.order_id, "").startswith(own)
+            ):
+                by_order.setdefault(fill.order_id, []).append(fill)
+        return [(coids[order_id], fills) for order_id, fills in by_order.items()]
+
+    def _tell_exits(
+        self, position: LivePosition, reason: str, sells: list[tuple[str, list[OwnFill]]]
+    ) -> None:
+        """The engine hears the lane's sells of ``position`` (``OrderRestored``), one
+        notice per engine order (an exit's retries, ``-r1``, ``-r2``, are the same order)."""
+        by_intent: dict[str, list[OwnFill]] = {}
+        for coid, fills in sells:
+            by_intent.setdefault(_RETRY_SUFFIX.sub("", coid), []).extend(fills)
+        for intent, fills in by_intent.items():
+            notice = OrderRestored(
+                self.clock.now_ms(),
+                intent,
+                "exit",
+                position.ticker,
+                position.side,
+                reason,
+                tuple((f.yes_price, f.count, f.fee) for f in fills),
+                entry=position.entry_client_order_id,
+            )
+            self._report([VenueReport(self.lane, notice)])
+
     def _restored_entry(self, order_id: str, got: _Fills) -> None:
         state = self.state
         position = state.position
@@ -700,7 +831,9 @@ class KalshiVenue:
         if ticker:
             state.start_cooldown(ticker, self.clock.now_ms() + PHANTOM_COOLDOWN_MS)
 
-    def _restored_exit(self, ticker: str, order_id: str, got: _Fills) -> LivePosition | None:
+    def _restored_exit(
+        self, ticker: str, order_id: str, got: _Fills, reason: str
+    ) -> LivePosition | None:
         """The killed exit's fills come off the position; returns it when all is sold."""
         state = self.state
         position = state.position
@@ -713,6 +846,7 @@ class KalshiVenue:
             state.to("PARTIAL_EXIT" if position.sold else "OPEN")
             return None
         state.position = None
+        state.round_trip_ended(position, reason)
         state.to("FLAT")
         state.round_trips += 1
         state.start_cooldown(ticker, self.clock.now_ms() + EXIT_COOLDOWN_MS)
@@ -951,12 +1085,18 @@ class KalshiVenue:
         )
         held_side = 1 if intent.side == "yes" else -1
         exchange_left = None if verified is None else max(0, verified * held_side)
+        if position is not None and sold and exchange_left == 0 and state.state == "DESYNC":
+            # Sold out while the state is in doubt (a failed write, #23): the position stays
+            # for reconciliation, and is remembered as the last round trip for a restart.
+            state.round_trip_ended(position, intent.reason)
         if position is not None and exchange_left is not None and exchange_left != position.count:
             state.desync(
                 f"after the exit we hold {position.count / 100:.2f} but the exchange"
                 f" {exchange_left / 100:.2f}"
             )
             position.count = exchange_left
+            if sold and exchange_left == 0:
+                state.round_trip_ended(position, intent.reason)
             self._correct(ticker, exchange_left, "DESYNC")
             await self._save()
             after = await self.sync_balance() if sold else None
@@ -985,6 +1125,8 @@ class KalshiVenue:
             return
         # All sold: a round trip.
         state.position = None
+        if position is not None:
+            state.round_trip_ended(position, intent.reason)
         if state.state in ("EXITING", "OPEN", "PARTIAL_EXIT"):
             state.to("FLAT")
         state.round_trips += 1
@@ -1088,6 +1230,7 @@ class KalshiVenue:
             # Told first: the engine books it whatever happens to the writes below.
             self._report([VenueReport(self.lane, PositionSettled(now, ticker, result, reason))])
             state.position = None
+            state.round_trip_ended(position, reason, result)
             if state.state != "DESYNC":
                 state.to("FLAT")
             state.round_trips += 1

@@ -112,6 +112,13 @@ class PositionManagerState:
     # The venue's starts (``begin_run``): every client order id of a run carries it, so no
     # id repeats one of an earlier run (the engine's saved state may predate its orders).
     starts: int = 0
+    # The last round trip the lane booked (#23): its position as it ended, the exit's
+    # reason and the result it settled on ("" when sold). A restart whose engine state
+    # predates that end (its saved state and trade row lost with the writer's queue) is
+    # told it again (``KalshiVenue._retell_last``); an engine without the position ignores it.
+    last_closed: LivePosition | None = None
+    last_reason: str = ""
+    last_result: str = ""
 
     # --- transitions ---------------------------------------------------------------------
 
@@ -126,6 +133,13 @@ class PositionManagerState:
         self.version += 1
 
     def touch(self) -> None:
+        self.version += 1
+
+    def round_trip_ended(self, position: LivePosition, reason: str, result: str = "") -> None:
+        """The lane's position ended (sold or settled): remembered as the last round trip."""
+        self.last_closed = position
+        self.last_reason = reason
+        self.last_result = result
         self.version += 1
 
     def begin_run(self) -> None:
@@ -220,6 +234,9 @@ class PositionManagerState:
             "desync_reason": self.desync_reason,
             "version": self.version,
             "starts": self.starts,
+            "last_closed": asdict(self.last_closed) if self.last_closed else None,
+            "last_reason": self.last_reason,
+            "last_result": self.last_result,
         }
 
     @classmethod
@@ -263,6 +280,9 @@ class PositionManagerState:
             desync_reason=str(data.get("desync_reason") or ""),
             version=int(data.get("version") or 0),
             starts=int(data.get("starts") or 0),
+            last_closed=_known(LivePosition, data.get("last_closed")),
+            last_reason=str(data.get("last_reason") or ""),
+            last_result=str(data.get("last_result") or ""),
         )
         return restored
 

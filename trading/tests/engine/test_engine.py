@@ -716,6 +716,30 @@ def test_a_restored_entry_the_saved_state_never_knew_opens_the_position_and_its_
     ) == []  # fmt: skip
 
 
+def test_a_restored_exit_is_booked_once_and_only_against_the_position_it_sold():
+    """A venue tells its last round trip's sales again at start (#23): the saved state's
+    last exit, or an exit of another entry on the same market, books nothing."""
+    s = Scenario()
+    lane = s.engine.lanes["live"]
+    fills = ((4000, 2000, 33_600),)
+    s.engine.on_report("live", OrderRestored(s.now, "e", "entry", "KXBTC15M-X", "no", "", fills))
+    part = ((4500, 1000, 17_000),)
+    s.engine.on_report(
+        "live", OrderRestored(s.now, "x", "exit", "KXBTC15M-X", "no", "TIME_EXIT", part, 0, "e")
+    )
+    position = lane.position
+    assert position is not None
+    assert position.count == 1000
+    # The part sold already, told again: nothing; another entry's exit: nothing.
+    for coid, entry in (("x", "e"), ("z", "another-entry")):
+        again = OrderRestored(s.now, coid, "exit", "KXBTC15M-X", "no", "TIME_EXIT", part, 0, entry)
+        assert s.engine.on_report("live", again) == []
+        assert position.count == 1000
+    rest = OrderRestored(s.now, "y", "exit", "KXBTC15M-X", "no", "TIME_EXIT", part, 0, "e")
+    [closed] = of(s.engine.on_report("live", rest), PositionClosed)
+    assert (closed.count, closed.proceeds) == (2000, 11_000_000)
+
+
 def test_a_start_correction_ends_the_orders_the_venue_is_not_working_on():
     s = Scenario()
     order = of(s.enter_long(), PlaceOrder)[1]
