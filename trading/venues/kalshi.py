@@ -737,11 +737,7 @@ class KalshiVenue:
             state.touch()  # the rest is held: the start reconciliation checks the count
             await self._save()
             return
-        state.position = None
-        state.round_trip_ended(position, MISSED_EXIT)
-        state.to("FLAT")
-        state.round_trips += 1
-        state.start_cooldown(ticker, self.clock.now_ms() + EXIT_COOLDOWN_MS)
+        state.end_round_trip(ticker, position, MISSED_EXIT, self.clock.now_ms() + EXIT_COOLDOWN_MS)
         await self._save()
         await self._trade_check(position, MISSED_EXIT, await self._wallet())
 
@@ -845,11 +841,7 @@ class KalshiVenue:
         if position.count > 0:
             state.to("PARTIAL_EXIT" if position.sold else "OPEN")
             return None
-        state.position = None
-        state.round_trip_ended(position, reason)
-        state.to("FLAT")
-        state.round_trips += 1
-        state.start_cooldown(ticker, self.clock.now_ms() + EXIT_COOLDOWN_MS)
+        state.end_round_trip(ticker, position, reason, self.clock.now_ms() + EXIT_COOLDOWN_MS)
         return position
 
     # --- entry ----------------------------------------------------------------------------
@@ -1124,13 +1116,13 @@ class KalshiVenue:
             await self.sync_balance()
             return
         # All sold: a round trip.
-        state.position = None
-        if position is not None:
-            state.round_trip_ended(position, intent.reason)
-        if state.state in ("EXITING", "OPEN", "PARTIAL_EXIT"):
-            state.to("FLAT")
-        state.round_trips += 1
-        state.start_cooldown(ticker, self.clock.now_ms() + EXIT_COOLDOWN_MS)
+        state.end_round_trip(
+            ticker,
+            position,
+            intent.reason,
+            self.clock.now_ms() + EXIT_COOLDOWN_MS,
+            flat=state.state in ("EXITING", "OPEN", "PARTIAL_EXIT"),
+        )
         await self._save()
         after = await self.sync_balance()
         if position is not None:
@@ -1229,13 +1221,15 @@ class KalshiVenue:
                 )
             # Told first: the engine books it whatever happens to the writes below.
             self._report([VenueReport(self.lane, PositionSettled(now, ticker, result, reason))])
-            state.position = None
-            state.round_trip_ended(position, reason, result)
-            if state.state != "DESYNC":
-                state.to("FLAT")
-            state.round_trips += 1
+            state.end_round_trip(
+                ticker,
+                position,
+                reason,
+                now + EXIT_COOLDOWN_MS,
+                flat=state.state != "DESYNC",
+                result=result,
+            )
             state.settled_tickers.append(ticker)
-            state.start_cooldown(ticker, now + EXIT_COOLDOWN_MS)
             await self._save()
             won = (result == "yes") == (position.side == "yes")
             payout = PRICE_MAX * position.count if won else 0  # $1 a contract, micro-dollars

@@ -142,6 +142,27 @@ class PositionManagerState:
         self.last_result = result
         self.version += 1
 
+    def end_round_trip(
+        self,
+        ticker: str,
+        position: LivePosition | None,
+        reason: str,
+        cooldown_until: int,
+        *,
+        flat: bool = True,
+        result: str = "",
+    ) -> None:
+        """The lane's position on ``ticker`` is over (sold out or settled): no position,
+        remembered as the last round trip (when known), counted once, its market in the
+        reconciliation cooldown; FLAT unless ``flat`` is False (a state the caller keeps)."""
+        self.position = None
+        if position is not None:
+            self.round_trip_ended(position, reason, result)
+        if flat:
+            self.to("FLAT")
+        self.round_trips += 1
+        self.start_cooldown(ticker, cooldown_until)
+
     def begin_run(self) -> None:
         """A start of the venue: persisted before its first order."""
         self.starts += 1
