@@ -303,13 +303,6 @@ class LiveHarness:
             if o.user_id == self.sim.key_id
         ]
 
-    def _client_order_ids(self) -> list[str]:
-        return [
-            o.client_order_id
-            for o in self.sim.exchange.engine.orders.values()
-            if o.user_id == self.sim.key_id and o.client_order_id
-        ]
-
     # --- the run -------------------------------------------------------------------------
 
     async def _row(self) -> tuple[str, dict[str, Any]]:
@@ -428,7 +421,8 @@ class LiveHarness:
     async def _check(self, opening: int) -> None:
         report = self.report
         since = datetime.fromtimestamp(self.options.start_ms / 1000, tz=UTC)
-        coids = self._client_order_ids()
+        orders = self._orders()  # the trader has stopped: the account's orders are final
+        coids = [o.client_order_id for o in orders if o.client_order_id]
 
         def read() -> tuple[list[Trade], dict[str, Any], Any, list[LiveOrphan]]:
             trades = list(Trade.objects.filter(lane="live", closed_at__gte=since))
@@ -452,7 +446,7 @@ class LiveHarness:
             for o in orphans
             if o.ticker not in self.kill_tickers
         ]
-        report.gates = await db_call(promotion_gates)(since=since, orders=self._orders())
+        report.gates = await db_call(promotion_gates)(since=since, orders=orders)
         report.failures = list(report.account.failures)
         if report.unexplained_orphans:
             report.failures.append(f"orphans without a kill: {report.unexplained_orphans}")
