@@ -16,6 +16,7 @@ from asgiref.sync import sync_to_async
 from django.db import OperationalError, connections
 
 from marketdata.kalshi.signing import KalshiSigner
+from marketdata.model.events import ClockTick
 from marketdata.model.units import MICROS_PER_CENT, MICROS_PER_DOLLAR
 from marketdata.sim.order_types import OrderRequest
 from mlgate.sink import FeaturesSink
@@ -28,7 +29,7 @@ from trading.models import LivePositionState, Trade
 from trading.runtime.live import build_live_venue, save_live_state
 from trading.runtime.live_safety import build_reconciler
 from trading.runtime.writer import PersistWriter
-from trading.tests.live_harness import LiveRig, live_rig
+from trading.tests.live_harness import LiveRig, live_rig, wait_for
 from trading.venues.kalshi import MISSED_EXIT, LiveSettings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -552,4 +553,53 @@ async def test_an_exit_sold_after_a_failed_state_write_is_booked_once_at_the_res
         assert (rig.venue.state.state, rig.venue.state.position) == ("FLAT", None)
         await rig.until(rig.idle, "the engine told")
         assert rig.closed() == [trade]  # never twice
+        assert rig.lane.breaker.bankroll == await balance(rig)
+
+
+@pytest.mark.parametrize("down", ["past the settlement", "past the close"])
+async def test_a_position_whose_market_closed_while_the_trader_was_down_is_settled_not_sold(down):
+    """Issue #23's outage run: the trader is down across its position's close; the engine's
+    saved state, older, still holds the position on an open market and exits it at its
+    first tick. The restart settles it from the exchange (or, closed with no result yet,
+    waits for the result) and no sell goes to the closed market."""
+    async with live_rig(start_ms=NEAR_CLOSE) as rig:
+        assert (await build_reconciler(rig.venue).start()).ok
+        await started(rig)
+        ticker = await opened(rig, 200)
+        saved = rig.engine.snapshot()
+        await rig.venue.aclose()  # kill -9: the clock runs on while the trader is down
+        schedule = rig.sim.exchange.core.schedule.by_ticker(ticker, rig.now())
+        assert schedule is not None
+        until = schedule.settle_ts + 2000 if down == "past the settlement" else schedule.close_ts
+        while rig.now() <= until:
+            await rig.sim.advance(1)
+        rig.events.clear()  # what the stream said while it was down
+        paid = any(s.ticker == ticker for s in rig.account.settlements)
+        assert paid == (down == "past the settlement")
+        await restarted(rig, saved, wait=False)
+        assert rig.lane.position is not None  # the saved state's, on a market it thinks open
+        rig.exit("EXPIRY_GUARD")  # the restored engine's first tick
+        if down == "past the settlement":
+            await rig.until(rig.idle, "the start and the exit")
+        else:  # the clock held (a step could bring the result): the start and the exit end
+            await wait_for(lambda: not rig.venue.tasks, "the start and the exit")
+            rig.feed(ClockTick(ts=rig.now()))  # the engine hears what they reported
+        market = await rig.venue.rest.get_market(ticker)
+        if down == "past the close":
+            assert rig.closed() == []  # no result yet: it waits for it
+            assert rig.lane.position is not None
+            await rig.until(lambda: rig.now() > schedule.settle_ts + 1000, "the settlement", 60)
+            market = await rig.venue.rest.get_market(ticker)
+            rig.feed(rig.status(market, "finalized", market.result))
+            await rig.until(lambda: rig.idle() and rig.lane.position is None, "settled")
+        assert market.result in ("yes", "no")
+        sells = [o for o in rig.orders_on(ticker) if o.request.action == "sell"]
+        assert sells == []  # nothing was sent to the closed market
+        [trade] = rig.closed()
+        cash = fill_cash(rig.account, ticker)
+        assert trade.reason == "CONTRACT_SETTLED"
+        assert cash.sold == 0
+        assert (trade.cost, trade.proceeds, trade.fees) == (cash.bought, cash.settled, cash.fees)
+        state = rig.venue.state
+        assert (state.state, state.position, state.round_trips) == ("FLAT", None, 1)
         assert rig.lane.breaker.bankroll == await balance(rig)

@@ -35,7 +35,9 @@ emergency close, close-all, resolution of an unknown order.
 - **What the durable state missed** (#23, a failed write and a kill): at start the lane's
   own sales of the durable position that the exchange shows and the state does not are
   booked as its exit (``_restore_missed_exits``), and the last round trip is told the
-  engine again (``_retell_last``), whose saved state may predate it.
+  engine again (``_retell_last``), whose saved state may predate it. A position whose
+  market closed while the trader was down is settled before any exit of the new run
+  (``_settle_closed``): an exit there would go to a market that no longer trades.
 - **Unknown outcomes**: a create whose answer is lost and that the REST client could not
   find again (``OrderOutcomeUnknown``) blocks the venue (state stays ENTERING/EXITING,
   ``unresolved`` set and persisted) until a lookup by ``client_order_id`` that *succeeds*
@@ -246,6 +248,7 @@ class KalshiVenue:
         self._fill_waiters: list[asyncio.Event] = []
         self._claimed = False  # an entry accepted on the driver side, its task not done
         self._pending_coids: set[str] = set()  # engine orders the venue is working on
+        self._closed_at_start: set[str] = set()  # its market closed, no result yet (start)
         # Entry refusals from outside (#22: reconciliation not passed yet): "" = allowed.
         self.entry_gates: list[Callable[[], str]] = []
         # Operator notifications (the errors channel); the live safety wiring sets it.
@@ -284,7 +287,7 @@ class KalshiVenue:
             self._pending_coids.add(intent.client_order_id)
             self._spawn(self._enter(intent))
             return _NONE
-        if intent.ticker in self.state.closed_markets:
+        if intent.ticker in self.state.closed_markets or intent.ticker in self._closed_at_start:
             return [self._ended(intent, "sell", 0, "market_closed")]
         self._pending_coids.add(intent.client_order_id)
         self._spawn(self._exit(intent))
@@ -334,6 +337,7 @@ class KalshiVenue:
             await self._resolve_restored()
             await self._restore_missed_exits()
             await self._retell_last()
+            await self._settle_closed()
             position = self.state.position
             working = frozenset(self._pending_coids)  # this run's, waiting for the lock
             if position is None:
@@ -975,7 +979,7 @@ class KalshiVenue:
 
     async def _exit_locked(self, intent: ClosePosition) -> None:
         state, ticker, side = self.state, intent.ticker, intent.side
-        if ticker in state.closed_markets:
+        if ticker in state.closed_markets or ticker in self._closed_at_start:
             self._report([self._ended(intent, "sell", 0, "market_closed")])
             return
         position = state.position
@@ -1191,50 +1195,77 @@ class KalshiVenue:
 
     async def _settle(self, ticker: str, result: Side) -> None:
         async with self.lock:
-            state = self.state
-            position = state.position
-            if position is None or position.ticker != ticker:
-                return
-            verified = await self._signed_position(ticker)
-            now = self.clock.now_ms()
-            if verified:
-                # Still held after settlement: not ours to guess; the orphan path owns it.
-                # #22: a 409'd exit's position keeps that cause (its close is labelled
-                # EXPIRY_409_SETTLED); what it cost goes with it; the round trip is counted
-                # below, so the orphan is ``counted``.
-                cause = "EXPIRY_409" if ticker in state.closed_markets else "SETTLEMENT_UNCONFIRMED"
-                share = abs(verified), max(1, position.bought)
-                state.adopt_orphan(
-                    ticker,
-                    verified,
-                    cause,
-                    now,
-                    cost=position.entry_cost * share[0] // share[1],
-                    fees=position.entry_fees * share[0] // share[1],
-                    counted=True,
-                )
-            if verified is None:
-                reason = SETTLED_VERIFY_FAILED
-            else:
-                reason = (
-                    "EXPIRY_409_SETTLED" if ticker in state.closed_markets else "CONTRACT_SETTLED"
-                )
-            # Told first: the engine books it whatever happens to the writes below.
-            self._report([VenueReport(self.lane, PositionSettled(now, ticker, result, reason))])
-            state.end_round_trip(
+            await self._settle_locked(ticker, result)
+
+    async def _settle_closed(self) -> None:
+        """At start, under the lock, before any exit of this run: the tracked position's
+        market may have closed while the trader was down (#23: a kill or an outage across
+        the close), and the engine's saved state may not know it yet. Settled: booked now
+        (``_settle_locked``). Closed without a result: the engine's exits for it end
+        ``market_closed`` without an order (the exchange would refuse a sale there) and
+        its settlement comes with the result. A read that fails changes nothing."""
+        position = self.state.position
+        if position is None or self.state.state not in ("OPEN", "PARTIAL_EXIT"):
+            return
+        ticker = position.ticker
+        try:
+            market = await self.rest.get_market(ticker)
+        except KalshiError as exc:
+            log.warning("live_start_market_unread", ticker=ticker, error=str(exc))
+            return
+        if market.phase not in CLOSED_PHASES:
+            return
+        log.warning("live_start_market_closed", ticker=ticker, result=market.result)
+        if market.result in ("yes", "no"):
+            await self._settle_locked(ticker, "yes" if market.result == "yes" else "no")
+        else:
+            self._closed_at_start.add(ticker)
+
+    async def _settle_locked(self, ticker: str, result: Side) -> None:
+        state = self.state
+        position = state.position
+        if position is None or position.ticker != ticker:
+            return
+        verified = await self._signed_position(ticker)
+        now = self.clock.now_ms()
+        if verified:
+            # Still held after settlement: not ours to guess; the orphan path owns it.
+            # #22: a 409'd exit's position keeps that cause (its close is labelled
+            # EXPIRY_409_SETTLED); what it cost goes with it; the round trip is counted
+            # below, so the orphan is ``counted``.
+            cause = "EXPIRY_409" if ticker in state.closed_markets else "SETTLEMENT_UNCONFIRMED"
+            share = abs(verified), max(1, position.bought)
+            state.adopt_orphan(
                 ticker,
-                position,
-                reason,
-                now + EXIT_COOLDOWN_MS,
-                flat=state.state != "DESYNC",
-                result=result,
+                verified,
+                cause,
+                now,
+                cost=position.entry_cost * share[0] // share[1],
+                fees=position.entry_fees * share[0] // share[1],
+                counted=True,
             )
-            state.settled_tickers.append(ticker)
-            await self._save()
-            won = (result == "yes") == (position.side == "yes")
-            payout = PRICE_MAX * position.count if won else 0  # $1 a contract, micro-dollars
-            log.info("live_settled", ticker=ticker, result=result, payout=payout, reason=reason)
-            await self._trade_check(position, reason, None, payout)
+        if verified is None:
+            reason = SETTLED_VERIFY_FAILED
+        else:
+            reason = (
+                "EXPIRY_409_SETTLED" if ticker in state.closed_markets else "CONTRACT_SETTLED"
+            )
+        # Told first: the engine books it whatever happens to the writes below.
+        self._report([VenueReport(self.lane, PositionSettled(now, ticker, result, reason))])
+        state.end_round_trip(
+            ticker,
+            position,
+            reason,
+            now + EXIT_COOLDOWN_MS,
+            flat=state.state != "DESYNC",
+            result=result,
+        )
+        state.settled_tickers.append(ticker)
+        await self._save()
+        won = (result == "yes") == (position.side == "yes")
+        payout = PRICE_MAX * position.count if won else 0  # $1 a contract, micro-dollars
+        log.info("live_settled", ticker=ticker, result=result, payout=payout, reason=reason)
+        await self._trade_check(position, reason, None, payout)
 
     # --- close-all ------------------------------------------------------------------------
 
