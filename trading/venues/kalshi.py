@@ -1247,9 +1247,7 @@ class KalshiVenue:
         if verified is None:
             reason = SETTLED_VERIFY_FAILED
         else:
-            reason = (
-                "EXPIRY_409_SETTLED" if ticker in state.closed_markets else "CONTRACT_SETTLED"
-            )
+            reason = "EXPIRY_409_SETTLED" if ticker in state.closed_markets else "CONTRACT_SETTLED"
         # Told first: the engine books it whatever happens to the writes below.
         self._report([VenueReport(self.lane, PositionSettled(now, ticker, result, reason))])
         state.end_round_trip(
