@@ -556,17 +556,23 @@ async def test_an_exit_sold_after_a_failed_state_write_is_booked_once_at_the_res
         assert rig.lane.breaker.bankroll == await balance(rig)
 
 
+@pytest.mark.parametrize("saved", ["with the position", "before the entry"])
 @pytest.mark.parametrize("down", ["past the settlement", "past the close"])
-async def test_a_position_whose_market_closed_while_the_trader_was_down_is_settled_not_sold(down):
+async def test_a_position_whose_market_closed_while_the_trader_was_down_is_settled_not_sold(
+    down, saved
+):
     """Issue #23's outage run: the trader is down across its position's close; the engine's
     saved state, older, still holds the position on an open market and exits it at its
-    first tick. The restart settles it from the exchange (or, closed with no result yet,
-    waits for the result) and no sell goes to the closed market."""
+    first tick (or predates the entry: the chaos run's settling kill). The restart settles
+    it from the exchange (or, closed with no result yet, waits for the result), the engine
+    books it, and no sell goes to the closed market."""
     async with live_rig(start_ms=NEAR_CLOSE) as rig:
         assert (await build_reconciler(rig.venue).start()).ok
         await started(rig)
+        before = rig.engine.snapshot()
         ticker = await opened(rig, 200)
-        saved = rig.engine.snapshot()
+        if saved == "with the position":
+            before = rig.engine.snapshot()
         await rig.venue.aclose()  # kill -9: the clock runs on while the trader is down
         schedule = rig.sim.exchange.core.schedule.by_ticker(ticker, rig.now())
         assert schedule is not None
@@ -576,9 +582,9 @@ async def test_a_position_whose_market_closed_while_the_trader_was_down_is_settl
         rig.events.clear()  # what the stream said while it was down
         paid = any(s.ticker == ticker for s in rig.account.settlements)
         assert paid == (down == "past the settlement")
-        await restarted(rig, saved, wait=False)
-        assert rig.lane.position is not None  # the saved state's, on a market it thinks open
-        rig.exit("EXPIRY_GUARD")  # the restored engine's first tick
+        await restarted(rig, before, wait=False)
+        if saved == "with the position":  # on a market it thinks open: its first tick exits
+            rig.exit("EXPIRY_GUARD")
         if down == "past the settlement":
             await rig.until(rig.idle, "the start and the exit")
         else:  # the clock held (a step could bring the result): the start and the exit end
@@ -603,3 +609,62 @@ async def test_a_position_whose_market_closed_while_the_trader_was_down_is_settl
         state = rig.venue.state
         assert (state.state, state.position, state.round_trips) == ("FLAT", None, 1)
         assert rig.lane.breaker.bankroll == await balance(rig)
+
+
+async def test_an_entry_the_engines_saved_state_predates_is_opened_at_the_restart():
+    """A kill after an entry filled, before the engine's state was saved: the restarted
+    engine holds the venue's position (its cost and fees the exchange's), exits it, and
+    the round trip is booked with the exchange's money."""
+    async with live_rig() as rig:
+        assert (await build_reconciler(rig.venue).start()).ok
+        await started(rig)
+        before = rig.engine.snapshot()
+        ticker = await opened(rig, 200)
+        await restarted(rig, before)
+        position = rig.lane.position
+        assert position is not None and position.ticker == ticker
+        assert position.count == 200
+        cash = fill_cash(rig.account, ticker)
+        assert (position.cost, position.entry_fees) == (cash.bought, cash.fees)
+        assert rig.lane.breaker.bankroll == await balance(rig) + cash.bought + cash.fees
+        assert (await build_reconciler(rig.venue).start()).actions == []
+        rig.exit("TIME_EXIT")
+        await rig.until(lambda: rig.idle() and rig.lane.position is None, "the exit")
+        [trade] = rig.closed()
+        cash = fill_cash(rig.account, ticker)
+        assert (trade.reason, trade.quarantine) == ("TIME_EXIT", "")
+        assert (trade.cost, trade.proceeds, trade.fees) == (cash.bought, cash.sold, cash.fees)
+        assert rig.lane.breaker.bankroll == await balance(rig)
+        # A second restart, the engine's state now current: nothing is booked again.
+        await restarted(rig, rig.engine.snapshot())
+        assert rig.closed() == [] and rig.lane.position is None
+        assert rig.lane.breaker.bankroll == await balance(rig)
+
+
+async def test_a_saved_state_older_than_a_whole_round_trip_and_the_next_entry_books_both():
+    """The engine's saved state holds a position the lane has since sold; the lane has
+    entered the next market since. The restart books that sale (the last round trip told
+    again) and opens the new position, each with the exchange's money."""
+    async with live_rig(start_ms=NEAR_CLOSE - 4 * 60_000) as rig:  # bids to sell into
+        assert (await build_reconciler(rig.venue).start()).ok
+        await started(rig)
+        first = await opened(rig, 200)
+        before = rig.engine.snapshot()  # holding the first position
+        rig.exit("TIME_EXIT")
+        await rig.until(lambda: rig.idle() and rig.lane.position is None, "the exit")
+        [sold] = rig.closed()
+        market = await rig.venue.rest.get_market(first)
+        await rig.until(lambda: rig.now() > market.close_ts + 1000, "the next market", 400)
+        second = await opened(rig, 200)
+        assert second != first
+        await restarted(rig, before)
+        [trade] = rig.closed()
+        cash = fill_cash(rig.account, first)
+        assert (trade.ticker, trade.reason) == (first, "TIME_EXIT")
+        assert (trade.cost, trade.proceeds, trade.fees) == (cash.bought, cash.sold, cash.fees)
+        assert trade.pnl == sold.pnl
+        position = rig.lane.position
+        assert position is not None and (position.ticker, position.count) == (second, 200)
+        held = fill_cash(rig.account, second)
+        assert (position.cost, position.entry_fees) == (held.bought, held.fees)
+        assert rig.lane.breaker.bankroll == await balance(rig) + held.bought + held.fees

@@ -337,6 +337,7 @@ class KalshiVenue:
             await self._resolve_restored()
             await self._restore_missed_exits()
             await self._retell_last()
+            await self._retell_entry()
             await self._settle_closed()
             position = self.state.position
             working = frozenset(self._pending_coids)  # this run's, waiting for the lock
@@ -755,8 +756,18 @@ class KalshiVenue:
         A read that fails tells nothing (the start's correction then closes the engine's
         stale position with no PnL, as before)."""
         state, last, held = self.state, self.state.last_closed, self.state.position
-        if last is None or (held is not None and (held.count or held.ticker != last.ticker)):
-            return  # a position held: its own (a sold-out one in DESYNC is the last's)
+        if last is None:
+            return
+        if held is not None and not held.count and held.ticker != last.ticker:
+            return  # not the last's (a sold-out position in DESYNC is)
+        if (
+            held is not None
+            and held.count
+            and (held.ticker == last.ticker or not last.entry_client_order_id)
+        ):
+            # A later position on that market (or the last's entry unknown): the last's
+            # notices could not be told from this one's.
+            return
         now = self.clock.now_ms()
         if state.last_result in ("yes", "no"):
             result: Side = "yes" if state.last_result == "yes" else "no"
@@ -772,6 +783,55 @@ class KalshiVenue:
         self._tell_exits(
             last, state.last_reason, [(c, f) for c, f in sells if f[0].order_id in mine]
         )
+
+    async def _retell_entry(self) -> None:
+        """At start, the lane OPEN on a position nothing has sold yet: its entry is told
+        the engine again (``OrderRestored``, from the exchange's fills of the entry order).
+        An engine whose saved state predates the entry (#23: a kill after the entry filled,
+        the engine's state still in the writer's queue) opens the position (its driver
+        unknown); one that has it, or has the order pending, books nothing twice. A read
+        that fails tells nothing (the engine then never holds the position: reconciliation
+        sees it held, entries stay refused)."""
+        state, position = self.state, self.state.position
+        if (
+            position is None
+            or state.state != "OPEN"
+            or not position.count
+            or position.count != position.bought
+            or not position.entry_order_id
+            or not position.entry_client_order_id
+        ):
+            return
+        try:
+            fills = await self.rest.list_fills(
+                ticker=position.ticker, min_ts=position.opened_ts // 1000
+            )
+        except KalshiError as exc:
+            log.warning("live_entry_unread", ticker=position.ticker, error=str(exc))
+            return
+        mine = [
+            f
+            for f in sorted(fills, key=lambda f: (f.ts, f.trade_id))
+            if f.order_id == position.entry_order_id and f.action == "buy"
+        ]
+        if sum(f.count for f in mine) != position.bought:
+            log.warning(
+                "live_entry_fills_differ",
+                ticker=position.ticker,
+                bought=position.bought,
+                fills=sum(f.count for f in mine),
+            )
+            return
+        notice = OrderRestored(
+            self.clock.now_ms(),
+            position.entry_client_order_id,
+            "entry",
+            position.ticker,
+            position.side,
+            "",
+            tuple((f.yes_price, f.count, f.fee) for f in mine),
+        )
+        self._report([VenueReport(self.lane, notice)])
 
     async def _own_sells(self, position: LivePosition) -> list[tuple[str, list[OwnFill]]]:
         """The lane's own sells of ``position``'s side on its market since its entry, per
