@@ -21,7 +21,8 @@ Kill points (SIGKILL, then a restart with the clock held), taken state after sta
 - ``OPEN``: the durable state reads OPEN after a step (once per position).
 - ``settling``: the account holds a position in a market that has closed and not settled
   (close to settlement, ~6 simulated s); the clock then runs past the settlement while the
-  trader is down.
+  trader is down. When the campaign reaches it, the lane holds its positions to their
+  close (``HOLD_TO_CLOSE``, lane overrides), so every position offers one.
 - ``reconciling``: the restarted trader's first positions read (its start reconciliation),
   armed after each kill of another state; the request is dropped.
 """
@@ -61,8 +62,7 @@ from trading.models import BotState, LiveOrphan, LivePositionState, Trade
 from trading.services import controls
 
 # The order kills are taken in: OPEN first (reconciling is armed by each other kill),
-# settling last: a position held into its market's close comes only when an exit sells
-# nothing (or the strategy holds to the end), and a run may offer too few (README).
+# settling last: its campaign changes how the lane exits (``HOLD_TO_CLOSE``).
 CAMPAIGN = ("OPEN", "reconciling", "EXITING", "ENTERING", "settling")
 IN_FLIGHT = ("ENTERING", "EXITING", "PARTIAL_EXIT")
 SEED = 7
@@ -70,6 +70,16 @@ START_MS = 1_767_225_600_000  # 2026-01-01 00:00 UTC (synthetic path, seed 7)
 OPERATOR = controls.Actor(label="chaos-harness", source="task")
 POSITIONS_PATH = f"{PREFIX}/portfolio/positions"
 DRAIN_S = 40 * 60  # simulated time the last position and orphans get to end
+# The settling campaign: the lane holds its positions to their close (no strategy exit
+# before an hour's hold, no expiry or short settlement guard), so each position offers a
+# settling kill. Without it a position rides into its close only when its exit finds no
+# bid (about once per 12 simulated hours on the simulator's books).
+HOLD_TO_CLOSE = {
+    "min_hold_s": 3600,
+    "expiry_guard_trigger_s": 0,
+    "short_settlement_guard_s": 0,
+    "short_settlement_guard_min_s": 0,
+}
 
 
 class HarnessError(RuntimeError):
@@ -99,6 +109,7 @@ class RunReport:
     simulated_s: int = 0
     wall_s: float = 0.0
     kills: Counter[str] = field(default_factory=Counter)
+    held_to_close_from: str = ""  # when the settling campaign's overrides were set
     kill_log: list[str] = field(default_factory=list)
     restarts: int = 0
     outage: str = "none"
@@ -117,6 +128,7 @@ class RunReport:
             "faults": self.options.faults or "none",
             "kills": dict(self.kills),
             "kills_wanted_per_state": self.options.kills,
+            "held_to_close_from": self.held_to_close_from or "never",
             "restarts": self.restarts,
             "db_outage": self.outage,
             "orphans": self.orphans,
@@ -342,6 +354,17 @@ class LiveHarness:
             return True
         return False
 
+    async def _hold_to_close(self) -> None:
+        """Once the campaign is at settling: the lane's positions ride to their close
+        (``HOLD_TO_CLOSE``, lane overrides the trader reads at once)."""
+        if self.report.held_to_close_from or not self._want("settling"):
+            return
+        await db_call(controls.lane_overrides_apply)(
+            lane="live", values=HOLD_TO_CLOSE, actor=OPERATOR, note="chaos: settling kills"
+        )
+        self.report.held_to_close_from = iso(self.sim.now())
+        self.say(f"settling campaign from {iso(self.sim.now())}: positions held to their close")
+
     def _outage(self, row_state: str) -> None:
         relay, opts = self.relay, self.options
         if opts.outage_s and self.outage_until is None and self.report.outage == "none":
@@ -386,6 +409,7 @@ class LiveHarness:
                 continue
             row = await self._row()
             self._outage(row[0])
+            await self._hold_to_close()
             if await self._polled_kills(row):
                 continue
             await self._step(row, began)

@@ -302,6 +302,9 @@ class Daemon:
                 task.cancel()
             await asyncio.gather(*feeds, return_exceptions=True)
             assert self.session is not None
+            produced = self.session.venue_reports()  # the engine hears them before its save
+            if produced:
+                self._dispatch(produced)
             self.persistence.save_state(self.session.now)
             inner.set()
         for sink in self.sinks:

@@ -114,6 +114,14 @@ class Session:
         self._execute_due(self.engine.now, out)
         return out
 
+    def venue_reports(self) -> list[SessionOutput]:
+        """What the venues reported since the last event, handed to the engine now (a stop:
+        a settlement the venue booked with the clock held is the engine's before its state
+        is saved)."""
+        out: list[SessionOutput] = []
+        self._execute_due(self.engine.now, out)
+        return out
+
     def reset_drawdown(self, lane: str) -> list[SessionOutput]:
         out: list[SessionOutput] = []
         self._handle(self.engine.reset_drawdown(lane), out)

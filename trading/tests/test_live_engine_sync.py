@@ -622,7 +622,8 @@ async def test_an_entry_the_engines_saved_state_predates_is_opened_at_the_restar
         ticker = await opened(rig, 200)
         await restarted(rig, before)
         position = rig.lane.position
-        assert position is not None and position.ticker == ticker
+        assert position is not None
+        assert position.ticker == ticker
         assert position.count == 200
         cash = fill_cash(rig.account, ticker)
         assert (position.cost, position.entry_fees) == (cash.bought, cash.fees)
@@ -637,7 +638,8 @@ async def test_an_entry_the_engines_saved_state_predates_is_opened_at_the_restar
         assert rig.lane.breaker.bankroll == await balance(rig)
         # A second restart, the engine's state now current: nothing is booked again.
         await restarted(rig, rig.engine.snapshot())
-        assert rig.closed() == [] and rig.lane.position is None
+        assert rig.closed() == []
+        assert rig.lane.position is None
         assert rig.lane.breaker.bankroll == await balance(rig)
 
 
@@ -664,7 +666,8 @@ async def test_a_saved_state_older_than_a_whole_round_trip_and_the_next_entry_bo
         assert (trade.cost, trade.proceeds, trade.fees) == (cash.bought, cash.sold, cash.fees)
         assert trade.pnl == sold.pnl
         position = rig.lane.position
-        assert position is not None and (position.ticker, position.count) == (second, 200)
+        assert position is not None
+        assert (position.ticker, position.count) == (second, 200)
         held = fill_cash(rig.account, second)
         assert (position.cost, position.entry_fees) == (held.bought, held.fees)
         assert rig.lane.breaker.bankroll == await balance(rig) + held.bought + held.fees

@@ -822,6 +822,12 @@ class KalshiVenue:
                 fills=sum(f.count for f in mine),
             )
             return
+        log.info(
+            "live_entry_retold",
+            ticker=position.ticker,
+            client_order_id=position.entry_client_order_id,
+            count=position.bought,
+        )
         notice = OrderRestored(
             self.clock.now_ms(),
             position.entry_client_order_id,
