@@ -671,3 +671,56 @@ async def test_a_saved_state_older_than_a_whole_round_trip_and_the_next_entry_bo
         held = fill_cash(rig.account, second)
         assert (position.cost, position.entry_fees) == (held.bought, held.fees)
         assert rig.lane.breaker.bankroll == await balance(rig) + held.bought + held.fees
+
+
+async def test_an_exit_killed_at_its_retry_books_every_attempt_when_the_engine_never_knew_it():
+    """The exit's first attempt sells part (an expiry exit floored inside the spread,
+    where another trader bids for one contract), the kill comes at its retry, and the
+    engine's saved state predates the exit: the restart books the first attempt's sale
+    too, and the round trip's money is the exchange's."""
+    async with live_rig() as rig:
+        assert (await build_reconciler(rig.venue).start()).ok
+        await started(rig)
+        ticker = await opened(rig, 200)
+        before = rig.engine.snapshot()
+        send = rig.venue.rest.create_order
+        sells: list[str] = []
+
+        async def create_order(**order: Any) -> Any:
+            if order.get("reduce_only"):
+                sells.append(order["client_order_id"])
+                if len(sells) == 2:
+                    await asyncio.Event().wait()  # killed before the exchange saw the retry
+            return await send(**order)
+
+        rig.venue.rest.create_order = create_order  # type: ignore[method-assign]
+        for _ in range(120):  # a spread with room inside it (the maker's quotes move)
+            bid, ask = await rig.best(ticker)
+            if ask - bid >= 200:
+                break
+            await rig.step()
+        assert ask - bid >= 200, "no spread of two cents or more in two simulated minutes"
+        floor = bid + (ask - bid) // 200 * 100
+        bids_at(rig, ticker, floor, 100)  # one contract to sell into at the floor
+        rig.venue.settings = LiveSettings(
+            expiry_first_floor_cents=floor // 100, expiry_final_attempt_max_aggressive=False
+        )
+        rig.exit("EXPIRY_GUARD")
+        # Its order reaches the book before simulated time moves (the maker's next quotes
+        # could take that bid first).
+        await wait_for(
+            lambda: any(o.request.action == "sell" for o in rig.orders_on(ticker)), "the exit"
+        )
+        await rig.until(lambda: len(sells) == 2, "the retry", 60)
+        assert rig.account.position(ticker).position == 100  # the first attempt sold one
+        await restarted(rig, before)
+        position = rig.lane.position
+        assert position is not None
+        assert position.count == 100
+        assert rig.lane.breaker.bankroll == await balance(rig) + position.cost + position.entry_fees
+        rig.exit("TIME_EXIT")  # the new run's venue: the usual 1 ¢ floor
+        await rig.until(lambda: rig.idle() and rig.lane.position is None, "the exit")
+        [trade] = rig.closed()
+        cash = fill_cash(rig.account, ticker)
+        assert (trade.cost, trade.proceeds, trade.fees) == (cash.bought, cash.sold, cash.fees)
+        assert rig.lane.breaker.bankroll == await balance(rig)

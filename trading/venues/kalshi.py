@@ -670,6 +670,11 @@ class KalshiVenue:
                 await self._save()
                 return
         order_id = found.order_id if found is not None else ""
+        told, earlier = got.fills, unresolved.earlier
+        if unresolved.purpose == "exit" and earlier:
+            every = await self._exit_attempts(unresolved.intent_client_order_id)
+            if every is not None:  # the engine's state may predate the earlier attempts
+                told, earlier = every, 0
         closed = None
         if unresolved.purpose == "entry":
             self._restored_entry(order_id, got)
@@ -690,8 +695,8 @@ class KalshiVenue:
             unresolved.ticker,
             unresolved.side,
             unresolved.reason,
-            tuple((f.yes_price, f.count, f.fee) for f in got.fills),
-            unresolved.earlier,
+            tuple((f.yes_price, f.count, f.fee) for f in told),
+            earlier,
         )
         self._report([VenueReport(self.lane, notice)])
         state.unresolved = None
@@ -699,6 +704,25 @@ class KalshiVenue:
         await self._save()
         if closed is not None:
             await self._trade_check(closed, unresolved.reason, await self._wallet())
+
+    async def _exit_attempts(self, intent_coid: str) -> tuple[OwnFill, ...] | None:
+        """Every attempt's fills of the engine's exit ``intent_coid`` (its order and the
+        retries, ``-r1``, ``-r2``) on the tracked position, in time order, from the
+        exchange; None when there is no position or the read fails."""
+        position = self.state.position
+        if position is None:
+            return None
+        try:
+            sells = await self._own_sells(position)
+        except KalshiError as exc:
+            log.warning("live_exit_attempts_unread", ticker=position.ticker, error=str(exc))
+            return None
+        return tuple(
+            fill
+            for coid, fills in sells
+            if _RETRY_SUFFIX.sub("", coid) == intent_coid
+            for fill in fills
+        )
 
     async def _restore_missed_exits(self) -> None:
         """At start, under the lock, after the order in flight: the lane's exits the
