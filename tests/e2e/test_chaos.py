@@ -22,6 +22,7 @@ from trading.chaos.harness import RunOptions, run_live
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.mark.timeout(900)  # about a wall minute idle; CI runs it beside the embedded suite
 def test_two_kills_at_every_state_leave_the_account_clean(tmp_path: Path):
     report = asyncio.run(
         run_live(RunOptions(data_dir=tmp_path, hours=4, kills=2, breakers_off=True))
