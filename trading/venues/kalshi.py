@@ -35,9 +35,11 @@ emergency close, close-all, resolution of an unknown order.
 - **What the durable state missed** (#23, a failed write and a kill): at start the lane's
   own sales of the durable position that the exchange shows and the state does not are
   booked as its exit (``_restore_missed_exits``), and the last round trip is told the
-  engine again (``_retell_last``), whose saved state may predate it. A position whose
-  market closed while the trader was down is settled before any exit of the new run
-  (``_settle_closed``): an exit there would go to a market that no longer trades.
+  engine again (``_retell_last``), whose saved state may predate it, as is an open
+  position's entry (``_retell_entry``) and every attempt of an exit killed at its retry
+  (``_exit_attempts``). A position whose market closed while the trader was down is
+  settled before any exit of the new run (``_settle_closed``): an exit there would go to
+  a market that no longer trades.
 - **Unknown outcomes**: a create whose answer is lost and that the REST client could not
   find again (``OrderOutcomeUnknown``) blocks the venue (state stays ENTERING/EXITING,
   ``unresolved`` set and persisted) until a lookup by ``client_order_id`` that *succeeds*
