@@ -102,9 +102,10 @@ async def build_live_venue(
     start_ms: int = 0,
 ) -> KalshiVenue:
     """The live lane's venue, its state restored from its row. ``simulated``: the
-    exchange is the simulator, so the venue's clock is the stream's event time."""
+    exchange is the simulator, so the venue's clock is the stream's event time (the REST
+    client's retry backoff too, bounded by as long in wall time: ``EventClock.backoff``)."""
     clock: VenueClock = EventClock(start_ms) if simulated else WallClock()
-    rest = KalshiRestClient(api_url, signer, sleep=clock.sleep)
+    rest = KalshiRestClient(api_url, signer, sleep=clock.backoff)
     state = await db_call(load_live_state)(lane)
 
     async def persist(data: dict[str, Any]) -> None:

@@ -303,6 +303,9 @@ class StepClock:
         self._now += max(0, int(seconds * 1000))
         await asyncio.sleep(0)
 
+    async def backoff(self, seconds: float) -> None:
+        await self.sleep(seconds)
+
     def advance(self, ts: int) -> None:
         self._now = max(self._now, ts)
 

@@ -7,16 +7,20 @@ the venue's reports; the simulator's account ledger is the truth the results are
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
+from marketdata.kalshi.errors import KalshiServerError
+from marketdata.kalshi.signing import KalshiSigner
 from marketdata.model.units import MICROS_PER_DOLLAR
 from marketdata.sim.order_types import OrderRequest
+from marketdata.sim.testing import running_simulator
 from trading.models import LivePositionState, LiveTradeCheck, Trade
-from trading.runtime.live import load_live_state
+from trading.runtime.live import build_live_venue, load_live_state
 from trading.tests.live_harness import LiveRig, live_rig, wait_for
 from trading.venues.base import VenueReport
 from trading.venues.kalshi import LiveSettings, expiry_floor_cents
@@ -442,3 +446,26 @@ async def test_close_all_sells_every_exchange_position_and_clears_its_orphan():
         sells = [o for o in rig.orders_on(market.ticker) if o.request.action == "sell"]
         assert len(sells) == 1
         assert sells[0].yes_price == 100  # the 1 ¢ floor
+
+
+async def test_a_read_retried_before_any_event_does_not_wait_for_the_stream():
+    """#23: against the simulator the venue's waits run on the stream's clock, but a REST
+    retry's backoff waits in wall time: at a restart the balance is read before the feeds
+    run, and a 503 there must not wait for an event that cannot come (it hung a restarted
+    trader while the stepped simulator waited for it)."""
+    async with running_simulator(seed=7, start_ms=1_767_225_600_000) as sim:
+        venue = await build_live_venue(
+            api_url=sim.kalshi_api_url,
+            signer=KalshiSigner.from_pem(sim.key_id, sim.private_key_pem),
+            simulated=True,
+            start_ms=sim.now(),
+        )
+        try:
+            sim.set_faults(rest_5xx=1.0)  # every read answered 503: retried, then given up
+            with pytest.raises(KalshiServerError):
+                await asyncio.wait_for(venue.rest.get_balance(), 20)
+            sim.set_faults(rest_5xx=0.0)
+            assert (await venue.rest.get_balance()).balance > 0
+        finally:
+            await venue.aclose()
+            await venue.rest.aclose()

@@ -116,6 +116,8 @@ class VenueClock(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
+    async def backoff(self, seconds: float) -> None: ...
+
     def advance(self, ts: int) -> None: ...
 
 
@@ -126,6 +128,9 @@ class WallClock:
         return time.time_ns() // 1_000_000
 
     async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def backoff(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
     def advance(self, ts: int) -> None:
@@ -163,6 +168,16 @@ class EventClock:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._sleepers.append((target, future))
         await future
+
+    async def backoff(self, seconds: float) -> None:
+        """A retry's wait (the REST client's): ``seconds`` of event time, or as long in
+        wall time if no event ends it first. Before the feeds run (a start's reads) no
+        event comes, and a simulator that steps its clock only once the trader has caught
+        up would wait for the trader forever (#23: a 503 on the start's balance read)."""
+        try:
+            await asyncio.wait_for(self.sleep(seconds), timeout=max(seconds, 0.01))
+        except TimeoutError:
+            return
 
 
 # --- settings and side effects -----------------------------------------------------------
