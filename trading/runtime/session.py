@@ -111,7 +111,7 @@ class Session:
     ) -> list[SessionOutput]:
         out: list[SessionOutput] = []
         self._handle(self.engine.close_all(reason, lane), out)
-        self._execute_due(self.engine.now, out)
+        out.extend(self.venue_reports())
         return out
 
     def venue_reports(self) -> list[SessionOutput]:

@@ -78,6 +78,17 @@ class LiveRig:
         no_bid = max(book.no)
         return (bid[0], bid[1]), (10_000 - no_bid[0], no_bid[1])
 
+    async def roomy_spread(self, ticker: str) -> tuple[int, int]:
+        """(best YES bid, best YES ask) once the spread has two cents or more inside it,
+        stepping up to two simulated minutes (the maker's quotes move every second)."""
+        for _ in range(120):
+            bid, ask = await self.best(ticker)
+            if ask - bid >= 200:
+                break
+            await self.step()
+        assert ask - bid >= 200, "no spread of two cents or more in two simulated minutes"
+        return bid, ask
+
     def orders_on(self, ticker: str) -> list[Any]:
         """The simulator's orders of this account on ``ticker``."""
         uid = self.sim.key_id

@@ -694,12 +694,7 @@ async def test_an_exit_killed_at_its_retry_books_every_attempt_when_the_engine_n
             return await send(**order)
 
         rig.venue.rest.create_order = create_order  # type: ignore[method-assign]
-        for _ in range(120):  # a spread with room inside it (the maker's quotes move)
-            bid, ask = await rig.best(ticker)
-            if ask - bid >= 200:
-                break
-            await rig.step()
-        assert ask - bid >= 200, "no spread of two cents or more in two simulated minutes"
+        bid, ask = await rig.roomy_spread(ticker)
         floor = bid + (ask - bid) // 200 * 100
         bids_at(rig, ticker, floor, 100)  # one contract to sell into at the floor
         rig.venue.settings = LiveSettings(

@@ -296,12 +296,7 @@ async def test_a_partial_exit_hands_the_remainder_to_the_next_exit():
         # and the floor is that bid.
         # The second the entry is seen depends on the sockets (more steps under load), so
         # the book here varies: wait for a spread with room inside it.
-        for _ in range(120):
-            (bid, _), (ask, _) = await rig.top(ticker)
-            if ask - bid >= 200:
-                break
-            await rig.step()
-        assert ask - bid >= 200, "no spread of two cents or more in two simulated minutes"
+        bid, ask = await rig.roomy_spread(ticker)
         floor = bid + (ask - bid) // 200 * 100
         another_trader_bids(rig, ticker, floor, held.count // 2)
         rig.venue.settings = LiveSettings(

@@ -304,7 +304,7 @@ class KalshiVenue:
             self._pending_coids.add(intent.client_order_id)
             self._spawn(self._enter(intent))
             return _NONE
-        if intent.ticker in self.state.closed_markets or intent.ticker in self._closed_at_start:
+        if self._closed_for_exits(intent.ticker):
             return [self._ended(intent, "sell", 0, "market_closed")]
         self._pending_coids.add(intent.client_order_id)
         self._spawn(self._exit(intent))
@@ -845,16 +845,12 @@ class KalshiVenue:
             return
         try:
             fills = await self.rest.list_fills(
-                ticker=position.ticker, min_ts=position.opened_ts // 1000
+                order_id=position.entry_order_id, ticker=position.ticker
             )
         except KalshiError as exc:
             log.warning("live_entry_unread", ticker=position.ticker, error=str(exc))
             return
-        mine = [
-            f
-            for f in sorted(fills, key=lambda f: (f.ts, f.trade_id))
-            if f.order_id == position.entry_order_id and f.action == "buy"
-        ]
+        mine = sorted(fills, key=lambda f: (f.ts, f.trade_id))
         if sum(f.count for f in mine) != position.bought:
             log.warning(
                 "live_entry_fills_differ",
@@ -1086,7 +1082,7 @@ class KalshiVenue:
 
     async def _exit_locked(self, intent: ClosePosition) -> None:
         state, ticker, side = self.state, intent.ticker, intent.side
-        if ticker in state.closed_markets or ticker in self._closed_at_start:
+        if self._closed_for_exits(ticker):
             self._report([self._ended(intent, "sell", 0, "market_closed")])
             return
         position = state.position
@@ -1161,6 +1157,11 @@ class KalshiVenue:
             if attempt + 1 < self.settings.exit_attempts:
                 await self.clock.sleep(min(8, 2 ** (attempt + 1)))
         await self._exit_ended(intent, fills, order_ids, "no_liquidity")
+
+    def _closed_for_exits(self, ticker: str) -> bool:
+        """An exit there ends ``market_closed`` with no order: a 409'd exit found its
+        market closed, or the start did (no result yet); settlement takes it."""
+        return ticker in self.state.closed_markets or ticker in self._closed_at_start
 
     async def _market_closed(self, ticker: str) -> bool:
         try:
